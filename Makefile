@@ -1,0 +1,95 @@
+# atrest - encryption at rest with customer-managed keys: bench and verify.
+#
+#   make demo     set up, build, run the main job on embedded defaults
+#   make test     set up, build, run the whole suite (then again under ASan+UBSan)
+#   make check    build and run the suite once, without installing anything
+#   make fuzz     run each libFuzzer target for FUZZ_SECONDS
+#
+# SAN=1 builds everything under build-san/ with ASan+UBSan.
+
+CC ?= cc
+VECTOR_DIR ?= ../shared/vectors
+SAN ?= 0
+
+ifeq ($(SAN),1)
+B := build-san
+SANFLAGS := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+OPT := -O1
+else
+B := build
+SANFLAGS :=
+OPT := -O2
+endif
+
+PKGS := openssl libcurl libcjson libmicrohttpd
+PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+
+CFLAGS ?= $(OPT) -g
+CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-Ilib -I/usr/include/p11-kit-1 $(PKG_CFLAGS) $(SANFLAGS) -pthread
+LDFLAGS += $(SANFLAGS) -pthread
+LDLIBS += $(PKG_LIBS) -ldl -lm
+
+LIB_SRC := $(sort $(wildcard lib/*.c))
+APP_SRC := $(sort $(wildcard cli/*.c bench/*.c verify/*.c))
+TLIB_SRC := $(sort $(wildcard tests/lib/*.c))
+UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
+E2E_SRC := $(sort $(wildcard tests/e2e/test_*.c))
+
+LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
+APP_OBJ := $(APP_SRC:%.c=$(B)/%.o)
+TLIB_OBJ := $(TLIB_SRC:%.c=$(B)/%.o)
+UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
+E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/e2e_%)
+
+.PHONY: all deps demo test check check-san tests fuzz bench-core clean lint
+
+all: $(B)/atrest
+
+deps:
+	@bash scripts/deps.sh
+
+$(B)/%.o: %.c $(wildcard lib/*.h cli/*.h bench/*.h verify/*.h tests/lib/*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(B)/libatrest.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(B)/atrest: $(APP_OBJ) $(B)/libatrest.a
+	$(CC) $(LDFLAGS) -o $@ $(APP_OBJ) $(B)/libatrest.a $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(TLIB_OBJ) $(B)/libatrest.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(B)/libatrest.a $(LDLIBS) -lcriterion
+
+$(B)/tests/e2e_%: tests/e2e/%.c $(TLIB_OBJ) $(B)/libatrest.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(B)/libatrest.a $(LDLIBS) -lcriterion
+
+tests: $(B)/atrest $(UNIT_BIN) $(E2E_BIN)
+
+demo: deps
+	@$(MAKE) --no-print-directory all
+	@bash scripts/demo.sh $(B)/atrest
+
+# The README's test command: installs what is missing, then runs the
+# suite normally and under ASan+UBSan.
+test: deps
+	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory check SAN=1
+
+check: tests
+	@VECTOR_DIR=$(VECTOR_DIR) bash scripts/run-tests.sh $(B)
+
+check-san:
+	@$(MAKE) --no-print-directory check SAN=1
+
+lint:
+	@bash scripts/lint.sh
+
+clean:
+	rm -rf build build-san build-fuzz

@@ -1,0 +1,13 @@
+/* atrest bench: arrives with its own issue; until then it says so. */
+#include <stdio.h>
+
+#include "cli.h"
+
+int
+cmd_bench(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "atrest bench: not available in this build yet\n");
+	return 2;
+}

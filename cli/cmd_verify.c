@@ -1,0 +1,13 @@
+/* atrest verify: arrives with its own issue; until then it says so. */
+#include <stdio.h>
+
+#include "cli.h"
+
+int
+cmd_verify(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	fprintf(stderr, "atrest verify: not available in this build yet\n");
+	return 2;
+}

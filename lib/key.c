@@ -1,0 +1,96 @@
+/* see key.h */
+#include "key.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "crypto.h"
+
+extern const struct atr_provider atr_provider_file;
+extern const struct atr_provider atr_provider_pkcs11;
+extern const struct atr_provider atr_provider_azure;
+
+const struct atr_provider *const atr_providers[] = {
+	&atr_provider_file,
+	&atr_provider_pkcs11,
+	&atr_provider_azure,
+	NULL,
+};
+
+enum atr_err
+atr_key_open(const char *uri, const struct atr_key_opts *opts,
+    struct atr_key **out)
+{
+	static const struct atr_key_opts defaults = {.max_retries = -1};
+	size_t i;
+
+	*out = NULL;
+	if (uri == NULL || *uri == '\0')
+		return atr_fail(ATR_ERR_CONFIG, "empty key URI");
+	if (strlen(uri) >= ATR_URI_MAX)
+		return atr_fail(ATR_ERR_CONFIG, "key URI longer than %u bytes",
+		    ATR_URI_MAX - 1);
+	if (opts == NULL)
+		opts = &defaults;
+	for (i = 0; atr_providers[i] != NULL; i++) {
+		const struct atr_provider *p = atr_providers[i];
+
+		if (strncmp(uri, p->prefix, strlen(p->prefix)) == 0)
+			return p->open(uri, opts, out);
+	}
+	return atr_fail(ATR_ERR_CONFIG,
+	    "unknown key URI scheme (expected file:, pkcs11: or https://)");
+}
+
+struct atr_key *
+atr_key_alloc(const struct atr_key_ops *ops)
+{
+	struct atr_key *k = calloc(1, sizeof(*k));
+
+	if (k != NULL)
+		k->ops = ops;
+	return k;
+}
+
+void
+atr_key_free(struct atr_key *k)
+{
+	if (k == NULL)
+		return;
+	if (k->ops != NULL && k->ops->free_impl != NULL)
+		k->ops->free_impl(k);
+	atr_memzero(k, sizeof(*k));
+	free(k);
+}
+
+const char *
+atr_provider_name(enum atr_provider_type p)
+{
+	switch (p) {
+	case ATR_PROV_FILE_RSA:
+		return "file-rsa";
+	case ATR_PROV_FILE_AES:
+		return "file-aes";
+	case ATR_PROV_PKCS11:
+		return "pkcs11";
+	case ATR_PROV_AZURE_KV:
+		return "azure-kv";
+	}
+	return "unknown";
+}
+
+const char *
+atr_wrap_alg_name(enum atr_wrap_alg a)
+{
+	switch (a) {
+	case ATR_WRAP_RSA_OAEP_256:
+		return "RSA-OAEP-256";
+	case ATR_WRAP_RSA_OAEP_SHA1:
+		return "RSA-OAEP";
+	case ATR_WRAP_AES_KWP:
+		return "AES-KWP";
+	case ATR_WRAP_AES_KW:
+		return "A256KW";
+	}
+	return "unknown";
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Runs every Criterion binary under BUILD/tests and prints one closing
+# line: "tests: N passed, N failed".  Services the tests need (SoftHSM2
+# tokens, the loopback vault) are started by the tests themselves in
+# temporary directories and stopped when they finish.
+set -uo pipefail
+B=${1:-build}
+export VECTOR_DIR=${VECTOR_DIR:-../shared/vectors}
+export ATREST_BIN=$(cd "$B" && pwd)/atrest
+export ATREST_ROOT=$(pwd)
+jobs=${JOBS:-2}
+pass=0 fail=0 bad=()
+for t in "$B"/tests/*; do
+	[ -x "$t" ] && [ -f "$t" ] || continue
+	name=$(basename "$t")
+	out=$("$t" --jobs "$jobs" --short-filename 2>&1)
+	rc=$?
+	syn=$(printf '%s\n' "$out" | grep 'Synthesis:' | tail -1)
+	p=$(printf '%s' "$syn" | sed -n 's/.*Passing: \([0-9]*\).*/\1/p')
+	f=$(printf '%s' "$syn" | sed -n 's/.*Failing: \([0-9]*\).*/\1/p')
+	c=$(printf '%s' "$syn" | sed -n 's/.*Crashing: \([0-9]*\).*/\1/p')
+	p=${p:-0} f=${f:-0} c=${c:-0}
+	if [ "$rc" -ne 0 ] || [ -z "$syn" ]; then
+		[ "$f" -eq 0 ] && f=1
+		bad+=("$name")
+		printf '%s\n' "$out" | grep -vE '^\[----\] *$' | tail -40
+	fi
+	printf '%-28s %s\n' "$name" "${syn:-no synthesis line (rc $rc)}"
+	pass=$((pass + p))
+	fail=$((fail + f))
+done
+[ ${#bad[@]} -gt 0 ] && echo "failing suites (${B}): ${bad[*]}"
+echo "tests: $pass passed, $fail failed"
+[ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
