@@ -1,0 +1,11 @@
+#include <stdio.h>
+
+#include "cli.h"
+
+int
+cmd_encrypt(int argc, char **argv)
+{
+	(void)argc;
+	(void)argv;
+	return 2;
+}
