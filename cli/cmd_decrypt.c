@@ -1,11 +1,91 @@
+/*
+ * atrest decrypt --key URI [--key URI ...] -o OUT IN
+ */
+#include <getopt.h>
 #include <stdio.h>
+#include <string.h>
 
 #include "cli.h"
+#include "common.h"
+#include "stream.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: atrest decrypt --key URI [--key URI ...] -o OUT IN\n\n"
+	    "Decrypts an atrest envelope with the first given key that is one of\n"
+	    "its recipients.  Every frame is authenticated before it is written;\n"
+	    "the output goes to a temporary file renamed only when the whole\n"
+	    "object authenticated, so a failure leaves nothing at OUT.  IN and OUT\n"
+	    "may be '-'; a directory IN with -o DIR mirrors the tree.\n"
+	    "With -o -, frames reach stdout as they authenticate; a truncated or\n"
+	    "tampered object still ends with exit status 1.\n\n"
+	    "  -k, --key URI      key to try (file:PATH, pkcs11:..., https://VAULT/keys/NAME)\n"
+	    "  -o, --output OUT   output file or directory ('-' = stdout)\n"
+	    "  -q, --quiet        no summary on stderr\n"
+	    "  -h, --help\n\n"
+	    "exit status: 0 ok, 1 authentication failed or no key opens it, 2 other errors\n");
+}
+
+static enum atr_err
+dec_one(int in_fd, int out_fd, void *arg)
+{
+	struct cli_keys *ks = arg;
+	struct atr_stream_stats st;
+
+	return atr_decrypt_stream(in_fd, out_fd, ks->k, ks->n, NULL, &st);
+}
 
 int
 cmd_decrypt(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return 2;
+	static const struct option opts[] = {
+		{"key", required_argument, NULL, 'k'},
+		{"output", required_argument, NULL, 'o'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cli_keys ks = {0};
+	const char *out = NULL;
+	unsigned ok = 0, fail = 0;
+	int c, rc, quiet = 0;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "k:o:qh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'k':
+			if (cli_keys_add("decrypt", &ks, optarg))
+				return 2;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return cli_usage_error("decrypt", "bad option");
+		}
+	}
+	if (ks.n == 0)
+		return cli_usage_error("decrypt", "at least one --key is required");
+	if (out == NULL)
+		return cli_usage_error("decrypt", "-o OUT is required");
+	if (optind != argc - 1)
+		return cli_usage_error("decrypt", "exactly one input is required");
+	rc = cli_keys_open(&ks);
+	if (rc == 0) {
+		rc = cli_transform("decrypt", argv[optind], out, 0600, dec_one,
+		    &ks, &ok, &fail);
+		if (!quiet && (ok + fail > 1 || fail > 0))
+			fprintf(stderr, "atrest decrypt: %u file(s) decrypted, %u failed\n",
+			    ok, fail);
+	}
+	cli_keys_free(&ks);
+	return rc;
 }

@@ -1,11 +1,61 @@
+/*
+ * atrest keygen --type rsa-2048|rsa-3072|rsa-4096|aes-256 -o PATH
+ */
+#include <getopt.h>
 #include <stdio.h>
 
 #include "cli.h"
+#include "key.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: atrest keygen --type TYPE -o PATH\n\n"
+	    "Writes a new key with mode 0600; never overwrites an existing file.\n"
+	    "  rsa-2048|rsa-3072|rsa-4096  PKCS#8 PEM private key at PATH and its\n"
+	    "                              SPKI public key at PATH.pub (a CMK:\n"
+	    "                              use file:PATH.pub to encrypt, file:PATH\n"
+	    "                              to decrypt)\n"
+	    "  aes-256                     32 random bytes as 64 hex digits (an SMK)\n\n"
+	    "  -t, --type TYPE\n"
+	    "  -o, --output PATH\n"
+	    "  -h, --help\n");
+}
 
 int
 cmd_keygen(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	return 2;
+	static const struct option opts[] = {
+		{"type", required_argument, NULL, 't'},
+		{"output", required_argument, NULL, 'o'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *type = NULL, *out = NULL;
+	enum atr_err err;
+	int c;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "t:o:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 't':
+			type = optarg;
+			break;
+		case 'o':
+			out = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return cli_usage_error("keygen", "bad option");
+		}
+	}
+	if (type == NULL || out == NULL || optind != argc)
+		return cli_usage_error("keygen", "--type and -o are required");
+	err = atr_keygen(type, out);
+	if (err != ATR_OK)
+		return cli_error(out, err);
+	return 0;
 }

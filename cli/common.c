@@ -1,0 +1,215 @@
+/* see common.h */
+#include "common.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "fsutil.h"
+#include "walk.h"
+
+int
+cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri)
+{
+	if (ks->n >= ATR_MAX_STANZAS)
+		return cli_usage_error(cmd, "at most %u --key options",
+		    ATR_MAX_STANZAS);
+	ks->uri[ks->n++] = uri;
+	return 0;
+}
+
+int
+cli_keys_open(struct cli_keys *ks)
+{
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		enum atr_err err = atr_key_open(ks->uri[i], NULL, &ks->k[i]);
+
+		if (err != ATR_OK) {
+			/* Never echo a URI that may carry a PIN. */
+			const char *shown = strstr(ks->uri[i], "pin-value=") ?
+			    "pkcs11 key" : ks->uri[i];
+
+			return cli_error(shown, err);
+		}
+	}
+	return 0;
+}
+
+void
+cli_keys_free(struct cli_keys *ks)
+{
+	size_t i;
+
+	for (i = 0; i < ks->n; i++) {
+		atr_key_free(ks->k[i]);
+		ks->k[i] = NULL;
+	}
+}
+
+int
+cli_parse_size(const char *s, uint64_t *out)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	errno = 0;
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	v = strtoull(s, &end, 10);
+	if (errno != 0)
+		return -1;
+	if (*end == 'k' || *end == 'K') {
+		v *= 1024ULL;
+		end++;
+	} else if (*end == 'm' || *end == 'M') {
+		v *= 1024ULL * 1024ULL;
+		end++;
+	} else if (*end == 'g' || *end == 'G') {
+		v *= 1024ULL * 1024ULL * 1024ULL;
+		end++;
+	}
+	if (*end == 'i' && end[1] == 'B')
+		end += 2;
+	else if (*end == 'B')
+		end++;
+	if (*end != '\0')
+		return -1;
+	*out = v;
+	return 0;
+}
+
+struct tx {
+	const char *cmd, *in_root, *out_root;
+	mode_t mode;
+	cli_file_fn fn;
+	void *arg;
+	unsigned ok, fail;
+	int rc;
+};
+
+static int
+worse(int a, int b)
+{
+	/* 2 (I/O, usage) outranks 1 (authentication). */
+	return a > b ? a : b;
+}
+
+static void
+one_file(struct tx *t, const char *in, const char *out)
+{
+	struct atr_outfile o;
+	enum atr_err err;
+	int fd = 0;
+
+	atr_detail_clear();
+	if (strcmp(in, "-") != 0) {
+		fd = open(in, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+		if (fd < 0) {
+			fprintf(stderr, "atrest: %s: cannot open: %s\n", in,
+			    strerror(errno));
+			t->rc = worse(t->rc, 2);
+			t->fail++;
+			return;
+		}
+	}
+	err = atr_out_begin(&o, out, t->mode);
+	if (err == ATR_OK) {
+		err = t->fn(fd, o.fd, t->arg);
+		if (err == ATR_OK)
+			err = atr_out_commit(&o, 0);
+		else
+			atr_out_abort(&o);
+	}
+	if (fd > 0)
+		close(fd);
+	if (err != ATR_OK) {
+		t->rc = worse(t->rc, cli_error(strcmp(in, "-") ? in : "stdin",
+		    err));
+		t->fail++;
+		return;
+	}
+	t->ok++;
+}
+
+static enum atr_err
+tx_cb(const char *path, const char *rel, enum atr_walk_type type,
+    const struct stat *st, void *arg)
+{
+	struct tx *t = arg;
+	char out[PATH_MAX];
+	int n;
+
+	(void)st;
+	n = *rel ? snprintf(out, sizeof(out), "%s/%s", t->out_root, rel) :
+	    snprintf(out, sizeof(out), "%s", t->out_root);
+	if (n < 0 || (size_t)n >= sizeof(out))
+		return atr_fail(ATR_ERR_IO, "%s: output path too long", path);
+	switch (type) {
+	case ATR_WALK_DIR:
+		return atr_mkdirs(out);
+	case ATR_WALK_FILE:
+		one_file(t, path, out);
+		return ATR_OK;
+	default:
+		cli_warn("%s: skipped (not a regular file or directory)", path);
+		return ATR_OK;
+	}
+}
+
+int
+cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
+    cli_file_fn fn, void *arg, unsigned *nok, unsigned *nfail)
+{
+	struct tx t = {cmd, in, out, mode, fn, arg, 0, 0, 0};
+	struct stat st;
+	enum atr_err err;
+
+	if (strcmp(in, "-") == 0) {
+		one_file(&t, "-", out);
+		goto done;
+	}
+	if (stat(in, &st) != 0) {
+		fprintf(stderr, "atrest: %s: %s\n", in, strerror(errno));
+		return 2;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		one_file(&t, in, out);
+		goto done;
+	}
+	if (strcmp(out, "-") == 0)
+		return cli_usage_error(cmd, "a directory input needs -o DIR");
+	{
+		char rin[PATH_MAX], rout[PATH_MAX];
+		size_t l;
+
+		/* An output tree inside the input tree would be walked
+		 * while it is being written. */
+		if (atr_mkdirs(out) != ATR_OK)
+			return cli_error(out, ATR_ERR_IO);
+		if (realpath(in, rin) != NULL && realpath(out, rout) != NULL) {
+			l = strlen(rin);
+			if (strncmp(rin, rout, l) == 0 &&
+			    (rout[l] == '/' || rout[l] == '\0'))
+				return cli_usage_error(cmd,
+				    "output directory %s is inside the input %s",
+				    out, in);
+		}
+	}
+	err = atr_walk(in, tx_cb, &t);
+	if (err != ATR_OK)
+		t.rc = worse(t.rc, cli_error(in, err));
+done:
+	if (nok)
+		*nok = t.ok;
+	if (nfail)
+		*nfail = t.fail;
+	return t.rc;
+}

@@ -1,0 +1,38 @@
+/* common.h - option and file plumbing shared by the commands. */
+#ifndef ATR_CLI_COMMON_H
+#define ATR_CLI_COMMON_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "envelope.h"
+#include "key.h"
+
+struct cli_keys {
+	const char *uri[ATR_MAX_STANZAS];
+	struct atr_key *k[ATR_MAX_STANZAS];
+	size_t n;
+};
+
+/* Records a --key value; returns 2 after printing when there are too many. */
+int cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri);
+/* Opens every recorded URI; prints "atrest: URI: reason" and returns the
+ * exit code on the first failure, 0 when all are open. */
+int cli_keys_open(struct cli_keys *ks);
+void cli_keys_free(struct cli_keys *ks);
+
+/* Parses "65536", "64K", "1M" (binary units).  Returns -1 when bad. */
+int cli_parse_size(const char *s, uint64_t *out);
+
+/*
+ * Applies fn to IN, writing OUT, for a file ("-" = stdin/stdout) or a
+ * directory tree (mirrored under OUT).  Every output goes through a
+ * temporary file and is renamed only on success.  Errors are printed one
+ * line per file; processing goes on with the next file.  Returns the
+ * exit code (the worst seen).  *nfiles counts files processed.
+ */
+typedef enum atr_err (*cli_file_fn)(int in_fd, int out_fd, void *arg);
+int cli_transform(const char *cmd, const char *in, const char *out,
+    mode_t mode, cli_file_fn fn, void *arg, unsigned *nok, unsigned *nfail);
+
+#endif

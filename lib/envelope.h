@@ -1,0 +1,185 @@
+/*
+ * envelope.h - the atrest envelope, format v1 (docs/FORMAT.md).
+ *
+ *   header = core(85) | stanza count u16 | stanzas | HMAC-SHA-256(32)
+ *   body   = frames of frame_size plaintext bytes, each ct | tag(16)
+ *
+ * A DEK (32 random bytes) is wrapped for each recipient together with a
+ * digest of its context (format version, object id, provider, algorithm,
+ * key id), so a stanza moved to another object or relabelled does not
+ * unwrap.  From the DEK and the object id, HKDF-SHA-256 (RFC 5869)
+ * derives the key commitment stored in the header, the payload key and
+ * the header MAC key.  Frames are AES-256-GCM (SP 800-38D) with the
+ * deterministic 96-bit nonce  prefix(7) | frame index u32 | final flag.
+ *
+ * Every integer is big-endian.  Limits are checked before any
+ * allocation; the header structs are fixed-size.
+ */
+#ifndef ATR_ENVELOPE_H
+#define ATR_ENVELOPE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+#include "err.h"
+#include "key.h"
+
+#define ATR_MAGIC "ATREST"
+#define ATR_MAGIC_BYTES 6U
+#define ATR_FORMAT_VERSION 1U
+/* AES-256-GCM, 128-bit tags, HKDF-SHA-256, HMAC-SHA-256 header, commitment */
+#define ATR_SUITE_V1 0x0001U
+#define ATR_OBJECT_ID_BYTES 32U
+#define ATR_NONCE_PREFIX_BYTES 7U
+#define ATR_COMMIT_BYTES 32U
+#define ATR_MAC_BYTES 32U
+#define ATR_SHARE_ID_BYTES 16U
+#define ATR_DEK_BYTES 32U
+/* What a KEK wraps: the key (32) | SHA-256 of the wrap context (32). */
+#define ATR_WRAP_INPUT_BYTES 64U
+/* KWP of 64 bytes under an intermediate key: 64 + 8. */
+#define ATR_IK_WRAPPED_BYTES 72U
+#define ATR_CORE_BYTES 85U        /* magic..commitment */
+#define ATR_CORE_PRE_BYTES 53U    /* magic..nonce prefix: bound into HKDF */
+#define ATR_MAX_STANZAS 16U
+#define ATR_FRAME_MIN 64U
+#define ATR_FRAME_MAX (16U * 1024U * 1024U)
+#define ATR_FRAME_DEFAULT (64U * 1024U)
+#define ATR_MAX_FRAMES 0xFFFFFFFFULL /* the frame index is a u32 */
+/* Largest possible stanza and header. */
+#define ATR_STANZA_MAX (1U + 1U + 1U + 2U + ATR_KEYID_MAX + 2U + \
+	ATR_WRAPPED_MAX + ATR_SHARE_ID_BYTES + 2U + ATR_IK_WRAPPED_BYTES)
+#define ATR_HEADER_MAX (ATR_CORE_BYTES + 2U + ATR_MAX_STANZAS * \
+	ATR_STANZA_MAX + ATR_MAC_BYTES)
+
+/* How the wrapped key relates to the object (a "key hierarchy"). */
+enum atr_stanza_kind {
+	/* The KEK wraps this object's own DEK; context = object id. */
+	ATR_KIND_DIRECT = 0,
+	/* The KEK wraps a DEK shared by several objects (a DEK cache, as
+	 * the ESDK caching CMM); context = share id.  Each object still
+	 * derives its own payload key from the DEK and its object id. */
+	ATR_KIND_SHARED = 1,
+	/* The KEK wraps an intermediate key (as S3 Bucket Keys), which
+	 * wraps the object's DEK with AES-KWP; KEK context = share id, the
+	 * inner wrap's context = object id. */
+	ATR_KIND_INTERMEDIATE = 2,
+};
+
+struct atr_stanza {
+	uint8_t provider;   /* enum atr_provider_type (unknown values kept) */
+	uint8_t alg;        /* enum atr_wrap_alg */
+	uint8_t kind;       /* enum atr_stanza_kind */
+	char key_id[ATR_KEYID_MAX + 1];
+	uint16_t wrapped_len;
+	uint8_t wrapped[ATR_WRAPPED_MAX];
+	uint8_t share_id[ATR_SHARE_ID_BYTES];      /* kinds 1, 2 */
+	uint16_t ik_wrapped_len;                    /* kind 2 */
+	uint8_t ik_wrapped[ATR_IK_WRAPPED_BYTES];  /* kind 2 */
+};
+
+struct atr_header {
+	uint8_t version;
+	uint8_t flags;
+	uint16_t suite;
+	uint8_t object_id[ATR_OBJECT_ID_BYTES];
+	uint32_t frame_size;
+	uint8_t nonce_prefix[ATR_NONCE_PREFIX_BYTES];
+	uint8_t commitment[ATR_COMMIT_BYTES];
+	uint16_t nstanzas;
+	struct atr_stanza st[ATR_MAX_STANZAS];
+	uint8_t mac[ATR_MAC_BYTES];
+	size_t len;                    /* header bytes including the MAC */
+	uint8_t raw[ATR_HEADER_MAX];   /* the header bytes as read */
+};
+
+/*
+ * Parses a header from buf.  On ATR_OK, h->len is the header's length
+ * (buf may hold more: the body follows).  A short or malformed header is
+ * ATR_ERR_FORMAT with a detail naming the field.  Needs no key.
+ */
+enum atr_err atr_header_parse(const uint8_t *buf, size_t len,
+    struct atr_header *h);
+
+/*
+ * Number of frames a body of body_len bytes holds, checking that it is
+ * a whole number of frames with a possible short last one.
+ */
+enum atr_err atr_body_frames(uint64_t body_len, uint32_t frame_size,
+    uint64_t *nframes);
+
+/*
+ * A key shared by several objects (kinds SHARED and INTERMEDIATE): it is
+ * wrapped by the KEKs once, then used for many encryptors.
+ */
+struct atr_share;
+enum atr_err atr_share_new(enum atr_stanza_kind kind,
+    struct atr_key *const *keys, size_t nkeys, struct atr_share **out);
+void atr_share_free(struct atr_share *s);
+
+struct atr_enc_params {
+	struct atr_key *const *keys;  /* direct: wrap a new DEK for each */
+	size_t nkeys;
+	const struct atr_share *share; /* or: use this shared/intermediate key */
+	uint32_t frame_size;           /* 0 = ATR_FRAME_DEFAULT */
+};
+
+struct atr_enc;
+enum atr_err atr_enc_new(const struct atr_enc_params *p,
+    struct atr_enc **out);
+/* The serialized header; valid until atr_enc_free. */
+const uint8_t *atr_enc_header(const struct atr_enc *e, size_t *len);
+/*
+ * Seals the next frame.  len must be frame_size for a non-final frame and
+ * 1..frame_size for the final one (0 only when it is also the first:
+ * the empty object).  out gets len + 16 bytes.
+ */
+enum atr_err atr_enc_frame(struct atr_enc *e, const uint8_t *pt, size_t len,
+    int final, uint8_t *out);
+uint32_t atr_enc_frame_size(const struct atr_enc *e);
+void atr_enc_free(struct atr_enc *e);
+
+/* Optional cache of unwrapped shared keys, so decrypting many objects
+ * of a SHARED/INTERMEDIATE hierarchy costs one KEK unwrap per share. */
+struct atr_kcache;
+struct atr_kcache *atr_kcache_new(size_t capacity);
+void atr_kcache_free(struct atr_kcache *c);
+/* Counters: KEK unwraps done and hits served from the cache. */
+void atr_kcache_stats(const struct atr_kcache *c, uint64_t *unwraps,
+    uint64_t *hits);
+
+struct atr_dec_opts {
+	struct atr_kcache *cache;  /* may be NULL */
+};
+
+struct atr_dec;
+/*
+ * Opens a parsed header with the first key that has a stanza in it:
+ * unwraps the DEK, checks the key commitment and the header MAC.
+ * ATR_ERR_NOKEY when no key matches a stanza, ATR_ERR_AUTH when a
+ * matching stanza does not open or the header fails authentication.
+ * *which (may be NULL) gets the index of the key and of the stanza used.
+ */
+enum atr_err atr_dec_new(const struct atr_header *h,
+    struct atr_key *const *keys, size_t nkeys,
+    const struct atr_dec_opts *opts, struct atr_dec **out,
+    size_t *which_key, size_t *which_stanza);
+/*
+ * Opens frame `index` (in: ciphertext then tag, in_len >= 16).  final
+ * says whether it is the last frame of the object, which the caller
+ * knows from the body length.  Any frame can be opened alone.
+ */
+enum atr_err atr_dec_frame(struct atr_dec *d, uint64_t index, int final,
+    const uint8_t *in, size_t in_len, uint8_t *out);
+/* HMAC-SHA-256(fkey, DEK): lets a verifier spot DEK reuse across a
+ * store without keeping DEKs. */
+enum atr_err atr_dec_dek_fingerprint(const struct atr_dec *d,
+    const uint8_t *fkey, size_t fkey_len, uint8_t out[32]);
+void atr_dec_free(struct atr_dec *d);
+
+/* The 12-byte nonce of frame index (docs/FORMAT.md). */
+void atr_frame_nonce(const uint8_t prefix[ATR_NONCE_PREFIX_BYTES],
+    uint32_t index, int final, uint8_t nonce[12]);
+
+#endif

@@ -1,0 +1,294 @@
+/*
+ * kv_client.h - an Azure Key Vault keys client (REST, libcurl).
+ *
+ * Speaks the Key Vault data-plane protocol (api-version 7.4 by default)
+ * over HTTPS only, with TLS verification always on.  Authentication
+ * follows what the official SDKs do: the first request to a vault goes
+ * without a token, the vault's 401 carries a WWW-Authenticate Bearer
+ * challenge naming the authority and resource, and a token is then
+ * obtained, in order, from ATREST_AZURE_TOKEN, client credentials
+ * (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET against
+ * AZURE_AUTHORITY_HOST) or a managed identity endpoint (IMDS).  Tokens
+ * and challenges are cached process-wide; docs/KEYVAULT.md has the
+ * details.
+ *
+ * Every call is retried with exponential back-off and jitter on 408,
+ * 429, 5xx (not 501/505) and connection failures, honouring
+ * Retry-After, retry-after-ms and x-ms-retry-after-ms.  A failure maps
+ * to one enum atr_err with a one-line detail naming the vault, key and
+ * the service's error code and message; never a token or a secret.
+ *
+ * A client may be used from several threads at once: each thread keeps
+ * its own reused curl handle (keep-alive, HTTP/2 where offered).
+ */
+#ifndef ATR_KV_CLIENT_H
+#define ATR_KV_CLIENT_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "err.h"
+#include "key.h"
+
+#define ATR_KV_API_VERSION_DEFAULT "7.4"
+#define ATR_KV_NAME_MAX 127U     /* ^[0-9a-zA-Z-]{1,127}$ */
+#define ATR_KV_VERSION_MAX 64U   /* 32 hex digits on the real service */
+#define ATR_KV_HOST_MAX 255U
+#define ATR_KV_ORIGIN_MAX (8U + ATR_KV_HOST_MAX + 6U + 1U)
+
+/* A parsed key identifier https://HOST[:PORT]/keys/NAME[/VERSION]. */
+struct atr_kv_kid {
+	char origin[ATR_KV_ORIGIN_MAX + 1];   /* "https://host[:port]", no slash */
+	char host[ATR_KV_HOST_MAX + 1];       /* lower case; IPv6 in brackets */
+	char hostport[ATR_KV_HOST_MAX + 8];   /* "host[:port]", port when not 443 */
+	unsigned port;                        /* 443 when absent */
+	char name[ATR_KV_NAME_MAX + 1];
+	char version[ATR_KV_VERSION_MAX + 1]; /* "" when versionless */
+};
+
+/*
+ * Parses and validates a key identifier.  The scheme must be https, the
+ * path /keys/NAME or /keys/NAME/VERSION (a trailing slash is allowed, as
+ * the SDKs send one), no user info, query or fragment.
+ */
+enum atr_err atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out);
+/* The same for a vault URL https://HOST[:PORT][/]: name and version "". */
+enum atr_err atr_kv_parse_vault_url(const char *url, struct atr_kv_kid *out);
+/* 1 when two identifiers name the same vault (host and port, any case). */
+int atr_kv_same_vault(const struct atr_kv_kid *a, const struct atr_kv_kid *b);
+
+/* Client options; zero means "the default" (or the environment's). */
+struct atr_kv_opts {
+	const char *ca_file;      /* NULL: ATREST_CA_FILE, else system store */
+	long connect_timeout_ms;  /* ATREST_KV_CONNECT_TIMEOUT_MS or 5000 */
+	long timeout_ms;          /* ATREST_KV_TIMEOUT_MS or 30000 (one attempt) */
+	int max_retries;          /* -1: ATREST_KV_MAX_RETRIES or 4; 0 = none */
+	long backoff_ms;          /* ATREST_KV_BACKOFF_MS or 800 (first delay) */
+	long max_backoff_ms;      /* ATREST_KV_MAX_BACKOFF_MS or 60000 */
+	const char *api_version;  /* ATREST_KV_API_VERSION or "7.4" */
+};
+
+struct atr_kv_client;
+
+/*
+ * A client for the vault named by url (a vault URL or any key identifier
+ * in it).  opts may be NULL.  Free with atr_kv_client_free().
+ */
+enum atr_err atr_kv_client_new(const char *url, const struct atr_kv_opts *opts,
+    struct atr_kv_client **out);
+void atr_kv_client_free(struct atr_kv_client *c);
+/* "host:port" of the client's vault, for messages. */
+const char *atr_kv_client_hostport(const struct atr_kv_client *c);
+const char *atr_kv_client_origin(const struct atr_kv_client *c);
+
+/* JSON Web Key operations (key_ops), as a bit mask. */
+enum {
+	ATR_KV_OP_ENCRYPT = 1U << 0,
+	ATR_KV_OP_DECRYPT = 1U << 1,
+	ATR_KV_OP_SIGN = 1U << 2,
+	ATR_KV_OP_VERIFY = 1U << 3,
+	ATR_KV_OP_WRAP = 1U << 4,
+	ATR_KV_OP_UNWRAP = 1U << 5,
+	ATR_KV_OP_IMPORT = 1U << 6,
+	ATR_KV_OP_EXPORT = 1U << 7,
+};
+/* "wrapKey" -> ATR_KV_OP_WRAP (case-insensitive); 0 when unknown. */
+unsigned atr_kv_op_from_name(const char *name);
+const char *atr_kv_op_name(unsigned op);
+/* Parses "wrapKey,unwrapKey"; -1 on an unknown operation. */
+int atr_kv_ops_parse_list(const char *list, unsigned *mask);
+
+/* A KeyBundle, KeyItem or DeletedKeyBundle; absent fields are 0 / "". */
+struct atr_kv_key {
+	char kid[ATR_KEYID_MAX + 1];          /* versioned, as the vault sent it */
+	char name[ATR_KV_NAME_MAX + 1];
+	char version[ATR_KV_VERSION_MAX + 1];
+	char kty[16];                         /* RSA, RSA-HSM, oct-HSM, EC... */
+	unsigned bits;                        /* from n (RSA) or key_size */
+	unsigned key_ops;                     /* ATR_KV_OP_* */
+	int key_ops_present;                  /* 0: the vault sent no key_ops */
+	int enabled;
+	int has_nbf, has_exp;
+	int64_t nbf, exp;                     /* IntDate, seconds since 1970 */
+	int64_t created, updated;
+	char recovery_level[64];
+	int recoverable_days;
+	int managed;
+	uint8_t n[1024];                      /* RSA modulus (<= 8192 bits) */
+	size_t n_len;
+	uint8_t e[16];
+	size_t e_len;
+	/* DeletedKeyBundle only. */
+	char recovery_id[ATR_KEYID_MAX + 1];
+	int64_t deleted_date, scheduled_purge_date;
+};
+
+/* Parameters of create; zero means "the service's default". */
+struct atr_kv_create {
+	const char *kty;     /* NULL: "RSA" */
+	unsigned size;       /* key_size */
+	unsigned key_ops;    /* 0: not sent */
+	int disabled;        /* 1: create disabled */
+	int64_t nbf, exp;    /* 0: not sent */
+};
+
+/* Changes of update; only the set_* ones are sent. */
+struct atr_kv_update {
+	int set_enabled, enabled;
+	int set_key_ops;
+	unsigned key_ops;
+	int set_nbf, set_exp;
+	int64_t nbf, exp;
+};
+
+/* The encryption algorithms this client wraps with. */
+const char *atr_kv_alg_for(enum atr_wrap_alg a); /* NULL when unsupported */
+int atr_kv_alg_parse(const char *name, enum atr_wrap_alg *out); /* 0 ok */
+
+/*
+ * Operations.  version "" or NULL means the latest version (GET) or the
+ * versionless path (wrap; the service then uses the current version).
+ */
+enum atr_err atr_kv_get_key(struct atr_kv_client *c, const char *name,
+    const char *version, struct atr_kv_key *out);
+enum atr_err atr_kv_create_key(struct atr_kv_client *c, const char *name,
+    const struct atr_kv_create *p, struct atr_kv_key *out);
+enum atr_err atr_kv_update_key(struct atr_kv_client *c, const char *name,
+    const char *version, const struct atr_kv_update *u,
+    struct atr_kv_key *out);
+enum atr_err atr_kv_rotate_key(struct atr_kv_client *c, const char *name,
+    struct atr_kv_key *out);
+/* All versions (following nextLink on the same vault only); free the
+ * array with free().  Items carry kid and attributes, no key material. */
+enum atr_err atr_kv_list_versions(struct atr_kv_client *c, const char *name,
+    struct atr_kv_key **items, size_t *count);
+enum atr_err atr_kv_delete_key(struct atr_kv_client *c, const char *name,
+    struct atr_kv_key *out);
+enum atr_err atr_kv_get_deleted_key(struct atr_kv_client *c,
+    const char *name, struct atr_kv_key *out);
+enum atr_err atr_kv_recover_key(struct atr_kv_client *c, const char *name,
+    struct atr_kv_key *out);
+enum atr_err atr_kv_purge_key(struct atr_kv_client *c, const char *name);
+
+/*
+ * wrapkey / unwrapkey.  *out_len: in capacity, out bytes written.  wrap
+ * stores the versioned kid the vault reports into kid (may be NULL).
+ * unwrap: a 400 from the vault (wrong key, corrupt input) is
+ * ATR_ERR_AUTH; on any failure out is wiped and *out_len is 0.
+ */
+enum atr_err atr_kv_wrap(struct atr_kv_client *c, const char *name,
+    const char *version, enum atr_wrap_alg alg, const uint8_t *in,
+    size_t in_len, uint8_t *out, size_t *out_len, char *kid, size_t kid_cap);
+enum atr_err atr_kv_unwrap(struct atr_kv_client *c, const char *name,
+    const char *version, enum atr_wrap_alg alg, const uint8_t *in,
+    size_t in_len, uint8_t *out, size_t *out_len);
+
+/*
+ * Statistics.  Every operation above is one "call"; a call makes one or
+ * more HTTP attempts (the challenge, retries, a 401 refresh).  Token
+ * requests are counted apart.  The per-thread record of the last call
+ * lets a caller (bench) time and count each wrap/unwrap; the global
+ * counters are atomic and cover every thread.
+ */
+struct atr_kv_call {
+	unsigned attempts;    /* HTTP requests to the vault for this call */
+	unsigned retries;     /* attempts repeated after 408/429/5xx/network */
+	unsigned throttled;   /* 429 answers */
+	unsigned token_fetches;
+	int status;           /* last HTTP status, 0 when none */
+	enum atr_err err;
+	long slept_ms;        /* back-off waited */
+	long retry_after_ms;  /* last Retry-After honoured, -1 when none */
+	uint64_t elapsed_ns;
+};
+void atr_kv_last_call(struct atr_kv_call *out);
+
+enum atr_kv_opclass {
+	ATR_KV_CALL_GET = 0,
+	ATR_KV_CALL_WRAP,
+	ATR_KV_CALL_UNWRAP,
+	ATR_KV_CALL_MANAGE,   /* create, update, rotate, list, delete... */
+	ATR_KV_CALL__COUNT
+};
+struct atr_kv_stats {
+	uint64_t calls[ATR_KV_CALL__COUNT];
+	uint64_t failures[ATR_KV_CALL__COUNT];
+	uint64_t elapsed_ns[ATR_KV_CALL__COUNT]; /* sum */
+	uint64_t max_ns[ATR_KV_CALL__COUNT];
+	uint64_t attempts, retries, throttled, token_fetches, challenges;
+};
+void atr_kv_stats_get(struct atr_kv_stats *out);
+void atr_kv_stats_reset(void);
+
+/*
+ * Drops every cached token (wiped) and challenge, e.g. after the
+ * credentials in the environment changed.  Not for use while other
+ * threads run calls.
+ */
+void atr_kv_cache_clear(void);
+/* Releases this thread's curl handle (also done at thread exit). */
+void atr_kv_thread_cleanup(void);
+
+/*
+ * The attributes of a key opened through the azure provider (verify
+ * policy: enabled, nbf/exp, key_ops, recoveryLevel, kty, size).  With
+ * refresh the vault is asked again (a GET of the key's version);
+ * otherwise the values seen when the key was opened are returned.
+ * ATR_ERR_USAGE when k is not a Key Vault key.
+ */
+enum atr_err atr_kv_key_info(struct atr_key *k, int refresh,
+    struct atr_kv_key *out);
+/* The client behind a Key Vault key (borrowed), or NULL. */
+struct atr_kv_client *atr_kv_key_client(struct atr_key *k);
+
+/*
+ * Pure helpers, exposed for the unit tests.
+ */
+
+/* base64url (RFC 4648 section 5) without padding.  encode returns the
+ * length written (cap must hold it plus a NUL) or -1. */
+long atr_kv_b64url_encode(const uint8_t *in, size_t len, char *out,
+    size_t cap);
+/* Accepts the url and the standard alphabet, with or without '='
+ * padding; -1 on a bad character, bad length or too small a buffer. */
+int atr_kv_b64url_decode(const char *in, size_t in_len, uint8_t *out,
+    size_t cap, size_t *out_len);
+
+/* A WWW-Authenticate Bearer challenge. */
+struct atr_kv_challenge {
+	char authorization[512]; /* authorization or authorization_uri */
+	char resource[256];
+	char scope[256];          /* as sent, or resource + "/.default" */
+	char tenant[128];         /* first path segment of authorization */
+	char error[64];           /* e.g. insufficient_claims (CAE) */
+};
+/* 0 when the header holds a Bearer challenge with an authority or a
+ * resource/scope; -1 otherwise. */
+int atr_kv_parse_challenge(const char *header, struct atr_kv_challenge *out);
+
+/*
+ * Delay asked by a Retry-After style header, in milliseconds, or -1.
+ * name is "retry-after" (delta-seconds or HTTP-date, RFC 9110 10.2.3),
+ * "retry-after-ms" or "x-ms-retry-after-ms".  now is used for dates.
+ */
+long atr_kv_parse_retry_after(const char *name, const char *value,
+    time_t now);
+
+/*
+ * Maps an HTTP error answer to an atr_err and sets the detail:
+ * "WHAT: HTTP 403 Forbidden/KeyDisabled: MESSAGE".  op is the operation
+ * class (a 400 on unwrap is ATR_ERR_AUTH).  attempts > 1 is mentioned.
+ */
+enum atr_err atr_kv_error_from_response(long status, const char *body,
+    size_t body_len, enum atr_kv_opclass op, const char *what,
+    unsigned attempts);
+
+/* Parses a KeyBundle / KeyItem / DeletedKeyBundle JSON document. */
+enum atr_err atr_kv_key_from_json(const char *json, size_t len,
+    struct atr_kv_key *out);
+
+/* Bits of a big-endian unsigned integer (leading zeros ignored). */
+unsigned atr_kv_bits_of(const uint8_t *n, size_t len);
+
+#endif
