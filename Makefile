@@ -26,20 +26,22 @@ PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 
 CFLAGS ?= $(OPT) -g
-CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+CFLAGS += -Icli -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-Ilib -I/usr/include/p11-kit-1 $(PKG_CFLAGS) $(SANFLAGS) -pthread
 LDFLAGS += $(SANFLAGS) -pthread
 LDLIBS += $(PKG_LIBS) -ldl -lm
 
 LIB_SRC := $(sort $(wildcard lib/*.c))
-APP_SRC := $(sort $(wildcard cli/*.c bench/*.c verify/*.c))
+APP_SRC := $(sort $(wildcard cli/*.c))
+MOD_SRC := $(sort $(wildcard bench/*.c verify/*.c))
 TLIB_SRC := $(sort $(wildcard tests/lib/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 E2E_SRC := $(sort $(wildcard tests/e2e/test_*.c))
 
 LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
 APP_OBJ := $(APP_SRC:%.c=$(B)/%.o)
+MOD_OBJ := $(MOD_SRC:%.c=$(B)/%.o)
 TLIB_OBJ := $(TLIB_SRC:%.c=$(B)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/e2e_%)
@@ -59,16 +61,24 @@ $(B)/libatrest.a: $(LIB_OBJ)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(B)/atrest: $(APP_OBJ) $(B)/libatrest.a
-	$(CC) $(LDFLAGS) -o $@ $(APP_OBJ) $(B)/libatrest.a $(LDLIBS)
+# bench/ and verify/ are libraries of their own, linked into the tool and
+# into their tests.
+$(B)/libmods.a: $(MOD_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
 
-$(B)/tests/%: tests/unit/%.c $(TLIB_OBJ) $(B)/libatrest.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(B)/libatrest.a $(LDLIBS) -lcriterion
+LINK_LIBS = $(B)/libmods.a $(B)/libatrest.a
 
-$(B)/tests/e2e_%: tests/e2e/%.c $(TLIB_OBJ) $(B)/libatrest.a
+$(B)/atrest: $(APP_OBJ) $(B)/libmods.a $(B)/libatrest.a
+	$(CC) $(LDFLAGS) -o $@ $(APP_OBJ) $(LINK_LIBS) $(LDLIBS)
+
+$(B)/tests/%: tests/unit/%.c $(TLIB_OBJ) $(B)/libmods.a $(B)/libatrest.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(B)/libatrest.a $(LDLIBS) -lcriterion
+	$(CC) $(CFLAGS) -Itests/lib -Ibench -Iverify $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LINK_LIBS) $(LDLIBS) -lcriterion
+
+$(B)/tests/e2e_%: tests/e2e/%.c $(TLIB_OBJ) $(B)/libmods.a $(B)/libatrest.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LINK_LIBS) $(LDLIBS) -lcriterion
 
 tests: $(B)/atrest $(UNIT_BIN) $(E2E_BIN)
 

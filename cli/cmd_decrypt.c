@@ -82,7 +82,7 @@ cmd_decrypt(int argc, char **argv)
 	if (rc == 0) {
 		rc = cli_transform("decrypt", argv[optind], out, 0600, dec_one,
 		    &ks, &ok, &fail);
-		if (!quiet && (ok + fail > 1 || fail > 0))
+		if (!quiet && ok + fail > 1)
 			fprintf(stderr, "atrest decrypt: %u file(s) decrypted, %u failed\n",
 			    ok, fail);
 	}

@@ -107,7 +107,7 @@ cmd_encrypt(int argc, char **argv)
 	if (rc == 0) {
 		rc = cli_transform("encrypt", argv[optind], out, 0644, enc_one,
 		    &a, &ok, &fail);
-		if (!quiet && (ok + fail > 1 || fail > 0))
+		if (!quiet && ok + fail > 1)
 			fprintf(stderr, "atrest encrypt: %u file(s) encrypted, %u failed\n",
 			    ok, fail);
 	}

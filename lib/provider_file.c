@@ -270,7 +270,7 @@ file_open(const char *uri, const struct atr_key_opts *opts,
 		return atr_fail(ATR_ERR_CONFIG, "file: URI without a path");
 	err = atr_read_small_file(path, KEYFILE_MAX, 0, &buf, &len);
 	if (err != ATR_OK)
-		return atr_fail(err, "%s: %s", path, atr_detail());
+		return err;
 	k = atr_key_alloc(&rsa_ops);
 	f = calloc(1, sizeof(*f));
 	if (k == NULL || f == NULL) {
@@ -310,8 +310,6 @@ file_open(const char *uri, const struct atr_key_opts *opts,
 	*out = k;
 	k = NULL;
 out:
-	if (err != ATR_OK)
-		err = atr_fail(err, "%s: %s", path, atr_detail());
 	atr_secure_free(buf, len);
 	free(f);
 	atr_key_free(k);
