@@ -1,0 +1,800 @@
+/*
+ * kv_parse.c - the pure parts of the Key Vault client: key identifiers,
+ * base64url, WWW-Authenticate challenges, Retry-After, error bodies and
+ * KeyBundle documents.  No I/O here, so all of it is unit-tested
+ * without a server.
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+
+#include "crypto.h"
+#include "kv_client.h"
+
+#define MSG_MAX 240U   /* bytes of a service message kept in a detail */
+
+static int
+name_char(int ch)
+{
+	return isalnum((unsigned char)ch) || ch == '-';
+}
+
+static int
+host_char(int ch)
+{
+	return isalnum((unsigned char)ch) || ch == '-' || ch == '.';
+}
+
+/*
+ * Parses "https://HOST[:PORT]" at the start of s and leaves *rest at the
+ * path.  RFC 3986 3.2: no user info accepted (a token must not be sent
+ * where a URI with credentials points), host a DNS name, IPv4 or a
+ * bracketed IPv6 literal.
+ */
+static enum atr_err
+parse_origin(const char *s, struct atr_kv_kid *out, const char **rest)
+{
+	const char *p, *h, *he;
+	size_t hl, i;
+	unsigned long port = 443;
+
+	if (strncasecmp(s, "https://", 8) != 0)
+		return atr_fail(ATR_ERR_CONFIG,
+		    "%.200s: a Key Vault URI must start with https://", s);
+	h = s + 8;
+	if (*h == '[') {
+		he = strchr(h, ']');
+		if (he == NULL)
+			return atr_fail(ATR_ERR_CONFIG,
+			    "%.200s: unterminated IPv6 address", s);
+		for (p = h + 1; p < he; p++)
+			if (!isxdigit((unsigned char)*p) && *p != ':' &&
+			    *p != '.')
+				return atr_fail(ATR_ERR_CONFIG,
+				    "%.200s: bad IPv6 address", s);
+		he++;
+	} else {
+		for (he = h; host_char(*he); he++)
+			;
+	}
+	hl = (size_t)(he - h);
+	if (hl == 0 || hl > ATR_KV_HOST_MAX)
+		return atr_fail(ATR_ERR_CONFIG, "%.200s: %s host name", s,
+		    hl == 0 ? "missing" : "too long a");
+	if (*he == '@' || memchr(h, '@', strcspn(h, "/")) != NULL)
+		return atr_fail(ATR_ERR_CONFIG,
+		    "%.200s: user information is not allowed in a vault URI", s);
+	p = he;
+	if (*p == ':') {
+		char *end;
+
+		p++;
+		if (!isdigit((unsigned char)*p))
+			return atr_fail(ATR_ERR_CONFIG, "%.200s: bad port", s);
+		errno = 0;
+		port = strtoul(p, &end, 10);
+		if (errno != 0 || port == 0 || port > 65535 || end - p > 5)
+			return atr_fail(ATR_ERR_CONFIG, "%.200s: bad port", s);
+		p = end;
+	}
+	if (*p != '\0' && *p != '/')
+		return atr_fail(ATR_ERR_CONFIG,
+		    "%.200s: unexpected character '%c' after the host", s, *p);
+	for (i = 0; i < hl; i++)
+		out->host[i] = (char)tolower((unsigned char)h[i]);
+	out->host[hl] = '\0';
+	out->port = (unsigned)port;
+	if (port == 443) {
+		snprintf(out->origin, sizeof(out->origin), "https://%s",
+		    out->host);
+		snprintf(out->hostport, sizeof(out->hostport), "%s",
+		    out->host);
+	} else {
+		snprintf(out->origin, sizeof(out->origin), "https://%s:%u",
+		    out->host, out->port);
+		snprintf(out->hostport, sizeof(out->hostport), "%s:%u",
+		    out->host, out->port);
+	}
+	*rest = p;
+	return ATR_OK;
+}
+
+enum atr_err
+atr_kv_parse_vault_url(const char *url, struct atr_kv_kid *out)
+{
+	const char *rest;
+	enum atr_err err;
+
+	memset(out, 0, sizeof(*out));
+	if (url == NULL)
+		return atr_fail(ATR_ERR_CONFIG, "missing vault URL");
+	err = parse_origin(url, out, &rest);
+	if (err != ATR_OK)
+		return err;
+	if (*rest == '/')
+		rest++;
+	if (*rest != '\0')
+		return atr_fail(ATR_ERR_CONFIG,
+		    "%.200s: a vault URL has no path (expected https://HOST[:PORT])",
+		    url);
+	return ATR_OK;
+}
+
+enum atr_err
+atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out)
+{
+	const char *rest, *p;
+	enum atr_err err;
+	size_t n;
+
+	memset(out, 0, sizeof(*out));
+	if (uri == NULL)
+		return atr_fail(ATR_ERR_CONFIG, "missing key URI");
+	err = parse_origin(uri, out, &rest);
+	if (err != ATR_OK)
+		return err;
+	if (strncasecmp(rest, "/keys/", 6) != 0)
+		return atr_fail(ATR_ERR_CONFIG,
+		    "%.200s: expected https://HOST[:PORT]/keys/NAME[/VERSION]",
+		    uri);
+	p = rest + 6;
+	for (n = 0; name_char(p[n]); n++)
+		;
+	if (n == 0 || n > ATR_KV_NAME_MAX)
+		return atr_fail(ATR_ERR_CONFIG,
+		    "%.200s: the key name must be 1 to %u letters, digits or '-'",
+		    uri, ATR_KV_NAME_MAX);
+	memcpy(out->name, p, n);
+	out->name[n] = '\0';
+	p += n;
+	if (*p == '/') {
+		p++;
+		for (n = 0; isalnum((unsigned char)p[n]); n++)
+			;
+		if (n > ATR_KV_VERSION_MAX)
+			return atr_fail(ATR_ERR_CONFIG,
+			    "%.200s: the key version is longer than %u characters",
+			    uri, ATR_KV_VERSION_MAX);
+		memcpy(out->version, p, n);
+		out->version[n] = '\0';
+		p += n;
+		if (n > 0 && *p == '/')
+			p++;
+	}
+	if (*p != '\0')
+		return atr_fail(ATR_ERR_CONFIG,
+		    "%.200s: unexpected '%c' in the key path (expected "
+		    "/keys/NAME[/VERSION], letters, digits and '-' only)",
+		    uri, *p);
+	return ATR_OK;
+}
+
+int
+atr_kv_same_vault(const struct atr_kv_kid *a, const struct atr_kv_kid *b)
+{
+	return a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} op_names[] = {
+	{"encrypt", ATR_KV_OP_ENCRYPT}, {"decrypt", ATR_KV_OP_DECRYPT},
+	{"sign", ATR_KV_OP_SIGN}, {"verify", ATR_KV_OP_VERIFY},
+	{"wrapKey", ATR_KV_OP_WRAP}, {"unwrapKey", ATR_KV_OP_UNWRAP},
+	{"import", ATR_KV_OP_IMPORT}, {"export", ATR_KV_OP_EXPORT},
+};
+
+unsigned
+atr_kv_op_from_name(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
+		if (strcasecmp(name, op_names[i].name) == 0)
+			return op_names[i].bit;
+	return 0;
+}
+
+const char *
+atr_kv_op_name(unsigned op)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
+		if (op == op_names[i].bit)
+			return op_names[i].name;
+	return NULL;
+}
+
+int
+atr_kv_ops_parse_list(const char *list, unsigned *mask)
+{
+	char one[32];
+	const char *p = list;
+	unsigned m = 0, bit;
+	size_t n;
+
+	while (*p != '\0') {
+		n = strcspn(p, ", ");
+		if (n == 0) {
+			p++;
+			continue;
+		}
+		if (n >= sizeof(one))
+			return -1;
+		memcpy(one, p, n);
+		one[n] = '\0';
+		bit = atr_kv_op_from_name(one);
+		if (bit == 0)
+			return -1;
+		m |= bit;
+		p += n;
+	}
+	*mask = m;
+	return 0;
+}
+
+const char *
+atr_kv_alg_for(enum atr_wrap_alg a)
+{
+	switch (a) {
+	case ATR_WRAP_RSA_OAEP_256:
+		return "RSA-OAEP-256";
+	case ATR_WRAP_RSA_OAEP_SHA1:
+		return "RSA-OAEP";
+	case ATR_WRAP_AES_KW:
+		return "A256KW";
+	case ATR_WRAP_AES_KWP:
+		break;
+	}
+	return NULL;
+}
+
+int
+atr_kv_alg_parse(const char *name, enum atr_wrap_alg *out)
+{
+	if (strcasecmp(name, "RSA-OAEP-256") == 0)
+		*out = ATR_WRAP_RSA_OAEP_256;
+	else if (strcasecmp(name, "RSA-OAEP") == 0)
+		*out = ATR_WRAP_RSA_OAEP_SHA1;
+	else if (strcasecmp(name, "A256KW") == 0)
+		*out = ATR_WRAP_AES_KW;
+	else
+		return -1;
+	return 0;
+}
+
+/* RFC 4648 section 5, no padding (every Key Vault byte field). */
+long
+atr_kv_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
+{
+	static const char tab[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+	size_t need = len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1), i, o = 0;
+	uint32_t v;
+
+	if (len > (size_t)LONG_MAX / 2 || cap < need + 1)
+		return -1;
+	for (i = 0; i + 3 <= len; i += 3) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = tab[v >> 6 & 63];
+		out[o++] = tab[v & 63];
+	}
+	if (len - i == 1) {
+		v = (uint32_t)in[i] << 16;
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+	} else if (len - i == 2) {
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+		out[o++] = tab[v >> 18 & 63];
+		out[o++] = tab[v >> 12 & 63];
+		out[o++] = tab[v >> 6 & 63];
+	}
+	out[o] = '\0';
+	return (long)o;
+}
+
+static int
+b64val(int ch)
+{
+	if (ch >= 'A' && ch <= 'Z')
+		return ch - 'A';
+	if (ch >= 'a' && ch <= 'z')
+		return ch - 'a' + 26;
+	if (ch >= '0' && ch <= '9')
+		return ch - '0' + 52;
+	if (ch == '-' || ch == '+')
+		return 62;
+	if (ch == '_' || ch == '/')
+		return 63;
+	return -1;
+}
+
+int
+atr_kv_b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t cap,
+    size_t *out_len)
+{
+	uint32_t acc = 0;
+	size_t i, o = 0, bits = 0, pad = 0;
+	int v;
+
+	*out_len = 0;
+	while (pad < 2 && in_len > 0 && in[in_len - 1] == '=') {
+		in_len--;
+		pad++;
+	}
+	/* One leftover character can never encode a whole byte. */
+	if (in_len % 4 == 1 || (pad > 0 && (in_len + pad) % 4 != 0))
+		return -1;
+	for (i = 0; i < in_len; i++) {
+		v = b64val((unsigned char)in[i]);
+		if (v < 0)
+			return -1;
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			if (o >= cap)
+				return -1;
+			out[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	/* Non-zero leftover bits: not a canonical encoding. */
+	if ((acc & ((1U << bits) - 1)) != 0) {
+		atr_memzero(out, o);
+		return -1;
+	}
+	*out_len = o;
+	return 0;
+}
+
+/* Copies a value into a fixed field; 0 ok, -1 when it does not fit. */
+static int
+setfield(char *dst, size_t cap, const char *v, size_t n)
+{
+	if (n >= cap)
+		return -1;
+	memcpy(dst, v, n);
+	dst[n] = '\0';
+	return 0;
+}
+
+/*
+ * WWW-Authenticate (RFC 9110 11.6.1): one or more challenges, each a
+ * scheme then comma-separated auth-params (token = token / quoted-
+ * string).  A token not followed by '=' starts the next challenge.
+ */
+int
+atr_kv_parse_challenge(const char *header, struct atr_kv_challenge *out)
+{
+	const char *p = header, *k, *v;
+	size_t kl, vl;
+	char val[512];
+	int bearer = 0, seen = 0;
+
+	memset(out, 0, sizeof(*out));
+	if (header == NULL)
+		return -1;
+	for (;;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		k = p;
+		while (*p != '\0' && *p != '=' && *p != ' ' && *p != '\t' &&
+		    *p != ',')
+			p++;
+		kl = (size_t)(p - k);
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '=') {
+			/* A new scheme. */
+			bearer = kl == 6 && strncasecmp(k, "Bearer", 6) == 0;
+			if (bearer)
+				seen = 1;
+			continue;
+		}
+		p++;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		vl = 0;
+		if (*p == '"') {
+			p++;
+			while (*p != '\0' && *p != '"') {
+				if (*p == '\\' && p[1] != '\0')
+					p++;
+				if (vl + 1 < sizeof(val))
+					val[vl++] = *p;
+				p++;
+			}
+			if (*p == '"')
+				p++;
+		} else {
+			v = p;
+			while (*p != '\0' && *p != ',' && *p != ' ' &&
+			    *p != '\t')
+				p++;
+			vl = (size_t)(p - v);
+			if (vl >= sizeof(val))
+				vl = sizeof(val) - 1;
+			memcpy(val, v, vl);
+		}
+		val[vl] = '\0';
+		if (!bearer)
+			continue;
+		if ((kl == 13 && strncasecmp(k, "authorization", 13) == 0) ||
+		    (kl == 17 && strncasecmp(k, "authorization_uri", 17) == 0))
+			(void)setfield(out->authorization,
+			    sizeof(out->authorization), val, vl);
+		else if (kl == 8 && strncasecmp(k, "resource", 8) == 0)
+			(void)setfield(out->resource, sizeof(out->resource),
+			    val, vl);
+		else if (kl == 5 && strncasecmp(k, "scope", 5) == 0)
+			(void)setfield(out->scope, sizeof(out->scope), val, vl);
+		else if (kl == 5 && strncasecmp(k, "error", 5) == 0)
+			(void)setfield(out->error, sizeof(out->error), val, vl);
+	}
+	if (!seen || (out->authorization[0] == '\0' &&
+	    out->resource[0] == '\0' && out->scope[0] == '\0'))
+		return -1;
+	/* The tenant is the authority URL's first path segment. */
+	if (out->authorization[0] != '\0') {
+		const char *a = strstr(out->authorization, "://");
+		const char *t;
+
+		a = a != NULL ? a + 3 : out->authorization;
+		t = strchr(a, '/');
+		if (t != NULL) {
+			t++;
+			(void)setfield(out->tenant, sizeof(out->tenant), t,
+			    strcspn(t, "/?#"));
+		}
+	}
+	/* SDKs: scope = resource + "/.default" when only resource is given. */
+	if (out->scope[0] == '\0' && out->resource[0] != '\0') {
+		size_t rl = strlen(out->resource);
+
+		while (rl > 0 && out->resource[rl - 1] == '/')
+			rl--;
+		if (rl + 10 >= sizeof(out->scope))
+			return -1;
+		snprintf(out->scope, sizeof(out->scope), "%.*s/.default",
+		    (int)rl, out->resource);
+	}
+	return 0;
+}
+
+long
+atr_kv_parse_retry_after(const char *name, const char *value, time_t now)
+{
+	const char *p = value;
+	char *end;
+	long long v;
+	time_t t;
+
+	if (name == NULL || value == NULL)
+		return -1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	if (strcasecmp(name, "retry-after-ms") == 0 ||
+	    strcasecmp(name, "x-ms-retry-after-ms") == 0) {
+		if (!isdigit((unsigned char)*p))
+			return -1;
+		errno = 0;
+		v = strtoll(p, &end, 10);
+		if (errno != 0)
+			return -1;
+		if (*end == '.')
+			for (end++; isdigit((unsigned char)*end); end++)
+				;
+		while (*end == ' ' || *end == '\t' || *end == '\r' ||
+		    *end == '\n')
+			end++;
+		if (*end != '\0')
+			return -1;
+		return v > 86400000LL ? 86400000L : (long)v;
+	}
+	if (strcasecmp(name, "retry-after") != 0)
+		return -1;
+	if (isdigit((unsigned char)*p)) {
+		/* delay-seconds = 1*DIGIT */
+		errno = 0;
+		v = strtoll(p, &end, 10);
+		if (errno != 0)
+			return -1;
+		while (*end == ' ' || *end == '\t' || *end == '\r' ||
+		    *end == '\n')
+			end++;
+		if (*end != '\0')
+			return -1;
+		return v > 86400LL ? 86400000L : (long)(v * 1000);
+	}
+	/* HTTP-date (IMF-fixdate and the obsolete forms curl knows). */
+	t = curl_getdate(p, NULL);
+	if (t == (time_t)-1)
+		return -1;
+	if (t <= now)
+		return 0;
+	if (t - now > 86400)
+		return 86400000L;
+	return (long)(t - now) * 1000L;
+}
+
+/* A service message made fit for a one-line detail. */
+static void
+oneline(const char *in, char *out, size_t cap)
+{
+	size_t o = 0;
+	int space = 0;
+
+	for (; in != NULL && *in != '\0' && o + 4 < cap; in++) {
+		unsigned char ch = (unsigned char)*in;
+
+		if (ch < 0x20 || ch == 0x7f) {
+			space = o > 0;
+			continue;
+		}
+		if (ch == ' ') {
+			space = o > 0;
+			continue;
+		}
+		if (space) {
+			out[o++] = ' ';
+			space = 0;
+		}
+		out[o++] = (char)ch;
+	}
+	if (in != NULL && *in != '\0' && o + 4 >= cap) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+}
+
+static const char *
+jstr(const cJSON *o, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+/* 1 when some (inner)error code in the chain equals code. */
+static int
+has_code(const cJSON *e, const char *code)
+{
+	int depth;
+
+	for (depth = 0; e != NULL && depth < 8; depth++) {
+		const char *c = jstr(e, "code");
+
+		if (c != NULL && strcasecmp(c, code) == 0)
+			return 1;
+		e = cJSON_GetObjectItemCaseSensitive(e, "innererror");
+		if (!cJSON_IsObject(e))
+			break;
+	}
+	return 0;
+}
+
+enum atr_err
+atr_kv_error_from_response(long status, const char *body, size_t body_len,
+    enum atr_kv_opclass op, const char *what, unsigned attempts)
+{
+	cJSON *doc = NULL;
+	const cJSON *e = NULL, *inner;
+	const char *code = NULL, *icode = NULL, *msg = NULL;
+	char cmsg[MSG_MAX], ccode[64], cicode[64], tries[32];
+	enum atr_err err;
+
+	if (body != NULL && body_len > 0)
+		doc = cJSON_ParseWithLength(body, body_len);
+	if (doc != NULL) {
+		e = cJSON_GetObjectItemCaseSensitive(doc, "error");
+		if (cJSON_IsObject(e)) {
+			code = jstr(e, "code");
+			msg = jstr(e, "message");
+			inner = cJSON_GetObjectItemCaseSensitive(e,
+			    "innererror");
+			if (cJSON_IsObject(inner))
+				icode = jstr(inner, "code");
+		} else if (cJSON_IsString(e)) {
+			/* OAuth 2.0 token endpoint (RFC 6749 5.2). */
+			code = e->valuestring;
+			msg = jstr(doc, "error_description");
+			e = NULL;
+		} else {
+			e = NULL;
+		}
+	}
+	oneline(code, ccode, sizeof(ccode));
+	oneline(icode, cicode, sizeof(cicode));
+	oneline(msg, cmsg, sizeof(cmsg));
+	tries[0] = '\0';
+	if (attempts > 1)
+		snprintf(tries, sizeof(tries), " (after %u attempts)",
+		    attempts);
+
+	switch (status) {
+	case 400:
+		err = op == ATR_KV_CALL_UNWRAP ? ATR_ERR_AUTH : ATR_ERR_CONFIG;
+		break;
+	case 401:
+		err = ATR_ERR_UNAUTHORIZED;
+		break;
+	case 403:
+		err = (e != NULL && has_code(e, "KeyDisabled")) ?
+		    ATR_ERR_DISABLED : ATR_ERR_FORBIDDEN;
+		break;
+	case 404:
+	case 410:
+		err = ATR_ERR_NOT_FOUND;
+		break;
+	case 405:
+	case 501:
+		err = ATR_ERR_UNSUPPORTED;
+		break;
+	case 408:
+		err = ATR_ERR_TIMEOUT;
+		break;
+	case 409:
+		err = ATR_ERR_CONFLICT;
+		break;
+	case 429:
+		err = ATR_ERR_THROTTLED;
+		break;
+	default:
+		err = status >= 500 && status <= 599 ? ATR_ERR_NETWORK :
+		    ATR_ERR_BAD_RESPONSE;
+		break;
+	}
+	if (err == ATR_ERR_AUTH) {
+		/* Do not relay why the vault refused to unwrap: the caller
+		 * reports one "authentication failed" for every cause. */
+		atr_detail_set("%s: the vault could not unwrap this key", what);
+	} else if (ccode[0] != '\0' || cmsg[0] != '\0') {
+		atr_detail_set("%s: HTTP %ld %s%s%s%s%s%s", what, status,
+		    ccode[0] != '\0' ? ccode : "error",
+		    cicode[0] != '\0' ? "/" : "", cicode,
+		    cmsg[0] != '\0' ? ": " : "", cmsg, tries);
+	} else {
+		atr_detail_set("%s: HTTP %ld with no error description%s",
+		    what, status, tries);
+	}
+	if (doc != NULL)
+		cJSON_Delete(doc);
+	return err;
+}
+
+static int64_t
+jint(const cJSON *o, const char *name, int *present)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (cJSON_IsNumber(v)) {
+		if (present != NULL)
+			*present = 1;
+		return (int64_t)v->valuedouble;
+	}
+	if (cJSON_IsString(v) && isdigit((unsigned char)v->valuestring[0])) {
+		if (present != NULL)
+			*present = 1;
+		return (int64_t)strtoll(v->valuestring, NULL, 10);
+	}
+	return 0;
+}
+
+unsigned
+atr_kv_bits_of(const uint8_t *n, size_t len)
+{
+	unsigned b;
+
+	while (len > 0 && *n == 0) {
+		n++;
+		len--;
+	}
+	if (len == 0)
+		return 0;
+	for (b = 8; b > 0 && !(*n & (1U << (b - 1))); b--)
+		;
+	return (unsigned)((len - 1) * 8) + b;
+}
+
+enum atr_err
+atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
+{
+	struct atr_kv_kid id;
+	cJSON *doc;
+	const cJSON *key, *attr, *ops, *it;
+	const char *kid, *s;
+	enum atr_err err = ATR_ERR_BAD_RESPONSE;
+
+	memset(out, 0, sizeof(*out));
+	doc = cJSON_ParseWithLength(json, len);
+	if (doc == NULL || !cJSON_IsObject(doc)) {
+		atr_detail_set("the reply is not a JSON object");
+		goto out;
+	}
+	key = cJSON_GetObjectItemCaseSensitive(doc, "key");
+	kid = cJSON_IsObject(key) ? jstr(key, "kid") : jstr(doc, "kid");
+	if (kid == NULL) {
+		atr_detail_set("the reply has no key id (kid)");
+		goto out;
+	}
+	if (strlen(kid) > ATR_KEYID_MAX ||
+	    atr_kv_parse_kid(kid, &id) != ATR_OK || id.version[0] == '\0') {
+		atr_detail_set("the reply's kid is not a versioned key identifier");
+		goto out;
+	}
+	snprintf(out->kid, sizeof(out->kid), "%s", kid);
+	memcpy(out->name, id.name, sizeof(out->name));
+	memcpy(out->version, id.version, sizeof(out->version));
+	if (cJSON_IsObject(key)) {
+		s = jstr(key, "kty");
+		if (s != NULL)
+			snprintf(out->kty, sizeof(out->kty), "%s", s);
+		ops = cJSON_GetObjectItemCaseSensitive(key, "key_ops");
+		if (cJSON_IsArray(ops)) {
+			out->key_ops_present = 1;
+			cJSON_ArrayForEach(it, ops)
+				if (cJSON_IsString(it))
+					out->key_ops |=
+					    atr_kv_op_from_name(it->valuestring);
+		}
+		s = jstr(key, "n");
+		if (s != NULL && atr_kv_b64url_decode(s, strlen(s), out->n,
+		    sizeof(out->n), &out->n_len) != 0) {
+			atr_detail_set("the key's modulus n is not base64url "
+			    "or longer than 8192 bits");
+			goto out;
+		}
+		s = jstr(key, "e");
+		if (s != NULL && atr_kv_b64url_decode(s, strlen(s), out->e,
+		    sizeof(out->e), &out->e_len) != 0) {
+			atr_detail_set("the key's exponent e is not base64url");
+			goto out;
+		}
+		out->bits = out->n_len > 0 ? atr_kv_bits_of(out->n, out->n_len) :
+		    (unsigned)jint(key, "key_size", NULL);
+	}
+	attr = cJSON_GetObjectItemCaseSensitive(doc, "attributes");
+	if (cJSON_IsObject(attr)) {
+		it = cJSON_GetObjectItemCaseSensitive(attr, "enabled");
+		out->enabled = cJSON_IsBool(it) ? cJSON_IsTrue(it) : 1;
+		out->nbf = jint(attr, "nbf", &out->has_nbf);
+		out->exp = jint(attr, "exp", &out->has_exp);
+		out->created = jint(attr, "created", NULL);
+		out->updated = jint(attr, "updated", NULL);
+		out->recoverable_days = (int)jint(attr, "recoverableDays",
+		    NULL);
+		s = jstr(attr, "recoveryLevel");
+		if (s != NULL)
+			snprintf(out->recovery_level,
+			    sizeof(out->recovery_level), "%s", s);
+	} else {
+		/* Attributes are optional in the schema; enabled defaults
+		 * to true there. */
+		out->enabled = 1;
+	}
+	it = cJSON_GetObjectItemCaseSensitive(doc, "managed");
+	out->managed = cJSON_IsTrue(it);
+	s = jstr(doc, "recoveryId");
+	if (s != NULL)
+		snprintf(out->recovery_id, sizeof(out->recovery_id), "%s", s);
+	out->deleted_date = jint(doc, "deletedDate", NULL);
+	out->scheduled_purge_date = jint(doc, "scheduledPurgeDate", NULL);
+	err = ATR_OK;
+out:
+	cJSON_Delete(doc);
+	return err;
+}

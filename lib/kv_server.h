@@ -1,0 +1,130 @@
+/*
+ * kv_server.h - a loopback server that speaks the Azure Key Vault keys
+ * REST API (docs/VAULT.md), for tests and benchmarks without a cloud.
+ *
+ * HTTPS only (libmicrohttpd + GnuTLS), with a test CA generated into the
+ * state directory; keys persist there, one JSON file per key name.  It
+ * also serves an Entra-ID-like client-credentials token endpoint, an
+ * IMDS-like managed-identity endpoint and an admin endpoint for fault
+ * injection and statistics.  Behaviours the public sources leave open
+ * (reference azure-keyvault.md, UNCONFIRMED) are switches below.
+ *
+ * lib/ never prints: the server reports through opts->log, if set.
+ */
+#ifndef ATR_KV_SERVER_H
+#define ATR_KV_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "err.h"
+
+/* Key operations, as bits: which ones a disabled key refuses. */
+#define ATR_KV_OP_ENCRYPT 0x01U
+#define ATR_KV_OP_DECRYPT 0x02U
+#define ATR_KV_OP_WRAP 0x04U
+#define ATR_KV_OP_UNWRAP 0x08U
+#define ATR_KV_OP_CRYPTO_ALL 0x0fU
+
+enum atr_kv_token_mode {
+	ATR_KV_TOKEN_ANY = 0,      /* any non-empty bearer is accepted */
+	ATR_KV_TOKEN_VALIDATE = 1, /* our HS256 tokens: signature, exp, nbf, iss, aud */
+};
+
+struct atr_kv_server_opts {
+	/* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one. */
+	const char *listen;
+	/* Required: CA, server certificate, keys, server.json live here. */
+	const char *state_dir;
+	/* Fault spec (docs/VAULT.md), NULL or "" for none. */
+	const char *faults;
+	/* Per-vault service limits per 10 s as Azure publishes them. */
+	int limits;
+	double limit_scale;         /* multiplies every limit; 1.0 */
+	int throttle_retry_after;   /* send Retry-After on a limit 429 */
+	enum atr_kv_token_mode token_mode;
+	/* Tenant GUID; NULL = the one generated into server.json. */
+	const char *tenant;
+	/* WWW-Authenticate parameters.  authority NULL = "URL/TENANT" of
+	 * this server; resource NULL = "https://vault.azure.net", "" omits
+	 * it; scope NULL omits it. */
+	const char *challenge_authority;
+	const char *challenge_resource;
+	const char *challenge_scope;
+	/* Extra clients for the token endpoint, each "ID:SECRET".  A
+	 * default test client is always generated into the state dir. */
+	const char *const *clients;
+	size_t nclients;
+	/* ATR_KV_OP_* bits a disabled key refuses with 403 KeyDisabled. */
+	unsigned disabled_blocks;
+	/* 1: GET of a disabled key answers 403 KeyDisabled (default 200). */
+	int disabled_get_forbidden;
+	/* 1: unknown api-version gets 400 BadParameter; 0: accepted. */
+	int api_version_strict;
+	int purge_protection;       /* recoveryLevel "Recoverable", no purge */
+	int recoverable_days;       /* 7..90, default 90 */
+	int allow_oct;              /* oct-HSM keys (Managed HSM behaviour) */
+	long token_lifetime;        /* seconds, default 3599 */
+	/* Extra DNS names / IP addresses for the server certificate. */
+	const char *const *extra_sans;
+	size_t n_extra_sans;
+	/* Optional sink for access lines and server errors.  Never given
+	 * secrets, tokens or bodies. */
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
+};
+
+struct atr_kv_server_stats {
+	uint64_t requests;          /* every request, admin excluded */
+	uint64_t unauthorized;      /* 401 answers on the vault API */
+	uint64_t throttled;         /* 429 from the service limits */
+	uint64_t fault_latency;     /* requests delayed by a fault */
+	uint64_t fault_status;      /* 429/5xx injected */
+	uint64_t fault_drop;        /* connections dropped */
+	uint64_t tokens_issued;
+};
+
+struct atr_kv_server;
+
+/* Fills opts with the defaults documented above. */
+void atr_kv_server_opts_init(struct atr_kv_server_opts *opts);
+
+/*
+ * Creates the state directory and its test CA on first use, loads the
+ * keys, binds and starts serving on internal threads (one per
+ * connection).  Returns when the port is bound.
+ */
+enum atr_err atr_kv_server_start(const struct atr_kv_server_opts *opts,
+    struct atr_kv_server **out);
+/* Stops serving, waits for the connection threads, frees.  NULL-safe. */
+void atr_kv_server_stop(struct atr_kv_server *s);
+
+unsigned short atr_kv_server_port(const struct atr_kv_server *s);
+/* "https://127.0.0.1:PORT" (the listen host as given). */
+const char *atr_kv_server_url(const struct atr_kv_server *s);
+/* Absolute path of the test CA certificate (PEM). */
+const char *atr_kv_server_ca_path(const struct atr_kv_server *s);
+const char *atr_kv_server_tenant(const struct atr_kv_server *s);
+/* The default test client and the 0600 file holding its secret. */
+const char *atr_kv_server_client_id(const struct atr_kv_server *s);
+const char *atr_kv_server_client_secret_path(const struct atr_kv_server *s);
+/* The WWW-Authenticate value sent with every 401. */
+const char *atr_kv_server_challenge(const struct atr_kv_server *s);
+
+/* Replaces the fault configuration (same grammar as opts->faults). */
+enum atr_err atr_kv_server_set_faults(struct atr_kv_server *s,
+    const char *spec);
+
+void atr_kv_server_get_stats(struct atr_kv_server *s,
+    struct atr_kv_server_stats *st);
+
+/*
+ * Mints a token as the token endpoint would, with any audience and
+ * lifetime (negative: already expired), for tests of the 401 paths.
+ * out gets a NUL-terminated token; the caller wipes it.
+ */
+enum atr_err atr_kv_server_mint_token(struct atr_kv_server *s,
+    const char *client_id, const char *audience, long lifetime,
+    char *out, size_t cap);
+
+#endif
