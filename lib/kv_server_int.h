@@ -1,0 +1,344 @@
+/*
+ * kv_server_int.h - what the kv_server_*.c files share.  Not an API:
+ * only lib/kv_server*.c include it.
+ */
+#ifndef ATR_KV_SERVER_INT_H
+#define ATR_KV_SERVER_INT_H
+
+#include <limits.h>
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+#include <openssl/evp.h>
+
+#include "err.h"
+#include "kv_server.h"
+
+#define KVS_NAME_MAX 127U       /* keys.json: ^[0-9a-zA-Z-]+$, 1..127 */
+#define KVS_VERSION_LEN 32U     /* system-generated, hex in the examples */
+#define KVS_BODY_MAX (1U << 20)
+#define KVS_BASE_MAX 320U
+
+/* ------------------------------------------------------------------ */
+/* Keys */
+
+enum kvs_kty {
+	KVS_KTY_RSA = 1,
+	KVS_KTY_RSA_HSM = 2,
+	KVS_KTY_OCT_HSM = 3,
+};
+
+/* JsonWebKeyOperation (keys.json), as bits. */
+#define KVS_KOP_ENCRYPT 0x01U
+#define KVS_KOP_DECRYPT 0x02U
+#define KVS_KOP_SIGN 0x04U
+#define KVS_KOP_VERIFY 0x08U
+#define KVS_KOP_WRAP 0x10U
+#define KVS_KOP_UNWRAP 0x20U
+#define KVS_KOP_IMPORT 0x40U
+#define KVS_KOP_EXPORT 0x80U
+
+struct kvs_version {
+	char id[KVS_VERSION_LEN + 1];
+	enum kvs_kty kty;
+	unsigned bits;
+	unsigned key_ops;           /* KVS_KOP_* */
+	int enabled;
+	int has_nbf, has_exp;
+	int64_t nbf, exp;
+	int64_t created, updated;
+	int exportable;
+	cJSON *tags;                /* object, or NULL when never set */
+	EVP_PKEY *pkey;             /* RSA */
+	uint8_t oct[32];            /* oct-HSM */
+	size_t oct_len;
+	char *n_b64, *e_b64;        /* public JWK parts, base64url */
+};
+
+struct kvs_key {
+	char name[KVS_NAME_MAX + 1];    /* as first created */
+	struct kvs_version **v;         /* creation order: last is latest */
+	size_t nv, capv;
+	int deleted;
+	int64_t deleted_date, purge_date;
+	cJSON *rotation_policy;         /* as PUT, or NULL */
+};
+
+struct kvs_store {
+	pthread_rwlock_t lock;
+	struct kvs_key **keys;
+	size_t n, cap;
+	char dir[PATH_MAX];             /* STATE/keys */
+};
+
+enum atr_err kvs_store_open(struct kvs_store *st, const char *dir);
+void kvs_store_close(struct kvs_store *st);
+/* Lookups: the caller holds st->lock.  Case-insensitive. */
+struct kvs_key *kvs_store_find(struct kvs_store *st, const char *name);
+/* ver NULL or "" = latest. */
+struct kvs_version *kvs_key_version(struct kvs_key *k, const char *ver);
+struct kvs_version *kvs_key_latest(struct kvs_key *k);
+/* Write lock held.  Atomic rewrite of the key's file. */
+enum atr_err kvs_store_persist(struct kvs_store *st, struct kvs_key *k);
+enum atr_err kvs_store_add(struct kvs_store *st, struct kvs_key *k);
+/* Removes and frees k, and its file. */
+enum atr_err kvs_store_purge(struct kvs_store *st, struct kvs_key *k);
+
+/* New version with fresh material (no lock needed). */
+enum atr_err kvs_version_generate(enum kvs_kty kty, unsigned bits,
+    struct kvs_version **out);
+void kvs_version_free(struct kvs_version *v);
+struct kvs_key *kvs_key_new(const char *name);
+void kvs_key_free(struct kvs_key *k);
+enum atr_err kvs_key_append(struct kvs_key *k, struct kvs_version *v);
+
+const char *kvs_kty_name(enum kvs_kty kty);
+int kvs_kty_parse(const char *s, enum kvs_kty *out);
+/* "encrypt" -> KVS_KOP_ENCRYPT, case-insensitive; 0 if unknown. */
+unsigned kvs_kop_parse(const char *s);
+/* Canonical JSON names, in keys.json order. */
+cJSON *kvs_kop_json(unsigned ops);
+const char *kvs_kop_name(unsigned op);
+
+/* JsonWebKeyEncryptionAlgorithm values we implement. */
+enum kvs_alg {
+	KVS_ALG_NONE = 0,
+	KVS_ALG_RSA_OAEP,
+	KVS_ALG_RSA_OAEP_256,
+	KVS_ALG_RSA1_5,
+	KVS_ALG_A128KW,
+	KVS_ALG_A192KW,
+	KVS_ALG_A256KW,
+	KVS_ALG_A128GCM,
+	KVS_ALG_A192GCM,
+	KVS_ALG_A256GCM,
+	KVS_ALG_UNSUPPORTED,        /* a valid enum value we do not do */
+};
+enum kvs_alg kvs_alg_parse(const char *s);
+
+struct kvs_crypt_io {
+	const uint8_t *in;
+	size_t in_len;
+	const uint8_t *iv, *aad, *tag;
+	size_t iv_len, aad_len, tag_len;
+	uint8_t *out;               /* at least in_len + 512 bytes */
+	size_t out_len;
+	uint8_t iv_out[12], tag_out[16];
+	int has_iv_out;
+};
+/*
+ * forward: encrypt/wrapKey; else decrypt/unwrapKey.  ATR_ERR_USAGE for
+ * an algorithm that does not fit the key or bad lengths (detail set),
+ * ATR_ERR_AUTH when decryption fails.
+ */
+enum atr_err kvs_crypt(const struct kvs_version *v, enum kvs_alg alg,
+    int forward, struct kvs_crypt_io *io);
+
+/* ------------------------------------------------------------------ */
+/* Helpers (kv_server_util.c) */
+
+/* base64url without padding (RFC 4648 section 5).  Caller frees. */
+char *kvs_b64url(const uint8_t *in, size_t len);
+/* Strict alphabet; '=' padding tolerated.  -1 on a bad character or
+ * length.  *out malloc'd (caller wipes and frees). */
+int kvs_unb64url(const char *in, uint8_t **out, size_t *len);
+void kvs_uuid(char out[37]);
+void kvs_hex_id(char out[KVS_VERSION_LEN + 1]);
+int kvs_name_valid(const char *name);
+/* x-www-form-urlencoded: finds key, decodes into out (NUL-terminated).
+ * Returns 1 when found, 0 when absent, -1 when too long/bad. */
+int kvs_form_get(const char *body, size_t len, const char *key, char *out,
+    size_t cap);
+void kvs_json_wipe(cJSON *j);
+/* RFC 3339-ish "2025-01-02 03:04:05Z" (for AAD error bodies). */
+void kvs_timestamp(int64_t t, char *out, size_t cap);
+
+/* ------------------------------------------------------------------ */
+/* Faults, limits, stats */
+
+#define KVS_FAULT_NSTATUS 5 /* 429 500 502 503 504 */
+
+struct kvs_faults {
+	unsigned latency_ms, jitter_ms;
+	double p_status[KVS_FAULT_NSTATUS];
+	double p_drop;
+	int retry_after;            /* seconds; -1 = no header */
+	uint32_t ops;               /* bit per enum kvs_op; 0 = all */
+	uint64_t seed;
+	int has_seed;
+};
+extern const int kvs_fault_status[KVS_FAULT_NSTATUS];
+
+enum atr_err kvs_faults_parse(const char *spec, struct kvs_faults *f);
+enum atr_err kvs_faults_from_json(const cJSON *j, struct kvs_faults *f);
+cJSON *kvs_faults_json(const struct kvs_faults *f);
+
+enum kvs_op {
+	KVS_OP_OTHER = 0,
+	KVS_OP_CREATE,
+	KVS_OP_IMPORT,
+	KVS_OP_GET,
+	KVS_OP_UPDATE,
+	KVS_OP_ROTATE,
+	KVS_OP_VERSIONS,
+	KVS_OP_LIST,
+	KVS_OP_DELETE,
+	KVS_OP_GET_DELETED,
+	KVS_OP_LIST_DELETED,
+	KVS_OP_RECOVER,
+	KVS_OP_PURGE,
+	KVS_OP_WRAP,
+	KVS_OP_UNWRAP,
+	KVS_OP_ENCRYPT,
+	KVS_OP_DECRYPT,
+	KVS_OP_GET_POLICY,
+	KVS_OP_SET_POLICY,
+	KVS_OP__COUNT
+};
+const char *kvs_op_name(enum kvs_op op);
+int kvs_op_parse(const char *s, uint32_t *mask);
+
+/* Runtime switches (opts at start, POST /admin/config later). */
+struct kvs_config {
+	unsigned disabled_blocks;
+	int disabled_get_forbidden;
+	int api_version_strict;
+	int limits;
+	double limit_scale;
+	int throttle_retry_after;
+	enum atr_kv_token_mode token_mode;
+	int64_t clock_offset;       /* seconds added to the server's clock */
+};
+
+enum kvs_lim_bucket { KVS_LIM_VAULT, KVS_LIM_KEY_OTHER, KVS_LIM_KEY_CREATE, KVS_LIM__N };
+
+struct kvs_limits {
+	int64_t slot_sec[KVS_LIM__N][10];
+	uint32_t slot_units[KVS_LIM__N][10];
+};
+
+struct kvs_stats {
+	struct atr_kv_server_stats pub;
+	uint64_t fault_by_status[KVS_FAULT_NSTATUS];
+	uint64_t ops[KVS_OP__COUNT];
+	uint64_t status[600];
+};
+
+/* ------------------------------------------------------------------ */
+/* The server */
+
+struct kvs_client {
+	char id[128];
+	char *secret;
+	size_t secret_len;
+};
+
+struct atr_kv_server {
+	struct MHD_Daemon *daemon;
+	char listen_host[128];      /* as given, without brackets */
+	int ipv6;
+	unsigned short port;
+	char url[KVS_BASE_MAX];
+	char state_dir[PATH_MAX];
+	char ca_path[PATH_MAX];
+	char secret_path[PATH_MAX];
+	char tenant[64];
+	char client_id[64];
+	char mi_client_id[64];
+	uint8_t token_key[32];
+	struct kvs_client *clients;
+	size_t nclients;
+	char resource[256];
+	char challenge[1024];
+	long token_lifetime;
+	int purge_protection;
+	int recoverable_days;
+	int allow_oct;
+	char *tls_cert;
+	char *tls_key;
+	size_t tls_key_len;
+	int lock_fd;
+	struct kvs_store store;
+	pthread_mutex_t mu;         /* everything below */
+	struct kvs_faults faults;
+	struct kvs_config cfg;
+	struct kvs_stats stats;
+	struct kvs_limits limits;
+	uint64_t rng;
+	void (*log)(void *arg, const char *line);
+	void *log_arg;
+};
+
+/* One request being answered. */
+struct kvs_http {
+	struct atr_kv_server *s;
+	struct MHD_Connection *conn;
+	const char *method;         /* after X-HTTP-METHOD */
+	const char *path;
+	const char *body;
+	size_t body_len;
+	char base[KVS_BASE_MAX];    /* "https://HOST:PORT" as the client named us */
+	const char *api_version;
+	/* The answer. */
+	int status;
+	char *resp;                 /* malloc'd JSON, or NULL */
+	size_t resp_len;
+	int retry_after;            /* -1: none */
+	int www_auth;
+	int token_headers;          /* Cache-Control: no-store (AAD style) */
+	const char *note;           /* for the access line */
+};
+
+int64_t kvs_now(struct atr_kv_server *s);
+void kvs_logf(struct atr_kv_server *s, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/* Takes ownership of body (cJSON_Delete'd here). */
+void kvs_reply(struct kvs_http *h, int status, cJSON *body);
+/* {"error":{"code":..,"message":..[,"innererror":{"code":..}]}} */
+void kvs_reply_error(struct kvs_http *h, int status, const char *code,
+    const char *inner, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 5, 6)))
+#endif
+    ;
+void kvs_reply_oom(struct kvs_http *h);
+const char *kvs_header(struct kvs_http *h, const char *name);
+const char *kvs_query(struct kvs_http *h, const char *name);
+void kvs_config_get(struct atr_kv_server *s, struct kvs_config *c);
+
+/* kv_server_keys.c */
+struct kvs_route {
+	enum kvs_op op;
+	char name[KVS_NAME_MAX + 2];
+	char version[KVS_VERSION_LEN + 8];
+	int name_too_long;
+	int bad_version;
+	int status;                 /* 404/405 when the route is unknown */
+};
+void kvs_route_parse(const char *method, const char *path,
+    struct kvs_route *r);
+/* Which service-limit bucket and cost this request has. */
+void kvs_route_classify(struct kvs_http *h, const struct kvs_route *r,
+    enum kvs_lim_bucket *bucket, unsigned *cost);
+void kvs_keys_dispatch(struct kvs_http *h, const struct kvs_route *r);
+
+/* kv_server_auth.c */
+/* Returns 1 when the request may proceed; else the 401 is set. */
+int kvs_auth_check(struct kvs_http *h);
+/* 1 when the path is an identity endpoint (and it has been answered). */
+int kvs_identity_dispatch(struct kvs_http *h);
+enum atr_err kvs_token_issue(struct atr_kv_server *s, const char *appid,
+    const char *aud, long lifetime, char *out, size_t cap);
+
+/* kv_server_tls.c */
+/* Makes sure STATE/ca.pem, ca-key.pem, server.pem, server-key.pem
+ * exist, are valid and cover the names; loads server cert and key. */
+enum atr_err kvs_tls_setup(struct atr_kv_server *s,
+    const char *const *sans, size_t nsans);
+
+#endif

@@ -1,0 +1,583 @@
+/* Helpers for the loopback Key Vault server: encodings, fault specs. */
+#include "kv_server_int.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "crypto.h"
+
+static const char b64u_alphabet[] =
+    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+char *
+kvs_b64url(const uint8_t *in, size_t len)
+{
+	size_t i, o = 0;
+	char *out = malloc(len / 3 * 4 + 5);
+
+	if (out == NULL)
+		return NULL;
+	for (i = 0; i + 2 < len; i += 3) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+		    in[i + 2];
+
+		out[o++] = b64u_alphabet[v >> 18 & 63];
+		out[o++] = b64u_alphabet[v >> 12 & 63];
+		out[o++] = b64u_alphabet[v >> 6 & 63];
+		out[o++] = b64u_alphabet[v & 63];
+	}
+	/* RFC 4648 section 5 with the padding left off, as every Key Vault
+	 * example does (JWK, RFC 7515 section 2). */
+	if (len - i == 1) {
+		uint32_t v = (uint32_t)in[i] << 16;
+
+		out[o++] = b64u_alphabet[v >> 18 & 63];
+		out[o++] = b64u_alphabet[v >> 12 & 63];
+	} else if (len - i == 2) {
+		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
+
+		out[o++] = b64u_alphabet[v >> 18 & 63];
+		out[o++] = b64u_alphabet[v >> 12 & 63];
+		out[o++] = b64u_alphabet[v >> 6 & 63];
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int
+b64u_val(int c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '-')
+		return 62;
+	if (c == '_')
+		return 63;
+	return -1;
+}
+
+int
+kvs_unb64url(const char *in, uint8_t **out, size_t *len)
+{
+	size_t n = strlen(in), i, o = 0, pad = 0;
+	uint32_t acc = 0;
+	int bits = 0;
+	uint8_t *buf;
+
+	*out = NULL;
+	*len = 0;
+	/* Trailing '=' is tolerated (some clients pad); '+' and '/' of the
+	 * standard alphabet are not: the service rejects them too. */
+	while (n > 0 && in[n - 1] == '=' && pad < 2) {
+		n--;
+		pad++;
+	}
+	if (pad > 0 && (n + pad) % 4 != 0)
+		return -1;
+	if (n % 4 == 1)
+		return -1;
+	buf = malloc(n * 3 / 4 + 1);
+	if (buf == NULL)
+		return -1;
+	for (i = 0; i < n; i++) {
+		int v = b64u_val((unsigned char)in[i]);
+
+		if (v < 0) {
+			atr_secure_free_local:
+			atr_memzero(buf, n * 3 / 4 + 1);
+			free(buf);
+			return -1;
+		}
+		acc = acc << 6 | (uint32_t)v;
+		bits += 6;
+		if (bits >= 8) {
+			bits -= 8;
+			buf[o++] = (uint8_t)(acc >> bits);
+		}
+	}
+	if (0)
+		goto atr_secure_free_local;
+	*out = buf;
+	*len = o;
+	return 0;
+}
+
+void
+kvs_uuid(char out[37])
+{
+	uint8_t r[16];
+	char hex[33];
+
+	if (atr_random(r, sizeof(r)) != ATR_OK)
+		memset(r, 0x5a, sizeof(r));
+	/* RFC 4122 section 4.4: version 4, variant 10. */
+	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
+	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
+	atr_hex(r, sizeof(r), hex);
+	snprintf(out, 37, "%.8s-%.4s-%.4s-%.4s-%.12s", hex, hex + 8, hex + 12,
+	    hex + 16, hex + 20);
+}
+
+void
+kvs_hex_id(char out[KVS_VERSION_LEN + 1])
+{
+	uint8_t r[KVS_VERSION_LEN / 2];
+
+	if (atr_random(r, sizeof(r)) != ATR_OK)
+		memset(r, 0xa5, sizeof(r));
+	atr_hex(r, sizeof(r), out);
+}
+
+int
+kvs_name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > KVS_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!isalnum((unsigned char)name[i]) && name[i] != '-')
+			return 0;
+	return 1;
+}
+
+static int
+hexdig(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+int
+kvs_form_get(const char *body, size_t len, const char *key, char *out,
+    size_t cap)
+{
+	size_t klen = strlen(key), i = 0;
+
+	while (i < len) {
+		size_t start = i, end, o = 0;
+
+		while (i < len && body[i] != '&')
+			i++;
+		end = i;
+		i++;
+		if (end - start <= klen || memcmp(body + start, key, klen) != 0 ||
+		    body[start + klen] != '=')
+			continue;
+		/* application/x-www-form-urlencoded (HTML 4.01 17.13.4). */
+		for (start += klen + 1; start < end; start++) {
+			int c = (unsigned char)body[start];
+
+			if (c == '+') {
+				c = ' ';
+			} else if (c == '%') {
+				int hi, lo;
+
+				if (end - start < 3)
+					return -1;
+				hi = hexdig((unsigned char)body[start + 1]);
+				lo = hexdig((unsigned char)body[start + 2]);
+				if (hi < 0 || lo < 0)
+					return -1;
+				c = hi << 4 | lo;
+				start += 2;
+			}
+			if (o + 1 >= cap || c == 0) {
+				atr_memzero(out, cap);
+				return -1;
+			}
+			out[o++] = (char)c;
+		}
+		out[o] = '\0';
+		return 1;
+	}
+	return 0;
+}
+
+void
+kvs_json_wipe(cJSON *j)
+{
+	/* cJSON_Delete frees without wiping: strings that held key
+	 * material or secrets are cleansed first. */
+	for (; j != NULL; j = j->next) {
+		if (j->valuestring != NULL)
+			atr_memzero(j->valuestring, strlen(j->valuestring));
+		if (j->child != NULL)
+			kvs_json_wipe(j->child);
+	}
+}
+
+void
+kvs_timestamp(int64_t t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, cap, "%Y-%m-%d %H:%M:%SZ", &tm) == 0)
+		snprintf(out, cap, "1970-01-01 00:00:00Z");
+}
+
+/* ------------------------------------------------------------------ */
+
+const int kvs_fault_status[KVS_FAULT_NSTATUS] = {429, 500, 502, 503, 504};
+
+static const char *const op_names[KVS_OP__COUNT] = {
+	[KVS_OP_OTHER] = "other",
+	[KVS_OP_CREATE] = "create",
+	[KVS_OP_IMPORT] = "import",
+	[KVS_OP_GET] = "get",
+	[KVS_OP_UPDATE] = "update",
+	[KVS_OP_ROTATE] = "rotate",
+	[KVS_OP_VERSIONS] = "versions",
+	[KVS_OP_LIST] = "list",
+	[KVS_OP_DELETE] = "delete",
+	[KVS_OP_GET_DELETED] = "getdeleted",
+	[KVS_OP_LIST_DELETED] = "listdeleted",
+	[KVS_OP_RECOVER] = "recover",
+	[KVS_OP_PURGE] = "purge",
+	[KVS_OP_WRAP] = "wrapkey",
+	[KVS_OP_UNWRAP] = "unwrapkey",
+	[KVS_OP_ENCRYPT] = "encrypt",
+	[KVS_OP_DECRYPT] = "decrypt",
+	[KVS_OP_GET_POLICY] = "getrotationpolicy",
+	[KVS_OP_SET_POLICY] = "setrotationpolicy",
+};
+
+const char *
+kvs_op_name(enum kvs_op op)
+{
+	if ((unsigned)op >= KVS_OP__COUNT)
+		return "other";
+	return op_names[op];
+}
+
+int
+kvs_op_parse(const char *s, uint32_t *mask)
+{
+	size_t i;
+
+	if (strcasecmp(s, "all") == 0) {
+		*mask |= (1U << KVS_OP__COUNT) - 1;
+		return 0;
+	}
+	if (strcasecmp(s, "crypto") == 0) {
+		*mask |= 1U << KVS_OP_WRAP | 1U << KVS_OP_UNWRAP |
+		    1U << KVS_OP_ENCRYPT | 1U << KVS_OP_DECRYPT;
+		return 0;
+	}
+	if (strcasecmp(s, "wrap") == 0)
+		s = "wrapkey";
+	else if (strcasecmp(s, "unwrap") == 0)
+		s = "unwrapkey";
+	for (i = 0; i < KVS_OP__COUNT; i++)
+		if (strcasecmp(s, op_names[i]) == 0) {
+			*mask |= 1U << i;
+			return 0;
+		}
+	return -1;
+}
+
+/* "5ms", "2s", "300us" (rounded up to ms), bare numbers are ms. */
+static int
+parse_duration_ms(const char *v, unsigned *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (end == v || errno != 0 || d < 0 || !isfinite(d))
+		return -1;
+	if (*end == '\0' || strcmp(end, "ms") == 0)
+		;
+	else if (strcmp(end, "s") == 0)
+		d *= 1000.0;
+	else if (strcmp(end, "us") == 0)
+		d = ceil(d / 1000.0);
+	else
+		return -1;
+	if (d > 600000.0)
+		return -1;
+	*out = (unsigned)ceil(d);
+	return 0;
+}
+
+/* "0.1" or "10%". */
+static int
+parse_prob(const char *v, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (end == v || errno != 0 || !isfinite(d))
+		return -1;
+	if (strcmp(end, "%") == 0)
+		d /= 100.0;
+	else if (*end != '\0')
+		return -1;
+	if (d < 0.0 || d > 1.0)
+		return -1;
+	*out = d;
+	return 0;
+}
+
+static enum atr_err
+fault_set(struct kvs_faults *f, const char *k, const char *v)
+{
+	size_t i;
+
+	if (strcmp(k, "latency") == 0) {
+		if (parse_duration_ms(v, &f->latency_ms) != 0)
+			goto bad;
+		return ATR_OK;
+	}
+	if (strcmp(k, "jitter") == 0) {
+		if (parse_duration_ms(v, &f->jitter_ms) != 0)
+			goto bad;
+		return ATR_OK;
+	}
+	if (strcmp(k, "drop") == 0) {
+		if (parse_prob(v, &f->p_drop) != 0)
+			goto bad;
+		return ATR_OK;
+	}
+	if (strcmp(k, "retry-after") == 0) {
+		char *end;
+		long n;
+
+		if (strcmp(v, "none") == 0 || strcmp(v, "off") == 0) {
+			f->retry_after = -1;
+			return ATR_OK;
+		}
+		errno = 0;
+		n = strtol(v, &end, 10);
+		if (end == v || *end != '\0' || errno != 0 || n < 0 ||
+		    n > 86400)
+			goto bad;
+		f->retry_after = (int)n;
+		return ATR_OK;
+	}
+	if (strcmp(k, "seed") == 0) {
+		char *end;
+		unsigned long long n;
+
+		errno = 0;
+		n = strtoull(v, &end, 10);
+		if (end == v || *end != '\0' || errno != 0)
+			goto bad;
+		f->seed = n;
+		f->has_seed = 1;
+		return ATR_OK;
+	}
+	if (strcmp(k, "ops") == 0) {
+		char buf[256], *p, *q;
+
+		if (strlen(v) >= sizeof(buf))
+			goto bad;
+		snprintf(buf, sizeof(buf), "%s", v);
+		f->ops = 0;
+		/* '+' or '|' separate ops: ',' already separates settings. */
+		for (p = buf; p != NULL; p = q) {
+			q = strpbrk(p, "+|");
+			if (q != NULL)
+				*q++ = '\0';
+			if (kvs_op_parse(p, &f->ops) != 0)
+				return atr_fail(ATR_ERR_USAGE,
+				    "fault spec: unknown operation '%s'", p);
+		}
+		return ATR_OK;
+	}
+	for (i = 0; i < KVS_FAULT_NSTATUS; i++) {
+		char code[8];
+
+		snprintf(code, sizeof(code), "%d", kvs_fault_status[i]);
+		if (strcmp(k, code) == 0) {
+			if (parse_prob(v, &f->p_status[i]) != 0)
+				goto bad;
+			return ATR_OK;
+		}
+	}
+	return atr_fail(ATR_ERR_USAGE, "fault spec: unknown setting '%s' "
+	    "(latency jitter 429 500 502 503 504 drop retry-after ops seed)", k);
+bad:
+	return atr_fail(ATR_ERR_USAGE, "fault spec: bad value '%s' for %s",
+	    v, k);
+}
+
+static enum atr_err
+faults_check(const struct kvs_faults *f)
+{
+	double sum = f->p_drop;
+	size_t i;
+
+	for (i = 0; i < KVS_FAULT_NSTATUS; i++)
+		sum += f->p_status[i];
+	if (sum > 1.0 + 1e-9)
+		return atr_fail(ATR_ERR_USAGE,
+		    "fault spec: probabilities add up to more than 1");
+	return ATR_OK;
+}
+
+static void
+faults_clear(struct kvs_faults *f)
+{
+	memset(f, 0, sizeof(*f));
+	f->retry_after = -1;
+}
+
+enum atr_err
+kvs_faults_parse(const char *spec, struct kvs_faults *out)
+{
+	struct kvs_faults f;
+	char buf[1024], *p, *q;
+	enum atr_err err;
+
+	faults_clear(&f);
+	if (spec == NULL || *spec == '\0' || strcmp(spec, "none") == 0) {
+		*out = f;
+		return ATR_OK;
+	}
+	if (strlen(spec) >= sizeof(buf))
+		return atr_fail(ATR_ERR_USAGE, "fault spec too long");
+	snprintf(buf, sizeof(buf), "%s", spec);
+	for (p = buf; p != NULL; p = q) {
+		char *eq;
+
+		q = strchr(p, ',');
+		if (q != NULL)
+			*q++ = '\0';
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			continue;
+		eq = strchr(p, '=');
+		if (eq == NULL)
+			return atr_fail(ATR_ERR_USAGE,
+			    "fault spec: '%s' is not KEY=VALUE", p);
+		*eq = '\0';
+		err = fault_set(&f, p, eq + 1);
+		if (err != ATR_OK)
+			return err;
+	}
+	err = faults_check(&f);
+	if (err != ATR_OK)
+		return err;
+	*out = f;
+	return ATR_OK;
+}
+
+enum atr_err
+kvs_faults_from_json(const cJSON *j, struct kvs_faults *out)
+{
+	struct kvs_faults f;
+	const cJSON *it;
+	enum atr_err err;
+
+	if (!cJSON_IsObject(j))
+		return atr_fail(ATR_ERR_USAGE, "faults: expected a JSON object");
+	it = cJSON_GetObjectItemCaseSensitive(j, "spec");
+	if (cJSON_IsString(it))
+		return kvs_faults_parse(it->valuestring, out);
+	faults_clear(&f);
+	cJSON_ArrayForEach(it, j) {
+		char v[256];
+
+		if (it->string == NULL)
+			continue;
+		if (cJSON_IsString(it))
+			snprintf(v, sizeof(v), "%s", it->valuestring);
+		else if (cJSON_IsNumber(it))
+			snprintf(v, sizeof(v), "%.17g", it->valuedouble);
+		else if (cJSON_IsNull(it) &&
+		    strcmp(it->string, "retry-after") == 0)
+			snprintf(v, sizeof(v), "none");
+		else
+			return atr_fail(ATR_ERR_USAGE,
+			    "faults: bad value for %s", it->string);
+		err = fault_set(&f, it->string, v);
+		if (err != ATR_OK)
+			return err;
+	}
+	err = faults_check(&f);
+	if (err != ATR_OK)
+		return err;
+	*out = f;
+	return ATR_OK;
+}
+
+cJSON *
+kvs_faults_json(const struct kvs_faults *f)
+{
+	cJSON *j = cJSON_CreateObject();
+	char spec[1024];
+	size_t i, o = 0;
+	int n;
+
+#define SPEC_ADD(...) do { \
+	n = snprintf(spec + o, sizeof(spec) - o, __VA_ARGS__); \
+	if (n > 0 && (size_t)n < sizeof(spec) - o) \
+		o += (size_t)n; \
+} while (0)
+	spec[0] = '\0';
+	if (j == NULL)
+		return NULL;
+	cJSON_AddNumberToObject(j, "latency_ms", f->latency_ms);
+	cJSON_AddNumberToObject(j, "jitter_ms", f->jitter_ms);
+	if (f->latency_ms)
+		SPEC_ADD("%slatency=%ums", o ? "," : "", f->latency_ms);
+	if (f->jitter_ms)
+		SPEC_ADD("%sjitter=%ums", o ? "," : "", f->jitter_ms);
+	for (i = 0; i < KVS_FAULT_NSTATUS; i++) {
+		char code[8];
+
+		snprintf(code, sizeof(code), "%d", kvs_fault_status[i]);
+		cJSON_AddNumberToObject(j, code, f->p_status[i]);
+		if (f->p_status[i] > 0)
+			SPEC_ADD("%s%s=%g", o ? "," : "", code, f->p_status[i]);
+	}
+	cJSON_AddNumberToObject(j, "drop", f->p_drop);
+	if (f->p_drop > 0)
+		SPEC_ADD("%sdrop=%g", o ? "," : "", f->p_drop);
+	if (f->retry_after >= 0) {
+		cJSON_AddNumberToObject(j, "retry-after", f->retry_after);
+		SPEC_ADD("%sretry-after=%d", o ? "," : "", f->retry_after);
+	} else {
+		cJSON_AddNullToObject(j, "retry-after");
+	}
+	if (f->ops != 0) {
+		cJSON *a = cJSON_AddArrayToObject(j, "ops");
+
+		SPEC_ADD("%sops=", o ? "," : "");
+		for (i = 0; i < KVS_OP__COUNT; i++)
+			if (f->ops & (1U << i)) {
+				cJSON_AddItemToArray(a,
+				    cJSON_CreateString(op_names[i]));
+				SPEC_ADD("%s%s", spec[o - 1] == '=' ? "" : "+",
+				    op_names[i]);
+			}
+	}
+	if (f->has_seed)
+		SPEC_ADD("%sseed=%llu", o ? "," : "",
+		    (unsigned long long)f->seed);
+	cJSON_AddStringToObject(j, "spec", spec);
+#undef SPEC_ADD
+	return j;
+}
