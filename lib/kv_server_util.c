@@ -93,7 +93,6 @@ kvs_unb64url(const char *in, uint8_t **out, size_t *len)
 		int v = b64u_val((unsigned char)in[i]);
 
 		if (v < 0) {
-			atr_secure_free_local:
 			atr_memzero(buf, n * 3 / 4 + 1);
 			free(buf);
 			return -1;
@@ -105,8 +104,6 @@ kvs_unb64url(const char *in, uint8_t **out, size_t *len)
 			buf[o++] = (uint8_t)(acc >> bits);
 		}
 	}
-	if (0)
-		goto atr_secure_free_local;
 	*out = buf;
 	*len = o;
 	return 0;
