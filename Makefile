@@ -3,7 +3,7 @@
 #   make demo     set up, build, run the main job on embedded defaults
 #   make test     set up, build, run the whole suite (then again under ASan+UBSan)
 #   make check    build and run the suite once, without installing anything
-#   make fuzz     run each libFuzzer target for FUZZ_SECONDS
+#   make fuzz     run each libFuzzer target for FUZZ_SECONDS (make test: 15 s each)
 #
 # SAN=1 builds everything under build-san/ with ASan+UBSan.
 
@@ -91,6 +91,7 @@ demo: deps
 test: deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory check SAN=1
+	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 check: tests
 	@VECTOR_DIR=$(VECTOR_DIR) bash scripts/run-tests.sh $(B)
@@ -103,3 +104,26 @@ lint:
 
 clean:
 	rm -rf build build-san build-fuzz
+
+# libFuzzer targets (clang): each runs FUZZ_SECONDS from its corpus;
+# crashes land in build-fuzz/ and become regression inputs under
+# tests/fuzz/corpus/<target>/.
+FUZZ_SECONDS ?= 60
+CI_FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_CFLAGS := -std=c11 -g -O1 -Ilib -Icli $(PKG_CFLAGS) -I/usr/include/p11-kit-1 \
+	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
+	-fsanitize=fuzzer,address,undefined -pthread
+
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -ldl -lm
+
+fuzz: deps $(FUZZ_TARGETS:%=build-fuzz/%)
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		mkdir -p build-fuzz/corpus-$$t; \
+		echo "fuzz: $$t for $(FUZZ_SECONDS)s"; \
+		build-fuzz/$$t -max_total_time=$(FUZZ_SECONDS) -artifact_prefix=build-fuzz/$$t- \
+			-print_final_stats=1 build-fuzz/corpus-$$t tests/fuzz/corpus/$${t#fuzz_} 2>&1 | \
+			grep -E 'stat::number_of_executed_units|ERROR|SUMMARY|Done' ; \
+	done
