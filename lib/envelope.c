@@ -662,10 +662,15 @@ kc_count_unwrap(struct atr_kcache *c)
 	pthread_mutex_unlock(&c->lock);
 }
 
-/* Unwraps the KEK-wrapped key of stanza s and checks its context. */
+/*
+ * Unwraps the KEK-wrapped key of stanza s and checks its context.  dek
+ * gets the object's DEK; inner (may be NULL) the key the KEK wrapped,
+ * which is the DEK itself except for kind INTERMEDIATE.
+ */
 static enum atr_err
 open_stanza(const struct atr_header *h, const struct atr_stanza *s,
-    struct atr_key *k, struct atr_kcache *cache, uint8_t dek[32])
+    struct atr_key *k, struct atr_kcache *cache, uint8_t dek[32],
+    uint8_t *inner)
 {
 	uint8_t out[ATR_WRAPPED_MAX], digest[32], id[32], key[32];
 	uint8_t in[ATR_WRAP_INPUT_BYTES];
@@ -707,6 +712,8 @@ open_stanza(const struct atr_header *h, const struct atr_stanza *s,
 		if (s->kind != ATR_KIND_DIRECT && cache != NULL)
 			kc_put(cache, id, key);
 	}
+	if (inner != NULL)
+		memcpy(inner, key, 32);
 	if (s->kind != ATR_KIND_INTERMEDIATE) {
 		memcpy(dek, key, 32);
 		err = ATR_OK;
@@ -732,21 +739,23 @@ out:
 	return err;
 }
 
-enum atr_err
-atr_dec_new(const struct atr_header *h, struct atr_key *const *keys,
-    size_t nkeys, const struct atr_dec_opts *opts, struct atr_dec **out,
-    size_t *which_key, size_t *which_stanza)
+/*
+ * Finds the first (key, stanza) pair that opens, as documented for
+ * atr_dec_new.  A key service that said no (disabled, down, forbidden)
+ * is reported as such rather than as a failed authentication.
+ */
+static enum atr_err
+find_open(const struct atr_header *h, struct atr_key *const *keys,
+    size_t nkeys, struct atr_kcache *cache, uint8_t dek[32], uint8_t *inner,
+    size_t *wk, size_t *ws)
 {
-	struct atr_dec *d = NULL;
-	uint8_t dek[32], commit[32], pkey[32], mkey[32], mac[32];
-	enum atr_err err = ATR_ERR_NOKEY, service_err = ATR_OK;
+	enum atr_err service_err = ATR_OK;
 	char service_detail[512] = "";
 	size_t i, j;
-	int matched = 0, opened = 0;
+	int matched = 0;
 
-	*out = NULL;
-	for (i = 0; i < nkeys && !opened; i++) {
-		for (j = 0; j < h->nstanzas && !opened; j++) {
+	for (i = 0; i < nkeys; i++) {
+		for (j = 0; j < h->nstanzas; j++) {
 			const struct atr_stanza *s = &h->st[j];
 			enum atr_err e;
 
@@ -754,47 +763,74 @@ atr_dec_new(const struct atr_header *h, struct atr_key *const *keys,
 			    (enum atr_provider_type)s->provider, s->key_id))
 				continue;
 			matched = 1;
-			e = open_stanza(h, s, keys[i],
-			    opts ? opts->cache : NULL, dek);
+			e = open_stanza(h, s, keys[i], cache, dek, inner);
 			if (e == ATR_OK) {
-				opened = 1;
-				if (which_key)
-					*which_key = i;
-				if (which_stanza)
-					*which_stanza = j;
-			} else if (e != ATR_ERR_AUTH && service_err == ATR_OK) {
-				/* A key service that said no (disabled, down,
-				 * forbidden) is reported as such, not as a
-				 * failed authentication. */
+				*wk = i;
+				*ws = j;
+				return ATR_OK;
+			}
+			if (e != ATR_ERR_AUTH && service_err == ATR_OK) {
 				service_err = e;
 				snprintf(service_detail, sizeof(service_detail),
 				    "%s", atr_detail());
 			}
 		}
 	}
-	if (!opened) {
-		if (service_err != ATR_OK)
-			return atr_fail(service_err, "%s", service_detail);
-		if (matched)
-			return atr_fail(ATR_ERR_AUTH,
-			    "the recipient for the given key does not open");
-		return atr_fail(ATR_ERR_NOKEY,
-		    "none of the %zu given key(s) is a recipient", nkeys);
-	}
+	if (service_err != ATR_OK)
+		return atr_fail(service_err, "%s", service_detail);
+	if (matched)
+		return atr_fail(ATR_ERR_AUTH,
+		    "the recipient for the given key does not open");
+	return atr_fail(ATR_ERR_NOKEY,
+	    "none of the %zu given key(s) is a recipient", nkeys);
+}
+
+/*
+ * Derives the object's keys from its DEK and checks the key commitment
+ * and the header MAC; both are compared before either result is used,
+ * and a failure does not say which.
+ */
+static enum atr_err
+check_header(const struct atr_header *h, const uint8_t dek[32],
+    uint8_t pkey[32], uint8_t mkey[32])
+{
+	uint8_t commit[32], mac[32];
+	enum atr_err err;
+
 	err = derive(dek, h->raw, commit, pkey, mkey);
 	if (err != ATR_OK)
-		goto out;
-	/* Key commitment: a DEK that is not the one the header commits to
-	 * (a ciphertext crafted to open under two keys) is refused. */
-	err = atr_hmac_sha256(mkey, sizeof(mkey), h->raw,
-	    h->len - ATR_MAC_BYTES, mac);
+		return err;
+	err = atr_hmac_sha256(mkey, 32, h->raw, h->len - ATR_MAC_BYTES, mac);
+	if (err != ATR_OK)
+		return err;
+	if ((atr_ct_equal(commit, h->commitment, 32) &
+	    atr_ct_equal(mac, h->mac, 32)) == 0)
+		return atr_fail(ATR_ERR_AUTH, "header authentication failed");
+	return ATR_OK;
+}
+
+enum atr_err
+atr_dec_new(const struct atr_header *h, struct atr_key *const *keys,
+    size_t nkeys, const struct atr_dec_opts *opts, struct atr_dec **out,
+    size_t *which_key, size_t *which_stanza)
+{
+	struct atr_dec *d = NULL;
+	uint8_t dek[32], pkey[32], mkey[32];
+	size_t wk = 0, ws = 0;
+	enum atr_err err;
+
+	*out = NULL;
+	err = find_open(h, keys, nkeys, opts ? opts->cache : NULL, dek, NULL,
+	    &wk, &ws);
+	if (err != ATR_OK)
+		return err;
+	err = check_header(h, dek, pkey, mkey);
 	if (err != ATR_OK)
 		goto out;
-	if ((atr_ct_equal(commit, h->commitment, 32) &
-	    atr_ct_equal(mac, h->mac, 32)) == 0) {
-		err = atr_fail(ATR_ERR_AUTH, "header authentication failed");
-		goto out;
-	}
+	if (which_key)
+		*which_key = wk;
+	if (which_stanza)
+		*which_stanza = ws;
 	d = calloc(1, sizeof(*d));
 	if (d == NULL) {
 		err = ATR_ERR_NOMEM;
@@ -813,6 +849,124 @@ out:
 	atr_memzero(pkey, sizeof(pkey));
 	atr_memzero(mkey, sizeof(mkey));
 	atr_dec_free(d);
+	return err;
+}
+
+static int
+stanza_matches_any(const struct atr_stanza *s, struct atr_key *const *keys,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (keys[i]->ops->matches(keys[i],
+		    (enum atr_provider_type)s->provider, s->key_id))
+			return 1;
+	return 0;
+}
+
+enum atr_err
+atr_rewrap_header(const struct atr_header *h,
+    const struct atr_rewrap_spec *spec, uint8_t *out, size_t *out_len,
+    int *changed)
+{
+	uint8_t dek[32], inner[32], pkey[32], mkey[32];
+	uint8_t in[ATR_WRAP_INPUT_BYTES], wrapped[ATR_WRAPPED_MAX];
+	const struct atr_stanza *used;
+	size_t wk = 0, ws = 0, off, i, n = 0;
+	enum atr_err err;
+	int differs = 0;
+
+	*out_len = 0;
+	*changed = 0;
+	err = find_open(h, spec->open, spec->nopen, NULL, dek, inner, &wk, &ws);
+	if (err != ATR_OK)
+		return err;
+	err = check_header(h, dek, pkey, mkey);
+	if (err != ATR_OK)
+		goto out;
+	used = &h->st[ws];
+	/* The core (object id, frame size, nonce prefix, commitment) is
+	 * kept byte for byte: the payload key, and so every frame, stay
+	 * valid without being touched. */
+	memcpy(out, h->raw, ATR_CORE_BYTES);
+	off = ATR_CORE_BYTES + 2;
+	for (i = 0; i < h->nstanzas; i++) {
+		const struct atr_stanza *s = &h->st[i];
+
+		if (stanza_matches_any(s, spec->remove, spec->nremove)) {
+			differs = 1;
+			continue;
+		}
+		err = put_stanza(out, &off, s->provider, s->alg, s->kind,
+		    s->key_id, s->wrapped, s->wrapped_len, s->share_id,
+		    s->ik_wrapped);
+		if (err != ATR_OK)
+			goto out;
+		n++;
+	}
+	for (i = 0; i < spec->nadd; i++) {
+		struct atr_key *k = spec->add[i];
+		size_t j, wl = sizeof(wrapped);
+		int present = 0;
+
+		/* Already a recipient (a resumed run): nothing to add. */
+		for (j = 0; j < h->nstanzas; j++)
+			if (h->st[j].provider == (uint8_t)k->provider &&
+			    strcmp(h->st[j].key_id, k->key_id) == 0 &&
+			    !stanza_matches_any(&h->st[j], spec->remove,
+			    spec->nremove))
+				present = 1;
+		if (present)
+			continue;
+		if (!k->can_wrap) {
+			err = atr_fail(ATR_ERR_KEY, "%s cannot wrap", k->uri);
+			goto out;
+		}
+		if (n >= ATR_MAX_STANZAS) {
+			err = atr_fail(ATR_ERR_LIMIT, "more than %u recipients",
+			    ATR_MAX_STANZAS);
+			goto out;
+		}
+		/* The new stanza wraps what the opened one wrapped, under the
+		 * same kind and binding, so hierarchies survive a rewrap. */
+		memcpy(in, inner, 32);
+		if (used->kind == ATR_KIND_DIRECT)
+			err = wrap_digest(ATR_KIND_DIRECT, h->object_id,
+			    ATR_OBJECT_ID_BYTES, (uint8_t)k->provider,
+			    (uint8_t)k->alg, k->key_id, in + 32);
+		else
+			err = wrap_digest(used->kind, used->share_id,
+			    ATR_SHARE_ID_BYTES, (uint8_t)k->provider,
+			    (uint8_t)k->alg, k->key_id, in + 32);
+		if (err == ATR_OK)
+			err = k->ops->wrap(k, in, sizeof(in), wrapped, &wl);
+		if (err == ATR_OK)
+			err = put_stanza(out, &off, (uint8_t)k->provider,
+			    (uint8_t)k->alg, used->kind, k->key_id, wrapped, wl,
+			    used->share_id, used->ik_wrapped);
+		if (err != ATR_OK)
+			goto out;
+		n++;
+		differs = 1;
+	}
+	if (n == 0) {
+		err = atr_fail(ATR_ERR_USAGE,
+		    "the change would leave the object without a recipient");
+		goto out;
+	}
+	put16(out + ATR_CORE_BYTES, (uint16_t)n);
+	err = atr_hmac_sha256(mkey, sizeof(mkey), out, off, out + off);
+	if (err != ATR_OK)
+		goto out;
+	*out_len = off + ATR_MAC_BYTES;
+	*changed = differs;
+out:
+	atr_memzero(dek, sizeof(dek));
+	atr_memzero(inner, sizeof(inner));
+	atr_memzero(pkey, sizeof(pkey));
+	atr_memzero(mkey, sizeof(mkey));
+	atr_memzero(in, sizeof(in));
 	return err;
 }
 

@@ -178,6 +178,28 @@ enum atr_err atr_dec_dek_fingerprint(const struct atr_dec *d,
     const uint8_t *fkey, size_t fkey_len, uint8_t out[32]);
 void atr_dec_free(struct atr_dec *d);
 
+/*
+ * Rewrap: a new header for the same object, without touching its body.
+ * The object is opened with one of `open` (DEK unwrapped, commitment and
+ * MAC checked); stanzas matched by any `remove` key are dropped; a stanza
+ * is added for each `add` key that is not already a recipient, wrapping
+ * the same key under the same hierarchy kind.  out (ATR_HEADER_MAX
+ * bytes) gets the new header; *changed is 0 when there was nothing to do
+ * (a resumed rewrap).  The body stays valid because the core, and so the
+ * payload key, is unchanged.
+ */
+struct atr_rewrap_spec {
+	struct atr_key *const *open;
+	size_t nopen;
+	struct atr_key *const *remove;
+	size_t nremove;
+	struct atr_key *const *add;
+	size_t nadd;
+};
+enum atr_err atr_rewrap_header(const struct atr_header *h,
+    const struct atr_rewrap_spec *spec, uint8_t *out, size_t *out_len,
+    int *changed);
+
 /* The 12-byte nonce of frame index (docs/FORMAT.md). */
 void atr_frame_nonce(const uint8_t prefix[ATR_NONCE_PREFIX_BYTES],
     uint32_t index, int final, uint8_t nonce[12]);
