@@ -4,6 +4,7 @@
 #include <getopt.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
@@ -21,7 +22,9 @@ usage(FILE *f)
 	    "byte for byte and only the header changes.  Each object is replaced\n"
 	    "atomically (temporary file, fsync, rename, directory fsync), so after a\n"
 	    "crash every object opens with the old or the new key; running the same\n"
-	    "command again finishes the job and skips objects already done.\n\n"
+	    "command again finishes the job, skips objects already done and removes\n"
+	    "temporary files a killed run left (do not run two rewraps on one store\n"
+	    "at once).\n\n"
 	    "  --from URI     key to replace (must be able to unwrap)\n"
 	    "  --to URI       key that replaces it (only needs to wrap)\n"
 	    "  --add URI      add a recipient (repeatable)\n"
@@ -35,7 +38,7 @@ usage(FILE *f)
 
 struct rw {
 	struct atr_rewrap_spec spec;
-	unsigned done, skipped, failed;
+	unsigned done, skipped, failed, stale;
 	int rc, quiet;
 };
 
@@ -45,6 +48,7 @@ rw_cb(const char *path, const char *rel, enum atr_walk_type type,
 {
 	struct rw *r = arg;
 	enum atr_err err;
+	const char *base;
 	int changed = 0, code;
 
 	(void)rel;
@@ -53,6 +57,16 @@ rw_cb(const char *path, const char *rel, enum atr_walk_type type,
 		return ATR_OK;
 	if (type != ATR_WALK_FILE) {
 		cli_warn("%s: skipped (not a regular file)", path);
+		return ATR_OK;
+	}
+	/* A temporary file of a run that was killed: never an object (the
+	 * rename is what publishes one), so it is removed, not rewrapped.
+	 * Two rewraps must not run on one store at the same time. */
+	base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (strncmp(base, ".atrest-tmp-", 12) == 0) {
+		if (unlink(path) == 0)
+			r->stale++;
 		return ATR_OK;
 	}
 	atr_detail_clear();
@@ -173,8 +187,12 @@ cmd_rewrap(int argc, char **argv)
 				r.rc = code;
 		}
 	}
-	fprintf(stderr, "atrest rewrap: %u rewrapped, %u skipped (already done), %u failed\n",
+	fprintf(stderr, "atrest rewrap: %u rewrapped, %u skipped (already done), %u failed",
 	    r.done, r.skipped, r.failed);
+	if (r.stale > 0)
+		fprintf(stderr, "; removed %u temporary file(s) of an interrupted run",
+		    r.stale);
+	fputc('\n', stderr);
 	rc = r.rc;
 out:
 	cli_keys_free(&from);
