@@ -157,7 +157,7 @@ Test(rewrap_crash, kill9_twenty_times_then_complete, .timeout = 600)
 	for (k = 0; k < KILLS; k++) {
 		const char *rw[] = {bin(), "rewrap", "-q", "--from", olduri,
 		    "--to", newpub, store, NULL};
-		unsigned ms = 5 + (unsigned)(rand() % 1200);
+		unsigned ms = 5 + (unsigned)(rand() % 400);
 		int done = 0;
 
 		rc = run(rw, ms);
