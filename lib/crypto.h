@@ -54,6 +54,11 @@ struct atr_gcm {
 	EVP_CIPHER_CTX *dec;
 };
 enum atr_err atr_gcm_init(struct atr_gcm *g, const uint8_t key[32]);
+/* Sets up only the direction(s) needed: each costs a key schedule. */
+#define ATR_GCM_ENC 1
+#define ATR_GCM_DEC 2
+enum atr_err atr_gcm_init_for(struct atr_gcm *g, const uint8_t key[32],
+    int which);
 void atr_gcm_clear(struct atr_gcm *g);
 /* out must hold len + 16 bytes: ciphertext then tag. */
 enum atr_err atr_gcm_seal_frame(struct atr_gcm *g, const uint8_t nonce[12],
@@ -68,7 +73,9 @@ enum atr_err atr_gcm_open_frame(struct atr_gcm *g, const uint8_t nonce[12],
  * AES key wrap: RFC 3394 (KW) and RFC 5649 (KWP), i.e. SP 800-38F KW and
  * KWP.  kek_len 16/24/32.  Output length: KW in+8, KWP roundup8(in)+8.
  * Lengths are checked here, before EVP, because EVP accepts an empty
- * unwrap input (SOURCE.md, KW tcId 22/64/119).
+ * unwrap input (SOURCE.md, KW tcId 22/64/119).  Unwrap: out must hold
+ * in_len - 8 bytes; on failure *out_len is 0 and, once the input
+ * passed the length checks, those in_len - 8 bytes are wiped.
  */
 enum atr_err atr_aes_kw_wrap(int pad, const uint8_t *kek, size_t kek_len,
     const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len);

@@ -288,7 +288,9 @@ atr_body_frames(uint64_t body_len, uint32_t frame_size, uint64_t *nframes)
 	*nframes = 0;
 	if (body_len < ATR_GCM_TAGBYTES)
 		return atr_fail(ATR_ERR_FORMAT, "missing final frame");
-	n = (body_len + rec - 1) / rec;
+	/* Not (body_len + rec - 1) / rec: that wraps for lengths near
+	 * 2^64 and yields 0 frames. */
+	n = body_len / rec + (body_len % rec != 0);
 	last = body_len - (n - 1) * rec;
 	/* The last record must hold a tag and, unless it is the only
 	 * frame (the empty object), at least one byte. */
@@ -409,6 +411,7 @@ atr_enc_new(const struct atr_enc_params *p, struct atr_enc **out)
 	uint8_t dek[ATR_DEK_BYTES], commit[32], pkey[32], mkey[32];
 	uint8_t in[ATR_WRAP_INPUT_BYTES], wrapped[ATR_WRAPPED_MAX];
 	uint8_t ikw[ATR_IK_WRAPPED_BYTES];
+	uint8_t rnd[ATR_OBJECT_ID_BYTES + ATR_NONCE_PREFIX_BYTES + ATR_DEK_BYTES];
 	uint32_t fs = p->frame_size ? p->frame_size : ATR_FRAME_DEFAULT;
 	size_t i, off, n = p->share ? p->share->nst : p->nkeys;
 	enum atr_err err;
@@ -431,21 +434,19 @@ atr_enc_new(const struct atr_enc_params *p, struct atr_enc **out)
 	e->header[6] = ATR_FORMAT_VERSION;
 	e->header[7] = 0;
 	put16(e->header + 8, ATR_SUITE_V1);
-	err = atr_random(e->header + 10, ATR_OBJECT_ID_BYTES);
-	if (err != ATR_OK)
-		goto out;
 	put32(e->header + 42, fs);
-	err = atr_random(e->prefix, sizeof(e->prefix));
+	/* Object id, nonce prefix and DEK in one draw. */
+	err = atr_random(rnd, sizeof(rnd));
 	if (err != ATR_OK)
 		goto out;
+	memcpy(e->header + 10, rnd, ATR_OBJECT_ID_BYTES);
+	memcpy(e->prefix, rnd + ATR_OBJECT_ID_BYTES, sizeof(e->prefix));
 	memcpy(e->header + 46, e->prefix, sizeof(e->prefix));
-
 	if (p->share == NULL || p->share->kind == ATR_KIND_INTERMEDIATE)
-		err = atr_random(dek, sizeof(dek));
+		memcpy(dek, rnd + ATR_OBJECT_ID_BYTES + ATR_NONCE_PREFIX_BYTES,
+		    sizeof(dek));
 	else
 		memcpy(dek, p->share->key, sizeof(dek));
-	if (err != ATR_OK)
-		goto out;
 	err = derive(dek, e->header, commit, pkey, mkey);
 	if (err != ATR_OK)
 		goto out;
@@ -502,8 +503,9 @@ atr_enc_new(const struct atr_enc_params *p, struct atr_enc **out)
 	if (err != ATR_OK)
 		goto out;
 	e->header_len = off + ATR_MAC_BYTES;
-	err = atr_gcm_init(&e->gcm, pkey);
+	err = atr_gcm_init_for(&e->gcm, pkey, ATR_GCM_ENC);
 out:
+	atr_memzero(rnd, sizeof(rnd));
 	atr_memzero(dek, sizeof(dek));
 	atr_memzero(pkey, sizeof(pkey));
 	atr_memzero(mkey, sizeof(mkey));
@@ -839,7 +841,7 @@ atr_dec_new(const struct atr_header *h, struct atr_key *const *keys,
 	memcpy(d->prefix, h->nonce_prefix, sizeof(d->prefix));
 	d->frame_size = h->frame_size;
 	memcpy(d->dek, dek, sizeof(dek));
-	err = atr_gcm_init(&d->gcm, pkey);
+	err = atr_gcm_init_for(&d->gcm, pkey, ATR_GCM_DEC);
 	if (err != ATR_OK)
 		goto out;
 	*out = d;
