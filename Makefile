@@ -46,7 +46,7 @@ TLIB_OBJ := $(TLIB_SRC:%.c=$(B)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/e2e_%)
 
-.PHONY: all deps demo test check check-san tests fuzz bench-core clean lint
+.PHONY: all deps demo test check check-san check-valgrind tests fuzz clean lint
 
 all: $(B)/atrest
 
@@ -91,6 +91,7 @@ demo: deps
 test: deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory check SAN=1
+	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 check: tests
@@ -98,6 +99,13 @@ check: tests
 
 check-san:
 	@$(MAKE) --no-print-directory check SAN=1
+
+# The end-to-end suites again, with every atrest process under valgrind
+# (not the rewrap crash test: its kill timings mean nothing at valgrind speed).
+VALGRIND_SUITES ?= e2e_test_cli e2e_test_verify_cli e2e_test_bench_cli
+check-valgrind: tests
+	@ATREST_REAL_BIN=$(CURDIR)/$(B)/atrest ATREST_BIN_OVERRIDE=$(CURDIR)/scripts/valgrind-atrest.sh \
+		VECTOR_DIR=$(VECTOR_DIR) ONLY='$(VALGRIND_SUITES)' bash scripts/run-tests.sh $(B)
 
 lint:
 	@bash scripts/lint.sh

@@ -6,11 +6,15 @@
 set -uo pipefail
 B=${1:-build}
 export VECTOR_DIR=${VECTOR_DIR:-../shared/vectors}
-export ATREST_BIN=$(cd "$B" && pwd)/atrest
+export ATREST_BIN=${ATREST_BIN_OVERRIDE:-$(cd "$B" && pwd)/atrest}
 export ATREST_ROOT=$(pwd)
 jobs=${JOBS:-2}
 pass=0 fail=0 bad=()
-for t in "$B"/tests/*; do
+tests=()
+for pat in ${ONLY:-*}; do
+	for t in "$B"/tests/$pat; do tests+=("$t"); done
+done
+for t in "${tests[@]}"; do
 	[ -x "$t" ] && [ -f "$t" ] || continue
 	name=$(basename "$t")
 	out=$("$t" --jobs "$jobs" --short-filename 2>&1)
