@@ -39,9 +39,9 @@
 
 /* A parsed key identifier https://HOST[:PORT]/keys/NAME[/VERSION]. */
 struct atr_kv_kid {
-	char origin[ATR_KV_ORIGIN_MAX + 1];   /* "https://host[:port]", no slash */
+	char origin[ATR_KV_ORIGIN_MAX + 1];   /* "https://host[:port]" */
 	char host[ATR_KV_HOST_MAX + 1];       /* lower case; IPv6 in brackets */
-	char hostport[ATR_KV_HOST_MAX + 8];   /* "host[:port]", port when not 443 */
+	char hostport[ATR_KV_HOST_MAX + 8];   /* "host[:port]", port if not 443 */
 	unsigned port;                        /* 443 when absent */
 	char name[ATR_KV_NAME_MAX + 1];
 	char version[ATR_KV_VERSION_MAX + 1]; /* "" when versionless */
@@ -62,9 +62,9 @@ int atr_kv_same_vault(const struct atr_kv_kid *a, const struct atr_kv_kid *b);
 struct atr_kv_opts {
 	const char *ca_file;      /* NULL: ATREST_CA_FILE, else system store */
 	long connect_timeout_ms;  /* ATREST_KV_CONNECT_TIMEOUT_MS or 5000 */
-	long timeout_ms;          /* ATREST_KV_TIMEOUT_MS or 30000 (one attempt) */
+	long timeout_ms;          /* ATREST_KV_TIMEOUT_MS or 30000 (an attempt) */
 	int max_retries;          /* -1: ATREST_KV_MAX_RETRIES or 4; 0 = none */
-	long backoff_ms;          /* ATREST_KV_BACKOFF_MS or 800 (first delay) */
+	long backoff_ms;          /* ATREST_KV_BACKOFF_MS or 800 (1st delay) */
 	long max_backoff_ms;      /* ATREST_KV_MAX_BACKOFF_MS or 60000 */
 	const char *api_version;  /* ATREST_KV_API_VERSION or "7.4" */
 };
@@ -82,18 +82,38 @@ void atr_kv_client_free(struct atr_kv_client *c);
 const char *atr_kv_client_hostport(const struct atr_kv_client *c);
 const char *atr_kv_client_origin(const struct atr_kv_client *c);
 
-/* JSON Web Key operations (key_ops), as a bit mask. */
-enum {
-	ATR_KV_OP_ENCRYPT = 1U << 0,
-	ATR_KV_OP_DECRYPT = 1U << 1,
-	ATR_KV_OP_SIGN = 1U << 2,
-	ATR_KV_OP_VERIFY = 1U << 3,
-	ATR_KV_OP_WRAP = 1U << 4,
-	ATR_KV_OP_UNWRAP = 1U << 5,
-	ATR_KV_OP_IMPORT = 1U << 6,
-	ATR_KV_OP_EXPORT = 1U << 7,
-};
-/* "wrapKey" -> ATR_KV_OP_WRAP (case-insensitive); 0 when unknown. */
+/*
+ * JSON Web Key operations (key_ops), as a bit mask.  The ATR_KV_OP_*
+ * spellings are the same macros, with the same values, as kv_server.h
+ * uses for the four crypto operations, so both headers may be included
+ * together.
+ */
+#define ATR_KV_KEYOP_ENCRYPT 0x01U
+#define ATR_KV_KEYOP_DECRYPT 0x02U
+#define ATR_KV_KEYOP_WRAP 0x04U
+#define ATR_KV_KEYOP_UNWRAP 0x08U
+#define ATR_KV_KEYOP_SIGN 0x10U
+#define ATR_KV_KEYOP_VERIFY 0x20U
+#define ATR_KV_KEYOP_IMPORT 0x40U
+#define ATR_KV_KEYOP_EXPORT 0x80U
+#ifndef ATR_KV_OP_ENCRYPT
+#define ATR_KV_OP_ENCRYPT 0x01U
+#endif
+#ifndef ATR_KV_OP_DECRYPT
+#define ATR_KV_OP_DECRYPT 0x02U
+#endif
+#ifndef ATR_KV_OP_WRAP
+#define ATR_KV_OP_WRAP 0x04U
+#endif
+#ifndef ATR_KV_OP_UNWRAP
+#define ATR_KV_OP_UNWRAP 0x08U
+#endif
+#define ATR_KV_OP_SIGN ATR_KV_KEYOP_SIGN
+#define ATR_KV_OP_VERIFY ATR_KV_KEYOP_VERIFY
+#define ATR_KV_OP_IMPORT ATR_KV_KEYOP_IMPORT
+#define ATR_KV_OP_EXPORT ATR_KV_KEYOP_EXPORT
+
+/* "wrapKey" -> ATR_KV_KEYOP_WRAP (case-insensitive); 0 when unknown. */
 unsigned atr_kv_op_from_name(const char *name);
 const char *atr_kv_op_name(unsigned op);
 /* Parses "wrapKey,unwrapKey"; -1 on an unknown operation. */
@@ -101,12 +121,12 @@ int atr_kv_ops_parse_list(const char *list, unsigned *mask);
 
 /* A KeyBundle, KeyItem or DeletedKeyBundle; absent fields are 0 / "". */
 struct atr_kv_key {
-	char kid[ATR_KEYID_MAX + 1];          /* versioned, as the vault sent it */
+	char kid[ATR_KEYID_MAX + 1];          /* versioned, as the vault sent */
 	char name[ATR_KV_NAME_MAX + 1];
 	char version[ATR_KV_VERSION_MAX + 1];
 	char kty[16];                         /* RSA, RSA-HSM, oct-HSM, EC... */
 	unsigned bits;                        /* from n (RSA) or key_size */
-	unsigned key_ops;                     /* ATR_KV_OP_* */
+	unsigned key_ops;                     /* ATR_KV_KEYOP_* */
 	int key_ops_present;                  /* 0: the vault sent no key_ops */
 	int enabled;
 	int has_nbf, has_exp;
@@ -266,6 +286,14 @@ struct atr_kv_challenge {
 /* 0 when the header holds a Bearer challenge with an authority or a
  * resource/scope; -1 otherwise. */
 int atr_kv_parse_challenge(const char *header, struct atr_kv_challenge *out);
+
+/*
+ * 1 when the challenge's resource (or scope) host is vault_host or a
+ * parent domain of it (myvault.vault.azure.net and vault.azure.net), as
+ * the SDKs' challenge resource verification demands.
+ */
+int atr_kv_challenge_fits(const char *vault_host,
+    const struct atr_kv_challenge *ch);
 
 /*
  * Delay asked by a Retry-After style header, in milliseconds, or -1.

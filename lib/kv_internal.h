@@ -79,7 +79,7 @@ void kv_challenge_put(const char *hostport, const struct atr_kv_challenge *ch);
  * set when it came from ATREST_AZURE_TOKEN (nothing to refresh).
  */
 struct kv_token_ref {
-	char key[768];   /* cache key; "" when not cached */
+	char key[1400];  /* cache key; "" when not cached */
 	int is_static;
 };
 enum atr_err kv_auth_header(const struct atr_kv_client *c,

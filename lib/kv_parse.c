@@ -186,10 +186,10 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } op_names[] = {
-	{"encrypt", ATR_KV_OP_ENCRYPT}, {"decrypt", ATR_KV_OP_DECRYPT},
-	{"sign", ATR_KV_OP_SIGN}, {"verify", ATR_KV_OP_VERIFY},
-	{"wrapKey", ATR_KV_OP_WRAP}, {"unwrapKey", ATR_KV_OP_UNWRAP},
-	{"import", ATR_KV_OP_IMPORT}, {"export", ATR_KV_OP_EXPORT},
+	{"encrypt", ATR_KV_KEYOP_ENCRYPT}, {"decrypt", ATR_KV_KEYOP_DECRYPT},
+	{"sign", ATR_KV_KEYOP_SIGN}, {"verify", ATR_KV_KEYOP_VERIFY},
+	{"wrapKey", ATR_KV_KEYOP_WRAP}, {"unwrapKey", ATR_KV_KEYOP_UNWRAP},
+	{"import", ATR_KV_KEYOP_IMPORT}, {"export", ATR_KV_KEYOP_EXPORT},
 };
 
 unsigned
@@ -284,7 +284,8 @@ atr_kv_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
 	if (len > (size_t)LONG_MAX / 2 || cap < need + 1)
 		return -1;
 	for (i = 0; i + 3 <= len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 | in[i + 2];
+		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
+		    in[i + 2];
 		out[o++] = tab[v >> 18 & 63];
 		out[o++] = tab[v >> 12 & 63];
 		out[o++] = tab[v >> 6 & 63];
@@ -472,6 +473,32 @@ atr_kv_parse_challenge(const char *header, struct atr_kv_challenge *out)
 		    (int)rl, out->resource);
 	}
 	return 0;
+}
+
+/*
+ * The resource (or scope) host must be the vault's domain:
+ * myvault.vault.azure.net ends with .vault.azure.net.  Otherwise a vault
+ * could have us fetch a token for another audience (management, graph)
+ * and send it there.
+ */
+int
+atr_kv_challenge_fits(const char *vault_host, const struct atr_kv_challenge *ch)
+{
+	const char *r = ch->scope[0] != '\0' ? ch->scope : ch->resource;
+	const char *h;
+	size_t n, hl;
+
+	h = strstr(r, "://");
+	if (h == NULL)
+		return 0;
+	h += 3;
+	n = strcspn(h, "/:?#");
+	hl = strlen(vault_host);
+	if (n == 0 || n > hl)
+		return 0;
+	if (strncasecmp(vault_host + hl - n, h, n) != 0)
+		return 0;
+	return hl == n || vault_host[hl - n - 1] == '.';
 }
 
 long
@@ -733,7 +760,8 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 	}
 	if (strlen(kid) > ATR_KEYID_MAX ||
 	    atr_kv_parse_kid(kid, &id) != ATR_OK || id.version[0] == '\0') {
-		atr_detail_set("the reply's kid is not a versioned key identifier");
+		atr_detail_set(
+		    "the reply's kid is not a versioned key identifier");
 		goto out;
 	}
 	snprintf(out->kid, sizeof(out->kid), "%s", kid);
@@ -746,10 +774,11 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 		ops = cJSON_GetObjectItemCaseSensitive(key, "key_ops");
 		if (cJSON_IsArray(ops)) {
 			out->key_ops_present = 1;
-			cJSON_ArrayForEach(it, ops)
+			cJSON_ArrayForEach(it, ops) {
 				if (cJSON_IsString(it))
-					out->key_ops |=
-					    atr_kv_op_from_name(it->valuestring);
+					out->key_ops |= atr_kv_op_from_name(
+					    it->valuestring);
+			}
 		}
 		s = jstr(key, "n");
 		if (s != NULL && atr_kv_b64url_decode(s, strlen(s), out->n,
@@ -764,7 +793,8 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 			atr_detail_set("the key's exponent e is not base64url");
 			goto out;
 		}
-		out->bits = out->n_len > 0 ? atr_kv_bits_of(out->n, out->n_len) :
+		out->bits = out->n_len > 0 ?
+		    atr_kv_bits_of(out->n, out->n_len) :
 		    (unsigned)jint(key, "key_size", NULL);
 	}
 	attr = cJSON_GetObjectItemCaseSensitive(doc, "attributes");
