@@ -303,6 +303,8 @@ atr_gcm_seal_frame(struct atr_gcm *g, const uint8_t nonce[12],
 {
 	int n;
 
+	if (g->enc == NULL)
+		return atr_fail(ATR_ERR_USAGE, "GCM context not set up to seal");
 	if (len > INT32_MAX)
 		return atr_fail(ATR_ERR_LIMIT, "frame too large");
 	if (!ATR_OSSL(EVP_EncryptInit_ex2(g->enc, NULL, NULL, nonce, NULL)))
@@ -328,6 +330,8 @@ atr_gcm_open_frame(struct atr_gcm *g, const uint8_t nonce[12],
 	uint8_t tag[ATR_GCM_TAGBYTES];
 	int n, ok;
 
+	if (g->dec == NULL)
+		return atr_fail(ATR_ERR_USAGE, "GCM context not set up to open");
 	if (ct_len > INT32_MAX)
 		return atr_fail(ATR_ERR_LIMIT, "frame too large");
 	memcpy(tag, in + ct_len, sizeof(tag));

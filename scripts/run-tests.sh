@@ -11,7 +11,11 @@ export ATREST_ROOT=$(pwd)
 jobs=${JOBS:-2}
 pass=0 fail=0 bad=()
 tests=()
-for pat in ${ONLY:-*}; do
+# ONLY's patterns match under $B/tests, never the current directory.
+set -f
+pats=(${ONLY:-*})
+set +f
+for pat in "${pats[@]}"; do
 	for t in "$B"/tests/$pat; do tests+=("$t"); done
 done
 for t in "${tests[@]}"; do

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -432,8 +433,11 @@ tu_run(const char *const argv[], const struct tu_run_opts *opts)
 
 		if (dup2(fin, 0) < 0 || dup2(fout, 1) < 0 || dup2(ferr, 2) < 0)
 			_exit(127);
-		for (fd = 3; fd < maxfd; fd++)
-			(void)close((int)fd);
+#ifdef SYS_close_range
+		if (syscall(SYS_close_range, 3U, ~0U, 0U) != 0)
+#endif
+			for (fd = 3; fd < maxfd; fd++)
+				(void)close((int)fd);
 		if (opts->cwd != NULL && chdir(opts->cwd) != 0)
 			_exit(127);
 		signal(SIGPIPE, SIG_DFL);

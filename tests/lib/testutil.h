@@ -38,7 +38,7 @@ int tu_all_zero(const void *buf, size_t n);
 /*
  * Reads a whole file into a malloc'd buffer with one extra NUL byte
  * after the data (so text can be used as a C string); *len (may be
- * NULL) gets the size without the NUL.  NULL on any error (errno set).
+ * NULL) receives the size without the NUL.  NULL on any error (errno set).
  */
 uint8_t *tu_read_file(const char *path, size_t *len);
 
@@ -112,9 +112,10 @@ struct tu_run_opts {
  * shell, and waits for it.  argv[0] without a '/' is looked up in
  * $PATH.  Returns the exit status (0..255), 128 + N when the child was
  * killed by signal N (as a shell reports it), 127 when the program
- * could not be executed (not found, not executable), TU_RUN_TIMEOUT or
- * TU_RUN_ERROR.  The child gets no other file descriptors from the
- * test than 0, 1 and 2 (descriptors above 2 are closed).
+ * could not be executed (not found, not executable, or opts->cwd
+ * could not be entered), TU_RUN_TIMEOUT or TU_RUN_ERROR.  The child
+ * inherits only descriptors 0, 1 and 2 from the test (all above 2 are
+ * closed), so a server it leaves running holds no runner pipe.
  *
  * Example, an e2e test of the CLI:
  *

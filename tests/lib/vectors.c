@@ -2,7 +2,6 @@
 #include "vectors.h"
 
 #include <errno.h>
-#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -40,8 +39,11 @@ wp_int(const cJSON *obj, const char *name, long *out)
 {
 	const cJSON *it = cJSON_GetObjectItemCaseSensitive(obj, name);
 
-	/* cJSON keeps numbers as double: accept integral values only. */
-	if (!cJSON_IsNumber(it) || it->valuedouble != (double)(long)it->valuedouble)
+	/* cJSON keeps numbers as double: accept integral values only, in
+	 * a range where the conversion to long is defined. */
+	if (!cJSON_IsNumber(it) || it->valuedouble < -1e15 ||
+	    it->valuedouble > 1e15 ||
+	    it->valuedouble != (double)(long)it->valuedouble)
 		return -1;
 	*out = (long)it->valuedouble;
 	return 0;
