@@ -1,13 +1,443 @@
-/* atrest vault: arrives with its own issue; until then it says so. */
+/*
+ * atrest vault: "serve" runs the loopback Key Vault (lib/kv_server.h);
+ * every other subcommand is a Key Vault client command
+ * (cli/vault_client.c).  docs/VAULT.md describes both.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <limits.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
+#include "fsutil.h"
+#include "kv_server.h"
+#include "vault_client.h"
+
+#define MAX_CLIENTS 32
+#define MAX_SANS 32
+
+static void
+usage_top(FILE *f)
+{
+	fprintf(f,
+	    "usage: atrest vault serve --state DIR [OPTIONS]\n"
+	    "       atrest vault create|get|disable|enable|update|rotate|versions|\n"
+	    "                    delete|recover|purge ... (see 'atrest vault get --help')\n\n"
+	    "  serve     run the loopback Key Vault-compatible HTTPS server\n"
+	    "  others    Key Vault client commands (Azure or the loopback server)\n");
+}
+
+static void
+usage_serve(FILE *f)
+{
+	fprintf(f,
+	    "usage: atrest vault serve --state DIR [--listen HOST:PORT] [OPTIONS]\n\n"
+	    "Runs a Key Vault-compatible HTTPS server (keys API, challenge auth,\n"
+	    "token and IMDS endpoints, fault injection) until SIGINT or SIGTERM.\n"
+	    "On start it prints KEY=VALUE lines (url=, ca=, tenant=, client_id=,\n"
+	    "client_secret_file=, ...) and last 'ready=1'.\n\n"
+	    "  --state DIR              keys, test CA and server state (created)\n"
+	    "  --listen HOST:PORT       default 127.0.0.1:0 (0 = a free port)\n"
+	    "  --faults SPEC            e.g. 'latency=5ms,jitter=2ms,429=0.1,\n"
+	    "                           retry-after=1,500=0.05,503=0.05,drop=0.02'\n"
+	    "  --limits on|off          Azure's per-vault limits per 10 s (off)\n"
+	    "  --limit-scale X          multiply every limit by X (1)\n"
+	    "  --throttle-retry-after on|off  Retry-After on limit 429s (off)\n"
+	    "  --token-mode any|validate      bearer checks (any)\n"
+	    "  --client ID:SECRET       another client for the token endpoint\n"
+	    "  --tenant ID              tenant GUID (default: generated, kept)\n"
+	    "  --authority URL          challenge authorization= (URL/TENANT)\n"
+	    "  --resource URL           challenge resource= and token audience\n"
+	    "                           (https://vault.azure.net; '' omits it)\n"
+	    "  --scope SCOPE            add scope= to the challenge\n"
+	    "  --disabled-blocks LIST   ops a disabled key refuses: all, none or\n"
+	    "                           encrypt,decrypt,wrapKey,unwrapKey (all)\n"
+	    "  --disabled-get 200|403   GET of a disabled key (200)\n"
+	    "  --api-versions strict|any  unknown api-version: 400 or accept\n"
+	    "  --purge-protection       recoveryLevel Recoverable, purge refused\n"
+	    "  --recoverable-days N     soft-delete retention, 7..90 (90)\n"
+	    "  --no-oct                 refuse oct-HSM keys, as a vault does\n"
+	    "  --token-lifetime SECS    issued tokens (3599)\n"
+	    "  --san NAME               extra DNS name or IP in the server cert\n"
+	    "  --pidfile PATH           write the pid, removed on exit\n"
+	    "  --print-env              also print 'export AZURE_...' lines\n"
+	    "  --verbose                access lines on stderr\n");
+}
+
+static void
+log_stderr(void *arg, const char *line)
+{
+	char ts[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	(void)arg;
+	if (gmtime_r(&t, &tm) == NULL ||
+	    strftime(ts, sizeof(ts), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		ts[0] = '\0';
+	fprintf(stderr, "%s atrest vault: %s\n", ts, line);
+}
+
+static int
+on_off(const char *v, int *out)
+{
+	if (strcmp(v, "on") == 0 || strcmp(v, "1") == 0 ||
+	    strcmp(v, "true") == 0)
+		*out = 1;
+	else if (strcmp(v, "off") == 0 || strcmp(v, "0") == 0 ||
+	    strcmp(v, "false") == 0)
+		*out = 0;
+	else
+		return -1;
+	return 0;
+}
+
+static int
+parse_blocks(const char *v, unsigned *out)
+{
+	char buf[256], *p, *q;
+
+	if (strcmp(v, "all") == 0) {
+		*out = ATR_KV_OP_CRYPTO_ALL;
+		return 0;
+	}
+	*out = 0;
+	if (strcmp(v, "none") == 0)
+		return 0;
+	if (strlen(v) >= sizeof(buf))
+		return -1;
+	snprintf(buf, sizeof(buf), "%s", v);
+	for (p = buf; p != NULL; p = q) {
+		q = strchr(p, ',');
+		if (q != NULL)
+			*q++ = '\0';
+		if (strcasecmp(p, "encrypt") == 0)
+			*out |= ATR_KV_OP_ENCRYPT;
+		else if (strcasecmp(p, "decrypt") == 0)
+			*out |= ATR_KV_OP_DECRYPT;
+		else if (strcasecmp(p, "wrapKey") == 0)
+			*out |= ATR_KV_OP_WRAP;
+		else if (strcasecmp(p, "unwrapKey") == 0)
+			*out |= ATR_KV_OP_UNWRAP;
+		else
+			return -1;
+	}
+	return 0;
+}
+
+/* Single-quoted for sh; ' becomes '\''. */
+static void
+print_quoted(const char *s)
+{
+	putchar('\'');
+	for (; *s != '\0'; s++) {
+		if (*s == '\'')
+			fputs("'\\''", stdout);
+		else
+			putchar(*s);
+	}
+	putchar('\'');
+}
+
+static void
+print_env(struct atr_kv_server *s)
+{
+	const char *url = atr_kv_server_url(s);
+
+	/* The secret itself is never printed: the line reads its file. */
+	printf("export AZURE_TENANT_ID=%s\n", atr_kv_server_tenant(s));
+	printf("export AZURE_CLIENT_ID=%s\n", atr_kv_server_client_id(s));
+	printf("export AZURE_CLIENT_SECRET=\"$(cat ");
+	print_quoted(atr_kv_server_client_secret_path(s));
+	printf(")\"\n");
+	printf("export AZURE_AUTHORITY_HOST=%s\n", url);
+	printf("export AZURE_POD_IDENTITY_AUTHORITY_HOST=%s\n", url);
+	printf("export ATREST_VAULT_URL=%s\n", url);
+	printf("export ATREST_VAULT_CA=");
+	print_quoted(atr_kv_server_ca_path(s));
+	putchar('\n');
+	printf("export NODE_EXTRA_CA_CERTS=");
+	print_quoted(atr_kv_server_ca_path(s));
+	putchar('\n');
+}
+
+static int
+write_pidfile(const char *path)
+{
+	struct atr_outfile o;
+	char buf[32];
+	enum atr_err err;
+
+	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
+	err = atr_out_begin(&o, path, 0644);
+	if (err == ATR_OK) {
+		err = atr_write_all(o.fd, buf, strlen(buf));
+		if (err == ATR_OK)
+			err = atr_out_commit(&o, 0);
+		else
+			atr_out_abort(&o);
+	}
+	if (err != ATR_OK)
+		return cli_error(path, err);
+	return 0;
+}
+
+static int
+serve_main(int argc, char **argv)
+{
+	enum {
+		O_LISTEN = 256, O_STATE, O_FAULTS, O_LIMITS, O_SCALE, O_TRA,
+		O_TOKEN_MODE, O_CLIENT, O_TENANT, O_AUTHORITY, O_RESOURCE,
+		O_SCOPE, O_BLOCKS, O_DGET, O_APIV, O_PURGE, O_DAYS, O_NOOCT,
+		O_LIFETIME, O_SAN, O_PIDFILE, O_PRINTENV, O_VERBOSE,
+	};
+	static const struct option opts[] = {
+		{"listen", required_argument, NULL, O_LISTEN},
+		{"state", required_argument, NULL, O_STATE},
+		{"faults", required_argument, NULL, O_FAULTS},
+		{"limits", required_argument, NULL, O_LIMITS},
+		{"limit-scale", required_argument, NULL, O_SCALE},
+		{"throttle-retry-after", required_argument, NULL, O_TRA},
+		{"token-mode", required_argument, NULL, O_TOKEN_MODE},
+		{"client", required_argument, NULL, O_CLIENT},
+		{"tenant", required_argument, NULL, O_TENANT},
+		{"authority", required_argument, NULL, O_AUTHORITY},
+		{"resource", required_argument, NULL, O_RESOURCE},
+		{"scope", required_argument, NULL, O_SCOPE},
+		{"disabled-blocks", required_argument, NULL, O_BLOCKS},
+		{"disabled-get", required_argument, NULL, O_DGET},
+		{"api-versions", required_argument, NULL, O_APIV},
+		{"purge-protection", no_argument, NULL, O_PURGE},
+		{"recoverable-days", required_argument, NULL, O_DAYS},
+		{"no-oct", no_argument, NULL, O_NOOCT},
+		{"token-lifetime", required_argument, NULL, O_LIFETIME},
+		{"san", required_argument, NULL, O_SAN},
+		{"pidfile", required_argument, NULL, O_PIDFILE},
+		{"print-env", no_argument, NULL, O_PRINTENV},
+		{"verbose", no_argument, NULL, O_VERBOSE},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct atr_kv_server_opts o;
+	struct atr_kv_server *s = NULL;
+	const char *clients[MAX_CLIENTS], *sans[MAX_SANS];
+	const char *pidfile = NULL;
+	int print_env_lines = 0, c, rc, sig = 0;
+	size_t nclients = 0, nsans = 0;
+	sigset_t set;
+	enum atr_err err;
+	char *end;
+
+	atr_kv_server_opts_init(&o);
+	optind = 1;
+	opterr = 0;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case O_LISTEN:
+			o.listen = optarg;
+			break;
+		case O_STATE:
+			o.state_dir = optarg;
+			break;
+		case O_FAULTS:
+			o.faults = optarg;
+			break;
+		case O_LIMITS:
+			if (on_off(optarg, &o.limits) != 0)
+				return cli_usage_error("vault serve",
+				    "--limits takes on or off");
+			break;
+		case O_SCALE:
+			errno = 0;
+			o.limit_scale = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' || errno != 0 ||
+			    !(o.limit_scale > 0 && o.limit_scale <= 1000))
+				return cli_usage_error("vault serve",
+				    "--limit-scale takes a number in (0, 1000]");
+			break;
+		case O_TRA:
+			if (on_off(optarg, &o.throttle_retry_after) != 0)
+				return cli_usage_error("vault serve",
+				    "--throttle-retry-after takes on or off");
+			break;
+		case O_TOKEN_MODE:
+			if (strcmp(optarg, "any") == 0)
+				o.token_mode = ATR_KV_TOKEN_ANY;
+			else if (strcmp(optarg, "validate") == 0)
+				o.token_mode = ATR_KV_TOKEN_VALIDATE;
+			else
+				return cli_usage_error("vault serve",
+				    "--token-mode takes any or validate");
+			break;
+		case O_CLIENT:
+			if (nclients == MAX_CLIENTS || strchr(optarg, ':') == NULL)
+				return cli_usage_error("vault serve",
+				    "--client takes ID:SECRET (at most %d)",
+				    MAX_CLIENTS);
+			clients[nclients++] = optarg;
+			break;
+		case O_TENANT:
+			o.tenant = optarg;
+			break;
+		case O_AUTHORITY:
+			o.challenge_authority = optarg;
+			break;
+		case O_RESOURCE:
+			o.challenge_resource = optarg;
+			break;
+		case O_SCOPE:
+			o.challenge_scope = optarg;
+			break;
+		case O_BLOCKS:
+			if (parse_blocks(optarg, &o.disabled_blocks) != 0)
+				return cli_usage_error("vault serve",
+				    "--disabled-blocks takes all, none or a list "
+				    "of encrypt,decrypt,wrapKey,unwrapKey");
+			break;
+		case O_DGET:
+			if (strcmp(optarg, "200") == 0)
+				o.disabled_get_forbidden = 0;
+			else if (strcmp(optarg, "403") == 0)
+				o.disabled_get_forbidden = 1;
+			else
+				return cli_usage_error("vault serve",
+				    "--disabled-get takes 200 or 403");
+			break;
+		case O_APIV:
+			if (strcmp(optarg, "strict") == 0)
+				o.api_version_strict = 1;
+			else if (strcmp(optarg, "any") == 0)
+				o.api_version_strict = 0;
+			else
+				return cli_usage_error("vault serve",
+				    "--api-versions takes strict or any");
+			break;
+		case O_PURGE:
+			o.purge_protection = 1;
+			break;
+		case O_DAYS: {
+			long d;
+
+			errno = 0;
+			d = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || errno != 0 ||
+			    d < 7 || d > 90)
+				return cli_usage_error("vault serve",
+				    "--recoverable-days takes 7..90");
+			o.recoverable_days = (int)d;
+			break;
+		}
+		case O_NOOCT:
+			o.allow_oct = 0;
+			break;
+		case O_LIFETIME:
+			errno = 0;
+			o.token_lifetime = strtol(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || errno != 0 ||
+			    o.token_lifetime < 1 || o.token_lifetime > 604800)
+				return cli_usage_error("vault serve",
+				    "--token-lifetime takes 1..604800 seconds");
+			break;
+		case O_SAN:
+			if (nsans == MAX_SANS)
+				return cli_usage_error("vault serve",
+				    "too many --san");
+			sans[nsans++] = optarg;
+			break;
+		case O_PIDFILE:
+			pidfile = optarg;
+			break;
+		case O_PRINTENV:
+			print_env_lines = 1;
+			break;
+		case O_VERBOSE:
+			o.log_access = 1;
+			break;
+		case 'h':
+			usage_serve(stdout);
+			return 0;
+		default:
+			return cli_usage_error("vault serve", "unknown option '%s'",
+			    argv[optind - 1]);
+		}
+	}
+	if (optind != argc)
+		return cli_usage_error("vault serve", "unexpected argument '%s'",
+		    argv[optind]);
+	if (o.state_dir == NULL)
+		return cli_usage_error("vault serve", "--state DIR is required");
+	o.clients = clients;
+	o.nclients = nclients;
+	o.extra_sans = sans;
+	o.n_extra_sans = nsans;
+	o.log = log_stderr;
+
+	/* Signals are taken by sigwait below: block them before the
+	 * server's threads exist so that every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = atr_kv_server_start(&o, &s);
+	if (err != ATR_OK)
+		return cli_error("vault serve", err); /* the detail names files */
+	if (pidfile != NULL && (rc = write_pidfile(pidfile)) != 0) {
+		atr_kv_server_stop(s);
+		return rc;
+	}
+	/* One fact per line, machine-readable, then flushed. */
+	printf("url=%s\n", atr_kv_server_url(s));
+	printf("port=%u\n", (unsigned)atr_kv_server_port(s));
+	printf("ca=%s\n", atr_kv_server_ca_path(s));
+	printf("tenant=%s\n", atr_kv_server_tenant(s));
+	printf("client_id=%s\n", atr_kv_server_client_id(s));
+	printf("client_secret_file=%s\n", atr_kv_server_client_secret_path(s));
+	printf("token_url=%s/%s/oauth2/v2.0/token\n", atr_kv_server_url(s),
+	    atr_kv_server_tenant(s));
+	printf("imds_url=%s/metadata/identity/oauth2/token\n",
+	    atr_kv_server_url(s));
+	printf("admin_url=%s/admin\n", atr_kv_server_url(s));
+	printf("challenge=%s\n", atr_kv_server_challenge(s));
+	printf("pid=%ld\n", (long)getpid());
+	if (print_env_lines)
+		print_env(s);
+	printf("ready=1\n");
+	fflush(stdout);
+
+	while (sigwait(&set, &sig) != 0 || sig == SIGHUP)
+		;
+	log_stderr(NULL, sig == SIGINT ? "SIGINT: stopping" :
+	    "SIGTERM: stopping");
+	atr_kv_server_stop(s);
+	if (pidfile != NULL)
+		unlink(pidfile);
+	return 0;
+}
 
 int
 cmd_vault(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "atrest vault: not available in this build yet\n");
-	return 2;
+	if (argc < 2) {
+		usage_top(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage_top(stdout);
+		return 0;
+	}
+	if (strcmp(argv[1], "serve") == 0)
+		return serve_main(argc - 1, argv + 1);
+	/* argv[0] is the subcommand, as for any command (cli.h). */
+	return vault_client_main(argc - 1, argv + 1);
 }

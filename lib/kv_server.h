@@ -72,6 +72,7 @@ struct atr_kv_server_opts {
 	 * secrets, tokens or bodies. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	int log_access;             /* also one line per request */
 };
 
 struct atr_kv_server_stats {

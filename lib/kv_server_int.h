@@ -70,7 +70,7 @@ struct kvs_store {
 	pthread_rwlock_t lock;
 	struct kvs_key **keys;
 	size_t n, cap;
-	char dir[PATH_MAX];             /* STATE/keys */
+	char dir[PATH_MAX - 256];       /* STATE/keys */
 };
 
 enum atr_err kvs_store_open(struct kvs_store *st, const char *dir);
@@ -212,7 +212,12 @@ struct kvs_config {
 	int64_t clock_offset;       /* seconds added to the server's clock */
 };
 
-enum kvs_lim_bucket { KVS_LIM_VAULT, KVS_LIM_KEY_OTHER, KVS_LIM_KEY_CREATE, KVS_LIM__N };
+enum kvs_lim_bucket {
+	KVS_LIM_VAULT,
+	KVS_LIM_KEY_OTHER,
+	KVS_LIM_KEY_CREATE,
+	KVS_LIM__N
+};
 
 struct kvs_limits {
 	int64_t slot_sec[KVS_LIM__N][10];
@@ -241,7 +246,7 @@ struct atr_kv_server {
 	int ipv6;
 	unsigned short port;
 	char url[KVS_BASE_MAX];
-	char state_dir[PATH_MAX];
+	char state_dir[PATH_MAX - 256];
 	char ca_path[PATH_MAX];
 	char secret_path[PATH_MAX];
 	char tenant[64];
@@ -269,6 +274,7 @@ struct atr_kv_server {
 	uint64_t rng;
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
+	int log_access;
 };
 
 /* One request being answered. */

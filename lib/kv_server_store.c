@@ -1,0 +1,846 @@
+/*
+ * The loopback Key Vault's key store: versions and their material in
+ * memory, one JSON file per key name under STATE/keys (mode 0600, it
+ * holds private keys), rewritten atomically on every change.
+ */
+#include "kv_server_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <unistd.h>
+
+#include <openssl/bio.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/err.h>
+#include <openssl/pem.h>
+#include <openssl/rsa.h>
+
+#include "crypto.h"
+#include "fsutil.h"
+
+#define KVS_FILE_MAX (16U << 20)
+
+static const struct {
+	const char *name;
+	unsigned bit;
+} kops[] = {
+	/* keys.json JsonWebKeyOperation, in its order. */
+	{"encrypt", KVS_KOP_ENCRYPT},
+	{"decrypt", KVS_KOP_DECRYPT},
+	{"sign", KVS_KOP_SIGN},
+	{"verify", KVS_KOP_VERIFY},
+	{"wrapKey", KVS_KOP_WRAP},
+	{"unwrapKey", KVS_KOP_UNWRAP},
+	{"import", KVS_KOP_IMPORT},
+	{"export", KVS_KOP_EXPORT},
+};
+
+unsigned
+kvs_kop_parse(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kops) / sizeof(kops[0]); i++)
+		if (strcasecmp(s, kops[i].name) == 0)
+			return kops[i].bit;
+	return 0;
+}
+
+const char *
+kvs_kop_name(unsigned op)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kops) / sizeof(kops[0]); i++)
+		if (kops[i].bit == op)
+			return kops[i].name;
+	return "unknown";
+}
+
+cJSON *
+kvs_kop_json(unsigned ops)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	if (a == NULL)
+		return NULL;
+	for (i = 0; i < sizeof(kops) / sizeof(kops[0]); i++)
+		if (ops & kops[i].bit)
+			cJSON_AddItemToArray(a, cJSON_CreateString(kops[i].name));
+	return a;
+}
+
+const char *
+kvs_kty_name(enum kvs_kty kty)
+{
+	switch (kty) {
+	case KVS_KTY_RSA:
+		return "RSA";
+	case KVS_KTY_RSA_HSM:
+		return "RSA-HSM";
+	case KVS_KTY_OCT_HSM:
+		return "oct-HSM";
+	}
+	return "?";
+}
+
+int
+kvs_kty_parse(const char *s, enum kvs_kty *out)
+{
+	/* JsonWebKeyType values are case-sensitive in the spec. */
+	if (strcmp(s, "RSA") == 0)
+		*out = KVS_KTY_RSA;
+	else if (strcmp(s, "RSA-HSM") == 0)
+		*out = KVS_KTY_RSA_HSM;
+	else if (strcmp(s, "oct-HSM") == 0)
+		*out = KVS_KTY_OCT_HSM;
+	else
+		return -1;
+	return 0;
+}
+
+enum kvs_alg
+kvs_alg_parse(const char *s)
+{
+	static const struct {
+		const char *name;
+		enum kvs_alg alg;
+	} t[] = {
+		{"RSA-OAEP", KVS_ALG_RSA_OAEP},
+		{"RSA-OAEP-256", KVS_ALG_RSA_OAEP_256},
+		{"RSA1_5", KVS_ALG_RSA1_5},
+		{"A128KW", KVS_ALG_A128KW},
+		{"A192KW", KVS_ALG_A192KW},
+		{"A256KW", KVS_ALG_A256KW},
+		{"A128GCM", KVS_ALG_A128GCM},
+		{"A192GCM", KVS_ALG_A192GCM},
+		{"A256GCM", KVS_ALG_A256GCM},
+		/* Valid JsonWebKeyEncryptionAlgorithm values we do not do. */
+		{"A128CBC", KVS_ALG_UNSUPPORTED},
+		{"A192CBC", KVS_ALG_UNSUPPORTED},
+		{"A256CBC", KVS_ALG_UNSUPPORTED},
+		{"A128CBCPAD", KVS_ALG_UNSUPPORTED},
+		{"A192CBCPAD", KVS_ALG_UNSUPPORTED},
+		{"A256CBCPAD", KVS_ALG_UNSUPPORTED},
+		{"CKM_AES_KEY_WRAP", KVS_ALG_UNSUPPORTED},
+		{"CKM_AES_KEY_WRAP_PAD", KVS_ALG_UNSUPPORTED},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		if (strcmp(s, t[i].name) == 0)
+			return t[i].alg;
+	return KVS_ALG_NONE;
+}
+
+/* ------------------------------------------------------------------ */
+
+void
+kvs_version_free(struct kvs_version *v)
+{
+	if (v == NULL)
+		return;
+	EVP_PKEY_free(v->pkey);
+	cJSON_Delete(v->tags);
+	free(v->n_b64);
+	free(v->e_b64);
+	atr_memzero(v, sizeof(*v));
+	free(v);
+}
+
+struct kvs_key *
+kvs_key_new(const char *name)
+{
+	struct kvs_key *k = calloc(1, sizeof(*k));
+
+	if (k != NULL)
+		snprintf(k->name, sizeof(k->name), "%s", name);
+	return k;
+}
+
+void
+kvs_key_free(struct kvs_key *k)
+{
+	size_t i;
+
+	if (k == NULL)
+		return;
+	for (i = 0; i < k->nv; i++)
+		kvs_version_free(k->v[i]);
+	free(k->v);
+	cJSON_Delete(k->rotation_policy);
+	free(k);
+}
+
+enum atr_err
+kvs_key_append(struct kvs_key *k, struct kvs_version *v)
+{
+	if (k->nv == k->capv) {
+		size_t cap = k->capv ? k->capv * 2 : 4;
+		struct kvs_version **p = realloc(k->v, cap * sizeof(*p));
+
+		if (p == NULL)
+			return ATR_ERR_NOMEM;
+		k->v = p;
+		k->capv = cap;
+	}
+	k->v[k->nv++] = v;
+	return ATR_OK;
+}
+
+struct kvs_version *
+kvs_key_latest(struct kvs_key *k)
+{
+	return k->nv > 0 ? k->v[k->nv - 1] : NULL;
+}
+
+struct kvs_version *
+kvs_key_version(struct kvs_key *k, const char *ver)
+{
+	size_t i;
+
+	if (ver == NULL || *ver == '\0')
+		return kvs_key_latest(k);
+	/* Identifiers compare case-insensitively (about-keys-secrets-
+	 * and-certificates: "kid" comparisons). */
+	for (i = 0; i < k->nv; i++)
+		if (strcasecmp(k->v[i]->id, ver) == 0)
+			return k->v[i];
+	return NULL;
+}
+
+struct kvs_key *
+kvs_store_find(struct kvs_store *st, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < st->n; i++)
+		if (strcasecmp(st->keys[i]->name, name) == 0)
+			return st->keys[i];
+	return NULL;
+}
+
+enum atr_err
+kvs_store_add(struct kvs_store *st, struct kvs_key *k)
+{
+	if (st->n == st->cap) {
+		size_t cap = st->cap ? st->cap * 2 : 16;
+		struct kvs_key **p = realloc(st->keys, cap * sizeof(*p));
+
+		if (p == NULL)
+			return ATR_ERR_NOMEM;
+		st->keys = p;
+		st->cap = cap;
+	}
+	st->keys[st->n++] = k;
+	return ATR_OK;
+}
+
+static void
+key_path(const struct kvs_store *st, const char *name, char *out, size_t cap)
+{
+	char lower[KVS_NAME_MAX + 1];
+	size_t i;
+
+	/* Names are [0-9a-zA-Z-] and unique case-insensitively: the
+	 * lower-cased name is a safe, unique file name. */
+	for (i = 0; name[i] != '\0' && i < KVS_NAME_MAX; i++)
+		lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ?
+		    name[i] - 'A' + 'a' : name[i]);
+	lower[i] = '\0';
+	snprintf(out, cap, "%s/%s.json", st->dir, lower);
+}
+
+enum atr_err
+kvs_store_purge(struct kvs_store *st, struct kvs_key *k)
+{
+	char path[PATH_MAX];
+	size_t i;
+
+	key_path(st, k->name, path, sizeof(path));
+	if (unlink(path) != 0 && errno != ENOENT)
+		return atr_fail(ATR_ERR_IO, "%s: %s", path, strerror(errno));
+	for (i = 0; i < st->n; i++)
+		if (st->keys[i] == k) {
+			memmove(st->keys + i, st->keys + i + 1,
+			    (st->n - i - 1) * sizeof(*st->keys));
+			st->n--;
+			break;
+		}
+	kvs_key_free(k);
+	return ATR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Material */
+
+static enum atr_err
+bn_param_b64(EVP_PKEY *pkey, const char *param, char **out)
+{
+	BIGNUM *bn = NULL;
+	uint8_t buf[1024];
+	int n;
+
+	if (!ATR_OSSL(EVP_PKEY_get_bn_param(pkey, param, &bn)))
+		return atr_fail(ATR_ERR_CRYPTO, "cannot read RSA parameter");
+	/* RFC 7518 6.3.1.1: unsigned big-endian, minimal octets. */
+	n = BN_num_bytes(bn);
+	if (n <= 0 || (size_t)n > sizeof(buf)) {
+		BN_free(bn);
+		return atr_fail(ATR_ERR_CRYPTO, "RSA parameter size");
+	}
+	BN_bn2bin(bn, buf);
+	BN_free(bn);
+	*out = kvs_b64url(buf, (size_t)n);
+	return *out == NULL ? ATR_ERR_NOMEM : ATR_OK;
+}
+
+static enum atr_err
+rsa_public_parts(struct kvs_version *v)
+{
+	enum atr_err err;
+
+	err = bn_param_b64(v->pkey, OSSL_PKEY_PARAM_RSA_N, &v->n_b64);
+	if (err == ATR_OK)
+		err = bn_param_b64(v->pkey, OSSL_PKEY_PARAM_RSA_E, &v->e_b64);
+	if (err == ATR_OK)
+		v->bits = (unsigned)EVP_PKEY_get_bits(v->pkey);
+	return err;
+}
+
+enum atr_err
+kvs_version_generate(enum kvs_kty kty, unsigned bits,
+    struct kvs_version **out)
+{
+	struct kvs_version *v = calloc(1, sizeof(*v));
+	enum atr_err err = ATR_OK;
+
+	*out = NULL;
+	if (v == NULL)
+		return ATR_ERR_NOMEM;
+	kvs_hex_id(v->id);
+	v->kty = kty;
+	v->bits = bits;
+	v->enabled = 1;
+	if (kty == KVS_KTY_OCT_HSM) {
+		if (bits != 128 && bits != 192 && bits != 256) {
+			err = atr_fail(ATR_ERR_USAGE, "bad AES key size");
+			goto out;
+		}
+		v->oct_len = bits / 8;
+		err = atr_random(v->oct, v->oct_len);
+		goto out;
+	}
+	/* EVP_RSA_gen uses e = 65537 (F4). */
+	v->pkey = EVP_RSA_gen(bits);
+	if (v->pkey == NULL) {
+		ERR_clear_error();
+		err = atr_fail(ATR_ERR_CRYPTO, "RSA key generation failed");
+		goto out;
+	}
+	err = rsa_public_parts(v);
+out:
+	if (err != ATR_OK) {
+		kvs_version_free(v);
+		return err;
+	}
+	*out = v;
+	return ATR_OK;
+}
+
+/* ------------------------------------------------------------------ */
+/* Persistence */
+
+static enum atr_err
+pem_of(EVP_PKEY *pkey, char **out)
+{
+	BIO *b = BIO_new(BIO_s_secmem());
+	BUF_MEM *mem = NULL;
+	enum atr_err err = ATR_OK;
+
+	*out = NULL;
+	if (b == NULL)
+		return ATR_ERR_NOMEM;
+	if (!ATR_OSSL(PEM_write_bio_PrivateKey(b, pkey, NULL, NULL, 0, NULL,
+	    NULL)) || BIO_get_mem_ptr(b, &mem) <= 0 || mem == NULL) {
+		err = atr_fail(ATR_ERR_CRYPTO, "cannot encode private key");
+		goto out;
+	}
+	*out = malloc(mem->length + 1);
+	if (*out == NULL) {
+		err = ATR_ERR_NOMEM;
+		goto out;
+	}
+	memcpy(*out, mem->data, mem->length);
+	(*out)[mem->length] = '\0';
+out:
+	BIO_free(b); /* secure memory BIO: cleansed on free */
+	return err;
+}
+
+static cJSON *
+version_to_file_json(const struct kvs_version *v)
+{
+	cJSON *j = cJSON_CreateObject();
+	char *secret = NULL;
+
+	if (j == NULL)
+		return NULL;
+	cJSON_AddStringToObject(j, "version", v->id);
+	cJSON_AddStringToObject(j, "kty", kvs_kty_name(v->kty));
+	cJSON_AddNumberToObject(j, "key_size", v->bits);
+	cJSON_AddItemToObject(j, "key_ops", kvs_kop_json(v->key_ops));
+	cJSON_AddBoolToObject(j, "enabled", v->enabled);
+	if (v->has_nbf)
+		cJSON_AddNumberToObject(j, "nbf", (double)v->nbf);
+	if (v->has_exp)
+		cJSON_AddNumberToObject(j, "exp", (double)v->exp);
+	cJSON_AddNumberToObject(j, "created", (double)v->created);
+	cJSON_AddNumberToObject(j, "updated", (double)v->updated);
+	cJSON_AddBoolToObject(j, "exportable", v->exportable);
+	if (v->tags != NULL)
+		cJSON_AddItemToObject(j, "tags", cJSON_Duplicate(v->tags, 1));
+	if (v->pkey != NULL) {
+		if (pem_of(v->pkey, &secret) != ATR_OK) {
+			cJSON_Delete(j);
+			return NULL;
+		}
+		cJSON_AddStringToObject(j, "private_pem", secret);
+		atr_secure_free(secret, strlen(secret));
+	} else {
+		secret = kvs_b64url(v->oct, v->oct_len);
+		if (secret == NULL) {
+			cJSON_Delete(j);
+			return NULL;
+		}
+		cJSON_AddStringToObject(j, "k", secret);
+		atr_secure_free(secret, strlen(secret));
+	}
+	return j;
+}
+
+enum atr_err
+kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
+{
+	struct atr_outfile o;
+	char path[PATH_MAX];
+	cJSON *j = cJSON_CreateObject(), *vs;
+	char *text = NULL;
+	enum atr_err err = ATR_ERR_NOMEM;
+	size_t i;
+
+	if (j == NULL)
+		return ATR_ERR_NOMEM;
+	cJSON_AddStringToObject(j, "name", k->name);
+	cJSON_AddBoolToObject(j, "deleted", k->deleted);
+	if (k->deleted) {
+		cJSON_AddNumberToObject(j, "deletedDate", (double)k->deleted_date);
+		cJSON_AddNumberToObject(j, "scheduledPurgeDate",
+		    (double)k->purge_date);
+	}
+	if (k->rotation_policy != NULL)
+		cJSON_AddItemToObject(j, "rotationPolicy",
+		    cJSON_Duplicate(k->rotation_policy, 1));
+	vs = cJSON_AddArrayToObject(j, "versions");
+	if (vs == NULL)
+		goto out;
+	for (i = 0; i < k->nv; i++) {
+		cJSON *v = version_to_file_json(k->v[i]);
+
+		if (v == NULL)
+			goto out;
+		cJSON_AddItemToArray(vs, v);
+	}
+	text = cJSON_Print(j);
+	if (text == NULL)
+		goto out;
+	key_path(st, k->name, path, sizeof(path));
+	/* Private key material: 0600 from the first byte (mkstemp), then
+	 * fsync + rename (fsutil.h). */
+	err = atr_out_begin(&o, path, 0600);
+	if (err != ATR_OK)
+		goto out;
+	err = atr_write_all(o.fd, text, strlen(text));
+	if (err == ATR_OK)
+		err = atr_out_commit(&o, 0);
+	else
+		atr_out_abort(&o);
+out:
+	if (text != NULL)
+		atr_secure_free(text, strlen(text));
+	kvs_json_wipe(j);
+	cJSON_Delete(j);
+	return err;
+}
+
+static int
+json_int64(const cJSON *o, const char *name, int64_t *out)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	if (!cJSON_IsNumber(it))
+		return 0;
+	*out = (int64_t)it->valuedouble;
+	return 1;
+}
+
+static enum atr_err
+version_from_file_json(const cJSON *j, struct kvs_version **out)
+{
+	struct kvs_version *v = calloc(1, sizeof(*v));
+	const cJSON *it;
+	enum atr_err err = ATR_ERR_CONFIG;
+
+	*out = NULL;
+	if (v == NULL)
+		return ATR_ERR_NOMEM;
+	it = cJSON_GetObjectItemCaseSensitive(j, "version");
+	if (!cJSON_IsString(it) || strlen(it->valuestring) != KVS_VERSION_LEN)
+		goto bad;
+	snprintf(v->id, sizeof(v->id), "%s", it->valuestring);
+	it = cJSON_GetObjectItemCaseSensitive(j, "kty");
+	if (!cJSON_IsString(it) || kvs_kty_parse(it->valuestring, &v->kty))
+		goto bad;
+	it = cJSON_GetObjectItemCaseSensitive(j, "key_ops");
+	if (cJSON_IsArray(it)) {
+		const cJSON *op;
+
+		cJSON_ArrayForEach(op, it)
+			if (cJSON_IsString(op))
+				v->key_ops |= kvs_kop_parse(op->valuestring);
+	}
+	v->enabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
+	    "enabled"));
+	v->exportable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
+	    "exportable"));
+	v->has_nbf = json_int64(j, "nbf", &v->nbf);
+	v->has_exp = json_int64(j, "exp", &v->exp);
+	json_int64(j, "created", &v->created);
+	json_int64(j, "updated", &v->updated);
+	it = cJSON_GetObjectItemCaseSensitive(j, "tags");
+	if (cJSON_IsObject(it))
+		v->tags = cJSON_Duplicate(it, 1);
+	if (v->kty == KVS_KTY_OCT_HSM) {
+		uint8_t *k = NULL;
+		size_t n = 0;
+
+		it = cJSON_GetObjectItemCaseSensitive(j, "k");
+		if (!cJSON_IsString(it) || kvs_unb64url(it->valuestring, &k,
+		    &n) != 0)
+			goto bad;
+		if (n != 16 && n != 24 && n != 32) {
+			atr_secure_free(k, n);
+			goto bad;
+		}
+		memcpy(v->oct, k, n);
+		v->oct_len = n;
+		v->bits = (unsigned)n * 8;
+		atr_secure_free(k, n);
+	} else {
+		BIO *b;
+
+		it = cJSON_GetObjectItemCaseSensitive(j, "private_pem");
+		if (!cJSON_IsString(it))
+			goto bad;
+		b = BIO_new_mem_buf(it->valuestring, -1);
+		if (b == NULL) {
+			err = ATR_ERR_NOMEM;
+			goto out;
+		}
+		v->pkey = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
+		BIO_free(b);
+		if (v->pkey == NULL || !EVP_PKEY_is_a(v->pkey, "RSA")) {
+			ERR_clear_error();
+			goto bad;
+		}
+		err = rsa_public_parts(v);
+		if (err != ATR_OK)
+			goto out;
+	}
+	*out = v;
+	return ATR_OK;
+bad:
+	err = atr_fail(ATR_ERR_CONFIG, "malformed key version");
+out:
+	kvs_version_free(v);
+	return err;
+}
+
+static enum atr_err
+load_file(struct kvs_store *st, const char *path)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0, i;
+	cJSON *j = NULL;
+	const cJSON *it, *vs;
+	struct kvs_key *k = NULL;
+	enum atr_err err;
+
+	/* private_only: the file holds private keys; refuse it when others
+	 * could read it, as for any key file. */
+	err = atr_read_small_file(path, KVS_FILE_MAX, 1, &buf, &len);
+	if (err != ATR_OK)
+		return atr_fail(err, "%s: %s", path, atr_detail());
+	j = cJSON_ParseWithLength((const char *)buf, len);
+	atr_secure_free(buf, len);
+	err = ATR_ERR_CONFIG;
+	if (j == NULL)
+		goto bad;
+	it = cJSON_GetObjectItemCaseSensitive(j, "name");
+	if (!cJSON_IsString(it) || !kvs_name_valid(it->valuestring))
+		goto bad;
+	if (kvs_store_find(st, it->valuestring) != NULL)
+		goto bad;
+	k = kvs_key_new(it->valuestring);
+	if (k == NULL) {
+		err = ATR_ERR_NOMEM;
+		goto out;
+	}
+	k->deleted = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
+	    "deleted"));
+	json_int64(j, "deletedDate", &k->deleted_date);
+	json_int64(j, "scheduledPurgeDate", &k->purge_date);
+	it = cJSON_GetObjectItemCaseSensitive(j, "rotationPolicy");
+	if (cJSON_IsObject(it))
+		k->rotation_policy = cJSON_Duplicate(it, 1);
+	vs = cJSON_GetObjectItemCaseSensitive(j, "versions");
+	if (!cJSON_IsArray(vs) || cJSON_GetArraySize(vs) == 0)
+		goto bad;
+	for (i = 0; i < (size_t)cJSON_GetArraySize(vs); i++) {
+		struct kvs_version *v;
+
+		err = version_from_file_json(cJSON_GetArrayItem(vs, (int)i), &v);
+		if (err != ATR_OK)
+			goto bad;
+		err = kvs_key_append(k, v);
+		if (err != ATR_OK) {
+			kvs_version_free(v);
+			goto out;
+		}
+	}
+	err = kvs_store_add(st, k);
+	if (err == ATR_OK)
+		k = NULL;
+	goto out;
+bad:
+	err = atr_fail(ATR_ERR_CONFIG, "%s: not a valid key file", path);
+out:
+	kvs_key_free(k);
+	if (j != NULL) {
+		kvs_json_wipe(j);
+		cJSON_Delete(j);
+	}
+	return err;
+}
+
+enum atr_err
+kvs_store_open(struct kvs_store *st, const char *dir)
+{
+	DIR *d;
+	struct dirent *e;
+	enum atr_err err = ATR_OK;
+
+	memset(st, 0, sizeof(*st));
+	if (strlen(dir) >= sizeof(st->dir))
+		return atr_fail(ATR_ERR_USAGE, "state path too long");
+	snprintf(st->dir, sizeof(st->dir), "%s", dir);
+	if (pthread_rwlock_init(&st->lock, NULL) != 0)
+		return atr_fail(ATR_ERR_NOMEM, "cannot create a lock");
+	err = atr_mkdirs(dir);
+	if (err != ATR_OK)
+		goto fail;
+	d = opendir(dir);
+	if (d == NULL) {
+		err = atr_fail(ATR_ERR_IO, "%s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	while ((e = readdir(d)) != NULL) {
+		char path[PATH_MAX];
+		size_t n = strlen(e->d_name);
+
+		/* Temporary files of an interrupted write start with '.'. */
+		if (e->d_name[0] == '.' || n < 6 ||
+		    strcmp(e->d_name + n - 5, ".json") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
+		err = load_file(st, path);
+		if (err != ATR_OK)
+			break;
+	}
+	closedir(d);
+	if (err == ATR_OK)
+		return ATR_OK;
+fail:
+	kvs_store_close(st);
+	return err;
+}
+
+void
+kvs_store_close(struct kvs_store *st)
+{
+	size_t i;
+
+	if (st->dir[0] == '\0')
+		return;
+	for (i = 0; i < st->n; i++)
+		kvs_key_free(st->keys[i]);
+	free(st->keys);
+	st->keys = NULL;
+	st->n = st->cap = 0;
+	pthread_rwlock_destroy(&st->lock);
+	st->dir[0] = '\0'; /* closed: a second close is a no-op */
+}
+
+/* ------------------------------------------------------------------ */
+/* Crypto */
+
+static enum atr_err
+rsa_pkcs1(EVP_PKEY *pkey, int enc, struct kvs_crypt_io *io)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+	size_t cap = io->in_len + 512;
+	enum atr_err err = ATR_OK;
+
+	if (ctx == NULL)
+		return ATR_ERR_NOMEM;
+	if (!ATR_OSSL(enc ? EVP_PKEY_encrypt_init(ctx) :
+	    EVP_PKEY_decrypt_init(ctx)) ||
+	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0) {
+		err = atr_fail(ATR_ERR_CRYPTO, "cannot set up RSA1_5");
+		goto out;
+	}
+	/* RFC 8017 7.2: RSAES-PKCS1-v1_5, kept only because the service
+	 * offers it; every decoding failure is one answer. */
+	if ((enc ? EVP_PKEY_encrypt(ctx, io->out, &cap, io->in, io->in_len) :
+	    EVP_PKEY_decrypt(ctx, io->out, &cap, io->in, io->in_len)) <= 0) {
+		ERR_clear_error();
+		err = enc ? atr_fail(ATR_ERR_CRYPTO, "RSA1_5 failed") :
+		    ATR_ERR_AUTH;
+		goto out;
+	}
+	io->out_len = cap;
+out:
+	EVP_PKEY_CTX_free(ctx);
+	return err;
+}
+
+static enum atr_err
+crypt_rsa(const struct kvs_version *v, enum kvs_alg alg, int fwd,
+    struct kvs_crypt_io *io)
+{
+	size_t k = (v->bits + 7) / 8, max;
+	const EVP_MD *md = alg == KVS_ALG_RSA_OAEP_256 ? EVP_sha256() :
+	    EVP_sha1();
+
+	if (alg != KVS_ALG_RSA_OAEP && alg != KVS_ALG_RSA_OAEP_256 &&
+	    alg != KVS_ALG_RSA1_5)
+		return atr_fail(ATR_ERR_USAGE, "Algorithm is not supported "
+		    "for key type %s", kvs_kty_name(v->kty));
+	if (fwd) {
+		/* RFC 8017 7.1.1 (mLen <= k - 2hLen - 2), 7.2.1 (k - 11). */
+		max = alg == KVS_ALG_RSA1_5 ? k - 11 :
+		    k - 2 * (size_t)EVP_MD_get_size(md) - 2;
+		if (io->in_len > max)
+			return atr_fail(ATR_ERR_USAGE, "The plaintext is too "
+			    "long for this key and algorithm (at most %zu "
+			    "bytes)", max);
+	} else if (io->in_len != k) {
+		return ATR_ERR_AUTH;
+	}
+	if (alg == KVS_ALG_RSA1_5)
+		return rsa_pkcs1(v->pkey, fwd, io);
+	io->out_len = io->in_len + 512;
+	if (fwd)
+		return atr_rsa_oaep_encrypt(v->pkey, md, NULL, 0, io->in,
+		    io->in_len, io->out, &io->out_len);
+	return atr_rsa_oaep_decrypt(v->pkey, md, NULL, 0, io->in, io->in_len,
+	    io->out, &io->out_len);
+}
+
+static enum atr_err
+crypt_oct(const struct kvs_version *v, enum kvs_alg alg, int fwd,
+    struct kvs_crypt_io *io)
+{
+	size_t need;
+
+	switch (alg) {
+	case KVS_ALG_A128KW:
+	case KVS_ALG_A128GCM:
+		need = 16;
+		break;
+	case KVS_ALG_A192KW:
+	case KVS_ALG_A192GCM:
+		need = 24;
+		break;
+	case KVS_ALG_A256KW:
+	case KVS_ALG_A256GCM:
+		need = 32;
+		break;
+	default:
+		return atr_fail(ATR_ERR_USAGE, "Algorithm is not supported "
+		    "for key type %s", kvs_kty_name(v->kty));
+	}
+	if (need != v->oct_len)
+		return atr_fail(ATR_ERR_USAGE, "The algorithm does not match "
+		    "the key size (%u bits)", v->bits);
+	if (alg == KVS_ALG_A128KW || alg == KVS_ALG_A192KW ||
+	    alg == KVS_ALG_A256KW) {
+		/* RFC 3394 (SP 800-38F KW): no padding. */
+		if (fwd) {
+			if (io->in_len < 16 || io->in_len % 8 != 0 ||
+			    io->in_len > 4096)
+				return atr_fail(ATR_ERR_USAGE, "AES key wrap "
+				    "needs 16 bytes or more, a multiple of 8");
+			return atr_aes_kw_wrap(0, v->oct, v->oct_len, io->in,
+			    io->in_len, io->out, &io->out_len);
+		}
+		return atr_aes_kw_unwrap(0, v->oct, v->oct_len, io->in,
+		    io->in_len, io->out, &io->out_len);
+	}
+	/* AES-GCM (SP 800-38D): the service makes the 96-bit IV on
+	 * encrypt and returns it with the 128-bit tag. */
+	if (fwd) {
+		enum atr_err err = atr_random(io->iv_out, sizeof(io->iv_out));
+
+		if (err != ATR_OK)
+			return err;
+		err = atr_gcm_seal(v->oct, v->oct_len, io->iv_out,
+		    sizeof(io->iv_out), io->aad, io->aad_len, io->in,
+		    io->in_len, io->out, io->tag_out, sizeof(io->tag_out));
+		if (err != ATR_OK)
+			return err;
+		io->out_len = io->in_len;
+		io->has_iv_out = 1;
+		return ATR_OK;
+	}
+	if (io->iv == NULL || io->iv_len == 0 || io->tag == NULL ||
+	    io->tag_len < 12 || io->tag_len > 16)
+		return atr_fail(ATR_ERR_USAGE, "AES-GCM decryption needs 'iv' "
+		    "and 'tag'");
+	io->out_len = io->in_len;
+	return atr_gcm_open(v->oct, v->oct_len, io->iv, io->iv_len, io->aad,
+	    io->aad_len, io->in, io->in_len, io->tag, io->tag_len, io->out);
+}
+
+enum atr_err
+kvs_crypt(const struct kvs_version *v, enum kvs_alg alg, int fwd,
+    struct kvs_crypt_io *io)
+{
+	enum atr_err err;
+
+	io->out_len = 0;
+	io->has_iv_out = 0;
+	if (v->kty == KVS_KTY_OCT_HSM)
+		err = crypt_oct(v, alg, fwd, io);
+	else
+		err = crypt_rsa(v, alg, fwd, io);
+	if (err != ATR_OK && !fwd)
+		io->out_len = 0;
+	return err;
+}
