@@ -121,7 +121,7 @@ CI_FUZZ_SECONDS ?= 15
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_CFLAGS := -std=c11 -g -O1 -Ilib -Icli $(PKG_CFLAGS) -I/usr/include/p11-kit-1 \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-fsanitize=fuzzer,address,undefined -pthread
+	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -pthread
 
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz

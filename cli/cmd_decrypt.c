@@ -53,6 +53,7 @@ cmd_decrypt(int argc, char **argv)
 	int c, rc, quiet = 0;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "k:o:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
@@ -69,7 +70,7 @@ cmd_decrypt(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return cli_usage_error("decrypt", "bad option");
+			return cli_bad_option("decrypt", argv);
 		}
 	}
 	if (ks.n == 0)

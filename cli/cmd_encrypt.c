@@ -70,6 +70,7 @@ cmd_encrypt(int argc, char **argv)
 	int c, rc, quiet = 0;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "k:f:o:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
@@ -94,7 +95,7 @@ cmd_encrypt(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return cli_usage_error("encrypt", "bad option");
+			return cli_bad_option("encrypt", argv);
 		}
 	}
 	if (ks.n == 0)

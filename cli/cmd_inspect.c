@@ -184,6 +184,7 @@ cmd_inspect(int argc, char **argv)
 	char *s;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
@@ -193,7 +194,7 @@ cmd_inspect(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return cli_usage_error("inspect", "bad option");
+			return cli_bad_option("inspect", argv);
 		}
 	}
 	if (optind >= argc)

@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "cli.h"
+#include "common.h"
 #include "key.h"
 
 static void
@@ -37,6 +38,7 @@ cmd_keygen(int argc, char **argv)
 	int c;
 
 	optind = 1;
+	opterr = 0;
 	while ((c = getopt_long(argc, argv, "t:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
@@ -49,7 +51,7 @@ cmd_keygen(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		default:
-			return cli_usage_error("keygen", "bad option");
+			return cli_bad_option("keygen", argv);
 		}
 	}
 	if (type == NULL || out == NULL || optind != argc)

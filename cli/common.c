@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,6 +53,18 @@ cli_keys_free(struct cli_keys *ks)
 		atr_key_free(ks->k[i]);
 		ks->k[i] = NULL;
 	}
+}
+
+int
+cli_bad_option(const char *cmd, char **argv)
+{
+	/* glibc sets optopt to the option character for an unknown short
+	 * option or a missing value, and to 0 for an unknown long option,
+	 * which is then argv[optind - 1]. */
+	if (optopt > 0 && optopt < 128)
+		return cli_usage_error(cmd,
+		    "option -%c is unknown or lacks its value", optopt);
+	return cli_usage_error(cmd, "unknown option '%s'", argv[optind - 1]);
 }
 
 int

@@ -21,6 +21,12 @@ int cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri);
 int cli_keys_open(struct cli_keys *ks);
 void cli_keys_free(struct cli_keys *ks);
 
+/*
+ * After getopt_long returned '?' with opterr = 0 (getopt's own message
+ * off): one usage line naming the bad option.  Returns 2.
+ */
+int cli_bad_option(const char *cmd, char **argv);
+
 /* Parses "65536", "64K", "1M" (binary units).  Returns -1 when bad. */
 int cli_parse_size(const char *s, uint64_t *out);
 

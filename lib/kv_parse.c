@@ -564,7 +564,9 @@ oneline(const char *in, char *out, size_t cap)
 	size_t o = 0;
 	int space = 0;
 
-	for (; in != NULL && *in != '\0' && o + 4 < cap; in++) {
+	/* Each step may write two bytes (a space and a character); the
+	 * guard keeps room for them, "..." and the NUL. */
+	for (; in != NULL && *in != '\0' && o + 6 <= cap; in++) {
 		unsigned char ch = (unsigned char)*in;
 
 		if (ch < 0x20 || ch == 0x7f) {
@@ -581,7 +583,7 @@ oneline(const char *in, char *out, size_t cap)
 		}
 		out[o++] = (char)ch;
 	}
-	if (in != NULL && *in != '\0' && o + 4 >= cap) {
+	if (in != NULL && *in != '\0') {
 		memcpy(out + o, "...", 3);
 		o += 3;
 	}
@@ -708,7 +710,10 @@ jint(const cJSON *o, const char *name, int *present)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 
-	if (cJSON_IsNumber(v)) {
+	/* A hostile number (1e999, NaN) must not reach an out-of-range
+	 * conversion, which C leaves undefined. */
+	if (cJSON_IsNumber(v) && v->valuedouble >= -9.2e18 &&
+	    v->valuedouble <= 9.2e18) {
 		if (present != NULL)
 			*present = 1;
 		return (int64_t)v->valuedouble;
