@@ -59,7 +59,8 @@ walk_dir(const char *path, const char *rel, atr_walk_cb cb, void *arg)
 		}
 		n++;
 	}
-	qsort(names, n, sizeof(*names), cmp_names);
+	if (n > 1)
+		qsort(names, n, sizeof(*names), cmp_names);
 	for (i = 0; i < n && err == ATR_OK; i++) {
 		struct stat st;
 		int a, b;
