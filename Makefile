@@ -46,7 +46,7 @@ TLIB_OBJ := $(TLIB_SRC:%.c=$(B)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/e2e_%)
 
-.PHONY: all deps demo test check check-san check-valgrind tests fuzz clean lint
+.PHONY: all deps demo test check check-san check-valgrind check-sdk tests fuzz clean lint
 
 all: $(B)/atrest
 
@@ -90,12 +90,18 @@ demo: deps
 # suite normally and under ASan+UBSan.
 test: deps
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory check-sdk
 	@$(MAKE) --no-print-directory check SAN=1
 	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
 
 check: tests
 	@VECTOR_DIR=$(VECTOR_DIR) bash scripts/run-tests.sh $(B)
+
+# Azure's official JavaScript SDK against atrest vault serve (tests/sdk/).
+# Skips only when node/npm are missing; npm ci needs the npm registry.
+check-sdk: $(B)/atrest
+	@bash scripts/sdk-test.sh $(B)/atrest
 
 check-san:
 	@$(MAKE) --no-print-directory check SAN=1

@@ -624,7 +624,11 @@ kvs_identity_dispatch(struct kvs_http *h)
 	const char *p = h->path, *slash;
 	char tenant[128];
 
-	if (strcasecmp(p, "/metadata/identity/oauth2/token") == 0) {
+	/* MSAL (msal-node Imds, UrlString.canonicalizeUri) appends a '/'
+	 * to AZURE_POD_IDENTITY_AUTHORITY_HOST + this path, so the JS
+	 * ManagedIdentityCredential asks for ".../token/?api-version=..". */
+	if (strcasecmp(p, "/metadata/identity/oauth2/token") == 0 ||
+	    strcasecmp(p, "/metadata/identity/oauth2/token/") == 0) {
 		imds(h);
 		return 1;
 	}
