@@ -55,30 +55,34 @@ deps:
 
 $(B)/%.o: %.c $(wildcard lib/*.h cli/*.h bench/*.h verify/*.h tests/lib/*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	@$(CC) $(CFLAGS) -c -o $@ $<
 
 $(B)/libatrest.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 # bench/ and verify/ are libraries of their own, linked into the tool and
 # into their tests.
 $(B)/libmods.a: $(MOD_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	@ar rcs $@ $^
 
 LINK_LIBS = $(B)/libmods.a $(B)/libatrest.a
 
 $(B)/atrest: $(APP_OBJ) $(B)/libmods.a $(B)/libatrest.a
-	$(CC) $(LDFLAGS) -o $@ $(APP_OBJ) $(LINK_LIBS) $(LDLIBS)
+	@echo "  LD      $@"
+	@$(CC) $(LDFLAGS) -o $@ $(APP_OBJ) $(LINK_LIBS) $(LDLIBS)
 
 $(B)/tests/%: tests/unit/%.c $(TLIB_OBJ) $(B)/libmods.a $(B)/libatrest.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib -Ibench -Iverify $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LINK_LIBS) $(LDLIBS) -lcriterion
+	@echo "  TEST    $@"
+	@$(CC) $(CFLAGS) -Itests/lib -Ibench -Iverify $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LINK_LIBS) $(LDLIBS) -lcriterion
 
 $(B)/tests/e2e_%: tests/e2e/%.c $(TLIB_OBJ) $(B)/libmods.a $(B)/libatrest.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LINK_LIBS) $(LDLIBS) -lcriterion
+	@echo "  TEST    $@"
+	@$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LINK_LIBS) $(LDLIBS) -lcriterion
 
 tests: $(B)/atrest $(UNIT_BIN) $(E2E_BIN)
 
