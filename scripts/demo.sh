@@ -1,42 +1,78 @@
 #!/usr/bin/env bash
-# The main job on embedded defaults: ephemeral keys, the bundled fixture
-# files encrypted for a CMK (RSA-3072) and for an SMK (AES-256), inspected,
-# decrypted with each key alone and compared.  Nothing is left behind.
+# The main job on embedded defaults: ephemeral local keys, the bundled
+# fixture files, and the loopback Key Vault (started here, stopped on
+# exit).  The fixtures are encrypted for three kinds of key (a CMK in
+# the vault, a local RSA-3072 CMK, a local AES-256 SMK), inspected,
+# decrypted with each key alone and compared; a wrong key and a
+# disabled vault key open nothing; verify proves the store is protected
+# by exactly the configured key; a short bench states what CMK costs.
 set -euo pipefail
 A=$(realpath "${1:-build/atrest}")
 cd "$(dirname "$0")/.."
 FIX=fixtures/demo
 work=$(mktemp -d /tmp/atrest-demo.XXXXXX)
-trap 'rm -rf "$work"' EXIT
+cleanup() {
+	ATREST_BIN=$A scripts/vault-stop.sh "$work/vault" >/dev/null 2>&1 || true
+	rm -rf "$work"
+}
+trap cleanup EXIT
+step() { printf '\n== %s\n' "$*"; }
 
 "$A" keygen --type rsa-3072 -o "$work/cmk.pem"
 "$A" keygen --type aes-256 -o "$work/smk.key"
 
-echo "== encrypt $FIX with a CMK (RSA-3072, RSA-OAEP-256) and an SMK (AES-256, KWP)"
-"$A" encrypt --key "file:$work/cmk.pem.pub" -o "$work/cmk" "$FIX"
-"$A" encrypt --key "file:$work/smk.key" -o "$work/smk" "$FIX"
+step "loopback Key Vault (HTTPS, test CA, client-credentials auth)"
+eval "$(ATREST_BIN=$A scripts/vault-start.sh "$work/vault" --listen 127.0.0.1:0 --purge-protection)"
+export ATREST_CA_FILE=$VAULT_CA
+echo "vault at $VAULT_URL"
+"$A" vault create --url "$VAULT_URL" --name demo-cmk --kty RSA --size 3072 --ops wrapKey,unwrapKey >/dev/null
+KV="$VAULT_URL/keys/demo-cmk"
 
-echo "== inspect (no key needed)"
-"$A" inspect "$work/cmk/patients.csv" | sed "s|$work/||"
+step "encrypt $FIX for a vault CMK, a local RSA-3072 CMK and a local AES-256 SMK"
+"$A" encrypt -q --key "$KV" -o "$work/kv" "$FIX"
+"$A" encrypt -q --key "file:$work/cmk.pem.pub" -o "$work/cmk" "$FIX"
+"$A" encrypt -q --key "file:$work/smk.key" -o "$work/smk" "$FIX"
 
-echo "== decrypt each store with its key alone and compare"
-"$A" decrypt --key "file:$work/cmk.pem" -o "$work/cmk-out" "$work/cmk"
-"$A" decrypt --key "file:$work/smk.key" -o "$work/smk-out" "$work/smk"
-diff -r "$FIX" "$work/cmk-out" && diff -r "$FIX" "$work/smk-out"
+step "inspect (no key needed)"
+"$A" inspect "$work/kv/patients.csv" | sed "s|$work/||"
 
-echo "== a wrong key opens nothing"
+step "decrypt each store with its key alone and compare"
+"$A" decrypt -q --key "$KV" -o "$work/kv-out" "$work/kv"
+"$A" decrypt -q --key "file:$work/cmk.pem" -o "$work/cmk-out" "$work/cmk"
+"$A" decrypt -q --key "file:$work/smk.key" -o "$work/smk-out" "$work/smk"
+diff -r "$FIX" "$work/kv-out" && diff -r "$FIX" "$work/cmk-out" && diff -r "$FIX" "$work/smk-out"
+echo "all three stores decrypt to the fixtures"
+
+step "a wrong key and a disabled vault key open nothing"
 "$A" keygen --type aes-256 -o "$work/other.key"
 if "$A" decrypt -q --key "file:$work/other.key" -o "$work/x" "$work/smk/patients.csv" 2>/dev/null; then
 	echo "demo: a wrong key opened an object" >&2
 	exit 1
 fi
+"$A" vault disable "$KV" >/dev/null
+if "$A" decrypt -q --key "$KV" -o "$work/x" "$work/kv/patients.csv" 2>"$work/err"; then
+	echo "demo: a disabled vault key opened an object" >&2
+	exit 1
+fi
+sed 's/^/  /' "$work/err"
+"$A" vault enable "$KV" >/dev/null
+
+if "$A" verify --help >/dev/null 2>&1; then
+	step "verify: the vault store is protected by exactly $KV"
+	"$A" verify --key "$KV" --json "$work/verify.json" "$work/kv" || {
+		echo "demo: verify found a problem" >&2
+		exit 1
+	}
+fi
+
+if "$A" bench --help >/dev/null 2>&1; then
+	step "bench (quick): CMK against SMK, next to this machine's limits"
+	"$A" bench --quick --keys "smk,rsa-3072" --sizes 1K,1M
+fi
 
 n=$(find "$FIX" -type f | wc -l)
 bytes=$(find "$FIX" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
-cbytes=$(find "$work/cmk" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
-sbytes=$(find "$work/smk" -type f -printf '%s\n' | awk '{s+=$1} END {print s}')
 echo
-echo "summary: $n files, $bytes plaintext bytes"
-echo "  CMK store: $cbytes bytes (RSA-3072 wrapped DEK per object), decrypts identically"
-echo "  SMK store: $sbytes bytes (AES-KWP wrapped DEK per object), decrypts identically"
-echo "  wrong key: refused (exit 1)"
+echo "summary: $n files, $bytes plaintext bytes, encrypted for three keys;"
+echo "  each key alone decrypts its store identically; a wrong key and a"
+echo "  disabled vault key open nothing."
