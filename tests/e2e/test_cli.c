@@ -471,7 +471,8 @@ Test(cli, stdin_and_stdout)
 	run_free(&r);
 	r = RUN("decrypt", "-k", kp, "-o", "-", ct2);
 	expect_rc(&r, 0, "decrypt empty");
-	cr_assert_eq(r.out_len, 0);
+	cr_assert_eq(r.out_len, 0, "decrypting the empty object wrote %zu "
+	    "bytes (first: %.40s); stderr: %s", r.out_len, r.out, r.err);
 	run_free(&r);
 }
 
