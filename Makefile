@@ -46,7 +46,7 @@ TLIB_OBJ := $(TLIB_SRC:%.c=$(B)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/e2e_%)
 
-.PHONY: all deps demo test check check-san check-valgrind check-sdk tests fuzz clean lint
+.PHONY: all deps demo test check check-san check-valgrind check-sdk tests fuzz perf-kv clean lint
 
 all: $(B)/atrest
 
@@ -116,6 +116,15 @@ VALGRIND_SUITES ?= e2e_test_cli e2e_test_verify_cli e2e_test_bench_cli
 check-valgrind: tests
 	@ATREST_REAL_BIN=$(CURDIR)/$(B)/atrest ATREST_BIN_OVERRIDE=$(CURDIR)/scripts/valgrind-atrest.sh \
 		VECTOR_DIR=$(VECTOR_DIR) ONLY='$(VALGRIND_SUITES)' bash scripts/run-tests.sh $(B)
+
+# Benchmarks that are programs rather than tests (figures, never asserts).
+$(B)/perf/%: tests/perf/%.c $(B)/libatrest.a
+	@mkdir -p $(dir $@)
+	@echo "  PERF    $@"
+	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libatrest.a $(LDLIBS)
+
+perf-kv: $(B)/perf/kv_overhead
+	@$(B)/perf/kv_overhead
 
 lint:
 	@bash scripts/lint.sh
