@@ -1,13 +1,573 @@
-/* atrest verify: arrives with its own issue; until then it says so. */
+/*
+ * atrest verify --key URI [...] [options] STORE...
+ * atrest verify merge [--json FILE] [--junit FILE] REPORT...
+ * atrest verify fixture [options] DIR
+ *
+ * Argument parsing and printing only: the checks live in verify/
+ * (docs/VERIFY.md).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 
 #include "cli.h"
+#include "common.h"
+#include "crypto.h"
+#include "fsutil.h"
+#include "../verify/verify.h"
+
+static void
+usage(FILE *f)
+{
+	fprintf(f,
+	    "usage: atrest verify --key URI [--key URI ...] [options] STORE...\n"
+	    "       atrest verify merge [--json FILE] [--junit FILE] REPORT...\n"
+	    "       atrest verify fixture [options] DIR\n\n"
+	    "Proves that the configured key, and only it, protects every file\n"
+	    "below each STORE (a file or a directory, walked recursively; hidden\n"
+	    "and temporary files count): well-formed envelopes, exactly the\n"
+	    "allowed recipients, proof by decryption, a control key that opens\n"
+	    "nothing, no plaintext at rest, tamper rejection, uniqueness, policy\n"
+	    "and rotation coverage (docs/VERIFY.md).  The first --key is the\n"
+	    "primary (current) key; every --key is in the allowed set.\n\n"
+	    "  -k, --key URI            allowed key (file:, pkcs11:, https://VAULT/keys/NAME)\n"
+	    "  -p, --policy FILE        JSON overrides of the policy defaults\n"
+	    "  -m, --manifest FILE      expected plaintext: path, size, SHA-256, canaries\n"
+	    "  -c, --control-key URI    a key that must open nothing (default: generated)\n"
+	    "  -j, --json FILE          write the JSON report ('-' = stdout)\n"
+	    "  -J, --junit FILE         write a JUnit XML report\n"
+	    "      --current-only       an object without the primary key's stanza is a finding\n"
+	    "      --min-version V      a vault object older than version V is a finding\n"
+	    "      --shard K/N          verify the K-th of N deterministic parts\n"
+	    "      --fingerprint-key FILE  32-byte key (raw or hex) for DEK fingerprints;\n"
+	    "                           give every shard the same one\n"
+	    "      --revocation-drill   disable the vault key, confirm nothing opens, re-enable\n"
+	    "      --jobs N             worker threads (default: online CPUs)\n"
+	    "  -q, --quiet              no text summary\n"
+	    "  -v, --verbose            list info findings too, and up to 50 per check\n"
+	    "  -h, --help\n\n"
+	    "Colour only on a terminal, never with NO_COLOR set.\n"
+	    "exit status: 0 every check passed, 1 an error-severity finding,\n"
+	    "2 usage, configuration or I/O error (or an incomplete run)\n");
+}
+
+static void
+usage_merge(FILE *f)
+{
+	fprintf(f,
+	    "usage: atrest verify merge [--json FILE] [--junit FILE] [-q] REPORT...\n\n"
+	    "Combines the JSON reports of `atrest verify --shard K/N` (every K once,\n"
+	    "the same stores, keys and policy) into the report of one run.\n");
+}
+
+static void
+usage_fixture(FILE *f)
+{
+	fprintf(f,
+	    "usage: atrest verify fixture [--seed N] [--patients N] [--journeys N]\n"
+	    "           [--blobs N] [--rows N] [--frame-size N] [--big SIZE]\n"
+	    "           [--manifest FILE] DIR\n\n"
+	    "Writes a synthetic plaintext dataset (patient records and customer\n"
+	    "journeys in CSV and JSON with planted canaries, binary blobs, frame\n"
+	    "edge sizes, a hidden file) under DIR and its manifest (default\n"
+	    "DIR.manifest.json).  The same seed gives the same bytes.\n");
+}
+
+static int
+out_color(FILE *f)
+{
+	return cli_color(f);
+}
+
+static const char *
+human(uint64_t b, char *buf, size_t cap)
+{
+	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024.0 && i < 4) {
+		v /= 1024.0;
+		i++;
+	}
+	snprintf(buf, cap, "%.1f %s", v, u[i]);
+	return buf;
+}
+
+static void
+show_progress(void *arg, const struct vfy_progress *p)
+{
+	char hb[32];
+
+	(void)arg;
+	fprintf(stderr, "\r\033[Katrest verify: %s %llu/%llu files, %s",
+	    p->phase == 0 ? "checking" : p->phase == 1 ? "rescanning" :
+	    "finishing", (unsigned long long)p->files_done,
+	    (unsigned long long)p->files_queued,
+	    human(p->bytes_done, hb, sizeof(hb)));
+	fflush(stderr);
+}
+
+/* Holds SIGINT, SIGTERM and SIGHUP while the drill has a key disabled
+ * (the workers are joined by then: only this thread runs). */
+static sigset_t drill_old;
+
+static void
+drill_guard(void *arg, int on)
+{
+	sigset_t block;
+
+	(void)arg;
+	if (on) {
+		sigemptyset(&block);
+		sigaddset(&block, SIGINT);
+		sigaddset(&block, SIGTERM);
+		sigaddset(&block, SIGHUP);
+		sigprocmask(SIG_BLOCK, &block, &drill_old);
+	} else {
+		sigprocmask(SIG_SETMASK, &drill_old, NULL);
+	}
+}
+
+static int
+parse_uint(const char *s, unsigned long long max, unsigned long long *out)
+{
+	char *end = NULL;
+	unsigned long long v;
+
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+static int
+parse_shard(const char *s, unsigned *k, unsigned *n)
+{
+	char *end = NULL;
+	unsigned long a, b;
+
+	errno = 0;
+	if (s == NULL || *s < '0' || *s > '9')
+		return -1;
+	a = strtoul(s, &end, 10);
+	if (errno != 0 || *end != '/' || end[1] < '0' || end[1] > '9')
+		return -1;
+	b = strtoul(end + 1, &end, 10);
+	if (errno != 0 || *end != '\0' || b < 1 || b > 1000000 || a < 1 || a > b)
+		return -1;
+	*k = (unsigned)a;
+	*n = (unsigned)b;
+	return 0;
+}
+
+static int
+load_fp_key(const char *path, uint8_t key[32])
+{
+	unsigned char *buf = NULL;
+	size_t len = 0, n, got = 0;
+	enum atr_err e;
+	int rc = 0;
+
+	/* Private like a key file: it keys fingerprints of DEKs. */
+	e = atr_read_small_file(path, 4096, 1, &buf, &len);
+	if (e != ATR_OK)
+		return cli_error(path, e);
+	n = len;
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		n--;
+	if (len == 32)
+		memcpy(key, buf, 32);
+	else if (n != 64 || atr_unhex((const char *)buf, n, key, 32, &got) != 0 ||
+	    got != 32) {
+		fprintf(stderr, "atrest: %s: not a 32-byte key (raw, or 64 hex "
+		    "digits)\n", path);
+		rc = 2;
+	}
+	atr_secure_free(buf, len);
+	return rc;
+}
+
+static int
+write_outputs(const struct vfy_report *r, const char *json, const char *junit)
+{
+	enum atr_err e;
+	int rc = 0;
+
+	/* A report that cannot be written is an I/O error (2), whatever
+	 * atr_exit_code() would say of the error itself. */
+	if (json != NULL && (e = vfy_write_json(r, json)) != ATR_OK) {
+		cli_error(json, e);
+		rc = 2;
+	}
+	if (junit != NULL && (e = vfy_write_junit(r, junit)) != ATR_OK) {
+		cli_error(junit, e);
+		rc = 2;
+	}
+	return rc;
+}
+
+static int
+cmd_merge(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"json", required_argument, NULL, 'j'},
+		{"junit", required_argument, NULL, 'J'},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	const char *json = NULL, *junit = NULL;
+	struct vfy_report **sh = NULL, *m = NULL;
+	struct vfy_text_opts to = {0, 0, 0};
+	int c, quiet = 0, rc = 0, i, n;
+	enum atr_err e;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "j:J:qvh", opts, NULL)) != -1) {
+		switch (c) {
+		case 'j':
+			json = optarg;
+			break;
+		case 'J':
+			junit = optarg;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'v':
+			to.verbose = 1;
+			to.max_per_check = 50;
+			break;
+		case 'h':
+			usage_merge(stdout);
+			return 0;
+		default:
+			return cli_usage_error("verify merge", "bad option");
+		}
+	}
+	n = argc - optind;
+	if (n < 1)
+		return cli_usage_error("verify merge", "at least one REPORT is "
+		    "required");
+	sh = calloc((size_t)n, sizeof(*sh));
+	if (sh == NULL)
+		return cli_error(NULL, ATR_ERR_NOMEM);
+	for (i = 0; i < n; i++) {
+		e = vfy_report_load(argv[optind + i], &sh[i]);
+		if (e != ATR_OK) {
+			/* an unreadable or foreign report: a usage error */
+			cli_error(argv[optind + i], e);
+			rc = 2;
+			goto out;
+		}
+	}
+	e = vfy_merge(sh, (size_t)n, &m);
+	if (e != ATR_OK) {
+		cli_error("verify merge", e);
+		rc = 2;
+		goto out;
+	}
+	rc = write_outputs(m, json, junit);
+	if (!quiet && !(json != NULL && strcmp(json, "-") == 0)) {
+		to.color = out_color(stdout);
+		vfy_write_text(m, stdout, &to);
+	}
+	if (rc == 0)
+		rc = vfy_report_exit(m);
+out:
+	for (i = 0; i < n; i++)
+		vfy_report_free(sh[i]);
+	free(sh);
+	vfy_report_free(m);
+	return rc;
+}
+
+static int
+cmd_fixture(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{"seed", required_argument, NULL, 's'},
+		{"patients", required_argument, NULL, 'P'},
+		{"journeys", required_argument, NULL, 'C'},
+		{"blobs", required_argument, NULL, 'B'},
+		{"rows", required_argument, NULL, 'R'},
+		{"frame-size", required_argument, NULL, 'f'},
+		{"big", required_argument, NULL, 'G'},
+		{"manifest", required_argument, NULL, 'm'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct vfy_fixture_opts o;
+	const char *manifest = NULL;
+	char mpath[4096];
+	unsigned long long v;
+	uint64_t sz;
+	unsigned nfiles = 0;
+	enum atr_err e;
+	int c;
+
+	vfy_fixture_defaults(&o);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "s:m:h", opts, NULL)) != -1) {
+		switch (c) {
+		case 's':
+			if (parse_uint(optarg, ~0ULL, &v) != 0)
+				return cli_usage_error("verify fixture", "bad --seed");
+			o.seed = v;
+			break;
+		case 'P':
+		case 'C':
+		case 'B':
+		case 'R':
+			if (parse_uint(optarg, 1000000, &v) != 0)
+				return cli_usage_error("verify fixture",
+				    "counts are 0..1000000");
+			if (c == 'P')
+				o.patients = (unsigned)v;
+			else if (c == 'C')
+				o.journeys = (unsigned)v;
+			else if (c == 'B')
+				o.blobs = (unsigned)v;
+			else
+				o.rows = (unsigned)v;
+			break;
+		case 'f':
+			if (cli_parse_size(optarg, &sz) != 0 || sz < ATR_FRAME_MIN ||
+			    sz > ATR_FRAME_MAX)
+				return cli_usage_error("verify fixture",
+				    "--frame-size must be %u..%u", ATR_FRAME_MIN,
+				    ATR_FRAME_MAX);
+			o.frame_size = (uint32_t)sz;
+			break;
+		case 'G':
+			if (cli_parse_size(optarg, &sz) != 0)
+				return cli_usage_error("verify fixture", "bad --big");
+			o.big_bytes = sz;
+			break;
+		case 'm':
+			manifest = optarg;
+			break;
+		case 'h':
+			usage_fixture(stdout);
+			return 0;
+		default:
+			return cli_usage_error("verify fixture", "bad option");
+		}
+	}
+	if (optind != argc - 1)
+		return cli_usage_error("verify fixture", "exactly one DIR is "
+		    "required");
+	if (manifest == NULL) {
+		snprintf(mpath, sizeof(mpath), "%s.manifest.json", argv[optind]);
+		manifest = mpath;
+	}
+	e = vfy_fixture_dataset(argv[optind], manifest, &o, &nfiles);
+	if (e != ATR_OK)
+		return cli_error(argv[optind], e);
+	fprintf(stderr, "atrest verify fixture: %u files under %s, manifest %s\n",
+	    nfiles, argv[optind], manifest);
+	return 0;
+}
 
 int
 cmd_verify(int argc, char **argv)
 {
-	(void)argc;
-	(void)argv;
-	fprintf(stderr, "atrest verify: not available in this build yet\n");
-	return 2;
+	enum {
+		O_CURRENT = 256, O_MINVER, O_SHARD, O_DRILL, O_FPKEY, O_JOBS,
+	};
+	static const struct option opts[] = {
+		{"key", required_argument, NULL, 'k'},
+		{"policy", required_argument, NULL, 'p'},
+		{"manifest", required_argument, NULL, 'm'},
+		{"control-key", required_argument, NULL, 'c'},
+		{"json", required_argument, NULL, 'j'},
+		{"junit", required_argument, NULL, 'J'},
+		{"current-only", no_argument, NULL, O_CURRENT},
+		{"min-version", required_argument, NULL, O_MINVER},
+		{"shard", required_argument, NULL, O_SHARD},
+		{"revocation-drill", no_argument, NULL, O_DRILL},
+		{"fingerprint-key", required_argument, NULL, O_FPKEY},
+		{"jobs", required_argument, NULL, O_JOBS},
+		{"quiet", no_argument, NULL, 'q'},
+		{"verbose", no_argument, NULL, 'v'},
+		{"help", no_argument, NULL, 'h'},
+		{NULL, 0, NULL, 0},
+	};
+	struct cli_keys ks = {0};
+	struct vfy_policy pol;
+	struct vfy_config cfg;
+	struct vfy_manifest *man = NULL;
+	struct vfy_report *r = NULL;
+	struct atr_key *control = NULL;
+	struct vfy_text_opts to = {0, 0, 0};
+	const char *policy = NULL, *manifest = NULL, *control_uri = NULL;
+	const char *json = NULL, *junit = NULL, *minver = NULL, *fpkey = NULL;
+	uint8_t fk[32];
+	unsigned long long v;
+	int c, rc = 0, quiet = 0, current_only = 0, drill = 0, have_fk = 0, i;
+	enum atr_err e;
+
+	if (argc >= 2 && strcmp(argv[1], "merge") == 0)
+		return cmd_merge(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "fixture") == 0)
+		return cmd_fixture(argc - 1, argv + 1);
+	memset(&cfg, 0, sizeof(cfg));
+	vfy_policy_default(&pol);
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "k:p:m:c:j:J:qvh", opts, NULL)) !=
+	    -1) {
+		switch (c) {
+		case 'k':
+			if (cli_keys_add("verify", &ks, optarg))
+				return 2;
+			break;
+		case 'p':
+			policy = optarg;
+			break;
+		case 'm':
+			manifest = optarg;
+			break;
+		case 'c':
+			control_uri = optarg;
+			break;
+		case 'j':
+			json = optarg;
+			break;
+		case 'J':
+			junit = optarg;
+			break;
+		case O_CURRENT:
+			current_only = 1;
+			break;
+		case O_MINVER:
+			minver = optarg;
+			if (*minver == '\0' || strlen(minver) >= sizeof(pol.min_version))
+				return cli_usage_error("verify", "bad --min-version");
+			break;
+		case O_SHARD:
+			if (parse_shard(optarg, &cfg.shard_k, &cfg.shard_n) != 0)
+				return cli_usage_error("verify", "--shard must be K/N "
+				    "with 1 <= K <= N");
+			break;
+		case O_DRILL:
+			drill = 1;
+			break;
+		case O_FPKEY:
+			fpkey = optarg;
+			break;
+		case O_JOBS:
+			if (parse_uint(optarg, 64, &v) != 0 || v == 0)
+				return cli_usage_error("verify", "--jobs must be 1..64");
+			cfg.jobs = (unsigned)v;
+			break;
+		case 'q':
+			quiet = 1;
+			break;
+		case 'v':
+			to.verbose = 1;
+			to.max_per_check = 50;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			return cli_usage_error("verify", "bad option");
+		}
+	}
+	if (ks.n == 0)
+		return cli_usage_error("verify", "at least one --key is required");
+	if (optind >= argc)
+		return cli_usage_error("verify", "at least one STORE is required");
+	if (drill && cfg.shard_n > 1)
+		return cli_usage_error("verify", "--revocation-drill toggles the "
+		    "key: run it in one job, not with --shard");
+	for (i = optind; i < argc; i++) {
+		struct stat st;
+
+		if (lstat(argv[i], &st) != 0) {
+			fprintf(stderr, "atrest: %s: %s\n", argv[i], strerror(errno));
+			return 2;
+		}
+	}
+	if (policy != NULL) {
+		e = vfy_policy_load(policy, &pol);
+		if (e != ATR_OK)
+			return cli_error(policy, e);
+	}
+	if (current_only)
+		pol.current_only = 1;
+	if (minver != NULL)
+		snprintf(pol.min_version, sizeof(pol.min_version), "%s", minver);
+	if (manifest != NULL) {
+		e = vfy_manifest_load(manifest, &man);
+		if (e != ATR_OK)
+			return cli_error(manifest, e);
+	}
+	if (fpkey != NULL) {
+		rc = load_fp_key(fpkey, fk);
+		if (rc != 0)
+			goto out;
+		have_fk = 1;
+	}
+	rc = cli_keys_open(&ks);
+	if (rc != 0)
+		goto out;
+	if (control_uri != NULL) {
+		e = atr_key_open(control_uri, NULL, &control);
+		if (e != ATR_OK) {
+			rc = cli_error(strstr(control_uri, "pin-value=") ?
+			    "pkcs11 control key" : control_uri, e);
+			goto out;
+		}
+	}
+	cfg.stores = (const char *const *)(argv + optind);
+	cfg.nstores = (size_t)(argc - optind);
+	cfg.keys = ks.k;
+	cfg.nkeys = ks.n;
+	cfg.control = control;
+	cfg.control_uri = control ? control->uri : NULL;
+	cfg.policy = &pol;
+	cfg.manifest = man;
+	cfg.manifest_path = manifest;
+	cfg.revocation_drill = drill;
+	cfg.fp_key = have_fk ? fk : NULL;
+	cfg.fp_key_len = have_fk ? sizeof(fk) : 0;
+	cfg.started = (int64_t)time(NULL);
+	if (cli_stderr_tty() && !quiet) {
+		cfg.progress = show_progress;
+		cfg.progress_arg = NULL;
+	}
+	cfg.drill_guard = drill_guard;
+	e = vfy_run(&cfg, &r);
+	if (cfg.progress != NULL)
+		fprintf(stderr, "\r\033[K");
+	if (e != ATR_OK) {
+		rc = cli_error("verify", e);
+		goto out;
+	}
+	rc = write_outputs(r, json, junit);
+	if (!quiet && !(json != NULL && strcmp(json, "-") == 0)) {
+		to.color = out_color(stdout);
+		vfy_write_text(r, stdout, &to);
+	}
+	if (rc == 0)
+		rc = vfy_report_exit(r);
+out:
+	atr_memzero(fk, sizeof(fk));
+	vfy_report_free(r);
+	vfy_manifest_free(man);
+	atr_key_free(control);
+	cli_keys_free(&ks);
+	return rc;
 }

@@ -8,6 +8,7 @@ pkgs=(
 	libmicrohttpd-dev libp11-kit-dev softhsm2 opensc
 	age gnuplot-nox
 	clang libclang-rt-14-dev valgrind
+	libxml2-utils
 )
 
 missing=()

@@ -1,0 +1,774 @@
+/*
+ * output.c - the report as JSON (schema "atrest-verify/1", docs/VERIFY.md
+ * "JSON report"), JUnit XML and text.  Outputs go through a temporary
+ * file and a rename (lib/fsutil.h); the order of everything is the
+ * report order, so two runs over the same store give the same bytes
+ * except for the "run" object.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli.h"
+#include "crypto.h"
+#include "fsutil.h"
+#include "vfy_int.h"
+
+/* ---- buffered writer --------------------------------------------------- */
+
+void
+vfy_out_init(struct vfy_out *o, int fd)
+{
+	o->fd = fd;
+	o->err = ATR_OK;
+	o->n = 0;
+}
+
+enum atr_err
+vfy_out_flush(struct vfy_out *o)
+{
+	if (o->err == ATR_OK && o->n > 0)
+		o->err = atr_write_all(o->fd, o->buf, o->n);
+	o->n = 0;
+	return o->err;
+}
+
+void
+vfy_out_put(struct vfy_out *o, const char *s, size_t n)
+{
+	while (n > 0 && o->err == ATR_OK) {
+		size_t room = sizeof(o->buf) - o->n, take = n < room ? n : room;
+
+		memcpy(o->buf + o->n, s, take);
+		o->n += take;
+		s += take;
+		n -= take;
+		if (o->n == sizeof(o->buf))
+			vfy_out_flush(o);
+	}
+}
+
+void
+vfy_out_str(struct vfy_out *o, const char *s)
+{
+	vfy_out_put(o, s, strlen(s));
+}
+
+void
+vfy_out_fmt(struct vfy_out *o, const char *fmt, ...)
+{
+	char tmp[2048];
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t)n < sizeof(tmp)) {
+		vfy_out_put(o, tmp, (size_t)n);
+		return;
+	} else {
+		char *big = malloc((size_t)n + 1);
+
+		if (big == NULL) {
+			o->err = ATR_ERR_NOMEM;
+			return;
+		}
+		va_start(ap, fmt);
+		vsnprintf(big, (size_t)n + 1, fmt, ap);
+		va_end(ap);
+		vfy_out_put(o, big, (size_t)n);
+		free(big);
+	}
+}
+
+/* Length of a valid UTF-8 sequence at p (RFC 3629), 0 when invalid. */
+static size_t
+utf8_len(const unsigned char *p)
+{
+	if (p[0] < 0x80)
+		return 1;
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
+	if (p[0] >= 0xe0 && p[0] <= 0xef) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
+			return 0;
+		if (p[0] == 0xe0 && p[1] < 0xa0)
+			return 0;
+		if (p[0] == 0xed && p[1] >= 0xa0)
+			return 0;   /* surrogates */
+		return 3;
+	}
+	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
+		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
+		    (p[3] & 0xc0) != 0x80)
+			return 0;
+		if (p[0] == 0xf0 && p[1] < 0x90)
+			return 0;
+		if (p[0] == 0xf4 && p[1] >= 0x90)
+			return 0;
+		return 4;
+	}
+	return 0;
+}
+
+void
+vfy_out_json_str(struct vfy_out *o, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	char esc[8];
+
+	vfy_out_put(o, "\"", 1);
+	while (*p) {
+		size_t l = utf8_len(p);
+
+		if (*p == '"' || *p == '\\') {
+			esc[0] = '\\';
+			esc[1] = (char)*p;
+			vfy_out_put(o, esc, 2);
+			p++;
+		} else if (*p < 0x20 || l == 0) {
+			/* Control bytes and bytes that are not UTF-8 (a file
+			 * name is any bytes): \u00XX keeps the JSON valid. */
+			snprintf(esc, sizeof(esc), "\\u%04x", *p);
+			vfy_out_put(o, esc, 6);
+			p++;
+		} else {
+			vfy_out_put(o, (const char *)p, l);
+			p += l;
+		}
+	}
+	vfy_out_put(o, "\"", 1);
+}
+
+void
+vfy_out_xml_str(struct vfy_out *o, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	while (*p) {
+		size_t l = utf8_len(p);
+
+		switch (*p) {
+		case '&':
+			vfy_out_str(o, "&amp;");
+			break;
+		case '<':
+			vfy_out_str(o, "&lt;");
+			break;
+		case '>':
+			vfy_out_str(o, "&gt;");
+			break;
+		case '"':
+			vfy_out_str(o, "&quot;");
+			break;
+		case '\'':
+			vfy_out_str(o, "&apos;");
+			break;
+		default:
+			/* XML 1.0 allows no control characters but tab, LF
+			 * and CR, and no invalid UTF-8. */
+			if ((*p < 0x20 && *p != '\t' && *p != '\n' &&
+			    *p != '\r') || l == 0)
+				vfy_out_put(o, "?", 1);
+			else {
+				vfy_out_put(o, (const char *)p, l);
+				p += l;
+				continue;
+			}
+		}
+		p++;
+	}
+}
+
+/* ---- shared ------------------------------------------------------------ */
+
+static void
+totals(const struct vfy_report *r, uint64_t t[3])
+{
+	int c;
+
+	t[0] = t[1] = t[2] = 0;
+	for (c = 0; c < VFY_NCHECKS; c++) {
+		t[0] += r->checks[c].f.count[0];
+		t[1] += r->checks[c].f.count[1];
+		t[2] += r->checks[c].f.count[2];
+	}
+}
+
+static const char *
+overall(const struct vfy_report *r)
+{
+	int x = vfy_report_exit(r);
+	int c;
+
+	if (x == 2)
+		return "incomplete";
+	if (x == 1)
+		return "fail";
+	for (c = 0; c < VFY_NCHECKS; c++)
+		if (r->checks[c].f.count[VFY_WARN])
+			return "warn";
+	return "pass";
+}
+
+static void
+iso_time(int64_t t, char *out, size_t cap)
+{
+	time_t tt = (time_t)t;
+	struct tm tm;
+
+	if (gmtime_r(&tt, &tm) == NULL ||
+	    strftime(out, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+		snprintf(out, cap, "%lld", (long long)t);
+}
+
+static enum atr_err
+begin(struct atr_outfile *of, const char *path, struct vfy_out *o)
+{
+	enum atr_err e = atr_out_begin(of, path, 0644);
+
+	if (e != ATR_OK)
+		return e;
+	vfy_out_init(o, of->fd);
+	return ATR_OK;
+}
+
+static enum atr_err
+end(struct atr_outfile *of, struct vfy_out *o)
+{
+	enum atr_err e = vfy_out_flush(o);
+
+	if (e != ATR_OK) {
+		atr_out_abort(of);
+		return e;
+	}
+	return atr_out_commit(of, 0);
+}
+
+/* ---- JSON -------------------------------------------------------------- */
+
+static void
+json_finding(struct vfy_out *o, const struct vfy_report *r,
+    const struct vfy_finding *f)
+{
+	char path[4096];
+
+	vfy_out_str(o, "        {\"code\": ");
+	vfy_out_json_str(o, f->code);
+	vfy_out_fmt(o, ", \"severity\": \"%s\", \"store\": %d, ",
+	    vfy_sev_name(f->sev), f->store);
+	if (f->store >= 0) {
+		vfy_display_path(r, f->store, f->subject, path, sizeof(path));
+		vfy_out_str(o, "\"path\": ");
+		vfy_out_json_str(o, path);
+		vfy_out_str(o, ", ");
+	} else {
+		vfy_out_str(o, "\"path\": null, ");
+	}
+	vfy_out_str(o, "\"subject\": ");
+	vfy_out_json_str(o, f->subject ? f->subject : "");
+	if (f->offset >= 0)
+		vfy_out_fmt(o, ", \"offset\": %lld", (long long)f->offset);
+	else
+		vfy_out_str(o, ", \"offset\": null");
+	vfy_out_str(o, ", \"message\": ");
+	vfy_out_json_str(o, f->message ? f->message : "");
+	vfy_out_str(o, "}");
+}
+
+static void
+json_bits(struct vfy_out *o, unsigned mask, const char *(*name)(unsigned))
+{
+	unsigned b;
+	int first = 1;
+
+	vfy_out_str(o, "[");
+	for (b = 0; b < 8; b++)
+		if (mask & (1U << b)) {
+			vfy_out_fmt(o, "%s\"%s\"", first ? "" : ", ", name(b));
+			first = 0;
+		}
+	vfy_out_str(o, "]");
+}
+
+static const char *
+alg_name(unsigned a)
+{
+	switch (a) {
+	case ATR_WRAP_RSA_OAEP_256:
+		return "RSA-OAEP-256";
+	case ATR_WRAP_RSA_OAEP_SHA1:
+		return "RSA-OAEP";
+	case ATR_WRAP_AES_KWP:
+		return "AES-KWP";
+	case ATR_WRAP_AES_KW:
+		return "A256KW";
+	case 7:
+		return "unknown";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *
+kind_name(unsigned k)
+{
+	switch (k) {
+	case ATR_KIND_DIRECT:
+		return "per-object";
+	case ATR_KIND_SHARED:
+		return "cached";
+	case ATR_KIND_INTERMEDIATE:
+		return "intermediate";
+	default:
+		return "unknown";
+	}
+}
+
+static const char *
+prov_name(unsigned p)
+{
+	switch (p) {
+	case ATR_PROV_FILE_RSA:
+		return "file-rsa";
+	case ATR_PROV_FILE_AES:
+		return "file-aes";
+	case ATR_PROV_PKCS11:
+		return "pkcs11";
+	case ATR_PROV_AZURE_KV:
+		return "azure-kv";
+	default:
+		return "unknown";
+	}
+}
+
+static void
+json_shard_data(struct vfy_out *o, const struct vfy_report *r)
+{
+	char a[65], b[65], c[65], d[65];
+	size_t i, k;
+
+	vfy_out_str(o, ",\n  \"shard_data\": {\n    \"coverage\": [");
+	for (i = 0; i < r->cov.n; i++) {
+		const struct vfy_cov *cv = &r->cov.v[i];
+
+		vfy_out_str(o, i ? ",\n      {\"key_id\": " : "\n      {\"key_id\": ");
+		vfy_out_json_str(o, cv->key_id);
+		vfy_out_fmt(o, ", \"direct\": %llu, \"shares\": [",
+		    (unsigned long long)cv->direct);
+		for (k = 0; k < cv->nshares; k++) {
+			atr_hex(cv->shares + 16 * k, 16, a);
+			vfy_out_fmt(o, "%s\"%s\"", k ? ", " : "", a);
+		}
+		vfy_out_str(o, "]}");
+	}
+	vfy_out_str(o, "],\n    \"objects\": [");
+	for (i = 0; i < r->objs.n; i++) {
+		const struct vfy_obj *ob = &r->objs.v[i];
+
+		atr_hex(ob->oid, 16, a);
+		atr_hex(ob->nonce, ATR_NONCE_PREFIX_BYTES, b);
+		if (ob->has_fp)
+			atr_hex(ob->fp, 16, c);
+		else
+			c[0] = '\0';
+		if (ob->kind != ATR_KIND_DIRECT)
+			atr_hex(ob->share, 16, d);
+		else
+			d[0] = '\0';
+		vfy_out_fmt(o, "%s\n      [%d, ", i ? "," : "", ob->store);
+		vfy_out_json_str(o, ob->rel);
+		vfy_out_fmt(o, ", \"%s\", \"%s\", \"%s\", %u, \"%s\", %llu]", a, b,
+		    c, ob->kind, d, (unsigned long long)ob->frames);
+	}
+	vfy_out_str(o, "]\n  }");
+}
+
+enum atr_err
+vfy_write_json(const struct vfy_report *r, const char *path)
+{
+	struct atr_outfile of;
+	struct vfy_out *o;
+	enum atr_err e;
+	uint64_t t[3];
+	char when[64];
+	size_t i, k;
+	int c, s;
+
+	o = malloc(sizeof(*o));
+	if (o == NULL)
+		return ATR_ERR_NOMEM;
+	e = begin(&of, path, o);
+	if (e != ATR_OK) {
+		free(o);
+		return e;
+	}
+	totals(r, t);
+	iso_time(r->started, when, sizeof(when));
+	vfy_out_fmt(o, "{\n  \"schema\": \"%s\",\n  \"tool\": {\"name\": "
+	    "\"atrest\", \"version\": \"%s\"},\n", VFY_SCHEMA,
+	    ATR_VERSION_STRING);
+	vfy_out_fmt(o, "  \"run\": {\"started\": \"%s\", \"elapsed_ms\": %lld, "
+	    "\"jobs\": %u, \"merged_from\": %u},\n", when,
+	    (long long)r->elapsed_ms, r->jobs, r->merged_from);
+	vfy_out_str(o, "  \"config\": {\n    \"stores\": [");
+	for (i = 0; i < r->nstores; i++) {
+		vfy_out_str(o, i ? ", {\"path\": " : "{\"path\": ");
+		vfy_out_json_str(o, r->stores[i].arg);
+		vfy_out_fmt(o, ", \"type\": \"%s\"}", r->stores[i].is_file ?
+		    "file" : "directory");
+	}
+	vfy_out_str(o, "],\n    \"keys\": [");
+	for (i = 0; i < r->nkeys; i++) {
+		const struct vfy_keyinfo *k2 = &r->keys[i];
+
+		vfy_out_str(o, i ? ",\n      {\"uri\": " : "\n      {\"uri\": ");
+		vfy_out_json_str(o, k2->uri);
+		vfy_out_str(o, ", \"key_id\": ");
+		vfy_out_json_str(o, k2->key_id);
+		vfy_out_str(o, ", \"provider\": ");
+		vfy_out_json_str(o, k2->provider);
+		vfy_out_str(o, ", \"description\": ");
+		vfy_out_json_str(o, k2->desc);
+		vfy_out_fmt(o, ", \"bits\": %u, \"customer_managed\": %s, "
+		    "\"primary\": %s}", k2->bits,
+		    k2->customer_managed ? "true" : "false",
+		    k2->primary ? "true" : "false");
+	}
+	vfy_out_str(o, "],\n    \"current_key_id\": ");
+	vfy_out_json_str(o, r->current_key_id);
+	vfy_out_str(o, ",\n    \"control_key\": ");
+	vfy_out_json_str(o, r->control ? r->control : "generated");
+	vfy_out_str(o, ",\n    \"manifest\": ");
+	if (r->manifest != NULL) {
+		vfy_out_str(o, "{\"path\": ");
+		vfy_out_json_str(o, r->manifest);
+		vfy_out_fmt(o, ", \"sha256\": \"%s\"}", r->manifest_sha);
+	} else {
+		vfy_out_str(o, "null");
+	}
+	if (r->shard_n > 1)
+		vfy_out_fmt(o, ",\n    \"shard\": {\"k\": %u, \"n\": %u}",
+		    r->shard_k, r->shard_n);
+	else
+		vfy_out_str(o, ",\n    \"shard\": null");
+	vfy_out_fmt(o, ",\n    \"revocation_drill\": %s,\n    "
+	    "\"fingerprint_key\": ", r->revocation_drill ? "true" : "false");
+	vfy_out_json_str(o, r->fp_key_id[0] ? r->fp_key_id : "ephemeral");
+	vfy_out_str(o, ",\n    \"policy\": ");
+	vfy_policy_write(o, &r->policy, "    ");
+	vfy_out_fmt(o, "\n  },\n  \"summary\": {\"status\": \"%s\", "
+	    "\"exit_code\": %d, \"incomplete\": %s, \"incomplete_reason\": ",
+	    overall(r), vfy_report_exit(r), r->incomplete ? "true" : "false");
+	vfy_out_json_str(o, r->incomplete_why);
+	vfy_out_fmt(o, ", \"errors\": %llu, \"warnings\": %llu, \"infos\": %llu, "
+	    "\"files\": %lld, \"envelopes\": %lld, \"opened\": %lld, "
+	    "\"bytes\": %lld},\n", (unsigned long long)t[2],
+	    (unsigned long long)t[1], (unsigned long long)t[0],
+	    (long long)r->stats[VS_FILES], (long long)r->stats[VS_ENVELOPES],
+	    (long long)r->stats[VS_D_OPENED], (long long)r->stats[VS_BYTES]);
+	vfy_out_str(o, "  \"checks\": [");
+	for (c = 0; c < VFY_NCHECKS; c++) {
+		const struct vfy_checkres *k2 = &r->checks[c];
+		int first = 1;
+
+		vfy_out_fmt(o, "%s\n    {\"id\": \"%s\", \"title\": ",
+		    c ? "," : "", vfy_check_name(c));
+		vfy_out_json_str(o, vfy_check_title(c));
+		vfy_out_fmt(o, ", \"status\": \"%s\", \"reason\": ",
+		    vfy_status_name(k2->status));
+		vfy_out_json_str(o, k2->reason);
+		vfy_out_fmt(o, ",\n      \"errors\": %llu, \"warnings\": %llu, "
+		    "\"infos\": %llu, \"findings_kept\": %zu,\n      "
+		    "\"derived\": {\"errors\": %llu, \"warnings\": %llu, "
+		    "\"infos\": %llu},\n      \"stats\": {",
+		    (unsigned long long)k2->f.count[2],
+		    (unsigned long long)k2->f.count[1],
+		    (unsigned long long)k2->f.count[0], k2->f.n,
+		    (unsigned long long)k2->dcount[2],
+		    (unsigned long long)k2->dcount[1],
+		    (unsigned long long)k2->dcount[0]);
+		for (s = 0; s < VS__COUNT; s++) {
+			if (vfy_stat_defs[s].check != c)
+				continue;
+			vfy_out_fmt(o, "%s\"%s\": %lld", first ? "" : ", ",
+			    vfy_stat_defs[s].name, (long long)r->stats[s]);
+			first = 0;
+		}
+		vfy_out_str(o, "},\n      \"findings\": [");
+		for (k = 0; k < k2->f.n; k++) {
+			vfy_out_str(o, k ? ",\n" : "\n");
+			json_finding(o, r, &k2->f.v[k]);
+		}
+		vfy_out_str(o, k2->f.n ? "\n      ]}" : "]}");
+	}
+	vfy_out_str(o, "\n  ],\n  \"coverage\": [");
+	for (i = 0; i < r->cov.n; i++) {
+		const struct vfy_cov *cv = &r->cov.v[i];
+		char ver[160] = "", o1[300], n1[160];
+
+		if (vfy_kid_split(cv->key_id, o1, sizeof(o1), n1, sizeof(n1), ver,
+		    sizeof(ver)) != 0)
+			ver[0] = '\0';
+		vfy_out_str(o, i ? ",\n    {\"key_id\": " : "\n    {\"key_id\": ");
+		vfy_out_json_str(o, cv->key_id);
+		vfy_out_str(o, ", \"version\": ");
+		if (ver[0])
+			vfy_out_json_str(o, ver);
+		else
+			vfy_out_str(o, "null");
+		vfy_out_fmt(o, ", \"provider\": \"%s\", \"algorithms\": ",
+		    prov_name(cv->provider));
+		json_bits(o, cv->algs, alg_name);
+		vfy_out_str(o, ", \"kinds\": ");
+		json_bits(o, cv->kinds, kind_name);
+		if (cv->rsa_max > 0)
+			vfy_out_fmt(o, ", \"rsa_bits\": [%u, %u]", cv->rsa_min,
+			    cv->rsa_max);
+		else
+			vfy_out_str(o, ", \"rsa_bits\": null");
+		vfy_out_fmt(o, ", \"objects\": %llu, \"opened\": %llu, "
+		    "\"wraps\": %llu, \"configured\": %s, \"primary\": %s, "
+		    "\"current\": %s}", (unsigned long long)cv->objects,
+		    (unsigned long long)cv->opened,
+		    (unsigned long long)(cv->direct + cv->nshares),
+		    cv->configured ? "true" : "false",
+		    cv->primary ? "true" : "false",
+		    cv->current ? "true" : "false");
+	}
+	vfy_out_str(o, r->cov.n ? "\n  ]" : "]");
+	if (r->keep_shard_data)
+		json_shard_data(o, r);
+	vfy_out_str(o, "\n}\n");
+	e = end(&of, o);
+	free(o);
+	return e;
+}
+
+/* ---- JUnit ------------------------------------------------------------- */
+
+enum atr_err
+vfy_write_junit(const struct vfy_report *r, const char *path)
+{
+	struct atr_outfile of;
+	struct vfy_out *o;
+	enum atr_err e;
+	int c, failures = 0, skipped = 0, errors = r->incomplete ? 1 : 0;
+	int tests = VFY_NCHECKS + (r->incomplete ? 1 : 0);
+	char when[64], secs[32], p[4096];
+	size_t i, k;
+
+	o = malloc(sizeof(*o));
+	if (o == NULL)
+		return ATR_ERR_NOMEM;
+	e = begin(&of, path, o);
+	if (e != ATR_OK) {
+		free(o);
+		return e;
+	}
+	for (c = 0; c < VFY_NCHECKS; c++) {
+		if (r->checks[c].status == VFY_FAILED)
+			failures++;
+		else if (r->checks[c].status == VFY_SKIPPED)
+			skipped++;
+	}
+	iso_time(r->started, when, sizeof(when));
+	snprintf(secs, sizeof(secs), "%.3f", (double)r->elapsed_ms / 1000.0);
+	vfy_out_str(o, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+	vfy_out_fmt(o, "<testsuites name=\"atrest verify\" tests=\"%d\" "
+	    "failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%s\">\n",
+	    tests, failures, errors, skipped, secs);
+	vfy_out_fmt(o, "  <testsuite name=\"atrest.verify\" tests=\"%d\" "
+	    "failures=\"%d\" errors=\"%d\" skipped=\"%d\" time=\"%s\" "
+	    "timestamp=\"%.19s\">\n", tests, failures, errors, skipped, secs,
+	    when);
+	vfy_out_str(o, "    <properties>\n");
+	for (i = 0; i < r->nstores; i++) {
+		vfy_out_str(o, "      <property name=\"store\" value=\"");
+		vfy_out_xml_str(o, r->stores[i].arg);
+		vfy_out_str(o, "\"/>\n");
+	}
+	for (i = 0; i < r->nkeys; i++) {
+		vfy_out_str(o, "      <property name=\"key\" value=\"");
+		vfy_out_xml_str(o, r->keys[i].uri);
+		vfy_out_str(o, "\"/>\n");
+	}
+	vfy_out_str(o, "    </properties>\n");
+	for (c = 0; c < VFY_NCHECKS; c++) {
+		const struct vfy_checkres *k2 = &r->checks[c];
+
+		vfy_out_fmt(o, "    <testcase classname=\"atrest.verify\" "
+		    "name=\"%s\" time=\"0\">\n", vfy_check_name(c));
+		if (k2->status == VFY_FAILED) {
+			vfy_out_fmt(o, "      <failure type=\"error\" message=\"%llu "
+			    "error finding%s\">", (unsigned long long)k2->f.count[2],
+			    k2->f.count[2] == 1 ? "" : "s");
+			for (k = 0; k < k2->f.n; k++) {
+				const struct vfy_finding *f = &k2->f.v[k];
+
+				if (f->sev != VFY_ERROR)
+					continue;
+				if (f->store >= 0)
+					vfy_display_path(r, f->store, f->subject, p,
+					    sizeof(p));
+				else
+					snprintf(p, sizeof(p), "%s", f->subject);
+				vfy_out_fmt(o, "%s ", f->code);
+				vfy_out_xml_str(o, p);
+				if (f->offset >= 0)
+					vfy_out_fmt(o, " @%lld", (long long)f->offset);
+				vfy_out_str(o, ": ");
+				vfy_out_xml_str(o, f->message);
+				vfy_out_str(o, "\n");
+			}
+			if (k2->f.count[2] > k2->f.n)
+				vfy_out_str(o, "(more in the JSON report)\n");
+			vfy_out_str(o, "</failure>\n");
+		} else if (k2->status == VFY_SKIPPED) {
+			vfy_out_str(o, "      <skipped message=\"");
+			vfy_out_xml_str(o, k2->reason);
+			vfy_out_str(o, "\"/>\n");
+		}
+		if (k2->f.count[1] + k2->f.count[0] > 0) {
+			vfy_out_str(o, "      <system-out>");
+			for (k = 0; k < k2->f.n; k++) {
+				const struct vfy_finding *f = &k2->f.v[k];
+
+				if (f->sev == VFY_ERROR)
+					continue;
+				if (f->store >= 0)
+					vfy_display_path(r, f->store, f->subject, p,
+					    sizeof(p));
+				else
+					snprintf(p, sizeof(p), "%s", f->subject);
+				vfy_out_fmt(o, "%s %s ", vfy_sev_name(f->sev),
+				    f->code);
+				vfy_out_xml_str(o, p);
+				vfy_out_str(o, ": ");
+				vfy_out_xml_str(o, f->message);
+				vfy_out_str(o, "\n");
+			}
+			vfy_out_str(o, "</system-out>\n");
+		}
+		vfy_out_str(o, "    </testcase>\n");
+	}
+	if (r->incomplete) {
+		vfy_out_str(o, "    <testcase classname=\"atrest.verify\" "
+		    "name=\"run\" time=\"0\">\n      <error type=\"incomplete\" "
+		    "message=\"");
+		vfy_out_xml_str(o, r->incomplete_why[0] ? r->incomplete_why :
+		    "the verification did not complete");
+		vfy_out_str(o, "\"/>\n    </testcase>\n");
+	}
+	vfy_out_str(o, "  </testsuite>\n</testsuites>\n");
+	e = end(&of, o);
+	free(o);
+	return e;
+}
+
+/* ---- text -------------------------------------------------------------- */
+
+static const char *
+human(uint64_t b, char *buf, size_t cap)
+{
+	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)b;
+	int i = 0;
+
+	while (v >= 1024.0 && i < 4) {
+		v /= 1024.0;
+		i++;
+	}
+	snprintf(buf, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
+	return buf;
+}
+
+void
+vfy_write_text(const struct vfy_report *r, FILE *f,
+    const struct vfy_text_opts *opt)
+{
+	static const char *const tag[4] = {"PASS", "WARN", "FAIL", "SKIP"};
+	static const char *const col[4] = {"\033[32m", "\033[33m", "\033[31m",
+	    "\033[2m"};
+	unsigned maxf = opt && opt->max_per_check ? opt->max_per_check : 5;
+	int color = opt ? opt->color : 0, verbose = opt ? opt->verbose : 0;
+	uint64_t t[3];
+	char hb[32], p[4096];
+	int c, x;
+
+	totals(r, t);
+	fprintf(f, "atrest verify: %lld file%s, %lld envelope%s, %lld opened, "
+	    "%s in %.1f s", (long long)r->stats[VS_FILES],
+	    r->stats[VS_FILES] == 1 ? "" : "s",
+	    (long long)r->stats[VS_ENVELOPES],
+	    r->stats[VS_ENVELOPES] == 1 ? "" : "s",
+	    (long long)r->stats[VS_D_OPENED],
+	    human((uint64_t)r->stats[VS_BYTES], hb, sizeof(hb)),
+	    (double)r->elapsed_ms / 1000.0);
+	if (r->shard_n > 1)
+		fprintf(f, " (shard %u/%u)", r->shard_k, r->shard_n);
+	if (r->is_merged)
+		fprintf(f, " (merged from %u reports)", r->merged_from);
+	fputc('\n', f);
+	for (c = 0; c < VFY_NCHECKS; c++) {
+		const struct vfy_checkres *k = &r->checks[c];
+		unsigned shown = 0;
+		size_t i;
+
+		if (color)
+			fprintf(f, "  %s%s\033[0m  ", col[k->status], tag[k->status]);
+		else
+			fprintf(f, "  %s  ", tag[k->status]);
+		fprintf(f, "%-11s %s", vfy_check_name(c), vfy_check_title(c));
+		if (k->f.count[2] || k->f.count[1])
+			fprintf(f, " (%llu error%s, %llu warning%s)",
+			    (unsigned long long)k->f.count[2],
+			    k->f.count[2] == 1 ? "" : "s",
+			    (unsigned long long)k->f.count[1],
+			    k->f.count[1] == 1 ? "" : "s");
+		if (k->status == VFY_SKIPPED)
+			fprintf(f, ": %s", k->reason);
+		fputc('\n', f);
+		for (i = 0; i < k->f.n && shown < maxf; i++) {
+			const struct vfy_finding *fd = &k->f.v[i];
+
+			if (fd->sev == VFY_INFO && !verbose)
+				continue;
+			if (fd->store >= 0)
+				vfy_display_path(r, fd->store, fd->subject, p,
+				    sizeof(p));
+			else
+				snprintf(p, sizeof(p), "%s", fd->subject);
+			fprintf(f, "        %-7s %s %s", vfy_sev_name(fd->sev),
+			    fd->code, p);
+			if (fd->offset >= 0)
+				fprintf(f, " @%lld", (long long)fd->offset);
+			fprintf(f, ": %s\n", fd->message);
+			shown++;
+		}
+		if (k->f.count[2] + k->f.count[1] + (verbose ? k->f.count[0] : 0) >
+		    shown)
+			fprintf(f, "        ... %llu more (see --json)\n",
+			    (unsigned long long)(k->f.count[2] + k->f.count[1] +
+			    (verbose ? k->f.count[0] : 0) - shown));
+	}
+	x = vfy_report_exit(r);
+	if (color)
+		fprintf(f, "result: %s%s\033[0m",
+		    x == 0 ? col[0] : col[2], x == 0 ? "PASS" : x == 1 ? "FAIL" :
+		    "INCOMPLETE");
+	else
+		fprintf(f, "result: %s", x == 0 ? "PASS" : x == 1 ? "FAIL" :
+		    "INCOMPLETE");
+	fprintf(f, " - %llu error%s, %llu warning%s", (unsigned long long)t[2],
+	    t[2] == 1 ? "" : "s", (unsigned long long)t[1],
+	    t[1] == 1 ? "" : "s");
+	if (r->incomplete)
+		fprintf(f, "; incomplete: %s", r->incomplete_why);
+	fprintf(f, " (exit %d)\n", x);
+}

@@ -1,0 +1,300 @@
+/*
+ * verify.h - `atrest verify`: evidence that the configured key, and only
+ * it, protects a store (docs/VERIFY.md).
+ *
+ * The engine walks one or more STOREs, runs every check of docs/VERIFY.md
+ * over every file with a small worker pool, and fills a report: per check
+ * a status, counters and findings (file, offset, code, severity, a
+ * content-free message).  The report is then written as text, JSON
+ * (schema "atrest-verify/1") or JUnit XML, and shard reports merge into
+ * the report a single run would have produced.
+ *
+ * Like lib/, nothing here prints or exits: the CLI (cli/cmd_verify.c)
+ * parses arguments, calls vfy_run()/vfy_merge(), prints.
+ */
+#ifndef ATR_VERIFY_H
+#define ATR_VERIFY_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "envelope.h"
+#include "err.h"
+#include "key.h"
+
+#define VFY_SCHEMA "atrest-verify/1"
+
+/* ---- checks, severities, statuses -------------------------------------- */
+
+enum vfy_check {
+	VFY_ENVELOPE = 0,
+	VFY_RECIPIENTS,
+	VFY_DECRYPT,
+	VFY_NEGATIVE,
+	VFY_PLAINTEXT,
+	VFY_TAMPER,
+	VFY_UNIQUENESS,
+	VFY_POLICY,
+	VFY_ROTATION,
+	VFY_NCHECKS
+};
+
+enum vfy_sev { VFY_INFO = 0, VFY_WARN = 1, VFY_ERROR = 2 };
+/* Policy levels: a severity, or "allow" (no finding at all). */
+#define VFY_ALLOW (-1)
+
+enum vfy_status { VFY_PASS = 0, VFY_WARNED, VFY_FAILED, VFY_SKIPPED };
+
+const char *vfy_check_name(int check);    /* "envelope" */
+const char *vfy_check_title(int check);   /* one line */
+int vfy_check_from_name(const char *name); /* -1 when unknown */
+const char *vfy_sev_name(int sev);         /* "error", "warning", "info" */
+int vfy_sev_from_name(const char *name);   /* also "allow"; -2 unknown */
+const char *vfy_status_name(int status);   /* "pass", "warn", "fail", "skip" */
+
+/* ---- policy ------------------------------------------------------------ */
+
+enum vfy_require_keys { VFY_REQ_ANY = 0, VFY_REQ_ALL, VFY_REQ_PRIMARY };
+
+/* Key Vault JSON Web Key operations, as bits (policy.vault.allowed_key_ops). */
+enum {
+	VFY_OP_ENCRYPT = 1U << 0,
+	VFY_OP_DECRYPT = 1U << 1,
+	VFY_OP_SIGN = 1U << 2,
+	VFY_OP_VERIFY = 1U << 3,
+	VFY_OP_WRAP = 1U << 4,
+	VFY_OP_UNWRAP = 1U << 5,
+	VFY_OP_IMPORT = 1U << 6,
+	VFY_OP_EXPORT = 1U << 7,
+};
+
+#define VFY_MAX_RECOVERY 8
+
+/* Every field's default and meaning is in docs/VERIFY.md "Policy". */
+struct vfy_policy {
+	/* algorithms */
+	unsigned rsa_min_bits;        /* 3072: smaller is a warning */
+	unsigned rsa_error_below;     /* 2048: smaller is an error */
+	int oaep_sha1;                /* level of RSA-OAEP with SHA-1 stanzas */
+	int aes_kw;                   /* level of RFC 3394 (unpadded) KW stanzas */
+	unsigned tag_bits;            /* 128 */
+	int require_commitment;       /* 1 */
+	/* recipients */
+	int require_cmk;              /* 1: an SMK-only object is an error */
+	int allow_foreign;            /* 0: a stanza outside --key is an error */
+	int require_keys;             /* enum vfy_require_keys */
+	/* uniqueness */
+	int shared_dek;               /* level of "N objects share a cached DEK" */
+	uint64_t max_objects_per_shared_dek; /* 0: no limit */
+	uint64_t kek_max_wraps;       /* 2^32 (SP 800-38D 8.3 bound) */
+	double kek_warn_fraction;     /* 0.5 of the limit warns */
+	/* plaintext */
+	int scan_all;                 /* 1: scan every byte; 0: unproven bytes only */
+	unsigned shingles_per_object; /* 4 */
+	double chi2_z;                /* 6.0 (one-sided z of the chi-square bound) */
+	uint64_t stat_min_bytes;      /* 1024 */
+	uint64_t stat_max_bytes;      /* 4 MiB per object */
+	int dek_scan;                 /* 1 */
+	/* sampling: 1 in N objects (by a hash of the path; 1 = all, 0 = none) */
+	unsigned tamper_header_sample; /* 32 */
+	unsigned negative_sample;      /* 32 */
+	unsigned drill_objects;        /* 16 */
+	/* vault keys */
+	int vault_require_enabled;    /* 1 */
+	int vault_require_expiry;     /* 0 */
+	unsigned vault_expiry_warn_days; /* 30 */
+	unsigned vault_allowed_ops;   /* VFY_OP_WRAP | VFY_OP_UNWRAP */
+	char vault_recovery[VFY_MAX_RECOVERY][48];
+	size_t vault_nrecovery;       /* Recoverable, CustomizedRecoverable */
+	/* rotation (also --current-only / --min-version) */
+	int current_only;
+	char min_version[128];
+	/* report */
+	unsigned max_findings;        /* kept per check (1000); all are counted */
+};
+
+void vfy_policy_default(struct vfy_policy *p);
+/*
+ * Applies the overrides of a --policy JSON document onto p.  Unknown
+ * sections or keys and bad values are ATR_ERR_CONFIG with a detail that
+ * names them.
+ */
+enum atr_err vfy_policy_parse(const char *json, size_t len,
+    struct vfy_policy *p);
+enum atr_err vfy_policy_load(const char *path, struct vfy_policy *p);
+
+/* ---- manifest ---------------------------------------------------------- */
+
+/*
+ * A manifest lists the plaintext a store should hold:
+ *   {"format": "atrest-manifest/1",
+ *    "files": [{"path": "rel/path", "size": N, "sha256": "hex",
+ *               "canaries": ["..."]}],
+ *    "canaries": ["..."]}
+ * Paths are relative to the STORE root.
+ */
+struct vfy_manifest;
+enum atr_err vfy_manifest_load(const char *path, struct vfy_manifest **out);
+enum atr_err vfy_manifest_parse(const char *json, size_t len,
+    struct vfy_manifest **out);
+void vfy_manifest_free(struct vfy_manifest *m);
+size_t vfy_manifest_count(const struct vfy_manifest *m);
+size_t vfy_manifest_canaries(const struct vfy_manifest *m);
+
+/* ---- the decryptor under test ------------------------------------------ */
+
+/*
+ * The operations the checks drive.  vfy_lib_decryptor() is lib/'s; a
+ * test substitutes a deliberately broken one to see the tamper check fail
+ * (format v1 has no unauthenticated mode, so no stored object can plant
+ * that defect).
+ */
+struct vfy_decryptor {
+	enum atr_err (*dec_new)(const struct atr_header *h,
+	    struct atr_key *const *keys, size_t nkeys,
+	    const struct atr_dec_opts *opts, struct atr_dec **out,
+	    size_t *which_key, size_t *which_stanza);
+	enum atr_err (*dec_frame)(struct atr_dec *d, uint64_t index, int final,
+	    const uint8_t *in, size_t in_len, uint8_t *out);
+	void (*dec_free)(struct atr_dec *d);
+};
+const struct vfy_decryptor *vfy_lib_decryptor(void);
+
+/* ---- running ----------------------------------------------------------- */
+
+struct vfy_progress {
+	uint64_t files_queued, files_done, bytes_done;
+	int phase;  /* 0 walk+check, 1 rescan, 2 finishing */
+};
+
+struct vfy_config {
+	const char *const *stores;
+	size_t nstores;
+	/* The allowed set; keys[0] is the primary (current) key. */
+	struct atr_key *const *keys;
+	size_t nkeys;
+	/* Given control key (NULL: generated, one per algorithm family). */
+	struct atr_key *control;
+	const char *control_uri;
+	const struct vfy_policy *policy;     /* NULL: defaults */
+	const struct vfy_manifest *manifest; /* may be NULL */
+	const char *manifest_path;
+	/* --shard K/N (1-based K); n 0 or 1: the whole store. */
+	unsigned shard_k, shard_n;
+	int revocation_drill;
+	/* Key of the DEK fingerprints; NULL: random per run (then merged
+	 * shard reports cannot compare DEKs across shards). */
+	const uint8_t *fp_key;
+	size_t fp_key_len;
+	unsigned jobs;                       /* 0: online CPUs */
+	const struct vfy_decryptor *dec;     /* NULL: lib */
+	void (*progress)(void *arg, const struct vfy_progress *p);
+	void *progress_arg;
+	/* Called with on = 1 before the revocation drill disables a key and
+	 * with on = 0 after it re-enabled it: the CLI holds signals in
+	 * between, so an interrupt cannot leave the key disabled. */
+	void (*drill_guard)(void *arg, int on);
+	void *drill_guard_arg;
+	/* Wall-clock start for the report's "run" section (0: now). */
+	int64_t started;
+};
+
+struct vfy_report;
+
+/*
+ * Runs every check.  ATR_OK means a report was produced (which may hold
+ * findings, or be incomplete because a file could not be read: see
+ * vfy_report_exit()); anything else is a configuration error (bad
+ * --min-version, no key) with a detail.
+ */
+enum atr_err vfy_run(const struct vfy_config *c, struct vfy_report **out);
+void vfy_report_free(struct vfy_report *r);
+
+/* 0 every check passed (warnings allowed), 1 an error finding, 2 the run
+ * was incomplete (I/O or key service errors, a missing shard). */
+int vfy_report_exit(const struct vfy_report *r);
+int vfy_report_status(const struct vfy_report *r, int check);
+uint64_t vfy_report_count(const struct vfy_report *r, int check, int sev);
+/* 1 when the report holds at least one finding with this code
+ * ("envelope.not-envelope"). */
+int vfy_report_has(const struct vfy_report *r, const char *code);
+/* Number of findings kept with this code. */
+size_t vfy_report_count_code(const struct vfy_report *r, const char *code);
+/* Stat by "check.name" (e.g. "decrypt.opened"); -1 when unknown. */
+int64_t vfy_report_stat(const struct vfy_report *r, const char *name);
+
+/* Writers.  Each writes to a temporary file and renames (path "-" is
+ * stdout).  The text writer takes a FILE so that the CLI decides about
+ * colour; max_per_check findings are listed per check. */
+enum atr_err vfy_write_json(const struct vfy_report *r, const char *path);
+enum atr_err vfy_write_junit(const struct vfy_report *r, const char *path);
+struct vfy_text_opts {
+	int color;
+	unsigned max_per_check;  /* 0: 5 */
+	int verbose;             /* also list info findings */
+};
+void vfy_write_text(const struct vfy_report *r, FILE *f,
+    const struct vfy_text_opts *o);
+
+/*
+ * Reads a report written by vfy_write_json (for merge).  Reports of
+ * other schemas are ATR_ERR_FORMAT.
+ */
+enum atr_err vfy_report_load(const char *path, struct vfy_report **out);
+/*
+ * Combines shard reports (the same N, every K once, the same stores,
+ * keys and policy) into the report of one run over the whole store.
+ */
+enum atr_err vfy_merge(struct vfy_report *const *shards, size_t n,
+    struct vfy_report **out);
+
+/* ---- shard partition --------------------------------------------------- */
+
+/* 64-bit FNV-1a of salt then the relative path: the shard and sampling
+ * hash (stable across runs, machines and shard counts). */
+uint64_t vfy_path_hash(const char *salt, const char *rel);
+/* 1 when rel belongs to shard k of n (1-based). */
+int vfy_in_shard(const char *rel, unsigned k, unsigned n);
+
+/* ---- fixtures (docs/VERIFY.md "Fixtures") ------------------------------ */
+
+struct vfy_fixture_opts {
+	uint64_t seed;
+	unsigned patients;     /* number of patient records files (CSV+JSON) */
+	unsigned journeys;     /* customer-journey files (CSV+JSON) */
+	unsigned blobs;        /* binary blobs */
+	unsigned rows;         /* records per file */
+	uint32_t frame_size;   /* edge sizes around it (0: 65536) */
+	uint64_t big_bytes;    /* one extra large blob of this size (0: none) */
+};
+void vfy_fixture_defaults(struct vfy_fixture_opts *o);
+/*
+ * Writes a synthetic plaintext dataset under dir (created) and its
+ * manifest (path, size, SHA-256, planted canaries) to manifest_path.
+ * Deterministic for a seed.  *nfiles (may be NULL) gets the count.
+ */
+enum atr_err vfy_fixture_dataset(const char *dir, const char *manifest_path,
+    const struct vfy_fixture_opts *o, unsigned *nfiles);
+
+/*
+ * Encrypts every file below in into the same relative path below out with
+ * the given keys (kind 0: per-object DEKs), or with a share (kind 1
+ * cached, 2 intermediate).
+ */
+enum atr_err vfy_fixture_encrypt_tree(const char *in, const char *out,
+    struct atr_key *const *keys, size_t nkeys, int kind, uint32_t frame_size);
+/* Encrypts one file. */
+enum atr_err vfy_fixture_encrypt_file(const char *in, const char *out,
+    struct atr_key *const *keys, size_t nkeys, const struct atr_share *share,
+    uint32_t frame_size);
+
+/*
+ * A key whose "wrap" is the identity and whose key id is chosen by the
+ * caller: a broken provider that writes the DEK and whatever the key id
+ * says into the header in the clear (plants plaintext.dek and
+ * plaintext.canary defects).  Free with atr_key_free.
+ */
+struct atr_key *vfy_fixture_leaky_key(const char *key_id);
+
+#endif
