@@ -195,6 +195,23 @@ Test(rewrap_crash, kill9_twenty_times_then_complete, .timeout = 600)
 		cr_assert_eq(open_obj(path, oldonly, 1, h, NULL), ATR_ERR_NOKEY,
 		    "%s still opens with the old key", path);
 	}
+	/* And verify, with the old key as the control, agrees. */
+	{
+		char err[700];
+		struct tu_run_opts ro = {0};
+		const char *v[] = {bin(), "verify", "--key", newuri, "--control-key",
+		    olduri, "--current-only", store, NULL};
+		uint8_t *msg;
+
+		snprintf(err, sizeof(err), "%s/verify.out", dir);
+		ro.stdout_path = err;
+		ro.stderr_path = err;
+		rc = tu_run(v, &ro);
+		msg = tu_read_file(err, NULL);
+		cr_assert_eq(rc, 0, "verify --current-only exit %d: %s", rc,
+		    msg ? (char *)msg : "");
+		free(msg);
+	}
 	atr_key_free(keys[0]);
 	atr_key_free(keys[1]);
 	tu_rmtree(dir);
