@@ -1,0 +1,457 @@
+/*
+ * bench.h - `atrest bench`: envelope encryption with customer-managed
+ * keys (CMK) against service-managed keys (SMK), next to the machine's
+ * own limits measured in the same run (docs/BENCH.md).
+ *
+ * A cell is key setup x hierarchy x object size x operation x threads.
+ * Cells that differ only by key and thread count form a group; the
+ * repetitions of a group are interleaved (rep 1 of every member, then
+ * rep 2, ...), each followed by the reference measurements its limit
+ * needs, so that a burst of host slowness hits a cell, its CMK/SMK
+ * partner and its reference alike and the per-repetition ratios stay
+ * meaningful.  Every cell reuses the verified paths: atr_enc_new /
+ * atr_enc_frame / atr_header_parse / atr_dec_new / atr_dec_frame, with
+ * the key behind a counting wrapper of struct atr_key.
+ *
+ * Nothing here prints to stdout or exits; report.c writes to the FILE *
+ * the caller gives it and cli/cmd_bench.c decides what goes where.
+ */
+#ifndef ATR_BENCH_H
+#define ATR_BENCH_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "err.h"
+#include "key.h"
+
+#define ATB_SCHEMA "atrest-bench/1"
+
+/* ---- time ---------------------------------------------------------- */
+
+uint64_t atb_now_ns(void);          /* CLOCK_MONOTONIC */
+uint64_t atb_thread_cpu_ns(void);   /* CLOCK_THREAD_CPUTIME_ID */
+
+/* ---- latency histogram (hist.c) ------------------------------------ */
+
+/*
+ * HDR-style log-linear buckets over the whole uint64_t range: values
+ * below 2^(SUB_BITS+1) have exact buckets, above that each power of two
+ * is split into 2^SUB_BITS equal buckets, so a recorded value is known
+ * to within 1/128 (0.8 %) whatever its magnitude.  The memory is fixed
+ * (58 * 128 counters), so millions of samples cost nothing extra.
+ */
+#define ATB_HIST_SUB_BITS 7U
+#define ATB_HIST_SUB (1U << ATB_HIST_SUB_BITS)
+#define ATB_HIST_BUCKETS ((64U - ATB_HIST_SUB_BITS + 1U) * ATB_HIST_SUB)
+
+struct atb_hist {
+	uint64_t count;
+	uint64_t min, max;
+	double sum;
+	uint64_t c[ATB_HIST_BUCKETS];
+};
+
+void atb_hist_reset(struct atb_hist *h);
+void atb_hist_add(struct atb_hist *h, uint64_t v);
+void atb_hist_add_n(struct atb_hist *h, uint64_t v, uint64_t n);
+void atb_hist_merge(struct atb_hist *dst, const struct atb_hist *src);
+/* The value at quantile q (0..1): the middle of the bucket holding the
+ * ceil(q * count)-th smallest sample, clamped to [min, max].  q = 0 is
+ * the exact minimum, q = 1 the exact maximum; 0 when empty. */
+uint64_t atb_hist_quantile(const struct atb_hist *h, double q);
+double atb_hist_mean(const struct atb_hist *h);
+/* Bucket arithmetic, exposed for the tests. */
+size_t atb_hist_index(uint64_t v);
+uint64_t atb_hist_lower(size_t idx);
+uint64_t atb_hist_upper(size_t idx);
+
+/* ---- small statistics (hist.c) ------------------------------------- */
+
+struct atb_stat {
+	double med, min, max;
+	unsigned n;
+};
+
+/* Median, min and max of v[0..n) (v is reordered).  n == 0 gives NaNs. */
+void atb_stat_of(double *v, unsigned n, struct atb_stat *out);
+/* (max - min) / median; 0 when the median is not positive. */
+double atb_stat_spread(const struct atb_stat *s);
+
+/* ---- environment fingerprint (env.c) ------------------------------- */
+
+struct atb_env {
+	char cpu_model[128];
+	int aes, pclmulqdq, vaes, vpclmulqdq, avx2, avx512f, avx512ifma,
+	    sha_ni;
+	char cpu_flags[160];       /* the flags above that are set */
+	unsigned cores;            /* online */
+	unsigned long mem_total_mb;
+	char openssl_version[128]; /* OpenSSL_version(OPENSSL_VERSION) */
+	char openssl_build[1024];  /* CFLAGS, BUILT_ON, PLATFORM */
+	char openssl_cpuinfo[192]; /* OPENSSL_ia32cap as libcrypto saw it */
+	char openssl_header[64];   /* OPENSSL_VERSION_TEXT compiled against */
+	char compiler[128];        /* __VERSION__ */
+	char kernel[320];          /* uname: sysname release version machine */
+	char thp[32];              /* transparent hugepage mode */
+	char started[32];          /* UTC, ISO 8601 */
+	double load_start, load_end; /* 1-minute load average */
+};
+
+/* The 1-minute load average (/proc/loadavg), NaN when unknown. */
+double atb_loadavg(void);
+
+enum atr_err atb_env_collect(struct atb_env *e);
+/* Fills the CPU fields from /proc/cpuinfo text; for the tests. */
+void atb_env_parse_cpuinfo(const char *text, struct atb_env *e);
+
+/* ---- configuration ------------------------------------------------- */
+
+enum atb_hier {
+	ATB_PER_OBJECT = 0,    /* a new DEK per object, wrapped by the KEK */
+	ATB_INTERMEDIATE = 1,  /* KEK wraps an intermediate key (S3 Bucket Keys) */
+	ATB_CACHED = 2,        /* DEK cache (ESDK caching CMM) */
+	ATB_HIER__COUNT
+};
+
+enum atb_op {
+	ATB_ENCRYPT = 0,
+	ATB_DECRYPT = 1,
+	ATB_OP__COUNT
+};
+
+/* Phases of one operation (microseconds per op in the results). */
+enum atb_phase {
+	ATB_PH_DEK = 0,   /* encrypt: DEK, ids, HKDF, header MAC, GCM setup;
+	                   * decrypt: header parse, HKDF, commitment, MAC */
+	ATB_PH_WRAP,      /* KEK wrap calls (the counting wrapper) */
+	ATB_PH_UNWRAP,    /* KEK unwrap calls */
+	ATB_PH_AEAD,      /* AES-256-GCM over the frames */
+	ATB_PH_IO,        /* reading/writing storage: 0, cells run in memory */
+	ATB_PH_OTHER,     /* the rest: header copy, frees, hierarchy upkeep */
+	ATB_PH__COUNT
+};
+
+#define ATB_MAX_KEYS 16U
+#define ATB_MAX_SIZES 16U
+#define ATB_MAX_THREADS 8U     /* entries in the thread list */
+#define ATB_MAX_WORKERS 256U   /* threads in one cell */
+#define ATB_NAME_MAX 160U
+
+struct atb_config {
+	/* Key setups: "smk", "rsa-2048", "rsa-3072", "rsa-4096" (ephemeral
+	 * keys generated into a temporary directory) or any key URI. */
+	const char *keys[ATB_MAX_KEYS];
+	size_t nkeys;
+	int hier[ATB_HIER__COUNT];   /* 1 = run this hierarchy */
+	int ops[ATB_OP__COUNT];
+	uint64_t sizes[ATB_MAX_SIZES];
+	size_t nsizes;
+	unsigned threads[ATB_MAX_THREADS];
+	size_t nthreads;
+	double seconds;              /* measured time per cell and repetition */
+	double warmup;               /* seconds of warm-up per cell */
+	unsigned reps;
+	uint32_t frame_size;         /* 0 = ATR_FRAME_DEFAULT */
+	/* intermediate: a new intermediate key every N objects and/or T s */
+	uint64_t ik_every;
+	double ik_seconds;
+	/* cached: an entry is retired at max age, max uses or max bytes */
+	double cache_max_age;
+	uint64_t cache_max_uses;
+	uint64_t cache_max_bytes;
+	double noise_pct;            /* spread above which a cell is noisy */
+	/* The loopback Key Vault (key setup "vault" or "vault:rsa-N"):
+	 * one setup per added latency (ms), extra faults (docs/VAULT.md
+	 * grammar, e.g. "429=0.05"), Azure's service limits on or off.
+	 * vault_optional: skip the vault setups with a note when the vault
+	 * cannot start (the embedded defaults) instead of failing. */
+	double vault_latency_ms[ATB_MAX_KEYS];
+	size_t nvault_latency;
+	const char *vault_faults;
+	int vault_limits;
+	double vault_limit_scale;
+	int vault_optional;
+	int quick;                   /* recorded in the results */
+	const char *limit_filter;    /* measure only limits whose name holds it */
+	struct atr_key_opts key_opts; /* for URI keys (CA file, timeouts) */
+	/* Called before each cell repetition (done = repetitions finished)
+	 * and once at the end with what = ""; may be NULL. */
+	void (*progress)(void *arg, size_t done, size_t total,
+	    const char *what);
+	void *progress_arg;
+};
+
+/* Defaults: the embedded matrix that runs in about a minute. */
+void atb_config_default(struct atb_config *c);
+/* The --quick matrix: small, for CI and the end-to-end test. */
+void atb_config_quick(struct atb_config *c);
+
+const char *atb_hier_name(enum atb_hier h);
+const char *atb_op_name(enum atb_op o);
+const char *atb_phase_name(enum atb_phase p);
+int atb_hier_parse(const char *s, enum atb_hier *out);   /* 0 ok */
+int atb_op_parse(const char *s, enum atb_op *out);       /* 0 ok */
+
+/* ---- machine limits (limits.c) ------------------------------------- */
+
+enum atb_limit_kind {
+	ATB_L_GCM_SEAL = 0,   /* one object: nonce, update, final, tag */
+	ATB_L_GCM_OPEN,
+	ATB_L_GCM_STREAM,     /* EVP_EncryptUpdate only, as `openssl speed` */
+	ATB_L_RSA_PUB,        /* RSA-OAEP-256 encrypt of 64 bytes */
+	ATB_L_RSA_PRIV,       /* RSA-OAEP-256 decrypt */
+	ATB_L_KWP_WRAP,       /* AES-256 KWP of 64 bytes (RFC 5649) */
+	ATB_L_KWP_UNWRAP,
+	ATB_L_HKDF,           /* HKDF-SHA-256, 96 bytes out */
+	ATB_L_HMAC,           /* HMAC-SHA-256 of a 200-byte header */
+	ATB_L_RAND,           /* RAND_bytes, 32 bytes */
+	ATB_L_GCM_KEY,        /* AES-256-GCM context set-up (key schedule) */
+	ATB_L_EMPTY,          /* the harness: an op that does nothing */
+	ATB_L__COUNT
+};
+
+struct atb_limit {
+	enum atb_limit_kind kind;
+	uint64_t size;        /* bytes for GCM kinds */
+	unsigned bits;        /* RSA modulus bits */
+	char name[48];
+	struct atb_stat ns_per_op;   /* over repetitions */
+	double cpu_ns_per_op;        /* median thread CPU time per op */
+	double ops_per_s;     /* from the median */
+	double mb_per_s;      /* 10^6 B/s, GCM kinds */
+};
+
+struct atb_refs;  /* state for reference measurements */
+
+/*
+ * The buffers are the caller's, pre-faulted, each at least cap + 16
+ * bytes: in is only read, out and scratch are written.
+ */
+enum atr_err atb_refs_new(const uint8_t *in, uint8_t *out, uint8_t *scratch,
+    size_t cap, struct atb_refs **out_refs);
+/* Uses the RSA private key in a PEM file for the RSA references of its
+ * size (instead of generating one).  ATR_ERR_KEY when it is not one. */
+enum atr_err atb_refs_load_rsa(struct atb_refs *r, const char *pem_path);
+void atb_refs_free(struct atb_refs *r);
+/*
+ * Runs one reference for at least `seconds` (and at least min_ops ops):
+ * returns the mean wall-clock nanoseconds per op in *ns and the mean
+ * thread CPU nanoseconds per op in *cpu_ns (may be NULL).  RSA kinds
+ * generate (once) and reuse a key of `bits`.
+ */
+enum atr_err atb_ref_measure(struct atb_refs *r, enum atb_limit_kind kind,
+    uint64_t size, unsigned bits, double seconds, uint64_t min_ops,
+    double *ns, double *cpu_ns);
+const char *atb_limit_kind_name(enum atb_limit_kind k);
+void atb_limit_name(enum atb_limit_kind k, uint64_t size, unsigned bits,
+    char *out, size_t cap);
+/* Cost of one clock_gettime(CLOCK_MONOTONIC), in ns. */
+double atb_clock_cost_ns(void);
+
+/* ---- results ------------------------------------------------------- */
+
+#define ATB_CDF_POINTS 24U
+/* Quantiles stored for each cell's latency CDF (charts, JSON). */
+extern const double atb_cdf_q[ATB_CDF_POINTS];
+
+struct atb_cell {
+	char key[ATB_NAME_MAX];       /* "smk", "rsa-3072" or the URI */
+	char key_desc[ATR_DESC_MAX];
+	int cmk;                      /* 1 customer-managed */
+	enum atb_hier hier;
+	uint64_t size;
+	enum atb_op op;
+	unsigned threads;
+	int skipped;
+	char note[200];
+	unsigned reps;
+	uint64_t ops;                 /* measured ops, all repetitions */
+	/* Ops a key service failed past the client's retries (throttled,
+	 * timed out, unreachable): counted, the cell goes on; the note
+	 * gives the last reason. */
+	uint64_t op_errors;
+	struct atb_stat ops_per_s;    /* per repetition */
+	struct atb_stat mb_per_s;
+	double p50_us, p90_us, p99_us, p999_us, max_us, min_us, mean_us;
+	float cdf_us[ATB_CDF_POINTS];
+	uint64_t kms_calls, kms_errors;
+	double kms_calls_per_op;
+	double kms_per_s;             /* KEK calls per second of wall time */
+	/* Key Vault cells: HTTP attempts, retries and 429s the client saw,
+	 * requests and throttles the loopback server counted. */
+	uint64_t kms_attempts, kms_retries, kms_throttled;
+	uint64_t vault_requests, vault_throttled;
+	double vault_latency_ms;      /* added latency; < 0 not a vault cell */
+	double kms_p50_us, kms_p99_us, kms_max_us;
+	double cache_hit_rate;        /* < 0: not applicable */
+	double cpu_us_per_op;
+	/* Process CPU time (every thread: the workers and an in-process
+	 * service such as the loopback vault) / (wall * threads). */
+	double cpu_util;
+	double phase_us[ATB_PH__COUNT];
+	/* The limit: raw AES-256-GCM at this size plus the KEK operation the
+	 * hierarchy needs per object, measured next to each repetition,
+	 * times min(threads, cores). */
+	double limit_aead_us, limit_kek_us, limit_ops_per_s;
+	struct atb_stat vs_limit;     /* cell ops/s / limit ops/s */
+	/* The same on CPU time: limit CPU ns per op / cell CPU ns per op.
+	 * Time slices lost to other processes do not count, so it holds on
+	 * a busy shared machine (a CI runner) where wall time does not. */
+	struct atb_stat vs_limit_cpu;
+	/* Best-of-repetitions versions: the fastest repetition of the cell
+	 * over the fastest of its reference.  Noise from other processes
+	 * only ever slows a repetition down, so the best ones are the
+	 * steadiest estimate on a shared machine. */
+	double vs_limit_best, vs_limit_cpu_best;
+	double ops_per_cpu_s;         /* 1 / CPU time per op */
+	struct atb_stat vs_aead;      /* cell MB/s / raw GCM MB/s */
+	struct atb_stat cmk_vs_smk;   /* n == 0 when not applicable */
+	struct atb_stat vs_1thread;   /* n == 0 when not applicable */
+	double spread;                /* of ops_per_s */
+	int noisy;
+};
+
+struct atb_results {
+	struct atb_env env;
+	struct atb_config cfg;        /* keys[] point into key_names */
+	char key_names[ATB_MAX_KEYS][ATB_NAME_MAX];
+	double clock_ns;              /* one clock_gettime */
+	double empty_op_ns;           /* the measuring loop itself, per op */
+	struct atb_limit *limits;
+	size_t nlimits;
+	struct atb_cell *cells;
+	size_t ncells;
+	char **warnings;
+	size_t nwarnings;
+	char **notes;
+	size_t nnotes;
+	double wall_s, cpu_s;
+};
+
+/*
+ * Runs the matrix.  On ATR_OK *out holds the results (free with
+ * atb_results_free); cells that cannot run (a public key asked to
+ * decrypt, a vault that is not there) are marked skipped with a note.
+ * Errors are setting-up failures (a key that does not open, no memory).
+ */
+enum atr_err atb_run(const struct atb_config *cfg, struct atb_results **out);
+/* Only the machine limits and the harness overhead (no cells). */
+enum atr_err atb_run_limits(const struct atb_config *cfg,
+    struct atb_results **out);
+void atb_results_free(struct atb_results *r);
+
+/* Targets of the issue, measured (never asserted). */
+struct atb_target {
+	const char *name;
+	const char *want;
+	double value;     /* wall clock; NaN when the run lacks the cells */
+	/* The same on CPU time (ops per CPU-second, CPU-time ratios): what
+	 * a dedicated core would give when other jobs shared this one. */
+	double value_cpu;
+	double goal;
+	int met, met_cpu; /* -1 unknown */
+	char detail[512];
+};
+#define ATB_NTARGETS 4U
+void atb_targets(const struct atb_results *r, struct atb_target t[ATB_NTARGETS]);
+
+/* ---- the loopback Key Vault (vault.c, vault_key.c) ------------------ */
+
+struct atb_vault;
+enum atr_err atb_vault_start(const char *state_dir, int limits,
+    double limit_scale, struct atb_vault **out);
+const char *atb_vault_url(const struct atb_vault *v);
+const char *atb_vault_ca(const struct atb_vault *v);
+enum atr_err atb_vault_set_faults(struct atb_vault *v, const char *spec);
+void atb_vault_stats(struct atb_vault *v, uint64_t *requests,
+    uint64_t *throttled);
+void atb_vault_stop(struct atb_vault *v);
+/* Creates an RSA key NAME (wrapKey, unwrapKey) and writes its URI. */
+enum atr_err atb_vault_create_key(const char *url, const char *ca_file,
+    const char *name, unsigned bits, char *uri, size_t cap);
+/* Process-wide Key Vault client counters (all threads). */
+void atb_kv_counters(uint64_t *attempts, uint64_t *retries,
+    uint64_t *throttled);
+
+/* ---- reports (report.c) -------------------------------------------- */
+
+void atb_print_env(FILE *f, const struct atb_results *r);
+void atb_print_limits(FILE *f, const struct atb_results *r);
+void atb_print_table(FILE *f, const struct atb_results *r);
+void atb_print_targets(FILE *f, const struct atb_results *r);
+void atb_print_warnings(FILE *f, const struct atb_results *r);
+/* path "-" is stdout; otherwise written through a temporary file. */
+enum atr_err atb_write_json(const struct atb_results *r, const char *path);
+enum atr_err atb_write_csv(const struct atb_results *r, const char *path);
+/* The JSON text (malloc'd, caller frees); NULL on no memory. */
+char *atb_json_string(const struct atb_results *r);
+/*
+ * Writes data files, a gnuplot script and, when gnuplot is installed,
+ * the PNG charts into dir.  *drawn is 1 when gnuplot ran, 0 when only
+ * the data and script were written (note says why).
+ */
+enum atr_err atb_write_charts(const struct atb_results *r, const char *dir,
+    int *drawn, char *note, size_t note_cap);
+
+/* ---- compare (compare.c) ------------------------------------------- */
+
+struct atb_cmp_row {
+	char key[ATB_NAME_MAX];
+	char hier[16], op[16];
+	uint64_t size;
+	unsigned threads;
+	int in_base, in_new;
+	double base_ratio, new_ratio;    /* the metric's medians */
+	double new_best;                 /* the new run's best repetition */
+	double base_ops, new_ops;        /* ops/s medians (for context) */
+	double change_pct;               /* of the median */
+	double best_change_pct;          /* of the best repetition */
+	/* The drop this cell may show: the threshold, or more when the
+	 * cell's repetitions spread more than that in either run (a
+	 * difference smaller than a run's own noise means nothing). */
+	double allowance_pct;
+	int regressed;
+};
+
+struct atb_cmp {
+	struct atb_cmp_row *rows;
+	size_t nrows;
+	size_t regressions, missing, added;
+	double max_regression_pct;
+	/* Geometric mean of new/base over the compared cells: noise in
+	 * single cells averages out, a change in common code does not. */
+	double geomean_change_pct;
+	double max_geomean_pct;          /* <= 0: not checked */
+	int geomean_regressed;
+	int cpu;                         /* the metric, as atb_compare's */
+	char base_env[200], new_env[200];
+};
+
+/*
+ * Checks that a parsed results document has the documented schema:
+ * 0 when it does, -1 with a one-line reason in why otherwise.
+ */
+int atb_json_check(const char *text, char *why, size_t cap);
+/*
+ * Compares two results files (JSON text) on one metric: 0 vs_limit
+ * ("wall"), 1 vs_limit_cpu ("cpu"), 2 vs_limit_best ("wall-best"),
+ * 3 vs_limit_cpu_best ("cpu-best").  A cell regressed when even its
+ * best repetition in the new run (METRIC_max; the median when absent)
+ * is below the base median by more than its allowance: the larger of
+ * max_regression_pct and the metric's spread between repetitions,
+ * (max - min) / median, in either run.  The run regressed when the
+ * geometric mean of new/base medians fell by more than max_geomean_pct
+ * (<= 0: not checked).
+ */
+enum atr_err atb_compare(const char *base_json, const char *new_json,
+    double max_regression_pct, double max_geomean_pct, int metric,
+    struct atb_cmp *out);
+/* "wall", "cpu", "wall-best", "cpu-best" -> 0..3, -1 when unknown. */
+int atb_metric_parse(const char *s);
+const char *atb_metric_name(int metric);
+void atb_cmp_print(FILE *f, const struct atb_cmp *c);
+void atb_cmp_free(struct atb_cmp *c);
+
+#endif

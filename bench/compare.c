@@ -1,0 +1,445 @@
+/*
+ * compare.c - `atrest bench compare BASE.json NEW.json`: the CI gate.
+ *
+ * A cell is compared on vs_limit, its throughput divided by the limit
+ * the same run measured next to it (raw AES-256-GCM at that size plus
+ * the KEK operation).  A machine that is uniformly slower lowers both
+ * and leaves the ratio alone, so a slower CI runner does not trip the
+ * gate; a change in atrest's own code moves the ratio.
+ */
+#include "bench.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cJSON.h>
+
+static const char *const cell_numbers[] = {
+	"size", "threads", "kms_calls",
+};
+static const char *const cell_nullable[] = {
+	"ops_per_s", "mb_per_s", "p50_us", "p99_us", "vs_limit", "cmk_vs_smk",
+	"limit_ops_per_s",
+};
+static const char *const cell_strings[] = {"key", "hierarchy", "op"};
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+why_set(char *why, size_t cap, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, cap, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+check_cell(const cJSON *c, long i, char *why, size_t cap)
+{
+	enum atb_hier h;
+	enum atb_op o;
+	size_t k;
+	const cJSON *x;
+
+	if (!cJSON_IsObject(c))
+		return why_set(why, cap, "cells[%ld] is not an object", i);
+	for (k = 0; k < sizeof(cell_strings) / sizeof(cell_strings[0]); k++) {
+		x = cJSON_GetObjectItemCaseSensitive(c, cell_strings[k]);
+		if (!cJSON_IsString(x) || x->valuestring[0] == '\0')
+			return why_set(why, cap,
+			    "field \"%s\" of cells[%ld] is missing or not a string",
+			    cell_strings[k], i);
+	}
+	for (k = 0; k < sizeof(cell_numbers) / sizeof(cell_numbers[0]); k++) {
+		x = cJSON_GetObjectItemCaseSensitive(c, cell_numbers[k]);
+		if (!cJSON_IsNumber(x) || x->valuedouble < 0)
+			return why_set(why, cap,
+			    "field \"%s\" of cells[%ld] is missing or not a number",
+			    cell_numbers[k], i);
+	}
+	for (k = 0; k < sizeof(cell_nullable) / sizeof(cell_nullable[0]); k++) {
+		x = cJSON_GetObjectItemCaseSensitive(c, cell_nullable[k]);
+		if (!cJSON_IsNumber(x) && !cJSON_IsNull(x))
+			return why_set(why, cap,
+			    "field \"%s\" of cells[%ld] is missing (number or null)",
+			    cell_nullable[k], i);
+	}
+	x = cJSON_GetObjectItemCaseSensitive(c, "skipped");
+	if (!cJSON_IsBool(x))
+		return why_set(why, cap, "field \"%s\" of cells[%ld] is not a "
+		    "boolean", "skipped", i);
+	if (atb_hier_parse(cJSON_GetObjectItemCaseSensitive(c,
+	    "hierarchy")->valuestring, &h) != 0)
+		return why_set(why, cap, "cells[%ld] has an unknown hierarchy",
+		    i);
+	if (atb_op_parse(cJSON_GetObjectItemCaseSensitive(c, "op")->valuestring,
+	    &o) != 0)
+		return why_set(why, cap, "cells[%ld] has an unknown op", i);
+	x = cJSON_GetObjectItemCaseSensitive(c, "threads");
+	if (x->valuedouble < 1)
+		return why_set(why, cap, "cells[%ld] has threads < 1", i);
+	if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(c, "skipped")) &&
+	    !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(c, "ops_per_s")))
+		return why_set(why, cap, "cells[%ld] ran but has no ops_per_s",
+		    i);
+	return 0;
+}
+
+static int
+check_doc(const cJSON *root, char *why, size_t cap)
+{
+	const cJSON *x, *c;
+	long i = 0;
+
+	if (!cJSON_IsObject(root))
+		return why_set(why, cap, "not a JSON object");
+	x = cJSON_GetObjectItemCaseSensitive(root, "schema");
+	if (!cJSON_IsString(x) || strcmp(x->valuestring, ATB_SCHEMA) != 0) {
+		snprintf(why, cap, "not an %s document (field \"schema\")",
+		    ATB_SCHEMA);
+		return -1;
+	}
+	x = cJSON_GetObjectItemCaseSensitive(root, "environment");
+	if (!cJSON_IsObject(x) ||
+	    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x, "cpu_model")) ||
+	    !cJSON_IsString(cJSON_GetObjectItemCaseSensitive(x,
+	    "openssl_version")) ||
+	    !cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(x, "cores"))) {
+		snprintf(why, cap, "field \"environment\" is missing or "
+		    "incomplete");
+		return -1;
+	}
+	x = cJSON_GetObjectItemCaseSensitive(root, "limits");
+	if (!cJSON_IsArray(x)) {
+		snprintf(why, cap, "field \"limits\" is missing");
+		return -1;
+	}
+	x = cJSON_GetObjectItemCaseSensitive(root, "cells");
+	if (!cJSON_IsArray(x)) {
+		snprintf(why, cap, "field \"cells\" is missing");
+		return -1;
+	}
+	cJSON_ArrayForEach(c, x) {
+		if (check_cell(c, i, why, cap) != 0)
+			return -1;
+		i++;
+	}
+	return 0;
+}
+
+int
+atb_json_check(const char *text, char *why, size_t cap)
+{
+	cJSON *root = cJSON_Parse(text);
+	int rc;
+
+	if (root == NULL) {
+		snprintf(why, cap, "not valid JSON");
+		return -1;
+	}
+	rc = check_doc(root, why, cap);
+	cJSON_Delete(root);
+	return rc;
+}
+
+static double
+num_or_nan(const cJSON *o, const char *name)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsNumber(x) ? x->valuedouble : NAN;
+}
+
+static const char *
+str_of(const cJSON *o, const char *name)
+{
+	const cJSON *x = cJSON_GetObjectItemCaseSensitive(o, name);
+
+	return cJSON_IsString(x) ? x->valuestring : "";
+}
+
+/* (max - min) / median of a metric's repetitions; 0 when unknown. */
+static double
+spread_of(const cJSON *cell, const char *metric)
+{
+	char n[64];
+	double med = num_or_nan(cell, metric), lo, hi;
+
+	snprintf(n, sizeof(n), "%s_min", metric);
+	lo = num_or_nan(cell, n);
+	snprintf(n, sizeof(n), "%s_max", metric);
+	hi = num_or_nan(cell, n);
+	if (!(med > 0) || isnan(lo) || isnan(hi) || hi < lo)
+		return 0;
+	return (hi - lo) / med;
+}
+
+static int
+same_cell(const cJSON *a, const cJSON *b)
+{
+	return strcmp(str_of(a, "key"), str_of(b, "key")) == 0 &&
+	    strcmp(str_of(a, "hierarchy"), str_of(b, "hierarchy")) == 0 &&
+	    strcmp(str_of(a, "op"), str_of(b, "op")) == 0 &&
+	    num_or_nan(a, "size") == num_or_nan(b, "size") &&
+	    num_or_nan(a, "threads") == num_or_nan(b, "threads");
+}
+
+static void
+env_line(const cJSON *root, char *out, size_t cap)
+{
+	const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "environment");
+
+	snprintf(out, cap, "%s, %.0f cores, %s, %s", str_of(e, "cpu_model"),
+	    num_or_nan(e, "cores"), str_of(e, "openssl_version"),
+	    str_of(root, "started"));
+}
+
+static struct atb_cmp_row *
+add_row(struct atb_cmp *c, const cJSON *cell)
+{
+	struct atb_cmp_row *rows, *r;
+
+	rows = realloc(c->rows, (c->nrows + 1) * sizeof(*rows));
+	if (rows == NULL)
+		return NULL;
+	c->rows = rows;
+	r = &rows[c->nrows++];
+	memset(r, 0, sizeof(*r));
+	snprintf(r->key, sizeof(r->key), "%s", str_of(cell, "key"));
+	snprintf(r->hier, sizeof(r->hier), "%s", str_of(cell, "hierarchy"));
+	snprintf(r->op, sizeof(r->op), "%s", str_of(cell, "op"));
+	r->size = (uint64_t)num_or_nan(cell, "size");
+	r->threads = (unsigned)num_or_nan(cell, "threads");
+	r->base_ratio = r->new_ratio = r->base_ops = r->new_ops = NAN;
+	r->change_pct = NAN;
+	return r;
+}
+
+static const char *
+metric_name(int metric)
+{
+	static const char *const names[] = {
+		"vs_limit", "vs_limit_cpu", "vs_limit_best", "vs_limit_cpu_best",
+	};
+
+	return metric >= 0 && metric < 4 ? names[metric] : names[0];
+}
+
+const char *
+atb_metric_name(int metric)
+{
+	return metric_name(metric);
+}
+
+int
+atb_metric_parse(const char *s)
+{
+	static const char *const names[] = {"wall", "cpu", "wall-best",
+	    "cpu-best"};
+	int i;
+
+	for (i = 0; i < 4; i++)
+		if (strcmp(s, names[i]) == 0)
+			return i;
+	return -1;
+}
+
+static int
+ran(const cJSON *cell, int cpu)
+{
+	return cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(cell, "skipped"))
+	    && !isnan(num_or_nan(cell, metric_name(cpu)));
+}
+
+enum atr_err
+atb_compare(const char *base_json, const char *new_json,
+    double max_regression_pct, double max_geomean_pct, int cpu,
+    struct atb_cmp *out)
+{
+	cJSON *base = NULL, *cur = NULL;
+	const cJSON *bc, *nc, *a, *b;
+	enum atr_err err = ATR_OK;
+	double logsum = 0;
+	unsigned nlog = 0;
+	char why[256];
+
+	memset(out, 0, sizeof(*out));
+	out->max_regression_pct = max_regression_pct;
+	out->max_geomean_pct = max_geomean_pct;
+	out->cpu = cpu;
+	base = cJSON_Parse(base_json);
+	cur = cJSON_Parse(new_json);
+	if (base == NULL || check_doc(base, why, sizeof(why)) != 0) {
+		err = atr_fail(ATR_ERR_FORMAT, "base results: %s",
+		    base == NULL ? "not valid JSON" : why);
+		goto out;
+	}
+	if (cur == NULL || check_doc(cur, why, sizeof(why)) != 0) {
+		err = atr_fail(ATR_ERR_FORMAT, "new results: %s",
+		    cur == NULL ? "not valid JSON" : why);
+		goto out;
+	}
+	env_line(base, out->base_env, sizeof(out->base_env));
+	env_line(cur, out->new_env, sizeof(out->new_env));
+	bc = cJSON_GetObjectItemCaseSensitive(base, "cells");
+	nc = cJSON_GetObjectItemCaseSensitive(cur, "cells");
+	cJSON_ArrayForEach(a, bc) {
+		struct atb_cmp_row *r;
+		const cJSON *match = NULL;
+
+		if (!ran(a, cpu))
+			continue;
+		cJSON_ArrayForEach(b, nc)
+			if (same_cell(a, b)) {
+				match = b;
+				break;
+			}
+		r = add_row(out, a);
+		if (r == NULL) {
+			err = ATR_ERR_NOMEM;
+			goto out;
+		}
+		r->in_base = 1;
+		r->base_ratio = num_or_nan(a, metric_name(cpu));
+		r->base_ops = num_or_nan(a, "ops_per_s");
+		if (match == NULL || !ran(match, cpu)) {
+			out->missing++;
+			continue;
+		}
+		r->in_new = 1;
+		r->new_ratio = num_or_nan(match, metric_name(cpu));
+		r->new_ops = num_or_nan(match, "ops_per_s");
+		{
+			char mx[48];
+
+			snprintf(mx, sizeof(mx), "%s_max", metric_name(cpu));
+			r->new_best = num_or_nan(match, mx);
+			if (isnan(r->new_best) || r->new_best < r->new_ratio)
+				r->new_best = r->new_ratio;
+		}
+		if (r->base_ratio > 0 && r->new_ratio > 0) {
+			double sb = spread_of(a, metric_name(cpu)),
+			    sn = spread_of(match, metric_name(cpu));
+
+			r->change_pct = (r->new_ratio / r->base_ratio - 1.0) * 100.0;
+			r->best_change_pct = (r->new_best / r->base_ratio - 1.0) *
+			    100.0;
+			r->allowance_pct = max_regression_pct;
+			if (sb * 100.0 > r->allowance_pct)
+				r->allowance_pct = sb * 100.0;
+			if (sn * 100.0 > r->allowance_pct)
+				r->allowance_pct = sn * 100.0;
+			/* Noise only ever costs a repetition time: a cell has
+			 * regressed when even its best repetition is slower,
+			 * by more than either run's own spread. */
+			r->regressed = r->best_change_pct < -r->allowance_pct;
+			if (r->regressed)
+				out->regressions++;
+			logsum += log(r->new_ratio / r->base_ratio);
+			nlog++;
+		}
+	}
+	out->geomean_change_pct = nlog ? (exp(logsum / nlog) - 1.0) * 100.0 :
+	    NAN;
+	out->geomean_regressed = max_geomean_pct > 0 && nlog > 0 &&
+	    out->geomean_change_pct < -max_geomean_pct;
+	cJSON_ArrayForEach(b, nc) {
+		struct atb_cmp_row *r;
+		int found = 0;
+
+		if (!ran(b, cpu))
+			continue;
+		cJSON_ArrayForEach(a, bc)
+			if (ran(a, cpu) && same_cell(a, b)) {
+				found = 1;
+				break;
+			}
+		if (found)
+			continue;
+		r = add_row(out, b);
+		if (r == NULL) {
+			err = ATR_ERR_NOMEM;
+			goto out;
+		}
+		r->in_new = 1;
+		r->new_ratio = num_or_nan(b, metric_name(cpu));
+		r->new_ops = num_or_nan(b, "ops_per_s");
+		out->added++;
+	}
+out:
+	cJSON_Delete(base);
+	cJSON_Delete(cur);
+	if (err != ATR_OK)
+		atb_cmp_free(out);
+	return err;
+}
+
+void
+atb_cmp_print(FILE *f, const struct atb_cmp *c)
+{
+	size_t i;
+
+	fprintf(f, "base: %s\nnew:  %s\n", c->base_env, c->new_env);
+	fprintf(f, "metric: %s (%s%s); regression threshold %.1f%%\n\n",
+	    metric_name(c->cpu), c->cpu % 2 ? "limit CPU time per op / cell "
+	    "CPU time per op, same run" : "cell throughput / limit measured in "
+	    "the same run", c->cpu >= 2 ? ", best repetitions" : "",
+	    c->max_regression_pct);
+	fprintf(f, "%-22s %-12s %9s %-7s %3s %9s %9s %8s %8s %6s %11s %11s  "
+	    "%s\n", "key", "hierarchy", "size", "op", "thr", "base", "new",
+	    "change", "best", "allow", "base ops/s", "new ops/s", "status");
+	for (i = 0; i < c->nrows; i++) {
+		const struct atb_cmp_row *r = &c->rows[i];
+		const char *st;
+		char ch[16], bc[16];
+
+		if (!r->in_new)
+			st = "missing in new";
+		else if (!r->in_base)
+			st = "new cell";
+		else if (r->regressed)
+			st = "REGRESSED";
+		else if (r->change_pct > r->allowance_pct)
+			st = "improved";
+		else
+			st = "ok";
+		if (isnan(r->change_pct)) {
+			snprintf(ch, sizeof(ch), "-");
+			snprintf(bc, sizeof(bc), "-");
+		} else {
+			snprintf(ch, sizeof(ch), "%+.1f%%", r->change_pct);
+			snprintf(bc, sizeof(bc), "%+.1f%%", r->best_change_pct);
+		}
+		fprintf(f, "%-22.22s %-12s %9llu %-7s %3u %9.4f %9.4f %8s %8s "
+		    "%5.0f%% %11.0f %11.0f  %s\n", r->key, r->hier,
+		    (unsigned long long)r->size, r->op, r->threads, r->base_ratio,
+		    r->new_ratio, ch, bc, r->allowance_pct, r->base_ops,
+		    r->new_ops, st);
+	}
+	fprintf(f, "\n%zu cells compared, %zu regressed past max(%.1f%%, the "
+	    "cell's spread) (best repetition), %zu missing in new, %zu new\n",
+	    c->nrows - c->added - c->missing, c->regressions,
+	    c->max_regression_pct, c->missing, c->added);
+	if (c->max_geomean_pct > 0)
+		fprintf(f, "geometric mean of the changes: %+.1f%% (threshold "
+		    "-%.1f%%): %s\n", c->geomean_change_pct, c->max_geomean_pct,
+		    c->geomean_regressed ? "REGRESSED" : "ok");
+	else
+		fprintf(f, "geometric mean of the changes: %+.1f%% (not "
+		    "checked)\n", c->geomean_change_pct);
+}
+
+void
+atb_cmp_free(struct atb_cmp *c)
+{
+	free(c->rows);
+	c->rows = NULL;
+	c->nrows = 0;
+}

@@ -1,0 +1,465 @@
+/*
+ * test_bench_cli.c - `atrest bench` end to end: a short --quick run that
+ * writes valid JSON and CSV, JSON on stdout, the compare gate's exit
+ * codes on real output (a planted 20 % regression fails, 5 % passes),
+ * a public-only CMK key (decrypt cells skipped), and usage errors.
+ *
+ * The tool is $ATREST_BIN (scripts/run-tests.sh sets it), else the
+ * atrest next to this test's build directory.
+ */
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <cJSON.h>
+
+#include "testutil.h"
+
+static char bin[PATH_MAX + 16];
+
+static const char *
+atrest(void)
+{
+	const char *e = getenv("ATREST_BIN");
+	char self[PATH_MAX];
+	ssize_t n;
+	char *s;
+
+	if (e != NULL && *e != '\0')
+		return e;
+	/* $(B)/tests/e2e_test_bench_cli -> $(B)/atrest */
+	n = readlink("/proc/self/exe", self, sizeof(self) - 1);
+	cr_assert_gt(n, 0);
+	self[n] = '\0';
+	s = strrchr(self, '/');
+	cr_assert_not_null(s);
+	*s = '\0';
+	s = strrchr(self, '/');
+	cr_assert_not_null(s);
+	*s = '\0';
+	snprintf(bin, sizeof(bin), "%s/atrest", self);
+	return bin;
+}
+
+struct ctx {
+	char *dir, *out, *err;
+};
+
+static void
+ctx_init(struct ctx *c, const char *tag)
+{
+	c->dir = tu_tmpdir(tag);
+	cr_assert_not_null(c->dir);
+	c->out = tu_path(c->dir, "stdout");
+	c->err = tu_path(c->dir, "stderr");
+}
+
+static void
+ctx_free(struct ctx *c)
+{
+	tu_rmtree(c->dir);
+	free(c->dir);
+	free(c->out);
+	free(c->err);
+}
+
+static int
+run(struct ctx *c, const char *const *argv)
+{
+	struct tu_run_opts o = {0};
+
+	o.stdout_path = c->out;
+	o.stderr_path = c->err;
+	o.timeout_ms = 180000;
+	return tu_run(argv, &o);
+}
+
+static char *
+slurp(const char *path)
+{
+	char *s = (char *)tu_read_file(path, NULL);
+
+	cr_assert_not_null(s, "cannot read %s", path);
+	return s;
+}
+
+/* The short run every test shares: 1 KiB only, two repetitions. */
+#define QUICK "--quick", "--sizes", "1K", "--time", "0.02", "--reps", "2"
+
+static cJSON *
+load_json(const char *path)
+{
+	char *s = slurp(path);
+	cJSON *j = cJSON_Parse(s);
+
+	cr_assert_not_null(j, "%s is not JSON", path);
+	free(s);
+	return j;
+}
+
+Test(bench_cli, quick_run_writes_json_and_csv, .timeout = 180)
+{
+	struct ctx c;
+	char *json, *csv, *charts, *out, *text, *p;
+	cJSON *j, *cells, *cell;
+	int rc, n = 0, lines = 0, vault = 0;
+
+	ctx_init(&c, "bench-e2e");
+	json = tu_path(c.dir, "r.json");
+	csv = tu_path(c.dir, "r.csv");
+	charts = tu_path(c.dir, "charts");
+	{
+		const char *argv[] = {atrest(), "bench", QUICK, "--json", json,
+		    "--csv", csv, "--charts", charts, NULL};
+
+		rc = run(&c, argv);
+	}
+	out = slurp(c.out);
+	text = slurp(c.err);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, text);
+	/* The readable table, the limits and the targets. */
+	cr_assert_not_null(strstr(out, "hierarchy"));
+	cr_assert_not_null(strstr(out, "machine limits"));
+	cr_assert_not_null(strstr(out, "aes-256-gcm-seal-1024"));
+	cr_assert_not_null(strstr(out, "rsa-3072-private"));
+	cr_assert_not_null(strstr(out, "targets"));
+	/* Not a terminal: no progress line on stderr. */
+	cr_assert_null(strstr(text, "\r"), "progress on a pipe: %s", text);
+	j = load_json(json);
+	cr_assert_str_eq(cJSON_GetObjectItem(j, "schema")->valuestring,
+	    "atrest-bench/1");
+	cells = cJSON_GetObjectItem(j, "cells");
+	cJSON_ArrayForEach(cell, cells) {
+		const char *key = cJSON_GetObjectItem(cell, "key")->valuestring;
+
+		cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cell, "skipped")),
+		    "%s skipped: %s", key,
+		    cJSON_GetObjectItem(cell, "note")->valuestring);
+		cr_assert_gt(cJSON_GetObjectItem(cell, "ops_per_s")->valuedouble,
+		    0);
+		/* Per-object: a KEK call per object.  The shared keys of the
+		 * other hierarchies may all come from the warm-up. */
+		if (strcmp(cJSON_GetObjectItem(cell, "hierarchy")->valuestring,
+		    "per-object") == 0)
+			cr_assert_eq(cJSON_GetObjectItem(cell,
+			    "kms_calls")->valuedouble, cJSON_GetObjectItem(cell,
+			    "ops")->valuedouble);
+		cr_assert(strcmp(key, "smk") == 0 || strcmp(key, "rsa-3072") == 0 ||
+		    strcmp(key, "vault") == 0, "default keys, not %s", key);
+		vault += strcmp(key, "vault") == 0;
+		n++;
+	}
+	/* 3 keys x 3 hierarchies x 1 size x 2 ops x 1 thread; without a
+	 * loopback vault, 2 keys and a note saying why. */
+	if (vault > 0) {
+		cr_assert_eq(n, 18);
+	} else {
+		char *notes = cJSON_PrintUnformatted(cJSON_GetObjectItem(j,
+		    "notes"));
+
+		cr_assert_eq(n, 12);
+		cr_assert_not_null(notes);
+		cr_assert_not_null(strstr(notes, "vault cells skipped"));
+		free(notes);
+	}
+	cJSON_Delete(j);
+	free(text);
+	text = slurp(csv);
+	for (p = text; (p = strchr(p, '\n')) != NULL; p++)
+		lines++;
+	cr_assert_eq(lines, n + 1, "CSV: header and one row per cell");
+	cr_assert_eq(strncmp(text, "key,cmk,hierarchy,", 18), 0);
+	{
+		char *gp = tu_path(charts, "throughput-encrypt.gp");
+
+		cr_assert(tu_file_contains(gp, "plot "));
+		free(gp);
+	}
+	free(text);
+	free(out);
+	free(json);
+	free(csv);
+	free(charts);
+	ctx_free(&c);
+}
+
+Test(bench_cli, json_on_stdout_table_on_stderr, .timeout = 180)
+{
+	struct ctx c;
+	char *out, *err;
+	cJSON *j;
+	int rc;
+	const char *argv[] = {atrest(), "bench", QUICK, "--keys", "smk",
+	    "--hierarchy", "cached", "--ops", "encrypt", "--json", "-", NULL};
+
+	ctx_init(&c, "bench-e2e-stdout");
+	rc = run(&c, argv);
+	out = slurp(c.out);
+	err = slurp(c.err);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+	j = cJSON_Parse(out);
+	cr_assert_not_null(j, "stdout must be only JSON: %.200s", out);
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(j, "cells")), 1);
+	cr_assert_not_null(strstr(err, "hierarchy"), "table on stderr");
+	cJSON_Delete(j);
+	free(out);
+	free(err);
+	ctx_free(&c);
+}
+
+/*
+ * Scales the cell at index `which` (all cells when < 0) by f, as a real
+ * and steady slowdown would: each ratio's median becomes f times what
+ * it was and every repetition (min, max) equals it, so that the gate's
+ * noise allowance (the best repetition) does not hide it.
+ */
+static void
+scaled_copy(const char *from, const char *path, int which, double f)
+{
+	static const char *const fields[] = {"vs_limit", "vs_limit_cpu"};
+	cJSON *j = load_json(from), *cell;
+	char *s;
+	int i = 0;
+	size_t k;
+
+	cJSON_ArrayForEach(cell, cJSON_GetObjectItem(j, "cells")) {
+		for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+			cJSON *v = cJSON_GetObjectItem(cell, fields[k]);
+			char name[64];
+			double x;
+
+			if (!(which < 0 || i == which) || !cJSON_IsNumber(v))
+				continue;
+			x = v->valuedouble * f;
+			cJSON_SetNumberValue(v, x);
+			snprintf(name, sizeof(name), "%s_min", fields[k]);
+			cJSON_SetNumberValue(cJSON_GetObjectItem(cell, name), x);
+			snprintf(name, sizeof(name), "%s_max", fields[k]);
+			cJSON_SetNumberValue(cJSON_GetObjectItem(cell, name), x);
+		}
+		i++;
+	}
+	s = cJSON_Print(j);
+	cr_assert_eq(tu_write_file(path, s, strlen(s)), 0);
+	free(s);
+	cJSON_Delete(j);
+}
+
+Test(bench_cli, compare_gate_exit_codes, .timeout = 180)
+{
+	struct ctx c;
+	char *base, *steady, *reg, *ok, *junk, *out, *err;
+	int rc;
+
+	ctx_init(&c, "bench-e2e-compare");
+	base = tu_path(c.dir, "base.json");
+	steady = tu_path(c.dir, "steady.json");
+	reg = tu_path(c.dir, "regressed.json");
+	ok = tu_path(c.dir, "ok.json");
+	junk = tu_path(c.dir, "junk.json");
+	{
+		const char *argv[] = {atrest(), "bench", QUICK, "--keys", "smk",
+		    "--hierarchy", "per-object,cached", "--json", base,
+		    "--no-table", NULL};
+
+		rc = run(&c, argv);
+		err = slurp(c.err);
+		cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+		free(err);
+	}
+	/* A steady base (every repetition at its median): the gate allows
+	 * a cell its own spread, and a quick run on a busy machine can
+	 * spread more than the 20 % planted below. */
+	scaled_copy(base, steady, -1, 1.0);
+	scaled_copy(steady, reg, 1, 0.80);
+	scaled_copy(steady, ok, -1, 0.95);
+	cr_assert_eq(tu_write_file(junk, "{\"schema\": 1}", 13), 0);
+	{
+		const char *argv[] = {atrest(), "bench", "compare", base, base,
+		    NULL};
+
+		rc = run(&c, argv);
+		out = slurp(c.out);
+		cr_assert_eq(rc, 0, "a run against itself: %s", out);
+		cr_assert_not_null(strstr(out, "0 regressed"));
+		free(out);
+	}
+	{
+		const char *argv[] = {atrest(), "bench", "compare",
+		    "--max-regression", "10", steady, reg, NULL};
+
+		rc = run(&c, argv);
+		out = slurp(c.out);
+		cr_assert_eq(rc, 1, "planted 20%% regression must fail: %s", out);
+		cr_assert_not_null(strstr(out, "REGRESSED"));
+		cr_assert_not_null(strstr(out, "-20.0%"));
+		free(out);
+	}
+	{
+		/* The same on the wall-clock metric. */
+		const char *argv[] = {atrest(), "bench", "compare",
+		    "--metric", "wall", "--max-regression", "10", steady, reg,
+		    NULL};
+
+		cr_assert_eq(run(&c, argv), 1);
+	}
+	{
+		const char *argv[] = {atrest(), "bench", "compare",
+		    "--metric", "fastest", base, reg, NULL};
+
+		cr_assert_eq(run(&c, argv), 2, "unknown metric is a usage error");
+	}
+	{
+		const char *argv[] = {atrest(), "bench", "compare",
+		    "--max-regression", "10", steady, ok, NULL};
+
+		rc = run(&c, argv);
+		out = slurp(c.out);
+		cr_assert_eq(rc, 0, "5%% everywhere is inside 10%%: %s", out);
+		free(out);
+	}
+	{
+		const char *argv[] = {atrest(), "bench", "compare", base, junk,
+		    NULL};
+
+		rc = run(&c, argv);
+		err = slurp(c.err);
+		cr_assert_eq(rc, 2, "a bad file is an input error");
+		cr_assert_not_null(strstr(err, "schema"), "%s", err);
+		free(err);
+	}
+	{
+		const char *argv[] = {atrest(), "bench", "compare", base, NULL};
+
+		cr_assert_eq(run(&c, argv), 2);
+	}
+	free(base);
+	free(steady);
+	free(reg);
+	free(ok);
+	free(junk);
+	ctx_free(&c);
+}
+
+Test(bench_cli, public_key_skips_decrypt, .timeout = 180)
+{
+	struct ctx c;
+	char *key, *pub, *uri, *json;
+	cJSON *j, *cell;
+	int rc, enc = 0, skipped = 0;
+
+	ctx_init(&c, "bench-e2e-pub");
+	key = tu_path(c.dir, "k.pem");
+	pub = tu_path(c.dir, "k.pem.pub");
+	json = tu_path(c.dir, "r.json");
+	{
+		const char *argv[] = {atrest(), "keygen", "--type", "rsa-2048",
+		    "-o", key, NULL};
+
+		cr_assert_eq(run(&c, argv), 0);
+	}
+	uri = malloc(strlen(pub) + 6);
+	cr_assert_not_null(uri);
+	memcpy(uri, "file:", 5);
+	memcpy(uri + 5, pub, strlen(pub) + 1);
+	{
+		const char *argv[] = {atrest(), "bench", QUICK, "--keys", uri,
+		    "--hierarchy", "per-object", "--json", json, "--no-table",
+		    NULL};
+		char *err;
+
+		rc = run(&c, argv);
+		err = slurp(c.err);
+		cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+		free(err);
+	}
+	j = load_json(json);
+	cJSON_ArrayForEach(cell, cJSON_GetObjectItem(j, "cells")) {
+		const char *op = cJSON_GetObjectItem(cell, "op")->valuestring;
+		int sk = cJSON_IsTrue(cJSON_GetObjectItem(cell, "skipped"));
+
+		cr_assert_str_eq(cJSON_GetObjectItem(cell, "key")->valuestring,
+		    uri, "a URI key is named by its URI");
+		if (strcmp(op, "decrypt") == 0) {
+			cr_assert(sk, "decrypt with a public key must be skipped");
+			cr_assert_not_null(strstr(cJSON_GetObjectItem(cell,
+			    "note")->valuestring, "cannot unwrap"));
+			skipped++;
+		} else {
+			cr_assert(!sk);
+			cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(cell, "cmk")));
+			enc++;
+		}
+	}
+	cr_assert_eq(enc, 1);
+	cr_assert_eq(skipped, 1);
+	cJSON_Delete(j);
+	free(key);
+	free(pub);
+	free(uri);
+	free(json);
+	ctx_free(&c);
+}
+
+Test(bench_cli, limits_only, .timeout = 120)
+{
+	struct ctx c;
+	char *out;
+	const char *argv[] = {atrest(), "bench", "--limits", "--keys",
+	    "rsa-2048", "--sizes", "16K", "--time", "0.01", "--reps", "2", NULL};
+
+	ctx_init(&c, "bench-e2e-limits");
+	cr_assert_eq(run(&c, argv), 0);
+	out = slurp(c.out);
+	cr_assert_not_null(strstr(out, "aes-256-gcm-stream-16384"));
+	cr_assert_not_null(strstr(out, "rsa-2048-public"));
+	cr_assert_not_null(strstr(out, "harness:"));
+	cr_assert_null(strstr(out, "targets"), "no cells with --limits");
+	free(out);
+	ctx_free(&c);
+}
+
+Test(bench_cli, usage_errors)
+{
+	static const char *const cases[][4] = {
+		{"--sizes", "0", NULL, "--sizes"},
+		{"--sizes", "2G", NULL, "--sizes"},
+		{"--hierarchy", "bucket", NULL, "bucket"},
+		{"--ops", "sign", NULL, "sign"},
+		{"--threads", "0", NULL, "--threads"},
+		{"--time", "abc", NULL, "--time"},
+		{"--reps", "0", NULL, "--reps"},
+		{"--keys", "rsa-1024", NULL, "rsa-1024"},
+		{"--keys", "file:/nonexistent/atrest-key", NULL, "nonexistent"},
+		{"extra-arg", NULL, NULL, "extra-arg"},
+	};
+	struct ctx c;
+	size_t i;
+
+	ctx_init(&c, "bench-e2e-usage");
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		const char *argv[6] = {atrest(), "bench", cases[i][0], cases[i][1],
+		    NULL, NULL};
+		char *err;
+		int rc = run(&c, argv);
+
+		err = slurp(c.err);
+		cr_assert_eq(rc, 2, "case %zu: exit %d: %s", i, rc, err);
+		cr_assert_not_null(strstr(err, cases[i][3]),
+		    "case %zu: the error names '%s': %s", i, cases[i][3], err);
+		{
+			const char *p;
+			int lines = 0;
+
+			for (p = err; *p; p++)
+				lines += *p == '\n';
+			cr_assert_eq(lines, 1, "case %zu: one line: %s", i, err);
+		}
+		free(err);
+	}
+	ctx_free(&c);
+}

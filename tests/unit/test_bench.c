@@ -1,0 +1,1051 @@
+/*
+ * test_bench.c - bench/: the latency histogram on known distributions,
+ * the small statistics, the environment fingerprint, the references,
+ * a tiny in-process run (counting wrapper, hierarchies, phases), the
+ * JSON schema and CSV, and the compare gate (a planted 20 % regression
+ * fails, variation inside the threshold passes).
+ *
+ * Speed is never asserted: only counts, bounds that hold on any
+ * machine, and the shape of the results.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include <cJSON.h>
+
+#include "bench.h"
+#include "testutil.h"
+
+/* ---- histogram -------------------------------------------------------- */
+
+static struct atb_hist *
+hist_new(void)
+{
+	struct atb_hist *h = malloc(sizeof(*h));
+
+	cr_assert_not_null(h);
+	atb_hist_reset(h);
+	return h;
+}
+
+static void
+assert_close(double got, double want, double rel, const char *what)
+{
+	cr_assert(fabs(got - want) <= rel * want,
+	    "%s: got %.1f, want %.1f within %.2f%%", what, got, want, rel * 100);
+}
+
+Test(hist, bucket_bounds_hold_every_value)
+{
+	static const uint64_t fixed[] = {
+		0, 1, 127, 128, 129, 255, 256, 257, 1000, 4095, 4096, 65535,
+		65536, 1000000, 123456789, 1ULL << 40, (1ULL << 63) - 1,
+		1ULL << 63, UINT64_MAX - 1, UINT64_MAX,
+	};
+	uint64_t v = 1;
+	size_t i, prev = 0;
+
+	for (i = 0; i < sizeof(fixed) / sizeof(fixed[0]); i++) {
+		size_t idx = atb_hist_index(fixed[i]);
+
+		cr_assert_lt(idx, ATB_HIST_BUCKETS, "index of %llu",
+		    (unsigned long long)fixed[i]);
+		cr_assert_leq(atb_hist_lower(idx), fixed[i]);
+		cr_assert_geq(atb_hist_upper(idx), fixed[i]);
+		cr_assert_geq(idx, prev, "index must not decrease");
+		prev = idx;
+	}
+	cr_assert_eq(atb_hist_index(UINT64_MAX), ATB_HIST_BUCKETS - 1);
+	cr_assert_eq(atb_hist_upper(ATB_HIST_BUCKETS - 1), UINT64_MAX);
+	/* Exact below 256; relative width at most 1/128 above. */
+	for (i = 0; i < 256; i++)
+		cr_assert_eq(atb_hist_lower(atb_hist_index(i)), i);
+	for (i = 0; i < 4000; i++) {
+		size_t idx;
+		double w;
+
+		v = v * 6364136223846793005ULL + 1442695040888963407ULL;
+		idx = atb_hist_index(v >> (i % 60));
+		cr_assert_leq(atb_hist_lower(idx), v >> (i % 60));
+		cr_assert_geq(atb_hist_upper(idx), v >> (i % 60));
+		if ((v >> (i % 60)) >= 256) {
+			w = (double)(atb_hist_upper(idx) - atb_hist_lower(idx) + 1);
+			cr_assert_leq(w / (double)atb_hist_lower(idx), 1.0 / 128.0,
+			    "bucket %zu too wide", idx);
+		}
+		/* Adjacent buckets tile the range without gaps. */
+		if (idx + 1 < ATB_HIST_BUCKETS)
+			cr_assert_eq(atb_hist_upper(idx) + 1,
+			    atb_hist_lower(idx + 1));
+	}
+}
+
+Test(hist, uniform_percentiles)
+{
+	struct atb_hist *h = hist_new();
+	uint64_t v;
+
+	for (v = 1; v <= 1000000; v++)
+		atb_hist_add(h, v);
+	cr_assert_eq(h->count, 1000000);
+	cr_assert_eq(atb_hist_quantile(h, 0.0), 1);
+	cr_assert_eq(atb_hist_quantile(h, 1.0), 1000000);
+	assert_close(atb_hist_quantile(h, 0.50), 500000, 0.008, "p50");
+	assert_close(atb_hist_quantile(h, 0.90), 900000, 0.008, "p90");
+	assert_close(atb_hist_quantile(h, 0.99), 990000, 0.008, "p99");
+	assert_close(atb_hist_quantile(h, 0.999), 999000, 0.008, "p99.9");
+	assert_close(atb_hist_mean(h), 500000.5, 1e-9, "mean");
+	free(h);
+}
+
+Test(hist, exponential_percentiles)
+{
+	/* Deterministic samples at the midpoints of N equal-probability
+	 * slices of an exponential with mean 50 us (in ns). */
+	const double mean = 50000.0;
+	const unsigned n = 2000000;
+	static const double qs[] = {0.10, 0.50, 0.90, 0.99, 0.999};
+	struct atb_hist *h = hist_new();
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		atb_hist_add(h, (uint64_t)llround(-mean *
+		    log(1.0 - (i + 0.5) / n)));
+	for (i = 0; i < sizeof(qs) / sizeof(qs[0]); i++) {
+		char what[32];
+
+		snprintf(what, sizeof(what), "q%.3f", qs[i]);
+		assert_close(atb_hist_quantile(h, qs[i]), -mean * log(1 - qs[i]),
+		    0.01, what);
+	}
+	assert_close(atb_hist_mean(h), mean, 0.001, "mean");
+	free(h);
+}
+
+Test(hist, nearest_rank_on_two_points)
+{
+	struct atb_hist *h = hist_new();
+
+	/* 990 fast ops at 10 us and 10 slow ones at 1 ms. */
+	atb_hist_add_n(h, 10000, 990);
+	atb_hist_add_n(h, 1000000, 10);
+	assert_close(atb_hist_quantile(h, 0.50), 10000, 0.004, "p50");
+	assert_close(atb_hist_quantile(h, 0.99), 10000, 0.004, "p99");
+	assert_close(atb_hist_quantile(h, 0.991), 1000000, 0.004, "p99.1");
+	cr_assert_eq(atb_hist_quantile(h, 1.0), 1000000);
+	free(h);
+}
+
+Test(hist, constant_and_empty)
+{
+	struct atb_hist *h = hist_new();
+
+	cr_assert_eq(atb_hist_quantile(h, 0.5), 0, "empty histogram");
+	cr_assert_eq(atb_hist_mean(h), 0.0);
+	atb_hist_add_n(h, 123457, 1000);
+	/* Clamped to [min, max]: a constant is reported exactly. */
+	cr_assert_eq(atb_hist_quantile(h, 0.01), 123457);
+	cr_assert_eq(atb_hist_quantile(h, 0.5), 123457);
+	cr_assert_eq(atb_hist_quantile(h, 0.999), 123457);
+	free(h);
+}
+
+Test(hist, merge_equals_single)
+{
+	struct atb_hist *a = hist_new(), *b = hist_new(), *all = hist_new();
+	uint64_t v = 7;
+	unsigned i;
+
+	for (i = 0; i < 100000; i++) {
+		v = v * 2862933555777941757ULL + 3037000493ULL;
+		atb_hist_add(i % 3 ? a : b, v >> 40);
+		atb_hist_add(all, v >> 40);
+	}
+	atb_hist_merge(a, b);
+	cr_assert_eq(a->count, all->count);
+	cr_assert_eq(a->min, all->min);
+	cr_assert_eq(a->max, all->max);
+	cr_assert_eq(memcmp(a->c, all->c, sizeof(a->c)), 0);
+	cr_assert_eq(atb_hist_quantile(a, 0.99), atb_hist_quantile(all, 0.99));
+	free(a);
+	free(b);
+	free(all);
+}
+
+Test(hist, millions_of_samples_constant_memory)
+{
+	struct atb_hist *h = hist_new();
+	unsigned i;
+
+	/* The structure is fixed-size: a few tens of KB whatever the count. */
+	cr_assert_lt(sizeof(*h), 64 * 1024);
+	for (i = 0; i < 5000000; i++)
+		atb_hist_add(h, 1000 + i % 9000);
+	cr_assert_eq(h->count, 5000000);
+	assert_close(atb_hist_quantile(h, 0.5), 5500, 0.01, "p50");
+	free(h);
+}
+
+/* ---- statistics --------------------------------------------------------- */
+
+Test(stat, median_min_max_spread)
+{
+	double odd[] = {5, 1, 3}, even[] = {4, 1, 3, 2}, one[] = {7};
+	struct atb_stat s;
+
+	atb_stat_of(odd, 3, &s);
+	cr_assert(s.med == 3 && s.min == 1 && s.max == 5 && s.n == 3);
+	cr_assert_float_eq(atb_stat_spread(&s), 4.0 / 3.0, 1e-12);
+	atb_stat_of(even, 4, &s);
+	cr_assert(s.med == 2.5 && s.min == 1 && s.max == 4);
+	atb_stat_of(one, 1, &s);
+	cr_assert(s.med == 7 && atb_stat_spread(&s) == 0);
+	atb_stat_of(NULL, 0, &s);
+	cr_assert(s.n == 0 && isnan(s.med));
+	cr_assert_eq(atb_stat_spread(&s), 0.0);
+}
+
+Test(stat, names_parse_and_reject)
+{
+	enum atb_hier h;
+	enum atb_op o;
+
+	cr_assert_eq(atb_hier_parse("intermediate", &h), 0);
+	cr_assert_eq(h, ATB_INTERMEDIATE);
+	cr_assert_eq(atb_hier_parse("cached", &h), 0);
+	cr_assert_eq(h, ATB_CACHED);
+	cr_assert_eq(atb_hier_parse("Cached", &h), -1);
+	cr_assert_eq(atb_hier_parse("", &h), -1);
+	cr_assert_eq(atb_op_parse("decrypt", &o), 0);
+	cr_assert_eq(o, ATB_DECRYPT);
+	cr_assert_eq(atb_op_parse("sign", &o), -1);
+}
+
+/* ---- environment --------------------------------------------------------- */
+
+Test(env, cpuinfo_flags_are_whole_words)
+{
+	struct atb_env e;
+	static const char text[] =
+	    "processor\t: 0\n"
+	    "model name\t: Test CPU 9000\n"
+	    "flags\t\t: fpu vaes avx2 avx512f avx512ifmaX sha_ni pclmulqdq\n"
+	    "processor\t: 1\n";
+
+	memset(&e, 0, sizeof(e));
+	atb_env_parse_cpuinfo(text, &e);
+	cr_assert_str_eq(e.cpu_model, "Test CPU 9000");
+	cr_assert_eq(e.aes, 0, "'vaes' is not 'aes'");
+	cr_assert_eq(e.vaes, 1);
+	cr_assert_eq(e.avx2, 1);
+	cr_assert_eq(e.avx512f, 1);
+	cr_assert_eq(e.avx512ifma, 0, "'avx512ifmaX' is not 'avx512ifma'");
+	cr_assert_eq(e.sha_ni, 1);
+	cr_assert_eq(e.pclmulqdq, 1);
+	cr_assert_eq(e.vpclmulqdq, 0);
+	cr_assert_str_eq(e.cpu_flags, "pclmulqdq vaes avx2 avx512f sha_ni");
+}
+
+Test(env, collect_fingerprint)
+{
+	struct atb_env e;
+
+	cr_assert_eq(atb_env_collect(&e), ATR_OK);
+	cr_assert_geq(e.cores, 1);
+	cr_assert_eq(strncmp(e.openssl_version, "OpenSSL ", 8), 0,
+	    "openssl version '%s'", e.openssl_version);
+	cr_assert_neq(e.compiler[0], '\0');
+	cr_assert_neq(e.kernel[0], '\0');
+	cr_assert_eq(strlen(e.started), 20, "started '%s'", e.started);
+	cr_assert_eq(e.started[10], 'T');
+	cr_assert_eq(e.started[19], 'Z');
+}
+
+/* ---- references ------------------------------------------------------------ */
+
+Test(limits, references_measure_positive_times)
+{
+	static const size_t cap = 128 * 1024;
+	uint8_t *in = malloc(cap + 64), *out = malloc(cap + 64),
+	    *scr = malloc(cap + 64);
+	static const enum atb_limit_kind kinds[] = {
+		ATB_L_GCM_SEAL, ATB_L_GCM_OPEN, ATB_L_GCM_STREAM, ATB_L_KWP_WRAP,
+		ATB_L_KWP_UNWRAP, ATB_L_HKDF, ATB_L_HMAC, ATB_L_RAND,
+		ATB_L_GCM_KEY, ATB_L_EMPTY, ATB_L_RSA_PUB, ATB_L_RSA_PRIV,
+	};
+	struct atb_refs *r = NULL;
+	size_t i;
+	double ns, cpu;
+
+	cr_assert(in && out && scr);
+	memset(in, 0x41, cap + 64);
+	memset(out, 0x42, cap + 64);
+	memset(scr, 0x43, cap + 64);
+	cr_assert_eq(atb_refs_new(in, out, scr, cap, &r), ATR_OK);
+	for (i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++) {
+		enum atr_err err = atb_ref_measure(r, kinds[i], 16384, 2048,
+		    0.002, 3, &ns, &cpu);
+
+		cr_assert_eq(err, ATR_OK, "%s: %s", atb_limit_kind_name(kinds[i]),
+		    atr_strerror(err));
+		cr_assert(ns > 0 && isfinite(ns), "%s: %f ns",
+		    atb_limit_kind_name(kinds[i]), ns);
+		cr_assert(cpu >= 0 && isfinite(cpu));
+	}
+	/* Larger than the buffers: refused, not overrun. */
+	cr_assert_eq(atb_ref_measure(r, ATB_L_GCM_SEAL, cap + 1, 0, 0.001, 1,
+	    &ns, NULL), ATR_ERR_LIMIT);
+	cr_assert(isnan(ns));
+	atb_refs_free(r);
+	free(in);
+	free(out);
+	free(scr);
+}
+
+Test(limits, names)
+{
+	char n[64];
+
+	atb_limit_name(ATB_L_GCM_SEAL, 1024, 0, n, sizeof(n));
+	cr_assert_str_eq(n, "aes-256-gcm-seal-1024");
+	atb_limit_name(ATB_L_RSA_PRIV, 0, 3072, n, sizeof(n));
+	cr_assert_str_eq(n, "rsa-3072-private");
+	atb_limit_name(ATB_L_KWP_WRAP, 0, 0, n, sizeof(n));
+	cr_assert_str_eq(n, "aes-kwp-wrap");
+}
+
+/* ---- a tiny run ---------------------------------------------------------------- */
+
+static struct atb_results *
+tiny_run(const char *const *keys, size_t nkeys)
+{
+	struct atb_config c;
+	struct atb_results *r = NULL;
+	enum atr_err err;
+	size_t i;
+
+	atb_config_default(&c);
+	for (i = 0; i < nkeys; i++)
+		c.keys[i] = keys[i];
+	c.nkeys = nkeys;
+	c.sizes[0] = 1024;
+	c.sizes[1] = 70000;   /* two frames of 64K: a short final frame */
+	c.nsizes = 2;
+	c.threads[0] = 1;
+	c.nthreads = 1;
+	c.seconds = 0.01;
+	c.warmup = 0.002;
+	c.reps = 2;
+	c.ik_every = 7;
+	c.cache_max_uses = 4;
+	err = atb_run(&c, &r);
+	cr_assert_eq(err, ATR_OK, "atb_run: %s: %s", atr_strerror(err),
+	    atr_detail());
+	return r;
+}
+
+static const struct atb_cell *
+cell(const struct atb_results *r, const char *key, enum atb_hier h,
+    uint64_t size, enum atb_op op)
+{
+	size_t i;
+
+	for (i = 0; i < r->ncells; i++)
+		if (strcmp(r->cells[i].key, key) == 0 && r->cells[i].hier == h &&
+		    r->cells[i].size == size && r->cells[i].op == op)
+			return &r->cells[i];
+	cr_assert_fail("no cell %s %s %llu %s", key, atb_hier_name(h),
+	    (unsigned long long)size, atb_op_name(op));
+	return NULL;
+}
+
+Test(run, counts_calls_per_hierarchy, .timeout = 120)
+{
+	static const char *const keys[] = {"smk"};
+	struct atb_results *r = tiny_run(keys, 1);
+	const struct atb_cell *c;
+	size_t i;
+
+	cr_assert_eq(r->ncells, 3 * 2 * 2);
+	for (i = 0; i < r->ncells; i++) {
+		const struct atb_cell *x = &r->cells[i];
+		double sum = 0;
+		int p;
+
+		cr_assert_eq(x->skipped, 0, "cell %zu: %s", i, x->note);
+		cr_assert_gt(x->ops, 0);
+		cr_assert_eq(x->reps, 2);
+		cr_assert(x->ops_per_s.med > 0 && x->p50_us > 0);
+		cr_assert(x->p50_us <= x->p99_us && x->p99_us <= x->max_us);
+		cr_assert(x->vs_limit.med > 0 && x->vs_limit_cpu.med > 0);
+		cr_assert_eq(x->kms_errors, 0);
+		cr_assert_eq(x->phase_us[ATB_PH_IO], 0.0, "in-memory runs");
+		/* The phases split the op: their sum is the mean latency,
+		 * less the loop's own histogram update. */
+		for (p = 0; p < ATB_PH__COUNT; p++)
+			sum += x->phase_us[p];
+		cr_assert(sum <= x->mean_us * 1.02 && sum >= x->mean_us * 0.7,
+		    "phases %.3f vs mean %.3f us", sum, x->mean_us);
+	}
+	/* per-object: one KEK call per object, in both directions. */
+	c = cell(r, "smk", ATB_PER_OBJECT, 1024, ATB_ENCRYPT);
+	cr_assert_eq(c->kms_calls, c->ops);
+	cr_assert_gt(c->phase_us[ATB_PH_WRAP], 0);
+	cr_assert_eq(c->phase_us[ATB_PH_UNWRAP], 0);
+	cr_assert_lt(c->cache_hit_rate, 0, "no cache in per-object");
+	c = cell(r, "smk", ATB_PER_OBJECT, 70000, ATB_DECRYPT);
+	cr_assert_eq(c->kms_calls, c->ops);
+	cr_assert_gt(c->phase_us[ATB_PH_UNWRAP], 0);
+	/* intermediate, a new key every 7 objects.  The key lives for the
+	 * whole cell (the warm-up's key carries on), so the recorded ops
+	 * hold ops/7 rotations, give or take one. */
+	c = cell(r, "smk", ATB_INTERMEDIATE, 1024, ATB_ENCRYPT);
+	cr_assert_geq(c->kms_calls * 7 + 7, c->ops, "%llu calls, %llu ops",
+	    (unsigned long long)c->kms_calls, (unsigned long long)c->ops);
+	cr_assert_leq(c->kms_calls, c->ops / 7 + 1);
+	/* cached, 4 uses per DEK: a hit rate of 3/4, give or take one. */
+	c = cell(r, "smk", ATB_CACHED, 1024, ATB_ENCRYPT);
+	cr_assert_leq(fabs(c->cache_hit_rate - 0.75), 1.0 / c->ops + 1e-9,
+	    "hit rate %f over %llu ops", c->cache_hit_rate,
+	    (unsigned long long)c->ops);
+	cr_assert_geq(c->kms_calls * 4 + 4, c->ops);
+	/* Decrypting a cached pool: one unwrap per share the worker's key
+	 * cache does not hold. */
+	c = cell(r, "smk", ATB_CACHED, 1024, ATB_DECRYPT);
+	cr_assert_gt(c->cache_hit_rate, 0.5);
+	cr_assert_lt(c->kms_calls, c->ops);
+	atb_results_free(r);
+}
+
+Test(run, cmk_against_smk, .timeout = 120)
+{
+	static const char *const keys[] = {"smk", "rsa-2048"};
+	struct atb_results *r = tiny_run(keys, 2);
+	const struct atb_cell *s, *k;
+
+	s = cell(r, "smk", ATB_PER_OBJECT, 1024, ATB_ENCRYPT);
+	k = cell(r, "rsa-2048", ATB_PER_OBJECT, 1024, ATB_ENCRYPT);
+	cr_assert_eq(s->cmk, 0);
+	cr_assert_eq(k->cmk, 1);
+	cr_assert_eq(s->cmk_vs_smk.n, 0, "SMK cells have no CMK/SMK ratio");
+	cr_assert_eq(k->cmk_vs_smk.n, 2);
+	cr_assert_gt(k->cmk_vs_smk.med, 0);
+	cr_assert_eq(k->kms_calls, k->ops);
+	/* RSA references exist next to the cells and in the limits. */
+	cr_assert_gt(k->limit_kek_us, s->limit_kek_us);
+	k = cell(r, "rsa-2048", ATB_PER_OBJECT, 1024, ATB_DECRYPT);
+	cr_assert_eq(k->skipped, 0, "%s", k->note);
+	cr_assert_eq(k->kms_calls, k->ops);
+	{
+		size_t i;
+		int pub = 0, priv = 0;
+
+		for (i = 0; i < r->nlimits; i++) {
+			pub |= strcmp(r->limits[i].name, "rsa-2048-public") == 0;
+			priv |= strcmp(r->limits[i].name, "rsa-2048-private") == 0;
+		}
+		cr_assert(pub && priv);
+	}
+	atb_results_free(r);
+}
+
+Test(run, bad_configurations_fail_cleanly)
+{
+	static struct atb_results sentinel;
+	struct atb_config c;
+	struct atb_results *r = &sentinel;
+
+	atb_config_quick(&c);
+	c.keys[0] = "rsa-1024";
+	c.nkeys = 1;
+	cr_assert_eq(atb_run(&c, &r), ATR_ERR_USAGE);
+	cr_assert_null(r);
+	cr_assert_not_null(strstr(atr_detail(), "rsa-1024"), "%s", atr_detail());
+	atb_config_quick(&c);
+	c.keys[0] = "file:/nonexistent/atrest-bench-key";
+	c.nkeys = 1;
+	cr_assert_neq(atb_run(&c, &r), ATR_OK);
+	atb_config_quick(&c);
+	c.sizes[0] = 0;
+	cr_assert_eq(atb_run(&c, &r), ATR_ERR_USAGE);
+	atb_config_quick(&c);
+	c.reps = 0;
+	cr_assert_eq(atb_run(&c, &r), ATR_ERR_USAGE);
+}
+
+/* ---- JSON schema and CSV ---------------------------------------------------------- */
+
+static const char *const cell_fields[] = {
+	"key", "hierarchy", "size", "op", "threads", "ops_per_s", "mb_per_s",
+	"p50_us", "p90_us", "p99_us", "p999_us", "max_us", "kms_calls",
+	"kms_calls_per_op", "cache_hit_rate", "cpu_us_per_op", "phase_us",
+	"limit_ops_per_s", "vs_limit", "vs_limit_cpu", "vs_aead", "cmk_vs_smk",
+	"vs_1thread", "spread", "noisy", "cdf_us", "skipped", "reps",
+};
+
+Test(json, schema_of_a_real_run, .timeout = 120)
+{
+	static const char *const keys[] = {"smk"};
+	struct atb_results *r = tiny_run(keys, 1);
+	char *dir = tu_tmpdir("bench-json"), *path, *text, why[256];
+	cJSON *root, *cells, *c, *x;
+	size_t i, n = 0;
+
+	cr_assert_not_null(dir);
+	path = tu_path(dir, "r.json");
+	cr_assert_eq(atb_write_json(r, path), ATR_OK);
+	text = (char *)tu_read_file(path, NULL);
+	cr_assert_not_null(text);
+	cr_assert_eq(atb_json_check(text, why, sizeof(why)), 0, "%s", why);
+	root = cJSON_Parse(text);
+	cr_assert_not_null(root);
+	cr_assert_str_eq(cJSON_GetObjectItem(root, "schema")->valuestring,
+	    ATB_SCHEMA);
+	x = cJSON_GetObjectItem(root, "environment");
+	cr_assert(cJSON_IsObject(cJSON_GetObjectItem(x, "cpu_flags")));
+	cr_assert(cJSON_IsBool(cJSON_GetObjectItem(cJSON_GetObjectItem(x,
+	    "cpu_flags"), "vaes")));
+	cr_assert(cJSON_IsString(cJSON_GetObjectItem(x, "openssl_build")));
+	cr_assert(cJSON_IsString(cJSON_GetObjectItem(x, "compiler")));
+	cr_assert(cJSON_IsString(cJSON_GetObjectItem(x, "kernel")));
+	cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(cJSON_GetObjectItem(root,
+	    "harness"), "empty_op_ns")));
+	x = cJSON_GetObjectItem(root, "limits");
+	cr_assert_eq((size_t)cJSON_GetArraySize(x), r->nlimits);
+	cr_assert_gt(cJSON_GetArraySize(x), 5);
+	cells = cJSON_GetObjectItem(root, "cells");
+	cJSON_ArrayForEach(c, cells) {
+		for (i = 0; i < sizeof(cell_fields) / sizeof(cell_fields[0]); i++)
+			cr_assert_not_null(cJSON_GetObjectItem(c, cell_fields[i]),
+			    "cell %zu lacks %s", n, cell_fields[i]);
+		cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(c, "ops_per_s")));
+		cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(c, "p99_us")));
+		cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(c, "cdf_us")),
+		    ATB_CDF_POINTS);
+		n++;
+	}
+	cr_assert_eq(n, r->ncells);
+	cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(root, "targets")),
+	    ATB_NTARGETS);
+	cJSON_Delete(root);
+	free(text);
+	free(path);
+	atb_results_free(r);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+Test(json, check_rejects_broken_documents)
+{
+	static const char good[] =
+	    "{\"schema\":\"atrest-bench/1\",\"environment\":{\"cpu_model\":\"x\","
+	    "\"openssl_version\":\"OpenSSL 3\",\"cores\":2},\"limits\":[],"
+	    "\"cells\":[{\"key\":\"smk\",\"hierarchy\":\"cached\",\"size\":1024,"
+	    "\"op\":\"encrypt\",\"threads\":1,\"kms_calls\":3,\"skipped\":false,"
+	    "\"ops_per_s\":10,\"mb_per_s\":0.01,\"p50_us\":1,\"p99_us\":2,"
+	    "\"vs_limit\":0.5,\"cmk_vs_smk\":null,\"limit_ops_per_s\":20}]}";
+	struct {
+		const char *from, *to, *why;
+	} bad[] = {
+		{"atrest-bench/1", "atrest-bench/0", "schema"},
+		{"\"cells\"", "\"cellz\"", "cells"},
+		{"\"op\":\"encrypt\"", "\"op\":\"sign\"", "op"},
+		{"\"op\":\"encrypt\",", "", "op"},
+		{"\"threads\":1", "\"threads\":0", "threads"},
+		{"\"p99_us\":2", "\"p99_us\":\"2\"", "p99_us"},
+		{"\"skipped\":false", "\"skipped\":0", "skipped"},
+		{"\"cores\":2", "\"cores\":\"2\"", "environment"},
+		{"{\"schema\"", "[{\"schema\"", "JSON"},
+	};
+	char why[256], doc[2048];
+	size_t i;
+
+	cr_assert_eq(atb_json_check(good, why, sizeof(why)), 0, "%s", why);
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		const char *p = strstr(good, bad[i].from);
+		size_t pre;
+
+		cr_assert_not_null(p);
+		pre = (size_t)(p - good);
+		snprintf(doc, sizeof(doc), "%.*s%s%s", (int)pre, good, bad[i].to,
+		    p + strlen(bad[i].from));
+		why[0] = '\0';
+		cr_assert_eq(atb_json_check(doc, why, sizeof(why)), -1,
+		    "case %zu accepted", i);
+		cr_assert_not_null(strstr(why, bad[i].why), "case %zu: '%s'", i,
+		    why);
+	}
+}
+
+Test(csv, one_row_per_cell, .timeout = 120)
+{
+	static const char *const keys[] = {"smk"};
+	struct atb_results *r = tiny_run(keys, 1);
+	char *dir = tu_tmpdir("bench-csv"), *path, *text, *line, *eol;
+	size_t rows = 0, cols0 = 0;
+
+	cr_assert_not_null(dir);
+	path = tu_path(dir, "r.csv");
+	cr_assert_eq(atb_write_csv(r, path), ATR_OK);
+	text = (char *)tu_read_file(path, NULL);
+	cr_assert_not_null(text);
+	cr_assert_eq(strncmp(text, "key,cmk,hierarchy,size,op,threads,", 34), 0);
+	for (line = text; *line != '\0'; line = eol + 1) {
+		size_t cols = 1;
+		char *p;
+
+		eol = strchr(line, '\n');
+		cr_assert_not_null(eol, "row %zu is not terminated", rows);
+		*eol = '\0';
+		cr_assert_eq(line[strlen(line) - 1], '\r', "RFC 4180 CRLF");
+		for (p = line; *p; p++)
+			cols += *p == ',';
+		if (rows == 0)
+			cols0 = cols;
+		cr_assert_eq(cols, cols0, "row %zu has %zu columns, not %zu",
+		    rows, cols, cols0);
+		rows++;
+	}
+	cr_assert_eq(rows, r->ncells + 1);
+	free(text);
+	free(path);
+	atb_results_free(r);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* ---- compare ------------------------------------------------------------------------ */
+
+/* A results document with n cells; ratio[i] is cell i's vs_limit (and
+ * 1.1 times that its vs_limit_cpu); best[i], when given, the best
+ * repetition of both (the _max fields). */
+static char *
+doc_with_best(const double *ratio, const double *best, size_t n,
+    const char *skip_key)
+{
+	cJSON *root = cJSON_CreateObject(), *env, *cells;
+	char *s;
+	size_t i;
+
+	cJSON_AddStringToObject(root, "schema", ATB_SCHEMA);
+	cJSON_AddStringToObject(root, "started", "2026-11-28T00:00:00Z");
+	env = cJSON_AddObjectToObject(root, "environment");
+	cJSON_AddStringToObject(env, "cpu_model", "Test CPU");
+	cJSON_AddStringToObject(env, "openssl_version", "OpenSSL 3.0.x");
+	cJSON_AddNumberToObject(env, "cores", 2);
+	cJSON_AddArrayToObject(root, "limits");
+	cells = cJSON_AddArrayToObject(root, "cells");
+	for (i = 0; i < n; i++) {
+		cJSON *c = cJSON_CreateObject();
+		char key[32];
+
+		snprintf(key, sizeof(key), "key%zu", i);
+		cJSON_AddStringToObject(c, "key", key);
+		cJSON_AddStringToObject(c, "hierarchy", "per-object");
+		cJSON_AddNumberToObject(c, "size", 1024);
+		cJSON_AddStringToObject(c, "op", "encrypt");
+		cJSON_AddNumberToObject(c, "threads", 1);
+		cJSON_AddNumberToObject(c, "kms_calls", 100);
+		cJSON_AddBoolToObject(c, "skipped",
+		    skip_key && strcmp(skip_key, key) == 0);
+		cJSON_AddNumberToObject(c, "ops_per_s", 1000 * ratio[i]);
+		cJSON_AddNumberToObject(c, "mb_per_s", 1.024 * ratio[i]);
+		cJSON_AddNumberToObject(c, "p50_us", 10);
+		cJSON_AddNumberToObject(c, "p99_us", 20);
+		cJSON_AddNumberToObject(c, "vs_limit", ratio[i]);
+		cJSON_AddNumberToObject(c, "vs_limit_cpu", ratio[i] * 1.1);
+		if (best != NULL) {
+			cJSON_AddNumberToObject(c, "vs_limit_max", best[i]);
+			cJSON_AddNumberToObject(c, "vs_limit_cpu_max", best[i] * 1.1);
+		}
+		cJSON_AddNullToObject(c, "cmk_vs_smk");
+		cJSON_AddNumberToObject(c, "limit_ops_per_s", 2000);
+		cJSON_AddItemToArray(cells, c);
+	}
+	s = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	cr_assert_not_null(s);
+	return s;
+}
+
+static char *
+doc_with(const double *ratio, size_t n, const char *skip_key)
+{
+	return doc_with_best(ratio, NULL, n, skip_key);
+}
+
+Test(compare, planted_regression_fails)
+{
+	double base[] = {0.50, 0.80, 0.95, 0.30}, cur[4];
+	struct atb_cmp c;
+	char *a, *b;
+	size_t i;
+
+	memcpy(cur, base, sizeof(cur));
+	cur[2] *= 0.80;   /* a 20 % regression in one cell */
+	a = doc_with(base, 4, NULL);
+	b = doc_with(cur, 4, NULL);
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 1);
+	cr_assert_eq(c.nrows, 4);
+	for (i = 0; i < c.nrows; i++)
+		cr_assert_eq(c.rows[i].regressed, i == 2, "row %zu", i);
+	cr_assert_float_eq(c.rows[2].change_pct, -20.0, 1e-6);
+	atb_cmp_free(&c);
+	/* The same on the CPU-time metric. */
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 1, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 1);
+	atb_cmp_free(&c);
+	/* A threshold above the drop lets it pass. */
+	cr_assert_eq(atb_compare(a, b, 25.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 0);
+	atb_cmp_free(&c);
+	free(a);
+	free(b);
+}
+
+Test(compare, variation_inside_threshold_passes)
+{
+	double base[] = {0.50, 0.80, 0.95, 0.30, 0.10};
+	double cur[] = {0.47, 0.86, 0.91, 0.32, 0.0905};  /* -6..+7.5 % */
+	double better[] = {0.90, 1.60, 1.90, 0.60, 0.20};
+	struct atb_cmp c;
+	char *a = doc_with(base, 5, NULL), *b = doc_with(cur, 5, NULL);
+	char *d = doc_with(better, 5, NULL);
+
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 0);
+	cr_assert_eq(c.missing + c.added, 0);
+	atb_cmp_free(&c);
+	cr_assert_eq(atb_compare(a, d, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 0, "improvements are not regressions");
+	atb_cmp_free(&c);
+	/* Reversed, the improvement is a regression in every cell. */
+	cr_assert_eq(atb_compare(d, a, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 5);
+	atb_cmp_free(&c);
+	free(a);
+	free(b);
+	free(d);
+}
+
+Test(compare, missing_and_new_cells)
+{
+	double base[] = {0.5, 0.6, 0.7};
+	struct atb_cmp c;
+	char *a = doc_with(base, 2, NULL), *b = doc_with(base, 3, "key0");
+
+	/* key0 was skipped in the new run, key2 is new: neither fails. */
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 0);
+	cr_assert_eq(c.missing, 1);
+	cr_assert_eq(c.added, 1);
+	atb_cmp_free(&c);
+	free(a);
+	free(b);
+}
+
+Test(compare, bad_documents_are_format_errors)
+{
+	double base[] = {0.5};
+	struct atb_cmp c;
+	char *a = doc_with(base, 1, NULL);
+
+	cr_assert_eq(atb_compare(a, "{not json", 10.0, 0, 0, &c), ATR_ERR_FORMAT);
+	cr_assert_not_null(strstr(atr_detail(), "new results"));
+	cr_assert_eq(atb_compare("{\"schema\":\"x\"}", a, 10.0, 0, 0, &c),
+	    ATR_ERR_FORMAT);
+	cr_assert_not_null(strstr(atr_detail(), "base results"));
+	free(a);
+}
+
+/* ---- targets and charts --------------------------------------------------------------- */
+
+Test(targets, computed_from_cells)
+{
+	struct atb_results r;
+	struct atb_cell cells[3];
+	struct atb_target t[ATB_NTARGETS];
+
+	memset(&r, 0, sizeof(r));
+	memset(cells, 0, sizeof(cells));
+	cells[0].hier = ATB_PER_OBJECT;
+	cells[0].size = 1024;
+	cells[0].op = ATB_ENCRYPT;
+	cells[0].threads = 1;
+	snprintf(cells[0].key, sizeof(cells[0].key), "smk");
+	cells[0].ops_per_s.med = 200000;
+	cells[0].ops_per_s.n = 3;
+	cells[1] = cells[0];
+	cells[1].cmk = 1;
+	cells[1].hier = ATB_INTERMEDIATE;
+	snprintf(cells[1].key, sizeof(cells[1].key), "rsa-3072");
+	cells[1].ops_per_s.med = 170000;   /* 0.85 of SMK */
+	cells[2] = cells[0];
+	cells[2].threads = 2;
+	cells[2].ops_per_s.med = 390000;
+	cells[2].vs_1thread.med = cells[2].vs_1thread.min =
+	    cells[2].vs_1thread.max = 1.95;
+	cells[2].vs_1thread.n = 3;
+	cells[0].cpu_us_per_op = 5.0;
+	cells[2].cpu_us_per_op = 5.5;
+	r.cells = cells;
+	r.ncells = 3;
+	atb_targets(&r, t);
+	cr_assert_eq(t[0].met, -1, "no 64 MiB cell");
+	cr_assert(isnan(t[0].value));
+	cr_assert_eq(t[1].met, 1);
+	cr_assert_float_eq(t[1].value, 200000, 1e-9);
+	cr_assert_eq(t[2].met, 0);
+	cr_assert_float_eq(t[2].value, 0.85, 1e-9);
+	cr_assert_eq(t[3].met, 1);
+	cr_assert_float_eq(t[3].value, 1.95, 1e-9);
+	/* Two-thread CPU time per op 10 % above one thread's: 2 / 1.1. */
+	cr_assert_float_eq(t[3].value_cpu, 2.0 / 1.1, 1e-9);
+}
+
+Test(charts, scripts_and_pictures, .timeout = 120)
+{
+	static const char *const keys[] = {"smk"};
+	struct atb_results *r = tiny_run(keys, 1);
+	char *dir = tu_tmpdir("bench-charts"), *gp, *png, note[512];
+	int drawn = -1;
+	struct stat st;
+
+	cr_assert_not_null(dir);
+	cr_assert_eq(atb_write_charts(r, dir, &drawn, note, sizeof(note)),
+	    ATR_OK);
+	gp = tu_path(dir, "throughput-encrypt.gp");
+	png = tu_path(dir, "latency-cdf-decrypt.png");
+	cr_assert(tu_file_contains(gp, "plot "), "%s", note);
+	cr_assert(tu_file_contains(gp, "smk per-object"));
+	if (access("/usr/bin/gnuplot", X_OK) == 0) {
+		cr_assert_eq(drawn, 1, "%s", note);
+		cr_assert_eq(stat(png, &st), 0, "%s", note);
+		cr_assert_gt(st.st_size, 1000);
+	} else {
+		cr_assert_eq(drawn, 0);
+		cr_assert_not_null(strstr(note, "gnuplot"));
+	}
+	free(gp);
+	free(png);
+	atb_results_free(r);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* ---- the loopback Key Vault ------------------------------------------------------------ */
+
+Test(vault, loopback_cells_with_added_latency, .timeout = 180)
+{
+	struct atb_config c;
+	struct atb_results *r = NULL;
+	enum atr_err err;
+	size_t i, vault = 0;
+	const char *tok = getenv("ATREST_AZURE_TOKEN");
+
+	atb_config_default(&c);
+	c.keys[0] = "smk";
+	c.keys[1] = "vault:rsa-2048";
+	c.nkeys = 2;
+	c.vault_optional = 0;
+	c.vault_latency_ms[0] = 0;
+	c.vault_latency_ms[1] = 3;
+	c.nvault_latency = 2;
+	memset(c.hier, 0, sizeof(c.hier));
+	c.hier[ATB_PER_OBJECT] = c.hier[ATB_CACHED] = 1;
+	c.sizes[0] = 1024;
+	c.nsizes = 1;
+	c.threads[0] = 1;
+	c.nthreads = 1;
+	c.seconds = 0.03;
+	c.warmup = 0.005;
+	c.reps = 2;
+	err = atb_run(&c, &r);
+	cr_assert_eq(err, ATR_OK, "%s: %s", atr_strerror(err), atr_detail());
+	/* One setup per latency, named after it. */
+	cr_assert_eq(r->cfg.nkeys, 3);
+	cr_assert_str_eq(r->cfg.keys[1], "vault-rsa-2048+0ms");
+	cr_assert_str_eq(r->cfg.keys[2], "vault-rsa-2048+3ms");
+	for (i = 0; i < r->ncells; i++) {
+		const struct atb_cell *x = &r->cells[i];
+
+		cr_assert_eq(x->skipped, 0, "%s: %s", x->key, x->note);
+		if (x->vault_latency_ms < 0)
+			continue;
+		vault++;
+		cr_assert_eq(x->cmk, 1);
+		cr_assert_eq(x->kms_errors, 0);
+		/* Every KEK call reached the vault over HTTP. */
+		cr_assert_geq(x->kms_attempts, x->kms_calls);
+		cr_assert_geq(x->vault_requests, x->kms_calls);
+		cr_assert_gt(x->cmk_vs_smk.n, 0);
+		if (x->hier == ATB_PER_OBJECT) {
+			cr_assert_eq(x->kms_calls, x->ops);
+			/* The injected delay is in every call (a lower bound,
+			 * not a speed). */
+			if (x->vault_latency_ms == 3)
+				cr_assert_geq(x->kms_p50_us, 3000.0, "%f",
+				    x->kms_p50_us);
+		} else {
+			cr_assert_lt(x->kms_calls, x->ops);
+		}
+	}
+	cr_assert_eq(vault, 2 * 2 * 2);
+	/* The run restores the environment it changed. */
+	cr_assert_eq(getenv("ATREST_AZURE_TOKEN") == NULL, tok == NULL);
+	atb_results_free(r);
+}
+
+Test(vault, mixing_with_https_keys_is_refused)
+{
+	struct atb_config c;
+	struct atb_results *r = NULL;
+
+	atb_config_quick(&c);
+	c.keys[0] = "vault";
+	c.keys[1] = "https://127.0.0.1:1/keys/x";
+	c.nkeys = 2;
+	cr_assert_eq(atb_run(&c, &r), ATR_ERR_USAGE);
+	cr_assert_not_null(strstr(atr_detail(), "loopback"), "%s", atr_detail());
+}
+
+Test(compare, metrics_by_name)
+{
+	double base[] = {0.5}, cur[] = {0.4};
+	struct atb_cmp c;
+	char *a = doc_with(base, 1, NULL), *b = doc_with(cur, 1, NULL);
+
+	cr_assert_eq(atb_metric_parse("wall"), 0);
+	cr_assert_eq(atb_metric_parse("cpu"), 1);
+	cr_assert_eq(atb_metric_parse("wall-best"), 2);
+	cr_assert_eq(atb_metric_parse("cpu-best"), 3);
+	cr_assert_eq(atb_metric_parse("fast"), -1);
+	cr_assert_str_eq(atb_metric_name(3), "vs_limit_cpu_best");
+	/* The synthetic documents carry no best-of ratios: no cell has the
+	 * metric, so none is compared and none regresses... */
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 2, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 0);
+	cr_assert_eq(c.nrows, 0);
+	atb_cmp_free(&c);
+	/* ...while the default metric sees the 20 % drop. */
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 1);
+	atb_cmp_free(&c);
+	free(a);
+	free(b);
+}
+
+Test(compare, noise_aware_cells)
+{
+	double base[] = {0.50, 0.80};
+	double med[] = {0.40, 0.80};        /* cell 0: median -20 % */
+	double noisy_best[] = {0.49, 0.82}; /* ...but one repetition at -2 % */
+	double slow_best[] = {0.42, 0.82};  /* ...every repetition below -15 % */
+	struct atb_cmp c;
+	char *a = doc_with(base, 2, NULL);
+	char *n1 = doc_with_best(med, noisy_best, 2, NULL);
+	char *n2 = doc_with_best(med, slow_best, 2, NULL);
+	int m;
+
+	for (m = 0; m < 2; m++) {
+		/* A burst of noise in some repetitions is not a regression. */
+		cr_assert_eq(atb_compare(a, n1, 10.0, 0, m, &c), ATR_OK);
+		cr_assert_eq(c.regressions, 0, "metric %d", m);
+		cr_assert_float_eq(c.rows[0].change_pct, -20.0, 1e-6);
+		cr_assert_float_eq(c.rows[0].best_change_pct, -2.0, 1e-6);
+		atb_cmp_free(&c);
+		/* When even the best repetition is slower, it is one. */
+		cr_assert_eq(atb_compare(a, n2, 10.0, 0, m, &c), ATR_OK);
+		cr_assert_eq(c.regressions, 1, "metric %d", m);
+		cr_assert(c.rows[0].regressed && !c.rows[1].regressed);
+		atb_cmp_free(&c);
+	}
+	free(a);
+	free(n1);
+	free(n2);
+}
+
+Test(compare, geometric_mean_catches_a_broad_slowdown)
+{
+	double base[] = {0.5, 0.6, 0.7, 0.8, 0.9, 1.0};
+	double cur[6];
+	struct atb_cmp c;
+	char *a, *b;
+	size_t i;
+
+	/* Every cell 10 % slower: under the 15 % per-cell threshold, over
+	 * an 8 % threshold on the geometric mean. */
+	for (i = 0; i < 6; i++)
+		cur[i] = base[i] * 0.90;
+	a = doc_with(base, 6, NULL);
+	b = doc_with(cur, 6, NULL);
+	cr_assert_eq(atb_compare(a, b, 15.0, 8.0, 1, &c), ATR_OK);
+	cr_assert_eq(c.regressions, 0);
+	cr_assert_float_eq(c.geomean_change_pct, -10.0, 1e-6);
+	cr_assert_eq(c.geomean_regressed, 1);
+	atb_cmp_free(&c);
+	/* Off when the threshold is 0; passes at 12 %. */
+	cr_assert_eq(atb_compare(a, b, 15.0, 0, 1, &c), ATR_OK);
+	cr_assert_eq(c.geomean_regressed, 0);
+	atb_cmp_free(&c);
+	cr_assert_eq(atb_compare(a, b, 15.0, 12.0, 1, &c), ATR_OK);
+	cr_assert_eq(c.geomean_regressed, 0);
+	atb_cmp_free(&c);
+	free(a);
+	free(b);
+}
+
+Test(vault, throttled_ops_are_counted_not_fatal, .timeout = 180)
+{
+	struct atb_config c;
+	struct atb_results *r = NULL;
+	enum atr_err err;
+	size_t i;
+
+	/* No retries: every injected 429 fails its op. */
+	cr_assert_eq(setenv("ATREST_KV_MAX_RETRIES", "0", 1), 0);
+	atb_config_default(&c);
+	c.keys[0] = "vault:rsa-2048";
+	c.nkeys = 1;
+	c.vault_optional = 0;
+	c.vault_faults = "429=0.3,retry-after=0,seed=7";
+	memset(c.hier, 0, sizeof(c.hier));
+	c.hier[ATB_PER_OBJECT] = 1;
+	memset(c.ops, 0, sizeof(c.ops));
+	c.ops[ATB_ENCRYPT] = 1;
+	c.sizes[0] = 1024;
+	c.nsizes = 1;
+	c.threads[0] = 1;
+	c.nthreads = 1;
+	c.seconds = 0.05;
+	c.warmup = 0;
+	c.reps = 2;
+	err = atb_run(&c, &r);
+	cr_assert_eq(err, ATR_OK, "%s: %s", atr_strerror(err), atr_detail());
+	cr_assert_eq(r->ncells, 1);
+	cr_assert_eq(r->cells[0].skipped, 0, "%s", r->cells[0].note);
+	cr_assert_gt(r->cells[0].ops, 0);
+	cr_assert_gt(r->cells[0].op_errors, 0);
+	cr_assert_not_null(strstr(r->cells[0].note, "throttled"), "%s",
+	    r->cells[0].note);
+	cr_assert_gt(r->cells[0].kms_throttled, 0);
+	atb_results_free(r);
+	/* Every call throttled: nothing gets through, the cell fails and
+	 * says why; the run itself still completes. */
+	c.vault_faults = "429=1,retry-after=0";
+	err = atb_run(&c, &r);
+	cr_assert_eq(err, ATR_OK, "%s: %s", atr_strerror(err), atr_detail());
+	for (i = 0; i < r->ncells; i++) {
+		cr_assert_eq(r->cells[i].skipped, 1);
+		cr_assert_not_null(strstr(r->cells[i].note, "throttled"), "%s",
+		    r->cells[i].note);
+	}
+	atb_results_free(r);
+}
