@@ -142,9 +142,10 @@ FUZZ_CFLAGS := -std=c11 -g -O1 -Ilib -Icli $(PKG_CFLAGS) -I/usr/include/p11-kit-
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -pthread
 
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(MOD_SRC)
 	@mkdir -p build-fuzz
-	clang $(FUZZ_CFLAGS) -o $@ $< $(LIB_SRC) $(PKG_LIBS) -ldl -lm
+	@echo "  FUZZ    $@"
+	@clang $(FUZZ_CFLAGS) -Iverify -Ibench -o $@ $< $(LIB_SRC) $(MOD_SRC) $(PKG_LIBS) -ldl -lm
 
 fuzz: deps $(FUZZ_TARGETS:%=build-fuzz/%)
 	@set -e; for t in $(FUZZ_TARGETS); do \

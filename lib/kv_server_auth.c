@@ -147,14 +147,16 @@ token_check(struct atr_kv_server *s, const char *tok, char *msg, size_t cap)
 	if (!cJSON_IsObject(p))
 		goto out;
 	it = cJSON_GetObjectItemCaseSensitive(p, "exp");
-	if (!cJSON_IsNumber(it) || (int64_t)it->valuedouble <= now) {
+	/* Compared as doubles: a token's exp of 1e300 must not reach an
+	 * out-of-range integer conversion. */
+	if (!cJSON_IsNumber(it) || !(it->valuedouble > (double)now)) {
 		/* The live service's text for an expired token. */
 		snprintf(msg, cap, "[TokenExpired] Error validating token: "
 		    "'S2S12086'.");
 		goto out;
 	}
 	it = cJSON_GetObjectItemCaseSensitive(p, "nbf");
-	if (cJSON_IsNumber(it) && (int64_t)it->valuedouble > now) {
+	if (cJSON_IsNumber(it) && !(it->valuedouble <= (double)now)) {
 		snprintf(msg, cap, "Token not yet valid");
 		goto out;
 	}

@@ -155,7 +155,8 @@ vfy_manifest_parse(const char *json, size_t len, struct vfy_manifest **out)
 		}
 		m->n++;
 		if (sz != NULL) {
-			if (!cJSON_IsNumber(sz) || sz->valuedouble < 0) {
+			if (!cJSON_IsNumber(sz) || !(sz->valuedouble >= 0) ||
+			    sz->valuedouble > 9.2e18) {
 				e = atr_fail(ATR_ERR_CONFIG,
 				    "manifest: %s: bad \"size\"", me->path);
 				goto out;

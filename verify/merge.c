@@ -29,12 +29,22 @@ str_of(const cJSON *o, const char *k)
 	return cJSON_IsString(it) ? it->valuestring : NULL;
 }
 
+/* A JSON number as an integer in [lo, hi], else dflt: an out-of-range
+ * double converted to an integer is undefined behaviour in C. */
+static int64_t
+num_in(const cJSON *it, double lo, double hi, int64_t dflt)
+{
+	if (!cJSON_IsNumber(it) || !(it->valuedouble >= lo) ||
+	    !(it->valuedouble <= hi))
+		return dflt;
+	return (int64_t)it->valuedouble;
+}
+
 static int64_t
 num_of(const cJSON *o, const char *k, int64_t dflt)
 {
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(o, k);
-
-	return cJSON_IsNumber(it) ? (int64_t)it->valuedouble : dflt;
+	return num_in(cJSON_GetObjectItemCaseSensitive(o, k), -9.2e18, 9.2e18,
+	    dflt);
 }
 
 static int
@@ -200,7 +210,7 @@ load_checks(struct vfy_report *r, const cJSON *checks)
 				    "check %s", id);
 			vfy_finding_set(&x, sv, (int)num_of(f, "store", -1),
 			    str_of(f, "subject") ? str_of(f, "subject") : "",
-			    cJSON_IsNumber(off) ? (int64_t)off->valuedouble : -1,
+			    num_in(off, -1, 9.2e18, -1),
 			    code, str_of(f, "message") ? str_of(f, "message") :
 			    "");
 			vfy_flist_add(&k->f, &x);
@@ -243,8 +253,10 @@ load_coverage(struct vfy_report *r, const cJSON *cov, const cJSON *sd)
 		    cJSON_GetObjectItemCaseSensitive(it, "kinds"), kind_names, 8);
 		rb = cJSON_GetObjectItemCaseSensitive(it, "rsa_bits");
 		if (cJSON_IsArray(rb) && cJSON_GetArraySize(rb) == 2) {
-			c->rsa_min = (uint32_t)cJSON_GetArrayItem(rb, 0)->valuedouble;
-			c->rsa_max = (uint32_t)cJSON_GetArrayItem(rb, 1)->valuedouble;
+			c->rsa_min = (uint32_t)num_in(cJSON_GetArrayItem(rb, 0),
+			    0, 1e6, 0);
+			c->rsa_max = (uint32_t)num_in(cJSON_GetArrayItem(rb, 1),
+			    0, 1e6, 0);
 		}
 		c->objects = (uint64_t)num_of(it, "objects", 0);
 		c->opened = (uint64_t)num_of(it, "opened", 0);
@@ -286,10 +298,11 @@ load_objects(struct vfy_report *r, const cJSON *sd)
 		for (i = 0; i < 8; i++)
 			e[i] = cJSON_GetArrayItem(it, i);
 		memset(&o, 0, sizeof(o));
-		o.store = (int)e[0]->valuedouble;
-		o.kind = (uint8_t)e[5]->valuedouble;
-		o.frames = (uint64_t)e[7]->valuedouble;
-		if (!cJSON_IsString(e[1]) || hexn(e[2]->valuestring, o.oid, 16) ||
+		o.store = (int)num_in(e[0], -1, 1e6, -1);
+		o.kind = (uint8_t)num_in(e[5], 0, 255, 0);
+		o.frames = (uint64_t)num_in(e[7], 0, 9.2e18, 0);
+		if (!cJSON_IsString(e[1]) || !cJSON_IsString(e[2]) ||
+		    !cJSON_IsString(e[3]) || hexn(e[2]->valuestring, o.oid, 16) ||
 		    hexn(e[3]->valuestring, o.nonce, ATR_NONCE_PREFIX_BYTES))
 			return atr_fail(ATR_ERR_FORMAT, "bad object record");
 		if (cJSON_IsString(e[4]) && e[4]->valuestring[0]) {
