@@ -769,8 +769,8 @@ atr_hex(const uint8_t *in, size_t n, char *out)
 	out[2 * n] = '\0';
 }
 
-static int
-hexval(char c)
+int
+atr_hexval(int c)
 {
 	if (c >= '0' && c <= '9')
 		return c - '0';
@@ -790,7 +790,8 @@ atr_unhex(const char *in, size_t in_len, uint8_t *out, size_t cap,
 	if (in_len % 2 != 0 || in_len / 2 > cap)
 		return -1;
 	for (i = 0; i < in_len / 2; i++) {
-		int hi = hexval(in[2 * i]), lo = hexval(in[2 * i + 1]);
+		int hi = atr_hexval((unsigned char)in[2 * i]);
+		int lo = atr_hexval((unsigned char)in[2 * i + 1]);
 
 		if (hi < 0 || lo < 0)
 			return -1;

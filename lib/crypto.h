@@ -106,6 +106,8 @@ enum atr_err atr_sha256(const uint8_t *msg, size_t len, uint8_t out[32]);
 
 /* Lower-case hex of in into out (2*n+1 bytes incl. NUL). */
 void atr_hex(const uint8_t *in, size_t n, char *out);
+/* Value of one hex digit (either case), -1 for anything else. */
+int atr_hexval(int c);
 /* Strict hex decode; returns -1 on a bad digit or odd length. */
 int atr_unhex(const char *in, size_t in_len, uint8_t *out, size_t cap,
     size_t *out_len);

@@ -148,18 +148,6 @@ kvs_name_valid(const char *name)
 	return 1;
 }
 
-static int
-hexdig(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 int
 kvs_form_get(const char *body, size_t len, const char *key, char *out,
     size_t cap)
@@ -187,8 +175,8 @@ kvs_form_get(const char *body, size_t len, const char *key, char *out,
 
 				if (end - start < 3)
 					return -1;
-				hi = hexdig((unsigned char)body[start + 1]);
-				lo = hexdig((unsigned char)body[start + 2]);
+				hi = atr_hexval((unsigned char)body[start + 1]);
+				lo = atr_hexval((unsigned char)body[start + 2]);
 				if (hi < 0 || lo < 0)
 					return -1;
 				c = hi << 4 | lo;

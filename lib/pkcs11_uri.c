@@ -40,18 +40,6 @@ raw_ok(int c, int query)
 	return c == '&';
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /*
  * Percent-decodes s[n] into out[cap].  Returns 0, or -1 for a malformed
  * escape or a byte that must be encoded, -2 when the value is too long.
@@ -75,8 +63,8 @@ pct_decode(const char *s, size_t n, int query, uint8_t *out, size_t cap,
 				*bad = '%';
 				return -1;
 			}
-			hi = hexval((unsigned char)s[i + 1]);
-			lo = hexval((unsigned char)s[i + 2]);
+			hi = atr_hexval((unsigned char)s[i + 1]);
+			lo = atr_hexval((unsigned char)s[i + 2]);
 			if (hi < 0 || lo < 0) {
 				*bad = '%';
 				return -1;
