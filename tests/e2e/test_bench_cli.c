@@ -405,7 +405,7 @@ Test(bench_cli, public_key_skips_decrypt, .timeout = 180)
 	ctx_free(&c);
 }
 
-Test(bench_cli, limits_only, .timeout = 120)
+Test(bench_cli, limits_only, .timeout = 180)
 {
 	struct ctx c;
 	char *out;

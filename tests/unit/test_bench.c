@@ -365,7 +365,7 @@ cell(const struct atb_results *r, const char *key, enum atb_hier h,
 	return NULL;
 }
 
-Test(run, counts_calls_per_hierarchy, .timeout = 120)
+Test(run, counts_calls_per_hierarchy, .timeout = 180)
 {
 	static const char *const keys[] = {"smk"};
 	struct atb_results *r = tiny_run(keys, 1);
@@ -423,7 +423,7 @@ Test(run, counts_calls_per_hierarchy, .timeout = 120)
 	atb_results_free(r);
 }
 
-Test(run, cmk_against_smk, .timeout = 120)
+Test(run, cmk_against_smk, .timeout = 180)
 {
 	static const char *const keys[] = {"smk", "rsa-2048"};
 	struct atb_results *r = tiny_run(keys, 2);
@@ -489,7 +489,7 @@ static const char *const cell_fields[] = {
 	"vs_1thread", "spread", "noisy", "cdf_us", "skipped", "reps",
 };
 
-Test(json, schema_of_a_real_run, .timeout = 120)
+Test(json, schema_of_a_real_run, .timeout = 180)
 {
 	static const char *const keys[] = {"smk"};
 	struct atb_results *r = tiny_run(keys, 1);
@@ -583,7 +583,7 @@ Test(json, check_rejects_broken_documents)
 	}
 }
 
-Test(csv, one_row_per_cell, .timeout = 120)
+Test(csv, one_row_per_cell, .timeout = 180)
 {
 	static const char *const keys[] = {"smk"};
 	struct atb_results *r = tiny_run(keys, 1);
@@ -810,7 +810,7 @@ Test(targets, computed_from_cells)
 	cr_assert_float_eq(t[3].value_cpu, 2.0 / 1.1, 1e-9);
 }
 
-Test(charts, scripts_and_pictures, .timeout = 120)
+Test(charts, scripts_and_pictures, .timeout = 180)
 {
 	static const char *const keys[] = {"smk"};
 	struct atb_results *r = tiny_run(keys, 1);

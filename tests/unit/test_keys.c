@@ -69,7 +69,7 @@ teardown(void)
 	dir = NULL;
 }
 
-TestSuite(keys, .init = setup, .fini = teardown);
+TestSuite(keys, .init = setup, .fini = teardown, .timeout = 60);
 
 /* ---- helpers -------------------------------------------------------- */
 
@@ -428,7 +428,7 @@ Test(keys, non_rsa_keys_refused)
 	free(r);
 }
 
-Test(keys, malformed_and_encrypted_pem_refused, .timeout = 20)
+Test(keys, malformed_and_encrypted_pem_refused)
 {
 	static const char junk[] = "-----BEGIN PRIVATE KEY-----\n"
 	    "bm90IGEga2V5\n-----END PRIVATE KEY-----\n";

@@ -1240,7 +1240,7 @@ fx_vault_store(struct fx *f, struct atr_key *k)
 }
 
 Test(vault, a_well_kept_vault_key_passes_and_the_drill_reenables_it,
-    .timeout = 120)
+    .timeout = 180)
 {
 	struct vx v;
 	struct fx f;
@@ -1272,7 +1272,7 @@ Test(vault, a_well_kept_vault_key_passes_and_the_drill_reenables_it,
 	vx_stop(&v);
 }
 
-Test(vault, a_key_the_caller_disabled_opens_nothing, .timeout = 120)
+Test(vault, a_key_the_caller_disabled_opens_nothing, .timeout = 180)
 {
 	struct vx v;
 	struct fx f;
@@ -1300,7 +1300,7 @@ Test(vault, a_key_the_caller_disabled_opens_nothing, .timeout = 120)
 	vx_stop(&v);
 }
 
-Test(vault, loose_key_attributes_fail_the_policy, .timeout = 120)
+Test(vault, loose_key_attributes_fail_the_policy, .timeout = 180)
 {
 	struct vx v;
 	struct fx f;
