@@ -98,9 +98,11 @@ test: deps
 	@$(MAKE) --no-print-directory check SAN=1
 	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
+	@echo "make test: the suite, the Azure SDK suite, the ASan+UBSan run, the valgrind run and the fuzzers all passed"
+	@cat build/.tests-summary
 
 check: tests
-	@VECTOR_DIR=$(VECTOR_DIR) bash scripts/run-tests.sh $(B)
+	@VECTOR_DIR=$(VECTOR_DIR) SUMMARY_FILE=$(B)/.tests-summary bash scripts/run-tests.sh $(B)
 
 # Azure's official JavaScript SDK against atrest vault serve (tests/sdk/).
 # Skips only when node/npm are missing; npm ci needs the npm registry.

@@ -39,4 +39,5 @@ for t in "${tests[@]}"; do
 done
 [ ${#bad[@]} -gt 0 ] && echo "failing suites (${B}): ${bad[*]}"
 echo "tests: $pass passed, $fail failed"
+[ -n "${SUMMARY_FILE:-}" ] && echo "tests: $pass passed, $fail failed" >"$SUMMARY_FILE"
 [ "$fail" -eq 0 ] && [ "$pass" -gt 0 ]
