@@ -28,6 +28,7 @@ enum atr_err
 atr_out_begin(struct atr_outfile *o, const char *path, mode_t mode)
 {
 	char dir[PATH_MAX];
+	struct stat st;
 	int n;
 
 	memset(o, 0, sizeof(*o));
@@ -40,6 +41,21 @@ atr_out_begin(struct atr_outfile *o, const char *path, mode_t mode)
 	if (strlen(path) >= sizeof(o->path))
 		return atr_fail(ATR_ERR_USAGE, "path too long");
 	snprintf(o->path, sizeof(o->path), "%s", path);
+	/* A device, FIFO or socket (-o /dev/null, a named pipe) is written
+	 * in place: renaming a temporary file over it would replace the
+	 * device node itself (as root, /dev/null).  Only regular files get
+	 * the all-or-nothing treatment. */
+	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+		if (S_ISDIR(st.st_mode))
+			return atr_fail(ATR_ERR_USAGE, "%s is a directory", path);
+		o->fd = open(path, O_WRONLY | O_CLOEXEC);
+		if (o->fd < 0)
+			return atr_fail(ATR_ERR_IO, "cannot open %s: %s", path,
+			    strerror(errno));
+		o->is_stdout = 1;
+		o->direct = 1;
+		return ATR_OK;
+	}
 	dir_of(path, dir, sizeof(dir));
 	n = snprintf(o->tmp, sizeof(o->tmp), "%s/.atrest-tmp-XXXXXX", dir);
 	if (n < 0 || (size_t)n >= sizeof(o->tmp))
@@ -63,6 +79,21 @@ atr_out_commit(struct atr_outfile *o, int noclobber)
 	char dir[PATH_MAX];
 	int dfd;
 
+	if (o->direct) {
+		if (noclobber) {
+			close(o->fd);
+			o->fd = -1;
+			return atr_fail(ATR_ERR_EXISTS, "%s already exists",
+			    o->path);
+		}
+		if (close(o->fd) != 0) {
+			o->fd = -1;
+			return atr_fail(ATR_ERR_IO, "close %s: %s", o->path,
+			    strerror(errno));
+		}
+		o->fd = -1;
+		return ATR_OK;
+	}
 	if (o->is_stdout)
 		return ATR_OK;
 	if (fsync(o->fd) != 0) {
@@ -109,6 +140,10 @@ atr_out_commit(struct atr_outfile *o, int noclobber)
 void
 atr_out_abort(struct atr_outfile *o)
 {
+	if (o->direct && o->fd >= 0) {
+		close(o->fd);
+		o->fd = -1;
+	}
 	if (o->is_stdout)
 		return;
 	if (o->fd >= 0) {

@@ -18,11 +18,13 @@
 struct atr_outfile {
 	int fd;
 	int is_stdout;
+	int direct;     /* an existing device/FIFO, written in place */
 	char tmp[PATH_MAX];
 	char path[PATH_MAX];
 };
 
-/* path "-" means stdout (written directly, nothing to rename). */
+/* path "-" means stdout, and an existing device, FIFO or socket (e.g.
+ * /dev/null) is written in place: nothing to rename over it. */
 enum atr_err atr_out_begin(struct atr_outfile *o, const char *path,
     mode_t mode);
 /*

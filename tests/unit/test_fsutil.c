@@ -454,3 +454,32 @@ Test(walk, unreadable_dir)
 	chmod(d, 0700);
 	free(d);
 }
+
+/*
+ * An existing FIFO (like /dev/null or any device) is written in place:
+ * a rename over it would replace the node itself.  Found when a run as
+ * root turned /dev/null into a regular file.
+ */
+Test(fsutil, out_to_a_fifo_writes_in_place)
+{
+	char *d = tu_tmpdir("fifo"), *fifo = tu_path(d, "pipe");
+	struct atr_outfile o;
+	struct stat st;
+	char buf[16] = {0};
+	int rfd;
+
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+	cr_assert_geq(rfd, 0);
+	cr_assert_eq(atr_out_begin(&o, fifo, 0600), ATR_OK);
+	cr_assert_eq(atr_write_all(o.fd, "hello", 5), ATR_OK);
+	cr_assert_eq(atr_out_commit(&o, 0), ATR_OK);
+	cr_assert_eq(read(rfd, buf, sizeof(buf)), 5);
+	cr_assert_str_eq(buf, "hello");
+	close(rfd);
+	cr_assert_eq(lstat(fifo, &st), 0);
+	cr_assert(S_ISFIFO(st.st_mode), "the FIFO was replaced by a file");
+	tu_rmtree(d);
+	free(fifo);
+	free(d);
+}
