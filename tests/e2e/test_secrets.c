@@ -400,13 +400,14 @@ Test(secrets, no_secret_in_any_output, .timeout = 900)
 		}
 		/* A tampered object and a rewrap. */
 		{
-			char f[700];
-			const char *d1[] = {bin(), "decrypt", "-k", smkuri, "-o", pt,
+			char f[700], tout[700];
+			const char *d1[] = {bin(), "decrypt", "-k", smkuri, "-o", tout,
 			    f, NULL};
 			const char *rw[] = {bin(), "rewrap", "--from", smkuri, "--to",
 			    cmkpub, ct, NULL};
 			int fd;
 
+			snprintf(tout, sizeof(tout), "%s/tampered.out", dir);
 			snprintf(f, sizeof(f), "%s/tampered", dir);
 			buf = tu_read_file(ct, &len);
 			snprintf(f, sizeof(f), "%s/b.bin", ct);
