@@ -273,6 +273,11 @@ softhsm_import_aes(struct softhsm *h, const uint8_t key[32],
 	char path[PATH_MAX + 64];
 	int rc;
 
+	/* softhsm2-util reads the key file as one line: a 0x0a byte would
+	 * cut the key short (a 4-byte "AES" key), so such keys are refused
+	 * here rather than imported wrong. */
+	if (memchr(key, '\n', 32) != NULL)
+		return -2;
 	snprintf(path, sizeof(path), "%s/%s.aes", h->dir, label);
 	if (write_file(path, key, 32) != 0)
 		return -1;

@@ -46,7 +46,8 @@ int softhsm_import_rsa(struct softhsm *h, unsigned bits, const char *label,
 int softhsm_gen_rsa(struct softhsm *h, unsigned bits, const char *label,
     const char *id_hex);
 
-/* Imports a known AES-256 key (softhsm2-util --import --aes). */
+/* Imports a known AES-256 key (softhsm2-util --import --aes).  A key
+ * with a 0x0a byte is refused (-2): the tool reads the file as a line. */
 int softhsm_import_aes(struct softhsm *h, const uint8_t key[32],
     const char *label, const char *id_hex);
 
