@@ -155,10 +155,8 @@ Test(rewrap_providers, file_smk_to_pkcs11_token, .timeout = 300)
 		cr_skip_test("SoftHSM2 is not installed");
 	dir = tu_tmpdir("rwp11");
 	cr_assert_eq(softhsm_init(&hsm, "rewrap", "pin-rewrap-1"), 0);
-	/* No 0x0a byte: softhsm2-util reads key files as a line. */
-	do
-		atr_random(aes, sizeof(aes));
-	while (memchr(aes, '\n', sizeof(aes)) != NULL);
+	/* Drawn so that softhsm2-util can import it (no 0x00 or 0x0a). */
+	softhsm_draw_aes(aes);
 	cr_assert_eq(softhsm_import_aes(&hsm, aes, "kek", "07"), 0);
 	cr_assert_eq(softhsm_uri(&hsm, "kek", NULL, SOFTHSM_PIN_SOURCE, p11,
 	    sizeof(p11)), 0);

@@ -2,6 +2,7 @@
 /* nftw() is XSI (POSIX.1-2008 XSI option). */
 #define _XOPEN_SOURCE 700
 #include "softhsm.h"
+#include "crypto.h"
 
 #include <dlfcn.h>
 #include <fcntl.h>
@@ -267,16 +268,31 @@ softhsm_gen_rsa(struct softhsm *h, unsigned bits, const char *label,
 }
 
 int
+softhsm_aes_importable(const uint8_t key[32])
+{
+	return memchr(key, '\n', 32) == NULL && memchr(key, 0, 32) == NULL;
+}
+
+void
+softhsm_draw_aes(uint8_t key[32])
+{
+	do
+		atr_random(key, 32);
+	while (!softhsm_aes_importable(key));
+}
+
+int
 softhsm_import_aes(struct softhsm *h, const uint8_t key[32],
     const char *label, const char *id_hex)
 {
 	char path[PATH_MAX + 64];
 	int rc;
 
-	/* softhsm2-util reads the key file as one line: a 0x0a byte would
-	 * cut the key short (a 4-byte "AES" key), so such keys are refused
-	 * here rather than imported wrong. */
-	if (memchr(key, '\n', 32) != NULL)
+	/* softhsm2-util 2.6.1 reads the key file as a C string on one line:
+	 * a 0x00 or 0x0a byte cuts the key short (a 7-byte "AES" key was
+	 * seen in CI), so such keys are refused here rather than imported
+	 * wrong. */
+	if (!softhsm_aes_importable(key))
 		return -2;
 	snprintf(path, sizeof(path), "%s/%s.aes", h->dir, label);
 	if (write_file(path, key, 32) != 0)

@@ -46,8 +46,14 @@ int softhsm_import_rsa(struct softhsm *h, unsigned bits, const char *label,
 int softhsm_gen_rsa(struct softhsm *h, unsigned bits, const char *label,
     const char *id_hex);
 
+/* softhsm2-util reads an AES key file as a C string on one line, so a
+ * key holding 0x00 or 0x0a is imported short.  importable() says whether
+ * a key survives; draw() makes a random key that does. */
+int softhsm_aes_importable(const uint8_t key[32]);
+void softhsm_draw_aes(uint8_t key[32]);
+
 /* Imports a known AES-256 key (softhsm2-util --import --aes).  A key
- * with a 0x0a byte is refused (-2): the tool reads the file as a line. */
+ * that is not importable is refused (-2). */
 int softhsm_import_aes(struct softhsm *h, const uint8_t key[32],
     const char *label, const char *id_hex);
 

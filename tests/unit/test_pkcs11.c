@@ -1095,3 +1095,22 @@ Test(pkcs11, pin_never_exposed)
 	assert_no_pin(NULL);
 	cr_assert_null(k);
 }
+
+/* The helper must refuse keys softhsm2-util would import short (CI once
+ * drew a key with a 0x00 byte and the token held a 7-byte AES key), and
+ * its random keys must always be importable. */
+Test(pkcs11, helper_refuses_keys_softhsm_would_cut)
+{
+	uint8_t k[32];
+	int i;
+
+	memset(k, 0x41, sizeof(k));
+	k[7] = 0x00;
+	cr_assert_eq(softhsm_import_aes(&H, k, "cut0", "a0"), -2);
+	k[7] = 0x0a;
+	cr_assert_eq(softhsm_import_aes(&H, k, "cutn", "a1"), -2);
+	for (i = 0; i < 64; i++) {
+		softhsm_draw_aes(k);
+		cr_assert(softhsm_aes_importable(k));
+	}
+}
