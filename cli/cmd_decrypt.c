@@ -1,5 +1,5 @@
 /*
- * atrest decrypt --key URI [--key URI ...] -o OUT IN
+ * atrest decrypt --key URI [--key URI ...] [--jobs N] -o OUT IN
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: atrest decrypt --key URI [--key URI ...] -o OUT IN\n\n"
+	    "usage: atrest decrypt --key URI [--key URI ...] [--jobs N] -o OUT IN\n\n"
 	    "Decrypts an atrest envelope with the first given key that is one of\n"
 	    "its recipients.  Every frame is authenticated before it is written;\n"
 	    "the output goes to a temporary file renamed only when the whole\n"
@@ -22,19 +22,27 @@ usage(FILE *f)
 	    "With -o -, frames reach stdout as they authenticate; a truncated or\n"
 	    "tampered object still ends with exit status 1.\n\n"
 	    "  -k, --key URI      key to try (file:PATH, pkcs11:..., https://VAULT/keys/NAME)\n"
+	    "  -j, --jobs N       threads sealing or opening one object's frames\n"
+	    "                     (default 0: one per CPU; 1: no worker threads)\n"
 	    "  -o, --output OUT   output file or directory ('-' = stdout)\n"
 	    "  -q, --quiet        no summary on stderr\n"
 	    "  -h, --help\n\n"
 	    "exit status: 0 ok, 1 authentication failed or no key opens it, 2 other errors\n");
 }
 
+struct dec_arg {
+	struct cli_keys *ks;
+	unsigned jobs;
+};
+
 static enum atr_err
 dec_one(int in_fd, int out_fd, void *arg)
 {
-	struct cli_keys *ks = arg;
+	struct dec_arg *a = arg;
 	struct atr_stream_stats st;
 
-	return atr_decrypt_stream(in_fd, out_fd, ks->k, ks->n, NULL, &st);
+	return atr_decrypt_stream(in_fd, out_fd, a->ks->k, a->ks->n, NULL,
+	    a->jobs, &st);
 }
 
 int
@@ -42,22 +50,28 @@ cmd_decrypt(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},
+		{"jobs", required_argument, NULL, 'j'},
 		{"output", required_argument, NULL, 'o'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct cli_keys ks = {0};
+	struct dec_arg da = {&ks, 0};
 	const char *out = NULL;
 	unsigned ok = 0, fail = 0;
 	int c, rc, quiet = 0;
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "k:o:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:j:o:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			if (cli_keys_add("decrypt", &ks, optarg))
+				return 2;
+			break;
+		case 'j':
+			if (cli_parse_jobs("decrypt", optarg, &da.jobs) != 0)
 				return 2;
 			break;
 		case 'o':
@@ -82,7 +96,7 @@ cmd_decrypt(int argc, char **argv)
 	rc = cli_keys_open(&ks);
 	if (rc == 0) {
 		rc = cli_transform("decrypt", argv[optind], out, 0600, dec_one,
-		    &ks, &ok, &fail);
+		    &da, &ok, &fail);
 		if (!quiet && ok + fail > 1)
 			fprintf(stderr, "atrest decrypt: %u file(s) decrypted, %u failed\n",
 			    ok, fail);

@@ -1,5 +1,5 @@
 /*
- * atrest encrypt --key URI [--key URI ...] [--frame-size N] -o OUT IN
+ * atrest encrypt --key URI [--key URI ...] [--frame-size N] [--jobs N] -o OUT IN
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -13,7 +13,7 @@ static void
 usage(FILE *f)
 {
 	fprintf(f,
-	    "usage: atrest encrypt --key URI [--key URI ...] [--frame-size N] -o OUT IN\n\n"
+	    "usage: atrest encrypt --key URI [--key URI ...] [--frame-size N] [--jobs N] -o OUT IN\n\n"
 	    "Encrypts IN into an atrest envelope (docs/FORMAT.md) with a new\n"
 	    "AES-256 data key wrapped for every --key (each key alone opens it).\n"
 	    "IN and OUT may be '-' (stdin/stdout).  A directory IN with -o DIR\n"
@@ -21,6 +21,8 @@ usage(FILE *f)
 	    "renamed, so a failure leaves nothing at OUT.\n\n"
 	    "  -k, --key URI         recipient key (file:PATH, pkcs11:..., https://VAULT/keys/NAME)\n"
 	    "  -f, --frame-size N    plaintext bytes per frame, %u..%u (default 64K)\n"
+	    "  -j, --jobs N          threads sealing one object's frames (default 0:\n"
+	    "                        one per CPU; 1: no worker threads)\n"
 	    "  -o, --output OUT      output file or directory ('-' = stdout)\n"
 	    "  -q, --quiet           no summary on stderr\n"
 	    "  -h, --help\n",
@@ -30,6 +32,7 @@ usage(FILE *f)
 struct enc_arg {
 	struct cli_keys *ks;
 	uint32_t frame_size;
+	unsigned jobs;
 	uint64_t bytes;
 };
 
@@ -45,7 +48,7 @@ enc_one(int in_fd, int out_fd, void *arg)
 	err = atr_enc_new(&p, &e);
 	if (err != ATR_OK)
 		return err;
-	err = atr_encrypt_stream(e, in_fd, out_fd, &st);
+	err = atr_encrypt_stream(e, in_fd, out_fd, a->jobs, &st);
 	atr_enc_free(e);
 	a->bytes += st.plain_bytes;
 	return err;
@@ -57,13 +60,14 @@ cmd_encrypt(int argc, char **argv)
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},
 		{"frame-size", required_argument, NULL, 'f'},
+		{"jobs", required_argument, NULL, 'j'},
 		{"output", required_argument, NULL, 'o'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	struct cli_keys ks = {0};
-	struct enc_arg a = {&ks, ATR_FRAME_DEFAULT, 0};
+	struct enc_arg a = {&ks, ATR_FRAME_DEFAULT, 0, 0};
 	const char *out = NULL;
 	unsigned ok = 0, fail = 0;
 	uint64_t fs;
@@ -71,7 +75,7 @@ cmd_encrypt(int argc, char **argv)
 
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "k:f:o:qh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "k:f:j:o:qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			if (cli_keys_add("encrypt", &ks, optarg))
@@ -84,6 +88,10 @@ cmd_encrypt(int argc, char **argv)
 				    "--frame-size must be %u..%u", ATR_FRAME_MIN,
 				    ATR_FRAME_MAX);
 			a.frame_size = (uint32_t)fs;
+			break;
+		case 'j':
+			if (cli_parse_jobs("encrypt", optarg, &a.jobs) != 0)
+				return 2;
 			break;
 		case 'o':
 			out = optarg;

@@ -68,6 +68,17 @@ cli_bad_option(const char *cmd, char **argv)
 }
 
 int
+cli_parse_jobs(const char *cmd, const char *s, unsigned *out)
+{
+	uint64_t v;
+
+	if (cli_parse_size(s, &v) != 0 || v > 64 || strpbrk(s, "kKmMgGB"))
+		return cli_usage_error(cmd, "--jobs must be 0..64 (0 = every CPU)");
+	*out = (unsigned)v;
+	return 0;
+}
+
+int
 cli_parse_size(const char *s, uint64_t *out)
 {
 	char *end = NULL;

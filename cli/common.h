@@ -30,6 +30,10 @@ int cli_bad_option(const char *cmd, char **argv);
 /* Parses "65536", "64K", "1M" (binary units).  Returns -1 when bad. */
 int cli_parse_size(const char *s, uint64_t *out);
 
+/* Parses --jobs N (0..64; 0 = one per online CPU).  Returns 0, or 2
+ * after a usage line. */
+int cli_parse_jobs(const char *cmd, const char *s, unsigned *out);
+
 /*
  * Applies fn to IN, writing OUT, for a file ("-" = stdin/stdout) or a
  * directory tree (mirrored under OUT).  Every output goes through a

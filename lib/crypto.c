@@ -287,6 +287,28 @@ atr_gcm_init(struct atr_gcm *g, const uint8_t key[32])
 	return atr_gcm_init_for(g, key, ATR_GCM_ENC | ATR_GCM_DEC);
 }
 
+enum atr_err
+atr_gcm_copy(struct atr_gcm *dst, const struct atr_gcm *src)
+{
+	memset(dst, 0, sizeof(*dst));
+	if (src->enc != NULL) {
+		dst->enc = EVP_CIPHER_CTX_new();
+		if (dst->enc == NULL ||
+		    !ATR_OSSL(EVP_CIPHER_CTX_copy(dst->enc, src->enc)))
+			goto fail;
+	}
+	if (src->dec != NULL) {
+		dst->dec = EVP_CIPHER_CTX_new();
+		if (dst->dec == NULL ||
+		    !ATR_OSSL(EVP_CIPHER_CTX_copy(dst->dec, src->dec)))
+			goto fail;
+	}
+	return ATR_OK;
+fail:
+	atr_gcm_clear(dst);
+	return atr_fail(ATR_ERR_CRYPTO, "cannot copy an AES-256-GCM context");
+}
+
 void
 atr_gcm_clear(struct atr_gcm *g)
 {

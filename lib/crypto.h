@@ -60,6 +60,9 @@ enum atr_err atr_gcm_init(struct atr_gcm *g, const uint8_t key[32]);
 enum atr_err atr_gcm_init_for(struct atr_gcm *g, const uint8_t key[32],
     int which);
 void atr_gcm_clear(struct atr_gcm *g);
+/* dst gets its own copy of src's keyed contexts (one per worker thread:
+ * an EVP_CIPHER_CTX is not safe to share between threads). */
+enum atr_err atr_gcm_copy(struct atr_gcm *dst, const struct atr_gcm *src);
 /* out must hold len + 16 bytes: ciphertext then tag. */
 enum atr_err atr_gcm_seal_frame(struct atr_gcm *g, const uint8_t nonce[12],
     const uint8_t *aad, size_t aad_len, const uint8_t *pt, size_t len,

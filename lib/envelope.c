@@ -526,6 +526,43 @@ atr_enc_header(const struct atr_enc *e, size_t *len)
 	return e->header;
 }
 
+/* The frame rules of docs/FORMAT.md, shared by atr_enc_frame and the
+ * framers: a middle frame is exactly frame_size bytes, the final one
+ * 1..frame_size (0 only for the empty object, whose only frame is 0). */
+static enum atr_err
+seal_at(struct atr_gcm *g, const uint8_t *prefix, uint32_t frame_size,
+    uint64_t index, int final, const uint8_t *pt, size_t len, uint8_t *out)
+{
+	uint8_t nonce[12];
+
+	if (index >= ATR_MAX_FRAMES)
+		return atr_fail(ATR_ERR_LIMIT, "object exceeds %llu frames",
+		    (unsigned long long)ATR_MAX_FRAMES);
+	if (len > frame_size || (!final && len != frame_size) ||
+	    (final && len == 0 && index != 0))
+		return atr_fail(ATR_ERR_USAGE, "bad frame length %zu", len);
+	atr_frame_nonce(prefix, (uint32_t)index, final, nonce);
+	return atr_gcm_seal_frame(g, nonce, NULL, 0, pt, len, out);
+}
+
+static enum atr_err
+open_at(struct atr_gcm *g, const uint8_t *prefix, uint32_t frame_size,
+    uint64_t index, int final, const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	uint8_t nonce[12];
+	size_t ct_len;
+
+	if (in_len < ATR_GCM_TAGBYTES || index >= ATR_MAX_FRAMES)
+		return atr_fail(ATR_ERR_FORMAT, "truncated frame");
+	ct_len = in_len - ATR_GCM_TAGBYTES;
+	if (ct_len > frame_size || (!final && ct_len != frame_size) ||
+	    (final && ct_len == 0 && index != 0))
+		return atr_fail(ATR_ERR_FORMAT, "frame %llu has a bad length",
+		    (unsigned long long)index);
+	atr_frame_nonce(prefix, (uint32_t)index, final, nonce);
+	return atr_gcm_open_frame(g, nonce, NULL, 0, in, ct_len, out);
+}
+
 uint32_t
 atr_enc_frame_size(const struct atr_enc *e)
 {
@@ -536,21 +573,18 @@ enum atr_err
 atr_enc_frame(struct atr_enc *e, const uint8_t *pt, size_t len, int final,
     uint8_t *out)
 {
-	uint8_t nonce[12];
+	enum atr_err err;
 
 	if (e->finished)
 		return atr_fail(ATR_ERR_USAGE, "object already finished");
-	if (e->next >= ATR_MAX_FRAMES)
-		return atr_fail(ATR_ERR_LIMIT, "object exceeds %llu frames",
-		    (unsigned long long)ATR_MAX_FRAMES);
-	if (len > e->frame_size || (!final && len != e->frame_size) ||
-	    (final && len == 0 && e->next != 0))
-		return atr_fail(ATR_ERR_USAGE, "bad frame length %zu", len);
-	atr_frame_nonce(e->prefix, (uint32_t)e->next, final, nonce);
+	err = seal_at(&e->gcm, e->prefix, e->frame_size, e->next, final, pt,
+	    len, out);
+	if (err != ATR_OK)
+		return err;
 	e->next++;
 	if (final)
 		e->finished = 1;
-	return atr_gcm_seal_frame(&e->gcm, nonce, NULL, 0, pt, len, out);
+	return ATR_OK;
 }
 
 void
@@ -976,18 +1010,8 @@ enum atr_err
 atr_dec_frame(struct atr_dec *d, uint64_t index, int final,
     const uint8_t *in, size_t in_len, uint8_t *out)
 {
-	uint8_t nonce[12];
-	size_t ct_len;
-
-	if (in_len < ATR_GCM_TAGBYTES || index >= ATR_MAX_FRAMES)
-		return atr_fail(ATR_ERR_FORMAT, "truncated frame");
-	ct_len = in_len - ATR_GCM_TAGBYTES;
-	if (ct_len > d->frame_size || (!final && ct_len != d->frame_size) ||
-	    (final && ct_len == 0 && index != 0))
-		return atr_fail(ATR_ERR_FORMAT, "frame %llu has a bad length",
-		    (unsigned long long)index);
-	atr_frame_nonce(d->prefix, (uint32_t)index, final, nonce);
-	return atr_gcm_open_frame(&d->gcm, nonce, NULL, 0, in, ct_len, out);
+	return open_at(&d->gcm, d->prefix, d->frame_size, index, final, in,
+	    in_len, out);
 }
 
 enum atr_err
@@ -995,6 +1019,45 @@ atr_dec_dek_fingerprint(const struct atr_dec *d, const uint8_t *fkey,
     size_t fkey_len, uint8_t out[32])
 {
 	return atr_hmac_sha256(fkey, fkey_len, d->dek, sizeof(d->dek), out);
+}
+
+enum atr_err
+atr_enc_framer(const struct atr_enc *e, struct atr_framer *f)
+{
+	memcpy(f->prefix, e->prefix, sizeof(f->prefix));
+	f->frame_size = e->frame_size;
+	return atr_gcm_copy(&f->gcm, &e->gcm);
+}
+
+enum atr_err
+atr_dec_framer(const struct atr_dec *d, struct atr_framer *f)
+{
+	memcpy(f->prefix, d->prefix, sizeof(f->prefix));
+	f->frame_size = d->frame_size;
+	return atr_gcm_copy(&f->gcm, &d->gcm);
+}
+
+enum atr_err
+atr_framer_seal(struct atr_framer *f, uint64_t index, int final,
+    const uint8_t *pt, size_t len, uint8_t *out)
+{
+	return seal_at(&f->gcm, f->prefix, f->frame_size, index, final, pt,
+	    len, out);
+}
+
+enum atr_err
+atr_framer_open(struct atr_framer *f, uint64_t index, int final,
+    const uint8_t *in, size_t in_len, uint8_t *out)
+{
+	return open_at(&f->gcm, f->prefix, f->frame_size, index, final, in,
+	    in_len, out);
+}
+
+void
+atr_framer_clear(struct atr_framer *f)
+{
+	atr_gcm_clear(&f->gcm);
+	atr_memzero(f->prefix, sizeof(f->prefix));
 }
 
 void

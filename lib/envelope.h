@@ -179,6 +179,27 @@ enum atr_err atr_dec_dek_fingerprint(const struct atr_dec *d,
 void atr_dec_free(struct atr_dec *d);
 
 /*
+ * A framer seals or opens the frames of one object at explicit indexes,
+ * with its own GCM context, so that several threads can work on one
+ * object (lib/stream.c).  The caller owns the order: it gives each frame
+ * its index and says which one is final, and the length rules of
+ * atr_enc_frame/atr_dec_frame apply.  Frames sealed through a framer do
+ * not advance the atr_enc they were taken from.
+ */
+struct atr_framer {
+	struct atr_gcm gcm;
+	uint8_t prefix[ATR_NONCE_PREFIX_BYTES];
+	uint32_t frame_size;
+};
+enum atr_err atr_enc_framer(const struct atr_enc *e, struct atr_framer *f);
+enum atr_err atr_dec_framer(const struct atr_dec *d, struct atr_framer *f);
+enum atr_err atr_framer_seal(struct atr_framer *f, uint64_t index,
+    int final, const uint8_t *pt, size_t len, uint8_t *out);
+enum atr_err atr_framer_open(struct atr_framer *f, uint64_t index,
+    int final, const uint8_t *in, size_t in_len, uint8_t *out);
+void atr_framer_clear(struct atr_framer *f);
+
+/*
  * Rewrap: a new header for the same object, without touching its body.
  * The object is opened with one of `open` (DEK unwrapped, commitment and
  * MAC checked); stanzas matched by any `remove` key are dropped; a stanza

@@ -6,8 +6,9 @@
 #
 # File part: RUNS (default 3) runs of each, interleaved, median wall time:
 #   atrest encrypt/decrypt with an SMK (file: AES-256 KEK, AES-KWP) and a
-#   CMK (file: RSA-3072, RSA-OAEP-256), age encrypt/decrypt with an X25519
-#   recipient (age-keygen).  atrest fsyncs every output before renaming it
+#   CMK (file: RSA-3072, RSA-OAEP-256), with the default --jobs (one per
+#   CPU) and with -j 1, and age encrypt/decrypt with an X25519 recipient
+#   (age-keygen).  DIRS (space-separated) overrides where the files go.  atrest fsyncs every output before renaming it
 #   into place (lib/fsutil.h); age does not, so age is also shown with a
 #   `sync FILE` after it ("age+fsync") for a like-for-like comparison.
 # Memory part: `atrest bench` 64 MiB per-object encrypt/decrypt (SMK and
@@ -22,17 +23,17 @@ for t in age age-keygen openssl; do
 	command -v "$t" >/dev/null || { echo "bench-vs-age: $t not found (scripts/deps.sh installs it)" >&2; exit 2; }
 done
 bin=$(cd "$(dirname "$bin")" && pwd)/$(basename "$bin")
-dir=$(mktemp -d "${TMPDIR:-/tmp}/atrest-vs-age-XXXXXX")
-trap 'rm -rf "$dir"' EXIT
-cd "$dir"
-
-echo "atrest: $bin; $(age --version | head -1 | sed 's/^/age /'); $(openssl version)"
-echo "file: $mib MiB in $dir ($(df -T . | awk 'NR == 2 { print $2 }'))"
-head -c $((mib * 1024 * 1024)) /dev/urandom > plain
-"$bin" keygen --type aes-256 -o smk.key >/dev/null
-"$bin" keygen --type rsa-3072 -o cmk.pem >/dev/null
-age-keygen -o age.key 2>/dev/null
-recip=$(age-keygen -y age.key)
+# The file part runs on the disk ($TMPDIR, default /tmp) and, when it
+# is a tmpfs with room, on /dev/shm, where no disk write bounds either
+# tool and the figures are those of the CPU.
+dirs=${DIRS:-${TMPDIR:-/tmp}}
+if [ -z "${DIRS:-}" ] && [ -d /dev/shm ] &&
+    [ "$(df -T /dev/shm | awk 'NR == 2 { print $2 }')" = tmpfs ] &&
+    [ "$(df -k /dev/shm | awk 'NR == 2 { print $4 }')" -gt $((mib * 1024 * 5)) ]; then
+	dirs="$dirs /dev/shm"
+fi
+work=()
+trap 'rm -rf "${work[@]}"' EXIT
 
 now() { date +%s%N; }
 # t NAME CMD...: runs CMD, appends the microseconds to NAME's list.  The
@@ -48,21 +49,6 @@ t() {
 	t1=$(now)
 	echo "$(( (t1 - t0) / 1000 ))" >> "times.$name"
 }
-for r in $(seq 1 "$runs"); do
-	rm -f smk.atr cmk.atr out.* plain.age
-	t atrest-smk-enc "$bin" encrypt -q -k file:smk.key -o smk.atr plain
-	t age-enc age -r "$recip" -o plain.age plain
-	t age-enc-fsync sh -c "age -r '$recip' -o plain.age2 plain && sync plain.age2"
-	t atrest-cmk-enc "$bin" encrypt -q -k file:cmk.pem.pub -o cmk.atr plain
-	t atrest-smk-dec "$bin" decrypt -q -k file:smk.key -o out.smk smk.atr
-	t age-dec age -d -i age.key -o out.age plain.age
-	t age-dec-fsync sh -c "age -d -i age.key -o out.age2 plain.age && sync out.age2"
-	t atrest-cmk-dec "$bin" decrypt -q -k file:cmk.pem -o out.cmk cmk.atr
-	cmp -s plain out.smk && cmp -s plain out.cmk && cmp -s plain out.age ||
-		{ echo "bench-vs-age: a round trip differs" >&2; exit 1; }
-	rm -f plain.age2 out.age2
-done
-
 med() { sort -n "times.$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rng() { sort -n "times.$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo / 1e6, hi / 1e6 }'; }
 row() {
@@ -70,21 +56,53 @@ row() {
 	us=$(med "$name")
 	ref=$(med "$2")
 	awk -v n="$name" -v us="$us" -v ref="$ref" -v mib="$mib" -v r="$2" -v rg="$(rng "$name")" 'BEGIN {
-		printf "%-16s %7.3f s [%s] %6.0f MB/s  %5.2fx the time of %s\n", n, us / 1e6,
+		printf "%-18s %7.3f s [%s] %6.0f MB/s  %5.2fx the time of %s\n", n, us / 1e6,
 		    rg, mib * 1048576 / us, us / ref, r }'
 }
-echo
-echo "file, $mib MiB, median of $runs runs (MB = 10^6 B):"
-row atrest-smk-enc age-enc
-row atrest-cmk-enc age-enc
-row age-enc age-enc
-row age-enc-fsync age-enc
-row atrest-smk-enc age-enc-fsync
-row atrest-smk-dec age-dec
-row atrest-cmk-dec age-dec
-row age-dec age-dec
-row age-dec-fsync age-dec
-row atrest-smk-dec age-dec-fsync
+
+echo "atrest: $bin; $(age --version | head -1 | sed 's/^/age /'); $(openssl version); $(nproc) CPUs"
+for base in $dirs; do
+	dir=$(mktemp -d "$base/atrest-vs-age-XXXXXX")
+	work+=("$dir")
+	cd "$dir"
+	echo
+	echo "file to file, $mib MiB in $dir ($(df -T . | awk 'NR == 2 { print $2 }')), median of $runs runs (MB = 10^6 B):"
+	head -c $((mib * 1024 * 1024)) /dev/urandom > plain
+	"$bin" keygen --type aes-256 -o smk.key >/dev/null
+	"$bin" keygen --type rsa-3072 -o cmk.pem >/dev/null
+	age-keygen -o age.key 2>/dev/null
+	recip=$(age-keygen -y age.key)
+	for r in $(seq 1 "$runs"); do
+		rm -f smk.atr smk1.atr cmk.atr out.* plain.age
+		t atrest-smk-enc "$bin" encrypt -q -k file:smk.key -o smk.atr plain
+		t atrest-smk-enc-j1 "$bin" encrypt -q -j 1 -k file:smk.key -o smk1.atr plain
+		t age-enc age -r "$recip" -o plain.age plain
+		t age-enc-fsync sh -c "age -r '$recip' -o plain.age2 plain && sync plain.age2"
+		t atrest-cmk-enc "$bin" encrypt -q -k file:cmk.pem.pub -o cmk.atr plain
+		t atrest-smk-dec "$bin" decrypt -q -k file:smk.key -o out.smk smk.atr
+		t atrest-smk-dec-j1 "$bin" decrypt -q -j 1 -k file:smk.key -o out.smk1 smk.atr
+		t age-dec age -d -i age.key -o out.age plain.age
+		t age-dec-fsync sh -c "age -d -i age.key -o out.age2 plain.age && sync out.age2"
+		t atrest-cmk-dec "$bin" decrypt -q -k file:cmk.pem -o out.cmk cmk.atr
+		cmp -s plain out.smk && cmp -s plain out.smk1 && cmp -s plain out.cmk &&
+		    cmp -s plain out.age ||
+			{ echo "bench-vs-age: a round trip differs" >&2; exit 1; }
+		rm -f plain.age2 out.age2
+	done
+	row atrest-smk-enc age-enc
+	row atrest-smk-enc-j1 age-enc
+	row atrest-cmk-enc age-enc
+	row age-enc age-enc
+	row age-enc-fsync age-enc
+	row atrest-smk-enc age-enc-fsync
+	row atrest-smk-dec age-dec
+	row atrest-smk-dec-j1 age-dec
+	row atrest-cmk-dec age-dec
+	row age-dec age-dec
+	row age-dec-fsync age-dec
+	row atrest-smk-dec age-dec-fsync
+	rm -f plain smk.atr smk1.atr cmk.atr out.* plain.age
+done
 
 echo
 echo "in memory, 64 MiB objects, one thread (atrest bench) vs openssl speed:"

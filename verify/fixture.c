@@ -548,7 +548,7 @@ vfy_fixture_encrypt_file(const char *in, const char *out,
 	if (err == ATR_OK)
 		err = atr_out_begin(&o, out, 0644);
 	if (err == ATR_OK) {
-		err = atr_encrypt_stream(e, fd, o.fd, &st);
+		err = atr_encrypt_stream(e, fd, o.fd, 1, &st);
 		if (err == ATR_OK)
 			err = atr_out_commit(&o, 0);
 		else

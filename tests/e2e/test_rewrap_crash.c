@@ -68,7 +68,7 @@ open_obj(const char *path, struct atr_key **keys, size_t n, uint8_t hash[32],
 	cr_assert_geq(in, 0, "%s disappeared", path);
 	out = mkstemp(tmp);
 	cr_assert_geq(out, 0);
-	err = atr_decrypt_stream(in, out, keys, n, NULL, &st);
+	err = atr_decrypt_stream(in, out, keys, n, NULL, 1, &st);
 	close(in);
 	close(out);
 	if (err == ATR_OK) {

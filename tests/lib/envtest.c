@@ -306,6 +306,9 @@ slurp(FILE *f, struct et_buf *out)
 	return ATR_OK;
 }
 
+unsigned et_stream_threads = 1;
+unsigned et_stream_used;
+
 enum atr_err
 et_seal_stream(const struct atr_enc_params *p, const uint8_t *pt,
     size_t len, struct et_buf *out)
@@ -326,7 +329,9 @@ et_seal_stream(const struct atr_enc_params *p, const uint8_t *pt,
 		err = ATR_ERR_IO;
 		goto out;
 	}
-	err = atr_encrypt_stream(e, fileno(in), fileno(o), &st);
+	err = atr_encrypt_stream(e, fileno(in), fileno(o),
+	    et_stream_threads, &st);
+	et_stream_used = st.threads;
 	if (err == ATR_OK)
 		err = slurp(o, out);
 	if (err == ATR_OK && (st.plain_bytes != len ||
@@ -362,7 +367,9 @@ open_stream_pipes(const uint8_t *ct, size_t len, struct atr_key *const *keys,
 		goto out;
 	close(in[1]);
 	in[1] = -1;
-	err = atr_decrypt_stream(in[0], o[1], keys, nkeys, opts, &st);
+	err = atr_decrypt_stream(in[0], o[1], keys, nkeys, opts,
+	    et_stream_threads, &st);
+	et_stream_used = st.threads;
 	close(o[1]);
 	o[1] = -1;
 	if (err != ATR_OK)
@@ -409,7 +416,8 @@ et_open_stream(const uint8_t *ct, size_t len, struct atr_key *const *keys,
 		goto out;
 	}
 	err = atr_decrypt_stream(fileno(in), fileno(o), keys, nkeys, opts,
-	    &st);
+	    et_stream_threads, &st);
+	et_stream_used = st.threads;
 	if (err == ATR_OK)
 		err = slurp(o, out);
 out:

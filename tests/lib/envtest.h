@@ -75,7 +75,11 @@ enum atr_err et_open(const uint8_t *ct, size_t len,
     const struct atr_dec_opts *opts, struct et_buf *out, size_t *which_key);
 
 /* The same through lib/stream.c (atr_encrypt_stream/atr_decrypt_stream)
- * over unlinked temporary files, as the CLI uses them. */
+ * over unlinked temporary files, as the CLI uses them, with
+ * et_stream_threads threads (default 1). */
+extern unsigned et_stream_threads;
+/* Threads the last et_seal_stream/et_open_stream ran on. */
+extern unsigned et_stream_used;
 enum atr_err et_seal_stream(const struct atr_enc_params *p,
     const uint8_t *pt, size_t len, struct et_buf *out);
 enum atr_err et_open_stream(const uint8_t *ct, size_t len,

@@ -2026,3 +2026,178 @@ Test(forgery, wrap_context_is_checked)
 	atr_key_free(rsa);
 	atr_key_free(rpub);
 }
+
+/* ---- several threads on one object (lib/stream.c) -------------------
+ *
+ * With regular files at both ends and more than one batch (256 KiB of
+ * frames, or one frame when frames are larger), lib/stream.c splits the
+ * object over threads that pread, seal or open and pwrite whole batches.
+ * These tests pin the batch arithmetic (sizes around every boundary),
+ * check that the parallel path really ran (et_stream_used), that it
+ * agrees with the frame API and the one-thread stream both ways, and
+ * that every tamper case still fails through it. */
+
+#define PAR_BATCH (256U * 1024U)
+
+static unsigned
+par_expect(unsigned threads, uint32_t fs, size_t len)
+{
+	size_t batch = fs >= PAR_BATCH ? 1 : PAR_BATCH / fs;
+	size_t frames = nframes_of(len, fs);
+	size_t batches = (frames + batch - 1) / batch;
+
+	if (batches < 2 || len <= batch * fs)
+		return 1;
+	return threads < batches ? threads : (unsigned)batches;
+}
+
+static void
+par_roundtrip(const char *wrap_name, const char *open_name, uint32_t fsp,
+    size_t len, unsigned threads)
+{
+	struct atr_key *wk = key(wrap_name), *ok = key(open_name);
+	uint32_t fs = fsp ? fsp : ATR_FRAME_DEFAULT;
+	struct atr_enc_params p = {&wk, 1, NULL, fsp};
+	uint8_t *pt = pattern(len, (uint32_t)(len ^ fs));
+	unsigned want = par_expect(threads, fs, len);
+	struct et_buf ct, ct1;
+	char what[96];
+
+	snprintf(what, sizeof(what), "%u threads, fs %u, len %zu", threads, fs,
+	    len);
+	et_stream_threads = threads;
+	cr_assert_eq(et_seal_stream(&p, pt, len, &ct), ATR_OK, "%s: seal: %s",
+	    what, atr_detail());
+	cr_assert_eq(et_stream_used, want, "%s: sealed on %u threads", what,
+	    et_stream_used);
+	/* The frame API, the one-thread stream and the parallel stream. */
+	et_stream_threads = 1;
+	open_both_ok(&ct, &ok, 1, NULL, pt, len, what);
+	et_stream_threads = threads;
+	open_both_ok(&ct, &ok, 1, NULL, pt, len, what);
+	cr_assert_eq(et_stream_used, want, "%s: opened on %u threads", what,
+	    et_stream_used);
+	/* Sealed on one thread, opened on several; same length either way. */
+	et_stream_threads = 1;
+	cr_assert_eq(et_seal_stream(&p, pt, len, &ct1), ATR_OK, "%s: seal 1",
+	    what);
+	cr_assert_eq(ct1.len, ct.len, "%s: lengths differ", what);
+	et_stream_threads = threads;
+	open_both_ok(&ct1, &ok, 1, NULL, pt, len, what);
+	et_stream_threads = 1;
+	et_buf_free(&ct);
+	et_buf_free(&ct1);
+	free(pt);
+	atr_key_free(wk);
+	atr_key_free(ok);
+}
+
+Test(envelope, stream_parallel_roundtrips)
+{
+	static const struct {
+		uint32_t fs;
+		size_t len;
+	} c[] = {
+		{0, PAR_BATCH},                  /* one batch: one thread */
+		{0, PAR_BATCH + 1},              /* two batches, 1 byte in the last */
+		{0, 2 * PAR_BATCH - 1},
+		{0, 2 * PAR_BATCH},              /* ends on a batch boundary */
+		{0, 5 * PAR_BATCH + 7},
+		{0, 40 * 65536},
+		{1024 * 1024, 3 * 1024 * 1024},  /* frames larger than a batch */
+		{1024 * 1024, 3 * 1024 * 1024 + 1},
+		{300000, 1024 * 1024},           /* batch of one, frame not a divisor */
+		{64, 1024 * 1024 + 3},           /* 4096-frame batches */
+		{1000, PAR_BATCH + 1000},        /* 262 frames per batch */
+	};
+	static const unsigned threads[] = {2, 3};
+	size_t i, t;
+
+	for (t = 0; t < 2; t++)
+		for (i = 0; i < sizeof(c) / sizeof(c[0]); i++)
+			par_roundtrip("aes-256", "aes-256", c[i].fs, c[i].len,
+			    threads[t]);
+	par_roundtrip("rsa-3072.pub", "rsa-3072", 0, 3 * PAR_BATCH + 5, 2);
+}
+
+/* 40 frames of 64 KiB in 10 batches of 4, plus a short final frame. */
+Test(envelope, stream_parallel_tamper)
+{
+	struct atr_key *k = key("aes-256");
+	struct atr_enc_params p = {&k, 1, NULL, 0};
+	const uint32_t fs = ATR_FRAME_DEFAULT;
+	size_t len = 40 * (size_t)fs + 100, n = 41, hl, i, bl;
+	uint8_t *pt = pattern(len, 77), *bad, *t;
+	static const size_t flip[] = {0, 3, 4, 21, 39, 40};
+	static const size_t cut_frames[] = {4, 8, 20, 40};
+	struct atr_header h;
+	struct et_buf ct;
+	char msg[96];
+
+	et_stream_threads = 2;
+	seal_ok(&p, pt, len, &ct);
+	parse_ok(ct.p, ct.len, &h);
+	hl = h.len;
+	bad = malloc(ct.len + 2 * (fs + 16));
+	cr_assert_not_null(bad);
+	/* A flipped bit in a frame at either end of a batch and in the
+	 * final frame. */
+	for (i = 0; i < sizeof(flip) / sizeof(flip[0]); i++) {
+		memcpy(bad, ct.p, ct.len);
+		bad[et_frame_off(hl, fs, flip[i]) + 5] ^= 0x80;
+		snprintf(msg, sizeof(msg), "bit flipped in frame %zu", flip[i]);
+		cr_assert_eq(open_both_fail(bad, ct.len, &k, 1, NULL, msg),
+		    ATR_ERR_AUTH, "%s", msg);
+		cr_assert_eq(et_stream_used, 2, "%s: opened on %u threads",
+		    msg, et_stream_used);
+	}
+	/* Truncation at batch and frame boundaries (the last frame kept
+	 * must fail its final flag), inside a frame, and by one byte. */
+	for (i = 0; i < sizeof(cut_frames) / sizeof(cut_frames[0]); i++) {
+		snprintf(msg, sizeof(msg), "cut after frame %zu", cut_frames[i]);
+		open_both_fail(ct.p, et_frame_off(hl, fs, cut_frames[i]), &k,
+		    1, NULL, msg);
+	}
+	open_both_fail(ct.p, et_frame_off(hl, fs, 21) + 100, &k, 1, NULL,
+	    "cut inside frame 21");
+	open_both_fail(ct.p, ct.len - 1, &k, 1, NULL, "last byte cut");
+	/* Frames swapped across batches, dropped, duplicated; bytes and a
+	 * whole frame appended. */
+	{
+		size_t rec = fs + 16;
+		size_t pairs[][2] = {{3, 4}, {10, 30}, {0, 1}};
+
+		for (i = 0; i < 3; i++) {
+			memcpy(bad, ct.p, ct.len);
+			memcpy(bad + et_frame_off(hl, fs, pairs[i][0]),
+			    ct.p + et_frame_off(hl, fs, pairs[i][1]), rec);
+			memcpy(bad + et_frame_off(hl, fs, pairs[i][1]),
+			    ct.p + et_frame_off(hl, fs, pairs[i][0]), rec);
+			snprintf(msg, sizeof(msg), "frames %zu and %zu swapped",
+			    pairs[i][0], pairs[i][1]);
+			cr_assert_eq(open_both_fail(bad, ct.len, &k, 1, NULL,
+			    msg), ATR_ERR_AUTH, "%s", msg);
+		}
+		t = et_splice(ct.p, ct.len, et_frame_off(hl, fs, 9), rec, NULL,
+		    0, &bl);
+		open_both_fail(t, bl, &k, 1, NULL, "frame 9 dropped");
+		free(t);
+		t = et_splice(ct.p, ct.len, et_frame_off(hl, fs, 5), 0,
+		    ct.p + et_frame_off(hl, fs, 5), rec, &bl);
+		open_both_fail(t, bl, &k, 1, NULL, "frame 5 duplicated");
+		free(t);
+		t = et_splice(ct.p, ct.len, ct.len, 0, (const uint8_t *)"x", 1,
+		    &bl);
+		open_both_fail(t, bl, &k, 1, NULL, "one byte appended");
+		free(t);
+		t = et_splice(ct.p, ct.len, ct.len, 0,
+		    ct.p + et_frame_off(hl, fs, n - 2), rec, &bl);
+		open_both_fail(t, bl, &k, 1, NULL, "a frame appended");
+		free(t);
+	}
+	et_stream_threads = 1;
+	free(bad);
+	et_buf_free(&ct);
+	atr_key_free(k);
+	free(pt);
+}
