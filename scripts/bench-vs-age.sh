@@ -36,13 +36,20 @@ work=()
 trap 'rm -rf "${work[@]}"' EXIT
 
 now() { date +%s%N; }
-# t NAME CMD...: runs CMD, appends the microseconds to NAME's list.  The
-# dirty pages of the commands before are written out first (untimed): on
-# ext4 an fsync can otherwise wait for other files' data, which would
-# charge one command for the one before it.
+# t NAME OUT CMD...: runs CMD (which writes OUT) once untimed, deletes
+# OUT, then runs it again timed and appends the microseconds to NAME's
+# list.  The untimed run is a warm-up against this VM's first-touch cost:
+# the host backs a guest page only when it is first written, and takes
+# freed pages back within seconds (free page reporting), so whichever
+# command first needed new memory paid up to 5x (docs/BENCH.md); the
+# timed run reuses the pages its warm-up just freed.  The dirty pages of
+# the commands before are written out first (untimed): on ext4 an fsync
+# can otherwise wait for other files' data.
 t() {
-	local name=$1 t0 t1
-	shift
+	local name=$1 out=$2 t0 t1
+	shift 2
+	"$@" >/dev/null 2>&1 || { echo "bench-vs-age: $name failed: $*" >&2; exit 1; }
+	rm -f "$out"
 	sync
 	t0=$(now)
 	"$@" >/dev/null 2>&1 || { echo "bench-vs-age: $name failed: $*" >&2; exit 1; }
@@ -74,16 +81,16 @@ for base in $dirs; do
 	recip=$(age-keygen -y age.key)
 	for r in $(seq 1 "$runs"); do
 		rm -f smk.atr smk1.atr cmk.atr out.* plain.age
-		t atrest-smk-enc "$bin" encrypt -q -k file:smk.key -o smk.atr plain
-		t atrest-smk-enc-j1 "$bin" encrypt -q -j 1 -k file:smk.key -o smk1.atr plain
-		t age-enc age -r "$recip" -o plain.age plain
-		t age-enc-fsync sh -c "age -r '$recip' -o plain.age2 plain && sync plain.age2"
-		t atrest-cmk-enc "$bin" encrypt -q -k file:cmk.pem.pub -o cmk.atr plain
-		t atrest-smk-dec "$bin" decrypt -q -k file:smk.key -o out.smk smk.atr
-		t atrest-smk-dec-j1 "$bin" decrypt -q -j 1 -k file:smk.key -o out.smk1 smk.atr
-		t age-dec age -d -i age.key -o out.age plain.age
-		t age-dec-fsync sh -c "age -d -i age.key -o out.age2 plain.age && sync out.age2"
-		t atrest-cmk-dec "$bin" decrypt -q -k file:cmk.pem -o out.cmk cmk.atr
+		t atrest-smk-enc smk.atr "$bin" encrypt -q -k file:smk.key -o smk.atr plain
+		t atrest-smk-enc-j1 smk1.atr "$bin" encrypt -q -j 1 -k file:smk.key -o smk1.atr plain
+		t age-enc plain.age age -r "$recip" -o plain.age plain
+		t age-enc-fsync plain.age2 sh -c "age -r '$recip' -o plain.age2 plain && sync plain.age2"
+		t atrest-cmk-enc cmk.atr "$bin" encrypt -q -k file:cmk.pem.pub -o cmk.atr plain
+		t atrest-smk-dec out.smk "$bin" decrypt -q -k file:smk.key -o out.smk smk.atr
+		t atrest-smk-dec-j1 out.smk1 "$bin" decrypt -q -j 1 -k file:smk.key -o out.smk1 smk.atr
+		t age-dec out.age age -d -i age.key -o out.age plain.age
+		t age-dec-fsync out.age2 sh -c "age -d -i age.key -o out.age2 plain.age && sync out.age2"
+		t atrest-cmk-dec out.cmk "$bin" decrypt -q -k file:cmk.pem -o out.cmk cmk.atr
 		cmp -s plain out.smk && cmp -s plain out.smk1 && cmp -s plain out.cmk &&
 		    cmp -s plain out.age ||
 			{ echo "bench-vs-age: a round trip differs" >&2; exit 1; }
