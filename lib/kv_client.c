@@ -43,6 +43,7 @@
 
 /* ---- statistics ---- */
 
+static _Atomic uint64_t st_http2;
 static _Atomic uint64_t st_calls[ATR_KV_CALL__COUNT];
 static _Atomic uint64_t st_fail[ATR_KV_CALL__COUNT];
 static _Atomic uint64_t st_ns[ATR_KV_CALL__COUNT];
@@ -89,6 +90,7 @@ atr_kv_stats_get(struct atr_kv_stats *out)
 	out->throttled = atomic_load(&st_throttled);
 	out->token_fetches = atomic_load(&st_tokens);
 	out->challenges = atomic_load(&st_challenges);
+	out->http2 = atomic_load(&st_http2);
 }
 
 void
@@ -107,6 +109,7 @@ atr_kv_stats_reset(void)
 	atomic_store(&st_throttled, 0);
 	atomic_store(&st_tokens, 0);
 	atomic_store(&st_challenges, 0);
+	atomic_store(&st_http2, 0);
 }
 
 static void
@@ -546,8 +549,14 @@ perform(CURL *h, const struct atr_kv_client *c, const struct kv_req *rq,
 	/* The Authorization line and the body must not stay referenced. */
 	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
-	if (cc == CURLE_OK)
+	if (cc == CURLE_OK) {
+		long v = 0;
+
 		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->rs->status);
+		if (curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &v) ==
+		    CURLE_OK && v == CURL_HTTP_VERSION_2_0)
+			atomic_fetch_add(&st_http2, 1);
+	}
 	return cc;
 }
 

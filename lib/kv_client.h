@@ -237,6 +237,7 @@ struct atr_kv_stats {
 	uint64_t elapsed_ns[ATR_KV_CALL__COUNT]; /* sum */
 	uint64_t max_ns[ATR_KV_CALL__COUNT];
 	uint64_t attempts, retries, throttled, token_fetches, challenges;
+	uint64_t http2;  /* responses that came over HTTP/2 */
 };
 void atr_kv_stats_get(struct atr_kv_stats *out);
 void atr_kv_stats_reset(void);

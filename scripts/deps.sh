@@ -6,6 +6,7 @@ pkgs=(
 	build-essential pkg-config
 	libssl-dev libcurl4-openssl-dev libcjson-dev libcriterion-dev
 	libmicrohttpd-dev libp11-kit-dev softhsm2 opensc
+	nghttp2-proxy
 	age gnuplot-nox
 	clang libclang-rt-14-dev valgrind
 	libxml2-utils

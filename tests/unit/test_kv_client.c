@@ -9,7 +9,9 @@
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <limits.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -708,9 +710,28 @@ srv_start(void)
 	srv_start_with(0, NULL);
 }
 
+/* The pid file of an nghttpx front end a test started (HTTP/2 test):
+ * stopped here, so that a failed assertion does not leave it running. */
+static char h2_pidf[PATH_MAX];
+
+static void
+h2_stop(void)
+{
+	char *pid_s;
+
+	if (h2_pidf[0] == '\0')
+		return;
+	pid_s = (char *)tu_read_file(h2_pidf, NULL);
+	if (pid_s != NULL && strtol(pid_s, NULL, 10) > 1)
+		kill((pid_t)strtol(pid_s, NULL, 10), SIGTERM);
+	free(pid_s);
+	h2_pidf[0] = '\0';
+}
+
 static void
 srv_stop(void)
 {
+	h2_stop();
 	atr_kv_thread_cleanup();
 	atr_kv_cache_clear();
 	atr_kv_server_stop(srv);
@@ -1639,4 +1660,131 @@ Test(kv_vault, list_versions_follows_next_link)
 	    ATR_ERR_NOT_FOUND);
 	cr_assert_null(items);
 	atr_kv_client_free(c);
+}
+
+/* ---- HTTP/2 ----
+ *
+ * The loopback server speaks HTTP/1.1 only (libmicrohttpd), while Azure's
+ * front ends offer HTTP/2 through ALPN.  nghttpx (nghttp2's proxy, from
+ * Debian's nghttp2-proxy) fronts the loopback vault here with TLS and h2,
+ * so the client's HTTP/2 path runs for real: negotiation, the challenge
+ * and token flow, wrap/unwrap, and retries on 429 across one connection. */
+
+static const char *
+find_nghttpx(void)
+{
+	static const char *const where[] = {"/usr/sbin/nghttpx",
+	    "/usr/bin/nghttpx", "/usr/local/bin/nghttpx", NULL};
+	size_t i;
+
+	for (i = 0; where[i] != NULL; i++)
+		if (access(where[i], X_OK) == 0)
+			return where[i];
+	return NULL;
+}
+
+/* A port that was free a moment ago (nghttpx binds it next). */
+static int
+free_port(void)
+{
+	struct sockaddr_in a;
+	socklen_t al = sizeof(a);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	cr_assert_geq(fd, 0);
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	cr_assert_eq(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	cr_assert_eq(getsockname(fd, (struct sockaddr *)&a, &al), 0);
+	port = ntohs(a.sin_port);
+	close(fd);
+	return port;
+}
+
+static int
+port_accepts(int port)
+{
+	struct sockaddr_in a;
+	int fd = socket(AF_INET, SOCK_STREAM, 0), ok;
+
+	if (fd < 0)
+		return 0;
+	memset(&a, 0, sizeof(a));
+	a.sin_family = AF_INET;
+	a.sin_port = htons((uint16_t)port);
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
+	close(fd);
+	return ok;
+}
+
+Test(kv_vault, http2_through_an_h2_front_end)
+{
+	const char *ngx = find_nghttpx(), *vport;
+	char fe[64], be[128], ca[PATH_MAX + 16], key[PATH_MAX];
+	char crt[PATH_MAX], elog[PATH_MAX + 32], alog[PATH_MAX + 32];
+	char url[96], *uri;
+	struct timespec nap = {0, 20 * 1000 * 1000};
+	struct atr_key_opts o = {.max_retries = 12};
+	struct atr_kv_stats st;
+	struct atr_key *k;
+	unsigned thr, r;
+	long ra;
+	int port, i, rc;
+
+	if (ngx == NULL)
+		cr_skip_test("nghttpx is not installed (Debian: nghttp2-proxy; "
+		    "scripts/deps.sh installs it)");
+	vport = strrchr(srv_url, ':') + 1;
+	port = free_port();
+	snprintf(fe, sizeof(fe), "--frontend=127.0.0.1,%d", port);
+	snprintf(be, sizeof(be), "--backend=127.0.0.1,%s;;tls;sni=localhost",
+	    vport);
+	snprintf(ca, sizeof(ca), "--cacert=%s", atr_kv_server_ca_path(srv));
+	snprintf(h2_pidf, sizeof(h2_pidf), "%s/nghttpx.pid", srv_dir);
+	snprintf(key, sizeof(key), "%s/server-key.pem", srv_dir);
+	snprintf(crt, sizeof(crt), "%s/server.pem", srv_dir);
+	snprintf(elog, sizeof(elog), "--errorlog-file=%s/nghttpx.err", srv_dir);
+	snprintf(alog, sizeof(alog), "--accesslog-file=%s/nghttpx.log", srv_dir);
+	{
+		char pidopt[PATH_MAX + 16];
+		const char *argv[] = {ngx, "--conf=/dev/null", fe, be, ca,
+		    "--workers=1", "--no-ocsp", "--daemon", pidopt, elog, alog,
+		    key, crt, NULL};
+		struct tu_run_opts ro = {.timeout_ms = 10000};
+
+		snprintf(pidopt, sizeof(pidopt), "--pid-file=%s", h2_pidf);
+		rc = tu_run(argv, &ro);
+		cr_assert_eq(rc, 0, "nghttpx exited %d", rc);
+	}
+	for (i = 0; i < 250 && !port_accepts(port); i++)
+		nanosleep(&nap, NULL);
+	cr_assert(port_accepts(port), "nghttpx does not listen on %d", port);
+
+	make_key("h2", NULL, 0, 0, NULL);
+	snprintf(url, sizeof(url), "https://127.0.0.1:%d", port);
+	uri = malloc(ATR_URI_MAX);
+	cr_assert_not_null(uri);
+	snprintf(uri, ATR_URI_MAX, "%s/keys/h2", url);
+	atr_kv_stats_reset();
+	k = open_key(uri, &o);
+	faults("429=0.4,retry-after=1,seed=21");
+	r = round_trips(k, 6, &thr, &ra);
+	cr_assert_gt(r, 0, "no 429 came through the front end");
+	cr_assert_eq(thr, r);
+	cr_assert_eq(ra, 1000, "Retry-After lost over HTTP/2");
+	faults("none");
+	atr_kv_stats_get(&st);
+	/* Every call of the provider (get, 12 wraps/unwraps and their
+	 * retries) went over HTTP/2; only the token came from the vault
+	 * directly (AZURE_AUTHORITY_HOST). */
+	cr_assert_geq(st.http2, 13 + r, "%llu responses over HTTP/2",
+	    (unsigned long long)st.http2);
+	cr_assert(strncmp(k->key_id, url, strlen(url)) == 0,
+	    "the kid names the front end: %s", k->key_id);
+	atr_key_free(k);
+	free(uri);
+	cr_assert_eq(access(h2_pidf, R_OK), 0, "no nghttpx pid file");
+	/* srv_stop (the suite's fini) stops it, failed or not. */
 }
