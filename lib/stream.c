@@ -354,6 +354,7 @@ par_run(struct par *P, unsigned threads, unsigned *used)
 	unsigned i, n;
 	uint8_t c;
 
+	P->nbatches = (P->nframes + P->batch - 1) / P->batch;
 	if (threads > MAX_WORKERS)
 		threads = MAX_WORKERS;
 	if (threads > P->nbatches)
@@ -450,6 +451,28 @@ regular_at(int fd, uint64_t *size)
 	return at;
 }
 
+static size_t
+batch_frames(size_t frame_size)
+{
+	return frame_size >= BATCH_BYTES ? 1 : BATCH_BYTES / frame_size;
+}
+
+static void
+par_init(struct par *P, int sealing, int in_fd, off_t in_off, int out_fd,
+    off_t out_off, uint64_t in_len, size_t frame_size)
+{
+	memset(P, 0, sizeof(*P));
+	P->sealing = sealing;
+	P->in_fd = in_fd;
+	P->in_off = in_off;
+	P->out_fd = out_fd;
+	P->out_off = out_off;
+	P->in_len = in_len;
+	P->unit_in = sealing ? frame_size : frame_size + ATR_GCM_TAGBYTES;
+	P->unit_out = sealing ? frame_size + ATR_GCM_TAGBYTES : frame_size;
+	P->batch = batch_frames(frame_size);
+}
+
 static unsigned
 resolve_threads(unsigned threads)
 {
@@ -461,11 +484,6 @@ resolve_threads(unsigned threads)
 	return n < 1 ? 1 : (unsigned)n;
 }
 
-static size_t
-batch_frames(size_t frame_size)
-{
-	return frame_size >= BATCH_BYTES ? 1 : BATCH_BYTES / frame_size;
-}
 
 enum atr_err
 atr_encrypt_stream(struct atr_enc *e, int in_fd, int out_fd,
@@ -492,22 +510,12 @@ atr_encrypt_stream(struct atr_enc *e, int in_fd, int out_fd,
 	/* Parallel only when it pays: at least two batches. */
 	if (ooff < 0 || body <= (uint64_t)batch_frames(fs) * fs)
 		return seq_encrypt(e, in_fd, out_fd, st);
-	memset(&P, 0, sizeof(P));
-	P.sealing = 1;
+	par_init(&P, 1, in_fd, ioff, out_fd, ooff, body, fs);
 	P.e = e;
-	P.in_fd = in_fd;
-	P.out_fd = out_fd;
-	P.in_off = ioff;
-	P.out_off = ooff;
-	P.in_len = body;
-	P.unit_in = fs;
-	P.unit_out = fs + ATR_GCM_TAGBYTES;
-	P.batch = batch_frames(fs);
 	P.nframes = body / fs + (body % fs != 0);
 	if (P.nframes > ATR_MAX_FRAMES)
 		return atr_fail(ATR_ERR_LIMIT, "object exceeds %llu frames",
 		    (unsigned long long)ATR_MAX_FRAMES);
-	P.nbatches = (P.nframes + P.batch - 1) / P.batch;
 	err = par_run(&P, threads, &st->threads);
 	if (err != ATR_OK)
 		return err;
@@ -558,21 +566,12 @@ atr_decrypt_stream(int in_fd, int out_fd, struct atr_key *const *keys,
 		err = seq_decrypt(d, h->frame_size, &r, out_fd, st);
 		goto out;
 	}
-	memset(&P, 0, sizeof(P));
+	par_init(&P, 0, in_fd, ioff + (off_t)h->len, out_fd, ooff, body,
+	    h->frame_size);
+	P.d = d;
 	err = atr_body_frames(body, h->frame_size, &P.nframes);
 	if (err != ATR_OK)
 		goto out;
-	P.sealing = 0;
-	P.d = d;
-	P.in_fd = in_fd;
-	P.out_fd = out_fd;
-	P.in_off = ioff + (off_t)h->len;
-	P.out_off = ooff;
-	P.in_len = body;
-	P.unit_in = (size_t)h->frame_size + ATR_GCM_TAGBYTES;
-	P.unit_out = h->frame_size;
-	P.batch = batch_frames(h->frame_size);
-	P.nbatches = (P.nframes + P.batch - 1) / P.batch;
 	err = par_run(&P, threads, &st->threads);
 	if (err != ATR_OK)
 		goto out;
