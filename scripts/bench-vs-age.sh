@@ -56,6 +56,11 @@ t() {
 	t1=$(now)
 	echo "$(( (t1 - t0) / 1000 ))" >> "times.$name"
 }
+# same OUT: OUT must equal the plaintext; then it is deleted.
+same() {
+	cmp -s plain "$1" || { echo "bench-vs-age: $1 differs from the plaintext" >&2; exit 1; }
+	rm -f "$1"
+}
 med() { sort -n "times.$1" | awk '{ v[NR] = $1 } END { print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 rng() { sort -n "times.$1" | awk 'NR == 1 { lo = $1 } { hi = $1 } END { printf "%.3f-%.3f", lo / 1e6, hi / 1e6 }'; }
 row() {
@@ -81,20 +86,25 @@ for base in $dirs; do
 	recip=$(age-keygen -y age.key)
 	for r in $(seq 1 "$runs"); do
 		rm -f smk.atr smk1.atr cmk.atr out.* plain.age
+		# Outputs are checked and deleted as soon as they are timed, so
+		# that the memory in use (tmpfs) stays at five files.
 		t atrest-smk-enc smk.atr "$bin" encrypt -q -k file:smk.key -o smk.atr plain
 		t atrest-smk-enc-j1 smk1.atr "$bin" encrypt -q -j 1 -k file:smk.key -o smk1.atr plain
+		rm -f smk1.atr
 		t age-enc plain.age age -r "$recip" -o plain.age plain
 		t age-enc-fsync plain.age2 sh -c "age -r '$recip' -o plain.age2 plain && sync plain.age2"
+		rm -f plain.age2
 		t atrest-cmk-enc cmk.atr "$bin" encrypt -q -k file:cmk.pem.pub -o cmk.atr plain
 		t atrest-smk-dec out.smk "$bin" decrypt -q -k file:smk.key -o out.smk smk.atr
+		same out.smk
 		t atrest-smk-dec-j1 out.smk1 "$bin" decrypt -q -j 1 -k file:smk.key -o out.smk1 smk.atr
+		same out.smk1
 		t age-dec out.age age -d -i age.key -o out.age plain.age
+		same out.age
 		t age-dec-fsync out.age2 sh -c "age -d -i age.key -o out.age2 plain.age && sync out.age2"
+		rm -f out.age2
 		t atrest-cmk-dec out.cmk "$bin" decrypt -q -k file:cmk.pem -o out.cmk cmk.atr
-		cmp -s plain out.smk && cmp -s plain out.smk1 && cmp -s plain out.cmk &&
-		    cmp -s plain out.age ||
-			{ echo "bench-vs-age: a round trip differs" >&2; exit 1; }
-		rm -f plain.age2 out.age2
+		same out.cmk
 	done
 	row atrest-smk-enc age-enc
 	row atrest-smk-enc-j1 age-enc
