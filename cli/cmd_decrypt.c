@@ -22,8 +22,8 @@ usage(FILE *f)
 	    "With -o -, frames reach stdout as they authenticate; a truncated or\n"
 	    "tampered object still ends with exit status 1.\n\n"
 	    "  -k, --key URI      key to try (file:PATH, pkcs11:..., https://VAULT/keys/NAME)\n"
-	    "  -j, --jobs N       threads sealing or opening one object's frames\n"
-	    "                     (default 0: one per CPU; 1: no worker threads)\n"
+	    "  -j, --jobs N       threads (default 0: one per CPU): on the frames of\n"
+	    "                     one large file, or on N files at once in a tree\n"
 	    "  -o, --output OUT   output file or directory ('-' = stdout)\n"
 	    "  -q, --quiet        no summary on stderr\n"
 	    "  -h, --help\n\n"
@@ -36,13 +36,13 @@ struct dec_arg {
 };
 
 static enum atr_err
-dec_one(int in_fd, int out_fd, void *arg)
+dec_one(int in_fd, int out_fd, unsigned threads, void *arg)
 {
 	struct dec_arg *a = arg;
 	struct atr_stream_stats st;
 
 	return atr_decrypt_stream(in_fd, out_fd, a->ks->k, a->ks->n, NULL,
-	    a->jobs, &st);
+	    threads, &st);
 }
 
 int
@@ -96,7 +96,7 @@ cmd_decrypt(int argc, char **argv)
 	rc = cli_keys_open(&ks);
 	if (rc == 0) {
 		rc = cli_transform("decrypt", argv[optind], out, 0600, dec_one,
-		    &da, &ok, &fail);
+		    &da, da.jobs, &ok, &fail);
 		if (!quiet && ok + fail > 1)
 			fprintf(stderr, "atrest decrypt: %u file(s) decrypted, %u failed\n",
 			    ok, fail);

@@ -2,6 +2,7 @@
  * atrest encrypt --key URI [--key URI ...] [--frame-size N] [--jobs N] -o OUT IN
  */
 #include <getopt.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -21,8 +22,8 @@ usage(FILE *f)
 	    "renamed, so a failure leaves nothing at OUT.\n\n"
 	    "  -k, --key URI         recipient key (file:PATH, pkcs11:..., https://VAULT/keys/NAME)\n"
 	    "  -f, --frame-size N    plaintext bytes per frame, %u..%u (default 64K)\n"
-	    "  -j, --jobs N          threads sealing one object's frames (default 0:\n"
-	    "                        one per CPU; 1: no worker threads)\n"
+	    "  -j, --jobs N          threads (default 0: one per CPU): on the frames\n"
+	    "                        of one large file, or on N files at once in a tree\n"
 	    "  -o, --output OUT      output file or directory ('-' = stdout)\n"
 	    "  -q, --quiet           no summary on stderr\n"
 	    "  -h, --help\n",
@@ -33,11 +34,11 @@ struct enc_arg {
 	struct cli_keys *ks;
 	uint32_t frame_size;
 	unsigned jobs;
-	uint64_t bytes;
+	_Atomic uint64_t bytes;   /* files may run in parallel */
 };
 
 static enum atr_err
-enc_one(int in_fd, int out_fd, void *arg)
+enc_one(int in_fd, int out_fd, unsigned threads, void *arg)
 {
 	struct enc_arg *a = arg;
 	struct atr_enc_params p = {a->ks->k, a->ks->n, NULL, a->frame_size};
@@ -48,9 +49,9 @@ enc_one(int in_fd, int out_fd, void *arg)
 	err = atr_enc_new(&p, &e);
 	if (err != ATR_OK)
 		return err;
-	err = atr_encrypt_stream(e, in_fd, out_fd, a->jobs, &st);
+	err = atr_encrypt_stream(e, in_fd, out_fd, threads, &st);
 	atr_enc_free(e);
-	a->bytes += st.plain_bytes;
+	atomic_fetch_add(&a->bytes, st.plain_bytes);
 	return err;
 }
 
@@ -115,7 +116,7 @@ cmd_encrypt(int argc, char **argv)
 	rc = cli_keys_open(&ks);
 	if (rc == 0) {
 		rc = cli_transform("encrypt", argv[optind], out, 0644, enc_one,
-		    &a, &ok, &fail);
+		    &a, a.jobs, &ok, &fail);
 		if (!quiet && ok + fail > 1)
 			fprintf(stderr, "atrest encrypt: %u file(s) encrypted, %u failed\n",
 			    ok, fail);

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,11 +111,27 @@ cli_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+/* A tree is walked by the calling thread, which creates the directories
+ * in order and queues the files; `jobs` workers take them from a bounded
+ * queue.  Files are independent (each has its own temporary output), so
+ * only the counters and the exit code are shared. */
+#define TX_QUEUE 64U
+
+struct tx_job {
+	char *in, *out;
+};
+
 struct tx {
 	const char *cmd, *in_root, *out_root;
 	mode_t mode;
 	cli_file_fn fn;
 	void *arg;
+	unsigned threads;        /* for fn: frames of one file */
+	pthread_mutex_t mu;
+	pthread_cond_t more, room;
+	struct tx_job q[TX_QUEUE];
+	size_t head, count;
+	int closed, pooled;
 	unsigned ok, fail;
 	int rc;
 };
@@ -124,6 +141,20 @@ worse(int a, int b)
 {
 	/* 2 (I/O, usage) outranks 1 (authentication). */
 	return a > b ? a : b;
+}
+
+static void
+tx_result(struct tx *t, int rc)
+{
+	if (t->pooled)
+		pthread_mutex_lock(&t->mu);
+	t->rc = worse(t->rc, rc);
+	if (rc == 0)
+		t->ok++;
+	else
+		t->fail++;
+	if (t->pooled)
+		pthread_mutex_unlock(&t->mu);
 }
 
 static void
@@ -139,14 +170,13 @@ one_file(struct tx *t, const char *in, const char *out)
 		if (fd < 0) {
 			fprintf(stderr, "atrest: %s: cannot open: %s\n", in,
 			    strerror(errno));
-			t->rc = worse(t->rc, 2);
-			t->fail++;
+			tx_result(t, 2);
 			return;
 		}
 	}
 	err = atr_out_begin(&o, out, t->mode);
 	if (err == ATR_OK) {
-		err = t->fn(fd, o.fd, t->arg);
+		err = t->fn(fd, o.fd, t->threads, t->arg);
 		if (err == ATR_OK)
 			err = atr_out_commit(&o, 0);
 		else
@@ -155,12 +185,62 @@ one_file(struct tx *t, const char *in, const char *out)
 	if (fd > 0)
 		close(fd);
 	if (err != ATR_OK) {
-		t->rc = worse(t->rc, cli_error(strcmp(in, "-") ? in : "stdin",
-		    err));
-		t->fail++;
+		tx_result(t, cli_error(strcmp(in, "-") ? in : "stdin", err));
 		return;
 	}
-	t->ok++;
+	tx_result(t, 0);
+}
+
+static void *
+tx_worker(void *arg)
+{
+	struct tx *t = arg;
+	struct tx_job j;
+
+	for (;;) {
+		pthread_mutex_lock(&t->mu);
+		while (t->count == 0 && !t->closed)
+			pthread_cond_wait(&t->more, &t->mu);
+		if (t->count == 0) {
+			pthread_mutex_unlock(&t->mu);
+			return NULL;
+		}
+		j = t->q[t->head];
+		t->head = (t->head + 1) % TX_QUEUE;
+		t->count--;
+		pthread_cond_signal(&t->room);
+		pthread_mutex_unlock(&t->mu);
+		one_file(t, j.in, j.out);
+		free(j.in);
+		free(j.out);
+	}
+}
+
+/* Queues a file for the workers, or does it here when there are none. */
+static enum atr_err
+tx_file(struct tx *t, const char *in, const char *out)
+{
+	struct tx_job j;
+
+	if (!t->pooled) {
+		one_file(t, in, out);
+		return ATR_OK;
+	}
+	j.in = strdup(in);
+	j.out = strdup(out);
+	if (j.in == NULL || j.out == NULL) {
+		free(j.in);
+		free(j.out);
+		return ATR_ERR_NOMEM;
+	}
+	pthread_mutex_lock(&t->mu);
+	while (t->count == TX_QUEUE)
+		pthread_cond_wait(&t->room, &t->mu);
+	t->q[(t->head + t->count) % TX_QUEUE] = j;
+	t->count++;
+	pthread_cond_signal(&t->more);
+	pthread_mutex_unlock(&t->mu);
+	return ATR_OK;
 }
 
 static enum atr_err
@@ -180,21 +260,79 @@ tx_cb(const char *path, const char *rel, enum atr_walk_type type,
 	case ATR_WALK_DIR:
 		return atr_mkdirs(out);
 	case ATR_WALK_FILE:
-		one_file(t, path, out);
-		return ATR_OK;
+		return tx_file(t, path, out);
 	default:
 		cli_warn("%s: skipped (not a regular file or directory)", path);
 		return ATR_OK;
 	}
 }
 
+static unsigned
+online_cpus(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+}
+
+/* Walks the tree with `jobs` workers (see cli_transform). */
+static enum atr_err
+tx_tree(struct tx *t, const char *in, unsigned jobs)
+{
+	pthread_t th[64];
+	unsigned i, started = 0;
+	enum atr_err err;
+
+	if (jobs > 1 && pthread_mutex_init(&t->mu, NULL) == 0) {
+		pthread_cond_init(&t->more, NULL);
+		pthread_cond_init(&t->room, NULL);
+		t->pooled = 1;
+		for (i = 0; i < jobs && i < 64; i++) {
+			if (pthread_create(&th[i], NULL, tx_worker, t) != 0)
+				break;
+			started++;
+		}
+		if (started == 0) {
+			t->pooled = 0;
+			pthread_cond_destroy(&t->more);
+			pthread_cond_destroy(&t->room);
+			pthread_mutex_destroy(&t->mu);
+		}
+	}
+	err = atr_walk(in, tx_cb, t);
+	if (!t->pooled)
+		return err;
+	pthread_mutex_lock(&t->mu);
+	t->closed = 1;
+	pthread_cond_broadcast(&t->more);
+	pthread_mutex_unlock(&t->mu);
+	for (i = 0; i < started; i++)
+		pthread_join(th[i], NULL);
+	t->pooled = 0;
+	pthread_cond_destroy(&t->more);
+	pthread_cond_destroy(&t->room);
+	pthread_mutex_destroy(&t->mu);
+	return err;
+}
+
 int
 cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
-    cli_file_fn fn, void *arg, unsigned *nok, unsigned *nfail)
+    cli_file_fn fn, void *arg, unsigned jobs, unsigned *nok, unsigned *nfail)
 {
-	struct tx t = {cmd, in, out, mode, fn, arg, 0, 0, 0};
+	struct tx t;
 	struct stat st;
 	enum atr_err err;
+
+	memset(&t, 0, sizeof(t));
+	t.cmd = cmd;
+	t.in_root = in;
+	t.out_root = out;
+	t.mode = mode;
+	t.fn = fn;
+	t.arg = arg;
+	if (jobs == 0)
+		jobs = online_cpus();
+	t.threads = jobs;
 
 	if (strcmp(in, "-") == 0) {
 		one_file(&t, "-", out);
@@ -227,7 +365,9 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 				    out, in);
 		}
 	}
-	err = atr_walk(in, tx_cb, &t);
+	/* A tree: files in parallel, each on one thread. */
+	t.threads = 1;
+	err = tx_tree(&t, in, jobs);
 	if (err != ATR_OK)
 		t.rc = worse(t.rc, cli_error(in, err));
 done:

@@ -39,10 +39,17 @@ int cli_parse_jobs(const char *cmd, const char *s, unsigned *out);
  * directory tree (mirrored under OUT).  Every output goes through a
  * temporary file and is renamed only on success.  Errors are printed one
  * line per file; processing goes on with the next file.  Returns the
- * exit code (the worst seen).  *nfiles counts files processed.
+ * exit code (the worst seen).  *nok and *nfail count files.
+ *
+ * jobs (0 = one per online CPU): a single file gets fn(..., jobs, arg),
+ * i.e. all of them on its frames; a tree is processed by `jobs` threads,
+ * one file each at a time, with fn(..., 1, arg): fn and arg must then be
+ * safe to call from several threads at once.
  */
-typedef enum atr_err (*cli_file_fn)(int in_fd, int out_fd, void *arg);
+typedef enum atr_err (*cli_file_fn)(int in_fd, int out_fd, unsigned threads,
+    void *arg);
 int cli_transform(const char *cmd, const char *in, const char *out,
-    mode_t mode, cli_file_fn fn, void *arg, unsigned *nok, unsigned *nfail);
+    mode_t mode, cli_file_fn fn, void *arg, unsigned jobs, unsigned *nok,
+    unsigned *nfail);
 
 #endif

@@ -959,6 +959,77 @@ Test(cli, tree_with_one_tampered_file)
 	cr_assert(!et_tree_has_tmp(dec));
 }
 
+/* A tree of 60 files processed by 1, 3 and 8 workers: the same outputs,
+ * every bad file named once, the counts right, nothing half-written. */
+Test(cli, tree_jobs_agree)
+{
+	const char *k = kuri("aes"), *in = P("in"), *enc = P("enc");
+	static const char *const jobs[] = {"1", "3", "8"};
+	char path[PATH_MAX], want[64];
+	size_t i, j;
+	struct run r;
+
+	mkd(in);
+	for (i = 0; i < 6; i++) {
+		snprintf(path, sizeof(path), "%s/d%zu", in, i);
+		mkd(path);
+		for (j = 0; j < 10; j++) {
+			snprintf(path, sizeof(path), "%s/d%zu/f%zu", in, i, j);
+			write_random(path, 100 + 997 * j + 31 * i,
+			    (uint32_t)(i * 10 + j));
+		}
+	}
+	r = RUN("encrypt", "-k", k, "-j", "4", "-o", enc, in);
+	expect_rc(&r, 0, "encrypt tree -j 4");
+	cr_assert_not_null(strstr(r.err, "60 file(s) encrypted, 0 failed"),
+	    "%s", r.err);
+	run_free(&r);
+	/* Spoil one file in each of three directories. */
+	for (i = 0; i < 3; i++) {
+		uint8_t *c;
+		size_t cl = 0;
+
+		snprintf(path, sizeof(path), "%s/d%zu/f%zu", enc, 2 * i, i + 3);
+		c = tu_read_file(path, &cl);
+		cr_assert_not_null(c);
+		c[cl - 1] ^= 0x01;
+		cr_assert_eq(tu_write_file(path, c, cl), 0);
+		free(c);
+	}
+	for (i = 0; i < 3; i++) {
+		char dec[64];
+
+		snprintf(dec, sizeof(dec), "dec%s", jobs[i]);
+		r = RUN("decrypt", "-k", k, "-j", jobs[i], "-o", P(dec), enc);
+		expect_rc(&r, 1, "decrypt tree");
+		cr_assert_not_null(strstr(r.err, "57 file(s) decrypted, 3 failed"),
+		    "-j %s: %s", jobs[i], r.err);
+		cr_assert_eq(et_count_lines(r.err), 4, "-j %s: %s", jobs[i],
+		    r.err);
+		for (j = 0; j < 3; j++) {
+			snprintf(want, sizeof(want), "/d%zu/f%zu: ", 2 * j, j + 3);
+			cr_assert_not_null(strstr(r.err, want), "-j %s: %s not "
+			    "named: %s", jobs[i], want, r.err);
+		}
+		run_free(&r);
+		for (j = 0; j < 60; j++) {
+			char a[PATH_MAX], b[PATH_MAX];
+			size_t d = j / 10, f = j % 10;
+			int bad = d % 2 == 0 && f == d / 2 + 3; /* spoilt above */
+
+			snprintf(a, sizeof(a), "%s/d%zu/f%zu", in, d, f);
+			snprintf(b, sizeof(b), "%s/%s/d%zu/f%zu", dir, dec, d, f);
+			if (bad)
+				cr_assert_eq(access(b, F_OK), -1, "%s written", b);
+			else
+				cr_assert(same_file(a, b), "-j %s: %s differs",
+				    jobs[i], b);
+		}
+		snprintf(path, sizeof(path), "%s/%s", dir, dec);
+		cr_assert(!et_tree_has_tmp(path));
+	}
+}
+
 /* ---- key and input errors ------------------------------------------- */
 
 Test(cli, key_and_input_errors_exit_2)
