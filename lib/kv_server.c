@@ -900,8 +900,20 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
     size_t *upload_data_size, void **con_cls)
 {
 	struct conn_req *req = *con_cls;
+	struct atr_kv_server *srv = cls;
+	struct timespec nap = {0, 1000 * 1000};
+	int started;
 
 	(void)version;
+	/* A request that arrives while atr_kv_server_start is still writing
+	 * the URL and the challenge waits for them (ThreadSanitizer found
+	 * the race; a client that connected at once could have read a
+	 * half-written challenge). */
+	while ((started = atomic_load_explicit(&srv->started,
+	    memory_order_acquire)) == 0)
+		nanosleep(&nap, NULL);
+	if (started < 0)
+		return MHD_NO;
 	if (req == NULL) {
 		req = calloc(1, sizeof(*req));
 		if (req == NULL)
@@ -1191,7 +1203,7 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	const union MHD_DaemonInfo *di;
 	const char *res;
 	enum atr_err err;
-	size_t i;
+	size_t i, nkeys;
 	int mu_ok = 0;
 	unsigned flags;
 
@@ -1352,11 +1364,15 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 			snprintf(s->challenge + n, sizeof(s->challenge) - n,
 			    ", scope=\"%s\"", o->challenge_scope);
 	}
+	/* The key count is read before requests may change it. */
+	nkeys = s->store.n;
+	atomic_store_explicit(&s->started, 1, memory_order_release);
 	kvs_logf(s, "listening on %s (state %s, %zu keys)", s->url,
-	    s->state_dir, s->store.n);
+	    s->state_dir, nkeys);
 	*out = s;
 	return ATR_OK;
 fail:
+	atomic_store_explicit(&s->started, -1, memory_order_release);
 	if (mu_ok) {
 		/* Tear down what was built; the detail stays. */
 		char detail[512];

@@ -7,6 +7,7 @@
 
 #include <limits.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -242,6 +243,10 @@ struct kvs_client {
 
 struct atr_kv_server {
 	struct MHD_Daemon *daemon;
+	/* 0 until url and challenge are written (they need the port the
+	 * daemon bound, so they come after it started), 1 then, -1 when the
+	 * start failed: request threads wait for it (on_request). */
+	_Atomic int started;
 	char listen_host[128];      /* as given, without brackets */
 	int ipv6;
 	unsigned short port;
