@@ -31,6 +31,7 @@
 #include <curl/curl.h>
 
 #include "crypto.h"
+#include "dynlink.h"
 #include "kv_internal.h"
 
 #define DEF_CONNECT_MS 5000L
@@ -573,7 +574,10 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 
 	h = thread_handle();
 	if (h == NULL)
-		return atr_fail(ATR_ERR_NOMEM, "cannot set up libcurl");
+		return *atr_dynlink_error() ?
+		    atr_fail(ATR_ERR_CONFIG, "cannot load libcurl: %s",
+		    atr_dynlink_error()) :
+		    atr_fail(ATR_ERR_NOMEM, "cannot set up libcurl");
 	for (retry = 0;; retry++) {
 		kv_resp_reset(rs);
 		x.rs = rs;
@@ -701,7 +705,10 @@ atr_kv_client_new(const char *url, const struct atr_kv_opts *o,
 	snprintf(c->api_version, sizeof(c->api_version), "%s", av);
 	pthread_once(&g_once, global_init);
 	if (!g_init_ok) {
-		err = atr_fail(ATR_ERR_NOMEM, "cannot initialise libcurl");
+		err = *atr_dynlink_error() ?
+		    atr_fail(ATR_ERR_CONFIG, "cannot load libcurl: %s",
+		    atr_dynlink_error()) :
+		    atr_fail(ATR_ERR_NOMEM, "cannot initialise libcurl");
 		goto fail;
 	}
 	*out = c;

@@ -26,6 +26,7 @@
 #include <microhttpd.h>
 
 #include "crypto.h"
+#include "dynlink.h"
 #include "fsutil.h"
 
 #define DEFAULT_RESOURCE "https://vault.azure.net"
@@ -1215,7 +1216,10 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	if (o->token_lifetime <= 0 || o->token_lifetime > 86400 * 7)
 		return atr_fail(ATR_ERR_USAGE, "token lifetime out of range");
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		return atr_fail(ATR_ERR_UNSUPPORTED,
+		return *atr_dynlink_error() ?
+		    atr_fail(ATR_ERR_CONFIG, "cannot load libmicrohttpd: %s",
+		    atr_dynlink_error()) :
+		    atr_fail(ATR_ERR_UNSUPPORTED,
 		    "libmicrohttpd was built without TLS");
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -1317,6 +1321,11 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
 	    MHD_OPTION_END);
+	if (s->daemon == NULL && *atr_dynlink_error()) {
+		err = atr_fail(ATR_ERR_CONFIG, "cannot load libmicrohttpd: %s",
+		    atr_dynlink_error());
+		goto fail;
+	}
 	if (s->daemon == NULL) {
 		err = atr_fail(ATR_ERR_IO, "cannot listen on %s (in use, or "
 		    "TLS setup failed)", o->listen != NULL ? o->listen :

@@ -1030,6 +1030,68 @@ Test(cli, tree_jobs_agree)
 	}
 }
 
+/* libcurl and libmicrohttpd are opened only when a command needs them
+ * (lib/dynlink.c): with both made unloadable, local keys work as ever,
+ * and a vault key or `vault serve` fails with a one-line reason. */
+static int
+run_env(const char *const *env, const char *const *args, char **err)
+{
+	const char *argv[16];
+	char *e = tu_path(dir, ".stderr-env");
+	struct tu_run_opts o = {0};
+	size_t n = 0;
+	int rc;
+
+	argv[n++] = bin;
+	while (*args != NULL && n < 15)
+		argv[n++] = *args++;
+	argv[n] = NULL;
+	o.env = env;
+	o.stderr_path = e;
+	o.timeout_ms = 30000;
+	rc = tu_run(argv, &o);
+	*err = (char *)tu_read_file(e, NULL);
+	cr_assert_not_null(*err);
+	unlink(e);
+	free(e);
+	return rc;
+}
+
+Test(cli, network_libraries_load_on_demand)
+{
+	static const char *const env[] = {
+	    "ATREST_LIBCURL=/nonexistent/libcurl.so.4",
+	    "ATREST_LIBMICROHTTPD=/nonexistent/libmicrohttpd.so.12", NULL};
+	const char *k = kuri("aes"), *pt = P("pt"), *ct = P("ct");
+	const char *back = P("back"), *state = P("vault");
+	char *err;
+	int rc;
+
+	write_random(pt, 70000, 5);
+	rc = run_env(env, (const char *const[]){"encrypt", "-q", "-k", k, "-o",
+	    ct, pt, NULL}, &err);
+	cr_assert_eq(rc, 0, "local key without the network libraries: %s", err);
+	free(err);
+	rc = run_env(env, (const char *const[]){"decrypt", "-q", "-k", k, "-o",
+	    back, ct, NULL}, &err);
+	cr_assert_eq(rc, 0, "%s", err);
+	free(err);
+	cr_assert(same_file(pt, back));
+	rc = run_env(env, (const char *const[]){"encrypt", "-q", "-k",
+	    "https://127.0.0.1:9/keys/cmk", "-o", P("ct2"), pt, NULL}, &err);
+	cr_assert_eq(rc, 2, "vault key without libcurl: exit %d: %s", rc, err);
+	cr_assert_eq(et_count_lines(err), 1, "%s", err);
+	cr_assert_not_null(strstr(err, "cannot load libcurl: "
+	    "/nonexistent/libcurl.so.4"), "%s", err);
+	free(err);
+	cr_assert_eq(access(P("ct2"), F_OK), -1);
+	rc = run_env(env, (const char *const[]){"vault", "serve", "--state",
+	    state, "--listen", "127.0.0.1:0", NULL}, &err);
+	cr_assert_eq(rc, 2, "vault serve without libmicrohttpd: %s", err);
+	cr_assert_not_null(strstr(err, "cannot load libmicrohttpd"), "%s", err);
+	free(err);
+}
+
 /* ---- key and input errors ------------------------------------------- */
 
 Test(cli, key_and_input_errors_exit_2)
