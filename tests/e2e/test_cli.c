@@ -96,9 +96,10 @@ run_free(struct run *r)
 	memset(r, 0, sizeof(*r));
 }
 
-/* Runs bin with args (NULL-terminated), stdin from in (or /dev/null). */
+/* Runs bin with args (NULL-terminated), stdin from in (or /dev/null),
+ * env entries added to the environment (tu_run_opts.env; may be NULL). */
 static struct run
-run_v(const char *in, const char *const *args)
+run_v(const char *in, const char *const *env, const char *const *args)
 {
 	const char *argv[64];
 	char *o = tu_path(dir, ".stdout"), *e = tu_path(dir, ".stderr");
@@ -111,6 +112,7 @@ run_v(const char *in, const char *const *args)
 		argv[n++] = *args++;
 	argv[n] = NULL;
 	opts.stdin_path = in;
+	opts.env = env;
 	opts.stdout_path = o;
 	opts.stderr_path = e;
 	opts.timeout_ms = 30000;
@@ -126,8 +128,11 @@ run_v(const char *in, const char *const *args)
 	return r;
 }
 
-#define RUN(...) run_v(NULL, (const char *const[]){__VA_ARGS__, NULL})
-#define RUN_IN(in, ...) run_v(in, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN(...) run_v(NULL, NULL, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN_IN(in, ...) \
+	run_v(in, NULL, (const char *const[]){__VA_ARGS__, NULL})
+#define RUN_ENV(env, ...) \
+	run_v(NULL, env, (const char *const[]){__VA_ARGS__, NULL})
 
 static void
 expect_rc(const struct run *r, int want, const char *what)
@@ -305,7 +310,7 @@ Test(cli, usage_errors_exit_2)
 		cr_assert_eq(tu_run(argv, &o), 2, "no command");
 	}
 	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
-		r = run_v(NULL, cases[i].args);
+		r = run_v(NULL, NULL, cases[i].args);
 		expect_rc(&r, 2, cases[i].what);
 		cr_assert_gt(strlen(r.err), 0, "%s: silent", cases[i].what);
 		cr_assert_eq(et_count_lines(r.err), 1, "%s: %s", cases[i].what,
@@ -1033,63 +1038,37 @@ Test(cli, tree_jobs_agree)
 /* libcurl and libmicrohttpd are opened only when a command needs them
  * (lib/dynlink.c): with both made unloadable, local keys work as ever,
  * and a vault key or `vault serve` fails with a one-line reason. */
-static int
-run_env(const char *const *env, const char *const *args, char **err)
-{
-	const char *argv[16];
-	char *e = tu_path(dir, ".stderr-env");
-	struct tu_run_opts o = {0};
-	size_t n = 0;
-	int rc;
-
-	argv[n++] = bin;
-	while (*args != NULL && n < 15)
-		argv[n++] = *args++;
-	argv[n] = NULL;
-	o.env = env;
-	o.stderr_path = e;
-	o.timeout_ms = 30000;
-	rc = tu_run(argv, &o);
-	*err = (char *)tu_read_file(e, NULL);
-	cr_assert_not_null(*err);
-	unlink(e);
-	free(e);
-	return rc;
-}
-
 Test(cli, network_libraries_load_on_demand)
 {
 	static const char *const env[] = {
 	    "ATREST_LIBCURL=/nonexistent/libcurl.so.4",
 	    "ATREST_LIBMICROHTTPD=/nonexistent/libmicrohttpd.so.12", NULL};
 	const char *k = kuri("aes"), *pt = P("pt"), *ct = P("ct");
-	const char *back = P("back"), *state = P("vault");
-	char *err;
-	int rc;
+	const char *back = P("back"), *ct2 = P("ct2");
+	struct run r;
 
 	write_random(pt, 70000, 5);
-	rc = run_env(env, (const char *const[]){"encrypt", "-q", "-k", k, "-o",
-	    ct, pt, NULL}, &err);
-	cr_assert_eq(rc, 0, "local key without the network libraries: %s", err);
-	free(err);
-	rc = run_env(env, (const char *const[]){"decrypt", "-q", "-k", k, "-o",
-	    back, ct, NULL}, &err);
-	cr_assert_eq(rc, 0, "%s", err);
-	free(err);
+	r = RUN_ENV(env, "encrypt", "-q", "-k", k, "-o", ct, pt);
+	expect_rc(&r, 0, "local key without the network libraries");
+	run_free(&r);
+	r = RUN_ENV(env, "decrypt", "-q", "-k", k, "-o", back, ct);
+	expect_rc(&r, 0, "local key without the network libraries");
+	run_free(&r);
 	cr_assert(same_file(pt, back));
-	rc = run_env(env, (const char *const[]){"encrypt", "-q", "-k",
-	    "https://127.0.0.1:9/keys/cmk", "-o", P("ct2"), pt, NULL}, &err);
-	cr_assert_eq(rc, 2, "vault key without libcurl: exit %d: %s", rc, err);
-	cr_assert_eq(et_count_lines(err), 1, "%s", err);
-	cr_assert_not_null(strstr(err, "cannot load libcurl: "
-	    "/nonexistent/libcurl.so.4"), "%s", err);
-	free(err);
-	cr_assert_eq(access(P("ct2"), F_OK), -1);
-	rc = run_env(env, (const char *const[]){"vault", "serve", "--state",
-	    state, "--listen", "127.0.0.1:0", NULL}, &err);
-	cr_assert_eq(rc, 2, "vault serve without libmicrohttpd: %s", err);
-	cr_assert_not_null(strstr(err, "cannot load libmicrohttpd"), "%s", err);
-	free(err);
+	r = RUN_ENV(env, "encrypt", "-q", "-k", "https://127.0.0.1:9/keys/cmk",
+	    "-o", ct2, pt);
+	expect_rc(&r, 2, "vault key without libcurl");
+	cr_assert_eq(et_count_lines(r.err), 1, "%s", r.err);
+	cr_assert_not_null(strstr(r.err, "cannot load libcurl: "
+	    "/nonexistent/libcurl.so.4"), "%s", r.err);
+	run_free(&r);
+	cr_assert_eq(access(ct2, F_OK), -1);
+	r = RUN_ENV(env, "vault", "serve", "--state", P("vault"), "--listen",
+	    "127.0.0.1:0");
+	expect_rc(&r, 2, "vault serve without libmicrohttpd");
+	cr_assert_not_null(strstr(r.err, "cannot load libmicrohttpd"), "%s",
+	    r.err);
+	run_free(&r);
 }
 
 /* ---- key and input errors ------------------------------------------- */
