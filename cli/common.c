@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "fsutil.h"
+#include "stream.h"
 #include "walk.h"
 
 int
@@ -267,14 +268,6 @@ tx_cb(const char *path, const char *rel, enum atr_walk_type type,
 	}
 }
 
-static unsigned
-online_cpus(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
-}
-
 /* Walks the tree with `jobs` workers (see cli_transform). */
 static enum atr_err
 tx_tree(struct tx *t, const char *in, unsigned jobs)
@@ -330,9 +323,11 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 	t.mode = mode;
 	t.fn = fn;
 	t.arg = arg;
-	if (jobs == 0)
-		jobs = online_cpus();
-	t.threads = jobs;
+	jobs = atr_stream_threads(jobs);
+	/* Standard output gets its frames in order on one thread, so that
+	 * what a failed decrypt leaves there is a prefix of the object (the
+	 * usage text's promise), never batches with holes between them. */
+	t.threads = strcmp(out, "-") == 0 ? 1 : jobs;
 
 	if (strcmp(in, "-") == 0) {
 		one_file(&t, "-", out);

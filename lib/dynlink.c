@@ -10,11 +10,11 @@
  * library, opened with dlopen on the first call (pthread_once).  The
  * rest of lib/ calls the ordinary API, unchanged.
  *
- * When a library cannot be loaded, the constructors fail the way the
- * library itself reports failure (curl_easy_init returns NULL,
- * curl_global_init CURLE_FAILED_INIT, MHD_start_daemon NULL) and
- * atr_dynlink_error() says why; the callers already turn those into
- * one-line errors.  A binary that links libcurl or libmicrohttpd itself
+ * atr_dynlink_curl() and atr_dynlink_mhd() load a library and say why it
+ * cannot be loaded; the Key Vault client and the server call them before
+ * anything else.  A forwarding function called without a loaded library
+ * fails the way the library reports failure (NULL, CURLE_FAILED_INIT,
+ * MHD_NO).  A binary that links libcurl or libmicrohttpd itself
  * (the test programs do) still works: these definitions win at link
  * time, and dlsym on the library's own handle returns its functions.
  */
@@ -31,30 +31,24 @@
 #include <string.h>
 
 #include "dynlink.h"
-
-static char dl_error[256];
+#include "err.h"
 
 /* dlerror() names the file or the symbol itself. */
 static void
-note_error(const char *what)
+note_error(char *buf, size_t cap, const char *what)
 {
 	const char *e = dlerror();
 
-	snprintf(dl_error, sizeof(dl_error), "%s", e != NULL ? e : what);
+	snprintf(buf, cap, "%s", e != NULL ? e : what);
 }
 
-const char *
-atr_dynlink_error(void)
-{
-	return dl_error;
-}
-
-/* Resolves every name in `names` into `slots`; all or nothing.  The
- * environment variable `env` may name another file or soname to load
- * (a libcurl built with other protocols, or a test's missing library). */
+/* Resolves every name in `names` into `slots`; all or nothing; why not
+ * goes to why[].  The environment variable `env` may name another file
+ * or soname to load (a libcurl built with other protocols, or a test's
+ * missing library). */
 static void *
 load(const char *env, const char *soname, const char *const *names,
-    void **slots, size_t n)
+    void **slots, size_t n, char *why, size_t why_cap)
 {
 	const char *alt = getenv(env);
 	void *h;
@@ -64,13 +58,13 @@ load(const char *env, const char *soname, const char *const *names,
 		soname = alt;
 	h = dlopen(soname, RTLD_NOW | RTLD_LOCAL);
 	if (h == NULL) {
-		note_error(soname);
+		note_error(why, why_cap, soname);
 		return NULL;
 	}
 	for (i = 0; i < n; i++) {
 		slots[i] = dlsym(h, names[i]);
 		if (slots[i] == NULL) {
-			note_error(names[i]);
+			note_error(why, why_cap, names[i]);
 			dlclose(h);
 			return NULL;
 		}
@@ -92,13 +86,14 @@ static const char *const curl_names[C__COUNT] = {
 };
 static void *curl_fn[C__COUNT];
 static void *curl_lib;
+static char curl_why[256];
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
 
 static void
 curl_load(void)
 {
 	curl_lib = load("ATREST_LIBCURL", "libcurl.so.4", curl_names, curl_fn,
-	    C__COUNT);
+	    C__COUNT, curl_why, sizeof(curl_why));
 }
 
 static int
@@ -106,6 +101,13 @@ curl_ok(void)
 {
 	pthread_once(&curl_once, curl_load);
 	return curl_lib != NULL;
+}
+
+enum atr_err
+atr_dynlink_curl(void)
+{
+	return curl_ok() ? ATR_OK :
+	    atr_fail(ATR_ERR_CONFIG, "cannot load libcurl: %s", curl_why);
 }
 
 /* A data pointer from dlsym is converted to a function pointer through
@@ -259,13 +261,14 @@ static const char *const mhd_names[M__COUNT] = {
 };
 static void *mhd_fn[M__COUNT];
 static void *mhd_lib;
+static char mhd_why[256];
 static pthread_once_t mhd_once = PTHREAD_ONCE_INIT;
 
 static void
 mhd_load(void)
 {
 	mhd_lib = load("ATREST_LIBMICROHTTPD", "libmicrohttpd.so.12",
-	    mhd_names, mhd_fn, M__COUNT);
+	    mhd_names, mhd_fn, M__COUNT, mhd_why, sizeof(mhd_why));
 }
 
 static int
@@ -273,6 +276,13 @@ mhd_ok(void)
 {
 	pthread_once(&mhd_once, mhd_load);
 	return mhd_lib != NULL;
+}
+
+enum atr_err
+atr_dynlink_mhd(void)
+{
+	return mhd_ok() ? ATR_OK : atr_fail(ATR_ERR_CONFIG,
+	    "cannot load libmicrohttpd: %s", mhd_why);
 }
 
 /* The option list goes on as a va_list: MHD_start_daemon_va is the

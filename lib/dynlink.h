@@ -5,8 +5,12 @@
 #ifndef ATR_DYNLINK_H
 #define ATR_DYNLINK_H
 
-/* Why the last load failed ("libcurl.so.4: cannot open shared object
- * file..."), or "" when nothing failed. */
-const char *atr_dynlink_error(void);
+#include "err.h"
+
+/* Load the library if not done yet: ATR_OK, or ATR_ERR_CONFIG with the
+ * loader's reason ("cannot load libcurl: libcurl.so.4: cannot open
+ * shared object file..."). */
+enum atr_err atr_dynlink_curl(void);
+enum atr_err atr_dynlink_mhd(void);
 
 #endif

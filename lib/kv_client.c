@@ -574,10 +574,7 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 
 	h = thread_handle();
 	if (h == NULL)
-		return *atr_dynlink_error() ?
-		    atr_fail(ATR_ERR_CONFIG, "cannot load libcurl: %s",
-		    atr_dynlink_error()) :
-		    atr_fail(ATR_ERR_NOMEM, "cannot set up libcurl");
+		return atr_fail(ATR_ERR_NOMEM, "cannot set up libcurl");
 	for (retry = 0;; retry++) {
 		kv_resp_reset(rs);
 		x.rs = rs;
@@ -703,12 +700,12 @@ atr_kv_client_new(const char *url, const struct atr_kv_opts *o,
 		goto fail;
 	}
 	snprintf(c->api_version, sizeof(c->api_version), "%s", av);
+	err = atr_dynlink_curl();
+	if (err != ATR_OK)
+		goto fail;
 	pthread_once(&g_once, global_init);
 	if (!g_init_ok) {
-		err = *atr_dynlink_error() ?
-		    atr_fail(ATR_ERR_CONFIG, "cannot load libcurl: %s",
-		    atr_dynlink_error()) :
-		    atr_fail(ATR_ERR_NOMEM, "cannot initialise libcurl");
+		err = atr_fail(ATR_ERR_NOMEM, "cannot initialise libcurl");
 		goto fail;
 	}
 	*out = c;

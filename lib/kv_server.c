@@ -1215,11 +1215,11 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 		return atr_fail(ATR_ERR_USAGE, "recoverable days must be 7..90");
 	if (o->token_lifetime <= 0 || o->token_lifetime > 86400 * 7)
 		return atr_fail(ATR_ERR_USAGE, "token lifetime out of range");
+	err = atr_dynlink_mhd();
+	if (err != ATR_OK)
+		return err;
 	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		return *atr_dynlink_error() ?
-		    atr_fail(ATR_ERR_CONFIG, "cannot load libmicrohttpd: %s",
-		    atr_dynlink_error()) :
-		    atr_fail(ATR_ERR_UNSUPPORTED,
+		return atr_fail(ATR_ERR_UNSUPPORTED,
 		    "libmicrohttpd was built without TLS");
 	s = calloc(1, sizeof(*s));
 	if (s == NULL)
@@ -1321,11 +1321,6 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
 	    MHD_OPTION_END);
-	if (s->daemon == NULL && *atr_dynlink_error()) {
-		err = atr_fail(ATR_ERR_CONFIG, "cannot load libmicrohttpd: %s",
-		    atr_dynlink_error());
-		goto fail;
-	}
 	if (s->daemon == NULL) {
 		err = atr_fail(ATR_ERR_IO, "cannot listen on %s (in use, or "
 		    "TLS setup failed)", o->listen != NULL ? o->listen :

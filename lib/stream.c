@@ -473,17 +473,16 @@ par_init(struct par *P, int sealing, int in_fd, off_t in_off, int out_fd,
 	P->batch = batch_frames(frame_size);
 }
 
-static unsigned
-resolve_threads(unsigned threads)
+unsigned
+atr_stream_threads(unsigned threads)
 {
 	long n;
 
 	if (threads != 0)
 		return threads;
 	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : (unsigned)n;
+	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
 }
-
 
 enum atr_err
 atr_encrypt_stream(struct atr_enc *e, int in_fd, int out_fd,
@@ -502,7 +501,7 @@ atr_encrypt_stream(struct atr_enc *e, int in_fd, int out_fd,
 	if (err != ATR_OK)
 		return err;
 	st->cipher_bytes = hl;
-	threads = resolve_threads(threads);
+	threads = atr_stream_threads(threads);
 	st->threads = 1;
 	ioff = threads > 1 ? regular_at(in_fd, &isz) : -1;
 	ooff = ioff >= 0 ? regular_at(out_fd, &osz) : -1;
@@ -545,7 +544,7 @@ atr_decrypt_stream(int in_fd, int out_fd, struct atr_key *const *keys,
 		err = ATR_ERR_NOMEM;
 		goto out;
 	}
-	threads = resolve_threads(threads);
+	threads = atr_stream_threads(threads);
 	st->threads = 1;
 	if (threads > 1 && out_fd >= 0) {
 		ioff = regular_at(in_fd, &isz);

@@ -31,6 +31,10 @@ struct atr_stream_stats {
 	unsigned threads;     /* threads that sealed or opened frames */
 };
 
+/* threads as the functions below take it: 0 becomes the number of online
+ * CPUs (1..64); anything else is returned as it is. */
+unsigned atr_stream_threads(unsigned threads);
+
 /* Writes the header, then the frames of everything read from in_fd.
  * threads: 1 = this thread only, 0 = one worker per online CPU. */
 enum atr_err atr_encrypt_stream(struct atr_enc *e, int in_fd, int out_fd,
