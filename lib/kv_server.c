@@ -238,13 +238,20 @@ out:
 	pthread_mutex_unlock(&s->mu);
 }
 
+/* In slices of at most 50 ms: a stopping server does not wait out an
+ * injected delay of up to 600 s. */
 static void
-sleep_ms(unsigned ms)
+sleep_ms(struct atr_kv_server *s, unsigned ms)
 {
-	struct timespec ts = {(time_t)(ms / 1000), (long)(ms % 1000) * 1000000L};
+	while (ms > 0 && !atomic_load_explicit(&s->stopping,
+	    memory_order_acquire)) {
+		unsigned step = ms < 50 ? ms : 50;
+		struct timespec ts = {0, (long)step * 1000000L};
 
-	while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-		;
+		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+			;
+		ms -= step;
+	}
 }
 
 /* Budgets per 10 s (service-limits): vault transactions 4000; key
@@ -802,7 +809,7 @@ process(struct atr_kv_server *s, struct MHD_Connection *conn,
 	/* 2. Injected faults. */
 	fault_decide(s, r.op, &fp);
 	if (fp.delay_ms > 0)
-		sleep_ms(fp.delay_ms);
+		sleep_ms(s, fp.delay_ms);
 	if (fp.drop) {
 		/* MHD_NO closes the connection without any response. */
 		h.note = "fault=drop";
@@ -1257,7 +1264,7 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	    &ss, &sslen);
 	if (err != ATR_OK)
 		goto fail;
-	err = atr_mkdirs(o->state_dir);
+	err = kvs_state_dir_prepare(o->state_dir);
 	if (err == ATR_OK)
 		err = abs_dir(o->state_dir, s->state_dir, sizeof(s->state_dir));
 	if (err != ATR_OK)
@@ -1304,7 +1311,7 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	if (err != ATR_OK)
 		goto fail;
 	snprintf(keys_dir, sizeof(keys_dir), "%s/keys", s->state_dir);
-	err = kvs_store_open(&s->store, keys_dir);
+	err = kvs_store_open(&s->store, keys_dir, s);
 	if (err != ATR_OK)
 		goto fail;
 
@@ -1397,6 +1404,7 @@ atr_kv_server_stop(struct atr_kv_server *s)
 
 	if (s == NULL)
 		return;
+	atomic_store_explicit(&s->stopping, 1, memory_order_release);
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
 	if (s->store.dir[0] != '\0')

@@ -1,6 +1,7 @@
 /*
  * kv_server_int.h - what the kv_server_*.c files share.  Not an API:
- * only lib/kv_server*.c include it.
+ * only lib/kv_server*.c and their tests (tests/unit/test_kv_server.c)
+ * include it.
  */
 #ifndef ATR_KV_SERVER_INT_H
 #define ATR_KV_SERVER_INT_H
@@ -21,6 +22,22 @@
 #define KVS_VERSION_LEN 32U     /* system-generated, hex in the examples */
 #define KVS_BODY_MAX (1U << 20)
 #define KVS_BASE_MAX 320U
+
+/*
+ * What one key may hold, checked when a request writes it, so that
+ * every acknowledged write stays loadable (docs/VAULT.md, "Limits").
+ * Tags: the Azure tag limits (15 pairs, names up to 512 characters,
+ * values up to 256).  Versions and rotation policies: ours, chosen so
+ * that the largest possible key file fits the loader's KVS_FILE_MAX
+ * (the _Static_assert in kv_server_store.c does the sum).
+ */
+#define KVS_TAGS_MAX 15U
+#define KVS_TAG_NAME_MAX 512U       /* characters (code points) */
+#define KVS_TAG_VALUE_MAX 256U
+#define KVS_VERSIONS_MAX 256U       /* per key name */
+#define KVS_POLICY_MAX 16384U       /* rotation policy, compact JSON */
+#define KVS_POLICY_DEPTH 6U         /* nesting inside the policy */
+#define KVS_FILE_MAX (16U << 20)    /* the loader's limit per key file */
 
 /* ------------------------------------------------------------------ */
 /* Keys */
@@ -72,24 +89,46 @@ struct kvs_store {
 	struct kvs_key **keys;
 	size_t n, cap;
 	char dir[PATH_MAX - 256];       /* STATE/keys */
+	size_t skipped;                 /* key files the loader reported */
 };
 
-enum atr_err kvs_store_open(struct kvs_store *st, const char *dir);
+struct atr_kv_server;
+/*
+ * Creates dir (mode 0700) or tightens it to 0700, and refuses one that
+ * group or others may write to (ATR_ERR_CONFIG, naming it): anyone who
+ * can write there can plant keys and tokens.  For STATE and STATE/keys.
+ */
+enum atr_err kvs_state_dir_prepare(const char *dir);
+/*
+ * Loads STATE/keys (dir) after removing the temporary files an
+ * interrupted write left in STATE and STATE/keys.  A key file that
+ * cannot be loaded is reported through s's log, left as it is and
+ * skipped; its name stays reserved (kvs_store_file_exists).  A key file
+ * others can read stops the start, naming it.
+ */
+enum atr_err kvs_store_open(struct kvs_store *st, const char *dir,
+    struct atr_kv_server *s);
 void kvs_store_close(struct kvs_store *st);
 /* Lookups: the caller holds st->lock.  Case-insensitive. */
 struct kvs_key *kvs_store_find(struct kvs_store *st, const char *name);
 /* ver NULL or "" = latest. */
 struct kvs_version *kvs_key_version(struct kvs_key *k, const char *ver);
 struct kvs_version *kvs_key_latest(struct kvs_key *k);
-/* Write lock held.  Atomic rewrite of the key's file. */
+/* Write lock held.  Atomic rewrite of the key's file.  ATR_ERR_LIMIT
+ * (nothing written) when the file would exceed KVS_FILE_MAX. */
 enum atr_err kvs_store_persist(struct kvs_store *st, struct kvs_key *k);
+/* 1 when a file for name exists that no loaded key owns (one the
+ * loader skipped): it must not be overwritten. */
+int kvs_store_file_exists(struct kvs_store *st, const char *name);
 enum atr_err kvs_store_add(struct kvs_store *st, struct kvs_key *k);
 /* Removes and frees k, and its file. */
 enum atr_err kvs_store_purge(struct kvs_store *st, struct kvs_key *k);
 
-/* New version with fresh material (no lock needed). */
+/* New version with fresh material (no lock needed).  RSA generation
+ * gives up (ATR_ERR_TIMEOUT) as soon as *cancel (may be NULL) is set:
+ * the server sets it when it stops. */
 enum atr_err kvs_version_generate(enum kvs_kty kty, unsigned bits,
-    struct kvs_version **out);
+    const _Atomic int *cancel, struct kvs_version **out);
 void kvs_version_free(struct kvs_version *v);
 struct kvs_key *kvs_key_new(const char *name);
 void kvs_key_free(struct kvs_key *k);
@@ -147,7 +186,18 @@ char *kvs_b64url(const uint8_t *in, size_t len);
 int kvs_unb64url(const char *in, uint8_t **out, size_t *len);
 void kvs_uuid(char out[37]);
 void kvs_hex_id(char out[KVS_VERSION_LEN + 1]);
+/* ^[0-9a-zA-Z-]{1,127}$ (about-keys-secrets-and-certificates:
+ * object names), in ASCII whatever the locale. */
 int kvs_name_valid(const char *name);
+/*
+ * 1 when s is well-formed UTF-8 (RFC 3629) of at most max_chars
+ * characters without C0 controls or DEL (JSON writes those as six
+ * bytes, RFC 8259 section 7).
+ */
+int kvs_text_valid(const char *s, size_t max_chars);
+/* kvs_text_valid for every member name and string of j, which nests
+ * at most depth levels. */
+int kvs_json_text_valid(const cJSON *j, unsigned depth);
 /* x-www-form-urlencoded: finds key, decodes into out (NUL-terminated).
  * Returns 1 when found, 0 when absent, -1 when too long/bad. */
 int kvs_form_get(const char *body, size_t len, const char *key, char *out,
@@ -270,6 +320,9 @@ struct atr_kv_server {
 	char *tls_key;
 	size_t tls_key_len;
 	int lock_fd;
+	/* Set by atr_kv_server_stop before it waits for the connection
+	 * threads: long work (key generation, injected latency) ends. */
+	_Atomic int stopping;
 	struct kvs_store store;
 	pthread_mutex_t mu;         /* everything below */
 	struct kvs_faults faults;
@@ -327,6 +380,7 @@ struct kvs_route {
 	enum kvs_op op;
 	char name[KVS_NAME_MAX + 2];
 	char version[KVS_VERSION_LEN + 8];
+	int has_name;               /* the path names a key (maybe "") */
 	int name_too_long;
 	int bad_version;
 	int status;                 /* 404/405 when the route is unknown */

@@ -22,7 +22,6 @@
 #include "fsutil.h"
 
 #define PAGE_MAX 25
-#define TAGS_MAX 15
 
 /* ------------------------------------------------------------------ */
 /* Routes */
@@ -60,6 +59,9 @@ other_op(const char *s)
 static void
 set_name(struct kvs_route *r, const char *s)
 {
+	/* Even "" ("/keys//create"): kvs_keys_dispatch checks every name
+	 * it is given. */
+	r->has_name = 1;
 	if (strlen(s) > KVS_NAME_MAX)
 		r->name_too_long = 1;
 	snprintf(r->name, sizeof(r->name), "%.*s", (int)KVS_NAME_MAX, s);
@@ -540,14 +542,17 @@ parse_common(struct kvs_http *h, const cJSON *j, struct attr_update *u)
 	it = cJSON_GetObjectItemCaseSensitive(j, "tags");
 	if (it != NULL && !cJSON_IsNull(it)) {
 		const cJSON *t;
-		int n = 0;
+		unsigned n = 0;
 
 		if (!cJSON_IsObject(it))
 			goto bad_tags;
+		/* The Azure tag limits, in characters; and text only: a
+		 * control character would be written back as six bytes. */
 		cJSON_ArrayForEach(t, it) {
-			if (!cJSON_IsString(t) || ++n > TAGS_MAX ||
-			    strlen(t->string) > 512 ||
-			    strlen(t->valuestring) > 512)
+			if (!cJSON_IsString(t) || ++n > KVS_TAGS_MAX ||
+			    t->string == NULL || t->string[0] == '\0' ||
+			    !kvs_text_valid(t->string, KVS_TAG_NAME_MAX) ||
+			    !kvs_text_valid(t->valuestring, KVS_TAG_VALUE_MAX))
 				goto bad_tags;
 		}
 		u->tags = cJSON_Duplicate(it, 1);
@@ -567,7 +572,9 @@ bad_attr:
 	return -1;
 bad_tags:
 	kvs_reply_error(h, 400, "BadParameter", NULL, "Tags must be an "
-	    "object of at most %d string values.", TAGS_MAX);
+	    "object of at most %u string values, names of 1 to %u and values "
+	    "of at most %u characters, without control characters.",
+	    KVS_TAGS_MAX, KVS_TAG_NAME_MAX, KVS_TAG_VALUE_MAX);
 	return -1;
 }
 
@@ -643,6 +650,24 @@ conflict_deleted(struct kvs_http *h, const char *name)
 }
 
 /*
+ * The store refused a write.  One that would make the key's file too
+ * large to load is the request's doing (400, nothing changed); any
+ * other failure is the server's.
+ */
+static void
+persist_failed(struct kvs_http *h, const char *name, enum atr_err err)
+{
+	if (err == ATR_ERR_LIMIT) {
+		kvs_reply_error(h, 400, "BadParameter", NULL, "The key %s "
+		    "cannot hold this change: %s.", name, atr_detail());
+		return;
+	}
+	kvs_logf(h->s, "cannot save key %s: %s", name, atr_detail());
+	kvs_reply_error(h, 500, "InternalServerError", NULL,
+	    "The key could not be stored.");
+}
+
+/*
  * Adds v (already filled) as the newest version of name, creating the
  * key when needed, persists and answers with the bundle.
  */
@@ -661,9 +686,28 @@ add_version(struct kvs_http *h, const char *name, struct kvs_version *v,
 		conflict_deleted(h, k->name);
 		goto fail;
 	}
+	if (k != NULL && k->nv >= KVS_VERSIONS_MAX) {
+		/* Ours (Key Vault publishes no such limit): it bounds the
+		 * key's file, which holds every version. */
+		kvs_reply_error(h, 400, "BadParameter", NULL, "The key %s has "
+		    "%u versions, the most this server keeps for one key.",
+		    k->name, KVS_VERSIONS_MAX);
+		goto fail;
+	}
 	if (k == NULL) {
 		if (must_exist) {
 			not_found(h, name, NULL);
+			goto fail;
+		}
+		/* A file the loader could not read: kept for repair, so
+		 * no new key may replace it. */
+		if (kvs_store_file_exists(st, name)) {
+			kvs_logf(h->s, "key %s: refused, its file exists but "
+			    "was not loaded at start", name);
+			kvs_reply_error(h, 409, "Conflict", NULL, "The key %s "
+			    "has a stored state this server could not load; "
+			    "its name cannot be used until the file is "
+			    "repaired or removed.", name);
 			goto fail;
 		}
 		k = kvs_key_new(name);
@@ -682,12 +726,10 @@ add_version(struct kvs_http *h, const char *name, struct kvs_version *v,
 	}
 	err = kvs_store_persist(st, k);
 	if (err != ATR_OK) {
+		persist_failed(h, name, err);
 		k->nv--;
 		if (fresh)
 			kvs_store_purge(st, k);
-		kvs_logf(h->s, "cannot save key %s: %s", name, atr_detail());
-		kvs_reply_error(h, 500, "InternalServerError", NULL,
-		    "The key could not be stored.");
 		goto fail;
 	}
 	reply_locked_bundle(h, k, v, 0);
@@ -696,6 +738,18 @@ add_version(struct kvs_http *h, const char *name, struct kvs_version *v,
 fail:
 	pthread_rwlock_unlock(&st->lock);
 	kvs_version_free(v);
+}
+
+static void
+generate_failed(struct kvs_http *h, enum atr_err err)
+{
+	if (err == ATR_ERR_TIMEOUT)
+		/* Stopped by atr_kv_server_stop: the connection closes. */
+		kvs_reply_error(h, 503, "ServiceUnavailable", NULL, "The "
+		    "service is temporarily unavailable. Please retry later.");
+	else
+		kvs_reply_error(h, 500, "InternalServerError", NULL,
+		    "Key generation failed.");
 }
 
 static void
@@ -754,10 +808,9 @@ h_create(struct kvs_http *h, const struct kvs_route *r)
 		conflict_deleted(h, r->name);
 		goto out;
 	}
-	err = kvs_version_generate(t, bits, &v);
+	err = kvs_version_generate(t, bits, &h->s->stopping, &v);
 	if (err != ATR_OK) {
-		kvs_reply_error(h, 500, "InternalServerError", NULL,
-		    "Key generation failed.");
+		generate_failed(h, err);
 		goto out;
 	}
 	v->key_ops = default_ops(t);
@@ -772,48 +825,137 @@ out:
 /* ------------------------------------------------------------------ */
 /* Import (PUT /keys/{name}): RSA from n,e,d,p,q,dp,dq,qi or oct k */
 
-static BIGNUM *
-jwk_bn(const cJSON *key, const char *name)
-{
-	const cJSON *it = cJSON_GetObjectItemCaseSensitive(key, name);
-	uint8_t *b = NULL;
-	size_t n = 0;
-	BIGNUM *bn;
+/* The RSA JWK parts (RFC 7518 section 6.3), in this order. */
+#define JWK_N 0
+#define JWK_E 1
+#define JWK_D 2
+#define JWK_NPARTS 8
+static const char *const jwk_names[JWK_NPARTS] = {
+	"n", "e", "d", "p", "q", "dp", "dq", "qi",
+};
 
-	if (!cJSON_IsString(it) || kvs_unb64url(it->valuestring, &b, &n) != 0 ||
-	    n == 0) {
-		free(b);
-		return NULL;
-	}
-	bn = BN_bin2bn(b, (int)n, NULL);
-	atr_secure_free(b, n);
-	return bn;
+struct rsa_jwk {
+	uint8_t *raw[JWK_NPARTS];       /* as decoded; wiped and freed */
+	size_t raw_len[JWK_NPARTS];
+	const uint8_t *v[JWK_NPARTS];   /* without leading zero octets */
+	size_t len[JWK_NPARTS];
+};
+
+static void
+rsa_jwk_free(struct rsa_jwk *k)
+{
+	size_t i;
+
+	for (i = 0; i < JWK_NPARTS; i++)
+		if (k->raw[i] != NULL)
+			atr_secure_free(k->raw[i], k->raw_len[i]);
+	memset(k, 0, sizeof(*k));
 }
 
-static EVP_PKEY *
-rsa_from_jwk(const cJSON *key)
+/*
+ * Decodes the parts and checks every length against the modulus before
+ * any arithmetic: OpenSSL's key check tests p and q for primality, and
+ * for a 32k-bit p that alone takes seconds of CPU (minutes for larger
+ * ones) in a thread that outlives the client.  The modulus decides the
+ * size (2048, 3072 or 4096 bits, as the service); e is at most 32 bits,
+ * d at most as long as n, and p, q, dp, dq, qi at most half as long
+ * (FIPS 186-5 A.1.1: p and q have half the bits of n).  Leading zero
+ * octets are tolerated (RFC 7518 6.3.1.1 notes that some libraries add
+ * one).  Returns -1 after replying 400.
+ */
+static int
+rsa_jwk_parse(struct kvs_http *h, enum kvs_kty t, const cJSON *key,
+    struct rsa_jwk *k, unsigned *bits)
 {
-	static const char *const jn[] = {"n", "e", "d", "p", "q", "dp", "dq", "qi"};
-	static const char *const pn[] = {
+	size_t i, half, bad = JWK_E;
+	uint32_t e = 0;
+	uint8_t top;
+
+	memset(k, 0, sizeof(*k));
+	for (i = 0; i < JWK_NPARTS; i++) {
+		const cJSON *it = cJSON_GetObjectItemCaseSensitive(key,
+		    jwk_names[i]);
+
+		if (!cJSON_IsString(it) || kvs_unb64url(it->valuestring,
+		    &k->raw[i], &k->raw_len[i]) != 0)
+			goto invalid;
+		k->v[i] = k->raw[i];
+		k->len[i] = k->raw_len[i];
+		while (k->len[i] > 0 && k->v[i][0] == 0) {
+			k->v[i]++;
+			k->len[i]--;
+		}
+		if (k->len[i] == 0)
+			goto invalid;
+	}
+	top = k->v[JWK_N][0];
+	*bits = 0;
+	while (top != 0) {
+		(*bits)++;
+		top >>= 1;
+	}
+	/* At most KVS_BODY_MAX octets: no overflow. */
+	*bits += (unsigned)(k->len[JWK_N] - 1) * 8;
+	if (!size_allowed(h, t, *bits))
+		return -1;
+	if (k->len[JWK_E] > 4)
+		goto too_long;
+	for (i = 0; i < k->len[JWK_E]; i++)
+		e = e << 8 | k->v[JWK_E][i];
+	/* RFC 8017 3.1: 3 <= e < n, and odd since it is coprime to
+	 * (p-1)(q-1). */
+	if (e < 3 || (e & 1) == 0)
+		goto invalid;
+	half = (k->len[JWK_N] + 1) / 2;
+	for (i = JWK_D; i < JWK_NPARTS; i++)
+		if (k->len[i] > (i == JWK_D ? k->len[JWK_N] : half)) {
+			bad = i;
+			goto too_long;
+		}
+	return 0;
+too_long:
+	kvs_reply_error(h, 400, "BadParameter", NULL, "Property '%s' of the "
+	    "key has invalid value: too long for a %u-bit modulus.",
+	    jwk_names[bad], *bits);
+	return -1;
+invalid:
+	kvs_reply_error(h, 400, "BadParameter", NULL,
+	    "The RSA key (n, e, d, p, q, dp, dq, qi) is not valid.");
+	return -1;
+}
+
+/*
+ * The parts must form one key (RFC 8017 3.2).  n = p q is checked
+ * first, a multiplication, so that only a factorisation of an allowed
+ * modulus reaches OpenSSL's primality tests (about 0.25 s of CPU for
+ * RSA-4096).
+ */
+static EVP_PKEY *
+rsa_from_jwk(const struct rsa_jwk *k)
+{
+	static const char *const pn[JWK_NPARTS] = {
 		OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E,
 		OSSL_PKEY_PARAM_RSA_D, OSSL_PKEY_PARAM_RSA_FACTOR1,
 		OSSL_PKEY_PARAM_RSA_FACTOR2, OSSL_PKEY_PARAM_RSA_EXPONENT1,
 		OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
 	};
-	BIGNUM *bn[8] = {0};
+	BIGNUM *bn[JWK_NPARTS] = {0}, *pq = BN_new();
+	BN_CTX *bctx = BN_CTX_new();
 	OSSL_PARAM_BLD *bld = OSSL_PARAM_BLD_new();
 	OSSL_PARAM *params = NULL;
 	EVP_PKEY_CTX *ctx = NULL;
 	EVP_PKEY *pkey = NULL, *check = NULL;
 	size_t i;
 
-	if (bld == NULL)
-		return NULL;
-	for (i = 0; i < 8; i++) {
-		bn[i] = jwk_bn(key, jn[i]);
+	if (bld == NULL || pq == NULL || bctx == NULL)
+		goto out;
+	for (i = 0; i < JWK_NPARTS; i++) {
+		bn[i] = BN_bin2bn(k->v[i], (int)k->len[i], NULL);
 		if (bn[i] == NULL || !OSSL_PARAM_BLD_push_BN(bld, pn[i], bn[i]))
 			goto out;
 	}
+	if (!BN_mul(pq, bn[3], bn[4], bctx) || BN_cmp(pq, bn[JWK_N]) != 0)
+		goto out;
 	params = OSSL_PARAM_BLD_to_param(bld);
 	ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
 	if (params == NULL || ctx == NULL ||
@@ -821,7 +963,6 @@ rsa_from_jwk(const cJSON *key)
 	    EVP_PKEY_fromdata(ctx, &pkey, EVP_PKEY_KEYPAIR, params) <= 0)
 		goto out;
 	EVP_PKEY_CTX_free(ctx);
-	/* The parts must form one key (RFC 8017 3.2). */
 	ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
 	if (ctx == NULL || EVP_PKEY_pairwise_check(ctx) != 1) {
 		check = pkey;
@@ -833,11 +974,12 @@ out:
 	EVP_PKEY_CTX_free(ctx);
 	OSSL_PARAM_free(params);
 	OSSL_PARAM_BLD_free(bld);
-	for (i = 0; i < 8; i++)
+	BN_CTX_free(bctx);
+	BN_free(pq);
+	for (i = 0; i < JWK_NPARTS; i++)
 		BN_clear_free(bn[i]);
 	return pkey;
 }
-
 static void
 h_import(struct kvs_http *h, const struct kvs_route *r)
 {
@@ -899,9 +1041,15 @@ h_import(struct kvs_http *h, const struct kvs_route *r)
 	} else {
 		BIGNUM *bn = NULL;
 		uint8_t buf[1024];
+		struct rsa_jwk parts;
 		int len;
 
-		v->pkey = rsa_from_jwk(key);
+		if (rsa_jwk_parse(h, t, key, &parts, &v->bits) != 0) {
+			rsa_jwk_free(&parts);
+			goto out;
+		}
+		v->pkey = rsa_from_jwk(&parts);
+		rsa_jwk_free(&parts);
 		if (v->pkey == NULL) {
 			kvs_reply_error(h, 400, "BadParameter", NULL,
 			    "The RSA key (n, e, d, p, q, dp, dq, qi) is not "
@@ -988,6 +1136,7 @@ h_update(struct kvs_http *h, const struct kvs_route *r)
 	struct kvs_key *k;
 	struct kvs_version *v, saved;
 	cJSON *old_tags;
+	enum atr_err err;
 
 	memset(&u, 0, sizeof(u));
 	if (j == NULL)
@@ -1007,17 +1156,16 @@ h_update(struct kvs_http *h, const struct kvs_route *r)
 	if (u.tags != NULL)
 		v->tags = NULL; /* apply_update would free the old tags */
 	apply_update(v, &u, kvs_now(h->s));
-	if (kvs_store_persist(st, k) != ATR_OK) {
+	err = kvs_store_persist(st, k);
+	if (err != ATR_OK) {
 		cJSON *new_tags = v->tags;
 
+		persist_failed(h, k->name, err);
 		/* Undo: the file and memory must agree. */
 		*v = saved;
 		v->tags = old_tags;
 		if (new_tags != old_tags)
 			cJSON_Delete(new_tags);
-		kvs_logf(h->s, "cannot save key %s: %s", k->name, atr_detail());
-		kvs_reply_error(h, 500, "InternalServerError", NULL,
-		    "The key could not be stored.");
 	} else {
 		if (v->tags != old_tags)
 			cJSON_Delete(old_tags);
@@ -1076,6 +1224,7 @@ h_rotate(struct kvs_http *h, const struct kvs_route *r)
 	unsigned bits = 0, ops = 0;
 	cJSON *tags = NULL;
 	int64_t lifetime = -1;
+	enum atr_err err;
 
 	pthread_rwlock_rdlock(&st->lock);
 	k = kvs_store_find(st, r->name);
@@ -1099,10 +1248,10 @@ h_rotate(struct kvs_http *h, const struct kvs_route *r)
 		not_found(h, r->name, NULL);
 		return;
 	}
-	if (kvs_version_generate(kty, bits, &v) != ATR_OK) {
+	err = kvs_version_generate(kty, bits, &h->s->stopping, &v);
+	if (err != ATR_OK) {
 		cJSON_Delete(tags);
-		kvs_reply_error(h, 500, "InternalServerError", NULL,
-		    "Key generation failed.");
+		generate_failed(h, err);
 		return;
 	}
 	/* The new version keeps key_ops and tags; the policy's expiryTime
@@ -1282,6 +1431,7 @@ h_delete(struct kvs_http *h, const struct kvs_route *r)
 {
 	struct kvs_store *st = &h->s->store;
 	struct kvs_key *k;
+	enum atr_err err;
 
 	pthread_rwlock_wrlock(&st->lock);
 	k = kvs_store_find(st, r->name);
@@ -1292,10 +1442,10 @@ h_delete(struct kvs_http *h, const struct kvs_route *r)
 		k->deleted_date = kvs_now(h->s);
 		k->purge_date = k->deleted_date +
 		    (int64_t)h->s->recoverable_days * 86400;
-		if (kvs_store_persist(st, k) != ATR_OK) {
+		err = kvs_store_persist(st, k);
+		if (err != ATR_OK) {
+			persist_failed(h, k->name, err);
 			k->deleted = 0;
-			kvs_reply_error(h, 500, "InternalServerError", NULL,
-			    "The key could not be stored.");
 		} else {
 			reply_locked_bundle(h, k, kvs_key_latest(k), 1);
 		}
@@ -1323,6 +1473,7 @@ h_recover(struct kvs_http *h, const struct kvs_route *r)
 {
 	struct kvs_store *st = &h->s->store;
 	struct kvs_key *k;
+	enum atr_err err;
 
 	pthread_rwlock_wrlock(&st->lock);
 	k = kvs_store_find(st, r->name);
@@ -1330,10 +1481,10 @@ h_recover(struct kvs_http *h, const struct kvs_route *r)
 		deleted_not_found(h, r->name);
 	} else {
 		k->deleted = 0;
-		if (kvs_store_persist(st, k) != ATR_OK) {
+		err = kvs_store_persist(st, k);
+		if (err != ATR_OK) {
+			persist_failed(h, k->name, err);
 			k->deleted = 1;
-			kvs_reply_error(h, 500, "InternalServerError", NULL,
-			    "The key could not be stored.");
 		} else {
 			reply_locked_bundle(h, k, kvs_key_latest(k), 0);
 		}
@@ -1394,6 +1545,40 @@ policy_reply(struct kvs_http *h, const struct kvs_key *k)
 	kvs_reply(h, 200, j);
 }
 
+/*
+ * A policy is stored as given, so it is bounded as given: text without
+ * control characters, nested at most KVS_POLICY_DEPTH deep, at most
+ * KVS_POLICY_MAX bytes of compact JSON with room for the created and
+ * updated stamps added below.  Replies 400 and returns 0 otherwise.
+ */
+static int
+policy_fits(struct kvs_http *h, const cJSON *j)
+{
+	char *text;
+	size_t n;
+
+	if (!kvs_json_text_valid(j, KVS_POLICY_DEPTH)) {
+		kvs_reply_error(h, 400, "BadParameter", NULL, "The rotation "
+		    "policy is not valid: control characters, invalid UTF-8 "
+		    "or more than %u levels of nesting.", KVS_POLICY_DEPTH);
+		return 0;
+	}
+	text = cJSON_PrintUnformatted(j);
+	if (text == NULL) {
+		kvs_reply_oom(h);
+		return 0;
+	}
+	n = strlen(text);
+	free(text);
+	if (n > KVS_POLICY_MAX - 128) {
+		kvs_reply_error(h, 400, "BadParameter", NULL, "The rotation "
+		    "policy is not valid: more than %u bytes.",
+		    KVS_POLICY_MAX - 128);
+		return 0;
+	}
+	return 1;
+}
+
 static void
 h_policy(struct kvs_http *h, const struct kvs_route *r, int set)
 {
@@ -1401,6 +1586,7 @@ h_policy(struct kvs_http *h, const struct kvs_route *r, int set)
 	cJSON *j = NULL, *attrs;
 	struct kvs_key *k;
 	const cJSON *old;
+	enum atr_err err;
 
 	if (set) {
 		j = parse_body(h, 1);
@@ -1418,6 +1604,10 @@ h_policy(struct kvs_http *h, const struct kvs_route *r, int set)
 			return;
 		}
 		cJSON_DeleteItemFromObjectCaseSensitive(j, "id");
+		if (!policy_fits(h, j)) {
+			cJSON_Delete(j);
+			return;
+		}
 	}
 	pthread_rwlock_wrlock(&st->lock);
 	k = kvs_store_find(st, r->name);
@@ -1440,10 +1630,10 @@ h_policy(struct kvs_http *h, const struct kvs_route *r, int set)
 		cJSON_AddNumberToObject(attrs, "created", created);
 		cJSON_AddNumberToObject(attrs, "updated", (double)kvs_now(h->s));
 		k->rotation_policy = j;
-		if (kvs_store_persist(st, k) != ATR_OK) {
+		err = kvs_store_persist(st, k);
+		if (err != ATR_OK) {
+			persist_failed(h, k->name, err);
 			k->rotation_policy = prev;
-			kvs_reply_error(h, 500, "InternalServerError", NULL,
-			    "The key could not be stored.");
 		} else {
 			j = NULL;
 			cJSON_Delete(prev);
@@ -1681,6 +1871,14 @@ out:
 void
 kvs_keys_dispatch(struct kvs_http *h, const struct kvs_route *r)
 {
+	/* Every route that names a key, checked here once for all: an
+	 * empty name ("/keys//create") would be stored under a name the
+	 * loader skips, and lost at the next start. */
+	if (r->has_name && (r->name_too_long || !kvs_name_valid(r->name))) {
+		kvs_reply_error(h, 400, "BadParameter", NULL, "The request URI "
+		    "contains an invalid name: %.127s", r->name);
+		return;
+	}
 	switch (r->op) {
 	case KVS_OP_CREATE:
 		h_create(h, r);

@@ -1,16 +1,19 @@
 /*
  * The loopback Key Vault's key store: versions and their material in
- * memory, one JSON file per key name under STATE/keys (mode 0600, it
- * holds private keys), rewritten atomically on every change.
+ * memory, one JSON file per key name under STATE/keys (mode 0600 in a
+ * 0700 directory: it holds private keys), rewritten atomically on every
+ * change.
  */
 #include "kv_server_int.h"
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <openssl/bio.h>
@@ -23,7 +26,27 @@
 #include "crypto.h"
 #include "fsutil.h"
 
-#define KVS_FILE_MAX (16U << 20)
+/*
+ * The largest key file the write-time limits allow must fit the
+ * loader's KVS_FILE_MAX.  A version is at most 8 KiB without its tags
+ * (an RSA-4096 PKCS#8 PEM is about 3.3 KB, escaped newlines included),
+ * and a tag character at most 4 bytes: UTF-8 needs up to 4 (RFC 3629),
+ * cJSON writes it as is and escapes only '"' and '\\' (2 bytes) and the
+ * controls, which are refused.  32 bytes per tag cover quotes and the
+ * indentation of cJSON_Print.  A rotation policy printed with
+ * indentation grows at most sixfold: each value of its compact form
+ * (2 bytes or more with its separator) gains a newline and at most
+ * KVS_POLICY_DEPTH + 3 tabs.
+ */
+#define KVS_TAG_FILE_MAX ((KVS_TAG_NAME_MAX + KVS_TAG_VALUE_MAX) * 4U + 32U)
+#define KVS_VERSION_FILE_MAX (8192U + KVS_TAGS_MAX * KVS_TAG_FILE_MAX)
+_Static_assert((unsigned long long)KVS_VERSIONS_MAX * KVS_VERSION_FILE_MAX +
+    6ULL * KVS_POLICY_MAX + 4096U <= KVS_FILE_MAX,
+    "the largest key file must stay loadable");
+
+/* The temporary files of atr_out_begin (lib/fsutil.c): this prefix and
+ * six characters from mkstemp. */
+#define TMP_PREFIX ".atrest-tmp-"
 
 static const struct {
 	const char *name;
@@ -314,9 +337,55 @@ rsa_public_parts(struct kvs_version *v)
 	return err;
 }
 
+/* BN_GENCB semantics (BN_generate_prime_ex2): 0 stops the search. */
+static int
+gen_cb(EVP_PKEY_CTX *ctx)
+{
+	const _Atomic int *cancel = EVP_PKEY_CTX_get_app_data(ctx);
+
+	return cancel == NULL ||
+	    atomic_load_explicit(cancel, memory_order_acquire) == 0;
+}
+
+/*
+ * RSA with e = 65537 (F4).  Finding the primes is a random search: an
+ * RSA-4096 key takes about a second, sometimes several, and has no
+ * fixed upper bound, so the search checks *cancel between candidates.
+ */
+static enum atr_err
+rsa_generate(unsigned bits, const _Atomic int *cancel, EVP_PKEY **out)
+{
+	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_name(NULL, "RSA", NULL);
+	enum atr_err err = ATR_OK;
+
+	*out = NULL;
+	if (ctx == NULL || !ATR_OSSL(EVP_PKEY_keygen_init(ctx)) ||
+	    EVP_PKEY_CTX_set_rsa_keygen_bits(ctx, (int)bits) <= 0) {
+		err = atr_fail(ATR_ERR_CRYPTO, "RSA key generation failed");
+		goto out;
+	}
+	EVP_PKEY_CTX_set_app_data(ctx, (void *)cancel);
+	EVP_PKEY_CTX_set_cb(ctx, gen_cb);
+	if (EVP_PKEY_generate(ctx, out) <= 0) {
+		EVP_PKEY_free(*out);
+		*out = NULL;
+		if (cancel != NULL && atomic_load_explicit(cancel,
+		    memory_order_acquire) != 0)
+			err = atr_fail(ATR_ERR_TIMEOUT, "key generation "
+			    "stopped: the server is stopping");
+		else
+			err = atr_fail(ATR_ERR_CRYPTO,
+			    "RSA key generation failed");
+	}
+out:
+	ERR_clear_error();
+	EVP_PKEY_CTX_free(ctx);
+	return err;
+}
+
 enum atr_err
 kvs_version_generate(enum kvs_kty kty, unsigned bits,
-    struct kvs_version **out)
+    const _Atomic int *cancel, struct kvs_version **out)
 {
 	struct kvs_version *v = calloc(1, sizeof(*v));
 	enum atr_err err = ATR_OK;
@@ -337,14 +406,9 @@ kvs_version_generate(enum kvs_kty kty, unsigned bits,
 		err = atr_random(v->oct, v->oct_len);
 		goto out;
 	}
-	/* EVP_RSA_gen uses e = 65537 (F4). */
-	v->pkey = EVP_RSA_gen(bits);
-	if (v->pkey == NULL) {
-		ERR_clear_error();
-		err = atr_fail(ATR_ERR_CRYPTO, "RSA key generation failed");
-		goto out;
-	}
-	err = rsa_public_parts(v);
+	err = rsa_generate(bits, cancel, &v->pkey);
+	if (err == ATR_OK)
+		err = rsa_public_parts(v);
 out:
 	if (err != ATR_OK) {
 		kvs_version_free(v);
@@ -437,6 +501,12 @@ kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 
 	if (j == NULL)
 		return ATR_ERR_NOMEM;
+	/* The loader skips a file whose name is not a key name: writing
+	 * one would acknowledge a key that is gone after a restart. */
+	if (!kvs_name_valid(k->name)) {
+		cJSON_Delete(j);
+		return atr_fail(ATR_ERR_USAGE, "invalid key name");
+	}
 	cJSON_AddStringToObject(j, "name", k->name);
 	cJSON_AddBoolToObject(j, "deleted", k->deleted);
 	if (k->deleted) {
@@ -460,6 +530,15 @@ kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 	text = cJSON_Print(j);
 	if (text == NULL)
 		goto out;
+	/* The write-time limits keep files far below this (see
+	 * KVS_VERSION_FILE_MAX); checked anyway, since a file the loader
+	 * refuses would lose every version of the key. */
+	if (strlen(text) > KVS_FILE_MAX) {
+		err = atr_fail(ATR_ERR_LIMIT, "the key file would have %zu "
+		    "bytes, more than the %u the loader reads", strlen(text),
+		    KVS_FILE_MAX);
+		goto out;
+	}
 	key_path(st, k->name, path, sizeof(path));
 	/* Private key material: 0600 from the first byte (mkstemp), then
 	 * fsync + rename (fsutil.h). */
@@ -572,31 +651,74 @@ out:
 	return err;
 }
 
+int
+kvs_store_file_exists(struct kvs_store *st, const char *name)
+{
+	char path[PATH_MAX];
+	struct stat sb;
+
+	key_path(st, name, path, sizeof(path));
+	return lstat(path, &sb) == 0 || errno != ENOENT;
+}
+
+/*
+ * One key file.  *fatal says whether an error must stop the start (no
+ * memory; a key file others can read, which ssh and gpg refuse too);
+ * any other error is the file's alone, and the caller skips it.
+ */
 static enum atr_err
-load_file(struct kvs_store *st, const char *path)
+load_file(struct kvs_store *st, const char *path, int *fatal)
 {
 	unsigned char *buf = NULL;
 	size_t len = 0, i;
 	cJSON *j = NULL;
 	const cJSON *it, *vs;
 	struct kvs_key *k = NULL;
+	struct stat sb;
+	char want[PATH_MAX];
 	enum atr_err err;
 
-	/* private_only: the file holds private keys; refuse it when others
-	 * could read it, as for any key file. */
+	*fatal = 0;
+	if (lstat(path, &sb) != 0)
+		return atr_fail(ATR_ERR_IO, "%s", strerror(errno));
+	if (!S_ISREG(sb.st_mode))
+		return atr_fail(ATR_ERR_CONFIG, "not a regular file");
+	if ((sb.st_mode & 077) != 0) {
+		*fatal = 1;
+		return atr_fail(ATR_ERR_KEY, "%s: private key file is "
+		    "accessible by group or others (mode %03o); run chmod 600 "
+		    "on it", path, (unsigned)(sb.st_mode & 0777));
+	}
+	if ((unsigned long long)sb.st_size > KVS_FILE_MAX)
+		return atr_fail(ATR_ERR_LIMIT, "%llu bytes, more than the %u "
+		    "a key file may have", (unsigned long long)sb.st_size,
+		    KVS_FILE_MAX);
 	err = atr_read_small_file(path, KVS_FILE_MAX, 1, &buf, &len);
-	if (err != ATR_OK)
-		return atr_fail(err, "%s: %s", path, atr_detail());
+	if (err != ATR_OK) {
+		*fatal = err == ATR_ERR_NOMEM;
+		return err;
+	}
 	j = cJSON_ParseWithLength((const char *)buf, len);
 	atr_secure_free(buf, len);
-	err = ATR_ERR_CONFIG;
-	if (j == NULL)
-		goto bad;
+	if (j == NULL) {
+		err = atr_fail(ATR_ERR_CONFIG, "not JSON");
+		goto out;
+	}
 	it = cJSON_GetObjectItemCaseSensitive(j, "name");
-	if (!cJSON_IsString(it) || !kvs_name_valid(it->valuestring))
-		goto bad;
-	if (kvs_store_find(st, it->valuestring) != NULL)
-		goto bad;
+	if (!cJSON_IsString(it) || !kvs_name_valid(it->valuestring)) {
+		err = atr_fail(ATR_ERR_CONFIG, "no valid key name");
+		goto out;
+	}
+	/* Each key is written to key_path(name): a file elsewhere is not
+	 * one this server wrote, and a second file for a name would have
+	 * two owners. */
+	key_path(st, it->valuestring, want, sizeof(want));
+	if (strcmp(want, path) != 0 || kvs_store_find(st,
+	    it->valuestring) != NULL) {
+		err = atr_fail(ATR_ERR_CONFIG, "it holds key '%s', which "
+		    "belongs in another file", it->valuestring);
+		goto out;
+	}
 	k = kvs_key_new(it->valuestring);
 	if (k == NULL) {
 		err = ATR_ERR_NOMEM;
@@ -610,14 +732,16 @@ load_file(struct kvs_store *st, const char *path)
 	if (cJSON_IsObject(it))
 		k->rotation_policy = cJSON_Duplicate(it, 1);
 	vs = cJSON_GetObjectItemCaseSensitive(j, "versions");
-	if (!cJSON_IsArray(vs) || cJSON_GetArraySize(vs) == 0)
-		goto bad;
+	if (!cJSON_IsArray(vs) || cJSON_GetArraySize(vs) == 0) {
+		err = atr_fail(ATR_ERR_CONFIG, "no versions");
+		goto out;
+	}
 	for (i = 0; i < (size_t)cJSON_GetArraySize(vs); i++) {
 		struct kvs_version *v;
 
 		err = version_from_file_json(cJSON_GetArrayItem(vs, (int)i), &v);
 		if (err != ATR_OK)
-			goto bad;
+			goto out;
 		err = kvs_key_append(k, v);
 		if (err != ATR_OK) {
 			kvs_version_free(v);
@@ -627,10 +751,9 @@ load_file(struct kvs_store *st, const char *path)
 	err = kvs_store_add(st, k);
 	if (err == ATR_OK)
 		k = NULL;
-	goto out;
-bad:
-	err = atr_fail(ATR_ERR_CONFIG, "%s: not a valid key file", path);
 out:
+	if (err == ATR_ERR_NOMEM)
+		*fatal = 1;
 	kvs_key_free(k);
 	if (j != NULL) {
 		kvs_json_wipe(j);
@@ -639,8 +762,99 @@ out:
 	return err;
 }
 
+static int
+is_tmp_name(const char *name)
+{
+	size_t n = strlen(TMP_PREFIX), i;
+
+	if (strncmp(name, TMP_PREFIX, n) != 0 || strlen(name) != n + 6)
+		return 0;
+	/* mkstemp's six characters: glibc and musl draw them from
+	 * [A-Za-z0-9]. */
+	for (i = n; name[i] != '\0'; i++)
+		if (!(name[i] >= '0' && name[i] <= '9') &&
+		    !(name[i] >= 'a' && name[i] <= 'z') &&
+		    !(name[i] >= 'A' && name[i] <= 'Z'))
+			return 0;
+	return 1;
+}
+
+/*
+ * A write killed between mkstemp and rename (lib/fsutil.c) leaves a
+ * temporary file that may hold private keys.  The caller holds the
+ * state directory's lock, so no other server is writing there: every
+ * regular file with atr_out_begin's name pattern is a leftover.
+ */
+static enum atr_err
+remove_tmp_files(const char *dir, struct atr_kv_server *s)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+
+	if (d == NULL)
+		return atr_fail(ATR_ERR_IO, "%s: %s", dir, strerror(errno));
+	while ((e = readdir(d)) != NULL) {
+		struct stat sb;
+
+		if (!is_tmp_name(e->d_name) || fstatat(dirfd(d), e->d_name,
+		    &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
+			continue;
+		if (unlinkat(dirfd(d), e->d_name, 0) != 0)
+			kvs_logf(s, "%s/%s: cannot remove this leftover "
+			    "temporary file: %s", dir, e->d_name,
+			    strerror(errno));
+		else
+			kvs_logf(s, "%s/%s: removed a temporary file left by "
+			    "an interrupted write", dir, e->d_name);
+	}
+	closedir(d);
+	return ATR_OK;
+}
+
 enum atr_err
-kvs_store_open(struct kvs_store *st, const char *dir)
+kvs_state_dir_prepare(const char *dir)
+{
+	char parent[PATH_MAX];
+	struct stat sb;
+	size_t n = strlen(dir);
+	char *slash;
+	enum atr_err err;
+
+	if (n == 0 || n >= sizeof(parent))
+		return atr_fail(ATR_ERR_USAGE, "bad directory path");
+	snprintf(parent, sizeof(parent), "%s", dir);
+	while (n > 1 && parent[n - 1] == '/')
+		parent[--n] = '\0';
+	/* The parents as mkdir -p makes them, the directory itself 0700:
+	 * it holds private keys and the token key. */
+	slash = strrchr(parent, '/');
+	if (slash != NULL && slash != parent) {
+		*slash = '\0';
+		err = atr_mkdirs(parent);
+		if (err != ATR_OK)
+			return err;
+	}
+	if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+		return atr_fail(ATR_ERR_IO, "mkdir %s: %s", dir,
+		    strerror(errno));
+	if (stat(dir, &sb) != 0)
+		return atr_fail(ATR_ERR_IO, "%s: %s", dir, strerror(errno));
+	if (!S_ISDIR(sb.st_mode))
+		return atr_fail(ATR_ERR_CONFIG, "%s is not a directory", dir);
+	/* Whoever can write here can plant a key, a token key or a CA:
+	 * refused as ssh refuses such a ~/.ssh.  Fixing the mode would not
+	 * remove what may already have been planted. */
+	if ((sb.st_mode & 022) != 0)
+		return atr_fail(ATR_ERR_CONFIG, "%s is writable by group or "
+		    "others (mode %03o); it holds private keys: check its "
+		    "content, then run chmod 700 on it", dir,
+		    (unsigned)(sb.st_mode & 0777));
+	return ATR_OK;
+}
+
+enum atr_err
+kvs_store_open(struct kvs_store *st, const char *dir,
+    struct atr_kv_server *s)
 {
 	DIR *d;
 	struct dirent *e;
@@ -652,7 +866,18 @@ kvs_store_open(struct kvs_store *st, const char *dir)
 	snprintf(st->dir, sizeof(st->dir), "%s", dir);
 	if (pthread_rwlock_init(&st->lock, NULL) != 0)
 		return atr_fail(ATR_ERR_NOMEM, "cannot create a lock");
-	err = atr_mkdirs(dir);
+	err = kvs_state_dir_prepare(dir);
+	if (err != ATR_OK)
+		goto fail;
+	/* STATE/keys is the server's alone: one made 0755 by an older
+	 * version is narrowed. */
+	if (chmod(dir, 0700) != 0) {
+		err = atr_fail(ATR_ERR_IO, "chmod %s: %s", dir, strerror(errno));
+		goto fail;
+	}
+	err = remove_tmp_files(s->state_dir, s);
+	if (err == ATR_OK)
+		err = remove_tmp_files(dir, s);
 	if (err != ATR_OK)
 		goto fail;
 	d = opendir(dir);
@@ -663,15 +888,27 @@ kvs_store_open(struct kvs_store *st, const char *dir)
 	while ((e = readdir(d)) != NULL) {
 		char path[PATH_MAX];
 		size_t n = strlen(e->d_name);
+		int fatal;
 
-		/* Temporary files of an interrupted write start with '.'. */
 		if (e->d_name[0] == '.' || n < 6 ||
 		    strcmp(e->d_name + n - 5, ".json") != 0)
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", dir, e->d_name);
-		err = load_file(st, path);
-		if (err != ATR_OK)
+		atr_detail_clear();
+		err = load_file(st, path, &fatal);
+		if (err == ATR_OK)
+			continue;
+		if (fatal)
 			break;
+		/* One bad file costs its own key, not every key: it is
+		 * reported, kept for repair, and its name stays reserved
+		 * (kvs_store_file_exists) so that no write replaces it. */
+		st->skipped++;
+		kvs_logf(s, "%s: key file not loaded (%s); its key is not "
+		    "served and its name cannot be reused until the file is "
+		    "repaired or removed", path, *atr_detail() ? atr_detail() :
+		    atr_strerror(err));
+		err = ATR_OK;
 	}
 	closedir(d);
 	if (err == ATR_OK)

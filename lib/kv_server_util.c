@@ -1,7 +1,6 @@
 /* Helpers for the loopback Key Vault server: encodings, fault specs. */
 #include "kv_server_int.h"
 
-#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -142,9 +141,79 @@ kvs_name_valid(const char *name)
 
 	if (n == 0 || n > KVS_NAME_MAX)
 		return 0;
-	for (i = 0; i < n; i++)
-		if (!isalnum((unsigned char)name[i]) && name[i] != '-')
+	/* Explicit ranges, not isalnum(): in a Latin-1 locale isalnum()
+	 * takes bytes above 0x7f, which key_path() would not lower-case. */
+	for (i = 0; i < n; i++) {
+		char c = name[i];
+
+		if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
+		    !(c >= 'A' && c <= 'Z') && c != '-')
 			return 0;
+	}
+	return 1;
+}
+
+int
+kvs_text_valid(const char *s, size_t max_chars)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t n = 0;
+
+	while (*p != '\0') {
+		uint32_t cp, min;
+		unsigned need, i;
+
+		if (*p < 0x80) {
+			if (*p < 0x20 || *p == 0x7f)
+				return 0;
+			p++;
+		} else {
+			/* RFC 3629 section 4: lead bytes C2..F4. */
+			if (*p >= 0xc2 && *p <= 0xdf)
+				need = 1, cp = *p & 0x1fU, min = 0x80;
+			else if (*p >= 0xe0 && *p <= 0xef)
+				need = 2, cp = *p & 0x0fU, min = 0x800;
+			else if (*p >= 0xf0 && *p <= 0xf4)
+				need = 3, cp = *p & 0x07U, min = 0x10000;
+			else
+				return 0;
+			p++;
+			/* A NUL ends the loop here: 0 is no continuation. */
+			for (i = 0; i < need; i++) {
+				if ((p[i] & 0xc0) != 0x80)
+					return 0;
+				cp = cp << 6 | (p[i] & 0x3fU);
+			}
+			/* Overlong forms, surrogates, above U+10FFFF. */
+			if (cp < min || cp > 0x10ffff ||
+			    (cp >= 0xd800 && cp <= 0xdfff))
+				return 0;
+			p += need;
+		}
+		if (++n > max_chars)
+			return 0;
+	}
+	return 1;
+}
+
+int
+kvs_json_text_valid(const cJSON *j, unsigned depth)
+{
+	const cJSON *it;
+
+	if (depth == 0)
+		return 0;
+	cJSON_ArrayForEach(it, j) {
+		if (it->string != NULL && !kvs_text_valid(it->string,
+		    KVS_BODY_MAX))
+			return 0;
+		if (cJSON_IsString(it) && !kvs_text_valid(it->valuestring,
+		    KVS_BODY_MAX))
+			return 0;
+		if ((cJSON_IsObject(it) || cJSON_IsArray(it)) &&
+		    !kvs_json_text_valid(it, depth - 1))
+			return 0;
+	}
 	return 1;
 }
 

@@ -30,6 +30,9 @@
 
 #include "crypto.h"
 #include "kv_server.h"
+/* Internals, for the store's limits and its key generation. */
+#include "kv_server_int.h"
+#include "testutil.h"
 
 struct srv {
 	char dir[256];
@@ -1417,6 +1420,793 @@ Test(kv_server, import_rsa_then_decrypt_locally)
 	free(text);
 	cJSON_Delete(body);
 	EVP_PKEY_free(pk);
+	srv_stop(&v, 1);
+}
+
+/* ------------------------------------------------------------------ */
+/*
+ * kv_store: hostile requests against the key store.  Each test is an
+ * attack from the security review: it must be refused (Key Vault's
+ * 400 BadParameter shape), and the state must load again with every
+ * key afterwards.
+ */
+
+TestSuite(kv_store, .init = setup, .timeout = 90);
+
+static double
+now_s(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+/* The server's log lines, for the loader's reports. */
+static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
+static char log_text[65536];
+static size_t log_len;
+
+static void
+collect_log(void *arg, const char *line)
+{
+	size_t n = strlen(line);
+
+	(void)arg;
+	pthread_mutex_lock(&log_mu);
+	if (log_len + n + 2 < sizeof(log_text)) {
+		memcpy(log_text + log_len, line, n);
+		log_len += n;
+		log_text[log_len++] = '\n';
+		log_text[log_len] = '\0';
+	}
+	pthread_mutex_unlock(&log_mu);
+}
+
+static void
+with_log(struct atr_kv_server_opts *o)
+{
+	o->log = collect_log;
+}
+
+static void
+srv_restart(struct srv *v, tweak_fn tweak)
+{
+	char dir[256];
+
+	snprintf(dir, sizeof(dir), "%s", v->dir);
+	srv_stop(v, 0);
+	srv_start_in(v, dir, NULL, tweak);
+}
+
+static long
+status_of(struct srv *v, const char *method, const char *path,
+    const char *body)
+{
+	struct resp r;
+	long st;
+
+	http(v, method, path, body, NULL, &r);
+	st = r.status;
+	if (st >= 400)
+		cr_assert_str_eq(jstr(r.json, "error.code"), st == 409 ?
+		    "Conflict" : st == 404 ? "KeyNotFound" : "BadParameter",
+		    "%s %s: %s", method, path, r.body ? r.body : "");
+	resp_free(&r);
+	return st;
+}
+
+/* Number of versions GET /keys/NAME/versions lists (one page). */
+static int
+count_versions(struct srv *v, const char *name)
+{
+	struct resp r;
+	char path[256];
+	int n = 0;
+
+	for (;;) {
+		const cJSON *next;
+
+		if (n == 0)
+			snprintf(path, sizeof(path),
+			    "/keys/%s/versions?api-version=7.4", name);
+		http(v, "GET", path, NULL, NULL, &r);
+		cr_assert_eq(r.status, 200, "%s: %s", path, r.body);
+		n += cJSON_GetArraySize(jget(r.json, "value"));
+		next = jget(r.json, "nextLink");
+		if (!cJSON_IsString(next)) {
+			resp_free(&r);
+			return n;
+		}
+		snprintf(path, sizeof(path), "%s", next->valuestring);
+		resp_free(&r);
+	}
+}
+
+/* The eight RSA parts of pk as a JWK import body. */
+static cJSON *
+jwk_import_body(EVP_PKEY *pk)
+{
+	static const char *const jn[] = {"n", "e", "d", "p", "q", "dp", "dq",
+	    "qi"};
+	static const char *const pn[] = {
+		OSSL_PKEY_PARAM_RSA_N, OSSL_PKEY_PARAM_RSA_E,
+		OSSL_PKEY_PARAM_RSA_D, OSSL_PKEY_PARAM_RSA_FACTOR1,
+		OSSL_PKEY_PARAM_RSA_FACTOR2, OSSL_PKEY_PARAM_RSA_EXPONENT1,
+		OSSL_PKEY_PARAM_RSA_EXPONENT2, OSSL_PKEY_PARAM_RSA_COEFFICIENT1,
+	};
+	cJSON *body = cJSON_CreateObject(), *key;
+
+	key = cJSON_AddObjectToObject(body, "key");
+	cJSON_AddStringToObject(key, "kty", "RSA");
+	for (size_t i = 0; i < 8; i++) {
+		BIGNUM *bn = NULL;
+		uint8_t b[1024];
+		char s[1400];
+		int n;
+
+		cr_assert_eq(EVP_PKEY_get_bn_param(pk, pn[i], &bn), 1);
+		n = BN_bn2bin(bn, b);
+		BN_clear_free(bn);
+		b64u(b, (size_t)n, s, sizeof(s));
+		cJSON_AddStringToObject(key, jn[i], s);
+	}
+	return body;
+}
+
+/* Replaces part name of the JWK in body by the value bn. */
+static void
+jwk_set(cJSON *body, const char *name, const BIGNUM *bn)
+{
+	int n = BN_num_bytes(bn);
+	uint8_t *b = malloc((size_t)n + 1);
+	char *s = malloc((size_t)n * 4 / 3 + 8);
+
+	cr_assert(b != NULL && s != NULL);
+	BN_bn2bin(bn, b);
+	b64u(b, (size_t)n, s, (size_t)n * 4 / 3 + 8);
+	cJSON_ReplaceItemInObject(cJSON_GetObjectItem(body, "key"), name,
+	    cJSON_CreateString(s));
+	free(b);
+	free(s);
+}
+
+/*
+ * An odd number of the given bits with no prime factor below 20000, so
+ * that OpenSSL's primality test cannot reject it by trial division and
+ * runs Miller-Rabin on it: about 8 s of CPU at 32768 bits on the
+ * machine this was written on, some four times that at 65536.
+ */
+static BIGNUM *
+rough_odd(int bits)
+{
+	BIGNUM *x = BN_new(), *prod = BN_new(), *g = BN_new();
+	BN_CTX *ctx = BN_CTX_new();
+
+	cr_assert(x != NULL && prod != NULL && g != NULL && ctx != NULL);
+	cr_assert(BN_one(prod));
+	for (unsigned long p = 3; p < 20000; p += 2) {
+		int prime = 1;
+
+		for (unsigned long d = 3; d * d <= p; d += 2)
+			if (p % d == 0) {
+				prime = 0;
+				break;
+			}
+		if (prime)
+			cr_assert(BN_mul_word(prod, p));
+	}
+	do {
+		cr_assert(BN_rand(x, bits, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD));
+		cr_assert(BN_gcd(g, x, prod, ctx));
+	} while (!BN_is_one(g));
+	BN_free(prod);
+	BN_free(g);
+	BN_CTX_free(ctx);
+	return x;
+}
+
+/* Item 3: every part's length is checked against n before arithmetic. */
+Test(kv_store, import_hostile_rsa_parts_refused_at_once)
+{
+	struct srv v;
+	struct resp r;
+	EVP_PKEY *pk = EVP_RSA_gen(2048);
+	cJSON *body;
+	BIGNUM *big, *x = BN_new();
+	char *text;
+	double t0, dt;
+	static const struct {
+		const char *part;
+		int bits;
+	} cases[] = {
+		{"q", 4096},    /* more than half of n */
+		{"dp", 1032},
+		{"dq", 1032},
+		{"qi", 1032},
+		{"d", 2056},    /* longer than n */
+		{"e", 40},      /* more than 4 bytes */
+		{"n", 8192},    /* a size Key Vault does not take */
+		{"n", 1024},
+	};
+
+	cr_assert_not_null(pk);
+	cr_assert_not_null(x);
+	srv_start(&v, NULL, NULL);
+
+	/* The review's attack: a p of 65536 bits that passes trial
+	 * division.  OpenSSL's key check used to spend a minute of CPU on
+	 * it; the length check refuses it before any arithmetic. */
+	body = jwk_import_body(pk);
+	big = rough_odd(65536);
+	jwk_set(body, "p", big);
+	text = cJSON_PrintUnformatted(body);
+	t0 = now_s();
+	http(&v, "PUT", "/keys/hostile?api-version=7.4", text, NULL, &r);
+	dt = now_s() - t0;
+	expect_error(&r, 400, "BadParameter", NULL);
+	cr_assert(strstr(jstr(r.json, "error.message"), "'p'") != NULL, "%s",
+	    r.body);
+	/* A bound on a hang, not a speed test: the refusal needs no
+	 * arithmetic, the old check took a minute. */
+	cr_assert_lt(dt, 5.0, "refused after %.1f s", dt);
+	resp_free(&r);
+	free(text);
+	cJSON_Delete(body);
+	BN_free(big);
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		body = jwk_import_body(pk);
+		cr_assert(BN_rand(x, cases[i].bits, BN_RAND_TOP_ONE,
+		    BN_RAND_BOTTOM_ODD));
+		jwk_set(body, cases[i].part, x);
+		text = cJSON_PrintUnformatted(body);
+		http(&v, "PUT", "/keys/hostile?api-version=7.4", text, NULL, &r);
+		expect_error(&r, 400, "BadParameter", NULL);
+		resp_free(&r);
+		free(text);
+		cJSON_Delete(body);
+	}
+	/* Parts of the right sizes that do not multiply out (n != p q). */
+	body = jwk_import_body(pk);
+	cr_assert(BN_rand(x, 1024, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD));
+	jwk_set(body, "p", x);
+	text = cJSON_PrintUnformatted(body);
+	http(&v, "PUT", "/keys/hostile?api-version=7.4", text, NULL, &r);
+	expect_error(&r, 400, "BadParameter", NULL);
+	resp_free(&r);
+	free(text);
+	cJSON_Delete(body);
+	/* oct: only 16, 24 or 32 bytes. */
+	http(&v, "PUT", "/keys/hostile?api-version=7.4", "{\"key\":{\"kty\":"
+	    "\"oct\",\"k\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA\"}}",
+	    NULL, &r);
+	expect_error(&r, 400, "BadParameter", NULL);
+	resp_free(&r);
+	/* The untouched key still imports. */
+	body = jwk_import_body(pk);
+	text = cJSON_PrintUnformatted(body);
+	http(&v, "PUT", "/keys/hostile?api-version=7.4", text, NULL, &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	resp_free(&r);
+	free(text);
+	cJSON_Delete(body);
+	BN_free(x);
+	EVP_PKEY_free(pk);
+	srv_stop(&v, 1);
+}
+
+struct inflight {
+	struct srv *v;
+	const char *ca;
+	CURLcode rc;
+};
+
+static void *
+inflight_main(void *arg)
+{
+	struct inflight *f = arg;
+	CURL *c = curl_easy_init();
+	struct curl_slist *h = NULL;
+	struct resp r;
+	char url[512];
+
+	memset(&r, 0, sizeof(r));
+	if (c == NULL) {
+		f->rc = CURLE_FAILED_INIT;
+		return NULL;
+	}
+	snprintf(url, sizeof(url), "%s/keys?api-version=7.4", f->v->url);
+	h = curl_slist_append(h, "Authorization: Bearer x");
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CAINFO, f->ca);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 600L);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+	f->rc = curl_easy_perform(c);
+	free(r.body);
+	curl_slist_free_all(h);
+	curl_easy_cleanup(c);
+	return NULL;
+}
+
+/* Item 3: stopping the server does not wait for a request in flight
+ * (here an injected delay of 300 s) longer than a bound. */
+Test(kv_store, stop_with_request_in_flight_is_bounded)
+{
+	struct srv v;
+	struct atr_kv_server_stats st;
+	struct inflight f;
+	pthread_t t;
+	char ca[512];
+	double t0, dt;
+	int i;
+
+	srv_start(&v, "latency=300s", NULL);
+	snprintf(ca, sizeof(ca), "%s", atr_kv_server_ca_path(v.s));
+	f.v = &v;
+	f.ca = ca;
+	f.rc = CURLE_OK;
+	cr_assert_eq(pthread_create(&t, NULL, inflight_main, &f), 0);
+	for (i = 0; i < 3000; i++) {
+		atr_kv_server_get_stats(v.s, &st);
+		if (st.fault_latency > 0)
+			break;
+		usleep(10000);
+	}
+	cr_assert_gt(st.fault_latency, 0, "the request never arrived");
+	t0 = now_s();
+	srv_stop(&v, 0);
+	dt = now_s() - t0;
+	pthread_join(t, NULL);
+	/* A bound on a hang: the old stop waited the whole 300 s. */
+	cr_assert_lt(dt, 20.0, "stop took %.1f s", dt);
+	nftw(v.dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Item 3: key generation, the one long computation left (RSA-4096 is a
+ * random search with no fixed end), stops when the server stops. */
+Test(kv_store, key_generation_stops_with_the_server)
+{
+	_Atomic int stop = 1;
+	struct kvs_version *v = NULL;
+	double t0 = now_s(), dt;
+	enum atr_err err;
+
+	err = kvs_version_generate(KVS_KTY_RSA, 4096, &stop, &v);
+	dt = now_s() - t0;
+	cr_assert_eq(err, ATR_ERR_TIMEOUT, "err %d", (int)err);
+	cr_assert_null(v);
+	cr_assert_lt(dt, 5.0, "gave up after %.1f s", dt);
+	stop = 0;
+	err = kvs_version_generate(KVS_KTY_RSA, 2048, &stop, &v);
+	cr_assert_eq(err, ATR_OK, "%s", atr_detail());
+	cr_assert_eq(v->bits, 2048);
+	kvs_version_free(v);
+}
+
+/* Item 4: tags are Azure's 15 pairs of at most 512 / 256 characters of
+ * text; anything else is refused on create, import and update. */
+Test(kv_store, tag_limits_and_control_characters)
+{
+	struct srv v;
+	char body[16384], name[600], val[600], big[1200];
+	size_t i;
+	static const char *const bad_tags[] = {
+		"{\"a\":\"\x01\x02\x03\"}",           /* raw controls */
+		"{\"a\":\"x\\u0007y\"}",              /* escaped control */
+		"{\"\x1b\":\"v\"}",                   /* control in a name */
+		"{\"a\":\"\xc3\x28\"}",               /* bad UTF-8 */
+		"{\"a\":\"\xed\xa0\x80\"}",           /* a surrogate */
+		"{\"\":\"v\"}",                       /* empty name */
+		"{\"a\":1}",                          /* not a string */
+	};
+	static const char *const routes[][2] = {
+		{"POST", "/keys/tagged/create?api-version=7.4"},
+		{"PUT", "/keys/tagged?api-version=7.4"},
+		{"PATCH", "/keys/tagged?api-version=7.4"},
+	};
+
+	srv_start(&v, NULL, NULL);
+	create_key(&v, "tagged", "{\"kty\":\"oct-HSM\"}", NULL, 0);
+	for (size_t rt = 0; rt < 3; rt++) {
+		const char *pre = rt == 0 ? "\"kty\":\"oct-HSM\"," : rt == 1 ?
+		    "\"key\":{\"kty\":\"oct\",\"k\":"
+		    "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\"}," : "";
+
+		for (i = 0; i < sizeof(bad_tags) / sizeof(bad_tags[0]); i++) {
+			snprintf(body, sizeof(body), "{%s\"tags\":%s}", pre,
+			    bad_tags[i]);
+			cr_assert_eq(status_of(&v, routes[rt][0], routes[rt][1],
+			    body), 400, "%s tags %zu", routes[rt][0], i);
+		}
+		/* 16 tags */
+		snprintf(body, sizeof(body), "{%s\"tags\":{", pre);
+		for (i = 0; i < 16; i++)
+			snprintf(body + strlen(body), sizeof(body) - strlen(body),
+			    "%s\"t%zu\":\"v\"", i ? "," : "", i);
+		snprintf(body + strlen(body), sizeof(body) - strlen(body), "}}");
+		cr_assert_eq(status_of(&v, routes[rt][0], routes[rt][1], body),
+		    400);
+		/* A name of 513 and a value of 257 characters. */
+		memset(name, 'n', 513);
+		name[513] = '\0';
+		snprintf(body, sizeof(body), "{%s\"tags\":{\"%s\":\"v\"}}", pre,
+		    name);
+		cr_assert_eq(status_of(&v, routes[rt][0], routes[rt][1], body),
+		    400);
+		memset(val, 'v', 257);
+		val[257] = '\0';
+		snprintf(body, sizeof(body), "{%s\"tags\":{\"a\":\"%s\"}}", pre,
+		    val);
+		cr_assert_eq(status_of(&v, routes[rt][0], routes[rt][1], body),
+		    400);
+		/* The limits exactly, counted in characters: 256 two-byte
+		 * characters are 512 bytes. */
+		name[512] = '\0';
+		for (i = 0; i < 256; i++)
+			memcpy(big + 2 * i, "\xc3\xa9", 2);
+		big[512] = '\0';
+		snprintf(body, sizeof(body), "{%s\"tags\":{\"%s\":\"%s\"}}",
+		    pre, name, big);
+		cr_assert_eq(status_of(&v, routes[rt][0], routes[rt][1], body),
+		    200);
+	}
+	srv_restart(&v, NULL);
+	cr_assert_eq(count_versions(&v, "tagged"), 3);
+	srv_stop(&v, 1);
+}
+
+/* Item 4: versions per key are capped (KVS_VERSIONS_MAX). */
+Test(kv_store, versions_per_key_capped)
+{
+	struct srv v;
+	char ver[64];
+	int i;
+
+	srv_start(&v, NULL, NULL);
+	create_key(&v, "many", "{\"kty\":\"oct-HSM\"}", ver, sizeof(ver));
+	for (i = 1; i < (int)KVS_VERSIONS_MAX; i++)
+		cr_assert_eq(status_of(&v, "POST",
+		    "/keys/many/rotate?api-version=7.4", "{}"), 200,
+		    "rotation %d", i);
+	cr_assert_eq(status_of(&v, "POST", "/keys/many/rotate?api-version=7.4",
+	    "{}"), 400);
+	cr_assert_eq(status_of(&v, "PUT", "/keys/many?api-version=7.4",
+	    "{\"key\":{\"kty\":\"oct\",\"k\":"
+	    "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\"}}"), 400);
+	cr_assert_eq(status_of(&v, "POST", "/keys/many/create?api-version=7.4",
+	    "{\"kty\":\"oct-HSM\"}"), 400);
+	srv_restart(&v, NULL);
+	cr_assert_eq(count_versions(&v, "many"), (int)KVS_VERSIONS_MAX);
+	srv_stop(&v, 1);
+}
+
+/* Item 4: a rotation policy is bounded in size, nesting and text. */
+Test(kv_store, rotation_policy_bounded)
+{
+	struct srv v;
+	char *body = malloc(64 * 1024);
+	size_t i, o;
+
+	cr_assert_not_null(body);
+	srv_start(&v, NULL, NULL);
+	create_key(&v, "pol", "{\"kty\":\"oct-HSM\"}", NULL, 0);
+	/* Raw and escaped controls. */
+	cr_assert_eq(status_of(&v, "PUT", "/keys/pol/rotationpolicy?"
+	    "api-version=7.4", "{\"lifetimeActions\":[],\"attributes\":"
+	    "{\"expiryTime\":\"P2Y\x01\"}}"), 400);
+	cr_assert_eq(status_of(&v, "PUT", "/keys/pol/rotationpolicy?"
+	    "api-version=7.4", "{\"lifetimeActions\":[{\"x\\u001fy\":1}],"
+	    "\"attributes\":{}}"), 400);
+	/* 40 KiB of text. */
+	o = (size_t)snprintf(body, 64 * 1024, "{\"lifetimeActions\":[],"
+	    "\"attributes\":{},\"junk\":\"");
+	for (i = 0; i < 40 * 1024; i++)
+		body[o++] = 'x';
+	snprintf(body + o, 64 * 1024 - o, "\"}");
+	cr_assert_eq(status_of(&v, "PUT", "/keys/pol/rotationpolicy?"
+	    "api-version=7.4", body), 400);
+	/* Nested 100 deep. */
+	o = (size_t)snprintf(body, 64 * 1024, "{\"lifetimeActions\":");
+	for (i = 0; i < 100; i++)
+		body[o++] = '[';
+	for (i = 0; i < 100; i++)
+		body[o++] = ']';
+	snprintf(body + o, 64 * 1024 - o, "}");
+	cr_assert_eq(status_of(&v, "PUT", "/keys/pol/rotationpolicy?"
+	    "api-version=7.4", body), 400);
+	/* What the SDK sends is taken. */
+	cr_assert_eq(status_of(&v, "PUT", "/keys/pol/rotationpolicy?"
+	    "api-version=7.4", "{\"lifetimeActions\":[{\"trigger\":"
+	    "{\"timeAfterCreate\":\"P90D\"},\"action\":{\"type\":\"Rotate\"}},"
+	    "{\"trigger\":{\"timeBeforeExpiry\":\"P30D\"},\"action\":"
+	    "{\"type\":\"Notify\"}}],\"attributes\":{\"expiryTime\":"
+	    "\"P2Y\"}}"), 200);
+	srv_restart(&v, NULL);
+	cr_assert_eq(status_of(&v, "GET", "/keys/pol/rotationpolicy?"
+	    "api-version=7.4", NULL), 200);
+	free(body);
+	srv_stop(&v, 1);
+}
+
+/*
+ * Item 4, the review's attack end to end: tags and a policy of raw
+ * control characters (written back six times larger) and rotations
+ * carrying the tags used to grow a key file past the loader's 16 MiB,
+ * after which the server refused to start at all.  Each write is
+ * refused now, and a restart serves every key.
+ */
+Test(kv_store, hostile_writes_keep_the_state_loadable)
+{
+	struct srv v;
+	char *body = malloc(KVS_BODY_MAX), *p;
+	size_t i, o;
+	int rot;
+
+	cr_assert_not_null(body);
+	srv_start(&v, NULL, NULL);
+	create_key(&v, "bystander", "{\"kty\":\"oct-HSM\"}", NULL, 0);
+	/* 15 tags, names and values of raw controls. */
+	o = (size_t)snprintf(body, KVS_BODY_MAX, "{\"kty\":\"oct-HSM\","
+	    "\"tags\":{");
+	for (i = 0; i < 15; i++) {
+		o += (size_t)snprintf(body + o, KVS_BODY_MAX - o, "%s\"%c",
+		    i ? "," : "", 'a' + (int)i);
+		memset(body + o, 1, 500);
+		o += 500;
+		memcpy(body + o, "\":\"", 3);
+		o += 3;
+		memset(body + o, 2, 250);
+		o += 250;
+		body[o++] = '"';
+	}
+	snprintf(body + o, KVS_BODY_MAX - o, "}}");
+	cr_assert_eq(status_of(&v, "POST", "/keys/victim/create?"
+	    "api-version=7.4", body), 400);
+	/* The same key with ordinary tags. */
+	create_key(&v, "victim", "{\"kty\":\"oct-HSM\",\"tags\":"
+	    "{\"purpose\":\"test\"}}", NULL, 0);
+	/* A policy of 900 KiB of raw controls (5.4 MiB written). */
+	p = body;
+	p += snprintf(p, 64, "{\"lifetimeActions\":[],\"junk\":\"");
+	memset(p, 3, 900 * 1024);
+	p += 900 * 1024;
+	snprintf(p, 8, "\"}");
+	cr_assert_eq(status_of(&v, "PUT", "/keys/victim/rotationpolicy?"
+	    "api-version=7.4", body), 400);
+	/* Tags of raw controls by update, then carried by rotations. */
+	o = (size_t)snprintf(body, KVS_BODY_MAX, "{\"tags\":{");
+	for (i = 0; i < 15; i++) {
+		o += (size_t)snprintf(body + o, KVS_BODY_MAX - o, "%s\"%c",
+		    i ? "," : "", 'a' + (int)i);
+		memset(body + o, 4, 500);
+		o += 500;
+		memcpy(body + o, "\":\"", 3);
+		o += 3;
+		memset(body + o, 5, 500);
+		o += 500;
+		body[o++] = '"';
+	}
+	snprintf(body + o, KVS_BODY_MAX - o, "}}");
+	cr_assert_eq(status_of(&v, "PATCH", "/keys/victim?api-version=7.4",
+	    body), 400);
+	for (rot = 0; rot < 150; rot++)
+		if (status_of(&v, "POST", "/keys/victim/rotate?api-version=7.4",
+		    "{}") != 200)
+			break;
+	cr_assert_eq(rot, 150);
+	srv_restart(&v, NULL);
+	cr_assert_eq(count_versions(&v, "victim"), 151);
+	cr_assert_eq(count_versions(&v, "bystander"), 1);
+	free(body);
+	srv_stop(&v, 1);
+}
+
+static void
+plant(const char *dir, const char *name, const char *text, mode_t mode)
+{
+	char path[512];
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, mode);
+	cr_assert_geq(fd, 0, "%s", path);
+	cr_assert_eq(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	cr_assert_eq(fchmod(fd, mode), 0);
+	close(fd);
+}
+
+/*
+ * Item 4: one unloadable key file costs its own key, not every key.
+ * The loader reports it, serves the rest, keeps the file and reserves
+ * its name (docs/VAULT.md, "State directory").
+ */
+Test(kv_store, bad_key_file_reported_others_served)
+{
+	struct srv v;
+	char keys[300], path[400], *got;
+	int fd;
+
+	srv_start(&v, NULL, with_log);
+	create_key(&v, "good1", "{\"kty\":\"oct-HSM\"}", NULL, 0);
+	create_key(&v, "good2", "{\"kty\":\"RSA\"}", NULL, 0);
+	srv_stop(&v, 0);
+	snprintf(keys, sizeof(keys), "%s/keys", v.dir);
+	plant(keys, "corrupt.json", "{\"name\":\"corrupt\",\"versions\":[{",
+	    0600);
+	plant(keys, "elsewhere.json", "{\"name\":\"good1\",\"versions\":[]}",
+	    0600);
+	/* Above the loader's limit: a sparse file. */
+	snprintf(path, sizeof(path), "%s/huge.json", keys);
+	fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(ftruncate(fd, (off_t)KVS_FILE_MAX + 1), 0);
+	close(fd);
+
+	pthread_mutex_lock(&log_mu);
+	log_len = 0;
+	log_text[0] = '\0';
+	pthread_mutex_unlock(&log_mu);
+	srv_start_in(&v, v.dir, NULL, with_log);
+	cr_assert_eq(status_of(&v, "GET", "/keys/good1?api-version=7.4", NULL),
+	    200);
+	cr_assert_eq(status_of(&v, "GET", "/keys/good2?api-version=7.4", NULL),
+	    200);
+	cr_assert_eq(status_of(&v, "GET", "/keys/corrupt?api-version=7.4",
+	    NULL), 404);
+	pthread_mutex_lock(&log_mu);
+	cr_assert(strstr(log_text, "/keys/corrupt.json: key file not loaded")
+	    != NULL, "%s", log_text);
+	cr_assert(strstr(log_text, "/keys/huge.json: key file not loaded")
+	    != NULL, "%s", log_text);
+	cr_assert(strstr(log_text, "/keys/elsewhere.json: key file not loaded")
+	    != NULL, "%s", log_text);
+	pthread_mutex_unlock(&log_mu);
+	/* The name stays reserved: the file is not overwritten. */
+	cr_assert_eq(status_of(&v, "POST", "/keys/corrupt/create?"
+	    "api-version=7.4", "{\"kty\":\"oct-HSM\"}"), 409);
+	cr_assert_eq(status_of(&v, "PUT", "/keys/HUGE?api-version=7.4",
+	    "{\"key\":{\"kty\":\"oct\",\"k\":"
+	    "\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\"}}"), 409);
+	snprintf(path, sizeof(path), "%s/corrupt.json", keys);
+	got = (char *)tu_read_file(path, NULL);
+	cr_assert_not_null(got);
+	cr_assert_str_eq(got, "{\"name\":\"corrupt\",\"versions\":[{");
+	free(got);
+	srv_stop(&v, 1);
+}
+
+/* Item 6: every route that takes a key name checks it, "" included. */
+Test(kv_store, empty_and_invalid_names_refused_everywhere)
+{
+	struct srv v;
+	struct resp r;
+	char path[300], keyfile[400];
+	struct stat sb;
+	static const char *const routes[][2] = {
+		{"POST", "/keys//create"},
+		{"PUT", "/keys//"},
+		{"PATCH", "/keys//"},
+		{"GET", "/keys//"},
+		{"GET", "/keys//versions"},
+		{"DELETE", "/keys//"},
+		{"POST", "/keys//rotate"},
+		{"GET", "/keys//rotationpolicy"},
+		{"PUT", "/keys//rotationpolicy"},
+		{"POST", "/keys//wrapkey"},
+		{"POST", "/keys///unwrapkey"},
+		{"GET", "/deletedkeys//"},
+		{"DELETE", "/deletedkeys//"},
+		{"POST", "/deletedkeys//recover"},
+		{"POST", "/keys/a_b/create"},
+		{"POST", "/keys/a.b/create"},
+		{"POST", "/keys/%C3%A9/create"},
+	};
+	static const char *const bodies[] = {
+		"{\"kty\":\"oct-HSM\"}",
+		"{\"key\":{\"kty\":\"oct\",\"k\":"
+		"\"AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8\"}}",
+	};
+
+	srv_start(&v, NULL, NULL);
+	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+		snprintf(path, sizeof(path), "%s?api-version=7.4", routes[i][1]);
+		http(&v, routes[i][0], path, strcmp(routes[i][0], "PUT") == 0 &&
+		    strstr(path, "policy") == NULL ? bodies[1] : bodies[0],
+		    NULL, &r);
+		expect_error(&r, 400, "BadParameter", NULL);
+		cr_assert(strstr(jstr(r.json, "error.message"), "invalid name")
+		    != NULL, "%s %s: %s", routes[i][0], path, r.body);
+		resp_free(&r);
+	}
+	snprintf(keyfile, sizeof(keyfile), "%s/keys/.json", v.dir);
+	cr_assert_neq(stat(keyfile, &sb), 0, "no file for an empty name");
+	http(&v, "GET", "/keys?api-version=7.4", NULL, NULL, &r);
+	cr_assert_eq(cJSON_GetArraySize(jget(r.json, "value")), 0);
+	resp_free(&r);
+	srv_stop(&v, 1);
+}
+
+/* Item 7: the state directories are 0700 and one that group or others
+ * may write to is refused at start. */
+Test(kv_store, state_dirs_private)
+{
+	struct srv v;
+	struct atr_kv_server_opts o;
+	struct atr_kv_server *s = NULL;
+	char top[] = "/tmp/atr-kvs-perm-XXXXXX", state[200], keys[320];
+
+	cr_assert_not_null(mkdtemp(top));
+	snprintf(state, sizeof(state), "%s/a/state", top);
+	memset(&v, 0, sizeof(v));
+	snprintf(v.dir, sizeof(v.dir), "%s", state);
+	srv_start_in(&v, state, NULL, NULL);
+	create_key(&v, "k", "{\"kty\":\"oct-HSM\"}", NULL, 0);
+	srv_stop(&v, 0);
+	expect_mode(top, "a/state", 0700);
+	expect_mode(top, "a/state/keys", 0700);
+	expect_mode(top, "a/state/keys/k.json", 0600);
+
+	/* A keys directory made 0755 by an older version is narrowed. */
+	snprintf(keys, sizeof(keys), "%s/keys", state);
+	cr_assert_eq(chmod(keys, 0755), 0);
+	srv_start_in(&v, state, NULL, NULL);
+	srv_stop(&v, 0);
+	expect_mode(top, "a/state/keys", 0700);
+
+	/* Writable by group or others: refused, naming the directory. */
+	atr_kv_server_opts_init(&o);
+	o.state_dir = state;
+	cr_assert_eq(chmod(state, 0770), 0);
+	cr_assert_eq(atr_kv_server_start(&o, &s), ATR_ERR_CONFIG);
+	cr_assert_null(s);
+	cr_assert(strstr(atr_detail(), state) != NULL, "%s", atr_detail());
+	cr_assert_eq(chmod(state, 0700), 0);
+	cr_assert_eq(chmod(keys, 0703), 0);
+	cr_assert_eq(atr_kv_server_start(&o, &s), ATR_ERR_CONFIG);
+	cr_assert_null(s);
+	cr_assert(strstr(atr_detail(), keys) != NULL, "%s", atr_detail());
+	cr_assert_eq(chmod(keys, 0700), 0);
+	nftw(top, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Item 7: temporary files of an interrupted write (they may hold private
+ * keys) are removed at start; files that are not the server's stay. */
+Test(kv_store, leftover_temp_files_removed)
+{
+	struct srv v;
+	char keys[300], p[400];
+	struct stat sb;
+	static const char *const gone[] = {
+		".atrest-tmp-AbC123", "keys/.atrest-tmp-x9Y8z7",
+	};
+	static const char *const kept[] = {
+		"notes.txt", ".atrest-tmp-short", "keys/.atrest-tmp-toolong1",
+		"keys/.hidden", "keys/.atrest-tmp-ab.d12",
+	};
+
+	srv_start(&v, NULL, NULL);
+	create_key(&v, "k", "{\"kty\":\"oct-HSM\"}", NULL, 0);
+	srv_stop(&v, 0);
+	snprintf(keys, sizeof(keys), "%s/keys", v.dir);
+	for (size_t i = 0; i < 2; i++)
+		plant(v.dir, gone[i], "-----BEGIN PRIVATE KEY-----\n", 0600);
+	for (size_t i = 0; i < 5; i++)
+		plant(v.dir, kept[i], "not the server's\n", 0600);
+	srv_start_in(&v, v.dir, NULL, NULL);
+	for (size_t i = 0; i < 2; i++) {
+		snprintf(p, sizeof(p), "%s/%s", v.dir, gone[i]);
+		cr_assert_neq(stat(p, &sb), 0, "%s is still there", p);
+	}
+	for (size_t i = 0; i < 5; i++) {
+		snprintf(p, sizeof(p), "%s/%s", v.dir, kept[i]);
+		cr_assert_eq(stat(p, &sb), 0, "%s was removed", p);
+	}
+	cr_assert_eq(status_of(&v, "GET", "/keys/k?api-version=7.4", NULL),
+	    200);
 	srv_stop(&v, 1);
 }
 
