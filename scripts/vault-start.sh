@@ -20,7 +20,9 @@ fi
 atrest=${ATREST_BIN:-build/atrest}
 dir=$1
 shift
-mkdir -p "$dir"
+# 0700 whatever the umask: the server refuses a state directory that
+# group or others may write to (docs/VAULT.md, "State directory").
+mkdir -p -m 700 "$dir"
 out=$dir/serve.out
 log=$dir/serve.log
 : >"$out"
