@@ -859,7 +859,7 @@ rsa_jwk_free(struct rsa_jwk *k)
  * ones) in a thread that outlives the client.  The modulus decides the
  * size (2048, 3072 or 4096 bits, as the service); e is at most 32 bits,
  * d at most as long as n, and p, q, dp, dq, qi at most half as long
- * (FIPS 186-5 A.1.1: p and q have half the bits of n).  Leading zero
+ * (FIPS 186-5 Appendix A.1 makes p and q nlen/2 bits each).  Leading zero
  * octets are tolerated (RFC 7518 6.3.1.1 notes that some libraries add
  * one).  Returns -1 after replying 400.
  */
@@ -980,6 +980,7 @@ out:
 		BN_clear_free(bn[i]);
 	return pkey;
 }
+
 static void
 h_import(struct kvs_http *h, const struct kvs_route *r)
 {

@@ -872,7 +872,8 @@ kvs_store_open(struct kvs_store *st, const char *dir,
 	/* STATE/keys is the server's alone: one made 0755 by an older
 	 * version is narrowed. */
 	if (chmod(dir, 0700) != 0) {
-		err = atr_fail(ATR_ERR_IO, "chmod %s: %s", dir, strerror(errno));
+		err = atr_fail(ATR_ERR_IO, "chmod %s: %s", dir,
+		    strerror(errno));
 		goto fail;
 	}
 	err = remove_tmp_files(s->state_dir, s);

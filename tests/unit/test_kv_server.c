@@ -1597,7 +1597,8 @@ rough_odd(int bits)
 			cr_assert(BN_mul_word(prod, p));
 	}
 	do {
-		cr_assert(BN_rand(x, bits, BN_RAND_TOP_ONE, BN_RAND_BOTTOM_ODD));
+		cr_assert(BN_rand(x, bits, BN_RAND_TOP_ONE,
+		    BN_RAND_BOTTOM_ODD));
 		cr_assert(BN_gcd(g, x, prod, ctx));
 	} while (!BN_is_one(g));
 	BN_free(prod);
@@ -1661,7 +1662,8 @@ Test(kv_store, import_hostile_rsa_parts_refused_at_once)
 		    BN_RAND_BOTTOM_ODD));
 		jwk_set(body, cases[i].part, x);
 		text = cJSON_PrintUnformatted(body);
-		http(&v, "PUT", "/keys/hostile?api-version=7.4", text, NULL, &r);
+		http(&v, "PUT", "/keys/hostile?api-version=7.4", text, NULL,
+		    &r);
 		expect_error(&r, 400, "BadParameter", NULL);
 		resp_free(&r);
 		free(text);
@@ -1824,10 +1826,14 @@ Test(kv_store, tag_limits_and_control_characters)
 		}
 		/* 16 tags */
 		snprintf(body, sizeof(body), "{%s\"tags\":{", pre);
-		for (i = 0; i < 16; i++)
-			snprintf(body + strlen(body), sizeof(body) - strlen(body),
+		for (i = 0; i < 16; i++) {
+			size_t o = strlen(body);
+
+			snprintf(body + o, sizeof(body) - o,
 			    "%s\"t%zu\":\"v\"", i ? "," : "", i);
-		snprintf(body + strlen(body), sizeof(body) - strlen(body), "}}");
+		}
+		i = strlen(body);
+		snprintf(body + i, sizeof(body) - i, "}}");
 		cr_assert_eq(status_of(&v, routes[rt][0], routes[rt][1], body),
 		    400);
 		/* A name of 513 and a value of 257 characters. */
@@ -2113,7 +2119,8 @@ Test(kv_store, empty_and_invalid_names_refused_everywhere)
 
 	srv_start(&v, NULL, NULL);
 	for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-		snprintf(path, sizeof(path), "%s?api-version=7.4", routes[i][1]);
+		snprintf(path, sizeof(path), "%s?api-version=7.4",
+		    routes[i][1]);
 		http(&v, routes[i][0], path, strcmp(routes[i][0], "PUT") == 0 &&
 		    strstr(path, "policy") == NULL ? bodies[1] : bodies[0],
 		    NULL, &r);
