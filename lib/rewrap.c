@@ -267,19 +267,16 @@ atr_rewrap_tmp_clean(const char *path, int *removed)
 	if (dfd < 0)
 		return atr_fail(ATR_ERR_IO, "cannot open its directory: %s",
 		    strerror(errno));
-	/* O_NONBLOCK: a FIFO put there in the meantime must not hang us. */
-	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
-	    O_CLOEXEC);
-	if (fd < 0) {
-		if (errno == ELOOP)
-			err = keep("a symbolic link");
+	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+		/* Its writer renamed or removed it since the listing. */
+		if (errno == ENOENT)
+			err = keep("it is gone");
 		else
-			err = atr_fail(ATR_ERR_IO, "cannot open: %s",
-			    strerror(errno));
+			err = atr_fail(ATR_ERR_IO, "%s", strerror(errno));
 		goto out;
 	}
-	if (fstat(fd, &st) != 0) {
-		err = atr_fail(ATR_ERR_IO, "fstat: %s", strerror(errno));
+	if (S_ISLNK(st.st_mode)) {
+		err = keep("a symbolic link");
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
@@ -294,6 +291,20 @@ atr_rewrap_tmp_clean(const char *path, int *removed)
 		snprintf(why, sizeof(why), "owned by uid %lu, not by this user",
 		    (unsigned long)st.st_uid);
 		err = keep(why);
+		goto out;
+	}
+	/* O_NONBLOCK: a FIFO put there in the meantime must not hang us. */
+	fd = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_CLOEXEC);
+	if (fd < 0) {
+		snprintf(why, sizeof(why), "cannot read it: %s",
+		    strerror(errno));
+		err = keep(why);
+		goto out;
+	}
+	if (fstat(fd, &now) != 0 || now.st_dev != st.st_dev ||
+	    now.st_ino != st.st_ino) {
+		err = keep("it changed while being checked");
 		goto out;
 	}
 	err = atr_read_full(fd, magic, sizeof(magic), &got);
