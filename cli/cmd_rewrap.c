@@ -255,8 +255,8 @@ cmd_rewrap(int argc, char **argv)
 	if (r.linked > 0)
 		fprintf(stderr, ", %u hard-linked left as they were", r.linked);
 	if (r.stale > 0)
-		fprintf(stderr, "; removed %u temporary file(s) of an interrupted run",
-		    r.stale);
+		fprintf(stderr, "; removed %u temporary file(s) of an "
+		    "interrupted run", r.stale);
 	if (r.kept > 0)
 		fprintf(stderr, "; left %u other temporary file(s) alone",
 		    r.kept);

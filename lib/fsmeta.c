@@ -195,7 +195,8 @@ atr_meta_finish(int src_fd, int dst, const struct stat *src)
 		goto out;
 	}
 	if (ds.st_uid != src->st_uid || ds.st_gid != src->st_gid) {
-		err = atr_fail(ATR_ERR_IO, "cannot keep owner %lu and group %lu",
+		err = atr_fail(ATR_ERR_IO,
+		    "cannot keep owner %lu and group %lu",
 		    (unsigned long)src->st_uid, (unsigned long)src->st_gid);
 		goto out;
 	}

@@ -194,7 +194,8 @@ lower_hex(const char *p, size_t n)
 	size_t i;
 
 	for (i = 0; i < n; i++)
-		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+		if (!((p[i] >= '0' && p[i] <= '9') ||
+		    (p[i] >= 'a' && p[i] <= 'f')))
 			return 0;
 	return 1;
 }
@@ -319,8 +320,8 @@ atr_rewrap_tmp_clean(const char *path, int *removed)
 		/* kill(2) with signal 0 only checks: EPERM means the
 		 * process exists under another user. */
 		if (kill(pid, 0) == 0 || errno != ESRCH) {
-			snprintf(why, sizeof(why), "its writer (process %ld) is "
-			    "still running", (long)pid);
+			snprintf(why, sizeof(why), "its writer (process "
+			    "%ld) is still running", (long)pid);
 			err = keep(why);
 			goto out;
 		}
@@ -335,7 +336,8 @@ atr_rewrap_tmp_clean(const char *path, int *removed)
 		goto out;
 	}
 	if (unlinkat(dfd, base, 0) != 0) {
-		err = atr_fail(ATR_ERR_IO, "cannot remove: %s", strerror(errno));
+		err = atr_fail(ATR_ERR_IO, "cannot remove: %s",
+		    strerror(errno));
 		goto out;
 	}
 	*removed = 1;

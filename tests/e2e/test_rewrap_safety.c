@@ -19,7 +19,7 @@
  * The ownership cases need root (to give files to uid 1234); CI runs as
  * root.  Elsewhere they are skipped with a message.  The attribute and
  * ACL cases need a file system with user.* attributes and ACLs: /tmp,
- * or a directory under build/ when /tmp has none.
+ * or a directory beside the binary (build/) when /tmp has none.
  *
  * Keys are generated once per run in the runner (PRE_ALL).
  */
@@ -56,8 +56,8 @@ ReportHook(PRE_ALL)(struct criterion_test_set *set)
 {
 	(void)set;
 	if (et_keydir_create("rewrap-safety", key_types) != ATR_OK)
-		fprintf(stderr, "test_rewrap_safety: key generation failed: %s\n",
-		    atr_detail());
+		fprintf(stderr, "test_rewrap_safety: key generation failed: "
+		    "%s\n", atr_detail());
 }
 
 ReportHook(POST_ALL)(struct criterion_global_stats *stats)
@@ -78,7 +78,8 @@ bin(void)
 }
 
 /* A directory whose file system takes user.* attributes: /tmp, or one
- * under build/ (removed with rm -rf, as tu_rmtree only works in /tmp). */
+ * beside the binary (removed with rm -rf, as tu_rmtree only works in
+ * /tmp). */
 static int in_build;
 
 static int
@@ -103,14 +104,18 @@ setup(void)
 	dir = tu_tmpdir("rwsafe");
 	cr_assert_not_null(dir);
 	if (!xattrs_work(dir)) {
-		char tmpl[] = "build/rwsafe-XXXXXX";
-		char cwd[512];
+		char tmpl[600], *slash;
 
+		/* Beside the binary: build/ or build-san/. */
 		tu_rmtree(dir);
 		free(dir);
-		cr_assert_not_null(getcwd(cwd, sizeof(cwd)));
+		snprintf(tmpl, sizeof(tmpl), "%s", bin());
+		slash = strrchr(tmpl, '/');
+		cr_assert_not_null(slash);
+		snprintf(slash, sizeof(tmpl) - (size_t)(slash - tmpl),
+		    "/rwsafe-XXXXXX");
 		cr_assert_not_null(mkdtemp(tmpl));
-		dir = tu_path(cwd, tmpl);
+		dir = strdup(tmpl);
 		in_build = 1;
 		fprintf(stderr, "test_rewrap_safety: /tmp has no user.* "
 		    "attributes; using %s\n", dir);
@@ -640,7 +645,8 @@ exists(const char *p)
 Test(rewrap_safety, only_own_stale_temporary_files_are_removed)
 {
 	char *store = P("store"), *obj = P("store/obj"), *msg;
-	char *mk = P("store/.atrest-tmp-Ab12Cd"), *user = P("store/.atrest-tmp-notes");
+	char *mk = P("store/.atrest-tmp-Ab12Cd");
+	char *user = P("store/.atrest-tmp-notes");
 	pid_t dead = dead_pid();
 	char *stale = tmp_path(store, dead), *empty = tmp_path(store, dead);
 	char *live = tmp_path(store, (long)getpid());

@@ -124,7 +124,8 @@ Test(rewrap_tmp, only_the_exact_form_is_removed)
 		}
 		p = mk(bad, "");
 		atr_detail_clear();
-		cr_assert_eq(atr_rewrap_tmp_clean(p, &removed), ATR_OK, "%s", bad);
+		cr_assert_eq(atr_rewrap_tmp_clean(p, &removed), ATR_OK, "%s",
+		    bad);
 		cr_assert_eq(removed, 0, "%s was removed", bad);
 		cr_assert(exists(p));
 		cr_assert_not_null(strstr(atr_detail(), "not a temporary file"),
