@@ -1,5 +1,6 @@
 /*
- * atrest rewrap --from URI --to URI [--add URI] [--remove URI] [--key URI] STORE...
+ * atrest rewrap --from URI --to URI [--add URI] [--remove URI] [--key URI]
+ *               [--break-hardlinks] STORE...
  */
 #include <getopt.h>
 #include <stdio.h>
@@ -16,40 +17,83 @@ usage(FILE *f)
 {
 	fprintf(f,
 	    "usage: atrest rewrap [--from URI --to URI] [--add URI] [--remove URI]\n"
-	    "                     [--key URI] [-q] STORE...\n\n"
+	    "                     [--key URI] [--break-hardlinks] [-q] STORE...\n\n"
 	    "Replaces recipients of every object in each STORE (a file or a directory,\n"
 	    "walked recursively) without re-encrypting its data: the body is copied\n"
 	    "byte for byte and only the header changes.  Each object is replaced\n"
-	    "atomically (temporary file, fsync, rename, directory fsync), so after a\n"
-	    "crash every object opens with the old or the new key; running the same\n"
-	    "command again finishes the job, skips objects already done and removes\n"
+	    "atomically (temporary file, fsync, rename, directory fsync) by a file\n"
+	    "with its owner, group, mode and extended attributes (ACLs included), or\n"
+	    "not at all; after a crash every object opens with the old or the new\n"
+	    "key.  Running the same command again finishes the job and removes the\n"
 	    "temporary files a killed run left (do not run two rewraps on one store\n"
-	    "at once).\n\n"
-	    "  --from URI     key to replace (must be able to unwrap)\n"
-	    "  --to URI       key that replaces it (only needs to wrap)\n"
-	    "  --add URI      add a recipient (repeatable)\n"
-	    "  --remove URI   drop a recipient (repeatable)\n"
-	    "  --key URI      another key that may open the objects (repeatable)\n"
-	    "  -q, --quiet    no per-file lines\n"
+	    "at once).  An object is reported as already done only when its header\n"
+	    "authenticates with a key this command holds: to resume a rewrap whose\n"
+	    "--to is a public key, also give the new private key with --key.\n\n"
+	    "  --from URI        key to replace (must be able to unwrap)\n"
+	    "  --to URI          key that replaces it (only needs to wrap)\n"
+	    "  --add URI         add a recipient (repeatable)\n"
+	    "  --remove URI      drop a recipient (repeatable)\n"
+	    "  --key URI         another key that may open the objects (repeatable)\n"
+	    "  --break-hardlinks rewrap an object with several hard links under the\n"
+	    "                    name found; its other names keep the old file\n"
+	    "                    (default: report it and leave it as it is)\n"
+	    "  -q, --quiet       no per-file lines and notes\n"
 	    "  -h, --help\n\n"
-	    "exit status: 0 all done or skipped, 1 an object failed authentication or\n"
-	    "no given key opens it, 2 usage, configuration or I/O error\n");
+	    "exit status: 0 all done or already done, 1 an object failed\n"
+	    "authentication, no given key opens it or its header could not be\n"
+	    "authenticated, 2 usage, configuration or I/O error, an owner,\n"
+	    "mode or attribute that could not be kept, or a hard-linked\n"
+	    "object left as it was\n");
 }
 
 struct rw {
 	struct atr_rewrap_spec spec;
-	unsigned done, skipped, failed, stale;
+	unsigned done, skipped, failed, linked, stale, kept, unverified;
+	unsigned flags;
 	int rc, quiet;
 };
+
+static void
+worst(struct rw *r, int code)
+{
+	if (code > r->rc)
+		r->rc = code;
+}
+
+/* A name of the form atrest's writers give their temporary files: never
+ * an object.  Only a temporary file of an interrupted rewrap is removed
+ * (lib/rewrap.h says how it is recognised); another writer's, or a
+ * user's file that happens to have such a name, is left alone. */
+static void
+tmp_entry(struct rw *r, const char *path)
+{
+	enum atr_err err;
+	int removed = 0;
+
+	atr_detail_clear();
+	err = atr_rewrap_tmp_clean(path, &removed);
+	if (err != ATR_OK) {
+		worst(r, cli_error(path, err));
+		r->failed++;
+	} else if (removed) {
+		r->stale++;
+	} else {
+		r->kept++;
+		if (!r->quiet)
+			fprintf(stderr, "atrest: note: %s: left alone: %s\n",
+			    path, atr_detail());
+	}
+	atr_detail_clear();
+}
 
 static enum atr_err
 rw_cb(const char *path, const char *rel, enum atr_walk_type type,
     const struct stat *st, void *arg)
 {
 	struct rw *r = arg;
+	struct atr_rewrap_result res;
 	enum atr_err err;
 	const char *base;
-	int changed = 0, code;
 
 	(void)rel;
 	(void)st;
@@ -59,31 +103,50 @@ rw_cb(const char *path, const char *rel, enum atr_walk_type type,
 		cli_warn("%s: skipped (not a regular file)", path);
 		return ATR_OK;
 	}
-	/* A temporary file of a run that was killed: never an object (the
-	 * rename is what publishes one), so it is removed, not rewrapped.
-	 * Two rewraps must not run on one store at the same time. */
 	base = strrchr(path, '/');
 	base = base ? base + 1 : path;
-	if (strncmp(base, ".atrest-tmp-", 12) == 0) {
-		if (unlink(path) == 0)
-			r->stale++;
+	if (atr_rewrap_tmp_reserved(base)) {
+		tmp_entry(r, path);
 		return ATR_OK;
 	}
 	atr_detail_clear();
-	err = atr_rewrap_file(path, &r->spec, &changed);
+	err = atr_rewrap_file(path, &r->spec, r->flags, &res);
 	if (err != ATR_OK) {
-		code = cli_error(path, err);
-		if (code > r->rc)
-			r->rc = code;
+		if (res.outcome == ATR_REWRAP_UNVERIFIED) {
+			/* Its stanzas look done, but nothing proves it. */
+			fprintf(stderr, "atrest: %s: %s\n", path, atr_detail());
+			atr_detail_clear();
+			worst(r, atr_exit_code(err));
+			r->unverified++;
+		} else {
+			worst(r, cli_error(path, err));
+		}
 		r->failed++;
 		return ATR_OK;
 	}
-	if (changed) {
+	switch (res.outcome) {
+	case ATR_REWRAP_REPLACED:
 		r->done++;
-		if (!r->quiet)
+		if (r->quiet)
+			break;
+		if (res.nlink > 1)
+			printf("rewrapped %s (hard link broken: it had %lu "
+			    "links)\n", path, res.nlink);
+		else
 			printf("rewrapped %s\n", path);
-	} else {
+		break;
+	case ATR_REWRAP_HARDLINKED:
+		/* Not done: the old key still opens it, so the run must not
+		 * look complete (exit 2). */
+		r->linked++;
+		worst(r, 2);
+		fprintf(stderr, "atrest: %s: hard-linked (%lu links), skipped "
+		    "(--break-hardlinks rewraps this name alone)\n", path,
+		    res.nlink);
+		break;
+	default:
 		r->skipped++;
+		break;
 	}
 	return ATR_OK;
 }
@@ -97,6 +160,7 @@ cmd_rewrap(int argc, char **argv)
 		{"add", required_argument, NULL, 'a'},
 		{"remove", required_argument, NULL, 'r'},
 		{"key", required_argument, NULL, 'k'},
+		{"break-hardlinks", no_argument, NULL, 'B'},
 		{"quiet", no_argument, NULL, 'q'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
@@ -131,6 +195,9 @@ cmd_rewrap(int argc, char **argv)
 		case 'k':
 			if (cli_keys_add("rewrap", &keys, optarg))
 				return 2;
+			break;
+		case 'B':
+			r.flags |= ATR_REWRAP_BREAK_HARDLINKS;
 			break;
 		case 'q':
 			r.quiet = 1;
@@ -180,19 +247,25 @@ cmd_rewrap(int argc, char **argv)
 	for (a = optind; a < argc; a++) {
 		enum atr_err err = atr_walk(argv[a], rw_cb, &r);
 
-		if (err != ATR_OK) {
-			int code = cli_error(argv[a], err);
-
-			if (code > r.rc)
-				r.rc = code;
-		}
+		if (err != ATR_OK)
+			worst(&r, cli_error(argv[a], err));
 	}
 	fprintf(stderr, "atrest rewrap: %u rewrapped, %u skipped (already done), %u failed",
 	    r.done, r.skipped, r.failed);
+	if (r.linked > 0)
+		fprintf(stderr, ", %u hard-linked left as they were", r.linked);
 	if (r.stale > 0)
-		fprintf(stderr, "; removed %u temporary file(s) of an interrupted run",
-		    r.stale);
+		fprintf(stderr, "; removed %u temporary file(s) of an "
+		    "interrupted run", r.stale);
+	if (r.kept > 0)
+		fprintf(stderr, "; left %u other temporary file(s) alone",
+		    r.kept);
 	fputc('\n', stderr);
+	if (r.unverified > 0)
+		fprintf(stderr, "atrest rewrap: %u object(s) name the new "
+		    "recipients but no key given can authenticate them; give "
+		    "one that can (e.g. the private key of --to) with --key\n",
+		    r.unverified);
 	rc = r.rc;
 out:
 	cli_keys_free(&from);
