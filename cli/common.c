@@ -375,11 +375,13 @@ tx_cb(struct atr_walk_ent *e, void *arg)
 	char out[PATH_MAX], q[ATR_QUOTE_BUF];
 	int n;
 
-	if (e->depth == 0)
-		return ATR_OK;   /* IN itself: OUT is odir[0] */
+	if (e->depth == 0)   /* IN itself, a directory a moment ago */
+		return e->type == ATR_WALK_DIR ? ATR_OK :
+		    atr_fail(ATR_ERR_IO, "changed during the walk");
 	n = snprintf(out, sizeof(out), "%s/%s", t->out_root, e->rel);
 	if (n < 0 || (size_t)n >= sizeof(out))
-		return atr_fail(ATR_ERR_IO, "%s: output path too long", e->path);
+		return atr_fail(ATR_ERR_IO, "%s: output path too long",
+		    e->path);
 	switch (e->type) {
 	case ATR_WALK_DIR:
 		return tx_dir(t, e, out);

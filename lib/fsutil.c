@@ -167,12 +167,15 @@ atr_out_beginat(struct atr_outfile *o, int dirfd, const char *name,
 		if (fstat(fd, &st) != 0) {
 			e = errno;
 			close(fd);
-			return atr_fail(ATR_ERR_IO, "%s: %s", shown, strerror(e));
+			return atr_fail(ATR_ERR_IO, "%s: %s", shown,
+			    strerror(e));
 		}
 		if (S_ISCHR(st.st_mode) && (flags & ATR_OUT_DEVICE)) {
 			int fl = fcntl(fd, F_GETFL);
 
-			if (fl < 0 || fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+			/* Written like any descriptor from now on. */
+			if (fl < 0 ||
+			    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
 				e = errno;
 				close(fd);
 				return atr_fail(ATR_ERR_IO, "%s: %s", shown,

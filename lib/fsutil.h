@@ -5,6 +5,9 @@
  * directory, is flushed (fsync) and renamed over the destination; the
  * directory is then fsynced.  On any failure the temporary file is
  * removed, so nothing half-written is ever left at the destination.
+ * Nothing another user planted at the destination (a FIFO, a symbolic
+ * link) is followed or written into, and inputs that are not data
+ * streams never block on a FIFO: docs/FILES.md has the rule.
  */
 #ifndef ATR_FSUTIL_H
 #define ATR_FSUTIL_H

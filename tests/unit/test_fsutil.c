@@ -1,6 +1,9 @@
 /*
  * test_fsutil.c - all-or-nothing outputs, small-file reads and mkdirs
- * (lib/fsutil.c), and the deterministic tree walk (lib/walk.c).
+ * (lib/fsutil.c), the deterministic tree walk (lib/walk.c), and what
+ * neither may do with what another user planted (FIFOs, links, a
+ * directory swapped mid-walk; docs/FILES.md), plus the quoting of names
+ * for text output (lib/quote.c).
  */
 #include <errno.h>
 #include <fcntl.h>
