@@ -57,15 +57,16 @@ atr_out_names_fd(const char *path, int *fd)
 	return 1;
 }
 
-/* Splits path into the directory to open and the last component; trailing
- * slashes are dropped ("out/" names "out"). */
+/* Splits path into the directory to open and the last component.  A
+ * trailing slash names a directory (POSIX 4.13), never a file. */
 static enum atr_err
 split_path(const char *path, char *dir, size_t dcap, char *name, size_t ncap)
 {
 	size_t n = strlen(path), b;
 
-	while (n > 1 && path[n - 1] == '/')
-		n--;
+	if (n > 0 && path[n - 1] == '/')
+		return atr_fail(ATR_ERR_USAGE, "%s is a directory, not a file "
+		    "name", path);
 	b = n;
 	while (b > 0 && path[b - 1] != '/')
 		b--;
