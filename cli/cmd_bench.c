@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "common.h"
 #include "fsutil.h"
+#include "quote.h"
 
 #define LIST_MAX 1024U
 
@@ -312,12 +313,12 @@ bench_compare(int argc, char **argv)
 		err = atr_read_small_file(argv[optind + i], 256U * 1024U * 1024U,
 		    0, &buf[i], &len[i]);
 		if (err != ATR_OK) {
-			rc = cli_error(argv[optind + i], err);
+			rc = cli_error_file(argv[optind + i], err);
 			goto out;
 		}
 		text[i] = malloc(len[i] + 1);
 		if (text[i] == NULL) {
-			rc = cli_error(argv[optind + i], ATR_ERR_NOMEM);
+			rc = cli_error_file(argv[optind + i], ATR_ERR_NOMEM);
 			goto out;
 		}
 		memcpy(text[i], buf[i], len[i]);
@@ -330,8 +331,11 @@ bench_compare(int argc, char **argv)
 		const char *d = atr_detail();
 		int is_new = strncmp(d, "new", 3) == 0;
 
+		char q[ATR_QUOTE_BUF], e[4 * 512 + 8];
+
 		fprintf(stderr, "atrest: bench compare: %s: %s\n",
-		    argv[optind + is_new], d);
+		    atr_quote(argv[optind + is_new], q, sizeof(q)),
+		    atr_escape(d, e, sizeof(e)));
 		atr_detail_clear();
 		rc = 2;
 		goto out;
@@ -608,12 +612,12 @@ cmd_bench(int argc, char **argv)
 	if (a->json != NULL) {
 		err = atb_write_json(res, a->json);
 		if (err != ATR_OK)
-			rc = cli_error(a->json, err);
+			rc = cli_error_file(a->json, err);
 	}
 	if (a->csv != NULL) {
 		err = atb_write_csv(res, a->csv);
 		if (err != ATR_OK)
-			rc = cli_error(a->csv, err);
+			rc = cli_error_file(a->csv, err);
 	}
 	if (a->charts != NULL && !a->limits_only) {
 		char note[512];
@@ -621,7 +625,7 @@ cmd_bench(int argc, char **argv)
 
 		err = atb_write_charts(res, a->charts, &drawn, note, sizeof(note));
 		if (err != ATR_OK)
-			rc = cli_error(a->charts, err);
+			rc = cli_error_file(a->charts, err);
 		else
 			fprintf(tab, "%s: %s\n", drawn ? "charts" : "note", note);
 	}

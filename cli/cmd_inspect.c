@@ -14,6 +14,8 @@
 
 #include "cli.h"
 #include "common.h"
+#include "fsutil.h"
+#include "quote.h"
 #include "stream.h"
 
 static void
@@ -64,13 +66,11 @@ examine(const char *path, struct info *in)
 	in->reason[0] = '\0';
 	if (spill == NULL)
 		return 2;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0 || fstat(fd, &st) != 0) {
-		fprintf(stderr, "atrest: %s: %s\n", path, strerror(errno));
-		if (fd >= 0)
-			close(fd);
+	/* Sizes and frame counts come from fstat: only a regular file has
+	 * one, and a FIFO must not hang the open (fsutil.h). */
+	if (atr_open_regular(path, &fd, &st) != ATR_OK) {
 		free(spill);
-		return 2;
+		return cli_error_file(path, ATR_ERR_IO);
 	}
 	in->file_size = (uint64_t)st.st_size;
 	in->err = atr_read_header(fd, in->h, spill, &extra);
@@ -91,16 +91,18 @@ static void
 print_text(const char *path, const struct info *in)
 {
 	const struct atr_header *h = in->h;
-	char oid[2 * ATR_OBJECT_ID_BYTES + 1];
+	char oid[2 * ATR_OBJECT_ID_BYTES + 1], q[ATR_QUOTE_BUF];
+	char r[4 * sizeof(in->reason) + 8];
 	size_t i;
 
 	if (in->err != ATR_OK) {
-		printf("%s: not a well-formed atrest envelope: %s\n", path,
-		    in->reason);
+		printf("%s: not a well-formed atrest envelope: %s\n",
+		    atr_quote(path, q, sizeof(q)),
+		    atr_escape(in->reason, r, sizeof(r)));
 		return;
 	}
 	atr_hex(h->object_id, sizeof(h->object_id), oid);
-	printf("%s:\n", path);
+	printf("%s:\n", atr_quote(path, q, sizeof(q)));
 	printf("  well-formed   yes (header structure; authenticity needs a key)\n");
 	printf("  version       %u\n", h->version);
 	printf("  suite         0x%04x AES-256-GCM, HKDF-SHA-256, committed\n",
@@ -212,9 +214,10 @@ cmd_inspect(int argc, char **argv)
 			continue;
 		if (!json) {
 			print_text(argv[i], &in);
-			if (in.err != ATR_OK)
-				fprintf(stderr, "atrest: %s: %s: %s\n", argv[i],
-				    atr_strerror(in.err), in.reason);
+			if (in.err != ATR_OK) {
+				atr_detail_set("%s", in.reason);
+				cli_error_file(argv[i], in.err);
+			}
 		} else {
 			cJSON_AddItemToArray(arr, to_json(argv[i], &in));
 		}

@@ -19,6 +19,7 @@
 #include "common.h"
 #include "crypto.h"
 #include "fsutil.h"
+#include "quote.h"
 #include "../verify/verify.h"
 
 static void
@@ -181,7 +182,7 @@ load_fp_key(const char *path, uint8_t key[32])
 	/* Private like a key file: it keys fingerprints of DEKs. */
 	e = atr_read_small_file(path, 4096, 1, &buf, &len);
 	if (e != ATR_OK)
-		return cli_error(path, e);
+		return cli_error_file(path, e);
 	n = len;
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		n--;
@@ -189,9 +190,8 @@ load_fp_key(const char *path, uint8_t key[32])
 		memcpy(key, buf, 32);
 	else if (n != 64 || atr_unhex((const char *)buf, n, key, 32, &got) != 0 ||
 	    got != 32) {
-		fprintf(stderr, "atrest: %s: not a 32-byte key (raw, or 64 hex "
-		    "digits)\n", path);
-		rc = 2;
+		atr_detail_set("not a 32-byte key (raw, or 64 hex digits)");
+		rc = cli_error_file(path, ATR_ERR_KEY);
 	}
 	atr_secure_free(buf, len);
 	return rc;
@@ -206,11 +206,11 @@ write_outputs(const struct vfy_report *r, const char *json, const char *junit)
 	/* A report that cannot be written is an I/O error (2), whatever
 	 * atr_exit_code() would say of the error itself. */
 	if (json != NULL && (e = vfy_write_json(r, json)) != ATR_OK) {
-		cli_error(json, e);
+		cli_error_file(json, e);
 		rc = 2;
 	}
 	if (junit != NULL && (e = vfy_write_junit(r, junit)) != ATR_OK) {
-		cli_error(junit, e);
+		cli_error_file(junit, e);
 		rc = 2;
 	}
 	return rc;
@@ -267,7 +267,7 @@ cmd_merge(int argc, char **argv)
 		e = vfy_report_load(argv[optind + i], &sh[i]);
 		if (e != ATR_OK) {
 			/* an unreadable or foreign report: a usage error */
-			cli_error(argv[optind + i], e);
+			cli_error_file(argv[optind + i], e);
 			rc = 2;
 			goto out;
 		}
@@ -374,9 +374,15 @@ cmd_fixture(int argc, char **argv)
 	}
 	e = vfy_fixture_dataset(argv[optind], manifest, &o, &nfiles);
 	if (e != ATR_OK)
-		return cli_error(argv[optind], e);
-	fprintf(stderr, "atrest verify fixture: %u files under %s, manifest %s\n",
-	    nfiles, argv[optind], manifest);
+		return cli_error_file(argv[optind], e);
+	{
+		char q1[ATR_QUOTE_BUF], q2[ATR_QUOTE_BUF];
+
+		fprintf(stderr, "atrest verify fixture: %u files under %s, "
+		    "manifest %s\n", nfiles,
+		    atr_quote(argv[optind], q1, sizeof(q1)),
+		    atr_quote(manifest, q2, sizeof(q2)));
+	}
 	return 0;
 }
 
@@ -496,14 +502,14 @@ cmd_verify(int argc, char **argv)
 		struct stat st;
 
 		if (lstat(argv[i], &st) != 0) {
-			fprintf(stderr, "atrest: %s: %s\n", argv[i], strerror(errno));
-			return 2;
+			atr_detail_set("%s", strerror(errno));
+			return cli_error_file(argv[i], ATR_ERR_IO);
 		}
 	}
 	if (policy != NULL) {
 		e = vfy_policy_load(policy, &pol);
 		if (e != ATR_OK)
-			return cli_error(policy, e);
+			return cli_error_file(policy, e);
 	}
 	if (current_only)
 		pol.current_only = 1;
@@ -512,7 +518,7 @@ cmd_verify(int argc, char **argv)
 	if (manifest != NULL) {
 		e = vfy_manifest_load(manifest, &man);
 		if (e != ATR_OK)
-			return cli_error(manifest, e);
+			return cli_error_file(manifest, e);
 	}
 	if (fpkey != NULL) {
 		rc = load_fp_key(fpkey, fk);

@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "fsutil.h"
+#include "quote.h"
 #include "stream.h"
 #include "walk.h"
 
@@ -84,7 +85,7 @@ int
 cli_parse_size(const char *s, uint64_t *out)
 {
 	char *end = NULL;
-	unsigned long long v;
+	unsigned long long v, mult = 1;
 
 	errno = 0;
 	if (s == NULL || *s < '0' || *s > '9')
@@ -92,14 +93,18 @@ cli_parse_size(const char *s, uint64_t *out)
 	v = strtoull(s, &end, 10);
 	if (errno != 0)
 		return -1;
-	if (*end == 'k' || *end == 'K') {
-		v *= 1024ULL;
-		end++;
-	} else if (*end == 'm' || *end == 'M') {
-		v *= 1024ULL * 1024ULL;
-		end++;
-	} else if (*end == 'g' || *end == 'G') {
-		v *= 1024ULL * 1024ULL * 1024ULL;
+	if (*end == 'k' || *end == 'K')
+		mult = 1024ULL;
+	else if (*end == 'm' || *end == 'M')
+		mult = 1024ULL * 1024ULL;
+	else if (*end == 'g' || *end == 'G')
+		mult = 1024ULL * 1024ULL * 1024ULL;
+	if (mult != 1) {
+		/* 18014398509481985K would wrap to 1024: refuse, never
+		 * reduce modulo 2^64. */
+		if (v > ULLONG_MAX / mult)
+			return -1;
+		v *= mult;
 		end++;
 	}
 	if (*end == 'i' && end[1] == 'B')
@@ -112,14 +117,31 @@ cli_parse_size(const char *s, uint64_t *out)
 	return 0;
 }
 
+int
+cli_error_file(const char *path, enum atr_err err)
+{
+	char q[ATR_QUOTE_BUF];
+
+	return cli_error(atr_quote(path, q, sizeof(q)), err);
+}
+
 /* A tree is walked by the calling thread, which creates the directories
- * in order and queues the files; `jobs` workers take them from a bounded
- * queue.  Files are independent (each has its own temporary output), so
- * only the counters and the exit code are shared. */
+ * in order, opens each input file and queues it; `jobs` workers take
+ * them from a bounded queue.  Files are independent (each has its own
+ * temporary output), so only the counters and the exit code are shared.
+ *
+ * Nothing is resolved by path below IN and OUT: the walk hands over each
+ * entry's directory descriptor (lib/walk.h), output directories are made
+ * and opened with mkdirat/openat(O_NOFOLLOW | O_DIRECTORY) from OUT's
+ * descriptor, and a job carries its own descriptors (the open input and
+ * a dup(2) of its output directory), so the walker may move on and close
+ * its own while a worker still writes, and a directory or file swapped
+ * for a symbolic link can never send a write outside OUT. */
 #define TX_QUEUE 64U
 
 struct tx_job {
-	char *in, *out;
+	int in_fd, out_dirfd;
+	char *in, *out, *name;   /* shown paths; the output's name */
 };
 
 struct tx {
@@ -135,6 +157,9 @@ struct tx {
 	int closed, pooled;
 	unsigned ok, fail;
 	int rc;
+	/* Output directories by depth (walker only): odir[0] is OUT. */
+	int *odir;
+	size_t nodir;
 };
 
 static int
@@ -158,38 +183,46 @@ tx_result(struct tx *t, int rc)
 		pthread_mutex_unlock(&t->mu);
 }
 
+/* Transforms in_fd into the output: name in out_dirfd (a tree), or the
+ * path out (a single file, out_dirfd < 0).  in names the input in
+ * messages. */
 static void
-one_file(struct tx *t, const char *in, const char *out)
+one_file(struct tx *t, int in_fd, const char *in, int out_dirfd,
+    const char *name, const char *out)
 {
 	struct atr_outfile o;
 	enum atr_err err;
-	int fd = 0;
 
 	atr_detail_clear();
-	if (strcmp(in, "-") != 0) {
-		fd = open(in, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
-		if (fd < 0) {
-			fprintf(stderr, "atrest: %s: cannot open: %s\n", in,
-			    strerror(errno));
-			tx_result(t, 2);
-			return;
-		}
-	}
-	err = atr_out_begin(&o, out, t->mode);
+	if (out_dirfd >= 0)
+		err = atr_out_beginat(&o, out_dirfd, name, out, t->mode, 0);
+	else
+		err = atr_out_begin(&o, out, t->mode);
 	if (err == ATR_OK) {
-		err = t->fn(fd, o.fd, t->threads, t->arg);
+		err = t->fn(in_fd, o.fd, t->threads, t->arg);
 		if (err == ATR_OK)
 			err = atr_out_commit(&o, 0);
 		else
 			atr_out_abort(&o);
 	}
-	if (fd > 0)
-		close(fd);
 	if (err != ATR_OK) {
-		tx_result(t, cli_error(strcmp(in, "-") ? in : "stdin", err));
+		tx_result(t, strcmp(in, "-") == 0 ? cli_error("stdin", err) :
+		    cli_error_file(in, err));
 		return;
 	}
 	tx_result(t, 0);
+}
+
+static void
+job_free(struct tx_job *j)
+{
+	if (j->in_fd >= 0)
+		close(j->in_fd);
+	if (j->out_dirfd >= 0)
+		close(j->out_dirfd);
+	free(j->in);
+	free(j->out);
+	free(j->name);
 }
 
 static void *
@@ -211,28 +244,63 @@ tx_worker(void *arg)
 		t->count--;
 		pthread_cond_signal(&t->room);
 		pthread_mutex_unlock(&t->mu);
-		one_file(t, j.in, j.out);
-		free(j.in);
-		free(j.out);
+		one_file(t, j.in_fd, j.in, j.out_dirfd, j.name, j.out);
+		job_free(&j);
 	}
+}
+
+/* Opens the regular file the walk listed, relative to its directory: not
+ * through a link, without blocking, and only if it is still that file. */
+static enum atr_err
+open_listed(const struct atr_walk_ent *e, int *fd)
+{
+	struct stat st;
+	int fl;
+
+	*fd = openat(e->dirfd, e->name, O_RDONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC);
+	if (*fd < 0)
+		return atr_fail(ATR_ERR_IO, "cannot open: %s", errno == ELOOP ?
+		    "changed during the walk (not followed)" : strerror(errno));
+	if (fstat(*fd, &st) != 0 || !S_ISREG(st.st_mode) ||
+	    st.st_dev != e->st->st_dev || st.st_ino != e->st->st_ino ||
+	    (fl = fcntl(*fd, F_GETFL)) < 0 ||
+	    fcntl(*fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		close(*fd);
+		*fd = -1;
+		return atr_fail(ATR_ERR_IO, "changed during the walk");
+	}
+	return ATR_OK;
 }
 
 /* Queues a file for the workers, or does it here when there are none. */
 static enum atr_err
-tx_file(struct tx *t, const char *in, const char *out)
+tx_file(struct tx *t, const struct atr_walk_ent *e, const char *out)
 {
-	struct tx_job j;
+	struct tx_job j = {-1, -1, NULL, NULL, NULL};
+	enum atr_err err;
+	int dfd = t->odir[e->depth - 1];
 
-	if (!t->pooled) {
-		one_file(t, in, out);
+	err = open_listed(e, &j.in_fd);
+	if (err != ATR_OK) {
+		tx_result(t, cli_error_file(e->path, err));
 		return ATR_OK;
 	}
-	j.in = strdup(in);
+	if (!t->pooled) {
+		one_file(t, j.in_fd, e->path, dfd, e->name, out);
+		close(j.in_fd);
+		return ATR_OK;
+	}
+	j.out_dirfd = fcntl(dfd, F_DUPFD_CLOEXEC, 3);
+	j.in = strdup(e->path);
 	j.out = strdup(out);
-	if (j.in == NULL || j.out == NULL) {
-		free(j.in);
-		free(j.out);
-		return ATR_ERR_NOMEM;
+	j.name = strdup(e->name);
+	if (j.out_dirfd < 0 || j.in == NULL || j.out == NULL ||
+	    j.name == NULL) {
+		err = j.out_dirfd < 0 ? atr_fail(ATR_ERR_IO, "%s",
+		    strerror(errno)) : ATR_ERR_NOMEM;
+		job_free(&j);
+		return err;
 	}
 	pthread_mutex_lock(&t->mu);
 	while (t->count == TX_QUEUE)
@@ -244,26 +312,85 @@ tx_file(struct tx *t, const char *in, const char *out)
 	return ATR_OK;
 }
 
+/* Makes (or reuses) the output directory for e and keeps its descriptor
+ * as odir[depth]; anything but a real directory there (a planted link to
+ * elsewhere, a file) is refused and the subtree skipped. */
 static enum atr_err
-tx_cb(const char *path, const char *rel, enum atr_walk_type type,
-    const struct stat *st, void *arg)
+tx_dir(struct tx *t, struct atr_walk_ent *e, const char *out)
+{
+	int parent = t->odir[e->depth - 1], fd, en;
+	size_t d;
+	struct stat st;
+
+	if (e->depth >= t->nodir) {
+		size_t n = t->nodir * 2;
+		int *no;
+
+		while (n <= e->depth)
+			n *= 2;
+		no = realloc(t->odir, n * sizeof(*no));
+		if (no == NULL)
+			return ATR_ERR_NOMEM;
+		for (d = t->nodir; d < n; d++)
+			no[d] = -1;
+		t->odir = no;
+		t->nodir = n;
+	}
+	/* A sibling's subtree is done: its descriptors are not needed. */
+	for (d = e->depth; d < t->nodir; d++) {
+		if (t->odir[d] >= 0)
+			close(t->odir[d]);
+		t->odir[d] = -1;
+	}
+	if (mkdirat(parent, e->name, 0755) != 0 && errno != EEXIST) {
+		en = errno;
+		goto refused;
+	}
+	fd = openat(parent, e->name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW |
+	    O_NONBLOCK | O_CLOEXEC);
+	if (fd >= 0) {
+		t->odir[e->depth] = fd;
+		return ATR_OK;
+	}
+	en = errno;
+refused:
+	e->skip = 1;
+	if ((en == ELOOP || en == ENOTDIR) &&
+	    fstatat(parent, e->name, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+		atr_fail(ATR_ERR_EXISTS, "is %s, not a directory: not "
+		    "followed; the files below %s are skipped",
+		    atr_file_kind(st.st_mode), e->path);
+		tx_result(t, cli_error_file(out, ATR_ERR_EXISTS));
+	} else {
+		atr_fail(ATR_ERR_IO, "mkdir: %s", strerror(en));
+		tx_result(t, cli_error_file(out, ATR_ERR_IO));
+	}
+	return ATR_OK;
+}
+
+static enum atr_err
+tx_cb(struct atr_walk_ent *e, void *arg)
 {
 	struct tx *t = arg;
-	char out[PATH_MAX];
+	char out[PATH_MAX], q[ATR_QUOTE_BUF];
 	int n;
 
-	(void)st;
-	n = *rel ? snprintf(out, sizeof(out), "%s/%s", t->out_root, rel) :
-	    snprintf(out, sizeof(out), "%s", t->out_root);
+	if (e->depth == 0)   /* IN itself, a directory a moment ago */
+		return e->type == ATR_WALK_DIR ? ATR_OK :
+		    atr_fail(ATR_ERR_IO, "changed during the walk");
+	n = snprintf(out, sizeof(out), "%s/%s", t->out_root, e->rel);
 	if (n < 0 || (size_t)n >= sizeof(out))
-		return atr_fail(ATR_ERR_IO, "%s: output path too long", path);
-	switch (type) {
+		return atr_fail(ATR_ERR_IO, "%s: output path too long",
+		    e->path);
+	switch (e->type) {
 	case ATR_WALK_DIR:
-		return atr_mkdirs(out);
+		return tx_dir(t, e, out);
 	case ATR_WALK_FILE:
-		return tx_file(t, path, out);
+		return tx_file(t, e, out);
 	default:
-		cli_warn("%s: skipped (not a regular file or directory)", path);
+		cli_warn("%s: skipped (%s, not a regular file or directory)",
+		    atr_quote(e->path, q, sizeof(q)),
+		    atr_file_kind(e->st->st_mode));
 		return ATR_OK;
 	}
 }
@@ -292,7 +419,7 @@ tx_tree(struct tx *t, const char *in, unsigned jobs)
 			pthread_mutex_destroy(&t->mu);
 		}
 	}
-	err = atr_walk(in, tx_cb, t);
+	err = atr_walkat(in, tx_cb, t);
 	if (!t->pooled)
 		return err;
 	pthread_mutex_lock(&t->mu);
@@ -308,6 +435,59 @@ tx_tree(struct tx *t, const char *in, unsigned jobs)
 	return err;
 }
 
+/* "-", /dev/stdin and /dev/fd/N are descriptors the shell opened. */
+static int
+in_names_fd(const char *in, int *fd)
+{
+	if (strcmp(in, "-") == 0 || strcmp(in, "/dev/stdin") == 0) {
+		*fd = STDIN_FILENO;
+		return 1;
+	}
+	return strncmp(in, "/dev/fd/", 8) == 0 && atr_out_names_fd(in, fd);
+}
+
+/* path without its trailing slashes ("in/" is "in", "/" stays). */
+static int
+strip_slashes(const char *path, char *buf, size_t cap)
+{
+	size_t n = strlen(path);
+
+	while (n > 1 && path[n - 1] == '/')
+		n--;
+	if (n >= cap)
+		return -1;
+	memcpy(buf, path, n);
+	buf[n] = '\0';
+	return 0;
+}
+
+/* One input file named on the command line: a data stream, so a FIFO
+ * or a device is read like '-' (a FIFO waits for its writer, as cat(1)
+ * does); a symbolic link is not followed (checked by the caller). */
+static void
+single(struct tx *t, const char *in, const char *out)
+{
+	struct stat st;
+	int fd, e;
+
+	fd = open(in, O_RDONLY | O_NOFOLLOW | O_NOCTTY | O_CLOEXEC);
+	if (fd < 0) {
+		e = errno;
+		atr_fail(ATR_ERR_IO, "cannot open: %s", e == ELOOP ?
+		    "a symbolic link: not followed" : strerror(e));
+		tx_result(t, cli_error_file(in, ATR_ERR_IO));
+		return;
+	}
+	if (fstat(fd, &st) != 0 || S_ISDIR(st.st_mode)) {
+		close(fd);
+		atr_fail(ATR_ERR_IO, "changed while opened");
+		tx_result(t, cli_error_file(in, ATR_ERR_IO));
+		return;
+	}
+	one_file(t, fd, in, -1, NULL, out);
+	close(fd);
+}
+
 int
 cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
     cli_file_fn fn, void *arg, unsigned jobs, unsigned *nok, unsigned *nfail)
@@ -315,6 +495,9 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 	struct tx t;
 	struct stat st;
 	enum atr_err err;
+	char ib[PATH_MAX], ob[PATH_MAX], rin[PATH_MAX], rout[PATH_MAX];
+	size_t l, d;
+	int fd;
 
 	memset(&t, 0, sizeof(t));
 	t.cmd = cmd;
@@ -327,44 +510,87 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 	/* Standard output gets its frames in order on one thread, so that
 	 * what a failed decrypt leaves there is a prefix of the object (the
 	 * usage text's promise), never batches with holes between them. */
-	t.threads = strcmp(out, "-") == 0 ? 1 : jobs;
+	t.threads = atr_out_names_fd(out, &fd) ? 1 : jobs;
 
-	if (strcmp(in, "-") == 0) {
-		one_file(&t, "-", out);
+	if (in_names_fd(in, &fd)) {
+		one_file(&t, fd, strcmp(in, "/dev/stdin") ? in : "-", -1, NULL,
+		    out);
 		goto done;
 	}
-	if (stat(in, &st) != 0) {
-		fprintf(stderr, "atrest: %s: %s\n", in, strerror(errno));
-		return 2;
+	if (strip_slashes(in, ib, sizeof(ib)) != 0) {
+		atr_fail(ATR_ERR_USAGE, "path too long");
+		return cli_error_file(in, ATR_ERR_USAGE);
+	}
+	if (lstat(ib, &st) != 0) {
+		atr_fail(ATR_ERR_IO, "%s", strerror(errno));
+		return cli_error_file(in, ATR_ERR_IO);
+	}
+	if (S_ISLNK(st.st_mode)) {
+		/* Links are never followed (lib/walk.h), the root neither:
+		 * an exit 0 that encrypted nothing would be a silent
+		 * failure. */
+		atr_fail(ATR_ERR_IO, "is a symbolic link: not followed "
+		    "(name the file or directory itself)");
+		return cli_error_file(in, ATR_ERR_IO);
 	}
 	if (!S_ISDIR(st.st_mode)) {
-		one_file(&t, in, out);
+		single(&t, ib, out);
 		goto done;
 	}
-	if (strcmp(out, "-") == 0)
+	if (atr_out_names_fd(out, &fd))
 		return cli_usage_error(cmd, "a directory input needs -o DIR");
-	{
-		char rin[PATH_MAX], rout[PATH_MAX];
-		size_t l;
+	if (strip_slashes(out, ob, sizeof(ob)) != 0)
+		return cli_usage_error(cmd, "output path too long");
+	t.out_root = ob;
+	/* The path to OUT is the user's (resolved as usual); OUT itself is
+	 * opened without following a link, like every directory below. */
+	if (atr_mkdirs(ob) != ATR_OK)
+		return cli_error_file(out, ATR_ERR_IO);
+	fd = open(ob, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0) {
+		int e = errno;
 
-		/* An output tree inside the input tree would be walked
-		 * while it is being written. */
-		if (atr_mkdirs(out) != ATR_OK)
-			return cli_error(out, ATR_ERR_IO);
-		if (realpath(in, rin) != NULL && realpath(out, rout) != NULL) {
-			l = strlen(rin);
-			if (strncmp(rin, rout, l) == 0 &&
-			    (rout[l] == '/' || rout[l] == '\0'))
-				return cli_usage_error(cmd,
-				    "output directory %s is inside the input %s",
-				    out, in);
+		if ((e == ELOOP || e == ENOTDIR) && lstat(ob, &st) == 0)
+			atr_fail(ATR_ERR_EXISTS, "is %s: not followed (name "
+			    "the directory itself)", atr_file_kind(st.st_mode));
+		else
+			atr_fail(ATR_ERR_IO, "%s", strerror(e));
+		return cli_error_file(out, e == ELOOP || e == ENOTDIR ?
+		    ATR_ERR_EXISTS : ATR_ERR_IO);
+	}
+	/* An output tree inside the input tree would be walked while it
+	 * is being written. */
+	if (realpath(ib, rin) != NULL && realpath(ob, rout) != NULL) {
+		l = strlen(rin);
+		if (strncmp(rin, rout, l) == 0 &&
+		    (rout[l] == '/' || rout[l] == '\0' || l == 1)) {
+			char q1[ATR_QUOTE_BUF], q2[ATR_QUOTE_BUF];
+
+			close(fd);
+			return cli_usage_error(cmd,
+			    "output directory %s is inside the input %s",
+			    atr_quote(out, q1, sizeof(q1)),
+			    atr_quote(in, q2, sizeof(q2)));
 		}
 	}
+	t.nodir = 16;
+	t.odir = malloc(t.nodir * sizeof(*t.odir));
+	if (t.odir == NULL) {
+		close(fd);
+		return cli_error(NULL, ATR_ERR_NOMEM);
+	}
+	t.odir[0] = fd;
+	for (d = 1; d < t.nodir; d++)
+		t.odir[d] = -1;
 	/* A tree: files in parallel, each on one thread. */
 	t.threads = 1;
-	err = tx_tree(&t, in, jobs);
+	err = tx_tree(&t, ib, jobs);
 	if (err != ATR_OK)
-		t.rc = worse(t.rc, cli_error(in, err));
+		t.rc = worse(t.rc, cli_error_file(in, err));
+	for (d = 0; d < t.nodir; d++)
+		if (t.odir[d] >= 0)
+			close(t.odir[d]);
+	free(t.odir);
 done:
 	if (nok)
 		*nok = t.ok;

@@ -14,6 +14,16 @@ struct cli_keys {
 	size_t n;
 };
 
+/*
+ * cli_error() for a file: "atrest: NAME: reason" with the name quoted and
+ * escaped as ls --quoting-style=shell-escape does (lib/quote.h), so a
+ * name holding a newline or an escape sequence cannot forge or erase a
+ * line.  Every line of text that shows a file name goes through
+ * atr_quote(); cli_error, cli_warn and cli_usage_error also escape the
+ * control characters of whatever else they print.
+ */
+int cli_error_file(const char *path, enum atr_err err);
+
 /* Records a --key value; returns 2 after printing when there are too many. */
 int cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri);
 /* Opens every recorded URI; prints "atrest: URI: reason" and returns the

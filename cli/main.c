@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "quote.h"
 
 static const struct {
 	const char *name;
@@ -47,16 +48,30 @@ usage(FILE *f)
 int
 cli_error(const char *what, enum atr_err err)
 {
-	const char *d = atr_detail();
+	char w[ATR_QUOTE_BUF], d[4 * 512 + 8];
 
+	/* The detail may name files (lib/ puts paths in it): control
+	 * characters are escaped, never printed (lib/quote.h). */
+	atr_escape(atr_detail(), d, sizeof(d));
 	if (what != NULL)
-		fprintf(stderr, "atrest: %s: %s%s%s\n", what, atr_strerror(err),
+		fprintf(stderr, "atrest: %s: %s%s%s\n",
+		    atr_escape(what, w, sizeof(w)), atr_strerror(err),
 		    *d ? ": " : "", d);
 	else
 		fprintf(stderr, "atrest: %s%s%s\n", atr_strerror(err),
 		    *d ? ": " : "", d);
 	atr_detail_clear();
 	return atr_exit_code(err);
+}
+
+/* A formatted message with its control characters escaped. */
+static void
+vescaped(FILE *f, const char *fmt, va_list ap)
+{
+	char m[2048], e[4 * 2048 + 8];
+
+	vsnprintf(m, sizeof(m), fmt, ap);
+	fputs(atr_escape(m, e, sizeof(e)), f);
 }
 
 int
@@ -66,7 +81,7 @@ cli_usage_error(const char *cmd, const char *fmt, ...)
 
 	fprintf(stderr, "atrest %s: ", cmd);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vescaped(stderr, fmt, ap);
 	va_end(ap);
 	fprintf(stderr, " (see 'atrest %s --help')\n", cmd);
 	return 2;
@@ -79,7 +94,7 @@ cli_warn(const char *fmt, ...)
 
 	fprintf(stderr, "atrest: warning: ");
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	vescaped(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 }
@@ -121,7 +136,11 @@ main(int argc, char **argv)
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	fprintf(stderr, "atrest: unknown command '%s' (see 'atrest --help')\n",
-	    argv[1]);
+	{
+		char q[ATR_QUOTE_BUF];
+
+		fprintf(stderr, "atrest: unknown command '%s' (see 'atrest "
+		    "--help')\n", atr_escape(argv[1], q, sizeof(q)));
+	}
 	return 2;
 }

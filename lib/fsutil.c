@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,73 +12,240 @@
 
 #include "crypto.h"
 
-static void
-dir_of(const char *path, char *dir, size_t cap)
+const char *
+atr_file_kind(mode_t mode)
 {
-	const char *slash = strrchr(path, '/');
-
-	if (slash == NULL)
-		snprintf(dir, cap, ".");
-	else if (slash == path)
-		snprintf(dir, cap, "/");
-	else
-		snprintf(dir, cap, "%.*s", (int)(slash - path), path);
+	if (S_ISREG(mode))
+		return "a regular file";
+	if (S_ISDIR(mode))
+		return "a directory";
+	if (S_ISLNK(mode))
+		return "a symbolic link";
+	if (S_ISFIFO(mode))
+		return "a FIFO";
+	if (S_ISSOCK(mode))
+		return "a socket";
+	if (S_ISCHR(mode))
+		return "a character device";
+	if (S_ISBLK(mode))
+		return "a block device";
+	return "not a regular file";
 }
 
-enum atr_err
-atr_out_begin(struct atr_outfile *o, const char *path, mode_t mode)
+int
+atr_out_names_fd(const char *path, int *fd)
 {
-	char dir[PATH_MAX];
-	struct stat st;
-	int n;
+	const char *p;
+	long v = 0;
 
-	memset(o, 0, sizeof(*o));
-	o->fd = -1;
-	if (strcmp(path, "-") == 0) {
-		o->fd = STDOUT_FILENO;
-		o->is_stdout = 1;
-		return ATR_OK;
+	if (strcmp(path, "-") == 0 || strcmp(path, "/dev/stdout") == 0) {
+		*fd = STDOUT_FILENO;
+		return 1;
 	}
-	if (strlen(path) >= sizeof(o->path))
-		return atr_fail(ATR_ERR_USAGE, "path too long");
-	snprintf(o->path, sizeof(o->path), "%s", path);
-	/* A device, FIFO or socket (-o /dev/null, a named pipe) is written
-	 * in place: renaming a temporary file over it would replace the
-	 * device node itself (as root, /dev/null).  Only regular files get
-	 * the all-or-nothing treatment. */
-	if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
-		if (S_ISDIR(st.st_mode))
-			return atr_fail(ATR_ERR_USAGE, "%s is a directory", path);
-		o->fd = open(path, O_WRONLY | O_CLOEXEC);
-		if (o->fd < 0)
-			return atr_fail(ATR_ERR_IO, "cannot open %s: %s", path,
-			    strerror(errno));
-		o->is_stdout = 1;
-		o->direct = 1;
-		return ATR_OK;
+	if (strcmp(path, "/dev/stderr") == 0) {
+		*fd = STDERR_FILENO;
+		return 1;
 	}
-	dir_of(path, dir, sizeof(dir));
-	n = snprintf(o->tmp, sizeof(o->tmp), "%s/.atrest-tmp-XXXXXX", dir);
-	if (n < 0 || (size_t)n >= sizeof(o->tmp))
+	if (strncmp(path, "/dev/fd/", 8) != 0 || path[8] == '\0')
+		return 0;
+	for (p = path + 8; *p != '\0'; p++) {
+		if (*p < '0' || *p > '9' || v > 1000000)
+			return 0;
+		v = v * 10 + (*p - '0');
+	}
+	*fd = (int)v;
+	return 1;
+}
+
+/* Splits path into the directory to open and the last component.  A
+ * trailing slash names a directory (POSIX 4.13), never a file. */
+static enum atr_err
+split_path(const char *path, char *dir, size_t dcap, char *name, size_t ncap)
+{
+	size_t n = strlen(path), b;
+
+	if (n > 0 && path[n - 1] == '/')
+		return atr_fail(ATR_ERR_USAGE, "%s is a directory, not a file "
+		    "name", path);
+	b = n;
+	while (b > 0 && path[b - 1] != '/')
+		b--;
+	if (n - b == 0 || n - b >= ncap)
+		return atr_fail(ATR_ERR_USAGE, "%s: not a file name", path);
+	memcpy(name, path + b, n - b);
+	name[n - b] = '\0';
+	if (b == 0)
+		snprintf(dir, dcap, ".");
+	else if (b == 1)
+		snprintf(dir, dcap, "/");
+	else if (b - 1 < dcap)
+		snprintf(dir, dcap, "%.*s", (int)(b - 1), path);
+	else
 		return atr_fail(ATR_ERR_USAGE, "path too long");
-	o->fd = mkstemp(o->tmp);
-	if (o->fd < 0) {
-		o->tmp[0] = '\0';
+	return ATR_OK;
+}
+
+/* Why an existing name is not written (the message names it). */
+static enum atr_err
+refuse(const char *shown, mode_t mode)
+{
+	if (S_ISDIR(mode))
+		return atr_fail(ATR_ERR_USAGE, "%s is a directory", shown);
+	if (S_ISLNK(mode))
+		return atr_fail(ATR_ERR_EXISTS,
+		    "%s is a symbolic link: not followed", shown);
+	return atr_fail(ATR_ERR_EXISTS,
+	    "%s is %s: only a regular file is replaced (write to a pipe "
+	    "with -o - and the shell)", shown, atr_file_kind(mode));
+}
+
+/* A new, empty temporary file in o->dirfd, like mkstemp(3) but relative
+ * to the directory descriptor (O_CREAT | O_EXCL never follows a link). */
+static enum atr_err
+make_temp(struct atr_outfile *o, const char *shown, mode_t mode)
+{
+	static const char set[] =
+	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+	char dir[PATH_MAX], base[NAME_MAX + 1], name[sizeof(o->tmpname)];
+	uint8_t r[12];
+	int tries, i, e = EEXIST;
+
+	for (tries = 0; tries < 100 && o->fd < 0 && e == EEXIST; tries++) {
+		if (atr_random(r, sizeof(r)) != ATR_OK)
+			return ATR_ERR_CRYPTO;
+		memcpy(name, ".atrest-tmp-", 12);
+		for (i = 0; i < 12; i++)
+			name[12 + i] = set[r[i] % (sizeof(set) - 1)];
+		name[24] = '\0';
+		o->fd = openat(o->dirfd, name, O_RDWR | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		e = errno;
+	}
+	if (split_path(shown, dir, sizeof(dir), base, sizeof(base)) != ATR_OK)
+		snprintf(dir, sizeof(dir), ".");
+	if (o->fd < 0)
 		return atr_fail(ATR_ERR_IO, "cannot create a file in %s: %s",
-		    dir, strerror(errno));
-	}
+		    dir, strerror(e));
+	memcpy(o->tmpname, name, sizeof(name));
+	i = strcmp(dir, "/") == 0 ?
+	    snprintf(o->tmp, sizeof(o->tmp), "/%s", o->tmpname) :
+	    snprintf(o->tmp, sizeof(o->tmp), "%s/%s", dir, o->tmpname);
+	if (i < 0 || (size_t)i >= sizeof(o->tmp))
+		o->tmp[0] = '\0';
 	if (fchmod(o->fd, mode) != 0) {
+		e = errno;
 		atr_out_abort(o);
-		return atr_fail(ATR_ERR_IO, "chmod: %s", strerror(errno));
+		return atr_fail(ATR_ERR_IO, "chmod: %s", strerror(e));
 	}
 	return ATR_OK;
 }
 
 enum atr_err
+atr_out_beginat(struct atr_outfile *o, int dirfd, const char *name,
+    const char *shown, mode_t mode, unsigned flags)
+{
+	struct stat st;
+	enum atr_err err;
+	int fd, e;
+
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	o->dirfd = -1;
+	if (strlen(shown) >= sizeof(o->path) || strlen(name) >= sizeof(o->name))
+		return atr_fail(ATR_ERR_USAGE, "path too long");
+	snprintf(o->path, sizeof(o->path), "%s", shown);
+	snprintf(o->name, sizeof(o->name), "%s", name);
+	if (*name == '\0' || strchr(name, '/') != NULL ||
+	    strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+		return atr_fail(ATR_ERR_USAGE, "%s is a directory", shown);
+	/* O_NONBLOCK: opening a FIFO for writing without a reader fails
+	 * (ENXIO) instead of waiting for one; O_NOCTTY: a terminal never
+	 * becomes our controlling terminal (POSIX open(2)). */
+	fd = openat(dirfd, name, O_WRONLY | O_NOFOLLOW | O_NONBLOCK |
+	    O_NOCTTY | O_CLOEXEC);
+	e = errno;
+	if (fd >= 0) {
+		if (fstat(fd, &st) != 0) {
+			e = errno;
+			close(fd);
+			return atr_fail(ATR_ERR_IO, "%s: %s", shown,
+			    strerror(e));
+		}
+		if (S_ISCHR(st.st_mode) && (flags & ATR_OUT_DEVICE)) {
+			int fl = fcntl(fd, F_GETFL);
+
+			/* Written like any descriptor from now on. */
+			if (fl < 0 ||
+			    fcntl(fd, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+				e = errno;
+				close(fd);
+				return atr_fail(ATR_ERR_IO, "%s: %s", shown,
+				    strerror(e));
+			}
+			o->fd = fd;
+			o->direct = 1;
+			return ATR_OK;
+		}
+		close(fd);
+		if (!S_ISREG(st.st_mode))
+			return refuse(shown, st.st_mode);
+	} else if (e != ENOENT) {
+		/* ELOOP is the link itself (O_NOFOLLOW), ENXIO a FIFO
+		 * without a reader or a socket, EACCES a file we may not
+		 * write but may still replace: the type says which. */
+		if (fstatat(dirfd, name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno != ENOENT)
+				return atr_fail(ATR_ERR_IO, "%s: %s", shown,
+				    strerror(e));
+		} else if (!S_ISREG(st.st_mode)) {
+			return refuse(shown, st.st_mode);
+		}
+	}
+	o->dirfd = fcntl(dirfd, F_DUPFD_CLOEXEC, 3);
+	if (o->dirfd < 0)
+		return atr_fail(ATR_ERR_IO, "%s: %s", shown, strerror(errno));
+	o->has_dir = 1;
+	err = make_temp(o, shown, mode);
+	if (err != ATR_OK)
+		atr_out_abort(o);
+	return err;
+}
+
+enum atr_err
+atr_out_begin(struct atr_outfile *o, const char *path, mode_t mode)
+{
+	char dir[PATH_MAX], name[NAME_MAX + 1];
+	enum atr_err err;
+	int dfd, fd;
+
+	memset(o, 0, sizeof(*o));
+	o->fd = -1;
+	o->dirfd = -1;
+	if (atr_out_names_fd(path, &fd)) {
+		o->fd = fd;
+		o->is_stdout = 1;
+		return ATR_OK;
+	}
+	if (strlen(path) >= sizeof(o->path))
+		return atr_fail(ATR_ERR_USAGE, "path too long");
+	err = split_path(path, dir, sizeof(dir), name, sizeof(name));
+	if (err != ATR_OK)
+		return err;
+	/* The directory part is the caller's to name: resolved as usual. */
+	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return atr_fail(ATR_ERR_IO, "cannot create a file in %s: %s",
+		    dir, strerror(errno));
+	err = atr_out_beginat(o, dfd, name, path, mode, ATR_OUT_DEVICE);
+	close(dfd);
+	return err;
+}
+
+enum atr_err
 atr_out_commit(struct atr_outfile *o, int noclobber)
 {
-	char dir[PATH_MAX];
-	int dfd;
+	struct stat st;
+	int e;
 
 	if (o->direct) {
 		if (noclobber) {
@@ -97,21 +265,30 @@ atr_out_commit(struct atr_outfile *o, int noclobber)
 	if (o->is_stdout)
 		return ATR_OK;
 	if (fsync(o->fd) != 0) {
+		e = errno;
 		atr_out_abort(o);
-		return atr_fail(ATR_ERR_IO, "fsync: %s", strerror(errno));
+		return atr_fail(ATR_ERR_IO, "fsync: %s", strerror(e));
 	}
 	if (close(o->fd) != 0) {
+		e = errno;
 		o->fd = -1;
 		atr_out_abort(o);
-		return atr_fail(ATR_ERR_IO, "close: %s", strerror(errno));
+		return atr_fail(ATR_ERR_IO, "close: %s", strerror(e));
 	}
 	o->fd = -1;
+	/* What was checked at the start may have been swapped meanwhile:
+	 * rename(2) replaces a link or a FIFO without writing into it, but
+	 * the promise is that only a regular file is ever replaced. */
+	if (fstatat(o->dirfd, o->name, &st, AT_SYMLINK_NOFOLLOW) == 0 &&
+	    !S_ISREG(st.st_mode)) {
+		atr_out_abort(o);
+		return refuse(o->path, st.st_mode);
+	}
 	if (noclobber) {
 		/* link() fails on an existing name: no window where a
 		 * concurrent writer's file is replaced. */
-		if (link(o->tmp, o->path) != 0) {
-			int e = errno;
-
+		if (linkat(o->dirfd, o->tmpname, o->dirfd, o->name, 0) != 0) {
+			e = errno;
 			atr_out_abort(o);
 			if (e == EEXIST)
 				return atr_fail(ATR_ERR_EXISTS,
@@ -119,41 +296,42 @@ atr_out_commit(struct atr_outfile *o, int noclobber)
 			return atr_fail(ATR_ERR_IO, "%s: %s", o->path,
 			    strerror(e));
 		}
-		unlink(o->tmp);
-	} else if (rename(o->tmp, o->path) != 0) {
-		int e = errno;
-
+		unlinkat(o->dirfd, o->tmpname, 0);
+	} else if (renameat(o->dirfd, o->tmpname, o->dirfd, o->name) != 0) {
+		e = errno;
 		atr_out_abort(o);
 		return atr_fail(ATR_ERR_IO, "rename to %s: %s", o->path,
 		    strerror(e));
 	}
+	o->tmpname[0] = '\0';
 	o->tmp[0] = '\0';
-	dir_of(o->path, dir, sizeof(dir));
-	dfd = open(dir, O_RDONLY | O_DIRECTORY);
-	if (dfd >= 0) {
-		(void)fsync(dfd);
-		close(dfd);
-	}
+	/* The rename is durable once the directory is (POSIX fsync(2) on
+	 * a directory descriptor; Linux needs it for the new entry). */
+	(void)fsync(o->dirfd);
+	close(o->dirfd);
+	o->dirfd = -1;
+	o->has_dir = 0;
 	return ATR_OK;
 }
 
 void
 atr_out_abort(struct atr_outfile *o)
 {
-	if (o->direct && o->fd >= 0) {
-		close(o->fd);
-		o->fd = -1;
-	}
 	if (o->is_stdout)
 		return;
 	if (o->fd >= 0) {
 		close(o->fd);
 		o->fd = -1;
 	}
-	if (o->tmp[0] != '\0') {
-		unlink(o->tmp);
-		o->tmp[0] = '\0';
+	if (o->has_dir) {
+		if (o->tmpname[0] != '\0')
+			unlinkat(o->dirfd, o->tmpname, 0);
+		close(o->dirfd);
+		o->dirfd = -1;
+		o->has_dir = 0;
 	}
+	o->tmpname[0] = '\0';
+	o->tmp[0] = '\0';
 }
 
 enum atr_err
@@ -208,6 +386,39 @@ atr_secure_free(void *p, size_t n)
 }
 
 enum atr_err
+atr_open_regular(const char *path, int *fd, struct stat *st)
+{
+	int f, fl, e;
+
+	*fd = -1;
+	/* O_NONBLOCK: opening a FIFO for reading without a writer, or a
+	 * device, must not wait; the type is then checked on the
+	 * descriptor itself (no window between check and use). */
+	f = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+	if (f < 0)
+		return atr_fail(errno == ENOENT ? ATR_ERR_CONFIG : ATR_ERR_IO,
+		    "cannot open: %s", strerror(errno));
+	if (fstat(f, st) != 0) {
+		e = errno;
+		close(f);
+		return atr_fail(ATR_ERR_IO, "%s", strerror(e));
+	}
+	if (!S_ISREG(st->st_mode)) {
+		close(f);
+		return atr_fail(ATR_ERR_IO, "is %s, not a regular file",
+		    atr_file_kind(st->st_mode));
+	}
+	fl = fcntl(f, F_GETFL);
+	if (fl < 0 || fcntl(f, F_SETFL, fl & ~O_NONBLOCK) != 0) {
+		e = errno;
+		close(f);
+		return atr_fail(ATR_ERR_IO, "%s", strerror(e));
+	}
+	*fd = f;
+	return ATR_OK;
+}
+
+enum atr_err
 atr_read_small_file(const char *path, size_t max, int private_only,
     unsigned char **buf, size_t *len)
 {
@@ -219,14 +430,9 @@ atr_read_small_file(const char *path, size_t max, int private_only,
 
 	*buf = NULL;
 	*len = 0;
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return atr_fail(errno == ENOENT ? ATR_ERR_CONFIG : ATR_ERR_IO,
-		    "cannot open: %s", strerror(errno));
-	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-		close(fd);
-		return atr_fail(ATR_ERR_IO, "not a regular file");
-	}
+	err = atr_open_regular(path, &fd, &st);
+	if (err != ATR_OK)
+		return err;
 	if (private_only && (st.st_mode & 077) != 0) {
 		close(fd);
 		return atr_fail(ATR_ERR_KEY,

@@ -5,36 +5,96 @@
  * directory, is flushed (fsync) and renamed over the destination; the
  * directory is then fsynced.  On any failure the temporary file is
  * removed, so nothing half-written is ever left at the destination.
+ * Nothing another user planted at the destination (a FIFO, a symbolic
+ * link) is followed or written into, and inputs that are not data
+ * streams never block on a FIFO: docs/FILES.md has the rule.
  */
 #ifndef ATR_FSUTIL_H
 #define ATR_FSUTIL_H
 
 #include <limits.h>
 #include <stddef.h>
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include "err.h"
 
 struct atr_outfile {
 	int fd;
-	int is_stdout;
-	int direct;     /* an existing device/FIFO, written in place */
-	char tmp[PATH_MAX];
-	char path[PATH_MAX];
+	int is_stdout;  /* a descriptor the caller opened: never closed */
+	int direct;     /* an existing character device, written in place */
+	int dirfd;      /* the destination's directory, when has_dir */
+	int has_dir;    /* dirfd is ours (a zeroed struct owns nothing) */
+	char tmp[PATH_MAX];   /* the temporary file's path, for messages */
+	char path[PATH_MAX];  /* the destination as given, for messages */
+	char name[NAME_MAX + 1];  /* the destination's name in dirfd */
+	char tmpname[32];         /* the temporary file's name in dirfd */
 };
 
-/* path "-" means stdout, and an existing device, FIFO or socket (e.g.
- * /dev/null) is written in place: nothing to rename over it. */
+/*
+ * What an output path may name (docs/FILES.md):
+ *
+ * - "-", "/dev/stdout", "/dev/stderr" and "/dev/fd/N" are descriptors
+ *   the caller's shell already opened (a pipe, a terminal, >(cmd)): they
+ *   are written as they are and never closed.  These names are matched
+ *   literally, not resolved.
+ * - A missing name or an existing regular file: a temporary file is
+ *   created next to it (O_CREAT | O_EXCL), filled, flushed and renamed
+ *   over it, so the old file is replaced, never written into.
+ * - An existing character device (/dev/null): written in place when the
+ *   caller allows it (ATR_OUT_DEVICE), since renaming over it would
+ *   replace the device node, and only root (CAP_MKNOD, mknod(2)) can
+ *   create one, so none can be planted by another user.
+ * - Anything else is refused: a symbolic link (never followed nor
+ *   replaced), a FIFO or socket (anyone can mkfifo one where another user
+ *   will write: it would receive the data, or hang the writer without a
+ *   reader), a block device, a directory.
+ *
+ * The name is opened with O_NOFOLLOW | O_NONBLOCK | O_NOCTTY and its type
+ * is taken from fstat(2) on that descriptor, so there is no window between
+ * the check and the use.
+ */
+#define ATR_OUT_DEVICE 0x1U
+
+/* path "-" means stdout; the directory part of path is resolved as usual
+ * (the caller named it); allows devices (ATR_OUT_DEVICE). */
 enum atr_err atr_out_begin(struct atr_outfile *o, const char *path,
     mode_t mode);
 /*
- * Flushes and renames into place.  With noclobber the rename refuses an
- * existing destination (ATR_ERR_EXISTS) instead of replacing it.
+ * The same for name (one component, no '/') inside the directory dirfd,
+ * which is not kept (the output holds its own duplicate); shown is the
+ * path used in messages.  Everything, down to the final rename and the
+ * directory fsync, is done relative to the directory descriptor, so a
+ * directory swapped for a symbolic link cannot redirect the output.
+ */
+enum atr_err atr_out_beginat(struct atr_outfile *o, int dirfd,
+    const char *name, const char *shown, mode_t mode, unsigned flags);
+/* 1 when path names a descriptor ("-", /dev/stdout, /dev/stderr,
+ * /dev/fd/N: see above) and then *fd is it. */
+int atr_out_names_fd(const char *path, int *fd);
+/*
+ * Flushes and renames into place (renameat, then fsync of the directory).
+ * With noclobber the rename refuses an existing destination
+ * (ATR_ERR_EXISTS) instead of replacing it.  A destination that became
+ * anything but a regular file meanwhile is refused, not replaced.
  * On failure the temporary file is gone.
  */
 enum atr_err atr_out_commit(struct atr_outfile *o, int noclobber);
 /* Removes the temporary file; safe to call after commit (no-op). */
 void atr_out_abort(struct atr_outfile *o);
+
+/* "a FIFO", "a symbolic link", ... for st_mode (messages). */
+const char *atr_file_kind(mode_t mode);
+
+/*
+ * Opens an input file that is not a data stream (key, PIN, policy,
+ * manifest, report) without ever blocking: O_NONBLOCK | O_NOCTTY, then
+ * fstat(2) on the descriptor must show a regular file, else ATR_ERR_IO
+ * "is a FIFO, not a regular file" (a FIFO would hang the open or the
+ * read for ever).  Symbolic links are followed: the caller named the
+ * file.  Returns the descriptor (blocking again) in *fd and its status.
+ */
+enum atr_err atr_open_regular(const char *path, int *fd, struct stat *st);
 
 enum atr_err atr_write_all(int fd, const void *buf, size_t len);
 /* Reads until len bytes or end of file; *got says how many. */

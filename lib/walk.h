@@ -5,6 +5,12 @@
  * runs over the same tree see the same sequence (reports are stable and
  * shards are reproducible).  Symbolic links are reported, never followed.
  * Hidden and temporary files are visited like any other.
+ *
+ * Directories are opened relative to their parent's descriptor with
+ * O_DIRECTORY | O_NOFOLLOW (openat(2)) and must still be the directory
+ * that was listed (same device and inode), so a directory swapped for a
+ * symbolic link during the walk is never followed: the walk fails with
+ * "changed during the walk" instead.
  */
 #ifndef ATR_WALK_H
 #define ATR_WALK_H
@@ -29,5 +35,29 @@ typedef enum atr_err (*atr_walk_cb)(const char *path, const char *rel,
     enum atr_walk_type type, const struct stat *st, void *arg);
 
 enum atr_err atr_walk(const char *root, atr_walk_cb cb, void *arg);
+
+/*
+ * The same walk with each entry's directory descriptor, for callers that
+ * open what they visit: openat(e->dirfd, e->name, ... | O_NOFOLLOW)
+ * opens exactly the entry that was listed, whatever happened to the
+ * path above it since.  dirfd is the walk's own, valid during the call
+ * only (dup(2) it to keep it).  For the root, dirfd is AT_FDCWD and name
+ * the root path.  A callback may set e->skip on a directory to stay out
+ * of it.
+ */
+struct atr_walk_ent {
+	const char *path;    /* root/rel, for messages */
+	const char *rel;     /* "" for the root */
+	const char *name;    /* the entry in dirfd */
+	int dirfd;
+	unsigned depth;      /* 0 for the root, 1 for its entries, ... */
+	enum atr_walk_type type;
+	const struct stat *st;   /* fstatat(AT_SYMLINK_NOFOLLOW) */
+	int skip;
+};
+
+typedef enum atr_err (*atr_walkat_cb)(struct atr_walk_ent *e, void *arg);
+
+enum atr_err atr_walkat(const char *root, atr_walkat_cb cb, void *arg);
 
 #endif

@@ -14,6 +14,7 @@
 #include "cli.h"
 #include "crypto.h"
 #include "fsutil.h"
+#include "quote.h"
 #include "vfy_int.h"
 
 /* ---- buffered writer --------------------------------------------------- */
@@ -699,6 +700,7 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 	int color = opt ? opt->color : 0, verbose = opt ? opt->verbose : 0;
 	uint64_t t[3];
 	char hb[32], p[4096];
+	char q[ATR_QUOTE_BUF], m[ATR_QUOTE_BUF];
 	int c, x;
 
 	totals(r, t);
@@ -732,7 +734,7 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 			    (unsigned long long)k->f.count[1],
 			    k->f.count[1] == 1 ? "" : "s");
 		if (k->status == VFY_SKIPPED)
-			fprintf(f, ": %s", k->reason);
+			fprintf(f, ": %s", atr_escape(k->reason, m, sizeof(m)));
 		fputc('\n', f);
 		for (i = 0; i < k->f.n && shown < maxf; i++) {
 			const struct vfy_finding *fd = &k->f.v[i];
@@ -744,11 +746,16 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 				    sizeof(p));
 			else
 				snprintf(p, sizeof(p), "%s", fd->subject);
+			/* File names are quoted, key URIs and messages
+			 * escaped (lib/quote.h): a file named
+			 * "x\n  PASS  ..." cannot forge a line. */
 			fprintf(f, "        %-7s %s %s", vfy_sev_name(fd->sev),
-			    fd->code, p);
+			    fd->code, fd->store >= 0 ? atr_quote(p, q,
+			    sizeof(q)) : atr_escape(p, q, sizeof(q)));
 			if (fd->offset >= 0)
 				fprintf(f, " @%lld", (long long)fd->offset);
-			fprintf(f, ": %s\n", fd->message);
+			fprintf(f, ": %s\n", atr_escape(fd->message, m,
+			    sizeof(m)));
 			shown++;
 		}
 		if (k->f.count[2] + k->f.count[1] + (verbose ? k->f.count[0] : 0) >
@@ -769,6 +776,7 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 	    t[2] == 1 ? "" : "s", (unsigned long long)t[1],
 	    t[1] == 1 ? "" : "s");
 	if (r->incomplete)
-		fprintf(f, "; incomplete: %s", r->incomplete_why);
+		fprintf(f, "; incomplete: %s",
+		    atr_escape(r->incomplete_why, m, sizeof(m)));
 	fprintf(f, " (exit %d)\n", x);
 }

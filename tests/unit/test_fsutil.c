@@ -1,6 +1,9 @@
 /*
  * test_fsutil.c - all-or-nothing outputs, small-file reads and mkdirs
- * (lib/fsutil.c), and the deterministic tree walk (lib/walk.c).
+ * (lib/fsutil.c), the deterministic tree walk (lib/walk.c), and what
+ * neither may do with what another user planted (FIFOs, links, a
+ * directory swapped mid-walk; docs/FILES.md), plus the quoting of names
+ * for text output (lib/quote.c).
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -14,6 +17,8 @@
 
 #include "envtest.h"
 #include "fsutil.h"
+#include "pkcs11_uri.h"
+#include "quote.h"
 #include "testutil.h"
 #include "walk.h"
 
@@ -37,6 +42,7 @@ teardown(void)
 
 TestSuite(fsutil, .init = setup, .fini = teardown);
 TestSuite(walk, .init = setup, .fini = teardown);
+TestSuite(quote);
 
 static char *
 at(const char *name)
@@ -456,30 +462,365 @@ Test(walk, unreadable_dir)
 }
 
 /*
- * An existing FIFO (like /dev/null or any device) is written in place:
- * a rename over it would replace the node itself.  Found when a run as
- * root turned /dev/null into a regular file.
+ * Review item 9: a directory swapped for a symbolic link between being
+ * listed and being entered (here by the callback itself, the worst
+ * moment).  lstat() then opendir(path) followed the link and listed
+ * what it pointed to; now the walk opens it with O_NOFOLLOW relative to
+ * its parent and stops with "changed during the walk".
  */
-Test(fsutil, out_to_a_fifo_writes_in_place)
+struct swap {
+	struct seen s;
+	char *dir_path, *moved, *target;
+};
+
+static enum atr_err
+swap_cb(const char *path, const char *rel, enum atr_walk_type type,
+    const struct stat *st, void *arg)
 {
-	char *d = tu_tmpdir("fifo"), *fifo = tu_path(d, "pipe");
+	struct swap *w = arg;
+
+	if (type == ATR_WALK_DIR && strcmp(rel, "a") == 0) {
+		cr_assert_eq(rename(w->dir_path, w->moved), 0);
+		cr_assert_eq(symlink(w->target, w->dir_path), 0);
+	}
+	return record(path, rel, type, st, &w->s);
+}
+
+Test(walk, directory_swapped_for_a_link_is_not_followed)
+{
+	static struct swap w;
+	char *root, *secret;
+	size_t i;
+
+	build_tree();
+	mk("outside", 1);
+	mk("outside/secret", 0);
+	root = at("root");
+	w.dir_path = at("root/a");
+	w.moved = at("moved-a");
+	w.target = at("outside");
+	cr_assert_eq(atr_walk(root, swap_cb, &w), ATR_ERR_IO);
+	cr_assert_not_null(strstr(atr_detail(), "changed during the walk"),
+	    "%s", atr_detail());
+	for (i = 0; i < w.s.n; i++)
+		cr_assert_null(strstr(w.s.line[i], "secret"),
+		    "the link was followed: %s", w.s.line[i]);
+	secret = at("outside/secret");
+	cr_assert_eq(access(secret, F_OK), 0);
+	free(secret);
+	free(root);
+	free(w.dir_path);
+	free(w.moved);
+	free(w.target);
+}
+
+/* atr_walkat hands each entry's directory descriptor and depth. */
+struct at_seen {
+	unsigned files, max_depth;
+	int ok;
+};
+
+static enum atr_err
+at_cb(struct atr_walk_ent *e, void *arg)
+{
+	struct at_seen *a = arg;
+	struct stat st;
+
+	if (e->depth > a->max_depth)
+		a->max_depth = e->depth;
+	if (fstatat(e->dirfd, e->name, &st, AT_SYMLINK_NOFOLLOW) != 0 ||
+	    st.st_ino != e->st->st_ino)
+		a->ok = 0;
+	if (e->type == ATR_WALK_FILE)
+		a->files++;
+	if (e->type == ATR_WALK_DIR && strcmp(e->name, "b") == 0)
+		e->skip = 1;
+	return ATR_OK;
+}
+
+Test(walk, walkat_descriptors_depth_and_skip)
+{
+	struct at_seen a = {0, 0, 1};
+	char *root;
+
+	build_tree();
+	root = at("root");
+	cr_assert_eq(atr_walkat(root, at_cb, &a), ATR_OK, "%s", atr_detail());
+	cr_assert(a.ok, "dirfd/name did not name the entry");
+	cr_assert_eq(a.max_depth, 2);
+	/* 9 files, minus b/a and b/z below the skipped b */
+	cr_assert_eq(a.files, 7);
+	free(root);
+}
+
+/*
+ * An existing character device (/dev/null) is written in place: a rename
+ * over it would replace the node itself.  Found when a run as root turned
+ * /dev/null into a regular file (c103f07).
+ */
+Test(fsutil, out_to_dev_null_writes_in_place)
+{
 	struct atr_outfile o;
 	struct stat st;
-	char buf[16] = {0};
-	int rfd;
 
-	cr_assert_eq(mkfifo(fifo, 0600), 0);
-	rfd = open(fifo, O_RDONLY | O_NONBLOCK);
-	cr_assert_geq(rfd, 0);
-	cr_assert_eq(atr_out_begin(&o, fifo, 0600), ATR_OK);
+	cr_assert_eq(atr_out_begin(&o, "/dev/null", 0600), ATR_OK, "%s",
+	    atr_detail());
+	cr_assert(o.direct);
 	cr_assert_eq(atr_write_all(o.fd, "hello", 5), ATR_OK);
 	cr_assert_eq(atr_out_commit(&o, 0), ATR_OK);
-	cr_assert_eq(read(rfd, buf, sizeof(buf)), 5);
-	cr_assert_str_eq(buf, "hello");
+	cr_assert_eq(lstat("/dev/null", &st), 0);
+	cr_assert(S_ISCHR(st.st_mode), "/dev/null was replaced by a file");
+}
+
+/* In a tree (no ATR_OUT_DEVICE) even a device is refused. */
+Test(fsutil, beginat_without_device_flag_refuses_a_device)
+{
+	struct atr_outfile o;
+	int dfd = open("/dev", O_RDONLY | O_DIRECTORY);
+
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(atr_out_beginat(&o, dfd, "null", "/dev/null", 0600, 0),
+	    ATR_ERR_EXISTS);
+	cr_assert_not_null(strstr(atr_detail(), "character device"), "%s",
+	    atr_detail());
+	atr_out_abort(&o);
+	close(dfd);
+}
+
+/*
+ * Review item 8: a FIFO planted where atrest writes.  Without a reader,
+ * open(O_WRONLY) waited for ever; with one, the reader got the data.
+ * Now it is refused at once, the reader gets nothing, the FIFO stays.
+ */
+Test(fsutil, out_refuses_a_planted_fifo, .timeout = 30)
+{
+	char *fifo = at("pipe");
+	struct atr_outfile o;
+	char buf[16];
+	int rfd;
+
+	cr_assert_eq(mkfifo(fifo, 0666), 0);
+	cr_assert_eq(atr_out_begin(&o, fifo, 0600), ATR_ERR_EXISTS,
+	    "no reader: %s", atr_detail());
+	cr_assert_not_null(strstr(atr_detail(), "FIFO"), "%s", atr_detail());
+	atr_out_abort(&o);
+	rfd = open(fifo, O_RDONLY | O_NONBLOCK);
+	cr_assert_geq(rfd, 0);
+	if (atr_out_begin(&o, fifo, 0600) == ATR_OK) {
+		(void)atr_write_all(o.fd, "secret", 6);
+		(void)atr_out_commit(&o, 0);
+		cr_assert_fail("a FIFO with a reader was opened for writing");
+	}
+	cr_assert(read(rfd, buf, sizeof(buf)) <= 0, "the reader got data");
 	close(rfd);
-	cr_assert_eq(lstat(fifo, &st), 0);
-	cr_assert(S_ISFIFO(st.st_mode), "the FIFO was replaced by a file");
-	tu_rmtree(d);
+	cr_assert(et_tree_count(dir) == 1 && !et_tree_has_tmp(dir));
+	{
+		struct stat st;
+
+		cr_assert_eq(lstat(fifo, &st), 0);
+		cr_assert(S_ISFIFO(st.st_mode), "the FIFO was replaced");
+	}
 	free(fifo);
+}
+
+/* A symbolic link at OUT is neither followed nor replaced, whatever it
+ * points to (a file, a FIFO, a device). */
+Test(fsutil, out_refuses_a_planted_symlink, .timeout = 30)
+{
+	char *victim = at("victim"), *l1 = at("l1"), *l2 = at("l2");
+	struct atr_outfile o;
+	struct stat st;
+
+	cr_assert_eq(tu_write_file(victim, "mine", 4), 0);
+	cr_assert_eq(symlink(victim, l1), 0);
+	cr_assert_eq(symlink("/dev/null", l2), 0);
+	cr_assert_eq(atr_out_begin(&o, l1, 0600), ATR_ERR_EXISTS);
+	cr_assert_not_null(strstr(atr_detail(), "symbolic link"), "%s",
+	    atr_detail());
+	atr_out_abort(&o);
+	cr_assert_eq(atr_out_begin(&o, l2, 0600), ATR_ERR_EXISTS);
+	atr_out_abort(&o);
+	assert_content(victim, "mine");
+	cr_assert_eq(lstat(l1, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode));
+	cr_assert(!et_tree_has_tmp(dir));
+	free(victim);
+	free(l1);
+	free(l2);
+}
+
+/* Something planted while the output was being written: the rename
+ * replaces only a regular file. */
+Test(fsutil, commit_refuses_a_destination_swapped_for_a_link)
+{
+	char *dst = at("late"), *victim = at("victim");
+	struct atr_outfile o;
+	struct stat st;
+
+	cr_assert_eq(tu_write_file(victim, "mine", 4), 0);
+	cr_assert_eq(atr_out_begin(&o, dst, 0600), ATR_OK);
+	cr_assert_eq(atr_write_all(o.fd, "data", 4), ATR_OK);
+	cr_assert_eq(symlink(victim, dst), 0);
+	cr_assert_eq(atr_out_commit(&o, 0), ATR_ERR_EXISTS);
+	cr_assert_eq(lstat(dst, &st), 0);
+	cr_assert(S_ISLNK(st.st_mode), "the planted link was replaced");
+	assert_content(victim, "mine");
+	cr_assert(!et_tree_has_tmp(dir));
+	free(dst);
+	free(victim);
+}
+
+/*
+ * Review item 9: the output is made relative to the directory descriptor
+ * (openat, renameat, fsync of that descriptor).  The directory is
+ * renamed away and a link to elsewhere takes its name between begin and
+ * commit: the file still lands in the directory that was opened.
+ */
+Test(fsutil, beginat_stays_in_the_opened_directory)
+{
+	char *d = at("d"), *moved = at("moved"), *other = at("other");
+	char *in_moved = at("moved/f"), *in_other = at("other/f");
+	struct atr_outfile o;
+	int dfd;
+
+	cr_assert_eq(mkdir(d, 0755), 0);
+	cr_assert_eq(mkdir(other, 0755), 0);
+	dfd = open(d, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(dfd, 0);
+	cr_assert_eq(atr_out_beginat(&o, dfd, "f", "d/f", 0600, 0), ATR_OK,
+	    "%s", atr_detail());
+	close(dfd);
+	cr_assert_eq(atr_write_all(o.fd, "data", 4), ATR_OK);
+	cr_assert_eq(rename(d, moved), 0);
+	cr_assert_eq(symlink(other, d), 0);
+	cr_assert_eq(atr_out_commit(&o, 0), ATR_OK, "%s", atr_detail());
+	assert_content(in_moved, "data");
+	cr_assert_eq(access(in_other, F_OK), -1, "written through the link");
+	cr_assert(!et_tree_has_tmp(dir));
 	free(d);
+	free(moved);
+	free(other);
+	free(in_moved);
+	free(in_other);
+}
+
+Test(fsutil, out_names_of_descriptors)
+{
+	struct atr_outfile o;
+	int fd = -1;
+
+	cr_assert(atr_out_names_fd("-", &fd) && fd == 1);
+	cr_assert(atr_out_names_fd("/dev/stdout", &fd) && fd == 1);
+	cr_assert(atr_out_names_fd("/dev/stderr", &fd) && fd == 2);
+	cr_assert(atr_out_names_fd("/dev/fd/7", &fd) && fd == 7);
+	cr_assert(!atr_out_names_fd("/dev/fd/", &fd));
+	cr_assert(!atr_out_names_fd("/dev/fd/1x", &fd));
+	cr_assert(!atr_out_names_fd("/dev/null", &fd));
+	cr_assert(!atr_out_names_fd("./-", &fd));
+	cr_assert_eq(atr_out_begin(&o, "/dev/stdout", 0600), ATR_OK);
+	cr_assert(o.is_stdout);
+	cr_assert_eq(o.fd, STDOUT_FILENO);
+	cr_assert_eq(atr_out_commit(&o, 0), ATR_OK);
+	cr_assert_neq(fcntl(STDOUT_FILENO, F_GETFD), -1, "stdout stays open");
+}
+
+/* ---- inputs that are not data: never block ---------------------------- */
+
+/* Review item 12: a FIFO as a key file, PIN file, policy or manifest
+ * (all read with atr_read_small_file) hung in open(2). */
+Test(fsutil, read_small_file_refuses_a_fifo, .timeout = 30)
+{
+	char *fifo = at("key.fifo");
+	unsigned char *buf = NULL;
+	size_t len = 0;
+
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	cr_assert_eq(atr_read_small_file(fifo, 100, 1, &buf, &len), ATR_ERR_IO);
+	cr_assert_null(buf);
+	cr_assert_not_null(strstr(atr_detail(), "FIFO"), "%s", atr_detail());
+	free(fifo);
+}
+
+Test(fsutil, pin_source_fifo_does_not_hang, .timeout = 30)
+{
+	char *fifo = at("pin.fifo");
+	char uri[PATH_MAX + 64];
+	struct atr_p11_uri u;
+
+	cr_assert_eq(mkfifo(fifo, 0600), 0);
+	snprintf(uri, sizeof(uri), "pkcs11:token=t;object=o?pin-source=file:%s",
+	    fifo);
+	cr_assert_eq(atr_p11_uri_parse(uri, &u), ATR_OK, "%s", atr_detail());
+	cr_assert_neq(atr_p11_uri_load_pin(&u), ATR_OK);
+	cr_assert(!u.has_pin);
+	atr_p11_uri_clear(&u);
+	free(fifo);
+}
+
+/* ---- atr_quote / atr_escape ------------------------------------------- */
+
+static void
+q_is(const char *in, const char *want)
+{
+	char buf[ATR_QUOTE_BUF];
+
+	cr_assert_str_eq(atr_quote(in, buf, sizeof(buf)), want, "quote of %s",
+	    in);
+}
+
+Test(quote, names_like_ls_shell_escape)
+{
+	/* plain names are unchanged: existing outputs stay the same */
+	q_is("store/a-1_b.txt", "store/a-1_b.txt");
+	q_is("/tmp/x/.hidden~", "/tmp/x/.hidden~");
+	q_is("file:/k@host,v=2%", "file:/k@host,v=2%");
+	q_is("caf\xc3\xa9/\xe6\x97\xa5", "caf\xc3\xa9/\xe6\x97\xa5");
+	/* spaces, quotes and shell metacharacters: single quotes */
+	q_is("a b", "'a b'");
+	q_is("it's", "'it'\\''s'");
+	q_is("~x", "'~x'");
+	q_is("a;b$c*", "'a;b$c*'");
+	q_is("", "''");
+	/* controls, DEL, C1, invalid UTF-8, reordering marks: $'...' */
+	q_is("a\nb", "$'a\\nb'");
+	q_is("x\x1b[2K", "$'x\\033[2K'");
+	q_is("t\tr\r", "$'t\\tr\\r'");
+	q_is("d\x7f", "$'d\\177'");
+	q_is("c1\xc2\x9b", "$'c1\\302\\233'");
+	q_is("bad\xff\xc3", "$'bad\\377\\303'");
+	q_is("over\xc0\xaf", "$'over\\300\\257'");
+	q_is("sur\xed\xa0\x80", "$'sur\\355\\240\\200'");
+	q_is("rlo\xe2\x80\xaetxt", "$'rlo\\342\\200\\256txt'");
+	q_is("ls\xe2\x80\xa8", "$'ls\\342\\200\\250'");
+	q_is("q'\\\n", "$'q\\'\\\\\\n'");
+}
+
+Test(quote, escape_and_truncation)
+{
+	char buf[ATR_QUOTE_BUF], small[16];
+	char *big = malloc(PATH_MAX);
+	size_t i, n;
+
+	cr_assert_str_eq(atr_escape("no: such file", buf, sizeof(buf)),
+	    "no: such file");
+	cr_assert_str_eq(atr_escape("a\nb\x1b", buf, sizeof(buf)),
+	    "a\\nb\\033");
+	cr_assert_str_eq(atr_escape("it's \\ fine", buf, sizeof(buf)),
+	    "it's \\ fine");
+	/* a whole escape or none of it, then "..." */
+	atr_quote("\n\n\n\n\n\n\n\n", small, sizeof(small));
+	n = strlen(small);
+	cr_assert_lt(n, sizeof(small));
+	cr_assert_str_eq(small + n - 3, "...", "%s", small);
+	cr_assert_str_eq(small, "$'\\n\\n\\n\\n'...", "%s", small);
+	/* the worst case of a full-length name fits ATR_QUOTE_BUF */
+	cr_assert_not_null(big);
+	for (i = 0; i < PATH_MAX - 1; i++)
+		big[i] = '\x01';
+	big[PATH_MAX - 1] = '\0';
+	atr_quote(big, buf, sizeof(buf));
+	n = strlen(buf);
+	cr_assert_eq(n, 3 + 4 * (PATH_MAX - 1), "cut: %zu", n);
+	cr_assert_eq(buf[n - 1], '\'');
+	free(big);
 }
