@@ -9,6 +9,7 @@
 
 #include "cli.h"
 #include "common.h"
+#include "quote.h"
 #include "rewrap.h"
 #include "walk.h"
 
@@ -65,15 +66,19 @@ worst(struct rw *r, int code)
  * (lib/rewrap.h says how it is recognised); another writer's, or a
  * user's file that happens to have such a name, is left alone. */
 static void
-tmp_entry(struct rw *r, const char *path)
+tmp_entry(struct rw *r, const struct atr_walk_ent *e, const char *qpath)
 {
 	enum atr_err err;
+	char why[ATR_QUOTE_BUF];
 	int removed = 0;
 
 	atr_detail_clear();
-	err = atr_rewrap_tmp_clean(path, &removed);
+	if (e->depth == 0)
+		err = atr_rewrap_tmp_clean(e->path, &removed);
+	else
+		err = atr_rewrap_tmp_cleanat(e->dirfd, e->name, &removed);
 	if (err != ATR_OK) {
-		worst(r, cli_error(path, err));
+		worst(r, cli_error_file(e->path, err));
 		r->failed++;
 	} else if (removed) {
 		r->stale++;
@@ -81,45 +86,53 @@ tmp_entry(struct rw *r, const char *path)
 		r->kept++;
 		if (!r->quiet)
 			fprintf(stderr, "atrest: note: %s: left alone: %s\n",
-			    path, atr_detail());
+			    qpath, atr_escape(atr_detail(), why, sizeof(why)));
 	}
 	atr_detail_clear();
 }
 
+/* Every object is opened through the walk's directory descriptor
+ * (lib/walk.h): a store directory swapped for a symbolic link while the
+ * rewrap runs is not followed, so nothing outside the store is read,
+ * replaced or removed. */
 static enum atr_err
-rw_cb(const char *path, const char *rel, enum atr_walk_type type,
-    const struct stat *st, void *arg)
+rw_cb(struct atr_walk_ent *e, void *arg)
 {
 	struct rw *r = arg;
 	struct atr_rewrap_result res;
 	enum atr_err err;
+	char q[ATR_QUOTE_BUF], why[ATR_QUOTE_BUF];
 	const char *base;
 
-	(void)rel;
-	(void)st;
-	if (type == ATR_WALK_DIR)
+	if (e->type == ATR_WALK_DIR)
 		return ATR_OK;
-	if (type != ATR_WALK_FILE) {
-		cli_warn("%s: skipped (not a regular file)", path);
+	atr_quote(e->path, q, sizeof(q));
+	if (e->type != ATR_WALK_FILE) {
+		cli_warn("%s: skipped (not a regular file)", q);
 		return ATR_OK;
 	}
-	base = strrchr(path, '/');
-	base = base ? base + 1 : path;
+	base = strrchr(e->path, '/');
+	base = base ? base + 1 : e->path;
 	if (atr_rewrap_tmp_reserved(base)) {
-		tmp_entry(r, path);
+		tmp_entry(r, e, q);
 		return ATR_OK;
 	}
 	atr_detail_clear();
-	err = atr_rewrap_file(path, &r->spec, r->flags, &res);
+	if (e->depth == 0)
+		err = atr_rewrap_file(e->path, &r->spec, r->flags, &res);
+	else
+		err = atr_rewrap_fileat(e->dirfd, e->name, &r->spec, r->flags,
+		    &res);
 	if (err != ATR_OK) {
 		if (res.outcome == ATR_REWRAP_UNVERIFIED) {
 			/* Its stanzas look done, but nothing proves it. */
-			fprintf(stderr, "atrest: %s: %s\n", path, atr_detail());
+			fprintf(stderr, "atrest: %s: %s\n", q,
+			    atr_escape(atr_detail(), why, sizeof(why)));
 			atr_detail_clear();
 			worst(r, atr_exit_code(err));
 			r->unverified++;
 		} else {
-			worst(r, cli_error(path, err));
+			worst(r, cli_error_file(e->path, err));
 		}
 		r->failed++;
 		return ATR_OK;
@@ -131,9 +144,9 @@ rw_cb(const char *path, const char *rel, enum atr_walk_type type,
 			break;
 		if (res.nlink > 1)
 			printf("rewrapped %s (hard link broken: it had %lu "
-			    "links)\n", path, res.nlink);
+			    "links)\n", q, res.nlink);
 		else
-			printf("rewrapped %s\n", path);
+			printf("rewrapped %s\n", q);
 		break;
 	case ATR_REWRAP_HARDLINKED:
 		/* Not done: the old key still opens it, so the run must not
@@ -141,7 +154,7 @@ rw_cb(const char *path, const char *rel, enum atr_walk_type type,
 		r->linked++;
 		worst(r, 2);
 		fprintf(stderr, "atrest: %s: hard-linked (%lu links), skipped "
-		    "(--break-hardlinks rewraps this name alone)\n", path,
+		    "(--break-hardlinks rewraps this name alone)\n", q,
 		    res.nlink);
 		break;
 	default:
@@ -245,10 +258,10 @@ cmd_rewrap(int argc, char **argv)
 	r.spec.remove = remove;
 	r.spec.add = addk;
 	for (a = optind; a < argc; a++) {
-		enum atr_err err = atr_walk(argv[a], rw_cb, &r);
+		enum atr_err err = atr_walkat(argv[a], rw_cb, &r);
 
 		if (err != ATR_OK)
-			worst(&r, cli_error(argv[a], err));
+			worst(&r, cli_error_file(argv[a], err));
 	}
 	fprintf(stderr, "atrest rewrap: %u rewrapped, %u skipped (already done), %u failed",
 	    r.done, r.skipped, r.failed);

@@ -242,32 +242,57 @@ keep(const char *why)
 	return ATR_OK;
 }
 
+/* Opens the directory of path; *base points into path. */
+static enum atr_err
+open_parent(const char *path, int *dfd, const char **base)
+{
+	char dir[PATH_MAX];
+	enum atr_err err;
+
+	err = split_path(path, dir, sizeof(dir), base);
+	if (err != ATR_OK)
+		return err;
+	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (*dfd < 0)
+		return atr_fail(ATR_ERR_IO, "cannot open its directory: %s",
+		    strerror(errno));
+	return ATR_OK;
+}
+
 enum atr_err
 atr_rewrap_tmp_clean(const char *path, int *removed)
 {
-	char dir[PATH_MAX], host[HOST_HEX + 1], mine[HOST_HEX + 1], why[160];
-	unsigned char magic[ATR_MAGIC_BYTES];
 	const char *base;
+	enum atr_err err;
+	int dfd = -1;
+
+	*removed = 0;
+	err = open_parent(path, &dfd, &base);
+	if (err != ATR_OK)
+		return err;
+	err = atr_rewrap_tmp_cleanat(dfd, base, removed);
+	close(dfd);
+	return err;
+}
+
+enum atr_err
+atr_rewrap_tmp_cleanat(int dfd, const char *base, int *removed)
+{
+	char host[HOST_HEX + 1], mine[HOST_HEX + 1], why[160];
+	unsigned char magic[ATR_MAGIC_BYTES];
 	struct stat st, now;
 	enum atr_err err;
 	size_t got = 0;
 	pid_t pid = 0;
-	int dfd = -1, fd = -1;
+	int fd = -1;
 
 	*removed = 0;
-	err = split_path(path, dir, sizeof(dir), &base);
-	if (err != ATR_OK)
-		return err;
 	if (!parse_tmp(base, &pid, host))
 		return keep("not a temporary file of atrest rewrap (another "
 		    "writer's, or not atrest's)");
 	err = host_tag(mine);
 	if (err != ATR_OK)
 		return err;
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0)
-		return atr_fail(ATR_ERR_IO, "cannot open its directory: %s",
-		    strerror(errno));
 	if (fstatat(dfd, base, &st, AT_SYMLINK_NOFOLLOW) != 0) {
 		/* Its writer renamed or removed it since the listing. */
 		if (errno == ENOENT)
@@ -345,7 +370,6 @@ atr_rewrap_tmp_clean(const char *path, int *removed)
 out:
 	if (fd >= 0)
 		close(fd);
-	close(dfd);
 	return err;
 }
 
@@ -381,14 +405,32 @@ enum atr_err
 atr_rewrap_file(const char *path, const struct atr_rewrap_spec *spec,
     unsigned flags, struct atr_rewrap_result *res)
 {
+	const char *base;
+	enum atr_err err;
+	int dfd = -1;
+
+	res->outcome = ATR_REWRAP_ALREADY_DONE;
+	res->nlink = 0;
+	err = open_parent(path, &dfd, &base);
+	if (err != ATR_OK)
+		return err;
+	err = atr_rewrap_fileat(dfd, base, spec, flags, res);
+	close(dfd);
+	return err;
+}
+
+enum atr_err
+atr_rewrap_fileat(int dfd, const char *base,
+    const struct atr_rewrap_spec *spec, unsigned flags,
+    struct atr_rewrap_result *res)
+{
 	struct atr_header *h = NULL;
 	uint8_t *spill = NULL, *hdr = NULL, *buf = NULL;
-	char dir[PATH_MAX], tmp[64];
-	const char *base;
+	char tmp[64];
 	size_t extra = 0, hl = 0, got;
 	struct stat st, now;
 	enum atr_err err;
-	int dfd = -1, fd = -1, tfd = -1, changed = 0;
+	int fd = -1, tfd = -1, changed = 0;
 
 	res->outcome = ATR_REWRAP_ALREADY_DONE;
 	res->nlink = 0;
@@ -401,18 +443,9 @@ atr_rewrap_file(const char *path, const struct atr_rewrap_spec *spec,
 		err = ATR_ERR_NOMEM;
 		goto out;
 	}
-	err = split_path(path, dir, sizeof(dir), &base);
-	if (err != ATR_OK)
-		goto out;
 	/* Everything below goes through one directory descriptor, so the
 	 * file read, its replacement and the rename are in one directory
 	 * even if the path is changed meanwhile. */
-	dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	if (dfd < 0) {
-		err = atr_fail(ATR_ERR_IO, "cannot open its directory: %s",
-		    strerror(errno));
-		goto out;
-	}
 	fd = openat(dfd, base, O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		err = atr_fail(ATR_ERR_IO, "cannot open: %s", strerror(errno));
@@ -498,8 +531,6 @@ out:
 		res->outcome = ATR_REWRAP_ALREADY_DONE;
 	if (fd >= 0)
 		close(fd);
-	if (dfd >= 0)
-		close(dfd);
 	free(h);
 	free(spill);
 	free(hdr);

@@ -55,6 +55,16 @@ enum atr_err atr_rewrap_file(const char *path,
     struct atr_rewrap_result *res);
 
 /*
+ * The same for the entry name of the directory open as dirfd (borrowed;
+ * not closed): the read, the temporary file and the rename all happen
+ * in that directory, whatever is done to the path above it meanwhile
+ * (a store directory swapped for a symbolic link is not followed).
+ */
+enum atr_err atr_rewrap_fileat(int dirfd, const char *name,
+    const struct atr_rewrap_spec *spec, unsigned flags,
+    struct atr_rewrap_result *res);
+
+/*
  * Temporary files.  A rewrap names its temporary file
  *
  *	.atrest-tmp-PID-HOST-RANDOM
@@ -88,5 +98,10 @@ enum atr_err atr_rewrap_tmp_name(long pid, char *out, size_t cap);
  * is left alone, *removed is 0 and atr_detail() says why.
  */
 enum atr_err atr_rewrap_tmp_clean(const char *path, int *removed);
+
+/* The same for the entry name of the directory open as dirfd
+ * (borrowed). */
+enum atr_err atr_rewrap_tmp_cleanat(int dirfd, const char *name,
+    int *removed);
 
 #endif

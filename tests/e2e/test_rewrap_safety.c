@@ -724,3 +724,40 @@ Test(rewrap_safety, only_own_stale_temporary_files_are_removed)
 	free(obj);
 	free(store);
 }
+
+/* ---- names in rewrap's text output ----------------------------------- */
+
+/* A name that would forge a line and erase the one above it if printed
+ * raw. */
+#define EVIL "evil\n[PASS] rotated\x1b[2K\x1b[1A"
+
+Test(rewrap_safety, hostile_names_are_escaped)
+{
+	char *store = P("names"), *obj, *junk, *msg, *p;
+	char name[64];
+	const char *argv[] = {bin(), "rewrap", "--from", olduri, "--to",
+	    newpub, store, NULL};
+	int rc;
+
+	cr_assert_eq(mkdir(store, 0700), 0);
+	snprintf(name, sizeof(name), "names/%s", EVIL);
+	obj = P(name);
+	make_object(obj, olduri, 100);
+	snprintf(name, sizeof(name), "names/%s.junk", EVIL);
+	junk = P(name);
+	cr_assert_eq(tu_write_file(junk, "not an envelope", 15), 0);
+	/* One object rewrapped (stdout), one failure (stderr). */
+	rc = run(argv, &msg);
+	cr_assert_eq(rc, 1, "rc %d: %s", rc, msg);
+	cr_assert_not_null(strstr(msg, "rewrapped "), "%s", msg);
+	for (p = msg; *p != '\0'; p++)
+		cr_assert(*p == '\n' || (unsigned char)*p >= 0x20,
+		    "a raw control byte 0x%02x in: %s", (unsigned char)*p, msg);
+	cr_assert_null(strstr(msg, "\n[PASS]"), "a forged line: %s", msg);
+	cr_assert_not_null(strstr(msg, "/evil\\n[PASS] rotated\\033[2K"),
+	    "quoted name: %s", msg);
+	free(msg);
+	free(junk);
+	free(obj);
+	free(store);
+}
