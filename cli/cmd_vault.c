@@ -52,6 +52,8 @@ usage_serve(FILE *f)
 	    "  --admin                  serve /admin/...; every request needs\n"
 	    "                           x-atrest-admin: $(cat STATE/admin-token)\n"
 	    "  --managed-identity ID    IMDS issues tokens for client ID (only)\n"
+	    "  --max-connections N      connections at once (512), each a thread\n"
+	    "  --max-per-ip N           of them from one client address (256)\n"
 	    "  --faults SPEC            e.g. 'latency=5ms,jitter=2ms,429=0.1,\n"
 	    "                           retry-after=1,500=0.05,503=0.05,drop=0.02'\n"
 	    "  --limits on|off          Azure's per-vault limits per 10 s (off)\n"
@@ -260,7 +262,7 @@ serve_main(int argc, char **argv)
 		O_TOKEN_MODE, O_CLIENT, O_TENANT, O_AUTHORITY, O_RESOURCE,
 		O_SCOPE, O_BLOCKS, O_DGET, O_APIV, O_PURGE, O_DAYS, O_NOOCT,
 		O_LIFETIME, O_SAN, O_PIDFILE, O_PRINTENV, O_VERBOSE,
-		O_REMOTE, O_ADMIN, O_MI, O_CLIENT_FILE,
+		O_REMOTE, O_ADMIN, O_MI, O_CLIENT_FILE, O_MAXCONN, O_MAXIP,
 	};
 	static const struct option opts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -275,6 +277,8 @@ serve_main(int argc, char **argv)
 		{"allow-remote", no_argument, NULL, O_REMOTE},
 		{"admin", no_argument, NULL, O_ADMIN},
 		{"managed-identity", required_argument, NULL, O_MI},
+		{"max-connections", required_argument, NULL, O_MAXCONN},
+		{"max-per-ip", required_argument, NULL, O_MAXIP},
 		{"tenant", required_argument, NULL, O_TENANT},
 		{"authority", required_argument, NULL, O_AUTHORITY},
 		{"resource", required_argument, NULL, O_RESOURCE},
@@ -373,6 +377,23 @@ serve_main(int argc, char **argv)
 		case O_MI:
 			o.managed_identity = optarg;
 			break;
+		case O_MAXCONN:
+		case O_MAXIP: {
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || errno != 0 ||
+			    *optarg == '-' || n < 1 || n > 4096)
+				return cli_usage_error("vault serve", "--%s takes "
+				    "1..4096", c == O_MAXCONN ? "max-connections" :
+				    "max-per-ip");
+			if (c == O_MAXCONN)
+				o.max_connections = (unsigned)n;
+			else
+				o.max_per_ip = (unsigned)n;
+			break;
+		}
 		case O_TENANT:
 			o.tenant = optarg;
 			break;

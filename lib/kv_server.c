@@ -1433,8 +1433,8 @@ atr_kv_server_opts_init(struct atr_kv_server_opts *o)
 	o->recoverable_days = 90;
 	o->allow_oct = 1;
 	o->token_lifetime = 3599;
-	o->max_connections = 256;
-	o->max_per_ip = 64;
+	o->max_connections = 512;
+	o->max_per_ip = 256;
 	o->handshake_timeout = 10;
 	o->idle_timeout = 60;
 }
@@ -1590,7 +1590,7 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	    MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
 	    MHD_OPTION_CONNECTION_LIMIT, o->max_connections > 0 ?
-	    o->max_connections : 256U,
+	    o->max_connections : 512U,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, o->handshake_timeout,
 	    MHD_OPTION_END);

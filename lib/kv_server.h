@@ -51,8 +51,8 @@ struct atr_kv_server_opts {
 	/* Connection limits: in total and per client address, and the
 	 * seconds a connection may stay silent before its first request is
 	 * authenticated (TLS handshake and headers included) and after. */
-	unsigned max_connections;       /* 256 */
-	unsigned max_per_ip;            /* 64 */
+	unsigned max_connections;       /* 512 */
+	unsigned max_per_ip;            /* 256: a bench's most workers */
 	unsigned handshake_timeout;     /* 10 */
 	unsigned idle_timeout;          /* 60 */
 	/* Required: CA, server certificate, keys, server.json live here. */

@@ -714,7 +714,7 @@ Test(kv_listen, allow_remote_validates_and_names_the_address)
 	struct atr_kv_server_opts o;
 	struct srv v = {0};
 	struct resp r;
-	char want[64], addr[64] = "", hdr[200], url[256];
+	char want[128], addr[64] = "", hdr[200], url[256];
 	const char *sans[1];
 	int have_addr = host_address(addr, sizeof(addr));
 
@@ -824,7 +824,7 @@ nofile_for(rlim_t n)
 
 /* IDLE_CONNS TCP connections to the server that never say a word. */
 static int *
-hold_idle(struct srv *v)
+hold_idle(unsigned short port)
 {
 	int *fds = calloc(IDLE_CONNS, sizeof(*fds));
 	struct timeval tv = {10, 0};
@@ -834,7 +834,7 @@ hold_idle(struct srv *v)
 	cr_assert_not_null(fds);
 	memset(&a, 0, sizeof(a));
 	a.sin_family = AF_INET;
-	a.sin_port = htons(v->port);
+	a.sin_port = htons(port);
 	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
 	for (i = 0; i < IDLE_CONNS; i++) {
 		fds[i] = socket(AF_INET, SOCK_STREAM, 0);
@@ -881,7 +881,7 @@ Test(kv_slow, idle_connections_leave_room_for_others)
 	nofile_for(IDLE_CONNS + 512);
 	atr_kv_server_opts_init(&o);
 	srv_up(&v, &o);
-	fds = hold_idle(&v);
+	fds = hold_idle(v.port);
 	snprintf(url, sizeof(url), "%s/keys?api-version=7.4", v.url);
 	fetch(&v, &q, &r);
 	cr_assert_eq(r.status, 200, "from 127.0.0.2 while %d idle connections "
@@ -908,7 +908,7 @@ Test(kv_slow, idle_connections_time_out)
 	nofile_for(IDLE_CONNS + 512);
 	atr_kv_server_opts_init(&o);
 	srv_up(&v, &o);
-	fds = hold_idle(&v);
+	fds = hold_idle(v.port);
 	snprintf(url, sizeof(url), "%s/keys?api-version=7.4", v.url);
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	for (;;) {
@@ -923,6 +923,49 @@ Test(kv_slow, idle_connections_time_out)
 	resp_free(&r);
 	drop_idle(fds);
 	srv_down(&v);
+}
+
+/* The binary's limits (--max-connections, --max-per-ip), small here. */
+Test(kv_slow, cli_limits)
+{
+	char *dir = tu_tmpdir("kvsl"), url[700];
+	const char *args[] = {"--max-connections", "16", "--max-per-ip", "4",
+	    NULL};
+	struct served sv;
+	struct resp r;
+	int rc = 0, *fds;
+
+	cr_assert_not_null(dir);
+	nofile_for(IDLE_CONNS + 512);
+	cr_assert(serve_start(dir, args, &sv, &rc), "exit %d", rc);
+	fds = hold_idle((unsigned short)strtoul(strrchr(sv.url, ':') + 1,
+	    NULL, 10));
+	snprintf(url, sizeof(url), "%s/keys?api-version=7.4", sv.url);
+	{
+		CURL *c = curl_easy_init();
+		struct curl_slist *h = curl_slist_append(NULL,
+		    "Authorization: Bearer t");
+
+		memset(&r, 0, sizeof(r));
+		curl_easy_setopt(c, CURLOPT_URL, url);
+		curl_easy_setopt(c, CURLOPT_CAINFO, sv.ca);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_TIMEOUT, 15L);
+		curl_easy_setopt(c, CURLOPT_INTERFACE, "host!127.0.0.2");
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+		r.rc = curl_easy_perform(c);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r.status);
+		curl_slist_free_all(h);
+		curl_easy_cleanup(c);
+	}
+	cr_assert_eq(r.status, 200, "curl %d", (int)r.rc);
+	resp_free(&r);
+	drop_idle(fds);
+	serve_stop(&sv);
+	tu_rmtree(dir);
+	free(dir);
 }
 
 /* ------------------------------------------------------------------ */
