@@ -2,7 +2,9 @@
  * Authentication for the loopback Key Vault: the bearer challenge on the
  * vault API, and stand-ins for the identity endpoints the SDKs call -
  * Entra ID client credentials (v2 and v1 token endpoints, OIDC metadata,
- * instance discovery) and the IMDS managed-identity endpoint.
+ * instance discovery) and the IMDS managed-identity endpoint, which
+ * issues tokens only for the identity named at start, to callers on this
+ * host.
  *
  * Tokens are JWT-shaped (RFC 7519) and HMAC-SHA-256 signed (RFC 7515
  * HS256) with a key kept in STATE/server.json: the server can check
