@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -44,14 +45,24 @@ usage_serve(FILE *f)
 	    "On start it prints KEY=VALUE lines (url=, ca=, tenant=, client_id=,\n"
 	    "client_secret_file=, ...) and last 'ready=1'.\n\n"
 	    "  --state DIR              keys, test CA and server state (created)\n"
-	    "  --listen HOST:PORT       default 127.0.0.1:0 (0 = a free port)\n"
+	    "  --listen HOST:PORT       default 127.0.0.1:0 (0: a free port),\n"
+	    "                           loopback only unless --allow-remote\n"
+	    "  --allow-remote           allow a non-loopback --listen address\n"
+	    "                           (forces --token-mode validate)\n"
+	    "  --admin                  serve /admin/...; every request needs\n"
+	    "                           x-atrest-admin: $(cat STATE/admin-token)\n"
+	    "  --managed-identity ID    IMDS issues tokens for client ID (only)\n"
+	    "  --max-connections N      connections at once (512), each a thread\n"
+	    "  --max-per-ip N           of them from one client address (256)\n"
 	    "  --faults SPEC            e.g. 'latency=5ms,jitter=2ms,429=0.1,\n"
 	    "                           retry-after=1,500=0.05,503=0.05,drop=0.02'\n"
 	    "  --limits on|off          Azure's per-vault limits per 10 s (off)\n"
 	    "  --limit-scale X          multiply every limit by X (1)\n"
 	    "  --throttle-retry-after on|off  Retry-After on limit 429s (off)\n"
 	    "  --token-mode any|validate      bearer checks (any)\n"
-	    "  --client ID:SECRET       another client for the token endpoint\n"
+	    "  --client-file FILE       another client of the token endpoint,\n"
+	    "                           ID:SECRET in FILE (mode 0600)\n"
+	    "  --client ID:SECRET       the same, but the secret shows in ps\n"
 	    "  --tenant ID              tenant GUID (default: generated, kept)\n"
 	    "  --authority URL          challenge authorization= (URL/TENANT)\n"
 	    "  --resource URL           challenge resource= and token audience\n"
@@ -147,7 +158,7 @@ print_quoted(const char *s)
 }
 
 static void
-print_env(struct atr_kv_server *s)
+print_env(struct atr_kv_server *s, int mi)
 {
 	const char *url = atr_kv_server_url(s);
 
@@ -158,7 +169,8 @@ print_env(struct atr_kv_server *s)
 	print_quoted(atr_kv_server_client_secret_path(s));
 	printf(")\"\n");
 	printf("export AZURE_AUTHORITY_HOST=%s\n", url);
-	printf("export AZURE_POD_IDENTITY_AUTHORITY_HOST=%s\n", url);
+	if (mi)
+		printf("export AZURE_POD_IDENTITY_AUTHORITY_HOST=%s\n", url);
 	printf("export ATREST_VAULT_URL=%s\n", url);
 	printf("export ATREST_VAULT_CA=");
 	print_quoted(atr_kv_server_ca_path(s));
@@ -189,6 +201,59 @@ write_pidfile(const char *path)
 	return 0;
 }
 
+/*
+ * --client-file: one "ID:SECRET" line in a regular file that only its
+ * owner can read or write, checked as a private key is (lib/fsutil.h).
+ * On the command line the secret would be in every local user's process
+ * list (/proc/PID/cmdline).  *out is wiped and freed by the caller.
+ */
+static int
+read_client_file(const char *path, char **out, size_t *len)
+{
+	struct stat st;
+	unsigned char *buf = NULL;
+	size_t n = 0;
+	enum atr_err err;
+	char *colon;
+
+	/* stat first: opening a FIFO would wait for a writer. */
+	if (stat(path, &st) != 0) {
+		fprintf(stderr, "atrest vault serve: %s: %s\n", path,
+		    strerror(errno));
+		return 2;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		fprintf(stderr, "atrest vault serve: %s: not a regular file\n",
+		    path);
+		return 2;
+	}
+	if ((st.st_mode & 077) != 0) {
+		fprintf(stderr, "atrest vault serve: %s: a client secret file "
+		    "must not be accessible by group or others (mode %03o); "
+		    "run chmod 600 on it\n", path,
+		    (unsigned)(st.st_mode & 0777));
+		return 2;
+	}
+	/* fsutil checks the opened file again (it may have changed). */
+	err = atr_read_small_file(path, 1024, 1, &buf, &n);
+	if (err != ATR_OK)
+		return cli_error(path, err);
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	colon = strchr((char *)buf, ':');
+	if (n == 0 || strlen((char *)buf) != n || colon == NULL ||
+	    colon == (char *)buf || colon[1] == '\0' ||
+	    strpbrk((char *)buf, "\r\n") != NULL) {
+		atr_secure_free(buf, n);
+		fprintf(stderr, "atrest vault serve: %s: expected one line "
+		    "ID:SECRET\n", path);
+		return 2;
+	}
+	*out = (char *)buf;
+	*len = n;
+	return 0;
+}
+
 static int
 serve_main(int argc, char **argv)
 {
@@ -197,6 +262,7 @@ serve_main(int argc, char **argv)
 		O_TOKEN_MODE, O_CLIENT, O_TENANT, O_AUTHORITY, O_RESOURCE,
 		O_SCOPE, O_BLOCKS, O_DGET, O_APIV, O_PURGE, O_DAYS, O_NOOCT,
 		O_LIFETIME, O_SAN, O_PIDFILE, O_PRINTENV, O_VERBOSE,
+		O_REMOTE, O_ADMIN, O_MI, O_CLIENT_FILE, O_MAXCONN, O_MAXIP,
 	};
 	static const struct option opts[] = {
 		{"listen", required_argument, NULL, O_LISTEN},
@@ -207,6 +273,12 @@ serve_main(int argc, char **argv)
 		{"throttle-retry-after", required_argument, NULL, O_TRA},
 		{"token-mode", required_argument, NULL, O_TOKEN_MODE},
 		{"client", required_argument, NULL, O_CLIENT},
+		{"client-file", required_argument, NULL, O_CLIENT_FILE},
+		{"allow-remote", no_argument, NULL, O_REMOTE},
+		{"admin", no_argument, NULL, O_ADMIN},
+		{"managed-identity", required_argument, NULL, O_MI},
+		{"max-connections", required_argument, NULL, O_MAXCONN},
+		{"max-per-ip", required_argument, NULL, O_MAXIP},
 		{"tenant", required_argument, NULL, O_TENANT},
 		{"authority", required_argument, NULL, O_AUTHORITY},
 		{"resource", required_argument, NULL, O_RESOURCE},
@@ -228,9 +300,12 @@ serve_main(int argc, char **argv)
 	struct atr_kv_server_opts o;
 	struct atr_kv_server *s = NULL;
 	const char *clients[MAX_CLIENTS], *sans[MAX_SANS];
-	const char *pidfile = NULL;
-	int print_env_lines = 0, c, rc, sig = 0;
-	size_t nclients = 0, nsans = 0;
+	const char *cfile_paths[MAX_CLIENTS];
+	char *cfiles[MAX_CLIENTS];
+	size_t cfile_lens[MAX_CLIENTS], ncfiles = 0, nread = 0;
+	const char *pidfile = NULL, *admin_path, *mi;
+	int print_env_lines = 0, c, rc = 0, sig = 0, mode_any = 0;
+	size_t nclients = 0, nsans = 0, i;
 	sigset_t set;
 	enum atr_err err;
 	char *end;
@@ -268,6 +343,7 @@ serve_main(int argc, char **argv)
 				    "--throttle-retry-after takes on or off");
 			break;
 		case O_TOKEN_MODE:
+			mode_any = strcmp(optarg, "any") == 0;
 			if (strcmp(optarg, "any") == 0)
 				o.token_mode = ATR_KV_TOKEN_ANY;
 			else if (strcmp(optarg, "validate") == 0)
@@ -277,12 +353,47 @@ serve_main(int argc, char **argv)
 				    "--token-mode takes any or validate");
 			break;
 		case O_CLIENT:
-			if (nclients == MAX_CLIENTS || strchr(optarg, ':') == NULL)
+			if (nclients + ncfiles == MAX_CLIENTS ||
+			    strchr(optarg, ':') == NULL)
 				return cli_usage_error("vault serve",
 				    "--client takes ID:SECRET (at most %d)",
 				    MAX_CLIENTS);
 			clients[nclients++] = optarg;
+			cli_warn("--client shows the secret to every local "
+			    "user (ps); --client-file FILE keeps it out");
 			break;
+		case O_CLIENT_FILE:
+			if (nclients + ncfiles == MAX_CLIENTS)
+				return cli_usage_error("vault serve",
+				    "at most %d clients", MAX_CLIENTS);
+			cfile_paths[ncfiles++] = optarg;
+			break;
+		case O_REMOTE:
+			o.allow_remote = 1;
+			break;
+		case O_ADMIN:
+			o.admin = 1;
+			break;
+		case O_MI:
+			o.managed_identity = optarg;
+			break;
+		case O_MAXCONN:
+		case O_MAXIP: {
+			unsigned long n;
+
+			errno = 0;
+			n = strtoul(optarg, &end, 10);
+			if (end == optarg || *end != '\0' || errno != 0 ||
+			    *optarg == '-' || n < 1 || n > 4096)
+				return cli_usage_error("vault serve", "--%s takes "
+				    "1..4096", c == O_MAXCONN ? "max-connections" :
+				    "max-per-ip");
+			if (c == O_MAXCONN)
+				o.max_connections = (unsigned)n;
+			else
+				o.max_per_ip = (unsigned)n;
+			break;
+		}
 		case O_TENANT:
 			o.tenant = optarg;
 			break;
@@ -373,6 +484,16 @@ serve_main(int argc, char **argv)
 		    argv[optind]);
 	if (o.state_dir == NULL)
 		return cli_usage_error("vault serve", "--state DIR is required");
+	if (o.allow_remote && mode_any)
+		return cli_usage_error("vault serve", "--allow-remote "
+		    "validates tokens: it cannot be used with --token-mode any");
+	for (nread = 0; nread < ncfiles; nread++) {
+		rc = read_client_file(cfile_paths[nread], &cfiles[nread],
+		    &cfile_lens[nread]);
+		if (rc != 0)
+			goto out;
+		clients[nclients++] = cfiles[nread];
+	}
 	o.clients = clients;
 	o.nclients = nclients;
 	o.extra_sans = sans;
@@ -389,12 +510,18 @@ serve_main(int argc, char **argv)
 	signal(SIGPIPE, SIG_IGN);
 
 	err = atr_kv_server_start(&o, &s);
+	/* The server keeps its own copies of the secrets. */
+	for (i = 0; i < nread; i++)
+		atr_secure_free(cfiles[i], cfile_lens[i]);
+	nread = 0;
 	if (err != ATR_OK)
 		return cli_error("vault serve", err); /* the detail names files */
 	if (pidfile != NULL && (rc = write_pidfile(pidfile)) != 0) {
 		atr_kv_server_stop(s);
 		return rc;
 	}
+	admin_path = atr_kv_server_admin_token_path(s);
+	mi = atr_kv_server_mi_client_id(s);
 	/* One fact per line, machine-readable, then flushed. */
 	printf("url=%s\n", atr_kv_server_url(s));
 	printf("port=%u\n", (unsigned)atr_kv_server_port(s));
@@ -402,15 +529,23 @@ serve_main(int argc, char **argv)
 	printf("tenant=%s\n", atr_kv_server_tenant(s));
 	printf("client_id=%s\n", atr_kv_server_client_id(s));
 	printf("client_secret_file=%s\n", atr_kv_server_client_secret_path(s));
+	printf("token_mode=%s\n", atr_kv_server_token_mode(s) ==
+	    ATR_KV_TOKEN_VALIDATE ? "validate" : "any");
 	printf("token_url=%s/%s/oauth2/v2.0/token\n", atr_kv_server_url(s),
 	    atr_kv_server_tenant(s));
-	printf("imds_url=%s/metadata/identity/oauth2/token\n",
-	    atr_kv_server_url(s));
-	printf("admin_url=%s/admin\n", atr_kv_server_url(s));
+	if (mi != NULL) {
+		printf("mi_client_id=%s\n", mi);
+		printf("imds_url=%s/metadata/identity/oauth2/token\n",
+		    atr_kv_server_url(s));
+	}
+	if (admin_path != NULL) {
+		printf("admin_url=%s/admin\n", atr_kv_server_url(s));
+		printf("admin_token_file=%s\n", admin_path);
+	}
 	printf("challenge=%s\n", atr_kv_server_challenge(s));
 	printf("pid=%ld\n", (long)getpid());
 	if (print_env_lines)
-		print_env(s);
+		print_env(s, mi != NULL);
 	printf("ready=1\n");
 	fflush(stdout);
 
@@ -422,6 +557,10 @@ serve_main(int argc, char **argv)
 	if (pidfile != NULL)
 		unlink(pidfile);
 	return 0;
+out:
+	for (i = 0; i < nread; i++)
+		atr_secure_free(cfiles[i], cfile_lens[i]);
+	return rc;
 }
 
 int

@@ -248,7 +248,7 @@ curl_getdate(const char *s, const time_t *unused)
 enum {
 	M_START_VA, M_STOP, M_LOOKUP, M_QUEUE, M_FROM_BUFFER,
 	M_FROM_BUFFER_CB, M_DESTROY, M_ADD_HEADER, M_DAEMON_INFO,
-	M_CONN_INFO, M_FEATURE, M__COUNT
+	M_CONN_INFO, M_FEATURE, M_CONN_OPTION, M__COUNT
 };
 static const char *const mhd_names[M__COUNT] = {
 	"MHD_start_daemon_va", "MHD_stop_daemon",
@@ -257,7 +257,7 @@ static const char *const mhd_names[M__COUNT] = {
 	"MHD_create_response_from_buffer_with_free_callback_cls",
 	"MHD_destroy_response", "MHD_add_response_header",
 	"MHD_get_daemon_info", "MHD_get_connection_info",
-	"MHD_is_feature_supported",
+	"MHD_is_feature_supported", "MHD_set_connection_option",
 };
 static void *mhd_fn[M__COUNT];
 static void *mhd_lib;
@@ -428,4 +428,24 @@ MHD_is_feature_supported(enum MHD_FEATURE feature)
 		return MHD_NO;
 	FN(f, mhd_fn[M_FEATURE]);
 	return f(feature);
+}
+
+/* The one option atrest sets, MHD_CONNECTION_OPTION_TIMEOUT, takes an
+ * unsigned int. */
+enum MHD_Result
+MHD_set_connection_option(struct MHD_Connection *c,
+    enum MHD_CONNECTION_OPTION option, ...)
+{
+	enum MHD_Result (*f)(struct MHD_Connection *,
+	    enum MHD_CONNECTION_OPTION, ...);
+	unsigned int v;
+	va_list ap;
+
+	if (!mhd_ok())
+		return MHD_NO;
+	FN(f, mhd_fn[M_CONN_OPTION]);
+	va_start(ap, option);
+	v = va_arg(ap, unsigned int);
+	va_end(ap);
+	return f(c, option, v);
 }

@@ -1,9 +1,10 @@
 /*
  * kv_server.c - the loopback Key Vault server: HTTPS front end
- * (libmicrohttpd, one thread per connection), the order in which a
- * request is judged (auth, faults, api-version, limits, route), the
- * admin endpoint and the server's lifetime.  See kv_server.h and
- * docs/VAULT.md.
+ * (libmicrohttpd, one thread per connection, limited in number and
+ * time), the order in which a request is judged (auth from the headers
+ * alone, then faults, api-version, limits, route), the admin endpoint
+ * and the server's lifetime.  See kv_server.h and docs/VAULT.md (its
+ * threat model says who may reach what).
  */
 #include "kv_server_int.h"
 
@@ -31,6 +32,10 @@
 
 #define DEFAULT_RESOURCE "https://vault.azure.net"
 #define LATEST_API_VERSION "2025-07-01"
+/* Bodies of requests that are not vault API calls: token forms and
+ * admin JSON are a few hundred bytes. */
+#define IDENTITY_BODY_MAX (16U << 10)
+#define ADMIN_BODY_MAX (64U << 10)
 
 /* ------------------------------------------------------------------ */
 /* Small shared helpers */
@@ -52,6 +57,16 @@ kvs_config_get(struct atr_kv_server *s, struct kvs_config *c)
 	pthread_mutex_lock(&s->mu);
 	*c = s->cfg;
 	pthread_mutex_unlock(&s->mu);
+}
+
+enum atr_err
+kvs_fail_path(enum atr_err err, const char *path)
+{
+	char why[512];
+
+	/* A copy: the detail is the buffer atr_fail writes. */
+	snprintf(why, sizeof(why), "%s", atr_detail());
+	return atr_fail(err, "%s: %s", path, why);
 }
 
 void
@@ -85,6 +100,19 @@ mhd_logger(void *cls, const char *fmt, va_list ap)
 	 * injected "drop" closes the connection, already counted. */
 	if (strstr(line, "Application reported internal error") != NULL)
 		return;
+	/* A flood of connections makes one line each ("Server reached
+	 * per-IP limit ..."): one a second says enough. */
+	if (strstr(line, "limit") != NULL) {
+		int64_t now = (int64_t)time(NULL);
+		int quiet;
+
+		pthread_mutex_lock(&s->mu);
+		quiet = s->last_limit_log == now;
+		s->last_limit_log = now;
+		pthread_mutex_unlock(&s->mu);
+		if (quiet)
+			return;
+	}
 	s->log(s->log_arg, line);
 }
 
@@ -472,8 +500,11 @@ config_apply(struct kvs_http *h, const cJSON *j)
 		    cJSON_IsBool(it)) {
 			c.throttle_retry_after = cJSON_IsTrue(it);
 		} else if (strcmp(k, "token_mode") == 0 && cJSON_IsString(it) &&
-		    (strcmp(it->valuestring, "any") == 0 ||
+		    ((strcmp(it->valuestring, "any") == 0 &&
+		    !h->s->allow_remote) ||
 		    strcmp(it->valuestring, "validate") == 0)) {
+			/* Other hosts may reach a server started with
+			 * allow_remote: tokens stay checked. */
 			c.token_mode = strcmp(it->valuestring, "any") == 0 ?
 			    ATR_KV_TOKEN_ANY : ATR_KV_TOKEN_VALIDATE;
 		} else if (strcmp(k, "clock_offset") == 0 && cJSON_IsNumber(it) &&
@@ -551,8 +582,11 @@ admin(struct kvs_http *h)
 			cJSON_AddStringToObject(j, "ca", s->ca_path);
 			cJSON_AddStringToObject(j, "tenant", s->tenant);
 			cJSON_AddStringToObject(j, "client_id", s->client_id);
-			cJSON_AddStringToObject(j, "mi_client_id",
-			    s->mi_client_id);
+			if (s->mi_enabled)
+				cJSON_AddStringToObject(j, "mi_client_id",
+				    s->mi_client_id);
+			else
+				cJSON_AddNullToObject(j, "mi_client_id");
 			cJSON_AddStringToObject(j, "challenge", s->challenge);
 		}
 		kvs_reply(h, 200, j);
@@ -569,10 +603,19 @@ out:
 /* ------------------------------------------------------------------ */
 /* The request pipeline */
 
+enum req_kind {
+	REQ_VAULT = 0,
+	REQ_IDENTITY,
+	REQ_ADMIN,
+};
+
 struct conn_req {
 	char *body;
 	size_t len, cap;
+	size_t max;                 /* body limit for this kind */
+	enum req_kind kind;
 	int too_big;
+	int answered;               /* refused from its headers (admit) */
 };
 
 static int
@@ -752,6 +795,145 @@ finish(struct kvs_http *h, const struct timespec *t0)
 	return ret;
 }
 
+static void
+http_init(struct kvs_http *h, struct atr_kv_server *s,
+    struct MHD_Connection *conn, const char *url, const char *method,
+    const struct conn_req *req)
+{
+	const char *tunnel;
+
+	memset(h, 0, sizeof(*h));
+	h->s = s;
+	h->conn = conn;
+	h->method = method;
+	h->path = url;
+	h->body = req->body != NULL ? req->body : "";
+	h->body_len = req->len;
+	h->retry_after = -1;
+	/* Verb tunnelling (authentication-requests-and-responses). */
+	tunnel = kvs_header(h, "X-HTTP-METHOD");
+	if (strcmp(method, "POST") == 0 && tunnel != NULL &&
+	    (strcasecmp(tunnel, "PATCH") == 0 ||
+	    strcasecmp(tunnel, "DELETE") == 0 ||
+	    strcasecmp(tunnel, "PUT") == 0))
+		h->method = strcasecmp(tunnel, "PATCH") == 0 ? "PATCH" :
+		    strcasecmp(tunnel, "PUT") == 0 ? "PUT" : "DELETE";
+	set_base(h);
+}
+
+/* The x-atrest-admin header against STATE/admin-token's value. */
+static int
+admin_ok(struct kvs_http *h)
+{
+	const char *t = kvs_header(h, "x-atrest-admin");
+	uint8_t a[32], b[32];
+	int ok = 0;
+
+	/* Digests compared in constant time: neither the token's bytes nor
+	 * its length show in the answer's timing. */
+	if (t != NULL && atr_sha256((const uint8_t *)h->s->admin_token,
+	    strlen(h->s->admin_token), a) == ATR_OK &&
+	    atr_sha256((const uint8_t *)t, strlen(t), b) == ATR_OK)
+		ok = atr_ct_equal(a, b, sizeof(a));
+	atr_memzero(a, sizeof(a));
+	atr_memzero(b, sizeof(b));
+	return ok;
+}
+
+/* 1 when a Content-Length header is a number no larger than max
+ * (RFC 9110 8.6: 1*DIGIT). */
+static int
+length_ok(const char *v, size_t max)
+{
+	size_t n = 0;
+
+	if (*v == '\0')
+		return 0;
+	for (; *v != '\0'; v++) {
+		if (*v < '0' || *v > '9')
+			return 0;
+		n = n * 10 + (size_t)(*v - '0');
+		if (n > max)
+			return 0;
+	}
+	return 1;
+}
+
+/*
+ * The first call for a request: its headers are in, no byte of its body
+ * has been accepted.  Whatever the headers alone decide is answered here
+ * - the admin credential, the vault's bearer, a body too large - so that
+ * nobody buffers a body before authenticating; MHD then discards the
+ * body and closes the connection after the answer.  An authenticated
+ * connection may stay idle longer than the short first timeout.
+ */
+static enum MHD_Result
+admit(struct atr_kv_server *s, struct MHD_Connection *conn, const char *url,
+    const char *method, struct conn_req *req)
+{
+	struct kvs_http h;
+	struct timespec t0;
+	const char *cl;
+	int authed = 0;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	http_init(&h, s, conn, url, method, req);
+	if (strcmp(url, "/admin") == 0 || strncmp(url, "/admin/", 7) == 0) {
+		req->kind = REQ_ADMIN;
+		req->max = ADMIN_BODY_MAX;
+		h.note = "admin";
+		if (!s->admin) {
+			kvs_reply_error(&h, 404, "NotFound", NULL, "The admin "
+			    "API is off (start the server with --admin).");
+			goto answer;
+		}
+		if (!admin_ok(&h)) {
+			/* One answer for a missing and a wrong token. */
+			kvs_reply_error(&h, 401, "Unauthorized", NULL,
+			    "The admin API needs the header x-atrest-admin "
+			    "with the token in STATE/admin-token.");
+			goto answer;
+		}
+		authed = 1;
+	} else {
+		pthread_mutex_lock(&s->mu);
+		s->stats.pub.requests++;
+		pthread_mutex_unlock(&s->mu);
+		if (kvs_identity_path(url)) {
+			/* The token endpoint authenticates by its body. */
+			req->kind = REQ_IDENTITY;
+			req->max = IDENTITY_BODY_MAX;
+		} else {
+			req->kind = REQ_VAULT;
+			req->max = KVS_BODY_MAX;
+			/* Authentication before anything else: SDKs send the
+			 * first request without a token and need the 401
+			 * challenge, never a 400 about the body or api-version
+			 * (lowkey-vault #1838). */
+			if (!kvs_auth_check(&h)) {
+				pthread_mutex_lock(&s->mu);
+				s->stats.pub.unauthorized++;
+				pthread_mutex_unlock(&s->mu);
+				goto answer;
+			}
+			authed = 1;
+		}
+	}
+	cl = kvs_header(&h, "Content-Length");
+	if (cl != NULL && !length_ok(cl, req->max)) {
+		kvs_reply_error(&h, 413, "BadParameter", NULL,
+		    "The request body is too large.");
+		goto answer;
+	}
+	if (authed && s->idle_timeout > 0)
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+		    s->idle_timeout);
+	return MHD_YES;
+answer:
+	req->answered = 1;
+	return finish(&h, &t0);
+}
+
 static enum MHD_Result
 process(struct atr_kv_server *s, struct MHD_Connection *conn,
     const char *url, const char *method, struct conn_req *req)
@@ -761,51 +943,28 @@ process(struct atr_kv_server *s, struct MHD_Connection *conn,
 	struct kvs_config c;
 	struct fault_pick fp;
 	struct timespec t0;
-	const char *tunnel;
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	memset(&h, 0, sizeof(h));
-	h.s = s;
-	h.conn = conn;
-	h.method = method;
-	h.path = url;
-	h.body = req->body != NULL ? req->body : "";
-	h.body_len = req->len;
-	h.retry_after = -1;
-	/* Verb tunnelling (authentication-requests-and-responses). */
-	tunnel = kvs_header(&h, "X-HTTP-METHOD");
-	if (strcmp(method, "POST") == 0 && tunnel != NULL &&
-	    (strcasecmp(tunnel, "PATCH") == 0 ||
-	    strcasecmp(tunnel, "DELETE") == 0 || strcasecmp(tunnel, "PUT") == 0))
-		h.method = strcasecmp(tunnel, "PATCH") == 0 ? "PATCH" :
-		    strcasecmp(tunnel, "PUT") == 0 ? "PUT" : "DELETE";
-	set_base(&h);
-
-	if (strncmp(url, "/admin/", 7) == 0) {
-		admin(&h);
+	http_init(&h, s, conn, url, method, req);
+	if (req->kind == REQ_ADMIN) {
+		h.note = "admin";
+		if (req->too_big)
+			kvs_reply_error(&h, 413, "BadParameter", NULL,
+			    "The request body is too large.");
+		else
+			admin(&h);
 		return finish(&h, &t0);
 	}
-	pthread_mutex_lock(&s->mu);
-	s->stats.pub.requests++;
-	pthread_mutex_unlock(&s->mu);
 	if (req->too_big) {
 		kvs_reply_error(&h, 413, "BadParameter", NULL,
 		    "The request body is too large.");
 		return finish(&h, &t0);
 	}
-	if (kvs_identity_dispatch(&h))
+	if (req->kind == REQ_IDENTITY && kvs_identity_dispatch(&h))
 		return finish(&h, &t0);
 
+	/* 1. Authentication: done from the headers (admit). */
 	kvs_route_parse(h.method, url, &r);
-	/* 1. Authentication before anything else: SDKs send the first
-	 * request without a token and need the 401 challenge, never a 400
-	 * about the body or api-version (lowkey-vault #1838). */
-	if (!kvs_auth_check(&h)) {
-		pthread_mutex_lock(&s->mu);
-		s->stats.pub.unauthorized++;
-		pthread_mutex_unlock(&s->mu);
-		return finish(&h, &t0);
-	}
 	/* 2. Injected faults. */
 	fault_decide(s, r.op, &fp);
 	if (fp.delay_ms > 0)
@@ -927,13 +1086,23 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 		if (req == NULL)
 			return MHD_NO;
 		*con_cls = req;
+		return admit(srv, conn, url, method, req);
+	}
+	if (req->answered) {
+		/* Answered from the headers: nothing more is kept. */
+		*upload_data_size = 0;
 		return MHD_YES;
 	}
 	if (*upload_data_size > 0) {
 		size_t n = *upload_data_size;
 
-		if (!req->too_big && req->len + n > KVS_BODY_MAX)
+		if (!req->too_big && req->len + n > req->max) {
 			req->too_big = 1;
+			/* A chunked body past an identity endpoint's limit:
+			 * nobody authenticated, so the connection goes. */
+			if (req->kind == REQ_IDENTITY)
+				return MHD_NO;
+		}
 		if (!req->too_big) {
 			if (req->len + n + 1 > req->cap) {
 				size_t cap = (req->len + n + 1) * 2;
@@ -1024,7 +1193,7 @@ load_state(struct atr_kv_server *s)
 	unsigned char *buf = NULL;
 	size_t len = 0, klen = 0;
 	cJSON *j = NULL;
-	const cJSON *t, *k, *c, *cs, *mi;
+	const cJSON *t, *k, *c, *cs;
 	enum atr_err err;
 
 	snprintf(path, sizeof(path), "%s/server.json", s->state_dir);
@@ -1036,12 +1205,12 @@ load_state(struct atr_kv_server *s)
 		k = cJSON_GetObjectItemCaseSensitive(j, "token_key");
 		c = cJSON_GetObjectItemCaseSensitive(j, "client_id");
 		cs = cJSON_GetObjectItemCaseSensitive(j, "client_secret");
-		mi = cJSON_GetObjectItemCaseSensitive(j, "mi_client_id");
+		/* An "mi_client_id" of earlier versions is ignored: the
+		 * identity is named at start (managed_identity). */
 		if (!cJSON_IsString(t) || !cJSON_IsString(k) ||
 		    !cJSON_IsString(c) || !cJSON_IsString(cs) ||
-		    !cJSON_IsString(mi) || strlen(t->valuestring) >= 64 ||
+		    strlen(t->valuestring) >= 64 ||
 		    strlen(c->valuestring) >= 64 ||
-		    strlen(mi->valuestring) >= 64 ||
 		    strlen(cs->valuestring) >= sizeof(secret) ||
 		    atr_unhex(k->valuestring, strlen(k->valuestring),
 		    s->token_key, sizeof(s->token_key), &klen) != 0 ||
@@ -1052,8 +1221,6 @@ load_state(struct atr_kv_server *s)
 		}
 		snprintf(s->tenant, sizeof(s->tenant), "%s", t->valuestring);
 		snprintf(s->client_id, sizeof(s->client_id), "%s", c->valuestring);
-		snprintf(s->mi_client_id, sizeof(s->mi_client_id), "%s",
-		    mi->valuestring);
 		snprintf(secret, sizeof(secret), "%s", cs->valuestring);
 	} else if (err == ATR_ERR_CONFIG) {
 		/* First start: new tenant, signing key and test client. */
@@ -1067,7 +1234,6 @@ load_state(struct atr_kv_server *s)
 		}
 		kvs_uuid(s->tenant);
 		kvs_uuid(s->client_id);
-		kvs_uuid(s->mi_client_id);
 		err = atr_random(s->token_key, sizeof(s->token_key));
 		if (err == ATR_OK)
 			err = atr_random(raw, sizeof(raw));
@@ -1086,7 +1252,6 @@ load_state(struct atr_kv_server *s)
 		cJSON_AddStringToObject(j, "token_key", hex);
 		cJSON_AddStringToObject(j, "client_id", s->client_id);
 		cJSON_AddStringToObject(j, "client_secret", secret);
-		cJSON_AddStringToObject(j, "mi_client_id", s->mi_client_id);
 		atr_memzero(hex, sizeof(hex));
 		{
 			char *text = cJSON_Print(j);
@@ -1101,7 +1266,7 @@ load_state(struct atr_kv_server *s)
 				goto out;
 		}
 	} else {
-		err = atr_fail(err, "%s: %s", path, atr_detail());
+		err = kvs_fail_path(err, path);
 		goto out;
 	}
 	/* The secret alone, for scripts: $(cat STATE/client-secret). */
@@ -1117,9 +1282,47 @@ out:
 	return err;
 }
 
-/* "HOST:PORT", "[V6]:PORT", ":PORT". */
+/* RFC 1122 3.2.1.3: 127/8 is loopback; RFC 4291 2.5.3 ::1, and 2.5.5.2
+ * an IPv4-mapped ::ffff:127.x.y.z.  The wildcard 0.0.0.0 or :: is not:
+ * it is every interface. */
+static int
+addr_loopback(const struct sockaddr *sa)
+{
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const void *)sa;
+
+		return (ntohl(in->sin_addr.s_addr) >> 24) == 127;
+	}
+	if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const void *)sa;
+
+		if (IN6_IS_ADDR_LOOPBACK(&in6->sin6_addr))
+			return 1;
+		return IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr) &&
+		    in6->sin6_addr.s6_addr[12] == 127;
+	}
+	return 0;
+}
+
+int
+kvs_peer_loopback(struct kvs_http *h)
+{
+	const union MHD_ConnectionInfo *ci;
+
+	ci = MHD_get_connection_info(h->conn,
+	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+	return ci != NULL && ci->client_addr != NULL &&
+	    addr_loopback(ci->client_addr);
+}
+
+/*
+ * "HOST:PORT", "[V6]:PORT", ":PORT".  The host is resolved (a name, or
+ * any numeric form getaddrinfo takes: "127.1", "0x7f000001") and what
+ * is bound is the first address: that address, not the string, decides
+ * whether other hosts could reach the server.
+ */
 static enum atr_err
-parse_listen(struct atr_kv_server *s, const char *l,
+parse_listen(struct atr_kv_server *s, const char *l, int allow_remote,
     struct sockaddr_storage *ss, socklen_t *sslen)
 {
 	char host[128], *end;
@@ -1159,6 +1362,20 @@ parse_listen(struct atr_kv_server *s, const char *l,
 		return atr_fail(ATR_ERR_CONFIG, "listen address %s: %s", l,
 		    rc != 0 ? gai_strerror(rc) : "unusable");
 	}
+	rc = getnameinfo(res->ai_addr, res->ai_addrlen, s->bound_host,
+	    sizeof(s->bound_host), NULL, 0, NI_NUMERICHOST);
+	if (rc != 0) {
+		freeaddrinfo(res);
+		return atr_fail(ATR_ERR_CONFIG, "listen address %s: %s", l,
+		    gai_strerror(rc));
+	}
+	if (!allow_remote && !addr_loopback(res->ai_addr)) {
+		freeaddrinfo(res);
+		return atr_fail(ATR_ERR_USAGE, "listen address %s (%s) is not "
+		    "a loopback address: other hosts could reach the server; "
+		    "pass --allow-remote to mean it (tokens are then "
+		    "validated)", l, s->bound_host);
+	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
 	*sslen = res->ai_addrlen;
 	s->ipv6 = res->ai_family == AF_INET6;
@@ -1168,6 +1385,31 @@ parse_listen(struct atr_kv_server *s, const char *l,
 bad:
 	return atr_fail(ATR_ERR_USAGE, "listen address '%s': expected "
 	    "HOST:PORT or [V6ADDR]:PORT", l);
+}
+
+/* STATE/admin-token: a new random token at every start, 0600. */
+static enum atr_err
+admin_token_new(struct atr_kv_server *s)
+{
+	uint8_t raw[32];
+	char *b;
+	enum atr_err err;
+
+	err = atr_random(raw, sizeof(raw));
+	b = err == ATR_OK ? kvs_b64url(raw, sizeof(raw)) : NULL;
+	atr_memzero(raw, sizeof(raw));
+	if (err != ATR_OK)
+		return err;
+	if (b == NULL)
+		return ATR_ERR_NOMEM;
+	snprintf(s->admin_token, sizeof(s->admin_token), "%s", b);
+	atr_secure_free(b, strlen(b));
+	snprintf(s->admin_path, sizeof(s->admin_path), "%s/admin-token",
+	    s->state_dir);
+	err = write_file(s->admin_path, 0600, s->admin_token);
+	if (err != ATR_OK)
+		return kvs_fail_path(err, s->admin_path);
+	return ATR_OK;
 }
 
 static enum atr_err
@@ -1198,6 +1440,10 @@ atr_kv_server_opts_init(struct atr_kv_server_opts *o)
 	o->recoverable_days = 90;
 	o->allow_oct = 1;
 	o->token_lifetime = 3599;
+	o->max_connections = 512;
+	o->max_per_ip = 256;
+	o->handshake_timeout = 10;
+	o->idle_timeout = 60;
 }
 
 enum atr_err
@@ -1222,6 +1468,12 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 		return atr_fail(ATR_ERR_USAGE, "recoverable days must be 7..90");
 	if (o->token_lifetime <= 0 || o->token_lifetime > 86400 * 7)
 		return atr_fail(ATR_ERR_USAGE, "token lifetime out of range");
+	if (o->managed_identity != NULL && *o->managed_identity != '\0' &&
+	    (strlen(o->managed_identity) >= sizeof(s->mi_client_id) ||
+	    strspn(o->managed_identity, "0123456789abcdefABCDEF-") !=
+	    strlen(o->managed_identity)))
+		return atr_fail(ATR_ERR_USAGE, "managed identity: expected a "
+		    "client id (GUID)");
 	err = atr_dynlink_mhd();
 	if (err != ATR_OK)
 		return err;
@@ -1251,6 +1503,16 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	s->cfg.limit_scale = o->limit_scale > 0 ? o->limit_scale : 1.0;
 	s->cfg.throttle_retry_after = o->throttle_retry_after;
 	s->cfg.token_mode = o->token_mode;
+	s->allow_remote = o->allow_remote;
+	if (s->allow_remote)
+		s->cfg.token_mode = ATR_KV_TOKEN_VALIDATE;
+	s->admin = o->admin;
+	s->idle_timeout = o->idle_timeout;
+	if (o->managed_identity != NULL && *o->managed_identity != '\0') {
+		s->mi_enabled = 1;
+		snprintf(s->mi_client_id, sizeof(s->mi_client_id), "%s",
+		    o->managed_identity);
+	}
 	s->purge_protection = o->purge_protection;
 	s->recoverable_days = o->recoverable_days;
 	s->allow_oct = o->allow_oct;
@@ -1261,7 +1523,7 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	    *res ? res : DEFAULT_RESOURCE);
 
 	err = parse_listen(s, o->listen != NULL ? o->listen : "127.0.0.1:0",
-	    &ss, &sslen);
+	    o->allow_remote, &ss, &sslen);
 	if (err != ATR_OK)
 		goto fail;
 	err = kvs_state_dir_prepare(o->state_dir);
@@ -1282,6 +1544,8 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	snprintf(s->secret_path, sizeof(s->secret_path), "%s/client-secret",
 	    s->state_dir);
 	err = load_state(s);
+	if (err == ATR_OK && s->admin)
+		err = admin_token_new(s);
 	if (err != ATR_OK)
 		goto fail;
 	if (o->tenant != NULL && *o->tenant != '\0')
@@ -1319,14 +1583,23 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	    MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_USE_ERROR_LOG;
 	if (s->ipv6)
 		flags |= MHD_USE_IPv6;
-	/* The logger first: MHD logs while it parses the later options. */
+	/*
+	 * The logger first: MHD logs while it parses the later options.
+	 * Each connection is a thread: their number is capped in total and
+	 * per client address, so that one client's idle connections cannot
+	 * take every slot, and a connection that has not authenticated a
+	 * request closes after a short silence (admit lengthens it).
+	 */
 	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
 	    MHD_OPTION_HTTPS_MEM_CERT, s->tls_cert,
 	    MHD_OPTION_NOTIFY_COMPLETED, on_completed, s,
-	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)120,
+	    MHD_OPTION_CONNECTION_LIMIT, o->max_connections > 0 ?
+	    o->max_connections : 512U,
+	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->max_per_ip,
+	    MHD_OPTION_CONNECTION_TIMEOUT, o->handshake_timeout,
 	    MHD_OPTION_END);
 	if (s->daemon == NULL) {
 		err = atr_fail(ATR_ERR_IO, "cannot listen on %s (in use, or "
@@ -1341,12 +1614,16 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	}
 	s->port = di->port;
 	{
-		const char *h = s->listen_host;
+		/* The address bound, as the certificate names it; an IPv6
+		 * zone's '%' is "%25" in a URL (RFC 6874). */
+		char h[sizeof(s->bound_host) * 3];
+		const char *pct = strchr(s->bound_host, '%');
 
-		if (strcmp(h, "0.0.0.0") == 0)
-			h = "127.0.0.1";
-		else if (strcmp(h, "::") == 0)
-			h = "::1";
+		if (pct != NULL)
+			snprintf(h, sizeof(h), "%.*s%%25%s",
+			    (int)(pct - s->bound_host), s->bound_host, pct + 1);
+		else
+			snprintf(h, sizeof(h), "%s", s->bound_host);
 		snprintf(s->url, sizeof(s->url), s->ipv6 ? "https://[%s]:%u" :
 		    "https://%s:%u", h, (unsigned)s->port);
 	}
@@ -1407,6 +1684,9 @@ atr_kv_server_stop(struct atr_kv_server *s)
 	atomic_store_explicit(&s->stopping, 1, memory_order_release);
 	if (s->daemon != NULL)
 		MHD_stop_daemon(s->daemon);
+	/* The token dies with the server that honoured it. */
+	if (s->admin_path[0] != '\0')
+		unlink(s->admin_path);
 	if (s->store.dir[0] != '\0')
 		kvs_store_close(&s->store);
 	for (i = 0; i < s->nclients; i++)
@@ -1462,6 +1742,27 @@ const char *
 atr_kv_server_challenge(const struct atr_kv_server *s)
 {
 	return s->challenge;
+}
+
+const char *
+atr_kv_server_admin_token_path(const struct atr_kv_server *s)
+{
+	return s->admin ? s->admin_path : NULL;
+}
+
+const char *
+atr_kv_server_mi_client_id(const struct atr_kv_server *s)
+{
+	return s->mi_enabled ? s->mi_client_id : NULL;
+}
+
+enum atr_kv_token_mode
+atr_kv_server_token_mode(struct atr_kv_server *s)
+{
+	struct kvs_config c;
+
+	kvs_config_get(s, &c);
+	return c.token_mode;
 }
 
 enum atr_err

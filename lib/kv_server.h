@@ -5,9 +5,12 @@
  * HTTPS only (libmicrohttpd + GnuTLS), with a test CA generated into the
  * state directory; keys persist there, one JSON file per key name.  It
  * also serves an Entra-ID-like client-credentials token endpoint, an
- * IMDS-like managed-identity endpoint and an admin endpoint for fault
- * injection and statistics.  Behaviours the public sources leave open
- * (reference azure-keyvault.md, UNCONFIRMED) are switches below.
+ * IMDS-like managed-identity endpoint (only with managed_identity set)
+ * and an admin endpoint for fault injection and statistics (only with
+ * admin set, and then only to holders of STATE/admin-token).  Behaviours
+ * the public sources leave open (reference azure-keyvault.md,
+ * UNCONFIRMED) are switches below.  docs/VAULT.md states the threat
+ * model.
  *
  * lib/ never prints: the server reports through opts->log, if set.
  */
@@ -32,8 +35,26 @@ enum atr_kv_token_mode {
 };
 
 struct atr_kv_server_opts {
-	/* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one. */
+	/* "HOST:PORT" or "[V6]:PORT"; port 0 picks a free one.  The host
+	 * must resolve to a loopback address unless allow_remote is set. */
 	const char *listen;
+	/* 1: a non-loopback listen address is allowed; it forces
+	 * ATR_KV_TOKEN_VALIDATE, whatever token_mode says. */
+	int allow_remote;
+	/* 1: serve /admin/...; each request must then carry the header
+	 * "x-atrest-admin: TOKEN", TOKEN being the random value written
+	 * (0600) to STATE/admin-token at start.  0: /admin answers 404. */
+	int admin;
+	/* Client id of the one managed identity the IMDS endpoint issues
+	 * tokens for; NULL or "": the endpoint issues none. */
+	const char *managed_identity;
+	/* Connection limits: in total and per client address, and the
+	 * seconds a connection may stay silent before its first request is
+	 * authenticated (TLS handshake and headers included) and after. */
+	unsigned max_connections;       /* 512 */
+	unsigned max_per_ip;            /* 256: a bench's most workers */
+	unsigned handshake_timeout;     /* 10 */
+	unsigned idle_timeout;          /* 60 */
 	/* Required: CA, server certificate, keys, server.json live here. */
 	const char *state_dir;
 	/* Fault spec (docs/VAULT.md), NULL or "" for none. */
@@ -101,7 +122,8 @@ enum atr_err atr_kv_server_start(const struct atr_kv_server_opts *opts,
 void atr_kv_server_stop(struct atr_kv_server *s);
 
 unsigned short atr_kv_server_port(const struct atr_kv_server *s);
-/* "https://127.0.0.1:PORT" (the listen host as given). */
+/* "https://ADDR:PORT", ADDR the numeric address bound ("[V6]" for
+ * IPv6), which the server certificate names. */
 const char *atr_kv_server_url(const struct atr_kv_server *s);
 /* Absolute path of the test CA certificate (PEM). */
 const char *atr_kv_server_ca_path(const struct atr_kv_server *s);
@@ -111,6 +133,12 @@ const char *atr_kv_server_client_id(const struct atr_kv_server *s);
 const char *atr_kv_server_client_secret_path(const struct atr_kv_server *s);
 /* The WWW-Authenticate value sent with every 401. */
 const char *atr_kv_server_challenge(const struct atr_kv_server *s);
+/* STATE/admin-token, or NULL when the admin API is off. */
+const char *atr_kv_server_admin_token_path(const struct atr_kv_server *s);
+/* The managed identity's client id, or NULL when IMDS is off. */
+const char *atr_kv_server_mi_client_id(const struct atr_kv_server *s);
+/* The token mode in force (allow_remote forces validate). */
+enum atr_kv_token_mode atr_kv_server_token_mode(struct atr_kv_server *s);
 
 /* Replaces the fault configuration (same grammar as opts->faults). */
 enum atr_err atr_kv_server_set_faults(struct atr_kv_server *s,

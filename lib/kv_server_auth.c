@@ -2,7 +2,9 @@
  * Authentication for the loopback Key Vault: the bearer challenge on the
  * vault API, and stand-ins for the identity endpoints the SDKs call -
  * Entra ID client credentials (v2 and v1 token endpoints, OIDC metadata,
- * instance discovery) and the IMDS managed-identity endpoint.
+ * instance discovery) and the IMDS managed-identity endpoint, which
+ * issues tokens only for the identity named at start, to callers on this
+ * host.
  *
  * Tokens are JWT-shaped (RFC 7519) and HMAC-SHA-256 signed (RFC 7515
  * HS256) with a key kept in STATE/server.json: the server can check
@@ -512,6 +514,17 @@ imds(struct kvs_http *h)
 		imds_error(h, 400, "Required metadata header not specified");
 		return;
 	}
+	/*
+	 * A token for whoever asks is what IMDS gives every process on its
+	 * VM, and only there: 169.254.169.254 is link-local (RFC 3927), not
+	 * routed.  Here that needs an identity named at start, and a caller
+	 * on this host.  Without one IMDS's own answer for a VM with no
+	 * identity (how-to-use-vm-token, "Identity not found").
+	 */
+	if (!s->mi_enabled || !kvs_peer_loopback(h)) {
+		imds_error(h, 400, "Identity not found");
+		return;
+	}
 	if (kvs_query(h, "api-version") == NULL) {
 		imds_error(h, 400, "Required query variable 'api-version' is "
 		    "missing");
@@ -620,60 +633,95 @@ instance_discovery(struct kvs_http *h)
 	kvs_reply(h, 200, j);
 }
 
-int
-kvs_identity_dispatch(struct kvs_http *h)
+enum id_route {
+	ID_NONE = 0,
+	ID_IMDS,
+	ID_INSTANCE,
+	ID_TOKEN_V2,
+	ID_TOKEN_V1,
+	ID_OIDC_V2,
+	ID_OIDC_V1,
+	ID_KEYS,
+};
+
+/* Which identity endpoint a path names; tenant gets its first segment. */
+static enum id_route
+id_route(const char *p, char *tenant, size_t cap)
 {
-	const char *p = h->path, *slash;
-	char tenant[128];
+	const char *slash;
 
 	/* MSAL (msal-node Imds, UrlString.canonicalizeUri) appends a '/'
 	 * to AZURE_POD_IDENTITY_AUTHORITY_HOST + this path, so the JS
 	 * ManagedIdentityCredential asks for ".../token/?api-version=..". */
 	if (strcasecmp(p, "/metadata/identity/oauth2/token") == 0 ||
-	    strcasecmp(p, "/metadata/identity/oauth2/token/") == 0) {
-		imds(h);
-		return 1;
-	}
-	if (strcasecmp(p, "/common/discovery/instance") == 0) {
-		instance_discovery(h);
-		return 1;
-	}
+	    strcasecmp(p, "/metadata/identity/oauth2/token/") == 0)
+		return ID_IMDS;
+	if (strcasecmp(p, "/common/discovery/instance") == 0)
+		return ID_INSTANCE;
 	if (*p != '/')
-		return 0;
+		return ID_NONE;
 	slash = strchr(p + 1, '/');
-	if (slash == NULL || (size_t)(slash - p - 1) >= sizeof(tenant) ||
-	    slash == p + 1)
-		return 0;
-	snprintf(tenant, sizeof(tenant), "%.*s", (int)(slash - p - 1), p + 1);
+	if (slash == NULL || (size_t)(slash - p - 1) >= cap || slash == p + 1)
+		return ID_NONE;
+	snprintf(tenant, cap, "%.*s", (int)(slash - p - 1), p + 1);
 	if (strcasecmp(tenant, "keys") == 0 ||
 	    strcasecmp(tenant, "deletedkeys") == 0)
-		return 0;
-	if (strcmp(slash, "/oauth2/v2.0/token") == 0) {
-		token_endpoint(h, tenant, 0);
-		return 1;
-	}
-	if (strcmp(slash, "/oauth2/token") == 0) {
-		token_endpoint(h, tenant, 1);
-		return 1;
-	}
-	if (strcmp(slash, "/v2.0/.well-known/openid-configuration") == 0) {
-		oidc_config(h, tenant, 1);
-		return 1;
-	}
-	if (strcmp(slash, "/.well-known/openid-configuration") == 0) {
-		oidc_config(h, tenant, 0);
-		return 1;
-	}
-	if (strcmp(slash, "/discovery/instance") == 0) {
-		instance_discovery(h);
-		return 1;
-	}
+		return ID_NONE;
+	if (strcmp(slash, "/oauth2/v2.0/token") == 0)
+		return ID_TOKEN_V2;
+	if (strcmp(slash, "/oauth2/token") == 0)
+		return ID_TOKEN_V1;
+	if (strcmp(slash, "/v2.0/.well-known/openid-configuration") == 0)
+		return ID_OIDC_V2;
+	if (strcmp(slash, "/.well-known/openid-configuration") == 0)
+		return ID_OIDC_V1;
+	if (strcmp(slash, "/discovery/instance") == 0)
+		return ID_INSTANCE;
 	if (strcmp(slash, "/discovery/v2.0/keys") == 0 ||
-	    strcmp(slash, "/discovery/keys") == 0) {
+	    strcmp(slash, "/discovery/keys") == 0)
+		return ID_KEYS;
+	return ID_NONE;
+}
+
+int
+kvs_identity_path(const char *path)
+{
+	char tenant[128];
+
+	return id_route(path, tenant, sizeof(tenant)) != ID_NONE;
+}
+
+int
+kvs_identity_dispatch(struct kvs_http *h)
+{
+	char tenant[128];
+
+	switch (id_route(h->path, tenant, sizeof(tenant))) {
+	case ID_NONE:
+		return 0;
+	case ID_IMDS:
+		imds(h);
+		break;
+	case ID_INSTANCE:
+		instance_discovery(h);
+		break;
+	case ID_TOKEN_V2:
+		token_endpoint(h, tenant, 0);
+		break;
+	case ID_TOKEN_V1:
+		token_endpoint(h, tenant, 1);
+		break;
+	case ID_OIDC_V2:
+		oidc_config(h, tenant, 1);
+		break;
+	case ID_OIDC_V1:
+		oidc_config(h, tenant, 0);
+		break;
+	case ID_KEYS:
 		/* HS256 keys are not published. */
 		h->token_headers = 1;
 		kvs_reply(h, 200, cJSON_Parse("{\"keys\":[]}"));
-		return 1;
+		break;
 	}
-	return 0;
+	return 1;
 }

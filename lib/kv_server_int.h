@@ -307,6 +307,15 @@ struct atr_kv_server {
 	char tenant[64];
 	char client_id[64];
 	char mi_client_id[64];
+	/* Front end (kv_server.c): what was bound, who may do what. */
+	char bound_host[80];        /* numeric address, no brackets */
+	int allow_remote;
+	int mi_enabled;             /* IMDS issues tokens for mi_client_id */
+	int admin;                  /* /admin served, to admin_token holders */
+	char admin_token[64];       /* base64url of 32 random bytes */
+	char admin_path[PATH_MAX];  /* STATE/admin-token */
+	unsigned idle_timeout;
+	int64_t last_limit_log;     /* under mu: one limit line a second */
 	uint8_t token_key[32];
 	struct kvs_client *clients;
 	size_t nclients;
@@ -356,6 +365,8 @@ struct kvs_http {
 };
 
 int64_t kvs_now(struct atr_kv_server *s);
+/* atr_fail(err, "PATH: <the current detail>"). */
+enum atr_err kvs_fail_path(enum atr_err err, const char *path);
 void kvs_logf(struct atr_kv_server *s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -397,6 +408,10 @@ void kvs_keys_dispatch(struct kvs_http *h, const struct kvs_route *r);
 int kvs_auth_check(struct kvs_http *h);
 /* 1 when the path is an identity endpoint (and it has been answered). */
 int kvs_identity_dispatch(struct kvs_http *h);
+/* 1 when the path is an identity endpoint (nothing answered). */
+int kvs_identity_path(const char *path);
+/* 1 when the client's address is a loopback one (kv_server.c). */
+int kvs_peer_loopback(struct kvs_http *h);
 enum atr_err kvs_token_issue(struct atr_kv_server *s, const char *appid,
     const char *aud, long lifetime, char *out, size_t cap);
 

@@ -59,23 +59,36 @@ write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 	return err;
 }
 
-static EVP_PKEY *
-read_key(const char *path)
+/*
+ * *out NULL when the file is absent or not a key (a new one is made);
+ * an error when it is there but unusable as it stands - readable by
+ * group or others, not a regular file, unreadable: replacing it would
+ * hide that, and a CA key others could read may already be someone
+ * else's (docs/VAULT.md, State directory).
+ */
+static enum atr_err
+read_key(const char *path, EVP_PKEY **out)
 {
 	unsigned char *buf = NULL;
 	size_t len = 0;
 	EVP_PKEY *k = NULL;
+	enum atr_err err;
 	BIO *b;
 
-	if (atr_read_small_file(path, 1U << 16, 1, &buf, &len) != ATR_OK)
-		return NULL;
+	*out = NULL;
+	err = atr_read_small_file(path, 1U << 16, 1, &buf, &len);
+	if (err == ATR_ERR_CONFIG)
+		return ATR_OK;          /* absent */
+	if (err != ATR_OK)
+		return kvs_fail_path(err, path);
 	b = BIO_new_mem_buf(buf, (int)len);
 	if (b != NULL)
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
 	BIO_free(b);
 	atr_secure_free(buf, len);
 	ERR_clear_error();
-	return k;
+	*out = k;
+	return ATR_OK;
 }
 
 static X509 *
@@ -209,7 +222,7 @@ load_file_text(const char *path, int private_only, char **out, size_t *len)
 
 	err = atr_read_small_file(path, 1U << 16, private_only, &buf, len);
 	if (err != ATR_OK)
-		return atr_fail(err, "%s: %s", path, atr_detail());
+		return kvs_fail_path(err, path);
 	*out = (char *)buf;
 	return ATR_OK;
 }
@@ -233,14 +246,21 @@ kvs_tls_setup(struct atr_kv_server *s, const char *const *sans, size_t nsans)
 	names[nn++] = "127.0.0.1";
 	names[nn++] = "::1";
 	names[nn++] = "localhost";
-	if (s->listen_host[0] != '\0' && strcmp(s->listen_host, "0.0.0.0") != 0 &&
-	    strcmp(s->listen_host, "::") != 0)
+	/* The host as given and the address bound, which the URL names
+	 * (0.0.0.0 included: a client on this host may use it).  A zone
+	 * ("fe80::1%eth0") cannot be in a certificate. */
+	if (s->listen_host[0] != '\0' && strchr(s->listen_host, '%') == NULL)
 		names[nn++] = s->listen_host;
+	if (s->bound_host[0] != '\0' && strchr(s->bound_host, '%') == NULL &&
+	    strcmp(s->bound_host, s->listen_host) != 0)
+		names[nn++] = s->bound_host;
 	for (i = 0; i < nsans && nn < sizeof(names) / sizeof(names[0]); i++)
 		names[nn++] = sans[i];
 
 	ca = read_cert(s->ca_path);
-	ca_key = read_key(ca_key_path);
+	err = read_key(ca_key_path, &ca_key);
+	if (err != ATR_OK)
+		goto out;
 	if (ca == NULL || ca_key == NULL || X509_check_private_key(ca, ca_key) != 1 ||
 	    !cert_fresh(ca)) {
 		ERR_clear_error();
@@ -265,7 +285,9 @@ kvs_tls_setup(struct atr_kv_server *s, const char *const *sans, size_t nsans)
 	}
 
 	crt = read_cert(crt_path);
-	key = read_key(key_path);
+	err = read_key(key_path, &key);
+	if (err != ATR_OK)
+		goto out;
 	need_leaf = fresh_ca || crt == NULL || key == NULL ||
 	    X509_check_private_key(crt, key) != 1 ||
 	    X509_check_issued(ca, crt) != X509_V_OK || !cert_fresh(crt);

@@ -10,8 +10,9 @@
 # - Installs the locked packages into tests/sdk/node_modules with "npm ci"
 #   when they are missing or older than the lock file ("npm install" when
 #   there is no lock file yet); fails clearly if the registry is unreachable.
-# - Starts the server on 127.0.0.1:0 with a fresh state directory, runs the
-#   tests with NODE_EXTRA_CA_CERTS set to its test CA, stops it, cleans up.
+# - Starts the server on 127.0.0.1:0 with a fresh state directory, the admin
+#   API and a managed identity, runs the tests with NODE_EXTRA_CA_CERTS set to
+#   its test CA, stops it, cleans up.
 # - Ends with node's summary and one line "sdk: N passed, N failed".
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
@@ -67,14 +68,17 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if ! facts=$(ATREST_BIN=$atrest bash scripts/vault-start.sh "$state" --listen 127.0.0.1:0 --verbose); then
+mi_id=$(node -p 'require("node:crypto").randomUUID()')
+if ! facts=$(ATREST_BIN=$atrest bash scripts/vault-start.sh "$state" --listen 127.0.0.1:0 \
+	--admin --managed-identity "$mi_id" --verbose); then
 	echo "sdk: FAILED: atrest vault serve did not start" >&2
 	exit 1
 fi
 # vault-start.sh prints VAULT_*= assignments and export lines; only the
 # former are taken, so no client secret ends up in the environment.
 eval "$(printf '%s\n' "$facts" | grep '^VAULT_')"
-export VAULT_URL VAULT_CA VAULT_TENANT VAULT_CLIENT_ID VAULT_CLIENT_SECRET_FILE
+export VAULT_URL VAULT_CA VAULT_TENANT VAULT_CLIENT_ID VAULT_CLIENT_SECRET_FILE \
+	VAULT_ADMIN_TOKEN_FILE VAULT_MI_CLIENT_ID
 export ATREST_BIN=$atrest NODE_EXTRA_CA_CERTS=$VAULT_CA
 unset AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_TENANT_ID AZURE_AUTHORITY_HOST \
 	AZURE_POD_IDENTITY_AUTHORITY_HOST AZURE_FEDERATED_TOKEN_FILE IDENTITY_ENDPOINT \

@@ -8,10 +8,12 @@
 #   scripts/vault-stop.sh STATE_DIR
 #
 # Sets VAULT_URL, VAULT_PORT, VAULT_CA, VAULT_TENANT, VAULT_CLIENT_ID,
-# VAULT_CLIENT_SECRET_FILE, VAULT_TOKEN_URL, VAULT_IMDS_URL,
-# VAULT_ADMIN_URL, VAULT_CHALLENGE, VAULT_PID and exports the AZURE_*
-# variables of --print-env (the secret is read from its file, never
-# printed).  The server log goes to STATE_DIR/serve.log.
+# VAULT_CLIENT_SECRET_FILE, VAULT_TOKEN_MODE, VAULT_TOKEN_URL,
+# VAULT_CHALLENGE, VAULT_PID, with --managed-identity also
+# VAULT_MI_CLIENT_ID and VAULT_IMDS_URL, with --admin also VAULT_ADMIN_URL
+# and VAULT_ADMIN_TOKEN_FILE (send its content as x-atrest-admin), and
+# exports the AZURE_* variables of --print-env (secrets are read from
+# their files, never printed).  The server log goes to STATE_DIR/serve.log.
 set -euo pipefail
 if [ $# -lt 1 ]; then
 	echo "usage: vault-start.sh STATE_DIR [atrest vault serve options]" >&2

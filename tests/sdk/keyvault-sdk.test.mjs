@@ -1,9 +1,10 @@
 // Azure's official JavaScript SDK (@azure/keyvault-keys, @azure/identity),
 // unmodified, against atrest's loopback Key Vault ("atrest vault serve").
 //
-// Run by scripts/sdk-test.sh (make check-sdk), which starts the server and
-// sets VAULT_URL, VAULT_CA, VAULT_TENANT, VAULT_CLIENT_ID,
-// VAULT_CLIENT_SECRET_FILE, ATREST_BIN and NODE_EXTRA_CA_CERTS (the test CA).
+// Run by scripts/sdk-test.sh (make check-sdk), which starts the server (with
+// --admin and --managed-identity) and sets VAULT_URL, VAULT_CA, VAULT_TENANT,
+// VAULT_CLIENT_ID, VAULT_CLIENT_SECRET_FILE, VAULT_ADMIN_TOKEN_FILE,
+// VAULT_MI_CLIENT_ID, ATREST_BIN and NODE_EXTRA_CA_CERTS (the test CA).
 // The only concessions to the loopback server are the ones the project
 // allows: trusting its CA, disableChallengeResourceVerification (127.0.0.1
 // is not a subdomain of vault.azure.net) and, for MSAL, an authority host
@@ -43,6 +44,11 @@ const CA = readFileSync(CA_FILE);
 const TENANT = need("VAULT_TENANT");
 const CLIENT_ID = need("VAULT_CLIENT_ID");
 const SECRET = readFileSync(need("VAULT_CLIENT_SECRET_FILE"), "utf8").trim();
+/* The admin API wants its own credential (docs/VAULT.md, Admin endpoint). */
+const ADMIN = {
+	"x-atrest-admin": readFileSync(need("VAULT_ADMIN_TOKEN_FILE"), "utf8").trim(),
+};
+const MI_CLIENT_ID = need("VAULT_MI_CLIENT_ID");
 const ATREST = resolve(process.env.ATREST_BIN || "build/atrest");
 const SDK = { disableChallengeResourceVerification: true };
 const VERSION_RE = /^[0-9a-f]{32}$/;
@@ -84,7 +90,7 @@ function raw(method, path, { body, headers = {}, token = "static-test-token" } =
 }
 
 async function stats() {
-	const r = await raw("GET", "/admin/stats", { token: null });
+	const r = await raw("GET", "/admin/stats", { token: null, headers: ADMIN });
 	assert.equal(r.status, 200);
 	return r.json;
 }
@@ -92,7 +98,7 @@ async function stats() {
 const op = (s, name) => (s.ops && s.ops[name]) || 0;
 
 async function setConfig(cfg) {
-	const r = await raw("POST", "/admin/config", { token: null, body: cfg });
+	const r = await raw("POST", "/admin/config", { token: null, headers: ADMIN, body: cfg });
 	assert.equal(r.status, 200, `admin/config ${JSON.stringify(cfg)}: ${r.text}`);
 }
 
@@ -281,6 +287,10 @@ describe("identity: tokens from the loopback token endpoint", () => {
 			process.env.AZURE_POD_IDENTITY_AUTHORITY_HOST = VAULT;
 			const mi = await new ManagedIdentityCredential().getToken("https://vault.azure.net/.default");
 			assert.equal(jwtClaims(mi.token).aud, "https://vault.azure.net");
+			assert.equal(jwtClaims(mi.token).appid, MI_CLIENT_ID);
+			/* A user-assigned identity the server was not started with. */
+			const other = new ManagedIdentityCredential("00000000-0000-0000-0000-000000000000");
+			await assert.rejects(other.getToken("https://vault.azure.net/.default"));
 			const dc = new DefaultAzureCredential();
 			const t = await dc.getToken("https://vault.azure.net/.default");
 			assert.equal(jwtClaims(t.token).aud, "https://vault.azure.net");

@@ -679,6 +679,9 @@ srv_start_with(int allow_oct, const char *faults)
 	o.token_mode = ATR_KV_TOKEN_VALIDATE;
 	o.allow_oct = allow_oct;
 	o.faults = faults;
+	o.admin = 1;
+	/* The system-assigned identity of the managed identity tests. */
+	o.managed_identity = "2f4d7e0a-6b1c-4c8e-9a35-0d1e2f3a4b5c";
 	cr_assert_eq(atr_kv_server_start(&o, &srv), ATR_OK, "server: %s",
 	    atr_detail());
 	snprintf(srv_url, sizeof(srv_url), "%s", atr_kv_server_url(srv));
@@ -823,12 +826,19 @@ admin_post(const char *path, const char *json)
 {
 	CURL *h = curl_easy_init();
 	struct curl_slist *hl = NULL;
-	char url[256];
+	char url[256], hdr[200];
+	uint8_t *tok;
+	size_t n;
 	long st = 0;
 
 	cr_assert_not_null(h);
 	snprintf(url, sizeof(url), "%s%s", srv_url, path);
+	tok = tu_read_file(atr_kv_server_admin_token_path(srv), &n);
+	cr_assert_not_null(tok);
+	snprintf(hdr, sizeof(hdr), "x-atrest-admin: %.*s", (int)n, (char *)tok);
+	free(tok);
 	hl = curl_slist_append(hl, "Content-Type: application/json");
+	hl = curl_slist_append(hl, hdr);
 	curl_easy_setopt(h, CURLOPT_URL, url);
 	curl_easy_setopt(h, CURLOPT_CAINFO, atr_kv_server_ca_path(srv));
 	curl_easy_setopt(h, CURLOPT_POSTFIELDS, json);

@@ -80,6 +80,7 @@ srv_start_in(struct srv *v, const char *dir, const char *faults, tweak_fn tweak)
 	atr_kv_server_opts_init(&o);
 	o.state_dir = dir;
 	o.faults = faults;
+	o.admin = 1;                /* tests reach /admin with its token */
 	if (tweak != NULL)
 		tweak(&o);
 	err = atr_kv_server_start(&o, &v->s);
@@ -195,6 +196,21 @@ http(struct srv *v, const char *method, const char *path, const char *body,
     const char *auth, struct resp *r)
 {
 	http_full(v, v->url, method, path, body, auth, NULL, r);
+}
+
+/* An /admin request with the token of STATE/admin-token. */
+static void
+admin_http(struct srv *v, const char *method, const char *path,
+    const char *body, struct resp *r)
+{
+	char hdr[256], tok[128] = "";
+	FILE *f = fopen(atr_kv_server_admin_token_path(v->s), "r");
+
+	cr_assert_not_null(f, "admin-token");
+	cr_assert_not_null(fgets(tok, sizeof(tok), f));
+	fclose(f);
+	snprintf(hdr, sizeof(hdr), "x-atrest-admin: %s", tok);
+	http_full(v, v->url, method, path, body, "", hdr, r);
 }
 
 /* Header value, case-insensitive name; NULL if absent. */
@@ -647,8 +663,8 @@ Test(kv_server, disabled_switches)
 	expect_error(&r, 403, "Forbidden", "KeyDisabled");
 	resp_free(&r);
 	/* And switched at run time through /admin/config. */
-	http(&v, "POST", "/admin/config",
-	    "{\"disabled_blocks\":[],\"disabled_get_forbidden\":false}", "", &r);
+	admin_http(&v, "POST", "/admin/config",
+	    "{\"disabled_blocks\":[],\"disabled_get_forbidden\":false}", &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	resp_free(&r);
 	cr_assert_eq(crypt_op(&v, "/keys/d1/unwrapkey?api-version=7.4",
@@ -698,7 +714,7 @@ Test(kv_server, nbf_exp_rules)
 	    "RSA-OAEP-256", wrapped, out, sizeof(out), NULL), 200);
 	cr_assert_str_eq(out, dek);
 	/* The server clock can be moved (admin clock_offset). */
-	http(&v, "POST", "/admin/config", "{\"clock_offset\":7200}", "", &r);
+	admin_http(&v, "POST", "/admin/config", "{\"clock_offset\":7200}", &r);
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
 	cr_assert_eq(crypt_op(&v, "/keys/e1/encrypt?api-version=7.4",
@@ -973,6 +989,15 @@ Test(kv_server, token_endpoint_and_validation)
 	srv_stop(&v, 1);
 }
 
+#define MI_ID "5c6f1c2e-0000-4000-8000-00000000a1b2"
+
+static void
+validate_mi(struct atr_kv_server_opts *o)
+{
+	validate_mode(o);
+	o->managed_identity = MI_ID;
+}
+
 Test(kv_server, imds_managed_identity)
 {
 	struct srv v;
@@ -981,7 +1006,7 @@ Test(kv_server, imds_managed_identity)
 	const char *p = "/metadata/identity/oauth2/token?api-version=2018-02-01"
 	    "&resource=https://vault.azure.net";
 
-	srv_start(&v, NULL, validate_mode);
+	srv_start(&v, NULL, validate_mi);
 	http(&v, "GET", p, NULL, "", &r);
 	cr_assert_eq(r.status, 400);
 	cr_assert_str_eq(jstr(r.json, "error"), "invalid_request");
@@ -992,7 +1017,21 @@ Test(kv_server, imds_managed_identity)
 	cr_assert(cJSON_IsString(jget(r.json, "expires_on")));
 	cr_assert_str_eq(jstr(r.json, "resource"), "https://vault.azure.net");
 	cr_assert_str_eq(jstr(r.json, "token_type"), "Bearer");
+	cr_assert_str_eq(jstr(r.json, "client_id"), MI_ID);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", jstr(r.json, "access_token"));
+	resp_free(&r);
+	/* A user-assigned identity is asked for by its client id. */
+	http_full(&v, v.url, "GET", "/metadata/identity/oauth2/token?"
+	    "api-version=2018-02-01&resource=https://vault.azure.net&client_id="
+	    MI_ID, NULL, "", "Metadata: true", &r);
+	cr_assert_eq(r.status, 200, "%s", r.body);
+	resp_free(&r);
+	http_full(&v, v.url, "GET", "/metadata/identity/oauth2/token?"
+	    "api-version=2018-02-01&resource=https://vault.azure.net&client_id="
+	    "00000000-0000-0000-0000-000000000000", NULL, "", "Metadata: true",
+	    &r);
+	cr_assert_eq(r.status, 400);
+	cr_assert_null(jget(r.json, "access_token"));
 	resp_free(&r);
 	http(&v, "GET", "/keys?api-version=7.4", NULL, bearer, &r);
 	cr_assert_eq(r.status, 200);
@@ -1198,8 +1237,8 @@ Test(kv_server, fault_injection)
 	resp_free(&r);
 
 	/* 503 without Retry-After, via the admin endpoint. */
-	http(&v, "POST", "/admin/faults", "{\"503\":1,\"retry-after\":null}", "",
-	    &r);
+	admin_http(&v, "POST", "/admin/faults",
+	    "{\"503\":1,\"retry-after\":null}", &r);
 	cr_assert_eq(r.status, 200, "%s", r.body);
 	cr_assert_str_eq(jstr(r.json, "spec"), "503=1");
 	resp_free(&r);
@@ -1209,7 +1248,7 @@ Test(kv_server, fault_injection)
 	resp_free(&r);
 
 	/* Dropped connections: no response at all. */
-	http(&v, "POST", "/admin/faults", "{\"spec\":\"drop=1\"}", "", &r);
+	admin_http(&v, "POST", "/admin/faults", "{\"spec\":\"drop=1\"}", &r);
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
 	http(&v, "GET", "/keys?api-version=7.4", NULL, NULL, &r);
@@ -1233,7 +1272,7 @@ Test(kv_server, fault_injection)
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
 
-	http(&v, "GET", "/admin/stats", NULL, "", &r);
+	admin_http(&v, "GET", "/admin/stats", NULL, &r);
 	cr_assert_eq(r.status, 200);
 	cr_assert_geq(jget(r.json, "faults.429")->valueint, 1);
 	cr_assert_geq(jget(r.json, "faults.503")->valueint, 1);
@@ -2309,8 +2348,8 @@ Test(kv_server, service_limits)
 	http(&v, "GET", "/keys/l1?api-version=7.4", NULL, NULL, &r);
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
-	http(&v, "POST", "/admin/config", "{\"throttle_retry_after\":true}", "",
-	    &r);
+	admin_http(&v, "POST", "/admin/config",
+	    "{\"throttle_retry_after\":true}", &r);
 	cr_assert_eq(r.status, 200);
 	resp_free(&r);
 	http(&v, "POST", "/keys/l3/create?api-version=7.4", "{\"kty\":\"RSA\"}",
@@ -2320,7 +2359,7 @@ Test(kv_server, service_limits)
 	ra = strtol(hv, NULL, 10);
 	cr_assert(ra >= 1 && ra <= 10, "Retry-After %ld", ra);
 	resp_free(&r);
-	http(&v, "GET", "/admin/stats", NULL, "", &r);
+	admin_http(&v, "GET", "/admin/stats", NULL, &r);
 	cr_assert_eq(jget(r.json, "throttled")->valueint, 2);
 	resp_free(&r);
 	srv_stop(&v, 1);
@@ -2488,7 +2527,7 @@ Test(kv_server, cli_serve_lines_and_sigterm)
 {
 	const char *bin = getenv("ATREST_BIN");
 	char dir[] = "/tmp/atr-kvs-cli-XXXXXX", pidf[300], line[1024];
-	char url[1024] = "", ca[1024] = "", curl_url[1200];
+	char url[1024] = "", ca[1024] = "", curl_url[1200], adm[1024] = "";
 	int pfd[2], status = 0, ready = 0, env = 0;
 	pid_t pid;
 	FILE *f;
@@ -2517,7 +2556,7 @@ Test(kv_server, cli_serve_lines_and_sigterm)
 		close(pfd[0]);
 		execl(bin, bin, "vault", "serve", "--state", state, "--listen",
 		    "127.0.0.1:0", "--pidfile", pidf, "--print-env",
-		    "--faults", "latency=0ms", (char *)NULL);
+		    "--faults", "latency=0ms", "--admin", (char *)NULL);
 		_exit(127);
 	}
 	close(pfd[1]);
@@ -2528,6 +2567,8 @@ Test(kv_server, cli_serve_lines_and_sigterm)
 			snprintf(url, sizeof(url), "%s", line + 4);
 		else if (strncmp(line, "ca=", 3) == 0)
 			snprintf(ca, sizeof(ca), "%s", line + 3);
+		else if (strncmp(line, "admin_token_file=", 17) == 0)
+			snprintf(adm, sizeof(adm), "%s", line + 17);
 		else if (strncmp(line, "export AZURE_CLIENT_SECRET=", 27) == 0)
 			env = strstr(line, "$(cat ") != NULL;
 		else if (strcmp(line, "ready=1") == 0) {
@@ -2561,11 +2602,54 @@ Test(kv_server, cli_serve_lines_and_sigterm)
 		cr_assert_eq(code, 401);
 		curl_easy_cleanup(c);
 	}
+	{
+		/* Through the binary's run-time libmicrohttpd: an
+		 * authenticated request (its connection's longer timeout is
+		 * set, lib/dynlink.c) and the admin API with its token. */
+		CURL *c = curl_easy_init();
+		struct curl_slist *hl = NULL;
+		char tok[128] = "", hdr[200];
+		long code = 0;
+		struct resp r;
+		FILE *tf;
+
+		cr_assert_eq(adm[0], '/', "admin_token_file= printed");
+		cr_assert_eq(stat(adm, &st), 0);
+		cr_assert_eq(st.st_mode & 0777, 0600);
+		tf = fopen(adm, "r");
+		cr_assert_not_null(tf);
+		cr_assert_not_null(fgets(tok, sizeof(tok), tf));
+		fclose(tf);
+		snprintf(hdr, sizeof(hdr), "x-atrest-admin: %s", tok);
+		hl = curl_slist_append(hl, hdr);
+		hl = curl_slist_append(hl, "Authorization: Bearer any");
+		memset(&r, 0, sizeof(r));
+		curl_easy_setopt(c, CURLOPT_CAINFO, ca);
+		curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hl);
+		curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_body);
+		curl_easy_setopt(c, CURLOPT_WRITEDATA, &r);
+		snprintf(curl_url, sizeof(curl_url), "%s/keys?api-version=7.4",
+		    url);
+		curl_easy_setopt(c, CURLOPT_URL, curl_url);
+		cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		cr_assert_eq(code, 200, "%s", r.body);
+		snprintf(curl_url, sizeof(curl_url), "%s/admin/stats", url);
+		curl_easy_setopt(c, CURLOPT_URL, curl_url);
+		cr_assert_eq(curl_easy_perform(c), CURLE_OK);
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &code);
+		cr_assert_eq(code, 200, "%s", r.body);
+		free(r.body);
+		curl_slist_free_all(hl);
+		curl_easy_cleanup(c);
+	}
 	kill(pid, SIGTERM);
 	cr_assert_eq(waitpid(pid, &status, 0), pid);
 	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "status %d",
 	    status);
 	cr_assert_neq(stat(pidf, &st), 0, "pidfile removed");
+	cr_assert_neq(stat(adm, &st), 0, "admin token removed");
 	fclose(f);
 	nftw(dir, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
