@@ -29,8 +29,8 @@ usage(FILE *f)
 	    "  aes-256                     32 random bytes as 64 hex digits (an SMK)\n\n"
 	    "  -t, --type TYPE\n"
 	    "  -o, --output PATH\n"
-	    "      --force-stdout          with -o -: write an aes-256 key to standard\n"
-	    "                              output (a pipe or file, never a terminal)\n"
+	    "      --force-stdout          with -o -: an aes-256 key to a pipe\n"
+	    "                              (never a terminal)\n"
 	    "  -h, --help\n");
 }
 
@@ -72,8 +72,9 @@ cmd_keygen(int argc, char **argv)
 		return cli_usage_error("keygen", "--type and -o are required");
 	if (strcmp(out, "-") == 0) {
 		if (strncmp(type, "rsa-", 4) == 0)
-			return cli_usage_error("keygen", "an RSA key pair needs "
-			    "-o PATH (the public key is written to PATH.pub)");
+			return cli_usage_error("keygen", "an RSA key pair "
+			    "needs -o PATH (the public key is written to "
+			    "PATH.pub)");
 		if (!force_stdout)
 			return cli_usage_error("keygen", "refusing to write a "
 			    "private key to standard output without "

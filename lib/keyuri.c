@@ -2,7 +2,6 @@
 #include "keyuri.h"
 
 #include <string.h>
-#include <strings.h>
 
 struct obuf {
 	char *p;
@@ -61,9 +60,10 @@ pkcs11_form(struct obuf *b, const char *uri)
 	}
 }
 
-/* RFC 3986 3.2: authority = [ userinfo "@" ] host [ ":" port ]. */
+/* RFC 3986 3.2: authority = [ userinfo "@" ] host [ ":" port ]; the
+ * path is kept, user information, query and fragment are not. */
 static void
-http_form(struct obuf *b, const char *uri)
+authority_form(struct obuf *b, const char *uri)
 {
 	const char *auth = strstr(uri, "://") + 3;
 	size_t alen = strcspn(auth, "/?#"), i;
@@ -97,19 +97,24 @@ atr_key_uri_redact(const char *uri, char *out, size_t cap)
 		put_str(&b, uri);
 	} else if (strncmp(uri, "pkcs11:", 7) == 0) {
 		pkcs11_form(&b, uri);
-	} else if (strncasecmp(uri, "https://", 8) == 0 ||
-	    strncasecmp(uri, "http://", 7) == 0) {
-		http_form(&b, uri);
 	} else {
 		/* RFC 3986 3.1: scheme = ALPHA *( ALPHA / DIGIT / "+" / "-"
-		 * / "." ); nothing after it is shown. */
+		 * / "." ).  https:// and any other URI with an authority
+		 * lose user information, query and fragment; an opaque one
+		 * (a mistyped scheme, "nope:thing") is cut where values
+		 * could start. */
 		n = strspn(uri, "abcdefghijklmnopqrstuvwxyz"
 		    "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+-.");
-		if (n > 0 && n <= 32 && uri[n] == ':') {
-			put(&b, uri, n + 1);
-			put_str(&b, "...");
-		} else {
+		if (n == 0 || n > 32 || uri[n] != ':') {
 			put_str(&b, "(not a key URI)");
+		} else if (strncmp(uri + n, "://", 3) == 0) {
+			authority_form(&b, uri);
+		} else {
+			size_t m = n + 1 + strcspn(uri + n + 1, ";?#&=@");
+
+			put(&b, uri, m);
+			if (uri[m] != '\0')
+				put_str(&b, "...");
 		}
 	}
 	if (b.cut) {

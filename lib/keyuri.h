@@ -21,8 +21,10 @@
  *   pkcs11:...          "pkcs11:token=T;object=O" with only those two
  *                       path attributes, as written; no query at all
  *   https://...         scheme, host, port and path; no user
- *                       information, query or fragment
- *   anything else       "SCHEME:..." or "(not a key URI)"
+ *                       information, query or fragment (so for any
+ *                       SCHEME://...)
+ *   SCHEME:...          up to the first of ";?#&=@" ("nope:thing")
+ *   anything else       "(not a key URI)"
  * Control characters become '?', so the result fits on one line.
  */
 void atr_key_uri_redact(const char *uri, char *out, size_t cap);

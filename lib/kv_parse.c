@@ -193,8 +193,8 @@ atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out)
 		for (n = 0; isalnum((unsigned char)p[n]); n++)
 			;
 		if (n > ATR_KV_VERSION_MAX)
-			return atr_fail(ATR_ERR_CONFIG, "%s: the key version is "
-			    "longer than %u characters", SHOWN(uri),
+			return atr_fail(ATR_ERR_CONFIG, "%s: the key version "
+			    "is longer than %u characters", SHOWN(uri),
 			    ATR_KV_VERSION_MAX);
 		memcpy(out->version, p, n);
 		out->version[n] = '\0';

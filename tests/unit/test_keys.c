@@ -744,28 +744,32 @@ Test(keys, uri_schemes_and_paths)
 }
 
 /* lib/keyuri.h: what an error message may show of a key URI. */
+#define TO "pkcs11:token=t;object=o"
 Test(key_uri, redacted_for_messages)
 {
 	static const struct {
 		const char *in, *out;
 	} v[] = {
 		{"file:/etc/k.pem", "file:/etc/k.pem"},
-		{"pkcs11:token=t;object=o?pin-value=1234", "pkcs11:token=t;object=o"},
-		{"pkcs11:token=t;object=o?PIN-VALUE=1234", "pkcs11:token=t;object=o"},
-		{"pkcs11:token=t;object=o?pin_value=1234", "pkcs11:token=t;object=o"},
-		{"pkcs11:token=t;object=o?pin%2Dvalue=1234",
-		    "pkcs11:token=t;object=o"},
-		{"pkcs11:token=t;PIN-VALUE=1234;object=o;id=%01",
-		    "pkcs11:token=t;object=o"},
+		{"pkcs11:token=t;object=o?pin-value=1234", TO},
+		{"pkcs11:token=t;object=o?PIN-VALUE=1234", TO},
+		{"pkcs11:token=t;object=o?pin_value=1234", TO},
+		{"pkcs11:token=t;object=o?pin%2Dvalue=1234", TO},
+		{"pkcs11:token=t;PIN-VALUE=1234;object=o;id=%01", TO},
 		{"pkcs11:pin-value=1234", "pkcs11:"},
 		{"pkcs11:object=o;token=My%20Token?module-path=/m.so",
 		    "pkcs11:object=o;token=My%20Token"},
 		{"pkcs11:tokenX=1234;token=t", "pkcs11:token=t"},
 		{"https://user:1234@v.example/keys/k?sig=1234#f",
 		    "https://v.example/keys/k"},
-		{"HTTPS://v.example:8443/keys/k/1", "HTTPS://v.example:8443/keys/k/1"},
+		{"HTTPS://v.example:8443/keys/k/1",
+		    "HTTPS://v.example:8443/keys/k/1"},
 		{"https://a@b@v.example/keys/k", "https://v.example/keys/k"},
-		{"vault+https://1234", "vault+https:..."},
+		{"vault+https://u:1234@v/k?x=1", "vault+https://v/k"},
+		{"nope:thing", "nope:thing"},
+		{"nope:thing?pin=1234", "nope:thing..."},
+		{"nope:user@1234", "nope:user..."},
+		{"nope:a=1234", "nope:a..."},
 		{"/etc/passwd", "(not a key URI)"},
 		{"1234", "(not a key URI)"},
 		{"", "(no key URI)"},

@@ -609,7 +609,8 @@ use_client_credentials(void)
 }
 
 #define CHALLENGE_VAULT "WWW-Authenticate: Bearer authorization=" \
-	"\"https://login.example/tid\", resource=\"https://vault.azure.net\"\r\n"
+	"\"https://login.example/tid\", " \
+	"resource=\"https://vault.azure.net\"\r\n"
 
 static enum atr_err
 get_with_token_reply(const char *token_json)
