@@ -1,8 +1,16 @@
 /*
  * atrest keygen --type rsa-2048|rsa-3072|rsa-4096|aes-256 -o PATH
+ *
+ * "-o -" (standard output) is refused unless --force-stdout is given,
+ * and even then when standard output is a terminal: a private key on a
+ * screen ends up in scrollback buffers, terminal logs and screen
+ * shares.  Only an AES key can go there; an RSA pair needs a path for
+ * its two files.
  */
 #include <getopt.h>
 #include <stdio.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli.h"
 #include "common.h"
@@ -21,6 +29,8 @@ usage(FILE *f)
 	    "  aes-256                     32 random bytes as 64 hex digits (an SMK)\n\n"
 	    "  -t, --type TYPE\n"
 	    "  -o, --output PATH\n"
+	    "      --force-stdout          with -o -: an aes-256 key to a pipe\n"
+	    "                              (never a terminal)\n"
 	    "  -h, --help\n");
 }
 
@@ -30,12 +40,13 @@ cmd_keygen(int argc, char **argv)
 	static const struct option opts[] = {
 		{"type", required_argument, NULL, 't'},
 		{"output", required_argument, NULL, 'o'},
+		{"force-stdout", no_argument, NULL, 'F'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	const char *type = NULL, *out = NULL;
 	enum atr_err err;
-	int c;
+	int c, force_stdout = 0;
 
 	optind = 1;
 	opterr = 0;
@@ -47,6 +58,9 @@ cmd_keygen(int argc, char **argv)
 		case 'o':
 			out = optarg;
 			break;
+		case 'F':
+			force_stdout = 1;
+			break;
 		case 'h':
 			usage(stdout);
 			return 0;
@@ -56,6 +70,20 @@ cmd_keygen(int argc, char **argv)
 	}
 	if (type == NULL || out == NULL || optind != argc)
 		return cli_usage_error("keygen", "--type and -o are required");
+	if (strcmp(out, "-") == 0) {
+		if (strncmp(type, "rsa-", 4) == 0)
+			return cli_usage_error("keygen", "an RSA key pair "
+			    "needs -o PATH (the public key is written to "
+			    "PATH.pub)");
+		if (!force_stdout)
+			return cli_usage_error("keygen", "refusing to write a "
+			    "private key to standard output without "
+			    "--force-stdout");
+		if (isatty(STDOUT_FILENO))
+			return cli_usage_error("keygen", "refusing to print a "
+			    "private key on a terminal; redirect standard "
+			    "output");
+	}
 	err = atr_keygen(type, out);
 	if (err != ATR_OK)
 		return cli_error(out, err);

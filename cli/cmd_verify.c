@@ -532,8 +532,7 @@ cmd_verify(int argc, char **argv)
 	if (control_uri != NULL) {
 		e = atr_key_open(control_uri, NULL, &control);
 		if (e != ATR_OK) {
-			rc = cli_error(strstr(control_uri, "pin-value=") ?
-			    "pkcs11 control key" : control_uri, e);
+			rc = cli_key_error(control_uri, e);
 			goto out;
 		}
 	}

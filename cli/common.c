@@ -14,6 +14,7 @@
 
 #include "cli.h"
 #include "fsutil.h"
+#include "keyuri.h"
 #include "quote.h"
 #include "stream.h"
 #include "walk.h"
@@ -29,6 +30,16 @@ cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri)
 }
 
 int
+cli_key_error(const char *uri, enum atr_err err)
+{
+	/* Never echo a URI that may carry a secret (lib/keyuri.h). */
+	char shown[ATR_URI_SHOWN_MAX];
+
+	atr_key_uri_redact(uri, shown, sizeof(shown));
+	return cli_error(shown, err);
+}
+
+int
 cli_keys_open(struct cli_keys *ks)
 {
 	size_t i;
@@ -36,13 +47,8 @@ cli_keys_open(struct cli_keys *ks)
 	for (i = 0; i < ks->n; i++) {
 		enum atr_err err = atr_key_open(ks->uri[i], NULL, &ks->k[i]);
 
-		if (err != ATR_OK) {
-			/* Never echo a URI that may carry a PIN. */
-			const char *shown = strstr(ks->uri[i], "pin-value=") ?
-			    "pkcs11 key" : ks->uri[i];
-
-			return cli_error(shown, err);
-		}
+		if (err != ATR_OK)
+			return cli_key_error(ks->uri[i], err);
 	}
 	return 0;
 }

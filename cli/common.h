@@ -30,6 +30,9 @@ int cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri);
  * exit code on the first failure, 0 when all are open. */
 int cli_keys_open(struct cli_keys *ks);
 void cli_keys_free(struct cli_keys *ks);
+/* "atrest: URI: reason" for a key that did not open, with the URI in
+ * its redacted form (lib/keyuri.h); returns the exit code. */
+int cli_key_error(const char *uri, enum atr_err err);
 
 /*
  * After getopt_long returned '?' with opterr = 0 (getopt's own message

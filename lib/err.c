@@ -3,6 +3,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 
 static _Thread_local char detail[512];
 
@@ -63,13 +64,33 @@ atr_detail_clear(void)
 	detail[0] = '\0';
 }
 
+/*
+ * Formats into a local buffer, then copies: an argument may be the
+ * detail itself ("%s: %s", path, atr_detail()), and C11 7.21.6.12
+ * leaves vsnprintf undefined when its output overlaps an input.
+ */
+#if defined(__GNUC__)
+__attribute__((format(printf, 1, 0)))
+#endif
+static void
+detail_vset(const char *fmt, va_list ap)
+{
+	char tmp[sizeof(detail)];
+	int n;
+
+	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
+	if (n < 0)
+		tmp[0] = '\0';
+	memcpy(detail, tmp, sizeof(detail));
+}
+
 void
 atr_detail_set(const char *fmt, ...)
 {
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	detail_vset(fmt, ap);
 	va_end(ap);
 }
 
@@ -79,7 +100,7 @@ atr_fail(enum atr_err err, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(detail, sizeof(detail), fmt, ap);
+	detail_vset(fmt, ap);
 	va_end(ap);
 	return err;
 }

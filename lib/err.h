@@ -64,7 +64,11 @@ __attribute__((format(printf, 1, 2)))
 #endif
 void atr_detail_set(const char *fmt, ...);
 
-/* Sets the detail and returns err, for "return atr_fail(E, ...)". */
+/*
+ * Sets the detail and returns err, for "return atr_fail(E, ...)".  Both
+ * setters accept the current detail as an argument ("%s: %s", path,
+ * atr_detail()): the message is formatted apart, then copied.
+ */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))
 #endif

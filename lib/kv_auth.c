@@ -37,6 +37,10 @@
 #define IMDS_CONNECT_MS 1000L
 #define TOKEN_MAX 16384U
 #define AUTH_PREFIX "Authorization: Bearer "
+/* A token lifetime beyond a year is no real token's (Entra ID issues
+ * 1 to 24 hours); dates stop at 9999-12-31T23:59:59Z. */
+#define LIFETIME_MAX 31536000LL
+#define DATE_MAX 253402300799LL
 
 /* ---- challenges ---- */
 
@@ -303,22 +307,15 @@ url_hostport(const char *url, char *out, size_t cap)
 	snprintf(out, cap, "%.*s", (int)n, h);
 }
 
-static int64_t
-num_or_string(const cJSON *o, const char *name, int *ok)
+/* Older App Service identity endpoints (api-version 2017-09-01) send
+ * expires_on as a date ("11/18/2020 12:00:00 AM +00:00"), not a number:
+ * left unused rather than read as "11". */
+static int
+date_string(const cJSON *o, const char *name)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
 
-	*ok = 0;
-	if (cJSON_IsNumber(v) && v->valuedouble > 0) {
-		*ok = 1;
-		return (int64_t)v->valuedouble;
-	}
-	/* IMDS sends its numbers as strings (reference 3.3). */
-	if (cJSON_IsString(v) && isdigit((unsigned char)v->valuestring[0])) {
-		*ok = 1;
-		return (int64_t)strtoll(v->valuestring, NULL, 10);
-	}
-	return 0;
+	return cJSON_IsString(v) && strchr(v->valuestring, '/') != NULL;
 }
 
 static void
@@ -359,8 +356,9 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 	if (err != ATR_OK)
 		goto out;
 	if (rs.status < 200 || rs.status > 299) {
-		err = atr_kv_error_from_response(rs.status, rs.body.p,
-		    rs.body.len, ATR_KV_CALL_MANAGE, what, tc.retries + 1);
+		err = kv_note_refused_wait(c, &rs,
+		    atr_kv_error_from_response(rs.status, rs.body.p,
+		    rs.body.len, ATR_KV_CALL_MANAGE, what, tc.retries + 1));
 		/* A refused credential is an authorization failure however
 		 * the endpoint words it. */
 		if (rs.status >= 400 && rs.status < 500 && rs.status != 429 &&
@@ -376,12 +374,25 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 		    "%s: the reply has no usable access_token", what);
 		goto out;
 	}
+	/* Range-checked before any conversion or sum: a hostile
+	 * "expires_in": 1e300 must not reach C's undefined conversions
+	 * (C11 6.3.1.4) or overflow now + life. */
+	have_in = atr_kv_json_int(doc, "expires_in", 0, LIFETIME_MAX,
+	    &exp_in);
+	have_on = atr_kv_json_int(doc, "expires_on", 0, DATE_MAX, &exp_on);
+	if (have_on < 0 && date_string(doc, "expires_on"))
+		have_on = 0;
+	if (have_in < 0 || have_on < 0) {
+		err = atr_fail(ATR_ERR_BAD_RESPONSE,
+		    "%s: the reply's %s is not a number of seconds from 0 to "
+		    "%lld", what, have_in < 0 ? "expires_in" : "expires_on",
+		    have_in < 0 ? LIFETIME_MAX : DATE_MAX);
+		goto out;
+	}
 	now = time(NULL);
-	exp_in = num_or_string(doc, "expires_in", &have_in);
-	exp_on = num_or_string(doc, "expires_on", &have_on);
-	if (have_on && exp_on > now)
+	if (have_on > 0 && exp_on > now)
 		life = exp_on - now;
-	else if (have_in)
+	else if (have_in > 0)
 		life = exp_in;
 	else
 		life = 300;

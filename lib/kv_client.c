@@ -13,7 +13,11 @@
  * up to max_retries times.  The delay is the server's Retry-After
  * (seconds or HTTP-date, RFC 9110 10.2.3), retry-after-ms or
  * x-ms-retry-after-ms when sent, else base * 2^n with +-20 % jitter,
- * both capped at max_backoff_ms.  Unlike the JS and Python SDKs a 429
+ * both capped at max_backoff_ms, and all of a call's delays together at
+ * max_wait_ms: a server asking for more than the budget has left (a
+ * hostile or broken "Retry-After: 3600") gets its answer returned at
+ * once, since retrying sooner than asked would only be refused again.
+ * Unlike the JS and Python SDKs a 429
  * without Retry-After on a POST is retried too: wrapkey and unwrapkey
  * have no side effect to repeat.
  */
@@ -39,6 +43,7 @@
 #define DEF_RETRIES 4
 #define DEF_BACKOFF_MS 800L
 #define DEF_MAX_BACKOFF_MS 60000L
+#define DEF_MAX_WAIT_MS 60000L
 #define URL_MAX 4096U
 #define LIST_PAGES_MAX 1000U
 
@@ -170,6 +175,7 @@ kv_resp_init(struct kv_resp *rs)
 {
 	memset(rs, 0, sizeof(*rs));
 	rs->retry_after_ms = -1;
+	rs->refused_wait_ms = -1;
 }
 
 void
@@ -183,6 +189,7 @@ kv_resp_reset(struct kv_resp *rs)
 	rs->status = 0;
 	rs->www_auth[0] = '\0';
 	rs->retry_after_ms = -1;
+	rs->refused_wait_ms = -1;
 	rs->too_large = 0;
 }
 
@@ -591,12 +598,20 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 				return ATR_OK;
 			if (rs->retry_after_ms >= 0) {
 				call->retry_after_ms = rs->retry_after_ms;
+				if (rs->retry_after_ms >
+				    c->max_wait_ms - call->slept_ms) {
+					rs->refused_wait_ms =
+					    rs->retry_after_ms;
+					return ATR_OK;
+				}
 				delay = rs->retry_after_ms;
 				if (delay > c->max_backoff_ms)
 					delay = c->max_backoff_ms;
 			} else {
 				delay = backoff_ms(c, retry);
 			}
+			if (delay > c->max_wait_ms - call->slept_ms)
+				return ATR_OK;
 		} else {
 			if (!retryable_curl(cc) ||
 			    retry >= (unsigned)c->max_retries ||
@@ -610,11 +625,29 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 				return err;
 			}
 			delay = backoff_ms(c, retry);
+			if (delay > c->max_wait_ms - call->slept_ms) {
+				enum atr_err err = curl_failure(c, rq, cc, ebuf,
+				    rs->too_large, retry + 1);
+
+				kv_resp_reset(rs);
+				return err;
+			}
 		}
 		call->retries++;
 		call->slept_ms += delay;
 		sleep_ms(delay);
 	}
+}
+
+enum atr_err
+kv_note_refused_wait(const struct atr_kv_client *c, const struct kv_resp *rs,
+    enum atr_err err)
+{
+	if (rs->refused_wait_ms < 0)
+		return err;
+	return atr_fail(err, "%s; it asked to retry after %ld s, more than "
+	    "the %ld s a call waits (ATREST_KV_MAX_WAIT_MS)", atr_detail(),
+	    (rs->refused_wait_ms + 999) / 1000, c->max_wait_ms / 1000);
 }
 
 /* ---- client ---- */
@@ -688,6 +721,10 @@ atr_kv_client_new(const char *url, const struct atr_kv_opts *o,
 	c->max_backoff_ms = o->max_backoff_ms > 0 ? o->max_backoff_ms :
 	    env_long("ATREST_KV_MAX_BACKOFF_MS", DEF_MAX_BACKOFF_MS, 0,
 	    3600000);
+	c->max_wait_ms = o->max_wait_ms > 0 ? o->max_wait_ms :
+	    env_long("ATREST_KV_MAX_WAIT_MS", DEF_MAX_WAIT_MS, 0, 3600000);
+	if (c->max_wait_ms > 3600000)
+		c->max_wait_ms = 3600000;
 	av = o->api_version != NULL ? o->api_version :
 	    getenv("ATREST_KV_API_VERSION");
 	if (av == NULL || *av == '\0')
@@ -738,18 +775,14 @@ atr_kv_client_origin(const struct atr_kv_client *c)
 
 /* ---- authenticated vault requests ---- */
 
-static int
-is_loopback(const char *host)
-{
-	return strncmp(host, "127.", 4) == 0 ||
-	    strcmp(host, "localhost") == 0 || strcmp(host, "[::1]") == 0;
-}
-
 /*
  * The SDKs' challenge resource verification (reference 3.1 step 6):
  * loopback emulators are exempt, as with the SDKs'
  * DisableChallengeResourceVerification, and so is any vault when
- * ATREST_KV_DISABLE_CHALLENGE_VERIFY=1.
+ * ATREST_KV_DISABLE_CHALLENGE_VERIFY=1.  Loopback means a literal
+ * address or "localhost" (atr_kv_host_is_loopback), never a name that
+ * only looks like one: "127.evil.test" resolves wherever its owner
+ * wants.
  */
 static enum atr_err
 verify_challenge(const struct atr_kv_client *c,
@@ -757,7 +790,8 @@ verify_challenge(const struct atr_kv_client *c,
 {
 	const char *v = getenv("ATREST_KV_DISABLE_CHALLENGE_VERIFY");
 
-	if (is_loopback(c->vault.host) || (v != NULL && strcmp(v, "1") == 0) ||
+	if (atr_kv_host_is_loopback(c->vault.host) ||
+	    (v != NULL && strcmp(v, "1") == 0) ||
 	    atr_kv_challenge_fits(c->vault.host, ch))
 		return ATR_OK;
 	return atr_fail(ATR_ERR_UNAUTHORIZED,
@@ -871,8 +905,9 @@ mapped:
 	if (rs->status >= 200 && rs->status <= 299)
 		err = ATR_OK;
 	else
-		err = atr_kv_error_from_response(rs->status, rs->body.p,
-		    rs->body.len, cls, what, call.retries + 1);
+		err = kv_note_refused_wait(c, rs,
+		    atr_kv_error_from_response(rs->status, rs->body.p,
+		    rs->body.len, cls, what, call.retries + 1));
 out:
 	kv_auth_free(auth);
 	call.err = err;
@@ -918,16 +953,36 @@ key_what(const struct atr_kv_client *c, const char *op, const char *name,
 	    version != NULL ? version : "");
 }
 
+/* A reply's kid that is not the key asked for: wiped from out. */
 static enum atr_err
-key_reply(struct kv_resp *rs, const char *what, struct atr_kv_key *out)
+wrong_kid(const struct atr_kv_client *c, const char *what, const char *kid,
+    struct atr_kv_key *out)
 {
-	char why[512];
+	enum atr_err err = atr_fail(ATR_ERR_BAD_RESPONSE,
+	    "%s: the reply's kid '%.200s' is not this key on vault %s", what,
+	    kid != NULL ? kid : "(none)", c->vault.hostport);
 
-	if (atr_kv_key_from_json(rs->body.p, rs->body.len, out) == ATR_OK)
-		return ATR_OK;
-	snprintf(why, sizeof(why), "%s", atr_detail());
-	return atr_fail(ATR_ERR_BAD_RESPONSE, "%s: unusable reply: %s", what,
-	    why);
+	if (out != NULL)
+		memset(out, 0, sizeof(*out));
+	return err;
+}
+
+/*
+ * Parses a KeyBundle answering for key name (and version, when not
+ * NULL or ""): whatever a kid names is what callers record and where
+ * they think the key lives, so another vault's or key's is refused.
+ */
+static enum atr_err
+key_reply(const struct atr_kv_client *c, struct kv_resp *rs,
+    const char *what, const char *name, const char *version,
+    struct atr_kv_key *out)
+{
+	if (atr_kv_key_from_json(rs->body.p, rs->body.len, out) != ATR_OK)
+		return atr_fail(ATR_ERR_BAD_RESPONSE, "%s: unusable reply: %s",
+		    what, atr_detail());
+	if (!atr_kv_kid_matches(&c->vault, out->kid, name, version, NULL))
+		return wrong_kid(c, what, out->kid, out);
+	return ATR_OK;
 }
 
 enum atr_err
@@ -950,7 +1005,7 @@ atr_kv_get_key(struct atr_kv_client *c, const char *name, const char *version,
 	kv_resp_init(&rs);
 	err = vault_call(c, ATR_KV_CALL_GET, "GET", url, NULL, 0, what, &rs);
 	if (err == ATR_OK)
-		err = key_reply(&rs, what, out);
+		err = key_reply(c, &rs, what, name, version, out);
 	kv_resp_free(&rs);
 	return err;
 }
@@ -976,7 +1031,8 @@ ops_array(unsigned mask)
 /* Sends a JSON document built by the caller and parses a KeyBundle. */
 static enum atr_err
 json_call(struct atr_kv_client *c, const char *method, const char *url,
-    cJSON *doc, const char *what, struct atr_kv_key *out)
+    cJSON *doc, const char *what, const char *name, const char *version,
+    struct atr_kv_key *out)
 {
 	struct kv_resp rs;
 	enum atr_err err;
@@ -991,7 +1047,7 @@ json_call(struct atr_kv_client *c, const char *method, const char *url,
 	err = vault_call(c, ATR_KV_CALL_MANAGE, method, url, body,
 	    body != NULL ? strlen(body) : 0, what, &rs);
 	if (err == ATR_OK && out != NULL)
-		err = key_reply(&rs, what, out);
+		err = key_reply(c, &rs, what, name, version, out);
 	kv_resp_free(&rs);
 	free(body);
 	return err;
@@ -1051,7 +1107,7 @@ atr_kv_create_key(struct atr_kv_client *c, const char *name,
 	if (add_attributes(doc, p->disabled, 0, p->nbf != 0, p->nbf,
 	    p->exp != 0, p->exp) != ATR_OK)
 		goto nomem;
-	err = json_call(c, "POST", url, doc, what, out);
+	err = json_call(c, "POST", url, doc, what, name, NULL, out);
 	cJSON_Delete(doc);
 	return err;
 nomem:
@@ -1091,7 +1147,8 @@ atr_kv_update_key(struct atr_kv_client *c, const char *name,
 	    add_attributes(doc, u->set_enabled, u->enabled, u->set_nbf, u->nbf,
 	    u->set_exp, u->exp) != ATR_OK)
 		goto nomem;
-	err = json_call(c, "PATCH", url, doc, what, out);
+	err = json_call(c, "PATCH", url, doc, what, name, version,
+	    out);
 	cJSON_Delete(doc);
 	return err;
 nomem:
@@ -1113,7 +1170,7 @@ atr_kv_rotate_key(struct atr_kv_client *c, const char *name,
 	snprintf(url, sizeof(url), "%s/keys/%s/rotate?api-version=%s",
 	    c->vault.origin, name, c->api_version);
 	/* No body, as the SDKs send it (reference 1.4). */
-	return json_call(c, "POST", url, NULL, what, out);
+	return json_call(c, "POST", url, NULL, what, name, NULL, out);
 }
 
 enum atr_err
@@ -1129,7 +1186,7 @@ atr_kv_delete_key(struct atr_kv_client *c, const char *name,
 	key_what(c, "delete", name, NULL, what, sizeof(what));
 	snprintf(url, sizeof(url), "%s/keys/%s?api-version=%s",
 	    c->vault.origin, name, c->api_version);
-	return json_call(c, "DELETE", url, NULL, what, out);
+	return json_call(c, "DELETE", url, NULL, what, name, NULL, out);
 }
 
 enum atr_err
@@ -1146,7 +1203,7 @@ atr_kv_get_deleted_key(struct atr_kv_client *c, const char *name,
 	    c->vault.origin, name);
 	snprintf(url, sizeof(url), "%s/deletedkeys/%s?api-version=%s",
 	    c->vault.origin, name, c->api_version);
-	return json_call(c, "GET", url, NULL, what, out);
+	return json_call(c, "GET", url, NULL, what, name, NULL, out);
 }
 
 enum atr_err
@@ -1163,7 +1220,7 @@ atr_kv_recover_key(struct atr_kv_client *c, const char *name,
 	    c->vault.origin, name);
 	snprintf(url, sizeof(url), "%s/deletedkeys/%s/recover?api-version=%s",
 	    c->vault.origin, name, c->api_version);
-	return json_call(c, "POST", url, NULL, what, out);
+	return json_call(c, "POST", url, NULL, what, name, NULL, out);
 }
 
 enum atr_err
@@ -1178,7 +1235,8 @@ atr_kv_purge_key(struct atr_kv_client *c, const char *name)
 	    c->vault.origin, name);
 	snprintf(url, sizeof(url), "%s/deletedkeys/%s?api-version=%s",
 	    c->vault.origin, name, c->api_version);
-	return json_call(c, "DELETE", url, NULL, what, NULL);
+	return json_call(c, "DELETE", url, NULL, what, name, NULL,
+	    NULL);
 }
 
 /* nextLink must stay on this vault: the token goes wherever it points. */
@@ -1267,11 +1325,13 @@ atr_kv_list_versions(struct atr_kv_client *c, const char *name,
 			err = atr_kv_key_from_json(one, strlen(one), &arr[n]);
 			free(one);
 			if (err != ATR_OK) {
-				char why[300];
-
-				snprintf(why, sizeof(why), "%s", atr_detail());
 				err = atr_fail(ATR_ERR_BAD_RESPONSE,
-				    "%s: bad item: %s", what, why);
+				    "%s: bad item: %s", what, atr_detail());
+				goto out;
+			}
+			if (!atr_kv_kid_matches(&c->vault, arr[n].kid, name,
+			    NULL, NULL)) {
+				err = wrong_kid(c, what, arr[n].kid, NULL);
 				goto out;
 			}
 			n++;
@@ -1308,6 +1368,52 @@ json_wipe(cJSON *j)
 	}
 }
 
+/* SHA-256 and SHA-1 output bytes: the OAEP hash of each algorithm. */
+static size_t
+oaep_hlen(enum atr_wrap_alg alg)
+{
+	return alg == ATR_WRAP_RSA_OAEP_SHA1 ? 20 : 32;
+}
+
+/*
+ * The lengths the algorithm allows: *wrapped is the one length of the
+ * wrapped value, *plain_max the longest plain value (and *plain_min the
+ * shortest).  RSA-OAEP (RFC 8017 7.1.1): the ciphertext is exactly k,
+ * the modulus length, and the message at most k - 2 hLen - 2 bytes.
+ * AES-KW (RFC 3394 2.2.1): at least two 64-bit blocks in, one more out.
+ * -1 when the key size cannot give a length.
+ */
+static int
+wrap_lengths(enum atr_wrap_alg alg, unsigned key_bits, size_t plain_len,
+    int unwrap, size_t *wrapped, size_t *plain_min, size_t *plain_max)
+{
+	size_t k;
+
+	if (alg == ATR_WRAP_AES_KW) {
+		if (unwrap) {
+			/* plain_len is the wrapped input here. */
+			if (plain_len < 24 || plain_len % 8 != 0)
+				return -1;
+			*wrapped = plain_len;
+			*plain_min = *plain_max = plain_len - 8;
+			return 0;
+		}
+		if (plain_len < 16 || plain_len % 8 != 0)
+			return -1;
+		*wrapped = plain_len + 8;
+		*plain_min = *plain_max = plain_len;
+		return 0;
+	}
+	k = ((size_t)key_bits + 7) / 8;
+	if (key_bits == 0 || k > ATR_WRAPPED_MAX ||
+	    k < 2 * oaep_hlen(alg) + 3)
+		return -1;
+	*wrapped = k;
+	*plain_min = 1;
+	*plain_max = k - 2 * oaep_hlen(alg) - 2;
+	return 0;
+}
+
 /*
  * POST .../{wrapkey|unwrapkey}: {"alg":...,"value":base64url} ->
  * {"kid":...,"value":...} (reference 1.7).  The request body and the
@@ -1315,15 +1421,15 @@ json_wipe(cJSON *j)
  */
 static enum atr_err
 crypt_op(struct atr_kv_client *c, int unwrap, const char *name,
-    const char *version, enum atr_wrap_alg alg, const uint8_t *in,
-    size_t in_len, uint8_t *out, size_t *out_len, char *kid, size_t kid_cap)
+    const char *version, enum atr_wrap_alg alg, unsigned key_bits,
+    const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len,
+    char *kid, size_t kid_cap)
 {
 	struct kv_resp rs;
-	struct atr_kv_kid rid;
 	char url[URL_MAX], what[512];
 	char *body = NULL;
 	const char *algname, *v, *rkid;
-	size_t cap = *out_len, blen, b64cap;
+	size_t cap = *out_len, blen, b64cap, wlen, pmin, pmax;
 	cJSON *doc = NULL;
 	enum atr_err err;
 	long w;
@@ -1343,11 +1449,20 @@ crypt_op(struct atr_kv_client *c, int unwrap, const char *name,
 		    atr_wrap_alg_name(alg));
 		goto out;
 	}
-	if (in_len == 0 || in_len > ATR_WRAPPED_MAX) {
+	if (alg != ATR_WRAP_AES_KW && key_bits == 0) {
+		err = atr_fail(ATR_ERR_USAGE, "the RSA key's size is unknown");
+		goto out;
+	}
+	/* A wrapped input of the wrong length is no wrapped key of this
+	 * one: refused as any other that does not open, without a call. */
+	if (in_len == 0 || in_len > ATR_WRAPPED_MAX ||
+	    wrap_lengths(alg, key_bits, in_len, unwrap, &wlen, &pmin,
+	    &pmax) != 0 || (unwrap ? in_len != wlen : in_len > pmax)) {
 		if (unwrap)
 			atr_detail_clear();
 		err = unwrap ? ATR_ERR_AUTH : atr_fail(ATR_ERR_USAGE,
-		    "bad wrap input length %zu", in_len);
+		    "bad wrap input length %zu for %s with a %u-bit key",
+		    in_len, algname, key_bits);
 		goto out;
 	}
 	key_what(c, unwrap ? "unwrapkey with" : "wrapkey with", name, version,
@@ -1390,24 +1505,26 @@ crypt_op(struct atr_kv_client *c, int unwrap, const char *name,
 	    cJSON_GetObjectItemCaseSensitive(doc, "kid")) : NULL;
 	if (v == NULL || atr_kv_b64url_decode(v, strlen(v), out, cap,
 	    out_len) != 0 || *out_len == 0) {
-		*out_len = 0;
 		err = atr_fail(ATR_ERR_BAD_RESPONSE,
 		    "%s: the reply's \"value\" is missing, not base64url or "
 		    "larger than %zu bytes", what, cap);
 		goto out;
 	}
-	/* The kid the vault used must be this key, and this version when
-	 * one was asked for: it is what the stanza records. */
-	if (rkid == NULL || strlen(rkid) > ATR_KEYID_MAX ||
-	    atr_kv_parse_kid(rkid, &rid) != ATR_OK ||
-	    strcasecmp(rid.name, name) != 0 || rid.version[0] == '\0' ||
-	    (*version != '\0' && strcasecmp(rid.version, version) != 0)) {
-		atr_memzero(out, cap);
-		*out_len = 0;
-		atr_detail_clear();
+	/* A wrapped key of another length cannot be opened by anyone
+	 * (and an unwrapped one of another length is not what was
+	 * wrapped): recording it would lose the data for good. */
+	if (unwrap ? (*out_len < pmin || *out_len > pmax) : *out_len != wlen) {
 		err = atr_fail(ATR_ERR_BAD_RESPONSE,
-		    "%s: the reply's kid '%.200s' is not this key's version",
-		    what, rkid != NULL ? rkid : "(none)");
+		    "%s: the reply's value has %zu bytes; %s with a %u-bit "
+		    "key gives %s %zu", what, *out_len, algname, key_bits,
+		    unwrap && pmin != pmax ? "at most" : "exactly",
+		    unwrap ? pmax : wlen);
+		goto out;
+	}
+	/* The kid the vault used must be this key on this vault, and this
+	 * version when one was asked for: it is what the stanza records. */
+	if (!atr_kv_kid_matches(&c->vault, rkid, name, version, NULL)) {
+		err = wrong_kid(c, what, rkid, NULL);
 		goto out;
 	}
 	if (kid != NULL && kid_cap > 0)
@@ -1432,18 +1549,18 @@ out:
 
 enum atr_err
 atr_kv_wrap(struct atr_kv_client *c, const char *name, const char *version,
-    enum atr_wrap_alg alg, const uint8_t *in, size_t in_len, uint8_t *out,
-    size_t *out_len, char *kid, size_t kid_cap)
+    enum atr_wrap_alg alg, unsigned key_bits, const uint8_t *in,
+    size_t in_len, uint8_t *out, size_t *out_len, char *kid, size_t kid_cap)
 {
-	return crypt_op(c, 0, name, version, alg, in, in_len, out, out_len,
-	    kid, kid_cap);
+	return crypt_op(c, 0, name, version, alg, key_bits, in, in_len, out,
+	    out_len, kid, kid_cap);
 }
 
 enum atr_err
 atr_kv_unwrap(struct atr_kv_client *c, const char *name, const char *version,
-    enum atr_wrap_alg alg, const uint8_t *in, size_t in_len, uint8_t *out,
-    size_t *out_len)
+    enum atr_wrap_alg alg, unsigned key_bits, const uint8_t *in,
+    size_t in_len, uint8_t *out, size_t *out_len)
 {
-	return crypt_op(c, 1, name, version, alg, in, in_len, out, out_len,
-	    NULL, 0);
+	return crypt_op(c, 1, name, version, alg, key_bits, in, in_len, out,
+	    out_len, NULL, 0);
 }

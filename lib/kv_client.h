@@ -14,7 +14,9 @@
  *
  * Every call is retried with exponential back-off and jitter on 408,
  * 429, 5xx (not 501/505) and connection failures, honouring
- * Retry-After, retry-after-ms and x-ms-retry-after-ms.  A failure maps
+ * Retry-After, retry-after-ms and x-ms-retry-after-ms up to a budget
+ * per call (a delay the budget cannot cover ends the call at once, so
+ * a "Retry-After: 3600" fails fast instead of hanging).  A failure maps
  * to one enum atr_err with a one-line detail naming the vault, key and
  * the service's error code and message; never a token or a secret.
  *
@@ -57,6 +59,20 @@ enum atr_err atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out);
 enum atr_err atr_kv_parse_vault_url(const char *url, struct atr_kv_kid *out);
 /* 1 when two identifiers name the same vault (host and port, any case). */
 int atr_kv_same_vault(const struct atr_kv_kid *a, const struct atr_kv_kid *b);
+/*
+ * 1 when kid, as a vault reported it, is a versioned identifier of key
+ * name on vault (same host, any case, and port), with version when
+ * version is neither NULL nor "" (names and versions compare without
+ * case, as Key Vault's do).  out (may be NULL) gets the parsed kid.
+ */
+int atr_kv_kid_matches(const struct atr_kv_kid *vault, const char *kid,
+    const char *name, const char *version, struct atr_kv_kid *out);
+/*
+ * 1 for a literal loopback address (127.0.0.0/8, [::1], [::ffff:127.x])
+ * or "localhost": the hosts exempt from challenge resource checks (a
+ * local emulator).  A name such as "127.evil.test" is not one.
+ */
+int atr_kv_host_is_loopback(const char *host);
 
 /* Client options; zero means "the default" (or the environment's). */
 struct atr_kv_opts {
@@ -66,6 +82,8 @@ struct atr_kv_opts {
 	int max_retries;          /* -1: ATREST_KV_MAX_RETRIES or 4; 0 = none */
 	long backoff_ms;          /* ATREST_KV_BACKOFF_MS or 800 (1st delay) */
 	long max_backoff_ms;      /* ATREST_KV_MAX_BACKOFF_MS or 60000 */
+	long max_wait_ms;         /* ATREST_KV_MAX_WAIT_MS or 60000: back-off
+	                           * of one call, in total */
 	const char *api_version;  /* ATREST_KV_API_VERSION or "7.4" */
 };
 
@@ -192,17 +210,24 @@ enum atr_err atr_kv_recover_key(struct atr_kv_client *c, const char *name,
 enum atr_err atr_kv_purge_key(struct atr_kv_client *c, const char *name);
 
 /*
- * wrapkey / unwrapkey.  *out_len: in capacity, out bytes written.  wrap
- * stores the versioned kid the vault reports into kid (may be NULL).
- * unwrap: a 400 from the vault (wrong key, corrupt input) is
+ * wrapkey / unwrapkey.  *out_len: in capacity, out bytes written.
+ * key_bits is the key's size (the RSA modulus, from the KeyBundle); it
+ * fixes the lengths: an RSA wrapped value is exactly the modulus length
+ * (RFC 8017 7.1.1) and an A256KW one the input plus 8 bytes (RFC 3394
+ * 2.2.1), both ways, so a vault cannot hand back a value that no one
+ * can ever open.  The kid the vault reports must be this key on this
+ * vault, and this version when one is given (atr_kv_kid_matches); wrap
+ * stores it into kid (may be NULL).  unwrap: a 400 from the vault
+ * (wrong key, corrupt input) or an input of the wrong length is
  * ATR_ERR_AUTH; on any failure out is wiped and *out_len is 0.
  */
 enum atr_err atr_kv_wrap(struct atr_kv_client *c, const char *name,
-    const char *version, enum atr_wrap_alg alg, const uint8_t *in,
-    size_t in_len, uint8_t *out, size_t *out_len, char *kid, size_t kid_cap);
+    const char *version, enum atr_wrap_alg alg, unsigned key_bits,
+    const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len,
+    char *kid, size_t kid_cap);
 enum atr_err atr_kv_unwrap(struct atr_kv_client *c, const char *name,
-    const char *version, enum atr_wrap_alg alg, const uint8_t *in,
-    size_t in_len, uint8_t *out, size_t *out_len);
+    const char *version, enum atr_wrap_alg alg, unsigned key_bits,
+    const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len);
 
 /*
  * Statistics.  Every operation above is one "call"; a call makes one or
@@ -300,9 +325,32 @@ int atr_kv_challenge_fits(const char *vault_host,
  * Delay asked by a Retry-After style header, in milliseconds, or -1.
  * name is "retry-after" (delta-seconds or HTTP-date, RFC 9110 10.2.3),
  * "retry-after-ms" or "x-ms-retry-after-ms".  now is used for dates.
+ * Longer delays (any number of digits) read as the cap, one day.
  */
+#define ATR_KV_RETRY_AFTER_CAP_MS 86400000L
 long atr_kv_parse_retry_after(const char *name, const char *value,
     time_t now);
+
+/*
+ * The one conversion of numbers from a vault, token endpoint or header:
+ * s[n] must be 1*DIGIT (no sign, no blanks).  0 with *out set when the
+ * value is at most max, 1 when it is larger (*out 0; never an overflow),
+ * -1 when it is not decimal.
+ */
+int atr_kv_dec_parse(const char *s, size_t n, int64_t max, int64_t *out);
+
+/*
+ * An integer member of a JSON object, range-checked before conversion:
+ * an integral JSON number, or a string of digits (as IMDS sends them),
+ * within [min, max] (both within +-ATR_KV_INT_EXACT).  1 with *out set;
+ * 0 when absent or null; -1 for anything else (1e300, 1.5, "12abc",
+ * out of range), so a hostile value is never truncated into a
+ * plausible one.
+ */
+#define ATR_KV_INT_EXACT 9007199254740992LL /* 2^53, exact in a double */
+struct cJSON;
+int atr_kv_json_int(const struct cJSON *o, const char *name, int64_t min,
+    int64_t max, int64_t *out);
 
 /*
  * Maps an HTTP error answer to an atr_err and sets the detail:

@@ -19,6 +19,7 @@ struct atr_kv_client {
 	long timeout_ms;
 	long backoff_ms;
 	long max_backoff_ms;
+	long max_wait_ms;          /* all back-off of one call */
 	int max_retries;
 	char api_version[32];
 };
@@ -35,6 +36,7 @@ struct kv_resp {
 	struct kv_buf body;
 	char www_auth[2048];       /* WWW-Authenticate, challenges joined */
 	long retry_after_ms;       /* -1: none */
+	long refused_wait_ms;      /* -1; else a delay beyond the budget */
 	int too_large;
 };
 
@@ -65,6 +67,10 @@ void kv_resp_free(struct kv_resp *rs);
  */
 enum atr_err kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
     struct kv_resp *rs, struct atr_kv_call *call);
+/* After an error answer was mapped: says in the detail when retrying
+ * stopped because the server asked for a delay beyond the budget. */
+enum atr_err kv_note_refused_wait(const struct atr_kv_client *c,
+    const struct kv_resp *rs, enum atr_err err);
 
 /* Counts one token request in the global statistics. */
 void kv_stats_token_fetch(void);

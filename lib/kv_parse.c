@@ -4,6 +4,9 @@
  * KeyBundle documents.  No I/O here, so all of it is unit-tested
  * without a server.
  */
+#include <arpa/inet.h>
+#include <netinet/in.h>
+
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -16,9 +19,17 @@
 #include <curl/curl.h>
 
 #include "crypto.h"
+#include "keyuri.h"
 #include "kv_client.h"
 
 #define MSG_MAX 240U   /* bytes of a service message kept in a detail */
+/* Bounds of the integers a KeyBundle may carry.  Dates are IntDate
+ * seconds (RFC 7519 NumericDate) up to 9999-12-31T23:59:59Z; Key Vault
+ * keeps deleted keys for 7 to 90 days; RSA keys go to 4096 bits on the
+ * service (8192 here), AES to 256. */
+#define DATE_MAX 253402300799LL
+#define RECOVERABLE_DAYS_MAX 3650LL
+#define KEY_SIZE_MAX 16384LL
 
 static int
 name_char(int ch)
@@ -32,6 +43,24 @@ host_char(int ch)
 	return isalnum((unsigned char)ch) || ch == '-' || ch == '.';
 }
 
+/* The URI as messages show it: never its user information or query,
+ * which may carry a secret (lib/keyuri.h). */
+static const char *
+shown(const char *uri, char *buf, size_t cap)
+{
+	atr_key_uri_redact(uri, buf, cap);
+	return buf;
+}
+#define SHOWN_MAX 208U
+#define SHOWN(u) shown((u), sb, sizeof(sb))
+
+/* A character for a message: printable ASCII, else '?'. */
+static int
+showch(int c)
+{
+	return c > 0x20 && c < 0x7f ? c : '?';
+}
+
 /*
  * Parses "https://HOST[:PORT]" at the start of s and leaves *rest at the
  * path.  RFC 3986 3.2: no user info accepted (a token must not be sent
@@ -42,23 +71,24 @@ static enum atr_err
 parse_origin(const char *s, struct atr_kv_kid *out, const char **rest)
 {
 	const char *p, *h, *he;
+	char sb[SHOWN_MAX];
 	size_t hl, i;
 	unsigned long port = 443;
 
 	if (strncasecmp(s, "https://", 8) != 0)
 		return atr_fail(ATR_ERR_CONFIG,
-		    "%.200s: a Key Vault URI must start with https://", s);
+		    "%s: a Key Vault URI must start with https://", SHOWN(s));
 	h = s + 8;
 	if (*h == '[') {
 		he = strchr(h, ']');
 		if (he == NULL)
 			return atr_fail(ATR_ERR_CONFIG,
-			    "%.200s: unterminated IPv6 address", s);
+			    "%s: unterminated IPv6 address", SHOWN(s));
 		for (p = h + 1; p < he; p++)
 			if (!isxdigit((unsigned char)*p) && *p != ':' &&
 			    *p != '.')
 				return atr_fail(ATR_ERR_CONFIG,
-				    "%.200s: bad IPv6 address", s);
+				    "%s: bad IPv6 address", SHOWN(s));
 		he++;
 	} else {
 		for (he = h; host_char(*he); he++)
@@ -66,27 +96,31 @@ parse_origin(const char *s, struct atr_kv_kid *out, const char **rest)
 	}
 	hl = (size_t)(he - h);
 	if (hl == 0 || hl > ATR_KV_HOST_MAX)
-		return atr_fail(ATR_ERR_CONFIG, "%.200s: %s host name", s,
+		return atr_fail(ATR_ERR_CONFIG, "%s: %s host name", SHOWN(s),
 		    hl == 0 ? "missing" : "too long a");
 	if (*he == '@' || memchr(h, '@', strcspn(h, "/")) != NULL)
 		return atr_fail(ATR_ERR_CONFIG,
-		    "%.200s: user information is not allowed in a vault URI", s);
+		    "%s: user information is not allowed in a vault URI",
+		    SHOWN(s));
 	p = he;
 	if (*p == ':') {
 		char *end;
 
 		p++;
 		if (!isdigit((unsigned char)*p))
-			return atr_fail(ATR_ERR_CONFIG, "%.200s: bad port", s);
+			return atr_fail(ATR_ERR_CONFIG, "%s: bad port",
+			    SHOWN(s));
 		errno = 0;
 		port = strtoul(p, &end, 10);
 		if (errno != 0 || port == 0 || port > 65535 || end - p > 5)
-			return atr_fail(ATR_ERR_CONFIG, "%.200s: bad port", s);
+			return atr_fail(ATR_ERR_CONFIG, "%s: bad port",
+			    SHOWN(s));
 		p = end;
 	}
 	if (*p != '\0' && *p != '/')
 		return atr_fail(ATR_ERR_CONFIG,
-		    "%.200s: unexpected character '%c' after the host", s, *p);
+		    "%s: unexpected character '%c' after the host", SHOWN(s),
+		    showch(*p));
 	for (i = 0; i < hl; i++)
 		out->host[i] = (char)tolower((unsigned char)h[i]);
 	out->host[hl] = '\0';
@@ -110,6 +144,7 @@ enum atr_err
 atr_kv_parse_vault_url(const char *url, struct atr_kv_kid *out)
 {
 	const char *rest;
+	char sb[SHOWN_MAX];
 	enum atr_err err;
 
 	memset(out, 0, sizeof(*out));
@@ -121,9 +156,8 @@ atr_kv_parse_vault_url(const char *url, struct atr_kv_kid *out)
 	if (*rest == '/')
 		rest++;
 	if (*rest != '\0')
-		return atr_fail(ATR_ERR_CONFIG,
-		    "%.200s: a vault URL has no path (expected https://HOST[:PORT])",
-		    url);
+		return atr_fail(ATR_ERR_CONFIG, "%s: a vault URL has no path "
+		    "(expected https://HOST[:PORT])", SHOWN(url));
 	return ATR_OK;
 }
 
@@ -131,6 +165,7 @@ enum atr_err
 atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out)
 {
 	const char *rest, *p;
+	char sb[SHOWN_MAX];
 	enum atr_err err;
 	size_t n;
 
@@ -142,15 +177,14 @@ atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out)
 		return err;
 	if (strncasecmp(rest, "/keys/", 6) != 0)
 		return atr_fail(ATR_ERR_CONFIG,
-		    "%.200s: expected https://HOST[:PORT]/keys/NAME[/VERSION]",
-		    uri);
+		    "%s: expected https://HOST[:PORT]/keys/NAME[/VERSION]",
+		    SHOWN(uri));
 	p = rest + 6;
 	for (n = 0; name_char(p[n]); n++)
 		;
 	if (n == 0 || n > ATR_KV_NAME_MAX)
-		return atr_fail(ATR_ERR_CONFIG,
-		    "%.200s: the key name must be 1 to %u letters, digits or '-'",
-		    uri, ATR_KV_NAME_MAX);
+		return atr_fail(ATR_ERR_CONFIG, "%s: the key name must be 1 to "
+		    "%u letters, digits or '-'", SHOWN(uri), ATR_KV_NAME_MAX);
 	memcpy(out->name, p, n);
 	out->name[n] = '\0';
 	p += n;
@@ -159,9 +193,9 @@ atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out)
 		for (n = 0; isalnum((unsigned char)p[n]); n++)
 			;
 		if (n > ATR_KV_VERSION_MAX)
-			return atr_fail(ATR_ERR_CONFIG,
-			    "%.200s: the key version is longer than %u characters",
-			    uri, ATR_KV_VERSION_MAX);
+			return atr_fail(ATR_ERR_CONFIG, "%s: the key version "
+			    "is longer than %u characters", SHOWN(uri),
+			    ATR_KV_VERSION_MAX);
 		memcpy(out->version, p, n);
 		out->version[n] = '\0';
 		p += n;
@@ -170,9 +204,9 @@ atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out)
 	}
 	if (*p != '\0')
 		return atr_fail(ATR_ERR_CONFIG,
-		    "%.200s: unexpected '%c' in the key path (expected "
+		    "%s: unexpected '%c' in the key path (expected "
 		    "/keys/NAME[/VERSION], letters, digits and '-' only)",
-		    uri, *p);
+		    SHOWN(uri), showch(*p));
 	return ATR_OK;
 }
 
@@ -180,6 +214,55 @@ int
 atr_kv_same_vault(const struct atr_kv_kid *a, const struct atr_kv_kid *b)
 {
 	return a->port == b->port && strcasecmp(a->host, b->host) == 0;
+}
+
+int
+atr_kv_kid_matches(const struct atr_kv_kid *vault, const char *kid,
+    const char *name, const char *version, struct atr_kv_kid *out)
+{
+	struct atr_kv_kid tmp;
+
+	if (out == NULL)
+		out = &tmp;
+	if (kid == NULL || strlen(kid) > ATR_KEYID_MAX ||
+	    atr_kv_parse_kid(kid, out) != ATR_OK) {
+		/* The caller says what was wrong, without this reason. */
+		atr_detail_clear();
+		return 0;
+	}
+	/* Same origin (the scheme is always https), the same key (Key
+	 * Vault names are case-insensitive), a version always, and the
+	 * asked-for one when there was one. */
+	return out->version[0] != '\0' && atr_kv_same_vault(out, vault) &&
+	    strcasecmp(out->name, name) == 0 &&
+	    (version == NULL || *version == '\0' ||
+	    strcasecmp(out->version, version) == 0);
+}
+
+int
+atr_kv_host_is_loopback(const char *host)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	char lit[INET6_ADDRSTRLEN + 1];
+	size_t n = strlen(host);
+
+	if (strcasecmp(host, "localhost") == 0)
+		return 1;
+	/* 127.0.0.0/8 (RFC 1122 3.2.1.3), as a literal only: a name that
+	 * merely starts with "127." is resolved like any other. */
+	if (inet_pton(AF_INET, host, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (n < 3 || n - 2 >= sizeof(lit) || host[0] != '[' ||
+	    host[n - 1] != ']')
+		return 0;
+	memcpy(lit, host + 1, n - 2);
+	lit[n - 2] = '\0';
+	if (inet_pton(AF_INET6, lit, &a6) != 1)
+		return 0;
+	/* ::1 (RFC 4291 2.5.3), or 127/8 mapped (::ffff:127.x.y.z). */
+	return IN6_IS_ADDR_LOOPBACK(&a6) ||
+	    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
 }
 
 static const struct {
@@ -501,50 +584,80 @@ atr_kv_challenge_fits(const char *vault_host, const struct atr_kv_challenge *ch)
 	return hl == n || vault_host[hl - n - 1] == '.';
 }
 
+int
+atr_kv_dec_parse(const char *s, size_t n, int64_t max, int64_t *out)
+{
+	int64_t v = 0;
+	size_t i;
+	int big = 0;
+
+	*out = 0;
+	if (n == 0 || max < 0)
+		return -1;
+	for (i = 0; i < n; i++) {
+		int d = s[i] - '0';
+
+		if (d < 0 || d > 9)
+			return -1;
+		/* Checked before the step, so v never overflows (C11
+		 * 6.5p5: signed overflow is undefined). */
+		if (big || v > (max - d) / 10)
+			big = 1;
+		else
+			v = v * 10 + d;
+	}
+	if (big)
+		return 1;
+	*out = v;
+	return 0;
+}
+
+/* Skips trailing blanks and line ends; 1 when nothing else follows. */
+static int
+only_blanks(const char *p)
+{
+	while (*p == ' ' || *p == '\t' || *p == '\r' || *p == '\n')
+		p++;
+	return *p == '\0';
+}
+
 long
 atr_kv_parse_retry_after(const char *name, const char *value, time_t now)
 {
 	const char *p = value;
-	char *end;
-	long long v;
+	int64_t v;
+	size_t n;
 	time_t t;
+	int rc;
 
 	if (name == NULL || value == NULL)
 		return -1;
 	while (*p == ' ' || *p == '\t')
 		p++;
+	n = strspn(p, "0123456789");
 	if (strcasecmp(name, "retry-after-ms") == 0 ||
 	    strcasecmp(name, "x-ms-retry-after-ms") == 0) {
-		if (!isdigit((unsigned char)*p))
+		/* Milliseconds, a fraction allowed and dropped. */
+		rc = atr_kv_dec_parse(p, n, ATR_KV_RETRY_AFTER_CAP_MS, &v);
+		if (rc < 0)
 			return -1;
-		errno = 0;
-		v = strtoll(p, &end, 10);
-		if (errno != 0)
-			return -1;
-		if (*end == '.')
-			for (end++; isdigit((unsigned char)*end); end++)
+		p += n;
+		if (*p == '.')
+			for (p++; isdigit((unsigned char)*p); p++)
 				;
-		while (*end == ' ' || *end == '\t' || *end == '\r' ||
-		    *end == '\n')
-			end++;
-		if (*end != '\0')
+		if (!only_blanks(p))
 			return -1;
-		return v > 86400000LL ? 86400000L : (long)v;
+		return rc > 0 ? ATR_KV_RETRY_AFTER_CAP_MS : (long)v;
 	}
 	if (strcasecmp(name, "retry-after") != 0)
 		return -1;
-	if (isdigit((unsigned char)*p)) {
-		/* delay-seconds = 1*DIGIT */
-		errno = 0;
-		v = strtoll(p, &end, 10);
-		if (errno != 0)
+	if (n > 0) {
+		/* delay-seconds = 1*DIGIT (RFC 9110 10.2.3) */
+		rc = atr_kv_dec_parse(p, n, ATR_KV_RETRY_AFTER_CAP_MS / 1000,
+		    &v);
+		if (rc < 0 || !only_blanks(p + n))
 			return -1;
-		while (*end == ' ' || *end == '\t' || *end == '\r' ||
-		    *end == '\n')
-			end++;
-		if (*end != '\0')
-			return -1;
-		return v > 86400LL ? 86400000L : (long)(v * 1000);
+		return rc > 0 ? ATR_KV_RETRY_AFTER_CAP_MS : (long)(v * 1000);
 	}
 	/* HTTP-date (IMF-fixdate and the obsolete forms curl knows). */
 	t = curl_getdate(p, NULL);
@@ -552,8 +665,8 @@ atr_kv_parse_retry_after(const char *name, const char *value, time_t now)
 		return -1;
 	if (t <= now)
 		return 0;
-	if (t - now > 86400)
-		return 86400000L;
+	if (t - now > ATR_KV_RETRY_AFTER_CAP_MS / 1000)
+		return ATR_KV_RETRY_AFTER_CAP_MS;
 	return (long)(t - now) * 1000L;
 }
 
@@ -705,23 +818,60 @@ atr_kv_error_from_response(long status, const char *body, size_t body_len,
 	return err;
 }
 
-static int64_t
-jint(const cJSON *o, const char *name, int *present)
+int
+atr_kv_json_int(const struct cJSON *o, const char *name, int64_t min,
+    int64_t max, int64_t *out)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, name);
+	double d;
+	int64_t x;
 
-	/* A hostile number (1e999, NaN) must not reach an out-of-range
-	 * conversion, which C leaves undefined. */
-	if (cJSON_IsNumber(v) && v->valuedouble >= -9.2e18 &&
-	    v->valuedouble <= 9.2e18) {
-		if (present != NULL)
-			*present = 1;
-		return (int64_t)v->valuedouble;
+	*out = 0;
+	if (v == NULL || cJSON_IsNull(v))
+		return 0;
+	if (min < -ATR_KV_INT_EXACT || max > ATR_KV_INT_EXACT || min > max)
+		return -1;
+	if (cJSON_IsNumber(v)) {
+		/* C11 6.3.1.4: converting a double whose integral part does
+		 * not fit is undefined, so the range is checked first (NaN
+		 * fails both comparisons); within +-2^53 the bounds and the
+		 * round trip are exact. */
+		d = v->valuedouble;
+		if (!(d >= (double)min && d <= (double)max))
+			return -1;
+		x = (int64_t)d;
+		if ((double)x != d)
+			return -1;
+		*out = x;
+		return 1;
 	}
-	if (cJSON_IsString(v) && isdigit((unsigned char)v->valuestring[0])) {
-		if (present != NULL)
-			*present = 1;
-		return (int64_t)strtoll(v->valuestring, NULL, 10);
+	/* IMDS sends its numbers as strings of digits (reference 3.3). */
+	if (cJSON_IsString(v) && v->valuestring != NULL && max >= 0 &&
+	    atr_kv_dec_parse(v->valuestring, strlen(v->valuestring), max,
+	    &x) == 0 && x >= min) {
+		*out = x;
+		return 1;
+	}
+	return -1;
+}
+
+/*
+ * One integer field of a reply, or a detail naming it: a hostile value
+ * (1e300, 4294969344 for key_size, "12abc") is refused, never
+ * truncated into something plausible.
+ */
+static int
+field_int(const cJSON *o, const char *where, const char *name, int64_t min,
+    int64_t max, int64_t *out, int *present)
+{
+	int rc = atr_kv_json_int(o, name, min, max, out);
+
+	if (present != NULL)
+		*present = rc > 0;
+	if (rc < 0) {
+		atr_detail_set("the reply's %s%s is not an integer from %lld "
+		    "to %lld", where, name, (long long)min, (long long)max);
+		return -1;
 	}
 	return 0;
 }
@@ -750,6 +900,7 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 	const cJSON *key, *attr, *ops, *it;
 	const char *kid, *s;
 	enum atr_err err = ATR_ERR_BAD_RESPONSE;
+	int64_t v;
 
 	memset(out, 0, sizeof(*out));
 	doc = cJSON_ParseWithLength(json, len);
@@ -798,20 +949,28 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 			atr_detail_set("the key's exponent e is not base64url");
 			goto out;
 		}
+		if (field_int(key, "key.", "key_size", 0, KEY_SIZE_MAX, &v,
+		    NULL) != 0)
+			goto out;
 		out->bits = out->n_len > 0 ?
-		    atr_kv_bits_of(out->n, out->n_len) :
-		    (unsigned)jint(key, "key_size", NULL);
+		    atr_kv_bits_of(out->n, out->n_len) : (unsigned)v;
 	}
 	attr = cJSON_GetObjectItemCaseSensitive(doc, "attributes");
 	if (cJSON_IsObject(attr)) {
 		it = cJSON_GetObjectItemCaseSensitive(attr, "enabled");
 		out->enabled = cJSON_IsBool(it) ? cJSON_IsTrue(it) : 1;
-		out->nbf = jint(attr, "nbf", &out->has_nbf);
-		out->exp = jint(attr, "exp", &out->has_exp);
-		out->created = jint(attr, "created", NULL);
-		out->updated = jint(attr, "updated", NULL);
-		out->recoverable_days = (int)jint(attr, "recoverableDays",
-		    NULL);
+		if (field_int(attr, "attributes.", "nbf", 0, DATE_MAX,
+		    &out->nbf, &out->has_nbf) != 0 ||
+		    field_int(attr, "attributes.", "exp", 0, DATE_MAX,
+		    &out->exp, &out->has_exp) != 0 ||
+		    field_int(attr, "attributes.", "created", 0, DATE_MAX,
+		    &out->created, NULL) != 0 ||
+		    field_int(attr, "attributes.", "updated", 0, DATE_MAX,
+		    &out->updated, NULL) != 0 ||
+		    field_int(attr, "attributes.", "recoverableDays", 0,
+		    RECOVERABLE_DAYS_MAX, &v, NULL) != 0)
+			goto out;
+		out->recoverable_days = (int)v;
 		s = jstr(attr, "recoveryLevel");
 		if (s != NULL)
 			snprintf(out->recovery_level,
@@ -826,8 +985,10 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 	s = jstr(doc, "recoveryId");
 	if (s != NULL)
 		snprintf(out->recovery_id, sizeof(out->recovery_id), "%s", s);
-	out->deleted_date = jint(doc, "deletedDate", NULL);
-	out->scheduled_purge_date = jint(doc, "scheduledPurgeDate", NULL);
+	if (field_int(doc, "", "deletedDate", 0, DATE_MAX, &out->deleted_date,
+	    NULL) != 0 || field_int(doc, "", "scheduledPurgeDate", 0,
+	    DATE_MAX, &out->scheduled_purge_date, NULL) != 0)
+		goto out;
 	err = ATR_OK;
 out:
 	cJSON_Delete(doc);

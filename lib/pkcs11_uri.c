@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 #include "crypto.h"
@@ -185,7 +186,8 @@ bad:
 }
 
 /* Attribute names printed in messages: only plain names, and never one
- * that could be a mistyped PIN attribute carrying the PIN. */
+ * that could be a mistyped PIN attribute carrying the PIN ("PIN-VALUE"
+ * followed by the PIN with the '=' forgotten), in any case. */
 static const char *
 safe_name(const char *name, size_t n, char *buf, size_t cap)
 {
@@ -193,7 +195,7 @@ safe_name(const char *name, size_t n, char *buf, size_t cap)
 
 	if (n == 0)
 		return "(empty)";
-	if (n >= cap || strncmp(name, "pin", 3) == 0)
+	if (n >= cap || (n >= 3 && strncasecmp(name, "pin", 3) == 0))
 		return "(unprintable)";
 	for (i = 0; i < n; i++) {
 		int c = (unsigned char)name[i];

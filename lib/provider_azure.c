@@ -35,24 +35,13 @@ struct az_impl {
 
 static const struct atr_key_ops az_ops;
 
-/* 1 when kid names this key (and this version for a versioned URI). */
+/* 1 when kid names this key on this vault (and this version for a
+ * versioned URI). */
 static int
 az_kid_ok(const struct az_impl *a, const char *kid, struct atr_kv_kid *id)
 {
-	if (kid == NULL || atr_kv_parse_kid(kid, id) != ATR_OK) {
-		atr_detail_clear();
-		return 0;
-	}
-	if (id->version[0] == '\0')
-		return 0;
-	if (!atr_kv_same_vault(id, &a->uri) && !atr_kv_same_vault(id, &a->kid))
-		return 0;
-	if (strcasecmp(id->name, a->uri.name) != 0)
-		return 0;
-	if (a->uri.version[0] != '\0' &&
-	    strcasecmp(id->version, a->uri.version) != 0)
-		return 0;
-	return 1;
+	return atr_kv_kid_matches(&a->uri, kid, a->uri.name, a->uri.version,
+	    id);
 }
 
 static int
@@ -74,11 +63,13 @@ az_wrap(struct atr_key *k, const uint8_t *in, size_t in_len, uint8_t *out,
 	char kid[ATR_KEYID_MAX + 1];
 	enum atr_err err;
 
-	err = atr_kv_wrap(a->c, a->kid.name, a->kid.version, k->alg, in, in_len,
-	    out, out_len, kid, sizeof(kid));
+	/* The client checks the reply: the kid is this version on this
+	 * vault, the value the modulus length (or the KW length); the
+	 * stanza records key_id, which is that kid. */
+	err = atr_kv_wrap(a->c, a->kid.name, a->kid.version, k->alg, k->bits,
+	    in, in_len, out, out_len, kid, sizeof(kid));
 	if (err != ATR_OK)
 		return err;
-	/* crypt_op checked name and version; the stanza records key_id. */
 	return ATR_OK;
 }
 
@@ -96,8 +87,8 @@ az_unwrap(struct atr_key *k, const char *stanza_key_id, enum atr_wrap_alg alg,
 		    "stanza key id '%.300s' is not a version of %s",
 		    stanza_key_id != NULL ? stanza_key_id : "", k->uri);
 	}
-	return atr_kv_unwrap(a->c, a->uri.name, id.version, alg, in, in_len,
-	    out, out_len);
+	return atr_kv_unwrap(a->c, a->uri.name, id.version, alg, k->bits, in,
+	    in_len, out, out_len);
 }
 
 static void
@@ -172,17 +163,15 @@ az_open(const char *uri, const struct atr_key_opts *opts, struct atr_key **out)
 	err = atr_kv_get_key(a->c, a->uri.name, a->uri.version, info);
 	if (err != ATR_OK)
 		goto fail;
-	if (strlen(info->kid) > ATR_KEYID_MAX ||
-	    atr_kv_parse_kid(info->kid, &a->kid) != ATR_OK ||
-	    strcasecmp(a->kid.name, a->uri.name) != 0 ||
-	    (a->uri.version[0] != '\0' &&
-	    strcasecmp(a->kid.version, a->uri.version) != 0)) {
+	/* The client refused a kid of another vault or key already; this
+	 * only parses it.  Stanzas record it as the key's id. */
+	if (!atr_kv_kid_matches(&a->uri, info->kid, a->uri.name,
+	    a->uri.version, &a->kid)) {
 		err = atr_fail(ATR_ERR_BAD_RESPONSE,
 		    "%s: the vault answered with another key (%.200s)", uri,
 		    info->kid);
 		goto fail;
 	}
-	/* Requests go to the configured vault, whatever host the kid names. */
 	if (is_rsa(info->kty)) {
 		if (info->bits < 2048) {
 			err = atr_fail(ATR_ERR_KEY,

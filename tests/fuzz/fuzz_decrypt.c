@@ -4,11 +4,13 @@
  * mutations of fixtures/format/hello.atr reach past the parser.  Any
  * input must be refused cleanly unless it authenticates.
  */
+#include <fcntl.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
-#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "envelope.h"
 
@@ -16,22 +18,41 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct atr_key *key;
 
+/*
+ * The KEK goes through the file provider, so it is written to a fresh
+ * private directory (mkdtemp: mode 0700, a name no one could plant a
+ * symbolic link at) with O_EXCL | O_NOFOLLOW, opened, and removed.  A
+ * fixed name in /tmp opened with fopen("w") would follow a link
+ * someone else made there and, run as root, overwrite its target.
+ */
 static void
 setup(void)
 {
-	static const char path[] = "/tmp/atrest-fuzz-kek.hex";
-	FILE *f;
+	static const char hex[] = "000102030405060708090a0b0c0d0e0f"
+	    "101112131415161718191a1b1c1d1e1f\n";
+	const char *tmp = getenv("TMPDIR");
+	char dir[PATH_MAX], path[PATH_MAX + 16], uri[PATH_MAX + 32];
+	int fd, ok;
 
 	if (key != NULL)
 		return;
-	f = fopen(path, "w");
-	if (f == NULL)
+	if (tmp == NULL || *tmp == '\0')
+		tmp = "/tmp";
+	if ((size_t)snprintf(dir, sizeof(dir), "%s/atrest-fuzz-XXXXXX", tmp) >=
+	    sizeof(dir) || mkdtemp(dir) == NULL)
 		abort();
-	fputs("000102030405060708090a0b0c0d0e0f"
-	    "101112131415161718191a1b1c1d1e1f\n", f);
-	fclose(f);
-	chmod(path, 0600);
-	if (atr_key_open("file:/tmp/atrest-fuzz-kek.hex", NULL, &key) != ATR_OK)
+	snprintf(path, sizeof(path), "%s/kek.hex", dir);
+	snprintf(uri, sizeof(uri), "file:%s", path);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+	    0600);
+	if (fd < 0)
+		abort();
+	ok = write(fd, hex, sizeof(hex) - 1) == (ssize_t)(sizeof(hex) - 1);
+	ok = close(fd) == 0 && ok;
+	ok = ok && atr_key_open(uri, NULL, &key) == ATR_OK;
+	unlink(path);
+	rmdir(dir);
+	if (!ok)
 		abort();
 }
 

@@ -27,6 +27,7 @@
 
 #include "crypto.h"
 #include "envtest.h"
+#include "keyuri.h"
 #include "key.h"
 #include "testutil.h"
 
@@ -740,6 +741,58 @@ Test(keys, uri_schemes_and_paths)
 	}
 	atr_key_free(NULL);
 	free(p);
+}
+
+/* lib/keyuri.h: what an error message may show of a key URI. */
+#define TO "pkcs11:token=t;object=o"
+Test(key_uri, redacted_for_messages)
+{
+	static const struct {
+		const char *in, *out;
+	} v[] = {
+		{"file:/etc/k.pem", "file:/etc/k.pem"},
+		{"pkcs11:token=t;object=o?pin-value=1234", TO},
+		{"pkcs11:token=t;object=o?PIN-VALUE=1234", TO},
+		{"pkcs11:token=t;object=o?pin_value=1234", TO},
+		{"pkcs11:token=t;object=o?pin%2Dvalue=1234", TO},
+		{"pkcs11:token=t;PIN-VALUE=1234;object=o;id=%01", TO},
+		{"pkcs11:pin-value=1234", "pkcs11:"},
+		{"pkcs11:object=o;token=My%20Token?module-path=/m.so",
+		    "pkcs11:object=o;token=My%20Token"},
+		{"pkcs11:tokenX=1234;token=t", "pkcs11:token=t"},
+		{"https://user:1234@v.example/keys/k?sig=1234#f",
+		    "https://v.example/keys/k"},
+		{"HTTPS://v.example:8443/keys/k/1",
+		    "HTTPS://v.example:8443/keys/k/1"},
+		{"https://a@b@v.example/keys/k", "https://v.example/keys/k"},
+		{"vault+https://u:1234@v/k?x=1", "vault+https://v/k"},
+		{"nope:thing", "nope:thing"},
+		{"nope:thing?pin=1234", "nope:thing..."},
+		{"nope:user@1234", "nope:user..."},
+		{"nope:a=1234", "nope:a..."},
+		{"/etc/passwd", "(not a key URI)"},
+		{"1234", "(not a key URI)"},
+		{"", "(no key URI)"},
+		{"file:/a\nb", "file:/a?b"},
+	};
+	char out[ATR_URI_SHOWN_MAX], small[16], big[3000];
+	size_t i;
+
+	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+		atr_key_uri_redact(v[i].in, out, sizeof(out));
+		cr_assert_str_eq(out, v[i].out, "for %s", v[i].in);
+	}
+	atr_key_uri_redact(NULL, out, sizeof(out));
+	cr_assert_str_eq(out, "(no key URI)");
+	/* Cut, marked, and always terminated. */
+	atr_key_uri_redact("file:/a/very/long/path/to/a/key", small,
+	    sizeof(small));
+	cr_assert_str_eq(small, "file:/a/very...");
+	memset(big, 'a', sizeof(big));
+	memcpy(big, "file:/", 6);
+	big[sizeof(big) - 1] = '\0';
+	atr_key_uri_redact(big, out, sizeof(out));
+	cr_assert_eq(strlen(out), sizeof(out) - 1);
 }
 
 Test(keys, provider_and_alg_names)

@@ -105,6 +105,34 @@ Test(kv_kid, rejects_bad_identifiers)
 	cr_assert(strstr(atr_detail(), "1 to 127") != NULL, "%s", atr_detail());
 }
 
+/* A URI's user information or query may carry a secret (a password, a
+ * SAS-style signature): messages show neither (lib/keyuri.h). */
+Test(kv_kid, messages_never_show_user_info_or_query)
+{
+	static const char *const bad[] = {
+		"https://user:s3cretpw@v.example/keys/cmk",
+		"https://v.example/keys/cmk?sig=s3cretpw",
+		"https://v.example:8443/keys/cmk/1?sig=s3cretpw",
+		"http://user:s3cretpw@v.example/keys/cmk",
+		"https://v.example/secrets/x?sig=s3cretpw",
+		"https://v.example?sig=s3cretpw",
+	};
+	struct atr_kv_kid id;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		cr_assert_eq(atr_kv_parse_kid(bad[i], &id), ATR_ERR_CONFIG);
+		cr_assert(strstr(atr_detail(), "s3cretpw") == NULL, "%s",
+		    atr_detail());
+		cr_assert(strstr(atr_detail(), "v.example") != NULL, "%s",
+		    atr_detail());
+		cr_assert_eq(atr_kv_parse_vault_url(bad[i], &id),
+		    ATR_ERR_CONFIG);
+		cr_assert(strstr(atr_detail(), "s3cretpw") == NULL, "%s",
+		    atr_detail());
+	}
+}
+
 Test(kv_kid, vault_urls_and_same_vault)
 {
 	struct atr_kv_kid a, b;
