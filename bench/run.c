@@ -28,6 +28,7 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "key.h"
+#include "keyuri.h"
 
 #define POOL_PER_KEY_BYTES (16U * 1024U * 1024U)
 #define POOL_MAX_OBJECTS 256U
@@ -1704,7 +1705,7 @@ run_setup(struct run *R, int cells)
 				err = kset_open(R, spec, &R->ks[R->nks]);
 			if (err != ATR_OK) {
 				/* The caller prints the detail; name the setup. */
-				char d[400];
+				char d[400], shown[ATR_URI_SHOWN_MAX];
 
 				snprintf(d, sizeof(d), "%s", atr_detail());
 				kset_close(&R->ks[R->nks]);
@@ -1715,8 +1716,11 @@ run_setup(struct run *R, int cells)
 					atr_detail_clear();
 					break;
 				}
-				return atr_fail(err, "key setup '%s': %s", spec,
-				    d);
+				/* A URI may carry a PIN where the parser
+				 * never took it (lib/keyuri.h). */
+				atr_key_uri_redact(spec, shown, sizeof(shown));
+				return atr_fail(err, "key setup '%s': %s",
+				    shown, d);
 			}
 			R->nks++;
 		}

@@ -237,15 +237,17 @@ Test(p11uri, misspelled_pin_attribute_never_reaches_stderr, .timeout = 60)
 	cr_assert_not_null(kuri);
 	snprintf(kuri, n, "file:%s", key);
 	for (i = 0; i < sizeof(uris) / sizeof(uris[0]); i++) {
-		const char *argv[3][9] = {
+		const char *argv[4][11] = {
 			{bin, "encrypt", "-q", "-k", uris[i], "-o", out, in,
 			    NULL},
 			{bin, "decrypt", "-k", uris[i], "-o", out, in, NULL},
 			{bin, "verify", "-q", "-k", kuri, "--control-key",
 			    uris[i], in, NULL},
+			{bin, "bench", "--keys", uris[i], "--sizes", "1K",
+			    "--time", "0.01", "--reps", "1", NULL},
 		};
 
-		for (j = 0; j < 3; j++) {
+		for (j = 0; j < 4; j++) {
 			struct tu_run_opts o = {.stderr_path = err,
 			    .timeout_ms = 30000};
 
@@ -257,8 +259,9 @@ Test(p11uri, misspelled_pin_attribute_never_reaches_stderr, .timeout = 60)
 			cr_assert(strstr((char *)msg, PIN) == NULL,
 			    "%s echoed the PIN: %s", argv[j][1], (char *)msg);
 			if (i < 4)
-				cr_assert(strstr((char *)msg,
-				    "pkcs11:token=t;object=o:") != NULL,
+				cr_assert(strstr((char *)msg, j < 3 ?
+				    "pkcs11:token=t;object=o:" :
+				    "'pkcs11:token=t;object=o'") != NULL,
 				    "%s: %s", argv[j][1], (char *)msg);
 			free(msg);
 		}
