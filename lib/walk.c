@@ -135,6 +135,12 @@ walk_dir(int dfd, const char *path, const char *rel, unsigned depth,
 			break;
 		}
 		if (fstatat(dfd, names[i], &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			/* Removed or renamed since the listing (another
+			 * writer's temporary file, say): there is nothing
+			 * left to visit, which is not an error of the
+			 * walk. */
+			if (errno == ENOENT)
+				continue;
 			err = atr_fail(ATR_ERR_IO, "%s: %s", cpath, strerror(errno));
 			break;
 		}

@@ -81,6 +81,32 @@ vfy_in_shard(const char *rel, unsigned k, unsigned n)
 	return vfy_path_hash("shard", rel) % n + 1 == k;
 }
 
+/*
+ * Opens a store object the walk listed.  Between the listing and this
+ * open, or a later reopen, another user may have put a FIFO in its
+ * place: O_NONBLOCK keeps that from hanging a worker and the type is
+ * checked on the descriptor itself.  -1 with *why on failure.
+ */
+static int
+open_object(const char *path, const char **why)
+{
+	struct stat st;
+	int fd;
+
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK |
+	    O_NOCTTY);
+	if (fd < 0) {
+		*why = strerror(errno);
+		return -1;
+	}
+	if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+		close(fd);
+		*why = "no longer a regular file";
+		return -1;
+	}
+	return fd;
+}
+
 static int
 sampled(const char *salt, const char *rel, unsigned rate)
 {
@@ -1253,16 +1279,17 @@ process_file(struct worker *w, const struct job *j)
 	struct vfy_scanner sc;
 	struct hitagg ha;
 	struct stat st;
+	const char *why = "";
 	size_t want, got = 0;
 	uint64_t size;
 	int fd, proven = 0;
 	enum atr_err e;
 	long me;
 
-	fd = open(j->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+	fd = open_object(j->path, &why);
 	if (fd < 0 || fstat(fd, &st) != 0) {
 		wadd(w, VFY_ERROR, j->store, j->rel, -1, "envelope.unreadable",
-		    "cannot open: %s", strerror(errno));
+		    "cannot open: %s", fd < 0 ? why : strerror(errno));
 		mark_incomplete(w, "a file could not be read");
 		if (fd >= 0)
 			close(fd);
@@ -1409,6 +1436,7 @@ rescan_one(struct worker *w, const struct rescan *r, const uint8_t *seg)
 	struct vfy_scanner sc;
 	struct hitagg ha;
 	struct job j;
+	const char *why = "";
 	uint64_t pos = 0;
 	int fd;
 
@@ -1421,11 +1449,10 @@ rescan_one(struct worker *w, const struct rescan *r, const uint8_t *seg)
 	if (seg != NULL) {
 		rescan_bytes(w, r, seg, (size_t)r->len, &sc);
 	} else {
-		fd = open(r->path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+		fd = open_object(r->path, &why);
 		if (fd < 0) {
 			wadd(w, VFY_ERROR, r->store, r->rel, -1,
-			    "envelope.unreadable", "cannot reopen: %s",
-			    strerror(errno));
+			    "envelope.unreadable", "cannot reopen: %s", why);
 			mark_incomplete(w, "a file could not be read");
 			return;
 		}
@@ -1763,6 +1790,7 @@ drill(struct engine *E, struct cand *cand, size_t ncand)
 	struct vfy_report *r = E->r;
 	struct atr_header *h = malloc(sizeof(*h));
 	uint8_t *spill = malloc(ATR_HEADER_MAX);
+	const char *why = "";
 	size_t i, k, tried = 0;
 	int any_vault = 0;
 
@@ -1799,7 +1827,7 @@ drill(struct engine *E, struct cand *cand, size_t ncand)
 
 			if (strcmp(cand[i].kid, key->key_id) != 0)
 				continue;
-			fd = open(cand[i].path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+			fd = open_object(cand[i].path, &why);
 			if (fd < 0)
 				continue;
 			e = atr_read_header(fd, h, spill, &extra);

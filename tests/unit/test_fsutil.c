@@ -429,6 +429,44 @@ Test(walk, callback_error_stops_the_walk)
 	free(root);
 }
 
+/* Removes the entry "b" (listed, not yet visited) when "a" is
+ * visited, as another writer renaming its temporary file would. */
+static enum atr_err
+remove_b(const char *path, const char *rel, enum atr_walk_type type,
+    const struct stat *st, void *arg)
+{
+	unsigned *n = arg;
+	char b[PATH_MAX];
+
+	(void)type;
+	(void)st;
+	(*n)++;
+	if (strcmp(rel, "a") == 0) {
+		snprintf(b, sizeof(b), "%.*sb", (int)(strlen(path) - 1), path);
+		cr_assert_eq(unlink(b), 0, "%s", b);
+	}
+	return ATR_OK;
+}
+
+Test(walk, entry_gone_since_the_listing_is_not_an_error)
+{
+	char *root = at("vanish"), *a = at("vanish/a"), *b = at("vanish/b"),
+	    *c = at("vanish/c");
+	unsigned n = 0;
+
+	cr_assert_eq(mkdir(root, 0700), 0);
+	cr_assert_eq(tu_write_file(a, "a", 1), 0);
+	cr_assert_eq(tu_write_file(b, "b", 1), 0);
+	cr_assert_eq(tu_write_file(c, "c", 1), 0);
+	cr_assert_eq(atr_walk(root, remove_b, &n), ATR_OK, "%s",
+	    atr_detail());
+	cr_assert_eq(n, 3, "root, a and c visited, b skipped: %u", n);
+	free(root);
+	free(a);
+	free(b);
+	free(c);
+}
+
 Test(walk, missing_root)
 {
 	static struct seen s;
