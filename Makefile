@@ -30,68 +30,98 @@ PKGS := openssl libcurl libcjson libmicrohttpd
 PKG_CFLAGS := $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS := $(shell pkg-config --libs $(PKGS) 2>/dev/null)
 # The atrest binary links only OpenSSL and cJSON: libcurl and
-# libmicrohttpd are opened on first use (lib/dynlink.c), which saves every
-# command ~14 ms of start-up.  Test programs link them as well.
+# libmicrohttpd are opened on first use (core/dlib.h), which saves every
+# command ~14 ms of start-up.  The test programs link the same archives
+# and reach the two libraries the same way; libcurl is linked into them
+# only for the requests the tests make themselves.
 APP_LIBS := $(shell pkg-config --libs openssl libcjson 2>/dev/null) -ldl -lm
+TEST_LIBS := $(APP_LIBS) $(shell pkg-config --libs libcurl 2>/dev/null) -lcriterion
 
 CFLAGS ?= $(OPT) -g
-CFLAGS += -Icli -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
+CFLAGS += -std=c11 -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wvla \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
-	-Ilib -I/usr/include/p11-kit-1 $(PKG_CFLAGS) $(SANFLAGS) -pthread
+	$(PKG_CFLAGS) $(SANFLAGS) -pthread -MMD -MP
 LDFLAGS += $(SANFLAGS) -pthread
-LDLIBS += $(PKG_LIBS) -ldl -lm
 
-LIB_SRC := $(sort $(wildcard lib/*.c))
-APP_SRC := $(sort $(wildcard cli/*.c))
-MOD_SRC := $(sort $(wildcard bench/*.c verify/*.c))
-TLIB_SRC := $(sort $(wildcard tests/lib/*.c))
+# The layers (docs/ARCHITECTURE.md), lowest first.  Each folder is
+# compiled with the include paths of the layers it may use and nothing
+# else, so an include that reaches up does not compile;
+# scripts/check-layers.sh also checks every include against this table.
+LAYERS := core keyvault keys vault verify bench cli
+INC_core := -Icore
+INC_keyvault := $(INC_core) -Ikeyvault
+INC_keys := $(INC_keyvault) -Ikeys -I/usr/include/p11-kit-1
+INC_vault := $(INC_core) -Ivault
+INC_verify := $(INC_keys) -Iverify
+INC_bench := $(INC_keys) -Ivault -Ibench
+INC_cli := $(INC_keys) -Ivault -Iverify -Ibench -Icli
+INC_tests := $(INC_cli) -Itests/testlib
+
+# One archive per layer, named for what it holds.
+ARCHIVE_core := libatrest-core.a
+ARCHIVE_keyvault := libatrest-keyvault.a
+ARCHIVE_keys := libatrest-keys.a
+ARCHIVE_vault := libatrest-vault.a
+ARCHIVE_verify := libatrest-verify.a
+ARCHIVE_bench := libatrest-bench.a
+LIB_LAYERS := bench verify vault keys keyvault core
+ARCHIVES := $(foreach l,$(LIB_LAYERS),$(B)/$(ARCHIVE_$(l)))
+
+src_of = $(sort $(wildcard $(1)/*.c))
+obj_of = $(patsubst %.c,$(B)/%.o,$(call src_of,$(1)))
+
+APP_OBJ := $(call obj_of,cli)
+TLIB_SRC := $(sort $(wildcard tests/testlib/*.c))
 UNIT_SRC := $(sort $(wildcard tests/unit/test_*.c))
 E2E_SRC := $(sort $(wildcard tests/e2e/test_*.c))
-
-LIB_OBJ := $(LIB_SRC:%.c=$(B)/%.o)
-APP_OBJ := $(APP_SRC:%.c=$(B)/%.o)
-MOD_OBJ := $(MOD_SRC:%.c=$(B)/%.o)
 TLIB_OBJ := $(TLIB_SRC:%.c=$(B)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/e2e_%)
 
-.PHONY: all deps demo test check check-san check-valgrind check-tsan check-sdk tests fuzz perf-kv clean lint
+.PHONY: all deps demo test check check-san check-valgrind check-tsan check-sdk tests fuzz perf-kv clean lint check-layers check-symbols
 
 all: $(B)/atrest
 
 deps:
 	@bash scripts/deps.sh
 
-$(B)/%.o: %.c $(wildcard lib/*.h cli/*.h bench/*.h verify/*.h tests/lib/*.h)
+# Objects: each layer's folder with its own include paths; -MMD -MP
+# writes the headers each object depends on (.d files, included below).
+define layer_rules
+$(B)/$(1)/%.o: $(1)/%.c
+	@mkdir -p $$(dir $$@)
+	@echo "  CC      $$<"
+	@$$(CC) $$(CFLAGS) $$(INC_$(1)) -c -o $$@ $$<
+endef
+$(foreach l,$(LAYERS),$(eval $(call layer_rules,$(l))))
+
+$(B)/tests/testlib/%.o: tests/testlib/%.c
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
-	@$(CC) $(CFLAGS) -c -o $@ $<
+	@$(CC) $(CFLAGS) $(INC_tests) -c -o $@ $<
 
-$(B)/libatrest.a: $(LIB_OBJ)
-	@rm -f $@
-	@ar rcs $@ $^
+define archive_rule
+$(B)/$(ARCHIVE_$(1)): $(call obj_of,$(1))
+	@rm -f $$@
+	@ar rcs $$@ $$^
+endef
+$(foreach l,$(LIB_LAYERS),$(eval $(call archive_rule,$(l))))
 
-# bench/ and verify/ are libraries of their own, linked into the tool and
-# into their tests.
-$(B)/libmods.a: $(MOD_OBJ)
-	@rm -f $@
-	@ar rcs $@ $^
-
-LINK_LIBS = $(B)/libmods.a $(B)/libatrest.a
-
-$(B)/atrest: $(APP_OBJ) $(B)/libmods.a $(B)/libatrest.a
+$(B)/atrest: $(APP_OBJ) $(ARCHIVES)
 	@echo "  LD      $@"
-	@$(CC) $(LDFLAGS) -o $@ $(APP_OBJ) $(LINK_LIBS) $(APP_LIBS)
+	@$(CC) $(LDFLAGS) -o $@ $(APP_OBJ) $(ARCHIVES) $(APP_LIBS)
 
-$(B)/tests/%: tests/unit/%.c $(TLIB_OBJ) $(B)/libmods.a $(B)/libatrest.a
+$(B)/tests/%: tests/unit/%.c $(TLIB_OBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
-	@$(CC) $(CFLAGS) -Itests/lib -Ibench -Iverify $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LINK_LIBS) $(LDLIBS) -lcriterion
+	@$(CC) $(CFLAGS) $(INC_tests) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(ARCHIVES) $(TEST_LIBS)
 
-$(B)/tests/e2e_%: tests/e2e/%.c $(TLIB_OBJ) $(B)/libmods.a $(B)/libatrest.a
+$(B)/tests/e2e_%: tests/e2e/%.c $(TLIB_OBJ) $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	@echo "  TEST    $@"
-	@$(CC) $(CFLAGS) -Itests/lib $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(LINK_LIBS) $(LDLIBS) -lcriterion
+	@$(CC) $(CFLAGS) $(INC_tests) $(LDFLAGS) -o $@ $< $(TLIB_OBJ) $(ARCHIVES) $(TEST_LIBS)
+
+-include $(shell find $(B) -name '*.d' 2>/dev/null)
 
 tests: $(B)/atrest $(UNIT_BIN) $(E2E_BIN)
 
@@ -136,10 +166,10 @@ check-valgrind: tests
 		VECTOR_DIR=$(VECTOR_DIR) ONLY='$(VALGRIND_SUITES)' bash scripts/run-tests.sh $(B)
 
 # Benchmarks that are programs rather than tests (figures, never asserts).
-$(B)/perf/%: tests/perf/%.c $(B)/libatrest.a
+$(B)/perf/%: tests/perf/%.c $(ARCHIVES)
 	@mkdir -p $(dir $@)
 	@echo "  PERF    $@"
-	@$(CC) $(CFLAGS) $(LDFLAGS) -o $@ $< $(B)/libatrest.a $(LDLIBS)
+	@$(CC) $(CFLAGS) $(INC_tests) $(LDFLAGS) -o $@ $< $(ARCHIVES) $(TEST_LIBS)
 
 perf-kv: $(B)/perf/kv_overhead
 	@$(B)/perf/kv_overhead
@@ -156,14 +186,15 @@ clean:
 FUZZ_SECONDS ?= 60
 CI_FUZZ_SECONDS ?= 15
 FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
-FUZZ_CFLAGS := -std=c11 -g -O1 -Ilib -Icli $(PKG_CFLAGS) -I/usr/include/p11-kit-1 \
+FUZZ_SRC := $(foreach l,$(LIB_LAYERS),$(call src_of,$(l)))
+FUZZ_CFLAGS := -std=c11 -g -O1 $(INC_tests) $(PKG_CFLAGS) \
 	-D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64 \
 	-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -pthread
 
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) $(MOD_SRC)
+build-fuzz/%: tests/fuzz/%.c $(FUZZ_SRC)
 	@mkdir -p build-fuzz
 	@echo "  FUZZ    $@"
-	@clang $(FUZZ_CFLAGS) -Iverify -Ibench -o $@ $< $(LIB_SRC) $(MOD_SRC) $(PKG_LIBS) -ldl -lm
+	@clang $(FUZZ_CFLAGS) -o $@ $< $(FUZZ_SRC) $(APP_LIBS)
 
 # The harness's own regression test needs build-fuzz/fuzz_decrypt, so it
 # runs here, once the targets are built (make check skips it before).

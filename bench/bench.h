@@ -25,6 +25,7 @@
 
 #include "err.h"
 #include "key.h"
+#include "keys.h"
 
 #define ATB_SCHEMA "atrest-bench/1"
 

@@ -28,6 +28,7 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "key.h"
+#include "keys.h"
 #include "keyuri.h"
 
 #define POOL_PER_KEY_BYTES (16U * 1024U * 1024U)

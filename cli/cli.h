@@ -13,8 +13,7 @@
 #include <stdio.h>
 
 #include "err.h"
-
-#define ATR_VERSION_STRING "0.1.0"
+#include "version.h"
 
 int cmd_encrypt(int argc, char **argv);
 int cmd_decrypt(int argc, char **argv);

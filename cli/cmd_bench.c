@@ -12,7 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../bench/bench.h"
+#include "bench.h"
 #include "cli.h"
 #include "common.h"
 #include "fsutil.h"

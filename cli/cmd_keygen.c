@@ -15,6 +15,7 @@
 #include "cli.h"
 #include "common.h"
 #include "key.h"
+#include "keys.h"
 
 static void
 usage(FILE *f)

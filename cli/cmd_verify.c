@@ -20,7 +20,8 @@
 #include "crypto.h"
 #include "fsutil.h"
 #include "quote.h"
-#include "../verify/verify.h"
+#include "verify.h"
+#include "keys.h"
 
 static void
 usage(FILE *f)

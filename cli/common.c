@@ -18,6 +18,7 @@
 #include "quote.h"
 #include "stream.h"
 #include "walk.h"
+#include "keys.h"
 
 int
 cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri)

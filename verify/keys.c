@@ -22,6 +22,7 @@
 
 #include "crypto.h"
 #include "vfy_int.h"
+#include "keys.h"
 
 #define WCACHE 32
 

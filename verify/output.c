@@ -11,10 +11,10 @@
 #include <string.h>
 #include <time.h>
 
-#include "cli.h"
 #include "crypto.h"
 #include "fsutil.h"
 #include "quote.h"
+#include "version.h"
 #include "vfy_int.h"
 
 /* ---- buffered writer --------------------------------------------------- */

@@ -16,6 +16,7 @@
 
 #include "kv_client.h"
 #include "vfy_int.h"
+#include "provider_azure.h"
 
 #pragma weak atr_kv_key_info
 #pragma weak atr_kv_key_client

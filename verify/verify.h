@@ -289,12 +289,4 @@ enum atr_err vfy_fixture_encrypt_file(const char *in, const char *out,
     struct atr_key *const *keys, size_t nkeys, const struct atr_share *share,
     uint32_t frame_size);
 
-/*
- * A key whose "wrap" is the identity and whose key id is chosen by the
- * caller: a broken provider that writes the DEK and whatever the key id
- * says into the header in the clear (plants plaintext.dek and
- * plaintext.canary defects).  Free with atr_key_free.
- */
-struct atr_key *vfy_fixture_leaky_key(const char *key_id);
-
 #endif

@@ -25,6 +25,7 @@
 
 #include "envelope.h"
 #include "key.h"
+#include "keys.h"
 #include "stream.h"
 #include "testutil.h"
 

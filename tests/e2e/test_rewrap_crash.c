@@ -28,6 +28,7 @@
 #include "crypto.h"
 #include "envelope.h"
 #include "key.h"
+#include "keys.h"
 #include "stream.h"
 #include "testutil.h"
 

@@ -26,6 +26,7 @@
 
 #include "crypto.h"
 #include "envelope.h"
+#include "kv_mint.h"
 #include "kv_server.h"
 #include "softhsm.h"
 #include "testutil.h"
@@ -293,7 +294,7 @@ Test(secrets, no_secret_in_any_output, .timeout = 900)
 	{
 		char t[4096];
 
-		cr_assert_eq(atr_kv_server_mint_token(srv,
+		cr_assert_eq(tl_kv_mint_token(srv,
 		    atr_kv_server_client_id(srv), "https://vault.azure.net", 3600,
 		    t, sizeof(t)), ATR_OK);
 		snprintf(tokenv, sizeof(tokenv), "ATREST_AZURE_TOKEN=%.*s",

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "envelope.h"
+#include "keys.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -29,6 +29,7 @@
 #include "envtest.h"
 #include "keyuri.h"
 #include "key.h"
+#include "keys.h"
 #include "testutil.h"
 
 static const char *const key_types[] = {

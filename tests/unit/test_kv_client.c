@@ -27,6 +27,7 @@
 
 #include "crypto.h"
 #include "key.h"
+#include "keys.h"
 #include "kv_client.h"
 
 /* ---- key identifiers ---- */
@@ -674,8 +675,10 @@ Test(kv_client, silent_peer_times_out)
 
 #include <curl/curl.h>
 
+#include "kv_mint.h"
 #include "kv_server.h"
 #include "testutil.h"
+#include "provider_azure.h"
 
 /* kv_client.h and kv_server.h name the four crypto operations alike. */
 _Static_assert(ATR_KV_OP_ENCRYPT == ATR_KV_KEYOP_ENCRYPT &&
@@ -1299,7 +1302,7 @@ Test(kv_vault, static_token_from_env)
 	make_key("cmk", NULL, 0, 0, NULL);
 	atr_kv_cache_clear();
 	unsetenv("AZURE_CLIENT_SECRET");
-	cr_assert_eq(atr_kv_server_mint_token(srv, atr_kv_server_client_id(srv),
+	cr_assert_eq(tl_kv_mint_token(srv, atr_kv_server_client_id(srv),
 	    NULL, 3600, tok, sizeof(tok)), ATR_OK);
 	setenv("ATREST_AZURE_TOKEN", tok, 1);
 	c = client();
@@ -1309,7 +1312,7 @@ Test(kv_vault, static_token_from_env)
 	cr_assert_eq(call.token_fetches, 0);
 	/* A token for another audience: 401 with the service's reason, and
 	 * no refresh attempt (there is nothing to refresh). */
-	cr_assert_eq(atr_kv_server_mint_token(srv, atr_kv_server_client_id(srv),
+	cr_assert_eq(tl_kv_mint_token(srv, atr_kv_server_client_id(srv),
 	    "https://management.azure.com", 3600, tok, sizeof(tok)), ATR_OK);
 	setenv("ATREST_AZURE_TOKEN", tok, 1);
 	cr_assert_eq(atr_kv_get_key(c, "cmk", NULL, &k), ATR_ERR_UNAUTHORIZED);

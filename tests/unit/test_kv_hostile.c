@@ -26,6 +26,7 @@
 #include "crypto.h"
 #include "hostile.h"
 #include "key.h"
+#include "keys.h"
 #include "kv_client.h"
 #include "testutil.h"
 

@@ -20,6 +20,7 @@
 
 #include "crypto.h"
 #include "key.h"
+#include "keys.h"
 #include "kv_client.h"
 #include "kv_server.h"
 #include "testutil.h"

@@ -29,6 +29,7 @@
 #include <openssl/rsa.h>
 
 #include "crypto.h"
+#include "kv_mint.h"
 #include "kv_server.h"
 /* Internals, for the store's limits and its key generation. */
 #include "kv_server_int.h"
@@ -910,7 +911,7 @@ Test(kv_server, token_endpoint_and_validation)
 	cr_assert_eq(r.status, 401);
 	resp_free(&r);
 	/* Wrong audience: AKV10022, the service's text. */
-	cr_assert_eq(atr_kv_server_mint_token(v.s, NULL,
+	cr_assert_eq(tl_kv_mint_token(v.s, NULL,
 	    "https://management.azure.com/", 600, tok, sizeof(tok)), ATR_OK);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", tok);
 	http(&v, "GET", "/keys?api-version=7.4", NULL, bearer, &r);
@@ -920,7 +921,7 @@ Test(kv_server, token_endpoint_and_validation)
 	    "https://management.azure.com/.");
 	resp_free(&r);
 	/* Expired. */
-	cr_assert_eq(atr_kv_server_mint_token(v.s, NULL, NULL, -60, tok,
+	cr_assert_eq(tl_kv_mint_token(v.s, NULL, NULL, -60, tok,
 	    sizeof(tok)), ATR_OK);
 	snprintf(bearer, sizeof(bearer), "Bearer %s", tok);
 	http(&v, "GET", "/keys?api-version=7.4", NULL, bearer, &r);

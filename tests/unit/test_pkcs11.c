@@ -19,6 +19,7 @@
 
 #include "crypto.h"
 #include "key.h"
+#include "keys.h"
 #include "pkcs11_uri.h"
 #include "softhsm.h"
 #include "testutil.h"

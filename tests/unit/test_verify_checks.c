@@ -27,6 +27,7 @@
 
 #include "envtest.h"
 #include "fsutil.h"
+#include "leaky_key.h"
 #include "testutil.h"
 #include "vfy_int.h"
 
@@ -568,7 +569,7 @@ Test(plaintext, copies_canaries_and_leaked_keys_fail)
 	cr_assert(e->ncanaries > 0);
 	snprintf(kid, sizeof(kid), "pkcs11:object=%s", e->canaries[0]);
 	ks[0] = f.cmk;
-	ks[1] = vfy_fixture_leaky_key(kid);
+	ks[1] = tl_leaky_key(kid);
 	cr_assert_not_null(ks[1]);
 	encrypt_one(&f, "edge/two-frames.dat", "edge/two-frames.dat", ks, 2);
 	atr_key_free(ks[1]);
@@ -1153,6 +1154,7 @@ Test(shard, merge_without_a_shared_fingerprint_key_warns)
 
 #include "kv_client.h"
 #include "kv_server.h"
+#include "keys.h"
 
 struct vx {
 	struct atr_kv_server *srv;

@@ -21,6 +21,7 @@
 #include "crypto.h"
 #include "keyuri.h"
 #include "kv_client.h"
+#include "curl_dl.h"
 
 #define MSG_MAX 240U   /* bytes of a service message kept in a detail */
 /* Bounds of the integers a KeyBundle may carry.  Dates are IntDate
@@ -660,7 +661,7 @@ atr_kv_parse_retry_after(const char *name, const char *value, time_t now)
 		return rc > 0 ? ATR_KV_RETRY_AFTER_CAP_MS : (long)(v * 1000);
 	}
 	/* HTTP-date (IMF-fixdate and the obsolete forms curl knows). */
-	t = curl_getdate(p, NULL);
+	t = atr_curl()->getdate(p, NULL);
 	if (t == (time_t)-1)
 		return -1;
 	if (t <= now)

@@ -35,8 +35,8 @@
 #include <curl/curl.h>
 
 #include "crypto.h"
-#include "dynlink.h"
 #include "kv_internal.h"
+#include "curl_dl.h"
 
 #define DEF_CONNECT_MS 5000L
 #define DEF_TIMEOUT_MS 30000L
@@ -212,13 +212,13 @@ static int g_init_ok;
 static void
 handle_dtor(void *h)
 {
-	curl_easy_cleanup(h);
+	atr_curl()->easy_cleanup(h);
 }
 
 static void
 global_init(void)
 {
-	if (curl_global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
+	if (atr_curl()->global_init(CURL_GLOBAL_DEFAULT) != CURLE_OK)
 		return;
 	if (pthread_key_create(&g_key, handle_dtor) != 0)
 		return;
@@ -235,9 +235,9 @@ thread_handle(void)
 		return NULL;
 	h = pthread_getspecific(g_key);
 	if (h == NULL) {
-		h = curl_easy_init();
+		h = atr_curl()->easy_init();
 		if (h != NULL && pthread_setspecific(g_key, h) != 0) {
-			curl_easy_cleanup(h);
+			atr_curl()->easy_cleanup(h);
 			h = NULL;
 		}
 	}
@@ -255,7 +255,7 @@ atr_kv_thread_cleanup(void)
 	h = pthread_getspecific(g_key);
 	if (h != NULL) {
 		pthread_setspecific(g_key, NULL);
-		curl_easy_cleanup(h);
+		atr_curl()->easy_cleanup(h);
 	}
 }
 
@@ -422,7 +422,7 @@ static enum atr_err
 curl_failure(const struct atr_kv_client *c, const struct kv_req *rq,
     CURLcode cc, const char *ebuf, int too_large, unsigned attempts)
 {
-	const char *why = ebuf[0] != '\0' ? ebuf : curl_easy_strerror(cc);
+	const char *why = ebuf[0] != '\0' ? ebuf : atr_curl()->easy_strerror(cc);
 	char tries[32] = "";
 
 	if (attempts > 1)
@@ -512,10 +512,10 @@ perform(CURL *h, const struct atr_kv_client *c, const struct kv_req *rq,
 	for (i = 0; i < nh; i++)
 		hl[i].next = i + 1 < nh ? &hl[i + 1] : NULL;
 
-	curl_easy_reset(h);
+	atr_curl()->easy_reset(h);
 	ebuf[0] = '\0';
 #define SET(opt, val) do { if (cc == CURLE_OK) \
-	cc = curl_easy_setopt(h, opt, val); } while (0)
+	cc = atr_curl()->easy_setopt(h, opt, val); } while (0)
 	SET(CURLOPT_ERRORBUFFER, ebuf);
 	SET(CURLOPT_URL, rq->url);
 	SET(CURLOPT_PROTOCOLS_STR, rq->allow_http ? "http,https" : "https");
@@ -553,15 +553,15 @@ perform(CURL *h, const struct atr_kv_client *c, const struct kv_req *rq,
 #undef SET
 	if (cc != CURLE_OK)
 		return cc;
-	cc = curl_easy_perform(h);
+	cc = atr_curl()->easy_perform(h);
 	/* The Authorization line and the body must not stay referenced. */
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
-	curl_easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
+	atr_curl()->easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	atr_curl()->easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 	if (cc == CURLE_OK) {
 		long v = 0;
 
-		curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->rs->status);
-		if (curl_easy_getinfo(h, CURLINFO_HTTP_VERSION, &v) ==
+		atr_curl()->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->rs->status);
+		if (atr_curl()->easy_getinfo(h, CURLINFO_HTTP_VERSION, &v) ==
 		    CURLE_OK && v == CURL_HTTP_VERSION_2_0)
 			atomic_fetch_add(&st_http2, 1);
 	}
@@ -737,7 +737,7 @@ atr_kv_client_new(const char *url, const struct atr_kv_opts *o,
 		goto fail;
 	}
 	snprintf(c->api_version, sizeof(c->api_version), "%s", av);
-	err = atr_dynlink_curl();
+	err = atr_curl_load();
 	if (err != ATR_OK)
 		goto fail;
 	pthread_once(&g_once, global_init);

@@ -29,6 +29,7 @@
 #include "crypto.h"
 #include "fsutil.h"
 #include "key.h"
+#include "keys.h"
 
 #define KEYFILE_MAX (64U * 1024U)
 #define RSA_MIN_BITS 2048U

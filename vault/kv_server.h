@@ -147,13 +147,4 @@ enum atr_err atr_kv_server_set_faults(struct atr_kv_server *s,
 void atr_kv_server_get_stats(struct atr_kv_server *s,
     struct atr_kv_server_stats *st);
 
-/*
- * Mints a token as the token endpoint would, with any audience and
- * lifetime (negative: already expired), for tests of the 401 paths.
- * out gets a NUL-terminated token; the caller wipes it.
- */
-enum atr_err atr_kv_server_mint_token(struct atr_kv_server *s,
-    const char *client_id, const char *audience, long lifetime,
-    char *out, size_t cap);
-
 #endif

@@ -27,8 +27,8 @@
 #include <microhttpd.h>
 
 #include "crypto.h"
-#include "dynlink.h"
 #include "fsutil.h"
+#include "mhd_dl.h"
 
 #define DEFAULT_RESOURCE "https://vault.azure.net"
 #define LATEST_API_VERSION "2025-07-01"
@@ -174,13 +174,13 @@ kvs_reply_oom(struct kvs_http *h)
 const char *
 kvs_header(struct kvs_http *h, const char *name)
 {
-	return MHD_lookup_connection_value(h->conn, MHD_HEADER_KIND, name);
+	return atr_mhd()->lookup_connection_value(h->conn, MHD_HEADER_KIND, name);
 }
 
 const char *
 kvs_query(struct kvs_http *h, const char *name)
 {
-	return MHD_lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND,
+	return atr_mhd()->lookup_connection_value(h->conn, MHD_GET_ARGUMENT_KIND,
 	    name);
 }
 
@@ -685,7 +685,7 @@ queue(struct kvs_http *h)
 		kvs_reply_error(h, h->status >= 400 ? h->status : 500,
 		    "InternalServerError", NULL, "No response.");
 	if (h->status == 204 || h->resp == NULL) {
-		r = MHD_create_response_from_buffer(0, (void *)"",
+		r = atr_mhd()->create_response_from_buffer(0, (void *)"",
 		    MHD_RESPMEM_PERSISTENT);
 	} else {
 		/* MHD keeps the body until sent; it is wiped when freed. */
@@ -695,7 +695,7 @@ queue(struct kvs_http *h)
 		hold->resp = h->resp;
 		hold->resp_len = h->resp_len;
 		h->resp = NULL;
-		r = MHD_create_response_from_buffer_with_free_callback_cls(
+		r = atr_mhd()->create_response_from_buffer_with_free_callback_cls(
 		    hold->resp_len, hold->resp, free_resp, hold);
 	}
 	if (r == NULL) {
@@ -705,13 +705,13 @@ queue(struct kvs_http *h)
 	}
 	kvs_uuid(rid);
 	if (h->token_headers) {
-		MHD_add_response_header(r, "Cache-Control", "no-store, no-cache");
+		atr_mhd()->add_response_header(r, "Cache-Control", "no-store, no-cache");
 	} else {
-		MHD_add_response_header(r, "Cache-Control", "no-cache");
-		MHD_add_response_header(r, "x-ms-keyvault-region", "loopback");
-		MHD_add_response_header(r, "x-ms-keyvault-service-version",
+		atr_mhd()->add_response_header(r, "Cache-Control", "no-cache");
+		atr_mhd()->add_response_header(r, "x-ms-keyvault-region", "loopback");
+		atr_mhd()->add_response_header(r, "x-ms-keyvault-service-version",
 		    "1.9.0.0");
-		ci = MHD_get_connection_info(h->conn,
+		ci = atr_mhd()->get_connection_info(h->conn,
 		    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 		if (ci != NULL && ci->client_addr != NULL) {
 			char addr[INET6_ADDRSTRLEN] = "";
@@ -728,30 +728,30 @@ queue(struct kvs_http *h)
 			snprintf(buf, sizeof(buf), "conn_type=%s;addr=%s;"
 			    "act_addr_fam=%s;", v6 ? "Ipv6" : "Ipv4", addr,
 			    v6 ? "InterNetworkV6" : "InterNetwork");
-			MHD_add_response_header(r, "x-ms-keyvault-network-info",
+			atr_mhd()->add_response_header(r, "x-ms-keyvault-network-info",
 			    buf);
 		}
 	}
-	MHD_add_response_header(r, "Pragma", "no-cache");
+	atr_mhd()->add_response_header(r, "Pragma", "no-cache");
 	if (h->status != 204)
-		MHD_add_response_header(r, "Content-Type",
+		atr_mhd()->add_response_header(r, "Content-Type",
 		    "application/json; charset=utf-8");
-	MHD_add_response_header(r, "Expires", "-1");
-	MHD_add_response_header(r, "x-ms-request-id", rid);
+	atr_mhd()->add_response_header(r, "Expires", "-1");
+	atr_mhd()->add_response_header(r, "x-ms-request-id", rid);
 	crid = kvs_header(h, "x-ms-client-request-id");
 	if (crid != NULL && strlen(crid) < 128)
-		MHD_add_response_header(r, "x-ms-client-request-id", crid);
-	MHD_add_response_header(r, "Strict-Transport-Security",
+		atr_mhd()->add_response_header(r, "x-ms-client-request-id", crid);
+	atr_mhd()->add_response_header(r, "Strict-Transport-Security",
 	    "max-age=31536000;includeSubDomains");
-	MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+	atr_mhd()->add_response_header(r, "X-Content-Type-Options", "nosniff");
 	if (h->www_auth)
-		MHD_add_response_header(r, "WWW-Authenticate", s->challenge);
+		atr_mhd()->add_response_header(r, "WWW-Authenticate", s->challenge);
 	if (h->retry_after >= 0) {
 		snprintf(buf, sizeof(buf), "%d", h->retry_after);
-		MHD_add_response_header(r, "Retry-After", buf);
+		atr_mhd()->add_response_header(r, "Retry-After", buf);
 	}
-	ret = MHD_queue_response(h->conn, (unsigned)h->status, r);
-	MHD_destroy_response(r);
+	ret = atr_mhd()->queue_response(h->conn, (unsigned)h->status, r);
+	atr_mhd()->destroy_response(r);
 	return ret;
 }
 
@@ -926,7 +926,7 @@ admit(struct atr_kv_server *s, struct MHD_Connection *conn, const char *url,
 		goto answer;
 	}
 	if (authed && s->idle_timeout > 0)
-		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+		atr_mhd()->set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 		    s->idle_timeout);
 	return MHD_YES;
 answer:
@@ -1309,7 +1309,7 @@ kvs_peer_loopback(struct kvs_http *h)
 {
 	const union MHD_ConnectionInfo *ci;
 
-	ci = MHD_get_connection_info(h->conn,
+	ci = atr_mhd()->get_connection_info(h->conn,
 	    MHD_CONNECTION_INFO_CLIENT_ADDRESS);
 	return ci != NULL && ci->client_addr != NULL &&
 	    addr_loopback(ci->client_addr);
@@ -1474,10 +1474,10 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	    strlen(o->managed_identity)))
 		return atr_fail(ATR_ERR_USAGE, "managed identity: expected a "
 		    "client id (GUID)");
-	err = atr_dynlink_mhd();
+	err = atr_mhd_load();
 	if (err != ATR_OK)
 		return err;
-	if (MHD_is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+	if (atr_mhd()->is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
 		return atr_fail(ATR_ERR_UNSUPPORTED,
 		    "libmicrohttpd was built without TLS");
 	s = calloc(1, sizeof(*s));
@@ -1590,7 +1590,7 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	 * take every slot, and a connection that has not authenticated a
 	 * request closes after a short silence (admit lengthens it).
 	 */
-	s->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, s,
+	s->daemon = atr_mhd()->start_daemon(flags, 0, NULL, NULL, on_request, s,
 	    MHD_OPTION_EXTERNAL_LOGGER, mhd_logger, s,
 	    MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 	    MHD_OPTION_HTTPS_MEM_KEY, s->tls_key,
@@ -1607,7 +1607,7 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 		    "127.0.0.1:0");
 		goto fail;
 	}
-	di = MHD_get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
+	di = atr_mhd()->get_daemon_info(s->daemon, MHD_DAEMON_INFO_BIND_PORT);
 	if (di == NULL || di->port == 0) {
 		err = atr_fail(ATR_ERR_IO, "cannot read the bound port");
 		goto fail;
@@ -1683,7 +1683,7 @@ atr_kv_server_stop(struct atr_kv_server *s)
 		return;
 	atomic_store_explicit(&s->stopping, 1, memory_order_release);
 	if (s->daemon != NULL)
-		MHD_stop_daemon(s->daemon);
+		atr_mhd()->stop_daemon(s->daemon);
 	/* The token dies with the server that honoured it. */
 	if (s->admin_path[0] != '\0')
 		unlink(s->admin_path);
@@ -1763,12 +1763,4 @@ atr_kv_server_token_mode(struct atr_kv_server *s)
 
 	kvs_config_get(s, &c);
 	return c.token_mode;
-}
-
-enum atr_err
-atr_kv_server_mint_token(struct atr_kv_server *s, const char *client_id,
-    const char *audience, long lifetime, char *out, size_t cap)
-{
-	return kvs_token_issue(s, client_id != NULL ? client_id : s->client_id,
-	    audience != NULL ? audience : s->resource, lifetime, out, cap);
 }

@@ -1,10 +1,7 @@
-/* see key.h */
-#include "key.h"
+/* see keys.h */
+#include "keys.h"
 
-#include <stdlib.h>
 #include <string.h>
-
-#include "crypto.h"
 
 extern const struct atr_provider atr_provider_file;
 extern const struct atr_provider atr_provider_pkcs11;
@@ -40,57 +37,4 @@ atr_key_open(const char *uri, const struct atr_key_opts *opts,
 	}
 	return atr_fail(ATR_ERR_CONFIG,
 	    "unknown key URI scheme (expected file:, pkcs11: or https://)");
-}
-
-struct atr_key *
-atr_key_alloc(const struct atr_key_ops *ops)
-{
-	struct atr_key *k = calloc(1, sizeof(*k));
-
-	if (k != NULL)
-		k->ops = ops;
-	return k;
-}
-
-void
-atr_key_free(struct atr_key *k)
-{
-	if (k == NULL)
-		return;
-	if (k->ops != NULL && k->ops->free_impl != NULL)
-		k->ops->free_impl(k);
-	atr_memzero(k, sizeof(*k));
-	free(k);
-}
-
-const char *
-atr_provider_name(enum atr_provider_type p)
-{
-	switch (p) {
-	case ATR_PROV_FILE_RSA:
-		return "file-rsa";
-	case ATR_PROV_FILE_AES:
-		return "file-aes";
-	case ATR_PROV_PKCS11:
-		return "pkcs11";
-	case ATR_PROV_AZURE_KV:
-		return "azure-kv";
-	}
-	return "unknown";
-}
-
-const char *
-atr_wrap_alg_name(enum atr_wrap_alg a)
-{
-	switch (a) {
-	case ATR_WRAP_RSA_OAEP_256:
-		return "RSA-OAEP-256";
-	case ATR_WRAP_RSA_OAEP_SHA1:
-		return "RSA-OAEP";
-	case ATR_WRAP_AES_KWP:
-		return "AES-KWP";
-	case ATR_WRAP_AES_KW:
-		return "A256KW";
-	}
-	return "unknown";
 }

@@ -23,7 +23,9 @@
 
 #include "crypto.h"
 #include "key.h"
+#include "keys.h"
 #include "kv_client.h"
+#include "provider_azure.h"
 
 struct az_impl {
 	struct atr_kv_client *c;

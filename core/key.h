@@ -1,16 +1,16 @@
 /*
- * key.h - keys named by URI, behind one provider table.
+ * key.h - the key interface the envelope format calls.
  *
- *   file:PATH                      PEM RSA key (customer-managed, RSA-OAEP-256)
- *                                  or 32-byte AES-256 key, raw or hex
- *                                  (service-managed, AES-KWP, RFC 5649)
- *   pkcs11:token=..;object=..      PKCS#11 token key (RFC 7512)
- *   https://HOST[:PORT]/keys/NAME[/VERSION]   Azure Key Vault key
+ * A key-encryption key is a struct atr_key: its ops wrap and unwrap a
+ * DEK.  The envelope code (core/) only ever calls these ops; it never
+ * knows where a key lives.  The providers that implement them (a file,
+ * a PKCS#11 token, Azure Key Vault) and the URI table that opens them
+ * are the layer above, keys/ (keys.h).  One struct atr_key may be used
+ * from several threads at once: a provider keeps any per-thread state
+ * (an HTTP handle, a PKCS#11 session) itself.
  *
- * A provider turns a URI into a struct atr_key.  The envelope code only
- * ever calls the ops below; it never knows where a key lives.  One
- * struct atr_key may be used from several threads at once: a provider
- * keeps any per-thread state (an HTTP handle, a PKCS#11 session) itself.
+ * Ownership: a struct atr_key is owned by whoever opened it and freed
+ * with atr_key_free(); impl is the provider's, freed by free_impl.
  */
 #ifndef ATR_KEY_H
 #define ATR_KEY_H
@@ -40,15 +40,6 @@ enum atr_wrap_alg {
 #define ATR_WRAPPED_MAX 1024U /* bytes of a wrapped DEK (RSA-8192) */
 #define ATR_DESC_MAX 256U
 #define ATR_URI_MAX 2048U
-
-/* Options a provider may need; each ignores what is not its own. */
-struct atr_key_opts {
-	const char *ca_file;      /* Key Vault: private CA bundle */
-	long connect_timeout_ms;  /* Key Vault: 0 = default */
-	long timeout_ms;          /* Key Vault: whole request, 0 = default */
-	int max_retries;          /* Key Vault: -1 = default */
-	const char *wrap_alg;     /* override, e.g. "RSA-OAEP"; NULL = default */
-};
 
 struct atr_key;
 
@@ -91,34 +82,14 @@ struct atr_key {
 	void *impl;
 };
 
-struct atr_provider {
-	const char *name;    /* "file", "pkcs11", "azure-kv" */
-	const char *prefix;  /* URI prefix it claims: "file:", "pkcs11:", "https://" */
-	enum atr_err (*open)(const char *uri, const struct atr_key_opts *opts,
-	    struct atr_key **out);
-};
-
-/*
- * Opens a key by URI through the provider table.  The caller frees it
- * with atr_key_free().  opts may be NULL.
- */
-enum atr_err atr_key_open(const char *uri, const struct atr_key_opts *opts,
-    struct atr_key **out);
-
 /* NULL-safe; wipes the key. */
 void atr_key_free(struct atr_key *k);
 
-/* Allocates a zeroed key with ops set; for providers. */
+/* Allocates a zeroed key with ops set (ops borrowed: static); for
+ * providers.  NULL when out of memory. */
 struct atr_key *atr_key_alloc(const struct atr_key_ops *ops);
-
-/* The provider table, NULL-terminated. */
-extern const struct atr_provider *const atr_providers[];
 
 const char *atr_provider_name(enum atr_provider_type p);
 const char *atr_wrap_alg_name(enum atr_wrap_alg a);
-
-/* Generates a key file (mode 0600, never overwrites).  type is
- * "rsa-2048", "rsa-3072", "rsa-4096" or "aes-256". */
-enum atr_err atr_keygen(const char *type, const char *path);
 
 #endif

@@ -277,18 +277,6 @@ void atr_kv_cache_clear(void);
 void atr_kv_thread_cleanup(void);
 
 /*
- * The attributes of a key opened through the azure provider (verify
- * policy: enabled, nbf/exp, key_ops, recoveryLevel, kty, size).  With
- * refresh the vault is asked again (a GET of the key's version);
- * otherwise the values seen when the key was opened are returned.
- * ATR_ERR_USAGE when k is not a Key Vault key.
- */
-enum atr_err atr_kv_key_info(struct atr_key *k, int refresh,
-    struct atr_kv_key *out);
-/* The client behind a Key Vault key (borrowed), or NULL. */
-struct atr_kv_client *atr_kv_key_client(struct atr_key *k);
-
-/*
  * Pure helpers, exposed for the unit tests.
  */
 

@@ -14,6 +14,7 @@
 #include "fsutil.h"
 #include "stream.h"
 #include "testutil.h"
+#include "keys.h"
 
 /* ---- shared keys --------------------------------------------------- */
 

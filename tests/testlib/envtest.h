@@ -20,6 +20,7 @@
 
 #include "envelope.h"
 #include "key.h"
+#include "keys.h"
 
 #define ET_KEYDIR_ENV "ATREST_TEST_KEYDIR"
 

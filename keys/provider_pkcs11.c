@@ -48,6 +48,7 @@
 
 #include "crypto.h"
 #include "key.h"
+#include "keys.h"
 #include "pkcs11_uri.h"
 
 #define RSA_MIN_BITS 2048U

@@ -1,0 +1,7 @@
+/* version.h - atrest's version, printed by --version and in reports. */
+#ifndef ATR_VERSION_H
+#define ATR_VERSION_H
+
+#define ATR_VERSION_STRING "0.1.0"
+
+#endif
