@@ -181,7 +181,7 @@ void atr_dec_free(struct atr_dec *d);
 /*
  * A framer seals or opens the frames of one object at explicit indexes,
  * with its own GCM context, so that several threads can work on one
- * object (lib/stream.c).  The caller owns the order: it gives each frame
+ * object (core/stream.c).  The caller owns the order: it gives each frame
  * its index and says which one is final, and the length rules of
  * atr_enc_frame/atr_dec_frame apply.  Frames sealed through a framer do
  * not advance the atr_enc they were taken from.

@@ -187,7 +187,7 @@ out:
  *
  * Decryption writes a batch only after each of its frames authenticated;
  * batches may land out of order in the output, which is a temporary file
- * that the caller discards on any failure (lib/fsutil.h), as it discards
+ * that the caller discards on any failure (core/fsutil.h), as it discards
  * the frames a one-thread run wrote before a failure.  The failure
  * reported is that of the first failing batch in the object's order,
  * whatever the threads' timing: batches are taken in order, so every

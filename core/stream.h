@@ -13,7 +13,7 @@
  *
  * Decryption writes a frame only after its tag verified (with T > 1,
  * batches may reach the output file out of order); the caller writes
- * into a temporary file that it discards on any error (lib/fsutil.h).
+ * into a temporary file that it discards on any error (core/fsutil.h).
  */
 #ifndef ATR_STREAM_H
 #define ATR_STREAM_H

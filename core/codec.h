@@ -1,0 +1,41 @@
+/*
+ * codec.h - base64url (RFC 4648 section 5), the encoding of every JWK
+ * field, JWT segment and Key Vault value (RFC 7515 section 2: without
+ * '=' padding).  One implementation for the Key Vault client and the
+ * loopback vault.
+ *
+ * Buffers are the caller's; nothing is allocated.  A failed decode wipes
+ * what it wrote (the input may be a wrapped or unwrapped key).
+ */
+#ifndef ATR_CODEC_H
+#define ATR_CODEC_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Characters of the unpadded encoding of len bytes (no NUL). */
+size_t atr_b64url_len(size_t len);
+
+/*
+ * Encodes in[len] without padding into out, NUL-terminated; cap must hold
+ * atr_b64url_len(len) + 1.  Returns the length written, or -1 when cap
+ * is too small.
+ */
+long atr_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
+
+/* Also accept '+' and '/' of the standard alphabet (RFC 4648 section 4),
+ * which some clients send; the service itself sends and takes only the
+ * URL alphabet. */
+#define ATR_B64_STD_ALPHABET 0x1U
+
+/*
+ * Decodes in[in_len] into out[cap]; *out_len gets the byte count.  Up to
+ * two '=' of padding are tolerated (then the length must be a multiple
+ * of 4).  Returns 0, or -1 on a character outside the alphabet, an
+ * impossible length, non-zero unused bits (not the canonical encoding)
+ * or a full buffer.
+ */
+int atr_b64url_decode(const char *in, size_t in_len, unsigned flags,
+    uint8_t *out, size_t cap, size_t *out_len);
+
+#endif

@@ -1,0 +1,16 @@
+/*
+ * util.h - the machine: online CPUs and a monotonic clock, one
+ * definition for the stream, verify, bench and the Key Vault code.
+ */
+#ifndef ATR_UTIL_H
+#define ATR_UTIL_H
+
+#include <stdint.h>
+
+/* Online CPUs (sysconf _SC_NPROCESSORS_ONLN), at least 1. */
+unsigned atr_cpu_count(void);
+
+/* CLOCK_MONOTONIC in nanoseconds: for intervals, never for dates. */
+int64_t atr_now_ns(void);
+
+#endif
