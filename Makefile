@@ -132,13 +132,15 @@ demo: deps
 # The README's test command: installs what is missing, then runs the
 # suite normally and under ASan+UBSan.
 test: deps
+	@$(MAKE) --no-print-directory check-layers
 	@$(MAKE) --no-print-directory check
+	@$(MAKE) --no-print-directory check-symbols
 	@$(MAKE) --no-print-directory check-sdk
 	@$(MAKE) --no-print-directory check SAN=1
 	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
-	@echo "make test: the suite, the Azure SDK suite, the ASan+UBSan run, the valgrind run, the TSan run and the fuzzers all passed"
+	@echo "make test: the layering and symbol checks, the suite, the Azure SDK suite, the ASan+UBSan run, the valgrind run, the TSan run and the fuzzers all passed"
 	@cat build/.tests-summary
 
 check: tests
@@ -173,6 +175,23 @@ $(B)/perf/%: tests/perf/%.c $(ARCHIVES)
 
 perf-kv: $(B)/perf/kv_overhead
 	@$(B)/perf/kv_overhead
+
+# The layering (docs/ARCHITECTURE.md), with a self-test that plants one
+# violation of each kind in a copy of the tree.
+check-layers:
+	@bash scripts/check-layers.sh .
+	@bash scripts/check-layers.sh --self-test
+
+# Nothing test-only in the binary; then the same check on a binary with
+# a test object planted in it must fail.
+check-symbols: $(B)/atrest $(TLIB_OBJ)
+	@bash scripts/check-symbols.sh $(B)/atrest $(TLIB_OBJ)
+	@$(CC) $(LDFLAGS) -o $(B)/atrest-planted $(APP_OBJ) \
+		$(B)/tests/testlib/leaky_key.o $(ARCHIVES) $(APP_LIBS)
+	@if bash scripts/check-symbols.sh $(B)/atrest-planted $(TLIB_OBJ) >/dev/null; then \
+		echo "check-symbols: a planted test object went unnoticed"; exit 1; \
+	else echo "check-symbols: a binary with a planted test object is refused"; fi
+	@rm -f $(B)/atrest-planted
 
 lint:
 	@bash scripts/lint.sh

@@ -1,5 +1,5 @@
 /*
- * limits.c - the machine's own limits, measured with the same lib/crypto.h
+ * limits.c - the machine's own limits, measured with the same core/crypto.h
  * primitives the envelope uses, on reused contexts and pre-faulted
  * buffers: raw AES-256-GCM at each object size, RSA-OAEP-256 public and
  * private operations with a parsed key, AES-KWP (RFC 5649), and the

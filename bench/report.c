@@ -1,6 +1,6 @@
 /*
  * report.c - results as a readable table, JSON (docs/BENCH.md), CSV and
- * gnuplot charts.  Files go through lib/fsutil.h: a temporary file,
+ * gnuplot charts.  Files go through core/fsutil.h: a temporary file,
  * renamed into place only when complete.
  */
 #include "bench.h"

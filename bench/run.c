@@ -1718,7 +1718,7 @@ run_setup(struct run *R, int cells)
 					break;
 				}
 				/* A URI may carry a PIN where the parser
-				 * never took it (lib/keyuri.h). */
+				 * never took it (core/keyuri.h). */
 				atr_key_uri_redact(spec, shown, sizeof(shown));
 				return atr_fail(err, "key setup '%s': %s",
 				    shown, d);

@@ -1,5 +1,5 @@
 /*
- * vault.c - the loopback Key Vault (lib/kv_server.h) as a bench fixture:
+ * vault.c - the loopback Key Vault (vault/kv_server.h) as a bench fixture:
  * started and stopped by the run, with faults (added latency,
  * throttling) set per cell.  kv_server.h and kv_client.h cannot share a
  * translation unit (their ATR_KV_OP_* names clash), so the client side

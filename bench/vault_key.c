@@ -1,7 +1,7 @@
 /*
  * vault_key.c - the client side of the bench's Key Vault cells: creating
  * the RSA key in a vault and reading the client's retry and throttling
- * counters (lib/kv_client.h, docs/KEYVAULT.md "Statistics for bench").
+ * counters (keyvault/kv_client.h, docs/KEYVAULT.md "Statistics for bench").
  */
 #include "bench.h"
 

@@ -2,7 +2,7 @@
  * cli.h - what every subcommand file shares.
  *
  * A command is int cmd_NAME(int argc, char **argv), argv[0] being the
- * command's name.  It parses its own arguments (getopt_long), calls lib/
+ * command's name.  It parses its own arguments (getopt_long), calls the layers below
  * and prints.  It returns the process exit code: 0 success, 1 the data
  * failed authentication or no key opens it (or, for verify and bench
  * compare, a finding/regression), 2 usage, configuration or I/O error.

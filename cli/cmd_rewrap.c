@@ -63,7 +63,7 @@ worst(struct rw *r, int code)
 
 /* A name of the form atrest's writers give their temporary files: never
  * an object.  Only a temporary file of an interrupted rewrap is removed
- * (lib/rewrap.h says how it is recognised); another writer's, or a
+ * (core/rewrap.h says how it is recognised); another writer's, or a
  * user's file that happens to have such a name, is left alone. */
 static void
 tmp_entry(struct rw *r, const struct atr_walk_ent *e, const char *qpath)
@@ -92,7 +92,7 @@ tmp_entry(struct rw *r, const struct atr_walk_ent *e, const char *qpath)
 }
 
 /* Every object is opened through the walk's directory descriptor
- * (lib/walk.h): a store directory swapped for a symbolic link while the
+ * (core/walk.h): a store directory swapped for a symbolic link while the
  * rewrap runs is not followed, so nothing outside the store is read,
  * replaced or removed. */
 static enum atr_err

@@ -1,5 +1,5 @@
 /*
- * atrest vault: "serve" runs the loopback Key Vault (lib/kv_server.h);
+ * atrest vault: "serve" runs the loopback Key Vault (vault/kv_server.h);
  * every other subcommand is a Key Vault client command
  * (cli/vault_client.c).  docs/VAULT.md describes both.
  */
@@ -203,7 +203,7 @@ write_pidfile(const char *path)
 
 /*
  * --client-file: one "ID:SECRET" line in a regular file that only its
- * owner can read or write, checked as a private key is (lib/fsutil.h).
+ * owner can read or write, checked as a private key is (core/fsutil.h).
  * On the command line the secret would be in every local user's process
  * list (/proc/PID/cmdline).  *out is wiped and freed by the caller.
  */

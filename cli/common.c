@@ -33,7 +33,7 @@ cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri)
 int
 cli_key_error(const char *uri, enum atr_err err)
 {
-	/* Never echo a URI that may carry a secret (lib/keyuri.h). */
+	/* Never echo a URI that may carry a secret (core/keyuri.h). */
 	char shown[ATR_URI_SHOWN_MAX];
 
 	atr_key_uri_redact(uri, shown, sizeof(shown));
@@ -138,7 +138,7 @@ cli_error_file(const char *path, enum atr_err err)
  * temporary output), so only the counters and the exit code are shared.
  *
  * Nothing is resolved by path below IN and OUT: the walk hands over each
- * entry's directory descriptor (lib/walk.h), output directories are made
+ * entry's directory descriptor (core/walk.h), output directories are made
  * and opened with mkdirat/openat(O_NOFOLLOW | O_DIRECTORY) from OUT's
  * descriptor, and a job carries its own descriptors (the open input and
  * a dup(2) of its output directory), so the walker may move on and close
@@ -533,7 +533,7 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 		return cli_error_file(in, ATR_ERR_IO);
 	}
 	if (S_ISLNK(st.st_mode)) {
-		/* Links are never followed (lib/walk.h), the root neither:
+		/* Links are never followed (core/walk.h), the root neither:
 		 * an exit 0 that encrypted nothing would be a silent
 		 * failure. */
 		atr_fail(ATR_ERR_IO, "is a symbolic link: not followed "

@@ -16,7 +16,7 @@ struct cli_keys {
 
 /*
  * cli_error() for a file: "atrest: NAME: reason" with the name quoted and
- * escaped as ls --quoting-style=shell-escape does (lib/quote.h), so a
+ * escaped as ls --quoting-style=shell-escape does (core/quote.h), so a
  * name holding a newline or an escape sequence cannot forge or erase a
  * line.  Every line of text that shows a file name goes through
  * atr_quote(); cli_error, cli_warn and cli_usage_error also escape the
@@ -31,7 +31,7 @@ int cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri);
 int cli_keys_open(struct cli_keys *ks);
 void cli_keys_free(struct cli_keys *ks);
 /* "atrest: URI: reason" for a key that did not open, with the URI in
- * its redacted form (lib/keyuri.h); returns the exit code. */
+ * its redacted form (core/keyuri.h); returns the exit code. */
 int cli_key_error(const char *uri, enum atr_err err);
 
 /*

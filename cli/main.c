@@ -50,8 +50,8 @@ cli_error(const char *what, enum atr_err err)
 {
 	char w[ATR_QUOTE_BUF], d[4 * 512 + 8];
 
-	/* The detail may name files (lib/ puts paths in it): control
-	 * characters are escaped, never printed (lib/quote.h). */
+	/* The detail may name files (the layers below put paths in it): control
+	 * characters are escaped, never printed (core/quote.h). */
 	atr_escape(atr_detail(), d, sizeof(d));
 	if (what != NULL)
 		fprintf(stderr, "atrest: %s: %s%s%s\n",

@@ -1,7 +1,7 @@
 /*
  * atrest vault create|get|disable|enable|update|rotate|versions|delete|
  * recover|purge: Key Vault client commands for people and scripts, on
- * the same client code as the azure key provider (lib/kv_client.h), so
+ * the same client code as the azure key provider (keyvault/kv_client.h), so
  * they authenticate, retry and fail the same way (docs/KEYVAULT.md).
  */
 #include <errno.h>

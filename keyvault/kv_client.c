@@ -419,7 +419,7 @@ sleep_ms(long ms)
 }
 
 static enum atr_err
-curl_failure(const struct atr_kv_client *c, const struct kv_req *rq,
+transport_failure(const struct atr_kv_client *c, const struct kv_req *rq,
     CURLcode cc, const char *ebuf, int too_large, unsigned attempts)
 {
 	const char *why = ebuf[0] != '\0' ? ebuf : atr_curl()->easy_strerror(cc);
@@ -618,7 +618,7 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 			    (rq->no_connect_retry &&
 			    (cc == CURLE_COULDNT_CONNECT ||
 			    cc == CURLE_OPERATION_TIMEDOUT))) {
-				enum atr_err err = curl_failure(c, rq, cc, ebuf,
+				enum atr_err err = transport_failure(c, rq, cc, ebuf,
 				    rs->too_large, retry + 1);
 
 				kv_resp_reset(rs);
@@ -626,7 +626,7 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 			}
 			delay = backoff_ms(c, retry);
 			if (delay > c->max_wait_ms - call->slept_ms) {
-				enum atr_err err = curl_failure(c, rq, cc, ebuf,
+				enum atr_err err = transport_failure(c, rq, cc, ebuf,
 				    rs->too_large, retry + 1);
 
 				kv_resp_reset(rs);

@@ -45,7 +45,7 @@ host_char(int ch)
 }
 
 /* The URI as messages show it: never its user information or query,
- * which may carry a secret (lib/keyuri.h). */
+ * which may carry a secret (core/keyuri.h). */
 static const char *
 shown(const char *uri, char *buf, size_t cap)
 {

@@ -9,7 +9,7 @@
 #   CMK (file: RSA-3072, RSA-OAEP-256), with the default --jobs (one per
 #   CPU) and with -j 1, and age encrypt/decrypt with an X25519 recipient
 #   (age-keygen).  DIRS (space-separated) overrides where the files go.  atrest fsyncs every output before renaming it
-#   into place (lib/fsutil.h); age does not, so age is also shown with a
+#   into place (core/fsutil.h); age does not, so age is also shown with a
 #   `sync FILE` after it ("age+fsync") for a like-for-like comparison.
 # Memory part: `atrest bench` 64 MiB per-object encrypt/decrypt (SMK and
 #   RSA-3072, one thread) and `openssl speed -evp aes-256-gcm -bytes 16384`.

@@ -6,7 +6,7 @@
 #
 # Criterion's runner cannot start under TSan (its shared arena), so this
 # drives the binary itself: one large object sealed and opened on three
-# threads (lib/stream.c), a tampered one (exit 1, no race on the error
+# threads (core/stream.c), a tampered one (exit 1, no race on the error
 # path), trees of files on four workers (cli/common.c) with a file key
 # and with a Key Vault key served by the loopback vault (per-thread curl
 # handles, the shared token cache), and the vault server itself under

@@ -12,7 +12,7 @@
  * UNCONFIRMED) are switches below.  docs/VAULT.md states the threat
  * model.
  *
- * lib/ never prints: the server reports through opts->log, if set.
+ * The server never prints: reports through opts->log, if set.
  */
 #ifndef ATR_KV_SERVER_H
 #define ATR_KV_SERVER_H

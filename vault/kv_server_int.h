@@ -1,6 +1,6 @@
 /*
  * kv_server_int.h - what the kv_server_*.c files share.  Not an API:
- * only lib/kv_server*.c and their tests (tests/unit/test_kv_server.c)
+ * only vault/kv_server*.c and their tests (tests/unit/test_kv_server.c)
  * include it.
  */
 #ifndef ATR_KV_SERVER_INT_H

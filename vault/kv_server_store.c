@@ -44,7 +44,7 @@ _Static_assert((unsigned long long)KVS_VERSIONS_MAX * KVS_VERSION_FILE_MAX +
     6ULL * KVS_POLICY_MAX + 4096U <= KVS_FILE_MAX,
     "the largest key file must stay loadable");
 
-/* The temporary files of atr_out_begin (lib/fsutil.c): this prefix and
+/* The temporary files of atr_out_begin (core/fsutil.c): this prefix and
  * six characters from mkstemp. */
 #define TMP_PREFIX ".atrest-tmp-"
 
@@ -780,7 +780,7 @@ is_tmp_name(const char *name)
 }
 
 /*
- * A write killed between mkstemp and rename (lib/fsutil.c) leaves a
+ * A write killed between mkstemp and rename (core/fsutil.c) leaves a
  * temporary file that may hold private keys.  The caller holds the
  * state directory's lock, so no other server is writing there: every
  * regular file with atr_out_begin's name pattern is a leftover.

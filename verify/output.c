@@ -1,7 +1,7 @@
 /*
  * output.c - the report as JSON (schema "atrest-verify/1", docs/VERIFY.md
  * "JSON report"), JUnit XML and text.  Outputs go through a temporary
- * file and a rename (lib/fsutil.h); the order of everything is the
+ * file and a rename (core/fsutil.h); the order of everything is the
  * report order, so two runs over the same store give the same bytes
  * except for the "run" object.
  */
@@ -747,7 +747,7 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 			else
 				snprintf(p, sizeof(p), "%s", fd->subject);
 			/* File names are quoted, key URIs and messages
-			 * escaped (lib/quote.h): a file named
+			 * escaped (core/quote.h): a file named
 			 * "x\n  PASS  ..." cannot forge a line. */
 			fprintf(f, "        %-7s %s %s", vfy_sev_name(fd->sev),
 			    fd->code, fd->store >= 0 ? atr_quote(p, q,

@@ -4,7 +4,7 @@
  * size), enabling and disabling a version (the revocation drill) and the
  * creation time of versions (--min-version).
  *
- * The client (lib/kv_client.c, lib/provider_azure.c) is referenced
+ * The client (keyvault/kv_client.c, keys/provider_azure.c) is referenced
  * weakly, so this file links whether or not it is built: without it,
  * every call says ATR_ERR_UNSUPPORTED and the checks that need a vault
  * report that they could not run.

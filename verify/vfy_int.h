@@ -347,7 +347,7 @@ struct vfy_vault_attrs {
 	char recovery_level[64];
 };
 
-/* 1 when the Key Vault client is linked in (lib/kv_client.c). */
+/* 1 when the Key Vault client is linked in (keyvault/kv_client.c). */
 int vfy_vault_available(void);
 /* 1 when k is a Key Vault key. */
 int vfy_vault_is_vault_key(const struct atr_key *k);

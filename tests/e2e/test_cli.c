@@ -1061,7 +1061,7 @@ Test(cli, tree_jobs_agree)
 }
 
 /* libcurl and libmicrohttpd are opened only when a command needs them
- * (lib/dynlink.c): with both made unloadable, local keys work as ever,
+ * (core/dlib.h): with both made unloadable, local keys work as ever,
  * and a vault key or `vault serve` fails with a one-line reason. */
 Test(cli, network_libraries_load_on_demand)
 {

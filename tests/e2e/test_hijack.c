@@ -455,7 +455,7 @@ Test(hijack, output_root_symlink_is_refused)
 	cr_assert_eq(et_tree_count(P("outside")), 0);
 }
 
-/* The documented rule (lib/walk.h): a link inside the input is reported
+/* The documented rule (core/walk.h): a link inside the input is reported
  * and skipped, never followed. */
 Test(hijack, symlinked_input_subdir_is_not_followed)
 {

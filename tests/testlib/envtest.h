@@ -75,7 +75,7 @@ enum atr_err et_open(const uint8_t *ct, size_t len,
     struct atr_key *const *keys, size_t nkeys,
     const struct atr_dec_opts *opts, struct et_buf *out, size_t *which_key);
 
-/* The same through lib/stream.c (atr_encrypt_stream/atr_decrypt_stream)
+/* The same through core/stream.c (atr_encrypt_stream/atr_decrypt_stream)
  * over unlinked temporary files, as the CLI uses them, with
  * et_stream_threads threads (default 1). */
 extern unsigned et_stream_threads;

@@ -72,7 +72,7 @@ int softhsm_uri(const struct softhsm *h, const char *object,
     const char *extra, enum softhsm_pin pin, char *out, size_t cap);
 
 /*
- * Straight through the module, independent of lib/: decrypts in[in_len]
+ * Straight through the module, independent of keys/: decrypts in[in_len]
  * with the private key labelled label and CKM_RSA_PKCS_OAEP (SHA-256 and
  * MGF1-SHA-256 when sha256, else SHA-1).  Returns the CK_RV of
  * C_DecryptInit, or of C_Decrypt when the init succeeded.

@@ -1,5 +1,5 @@
 /*
- * test_crypto.c - lib/crypto.c against external vectors and known
+ * test_crypto.c - core/crypto.c against external vectors and known
  * answers.
  *
  * Every vector file is run in full and every case is counted: a test
@@ -985,7 +985,7 @@ Test(crypto_kw, matches_openssl_wrap_ciphers)
 	size_t k, n, w_len, r_len, u_len, checked = 0;
 	int pad;
 
-	/* The key wrap is written out over AES-ECB (lib/crypto.c); every
+	/* The key wrap is written out over AES-ECB (core/crypto.c); every
 	 * length a small key can have, and the 4096-byte limit, must give
 	 * the bytes of OpenSSL's wrap ciphers and unwrap back. */
 	cr_assert(msg && w && ref && u);

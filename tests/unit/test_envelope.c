@@ -1,15 +1,15 @@
 /*
- * test_envelope.c - lib/envelope.c and lib/stream.c, format v1.
+ * test_envelope.c - core/envelope.c and core/stream.c, format v1.
  *
  * Round trips for every file key type and frame-size edge, several
  * recipients, the three key hierarchies and the share cache; random
  * access to frames; a tamper sweep over every header byte, body bytes,
  * frame order, truncation and appended bytes; stanza transplants; the
  * parser's limits; and the byte layout of docs/FORMAT.md re-derived with
- * plain OpenSSL (EVP, not lib/crypto.c) from the key files.
+ * plain OpenSSL (EVP, not core/crypto.c) from the key files.
  *
  * Every decryption is done twice: with the frame API (envtest's
- * et_open) and through lib/stream.c (what the CLI uses).
+ * et_open) and through core/stream.c (what the CLI uses).
  *
  * Keys are generated once per run in the runner (ReportHook PRE_ALL),
  * not per test: Criterion re-executes the binary for every test.
@@ -2027,10 +2027,10 @@ Test(forgery, wrap_context_is_checked)
 	atr_key_free(rpub);
 }
 
-/* ---- several threads on one object (lib/stream.c) -------------------
+/* ---- several threads on one object (core/stream.c) -------------------
  *
  * With regular files at both ends and more than one batch (256 KiB of
- * frames, or one frame when frames are larger), lib/stream.c splits the
+ * frames, or one frame when frames are larger), core/stream.c splits the
  * object over threads that pread, seal or open and pwrite whole batches.
  * These tests pin the batch arithmetic (sizes around every boundary),
  * check that the parallel path really ran (et_stream_used), that it

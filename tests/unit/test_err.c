@@ -1,5 +1,5 @@
 /*
- * test_err.c - lib/err.c: the per-thread failure detail.
+ * test_err.c - core/err.c: the per-thread failure detail.
  */
 #include <string.h>
 

@@ -3,7 +3,7 @@
  *
  * Opens the committed worked example (fixtures/format/hello.atr) using
  * only the primitives and the byte offsets the document gives, not
- * lib/envelope.c.  If the code and the document ever disagree, this
+ * core/envelope.c.  If the code and the document ever disagree, this
  * fails.  ATREST_FORMAT_DUMP=1 prints the intermediate values quoted in
  * the document.
  */

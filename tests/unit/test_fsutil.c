@@ -1,9 +1,9 @@
 /*
  * test_fsutil.c - all-or-nothing outputs, small-file reads and mkdirs
- * (lib/fsutil.c), the deterministic tree walk (lib/walk.c), and what
+ * (core/fsutil.c), the deterministic tree walk (core/walk.c), and what
  * neither may do with what another user planted (FIFOs, links, a
  * directory swapped mid-walk; docs/FILES.md), plus the quoting of names
- * for text output (lib/quote.c).
+ * for text output (core/quote.c).
  */
 #include <errno.h>
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 /*
- * test_keys.c - the key URI table (lib/key.c), file keys
- * (lib/provider_file.c) and atr_keygen.
+ * test_keys.c - the key URI table (core/key.c), file keys
+ * (keys/provider_file.c) and atr_keygen.
  *
  * Key files in every accepted encoding (SPKI and PKCS#1 public keys,
  * PKCS#8 and PKCS#1 private keys, raw and hex AES keys) must open with
@@ -744,7 +744,7 @@ Test(keys, uri_schemes_and_paths)
 	free(p);
 }
 
-/* lib/keyuri.h: what an error message may show of a key URI. */
+/* core/keyuri.h: what an error message may show of a key URI. */
 #define TO "pkcs11:token=t;object=o"
 Test(key_uri, redacted_for_messages)
 {

@@ -5,7 +5,7 @@
  * Retry-After, error bodies, KeyBundles).  Part 2: transport failures
  * that need no vault (closed port, silent peer).  Part 3: everything
  * through the client and provider against the loopback server
- * (lib/kv_server.h), started in-process on port 0 in a temp directory.
+ * (vault/kv_server.h), started in-process on port 0 in a temp directory.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -107,7 +107,7 @@ Test(kv_kid, rejects_bad_identifiers)
 }
 
 /* A URI's user information or query may carry a secret (a password, a
- * SAS-style signature): messages show neither (lib/keyuri.h). */
+ * SAS-style signature): messages show neither (core/keyuri.h). */
 Test(kv_kid, messages_never_show_user_info_or_query)
 {
 	static const char *const bad[] = {

@@ -1,7 +1,7 @@
 /*
  * test_kv_hostile.c - the Key Vault client against a vault (and a token
  * endpoint) that lies: a test HTTPS server with canned answers
- * (tests/lib/hostile.h) in the test's own process.
+ * (tests/testlib/hostile.h) in the test's own process.
  *
  *   kv_hostile_kid        kids naming another vault, key or version
  *   kv_hostile_len        wrapped and unwrapped values of the wrong length

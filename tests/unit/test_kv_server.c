@@ -2606,7 +2606,7 @@ Test(kv_server, cli_serve_lines_and_sigterm)
 	{
 		/* Through the binary's run-time libmicrohttpd: an
 		 * authenticated request (its connection's longer timeout is
-		 * set, lib/dynlink.c) and the admin API with its token. */
+		 * set, core/dlib.h) and the admin API with its token. */
 		CURL *c = curl_easy_init();
 		struct curl_slist *hl = NULL;
 		char tok[128] = "", hdr[200];

@@ -1,7 +1,7 @@
 /*
- * test_pkcs11.c - the RFC 7512 URI parser (lib/pkcs11_uri.c) and the
- * PKCS#11 key provider (lib/provider_pkcs11.c) against a SoftHSM2 token
- * made per test in a temporary directory (tests/lib/softhsm.c).
+ * test_pkcs11.c - the RFC 7512 URI parser (keys/pkcs11_uri.c) and the
+ * PKCS#11 key provider (keys/provider_pkcs11.c) against a SoftHSM2 token
+ * made per test in a temporary directory (tests/testlib/softhsm.c).
  */
 #include <limits.h>
 #include <pthread.h>
@@ -204,7 +204,7 @@ Test(p11uri, pin_value_never_echoed)
  * The CLI never echoes a key URI with its attribute values: a mistyped
  * PIN attribute is unknown to the parser, so nothing recognises it as
  * a PIN; the messages name the URI by token and object only
- * (lib/keyuri.h).  Run through encrypt, decrypt and verify's
+ * (core/keyuri.h).  Run through encrypt, decrypt and verify's
  * --control-key, each of which prints "atrest: URI: reason".
  */
 Test(p11uri, misspelled_pin_attribute_never_reaches_stderr, .timeout = 60)
@@ -515,7 +515,7 @@ Test(pkcs11, open_rsa_imported)
 
 /*
  * The OAEP hash detection must agree with what the token does when asked
- * directly (straight PKCS#11 in tests/lib/softhsm.c, not lib/): SoftHSM2
+ * directly (straight PKCS#11 in tests/testlib/softhsm.c, not keys/): SoftHSM2
  * 2.6.1 refuses SHA-256 (softhsm#474), a fixed build accepts it.
  */
 Test(pkcs11, oaep_detection_matches_token)

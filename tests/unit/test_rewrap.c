@@ -1,5 +1,5 @@
 /*
- * test_rewrap.c - the pieces of lib/rewrap.c and lib/fsmeta.c under the
+ * test_rewrap.c - the pieces of core/rewrap.c and core/fsmeta.c under the
  * rewrap command: which temporary files a rewrap may remove, and the
  * metadata copy onto a replacement.  test_rewrap_safety (e2e) drives
  * the same through the binary.
