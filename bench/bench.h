@@ -31,7 +31,7 @@
 
 /* ---- time ---------------------------------------------------------- */
 
-uint64_t atb_now_ns(void);          /* CLOCK_MONOTONIC */
+uint64_t atr_now_ns(void);          /* CLOCK_MONOTONIC */
 uint64_t atb_thread_cpu_ns(void);   /* CLOCK_THREAD_CPUTIME_ID */
 
 /* ---- latency histogram (hist.c) ------------------------------------ */

@@ -1,5 +1,6 @@
 /* see bench.h: the environment a result was measured in */
 #include "bench.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -169,8 +170,7 @@ atb_env_collect(struct atb_env *e)
 		atb_env_parse_cpuinfo((const char *)buf, e);
 		free(buf);
 	}
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	e->cores = n > 0 ? (unsigned)n : 1U;
+	e->cores = atr_cpu_count();
 	n = sysconf(_SC_PHYS_PAGES);
 	if (n > 0 && sysconf(_SC_PAGESIZE) > 0)
 		e->mem_total_mb = (unsigned long)((double)n *

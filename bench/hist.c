@@ -1,19 +1,11 @@
 /* see bench.h: the latency histogram, small statistics and clocks */
 #include "bench.h"
+#include "util.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-
-uint64_t
-atb_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t
 atb_thread_cpu_ns(void)

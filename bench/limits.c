@@ -18,6 +18,7 @@
 #include <openssl/pem.h>
 
 #include "crypto.h"
+#include "util.h"
 
 #define REF_MAX_RSA 8U
 
@@ -118,9 +119,9 @@ atb_clock_cost_ns(void)
 	uint64_t t0, t1 = 0;
 	unsigned i;
 
-	t0 = atb_now_ns();
+	t0 = atr_now_ns();
 	for (i = 0; i < n; i++)
-		t1 = atb_now_ns();
+		t1 = atr_now_ns();
 	return (double)(t1 - t0) / n;
 }
 
@@ -372,11 +373,11 @@ measure_empty(double seconds, uint64_t min_ops, double *ns, double *cpu_ns)
 	if (h == NULL)
 		return ATR_ERR_NOMEM;
 	atb_hist_reset(h);
-	t0 = prev = atb_now_ns();
+	t0 = prev = atr_now_ns();
 	deadline = t0 + (uint64_t)(seconds * 1e9);
 	do {
 		noop_ptr();
-		now = atb_now_ns();
+		now = atr_now_ns();
 		atb_hist_add(h, now - prev);
 		prev = now;
 		n++;
@@ -428,7 +429,7 @@ atb_ref_measure(struct atb_refs *r, enum atb_limit_kind kind, uint64_t size,
 	 * measured together with a 20 ns clock read per op. */
 	goal = (uint64_t)(seconds * 1e9);
 	c0 = atb_thread_cpu_ns();
-	t0 = atb_now_ns();
+	t0 = atr_now_ns();
 	t1 = t0;
 	while (t1 - t0 < goal || n < min_ops) {
 		uint64_t i, b0 = t1;
@@ -439,7 +440,7 @@ atb_ref_measure(struct atb_refs *r, enum atb_limit_kind kind, uint64_t size,
 				return err;
 		}
 		n += batch;
-		t1 = atb_now_ns();
+		t1 = atr_now_ns();
 		if (t1 - b0 < 50000 && batch < (1U << 20))
 			batch *= 2;
 	}

@@ -30,6 +30,7 @@
 #include "key.h"
 #include "keys.h"
 #include "keyuri.h"
+#include "util.h"
 
 #define POOL_PER_KEY_BYTES (16U * 1024U * 1024U)
 #define POOL_MAX_OBJECTS 256U
@@ -100,18 +101,10 @@ atb_op_parse(const char *s, enum atb_op *out)
 
 /* ---- configuration ------------------------------------------------- */
 
-static unsigned
-online_cores(void)
-{
-	long n = sysconf(_SC_NPROCESSORS_ONLN);
-
-	return n > 0 ? (unsigned)n : 1U;
-}
-
 void
 atb_config_default(struct atb_config *c)
 {
-	unsigned cores = online_cores();
+	unsigned cores = atr_cpu_count();
 
 	memset(c, 0, sizeof(*c));
 	c->keys[0] = "smk";
@@ -275,10 +268,10 @@ cnt_wrap(struct atr_key *k, const uint8_t *in, size_t in_len, uint8_t *out,
     size_t *out_len)
 {
 	struct atr_key *inner = ((struct counted *)k->impl)->inner;
-	uint64_t t0 = atb_now_ns();
+	uint64_t t0 = atr_now_ns();
 	enum atr_err err = inner->ops->wrap(inner, in, in_len, out, out_len);
 
-	kms_record(tls_w, ATB_PH_WRAP, atb_now_ns() - t0, err);
+	kms_record(tls_w, ATB_PH_WRAP, atr_now_ns() - t0, err);
 	return err;
 }
 
@@ -287,11 +280,11 @@ cnt_unwrap(struct atr_key *k, const char *kid, enum atr_wrap_alg alg,
     const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len)
 {
 	struct atr_key *inner = ((struct counted *)k->impl)->inner;
-	uint64_t t0 = atb_now_ns();
+	uint64_t t0 = atr_now_ns();
 	enum atr_err err = inner->ops->unwrap(inner, kid, alg, in, in_len,
 	    out, out_len);
 
-	kms_record(tls_w, ATB_PH_UNWRAP, atb_now_ns() - t0,
+	kms_record(tls_w, ATB_PH_UNWRAP, atr_now_ns() - t0,
 	    err == ATR_ERR_AUTH ? ATR_OK : err);
 	return err;
 }
@@ -827,7 +820,7 @@ op_encrypt(struct worker *w, uint64_t t0, uint64_t *t_end, size_t *len)
 	hdr = atr_enc_header(e, &hl);
 	memcpy(w->out.p, hdr, hl);
 	off = hl;
-	t1 = atb_now_ns();
+	t1 = atr_now_ns();
 	do {
 		size_t n = G->size - pos > w->R->fs ? w->R->fs :
 		    (size_t)(G->size - pos);
@@ -839,9 +832,9 @@ op_encrypt(struct worker *w, uint64_t t0, uint64_t *t_end, size_t *len)
 		off += n + ATR_GCM_TAGBYTES;
 		pos += n;
 	} while (pos < G->size);
-	t2 = atb_now_ns();
+	t2 = atr_now_ns();
 	atr_enc_free(e);
-	t3 = atb_now_ns();
+	t3 = atr_now_ns();
 	w->ns[ATB_PH_DEK] += (t1 - t0) - (w->ns[ATB_PH_WRAP] - wrap0);
 	w->ns[ATB_PH_AEAD] += t2 - t1;
 	w->ns[ATB_PH_OTHER] += t3 - t2;
@@ -870,7 +863,7 @@ op_decrypt(struct worker *w, uint64_t t0, uint64_t *t_end)
 	    NULL);
 	if (err != ATR_OK)
 		return err;
-	t1 = atb_now_ns();
+	t1 = atr_now_ns();
 	off = w->hdr->len;
 	do {
 		size_t rec = o->len - off, fs = w->hdr->frame_size;
@@ -886,9 +879,9 @@ op_decrypt(struct worker *w, uint64_t t0, uint64_t *t_end)
 		off += rec;
 		pos += rec - ATR_GCM_TAGBYTES;
 	} while (off < o->len);
-	t2 = atb_now_ns();
+	t2 = atr_now_ns();
 	atr_dec_free(d);
-	t3 = atb_now_ns();
+	t3 = atr_now_ns();
 	if (err == ATR_OK && pos != w->G->size)
 		err = atr_fail(ATR_ERR_AUTH, "decrypted %zu bytes, expected %llu",
 		    pos, (unsigned long long)w->G->size);
@@ -971,7 +964,7 @@ worker_job(struct worker *w)
 			err = ATR_ERR_NOMEM;
 	}
 	cpu0 = atb_thread_cpu_ns();
-	t0 = prev = now = atb_now_ns();
+	t0 = prev = now = atr_now_ns();
 	w->t_start = t0;
 	deadline = t0 + w->seconds_ns;
 	while (err == ATR_OK) {
@@ -990,7 +983,7 @@ worker_job(struct worker *w)
 			    atr_detail());
 			atr_detail_clear();
 			err = ATR_OK;
-			now = prev = atb_now_ns();
+			now = prev = atr_now_ns();
 			if (now >= deadline)
 				break;
 			continue;
@@ -1222,7 +1215,7 @@ pools_build(struct run *R, struct group *G, size_t nobj_enc)
 	for (i = 0; i < G->npools; i++) {
 		struct pool *P = &G->pools[i];
 		size_t n = per_key;
-		uint64_t t = atb_now_ns(), tend;
+		uint64_t t = atr_now_ns(), tend;
 
 		if (P->ks->remote && n > POOL_MAX_REMOTE)
 			n = POOL_MAX_REMOTE;
@@ -1260,7 +1253,7 @@ pools_build(struct run *R, struct group *G, size_t nobj_enc)
 		for (j = 0; j < 2 && j < P->nobj; j++) {
 			w->next_obj = j ? P->nobj - 1 : 0;
 			memset(w->out.p, 0, G->size ? (size_t)G->size : 1);
-			err = op_decrypt(w, atb_now_ns(), &tend);
+			err = op_decrypt(w, atr_now_ns(), &tend);
 			if (err != ATR_OK)
 				goto out;
 			if (memcmp(w->out.p, R->pt.p, (size_t)G->size) != 0) {
@@ -1651,7 +1644,7 @@ run_setup(struct run *R, int cells)
 	size_t i, cap;
 	enum atr_err err;
 
-	R->cores = online_cores();
+	R->cores = atr_cpu_count();
 	R->fs = c->frame_size ? c->frame_size : ATR_FRAME_DEFAULT;
 	if (R->fs < ATR_FRAME_MIN || R->fs > ATR_FRAME_MAX)
 		return atr_fail(ATR_ERR_USAGE, "frame size must be %u..%u",
@@ -2132,7 +2125,7 @@ run_common(const struct atb_config *cfg, struct atb_results **out, int cells)
 	double *vals = NULL, *cpus = NULL, lim_s;
 	size_t nl;
 	unsigned npass;
-	uint64_t t0 = atb_now_ns();
+	uint64_t t0 = atr_now_ns();
 	double cpu0 = cpu_seconds();
 	enum atr_err err;
 
@@ -2198,7 +2191,7 @@ out:
 	free(cpus);
 	res->env.load_end = atb_loadavg();
 	run_free(R);
-	res->wall_s = (double)(atb_now_ns() - t0) / 1e9;
+	res->wall_s = (double)(atr_now_ns() - t0) / 1e9;
 	res->cpu_s = cpu_seconds() - cpu0;
 	pthread_mutex_destroy(&R->mu);
 	pthread_cond_destroy(&R->cv);

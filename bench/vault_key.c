@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "kv_client.h"
+#include "jwk.h"
 
 enum atr_err
 atb_vault_create_key(const char *url, const char *ca_file, const char *name,
@@ -28,7 +29,7 @@ atb_vault_create_key(const char *url, const char *ca_file, const char *name,
 	memset(&p, 0, sizeof(p));
 	p.kty = "RSA";
 	p.size = bits;
-	p.key_ops = ATR_KV_OP_WRAP | ATR_KV_OP_UNWRAP;
+	p.key_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
 	/* struct atr_kv_key holds a modulus: keep it off the stack. */
 	k = calloc(1, sizeof(*k));
 	if (k == NULL)

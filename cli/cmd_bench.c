@@ -17,6 +17,7 @@
 #include "common.h"
 #include "fsutil.h"
 #include "quote.h"
+#include "util.h"
 
 #define LIST_MAX 1024U
 
@@ -226,9 +227,7 @@ parse_list(struct bench_args *a, int which, const char *opt,
 			uint64_t v;
 
 			if (strcmp(items[i], "all") == 0) {
-				long cores = sysconf(_SC_NPROCESSORS_ONLN);
-
-				v = cores > 0 ? (uint64_t)cores : 1;
+				v = atr_cpu_count();
 				if (v > ATB_MAX_WORKERS)
 					v = ATB_MAX_WORKERS;
 			} else if (parse_u64(items[i], 1, ATB_MAX_WORKERS,

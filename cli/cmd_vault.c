@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "kv_server.h"
 #include "vault_client.h"
+#include "jwk.h"
 
 #define MAX_CLIENTS 32
 #define MAX_SANS 32
@@ -116,7 +117,7 @@ parse_blocks(const char *v, unsigned *out)
 	char buf[256], *p, *q;
 
 	if (strcmp(v, "all") == 0) {
-		*out = ATR_KV_OP_CRYPTO_ALL;
+		*out = ATR_JWK_CRYPTO_ALL;
 		return 0;
 	}
 	*out = 0;
@@ -130,13 +131,13 @@ parse_blocks(const char *v, unsigned *out)
 		if (q != NULL)
 			*q++ = '\0';
 		if (strcasecmp(p, "encrypt") == 0)
-			*out |= ATR_KV_OP_ENCRYPT;
+			*out |= ATR_JWK_ENCRYPT;
 		else if (strcasecmp(p, "decrypt") == 0)
-			*out |= ATR_KV_OP_DECRYPT;
+			*out |= ATR_JWK_DECRYPT;
 		else if (strcasecmp(p, "wrapKey") == 0)
-			*out |= ATR_KV_OP_WRAP;
+			*out |= ATR_JWK_WRAP;
 		else if (strcasecmp(p, "unwrapKey") == 0)
-			*out |= ATR_KV_OP_UNWRAP;
+			*out |= ATR_JWK_UNWRAP;
 		else
 			return -1;
 	}

@@ -16,6 +16,7 @@
 #include "cli.h"
 #include "kv_client.h"
 #include "vault_client.h"
+#include "jwk.h"
 
 struct vc_args {
 	const char *cmd;
@@ -142,11 +143,11 @@ key_json(const struct atr_kv_key *k)
 		cJSON_AddNumberToObject(o, "key_size", k->bits);
 	if (k->key_ops_present) {
 		ops = cJSON_AddArrayToObject(o, "key_ops");
-		for (bit = 1; ops != NULL && bit <= ATR_KV_KEYOP_EXPORT;
+		for (bit = 1; ops != NULL && bit <= ATR_JWK_EXPORT;
 		    bit <<= 1)
 			if ((k->key_ops & bit) != 0)
 				cJSON_AddItemToArray(ops,
-				    cJSON_CreateString(atr_kv_op_name(bit)));
+				    cJSON_CreateString(atr_jwk_op_name(bit)));
 	}
 	cJSON_AddBoolToObject(o, "enabled", k->enabled);
 	if (k->has_nbf)

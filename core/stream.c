@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "fsutil.h"
+#include "util.h"
 
 /* One thread, about three frames of memory. */
 static enum atr_err
@@ -476,12 +477,12 @@ par_init(struct par *P, int sealing, int in_fd, off_t in_off, int out_fd,
 unsigned
 atr_stream_threads(unsigned threads)
 {
-	long n;
+	unsigned n;
 
 	if (threads != 0)
 		return threads;
-	n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n < 1 ? 1 : n > 64 ? 64 : (unsigned)n;
+	n = atr_cpu_count();
+	return n > 64 ? 64 : n;
 }
 
 enum atr_err

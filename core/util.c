@@ -12,11 +12,11 @@ atr_cpu_count(void)
 	return n < 1 ? 1U : n > 4096 ? 4096U : (unsigned)n;
 }
 
-int64_t
+uint64_t
 atr_now_ns(void)
 {
 	struct timespec ts;
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (uint64_t)ts.tv_sec * 1000000000U + (uint64_t)ts.tv_nsec;
 }

@@ -11,6 +11,6 @@
 unsigned atr_cpu_count(void);
 
 /* CLOCK_MONOTONIC in nanoseconds: for intervals, never for dates. */
-int64_t atr_now_ns(void);
+uint64_t atr_now_ns(void);
 
 #endif

@@ -26,6 +26,7 @@
 #include "keys.h"
 #include "kv_client.h"
 #include "provider_azure.h"
+#include "jwk.h"
 
 struct az_impl {
 	struct atr_kv_client *c;
@@ -226,9 +227,9 @@ az_open(const char *uri, const struct atr_key_opts *opts, struct atr_key **out)
 	k->customer_managed = 1;
 	k->bits = info->bits;
 	k->can_wrap = !info->key_ops_present ||
-	    (info->key_ops & ATR_KV_KEYOP_WRAP) != 0;
+	    (info->key_ops & ATR_JWK_WRAP) != 0;
 	k->can_unwrap = !info->key_ops_present ||
-	    (info->key_ops & ATR_KV_KEYOP_UNWRAP) != 0;
+	    (info->key_ops & ATR_JWK_UNWRAP) != 0;
 	*out = k;
 	return ATR_OK;
 fail:

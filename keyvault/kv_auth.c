@@ -31,6 +31,7 @@
 
 #include "crypto.h"
 #include "kv_internal.h"
+#include "json.h"
 
 #define AUTHORITY_DEFAULT "https://login.microsoftonline.com"
 #define IMDS_DEFAULT "http://169.254.169.254/metadata/identity/oauth2/token"
@@ -318,16 +319,6 @@ date_string(const cJSON *o, const char *name)
 	return cJSON_IsString(v) && strchr(v->valuestring, '/') != NULL;
 }
 
-static void
-json_wipe(cJSON *j)
-{
-	for (; j != NULL; j = j->next) {
-		if (j->valuestring != NULL)
-			atr_memzero(j->valuestring, strlen(j->valuestring));
-		json_wipe(j->child);
-	}
-}
-
 /*
  * Runs a token request and turns the reply into a header.  what names
  * the endpoint in messages.
@@ -403,7 +394,7 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 		err = atr_fail(ATR_ERR_NOMEM, "out of memory");
 out:
 	if (doc != NULL) {
-		json_wipe(doc);
+		atr_json_wipe(doc);
 		cJSON_Delete(doc);
 	}
 	kv_resp_free(&rs);

@@ -37,6 +37,10 @@
 #include "crypto.h"
 #include "kv_internal.h"
 #include "curl_dl.h"
+#include "jwk.h"
+#include "codec.h"
+#include "json.h"
+#include "util.h"
 
 #define DEF_CONNECT_MS 5000L
 #define DEF_TIMEOUT_MS 30000L
@@ -57,15 +61,6 @@ static _Atomic uint64_t st_max[ATR_KV_CALL__COUNT];
 static _Atomic uint64_t st_attempts, st_retries, st_throttled, st_tokens,
     st_challenges;
 static _Thread_local struct atr_kv_call last_call;
-
-uint64_t
-kv_now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
-}
 
 void
 kv_stats_token_fetch(void)
@@ -379,7 +374,7 @@ jitter_rand(void)
 
 	if (s == 0) {
 		if (atr_random((uint8_t *)&s, sizeof(s)) != ATR_OK || s == 0)
-			s = kv_now_ns() | 1;
+			s = atr_now_ns() | 1;
 	}
 	/* xorshift64: jitter needs spread, not secrecy. */
 	s ^= s << 13;
@@ -836,7 +831,7 @@ vault_call(struct atr_kv_client *c, enum atr_kv_opclass cls,
 	struct kv_req rq;
 	char *auth = NULL;
 	enum atr_err err;
-	uint64_t t0 = kv_now_ns();
+	uint64_t t0 = atr_now_ns();
 	int refreshed = 0;
 
 	memset(&call, 0, sizeof(call));
@@ -911,7 +906,7 @@ mapped:
 out:
 	kv_auth_free(auth);
 	call.err = err;
-	call.elapsed_ns = kv_now_ns() - t0;
+	call.elapsed_ns = atr_now_ns() - t0;
 	stats_record(cls, &call);
 	return err;
 }
@@ -1018,10 +1013,10 @@ ops_array(unsigned mask)
 
 	if (a == NULL)
 		return NULL;
-	for (bit = 1; bit <= ATR_KV_KEYOP_EXPORT; bit <<= 1)
+	for (bit = 1; bit <= ATR_JWK_EXPORT; bit <<= 1)
 		if ((mask & bit) != 0 &&
 		    !cJSON_AddItemToArray(a,
-		    cJSON_CreateString(atr_kv_op_name(bit)))) {
+		    cJSON_CreateString(atr_jwk_op_name(bit)))) {
 			cJSON_Delete(a);
 			return NULL;
 		}
@@ -1357,17 +1352,6 @@ out:
 	return err;
 }
 
-/* Wipes every string of a parsed document before it is freed. */
-static void
-json_wipe(cJSON *j)
-{
-	for (; j != NULL; j = j->next) {
-		if (j->valuestring != NULL)
-			atr_memzero(j->valuestring, strlen(j->valuestring));
-		json_wipe(j->child);
-	}
-}
-
 /* SHA-256 and SHA-1 output bytes: the OAEP hash of each algorithm. */
 static size_t
 oaep_hlen(enum atr_wrap_alg alg)
@@ -1483,7 +1467,7 @@ crypt_op(struct atr_kv_client *c, int unwrap, const char *name,
 		goto out;
 	}
 	{
-		long e = atr_kv_b64url_encode(in, in_len, body + w,
+		long e = atr_b64url_encode(in, in_len, body + w,
 		    blen - (size_t)w);
 
 		if (e < 0 || (size_t)(w + e) + 3 > blen) {
@@ -1503,7 +1487,7 @@ crypt_op(struct atr_kv_client *c, int unwrap, const char *name,
 	    cJSON_GetObjectItemCaseSensitive(doc, "value")) : NULL;
 	rkid = doc != NULL ? cJSON_GetStringValue(
 	    cJSON_GetObjectItemCaseSensitive(doc, "kid")) : NULL;
-	if (v == NULL || atr_kv_b64url_decode(v, strlen(v), out, cap,
+	if (v == NULL || atr_b64url_decode(v, strlen(v), ATR_B64_STD_ALPHABET, out, cap,
 	    out_len) != 0 || *out_len == 0) {
 		err = atr_fail(ATR_ERR_BAD_RESPONSE,
 		    "%s: the reply's \"value\" is missing, not base64url or "
@@ -1536,7 +1520,7 @@ out:
 		*out_len = 0;
 	}
 	if (doc != NULL) {
-		json_wipe(doc);
+		atr_json_wipe(doc);
 		cJSON_Delete(doc);
 	}
 	if (body != NULL) {

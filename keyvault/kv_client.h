@@ -32,6 +32,8 @@
 
 #include "err.h"
 #include "key.h"
+#include "jwk.h"
+#include "codec.h"
 
 #define ATR_KV_API_VERSION_DEFAULT "7.4"
 #define ATR_KV_NAME_MAX 127U     /* ^[0-9a-zA-Z-]{1,127}$ */
@@ -100,41 +102,8 @@ void atr_kv_client_free(struct atr_kv_client *c);
 const char *atr_kv_client_hostport(const struct atr_kv_client *c);
 const char *atr_kv_client_origin(const struct atr_kv_client *c);
 
-/*
- * JSON Web Key operations (key_ops), as a bit mask.  The ATR_KV_OP_*
- * spellings are the same macros, with the same values, as kv_server.h
- * uses for the four crypto operations, so both headers may be included
- * together.
- */
-#define ATR_KV_KEYOP_ENCRYPT 0x01U
-#define ATR_KV_KEYOP_DECRYPT 0x02U
-#define ATR_KV_KEYOP_WRAP 0x04U
-#define ATR_KV_KEYOP_UNWRAP 0x08U
-#define ATR_KV_KEYOP_SIGN 0x10U
-#define ATR_KV_KEYOP_VERIFY 0x20U
-#define ATR_KV_KEYOP_IMPORT 0x40U
-#define ATR_KV_KEYOP_EXPORT 0x80U
-#ifndef ATR_KV_OP_ENCRYPT
-#define ATR_KV_OP_ENCRYPT 0x01U
-#endif
-#ifndef ATR_KV_OP_DECRYPT
-#define ATR_KV_OP_DECRYPT 0x02U
-#endif
-#ifndef ATR_KV_OP_WRAP
-#define ATR_KV_OP_WRAP 0x04U
-#endif
-#ifndef ATR_KV_OP_UNWRAP
-#define ATR_KV_OP_UNWRAP 0x08U
-#endif
-#define ATR_KV_OP_SIGN ATR_KV_KEYOP_SIGN
-#define ATR_KV_OP_VERIFY ATR_KV_KEYOP_VERIFY
-#define ATR_KV_OP_IMPORT ATR_KV_KEYOP_IMPORT
-#define ATR_KV_OP_EXPORT ATR_KV_KEYOP_EXPORT
-
-/* "wrapKey" -> ATR_KV_KEYOP_WRAP (case-insensitive); 0 when unknown. */
-unsigned atr_kv_op_from_name(const char *name);
-const char *atr_kv_op_name(unsigned op);
-/* Parses "wrapKey,unwrapKey"; -1 on an unknown operation. */
+/* Key operations are core/jwk.h's ATR_JWK_* bits.  Parses
+ * "wrapKey,unwrapKey"; -1 on an unknown operation. */
 int atr_kv_ops_parse_list(const char *list, unsigned *mask);
 
 /* A KeyBundle, KeyItem or DeletedKeyBundle; absent fields are 0 / "". */
@@ -279,15 +248,6 @@ void atr_kv_thread_cleanup(void);
 /*
  * Pure helpers, exposed for the unit tests.
  */
-
-/* base64url (RFC 4648 section 5) without padding.  encode returns the
- * length written (cap must hold it plus a NUL) or -1. */
-long atr_kv_b64url_encode(const uint8_t *in, size_t len, char *out,
-    size_t cap);
-/* Accepts the url and the standard alphabet, with or without '='
- * padding; -1 on a bad character, bad length or too small a buffer. */
-int atr_kv_b64url_decode(const char *in, size_t in_len, uint8_t *out,
-    size_t cap, size_t *out_len);
 
 /* A WWW-Authenticate Bearer challenge. */
 struct atr_kv_challenge {

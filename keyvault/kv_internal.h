@@ -100,6 +100,5 @@ void kv_auth_cache_clear(void);
 int kv_urlencode(const char *in, char *out, size_t cap);
 
 /* Monotonic nanoseconds. */
-uint64_t kv_now_ns(void);
 
 #endif

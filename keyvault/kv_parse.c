@@ -22,6 +22,8 @@
 #include "keyuri.h"
 #include "kv_client.h"
 #include "curl_dl.h"
+#include "jwk.h"
+#include "codec.h"
 
 #define MSG_MAX 240U   /* bytes of a service message kept in a detail */
 /* Bounds of the integers a KeyBundle may carry.  Dates are IntDate
@@ -266,38 +268,6 @@ atr_kv_host_is_loopback(const char *host)
 	    (IN6_IS_ADDR_V4MAPPED(&a6) && a6.s6_addr[12] == 127);
 }
 
-static const struct {
-	const char *name;
-	unsigned bit;
-} op_names[] = {
-	{"encrypt", ATR_KV_KEYOP_ENCRYPT}, {"decrypt", ATR_KV_KEYOP_DECRYPT},
-	{"sign", ATR_KV_KEYOP_SIGN}, {"verify", ATR_KV_KEYOP_VERIFY},
-	{"wrapKey", ATR_KV_KEYOP_WRAP}, {"unwrapKey", ATR_KV_KEYOP_UNWRAP},
-	{"import", ATR_KV_KEYOP_IMPORT}, {"export", ATR_KV_KEYOP_EXPORT},
-};
-
-unsigned
-atr_kv_op_from_name(const char *name)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
-		if (strcasecmp(name, op_names[i].name) == 0)
-			return op_names[i].bit;
-	return 0;
-}
-
-const char *
-atr_kv_op_name(unsigned op)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
-		if (op == op_names[i].bit)
-			return op_names[i].name;
-	return NULL;
-}
-
 int
 atr_kv_ops_parse_list(const char *list, unsigned *mask)
 {
@@ -316,7 +286,7 @@ atr_kv_ops_parse_list(const char *list, unsigned *mask)
 			return -1;
 		memcpy(one, p, n);
 		one[n] = '\0';
-		bit = atr_kv_op_from_name(one);
+		bit = atr_jwk_op_parse(one);
 		if (bit == 0)
 			return -1;
 		m |= bit;
@@ -353,93 +323,6 @@ atr_kv_alg_parse(const char *name, enum atr_wrap_alg *out)
 		*out = ATR_WRAP_AES_KW;
 	else
 		return -1;
-	return 0;
-}
-
-/* RFC 4648 section 5, no padding (every Key Vault byte field). */
-long
-atr_kv_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap)
-{
-	static const char tab[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-	size_t need = len / 3 * 4 + (len % 3 == 0 ? 0 : len % 3 + 1), i, o = 0;
-	uint32_t v;
-
-	if (len > (size_t)LONG_MAX / 2 || cap < need + 1)
-		return -1;
-	for (i = 0; i + 3 <= len; i += 3) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = tab[v >> 6 & 63];
-		out[o++] = tab[v & 63];
-	}
-	if (len - i == 1) {
-		v = (uint32_t)in[i] << 16;
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-	} else if (len - i == 2) {
-		v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-		out[o++] = tab[v >> 18 & 63];
-		out[o++] = tab[v >> 12 & 63];
-		out[o++] = tab[v >> 6 & 63];
-	}
-	out[o] = '\0';
-	return (long)o;
-}
-
-static int
-b64val(int ch)
-{
-	if (ch >= 'A' && ch <= 'Z')
-		return ch - 'A';
-	if (ch >= 'a' && ch <= 'z')
-		return ch - 'a' + 26;
-	if (ch >= '0' && ch <= '9')
-		return ch - '0' + 52;
-	if (ch == '-' || ch == '+')
-		return 62;
-	if (ch == '_' || ch == '/')
-		return 63;
-	return -1;
-}
-
-int
-atr_kv_b64url_decode(const char *in, size_t in_len, uint8_t *out, size_t cap,
-    size_t *out_len)
-{
-	uint32_t acc = 0;
-	size_t i, o = 0, bits = 0, pad = 0;
-	int v;
-
-	*out_len = 0;
-	while (pad < 2 && in_len > 0 && in[in_len - 1] == '=') {
-		in_len--;
-		pad++;
-	}
-	/* One leftover character can never encode a whole byte. */
-	if (in_len % 4 == 1 || (pad > 0 && (in_len + pad) % 4 != 0))
-		return -1;
-	for (i = 0; i < in_len; i++) {
-		v = b64val((unsigned char)in[i]);
-		if (v < 0)
-			return -1;
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			if (o >= cap)
-				return -1;
-			out[o++] = (uint8_t)(acc >> bits);
-		}
-	}
-	/* Non-zero leftover bits: not a canonical encoding. */
-	if ((acc & ((1U << bits) - 1)) != 0) {
-		atr_memzero(out, o);
-		return -1;
-	}
-	*out_len = o;
 	return 0;
 }
 
@@ -933,19 +816,19 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 			out->key_ops_present = 1;
 			cJSON_ArrayForEach(it, ops) {
 				if (cJSON_IsString(it))
-					out->key_ops |= atr_kv_op_from_name(
+					out->key_ops |= atr_jwk_op_parse(
 					    it->valuestring);
 			}
 		}
 		s = jstr(key, "n");
-		if (s != NULL && atr_kv_b64url_decode(s, strlen(s), out->n,
+		if (s != NULL && atr_b64url_decode(s, strlen(s), ATR_B64_STD_ALPHABET, out->n,
 		    sizeof(out->n), &out->n_len) != 0) {
 			atr_detail_set("the key's modulus n is not base64url "
 			    "or longer than 8192 bits");
 			goto out;
 		}
 		s = jstr(key, "e");
-		if (s != NULL && atr_kv_b64url_decode(s, strlen(s), out->e,
+		if (s != NULL && atr_b64url_decode(s, strlen(s), ATR_B64_STD_ALPHABET, out->e,
 		    sizeof(out->e), &out->e_len) != 0) {
 			atr_detail_set("the key's exponent e is not base64url");
 			goto out;

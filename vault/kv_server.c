@@ -29,6 +29,8 @@
 #include "crypto.h"
 #include "fsutil.h"
 #include "mhd_dl.h"
+#include "jwk.h"
+#include "json.h"
 
 #define DEFAULT_RESOURCE "https://vault.azure.net"
 #define LATEST_API_VERSION "2025-07-01"
@@ -132,7 +134,7 @@ kvs_reply(struct kvs_http *h, int status, cJSON *body)
 	else
 		h->status = 500;
 	/* Bodies may carry unwrapped keys or tokens. */
-	kvs_json_wipe(body);
+	atr_json_wipe(body);
 	cJSON_Delete(body);
 }
 
@@ -416,10 +418,10 @@ static const struct {
 	const char *name;
 	unsigned bit;
 } block_names[] = {
-	{"encrypt", ATR_KV_OP_ENCRYPT},
-	{"decrypt", ATR_KV_OP_DECRYPT},
-	{"wrapKey", ATR_KV_OP_WRAP},
-	{"unwrapKey", ATR_KV_OP_UNWRAP},
+	{"encrypt", ATR_JWK_ENCRYPT},
+	{"decrypt", ATR_JWK_DECRYPT},
+	{"wrapKey", ATR_JWK_WRAP},
+	{"unwrapKey", ATR_JWK_UNWRAP},
 };
 
 static cJSON *
@@ -1276,7 +1278,7 @@ load_state(struct atr_kv_server *s)
 out:
 	atr_memzero(secret, sizeof(secret));
 	if (j != NULL) {
-		kvs_json_wipe(j);
+		atr_json_wipe(j);
 		cJSON_Delete(j);
 	}
 	return err;
@@ -1435,7 +1437,7 @@ atr_kv_server_opts_init(struct atr_kv_server_opts *o)
 	o->listen = "127.0.0.1:0";
 	o->limit_scale = 1.0;
 	o->token_mode = ATR_KV_TOKEN_ANY;
-	o->disabled_blocks = ATR_KV_OP_CRYPTO_ALL;
+	o->disabled_blocks = ATR_JWK_CRYPTO_ALL;
 	o->api_version_strict = 1;
 	o->recoverable_days = 90;
 	o->allow_oct = 1;
@@ -1496,7 +1498,7 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	if (err != ATR_OK)
 		goto fail;
 	rng_seed(s, &s->faults);
-	s->cfg.disabled_blocks = o->disabled_blocks & ATR_KV_OP_CRYPTO_ALL;
+	s->cfg.disabled_blocks = o->disabled_blocks & ATR_JWK_CRYPTO_ALL;
 	s->cfg.disabled_get_forbidden = o->disabled_get_forbidden;
 	s->cfg.api_version_strict = o->api_version_strict;
 	s->cfg.limits = o->limits;

@@ -21,13 +21,7 @@
 #include <stdint.h>
 
 #include "err.h"
-
-/* Key operations, as bits: which ones a disabled key refuses. */
-#define ATR_KV_OP_ENCRYPT 0x01U
-#define ATR_KV_OP_DECRYPT 0x02U
-#define ATR_KV_OP_WRAP 0x04U
-#define ATR_KV_OP_UNWRAP 0x08U
-#define ATR_KV_OP_CRYPTO_ALL 0x0fU
+#include "jwk.h"
 
 enum atr_kv_token_mode {
 	ATR_KV_TOKEN_ANY = 0,      /* any non-empty bearer is accepted */

@@ -16,7 +16,9 @@
 #include <openssl/evp.h>
 
 #include "err.h"
+#include "jwk.h"
 #include "kv_server.h"
+#include "json.h"
 
 #define KVS_NAME_MAX 127U       /* keys.json: ^[0-9a-zA-Z-]+$, 1..127 */
 #define KVS_VERSION_LEN 32U     /* system-generated, hex in the examples */
@@ -47,16 +49,6 @@ enum kvs_kty {
 	KVS_KTY_RSA_HSM = 2,
 	KVS_KTY_OCT_HSM = 3,
 };
-
-/* JsonWebKeyOperation (keys.json), as bits. */
-#define KVS_KOP_ENCRYPT 0x01U
-#define KVS_KOP_DECRYPT 0x02U
-#define KVS_KOP_SIGN 0x04U
-#define KVS_KOP_VERIFY 0x08U
-#define KVS_KOP_WRAP 0x10U
-#define KVS_KOP_UNWRAP 0x20U
-#define KVS_KOP_IMPORT 0x40U
-#define KVS_KOP_EXPORT 0x80U
 
 struct kvs_version {
 	char id[KVS_VERSION_LEN + 1];
@@ -136,11 +128,9 @@ enum atr_err kvs_key_append(struct kvs_key *k, struct kvs_version *v);
 
 const char *kvs_kty_name(enum kvs_kty kty);
 int kvs_kty_parse(const char *s, enum kvs_kty *out);
-/* "encrypt" -> KVS_KOP_ENCRYPT, case-insensitive; 0 if unknown. */
-unsigned kvs_kop_parse(const char *s);
-/* Canonical JSON names, in keys.json order. */
+/* ATR_JWK_* bits (core/jwk.h) as a JSON array of their names, in the
+ * REST API's order.  Caller deletes. */
 cJSON *kvs_kop_json(unsigned ops);
-const char *kvs_kop_name(unsigned op);
 
 /* JsonWebKeyEncryptionAlgorithm values we implement. */
 enum kvs_alg {
@@ -202,7 +192,6 @@ int kvs_json_text_valid(const cJSON *j, unsigned depth);
  * Returns 1 when found, 0 when absent, -1 when too long/bad. */
 int kvs_form_get(const char *body, size_t len, const char *key, char *out,
     size_t cap);
-void kvs_json_wipe(cJSON *j);
 /* RFC 3339-ish "2025-01-02 03:04:05Z" (for AAD error bodies). */
 void kvs_timestamp(int64_t t, char *out, size_t cap);
 

@@ -20,6 +20,8 @@
 
 #include "crypto.h"
 #include "fsutil.h"
+#include "jwk.h"
+#include "json.h"
 
 #define PAGE_MAX 25
 
@@ -267,7 +269,7 @@ kvs_route_classify(struct kvs_http *h, const struct kvs_route *r,
 			*cost = t == KVS_KTY_RSA ? 1 : 2;
 		}
 		if (j != NULL)
-			kvs_json_wipe(j);
+			atr_json_wipe(j);
 		cJSON_Delete(j);
 		break;
 	}
@@ -487,7 +489,7 @@ parse_common(struct kvs_http *h, const cJSON *j, struct attr_update *u)
 		u->has_ops = 1;
 		cJSON_ArrayForEach(op, it) {
 			unsigned bit = cJSON_IsString(op) ?
-			    kvs_kop_parse(op->valuestring) : 0;
+			    atr_jwk_op_parse(op->valuestring) : 0;
 
 			if (bit == 0) {
 				kvs_reply_error(h, 400, "BadParameter", NULL,
@@ -584,10 +586,10 @@ default_ops(enum kvs_kty kty)
 	/* What the service answers when key_ops is left out (CreateKey
 	 * example); empty key_ops broke SDKs in other emulators. */
 	if (kty == KVS_KTY_OCT_HSM)
-		return KVS_KOP_ENCRYPT | KVS_KOP_DECRYPT | KVS_KOP_WRAP |
-		    KVS_KOP_UNWRAP;
-	return KVS_KOP_ENCRYPT | KVS_KOP_DECRYPT | KVS_KOP_SIGN |
-	    KVS_KOP_VERIFY | KVS_KOP_WRAP | KVS_KOP_UNWRAP;
+		return ATR_JWK_ENCRYPT | ATR_JWK_DECRYPT | ATR_JWK_WRAP |
+		    ATR_JWK_UNWRAP;
+	return ATR_JWK_ENCRYPT | ATR_JWK_DECRYPT | ATR_JWK_SIGN |
+	    ATR_JWK_VERIFY | ATR_JWK_WRAP | ATR_JWK_UNWRAP;
 }
 
 static void
@@ -1084,7 +1086,7 @@ h_import(struct kvs_http *h, const struct kvs_route *r)
 
 		cJSON_ArrayForEach(op, it)
 			if (cJSON_IsString(op))
-				ops |= kvs_kop_parse(op->valuestring);
+				ops |= atr_jwk_op_parse(op->valuestring);
 		if (ops != 0)
 			v->key_ops = ops;
 	}
@@ -1099,7 +1101,7 @@ out:
 	kvs_version_free(v);
 	cJSON_Delete(u.tags);
 	if (j != NULL)
-		kvs_json_wipe(j);
+		atr_json_wipe(j);
 	cJSON_Delete(j);
 }
 
@@ -1693,19 +1695,19 @@ h_crypt(struct kvs_http *h, const struct kvs_route *r)
 	memset(&io, 0, sizeof(io));
 	switch (r->op) {
 	case KVS_OP_WRAP:
-		need = KVS_KOP_WRAP, block = ATR_KV_OP_WRAP, fwd = 1;
+		need = ATR_JWK_WRAP, block = ATR_JWK_WRAP, fwd = 1;
 		break;
 	case KVS_OP_UNWRAP:
-		need = KVS_KOP_UNWRAP, block = ATR_KV_OP_UNWRAP, fwd = 0;
+		need = ATR_JWK_UNWRAP, block = ATR_JWK_UNWRAP, fwd = 0;
 		break;
 	case KVS_OP_ENCRYPT:
-		need = KVS_KOP_ENCRYPT, block = ATR_KV_OP_ENCRYPT, fwd = 1;
+		need = ATR_JWK_ENCRYPT, block = ATR_JWK_ENCRYPT, fwd = 1;
 		break;
 	default:
-		need = KVS_KOP_DECRYPT, block = ATR_KV_OP_DECRYPT, fwd = 0;
+		need = ATR_JWK_DECRYPT, block = ATR_JWK_DECRYPT, fwd = 0;
 		break;
 	}
-	opname = kvs_kop_name(need);
+	opname = atr_jwk_op_name(need);
 	if (j == NULL)
 		return;
 	/* Request model first (KeyOperationsParameters), as the service
@@ -1855,7 +1857,7 @@ out:
 	if (locked)
 		pthread_rwlock_unlock(&st->lock);
 	if (res != NULL) {
-		kvs_json_wipe(res);
+		atr_json_wipe(res);
 		cJSON_Delete(res);
 	}
 	if (out != NULL)
@@ -1865,7 +1867,7 @@ out:
 	atr_secure_free(aad, aad_len);
 	atr_secure_free(tag, tag_len);
 	if (j != NULL)
-		kvs_json_wipe(j);
+		atr_json_wipe(j);
 	cJSON_Delete(j);
 }
 

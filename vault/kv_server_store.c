@@ -25,6 +25,8 @@
 
 #include "crypto.h"
 #include "fsutil.h"
+#include "jwk.h"
+#include "json.h"
 
 /*
  * The largest key file the write-time limits allow must fit the
@@ -48,43 +50,6 @@ _Static_assert((unsigned long long)KVS_VERSIONS_MAX * KVS_VERSION_FILE_MAX +
  * six characters from mkstemp. */
 #define TMP_PREFIX ".atrest-tmp-"
 
-static const struct {
-	const char *name;
-	unsigned bit;
-} kops[] = {
-	/* keys.json JsonWebKeyOperation, in its order. */
-	{"encrypt", KVS_KOP_ENCRYPT},
-	{"decrypt", KVS_KOP_DECRYPT},
-	{"sign", KVS_KOP_SIGN},
-	{"verify", KVS_KOP_VERIFY},
-	{"wrapKey", KVS_KOP_WRAP},
-	{"unwrapKey", KVS_KOP_UNWRAP},
-	{"import", KVS_KOP_IMPORT},
-	{"export", KVS_KOP_EXPORT},
-};
-
-unsigned
-kvs_kop_parse(const char *s)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(kops) / sizeof(kops[0]); i++)
-		if (strcasecmp(s, kops[i].name) == 0)
-			return kops[i].bit;
-	return 0;
-}
-
-const char *
-kvs_kop_name(unsigned op)
-{
-	size_t i;
-
-	for (i = 0; i < sizeof(kops) / sizeof(kops[0]); i++)
-		if (kops[i].bit == op)
-			return kops[i].name;
-	return "unknown";
-}
-
 cJSON *
 kvs_kop_json(unsigned ops)
 {
@@ -93,9 +58,10 @@ kvs_kop_json(unsigned ops)
 
 	if (a == NULL)
 		return NULL;
-	for (i = 0; i < sizeof(kops) / sizeof(kops[0]); i++)
-		if (ops & kops[i].bit)
-			cJSON_AddItemToArray(a, cJSON_CreateString(kops[i].name));
+	for (i = 0; i < ATR_JWK_COUNT; i++)
+		if (ops & atr_jwk_op_at(i))
+			cJSON_AddItemToArray(a, cJSON_CreateString(
+			    atr_jwk_op_name(atr_jwk_op_at(i))));
 	return a;
 }
 
@@ -553,7 +519,7 @@ kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 out:
 	if (text != NULL)
 		atr_secure_free(text, strlen(text));
-	kvs_json_wipe(j);
+	atr_json_wipe(j);
 	cJSON_Delete(j);
 	return err;
 }
@@ -592,7 +558,7 @@ version_from_file_json(const cJSON *j, struct kvs_version **out)
 
 		cJSON_ArrayForEach(op, it)
 			if (cJSON_IsString(op))
-				v->key_ops |= kvs_kop_parse(op->valuestring);
+				v->key_ops |= atr_jwk_op_parse(op->valuestring);
 	}
 	v->enabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
 	    "enabled"));
@@ -756,7 +722,7 @@ out:
 		*fatal = 1;
 	kvs_key_free(k);
 	if (j != NULL) {
-		kvs_json_wipe(j);
+		atr_json_wipe(j);
 		cJSON_Delete(j);
 	}
 	return err;

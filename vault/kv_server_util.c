@@ -9,102 +9,43 @@
 #include <strings.h>
 #include <time.h>
 
+#include "codec.h"
 #include "crypto.h"
+#include "json.h"
 
-static const char b64u_alphabet[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
-
+/* RFC 4648 section 5 with the padding left off, as every Key Vault
+ * example does (JWK, RFC 7515 section 2); core/codec.h encodes. */
 char *
 kvs_b64url(const uint8_t *in, size_t len)
 {
-	size_t i, o = 0;
-	char *out = malloc(len / 3 * 4 + 5);
+	size_t cap = atr_b64url_len(len) + 1;
+	char *out = malloc(cap);
 
-	if (out == NULL)
-		return NULL;
-	for (i = 0; i + 2 < len; i += 3) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8 |
-		    in[i + 2];
-
-		out[o++] = b64u_alphabet[v >> 18 & 63];
-		out[o++] = b64u_alphabet[v >> 12 & 63];
-		out[o++] = b64u_alphabet[v >> 6 & 63];
-		out[o++] = b64u_alphabet[v & 63];
+	if (out != NULL && atr_b64url_encode(in, len, out, cap) < 0) {
+		free(out);
+		out = NULL;
 	}
-	/* RFC 4648 section 5 with the padding left off, as every Key Vault
-	 * example does (JWK, RFC 7515 section 2). */
-	if (len - i == 1) {
-		uint32_t v = (uint32_t)in[i] << 16;
-
-		out[o++] = b64u_alphabet[v >> 18 & 63];
-		out[o++] = b64u_alphabet[v >> 12 & 63];
-	} else if (len - i == 2) {
-		uint32_t v = (uint32_t)in[i] << 16 | (uint32_t)in[i + 1] << 8;
-
-		out[o++] = b64u_alphabet[v >> 18 & 63];
-		out[o++] = b64u_alphabet[v >> 12 & 63];
-		out[o++] = b64u_alphabet[v >> 6 & 63];
-	}
-	out[o] = '\0';
 	return out;
-}
-
-static int
-b64u_val(int c)
-{
-	if (c >= 'A' && c <= 'Z')
-		return c - 'A';
-	if (c >= 'a' && c <= 'z')
-		return c - 'a' + 26;
-	if (c >= '0' && c <= '9')
-		return c - '0' + 52;
-	if (c == '-')
-		return 62;
-	if (c == '_')
-		return 63;
-	return -1;
 }
 
 int
 kvs_unb64url(const char *in, uint8_t **out, size_t *len)
 {
-	size_t n = strlen(in), i, o = 0, pad = 0;
-	uint32_t acc = 0;
-	int bits = 0;
+	size_t n = strlen(in), cap = n / 4 * 3 + 3;
 	uint8_t *buf;
 
 	*out = NULL;
 	*len = 0;
-	/* Trailing '=' is tolerated (some clients pad); '+' and '/' of the
-	 * standard alphabet are not: the service rejects them too. */
-	while (n > 0 && in[n - 1] == '=' && pad < 2) {
-		n--;
-		pad++;
-	}
-	if (pad > 0 && (n + pad) % 4 != 0)
-		return -1;
-	if (n % 4 == 1)
-		return -1;
-	buf = malloc(n * 3 / 4 + 1);
+	buf = malloc(cap);
 	if (buf == NULL)
 		return -1;
-	for (i = 0; i < n; i++) {
-		int v = b64u_val((unsigned char)in[i]);
-
-		if (v < 0) {
-			atr_memzero(buf, n * 3 / 4 + 1);
-			free(buf);
-			return -1;
-		}
-		acc = acc << 6 | (uint32_t)v;
-		bits += 6;
-		if (bits >= 8) {
-			bits -= 8;
-			buf[o++] = (uint8_t)(acc >> bits);
-		}
+	/* The URL alphabet only: '+' and '/' are refused, as the service
+	 * refuses them; trailing '=' is tolerated (some clients pad). */
+	if (atr_b64url_decode(in, n, 0, buf, cap, len) != 0) {
+		free(buf);
+		return -1;
 	}
 	*out = buf;
-	*len = o;
 	return 0;
 }
 
@@ -261,19 +202,6 @@ kvs_form_get(const char *body, size_t len, const char *key, char *out,
 		return 1;
 	}
 	return 0;
-}
-
-void
-kvs_json_wipe(cJSON *j)
-{
-	/* cJSON_Delete frees without wiping: strings that held key
-	 * material or secrets are cleansed first. */
-	for (; j != NULL; j = j->next) {
-		if (j->valuestring != NULL)
-			atr_memzero(j->valuestring, strlen(j->valuestring));
-		if (j->child != NULL)
-			kvs_json_wipe(j->child);
-	}
 }
 
 void

@@ -31,9 +31,11 @@
 
 #include "crypto.h"
 #include "fsutil.h"
+#include "jwk.h"
 #include "stream.h"
 #include "vfy_int.h"
 #include "walk.h"
+#include "util.h"
 
 #define QUEUE_CAP 256
 #define CHUNK (1U << 20)
@@ -223,15 +225,6 @@ struct engine {
 	char walk_why[256];
 };
 
-static int64_t
-now_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
-
 static void
 progress(struct engine *E, int phase, int force)
 {
@@ -240,7 +233,7 @@ progress(struct engine *E, int phase, int force)
 
 	if (E->c->progress == NULL)
 		return;
-	t = now_ns();
+	t = (int64_t)atr_now_ns();
 	if (!force && t - E->last_progress < PROGRESS_NS)
 		return;
 	E->last_progress = t;
@@ -1737,17 +1730,15 @@ config_findings(struct engine *E)
 			    "policy.vault-key-ops",
 			    "the key lists no key_ops (every operation allowed)");
 		else if (va.key_ops & ~p->vault_allowed_ops) {
-			static const char *const names[] = {"encrypt", "decrypt",
-			    "sign", "verify", "wrapKey", "unwrapKey", "import",
-			    "export"};
 			char list[160] = "";
 
-			for (k = 0; k < 8; k++)
+			for (k = 0; k < ATR_JWK_COUNT; k++)
 				if (va.key_ops & ~p->vault_allowed_ops &
-				    (1U << k))
+				    atr_jwk_op_at((unsigned)k))
 					snprintf(list + strlen(list),
 					    sizeof(list) - strlen(list), "%s%s",
-					    list[0] ? ", " : "", names[k]);
+					    list[0] ? ", " : "", atr_jwk_op_name(
+					    atr_jwk_op_at((unsigned)k)));
 			vfy_report_add(r, VFY_ERROR, -1, key->uri, -1,
 			    "policy.vault-key-ops",
 			    "key_ops allow more than the policy: %s", list);
@@ -1928,7 +1919,7 @@ vfy_run(const struct vfy_config *c, struct vfy_report **out)
 	enum atr_err err = ATR_OK;
 	size_t i, k, total_rs = 0, total_dyn = 0, ncand = 0;
 	struct cand *cand = NULL;
-	int64_t t0 = now_ns();
+	int64_t t0 = (int64_t)atr_now_ns();
 	unsigned started = 0;
 	char joined[64];
 
@@ -2055,7 +2046,7 @@ vfy_run(const struct vfy_config *c, struct vfy_report **out)
 	if (err != ATR_OK)
 		goto out;
 	config_findings(E);
-	E->nw = c->jobs ? c->jobs : (unsigned)sysconf(_SC_NPROCESSORS_ONLN);
+	E->nw = c->jobs ? c->jobs : atr_cpu_count();
 	if (E->nw < 1)
 		E->nw = 1;
 	if (E->nw > 64)
@@ -2216,7 +2207,7 @@ vfy_run(const struct vfy_config *c, struct vfy_report **out)
 		    E->p->drill_objects);
 	}
 	progress(E, 2, 1);
-	E->r->elapsed_ms = (now_ns() - t0) / 1000000;
+	E->r->elapsed_ms = ((int64_t)atr_now_ns() - t0) / 1000000;
 	E->r->started = c->started ? c->started : (int64_t)time(NULL);
 	vfy_finalize(E->r);
 	*out = E->r;

@@ -12,6 +12,7 @@
 
 #include "fsutil.h"
 #include "vfy_int.h"
+#include "jwk.h"
 
 void
 vfy_policy_default(struct vfy_policy *p)
@@ -44,7 +45,7 @@ vfy_policy_default(struct vfy_policy *p)
 	p->vault_require_enabled = 1;
 	p->vault_require_expiry = 0;
 	p->vault_expiry_warn_days = 30;
-	p->vault_allowed_ops = VFY_OP_WRAP | VFY_OP_UNWRAP;
+	p->vault_allowed_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
 	/* Soft delete with purge protection: the levels without
 	 * "Purgeable" (reference azure-keyvault.md). */
 	snprintf(p->vault_recovery[0], sizeof(p->vault_recovery[0]),
@@ -55,22 +56,12 @@ vfy_policy_default(struct vfy_policy *p)
 	p->max_findings = 1000;
 }
 
-static const char *const op_names[] = {
-	"encrypt", "decrypt", "sign", "verify", "wrapKey", "unwrapKey",
-	"import", "export",
-};
-
+/* Key Vault's exact spelling: a policy is not a place for "WRAPKEY". */
 static int
 op_from_name(const char *s, unsigned *bit)
 {
-	size_t i;
-
-	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
-		if (strcmp(s, op_names[i]) == 0) {
-			*bit = 1U << i;
-			return 0;
-		}
-	return -1;
+	*bit = atr_jwk_op_parse(s);
+	return *bit != 0 && strcmp(s, atr_jwk_op_name(*bit)) == 0 ? 0 : -1;
 }
 
 /* ---- parsing ----------------------------------------------------------- */
@@ -506,9 +497,10 @@ vfy_policy_write(struct vfy_out *o, const struct vfy_policy *p,
 	    p->vault_require_enabled ? "true" : "false",
 	    p->vault_require_expiry ? "true" : "false",
 	    p->vault_expiry_warn_days);
-	for (i = 0; i < sizeof(op_names) / sizeof(op_names[0]); i++)
-		if (p->vault_allowed_ops & (1U << i)) {
-			vfy_out_fmt(o, "%s\"%s\"", first ? "" : ", ", op_names[i]);
+	for (i = 0; i < ATR_JWK_COUNT; i++)
+		if (p->vault_allowed_ops & atr_jwk_op_at((unsigned)i)) {
+			vfy_out_fmt(o, "%s\"%s\"", first ? "" : ", ",
+			    atr_jwk_op_name(atr_jwk_op_at((unsigned)i)));
 			first = 0;
 		}
 	vfy_out_str(o, "], \"recovery_levels\": [");

@@ -17,6 +17,7 @@
 #include "kv_client.h"
 #include "vfy_int.h"
 #include "provider_azure.h"
+#include "jwk.h"
 
 #pragma weak atr_kv_key_info
 #pragma weak atr_kv_key_client
@@ -68,30 +69,6 @@ vfy_kid_split(const char *kid, char *origin, size_t ocap, char *name,
 	return 0;
 }
 
-static unsigned
-map_ops(unsigned kv)
-{
-	unsigned o = 0;
-
-	if (kv & ATR_KV_KEYOP_ENCRYPT)
-		o |= VFY_OP_ENCRYPT;
-	if (kv & ATR_KV_KEYOP_DECRYPT)
-		o |= VFY_OP_DECRYPT;
-	if (kv & ATR_KV_KEYOP_SIGN)
-		o |= VFY_OP_SIGN;
-	if (kv & ATR_KV_KEYOP_VERIFY)
-		o |= VFY_OP_VERIFY;
-	if (kv & ATR_KV_KEYOP_WRAP)
-		o |= VFY_OP_WRAP;
-	if (kv & ATR_KV_KEYOP_UNWRAP)
-		o |= VFY_OP_UNWRAP;
-	if (kv & ATR_KV_KEYOP_IMPORT)
-		o |= VFY_OP_IMPORT;
-	if (kv & ATR_KV_KEYOP_EXPORT)
-		o |= VFY_OP_EXPORT;
-	return o;
-}
-
 enum atr_err
 vfy_vault_attrs(struct atr_key *k, int refresh, struct vfy_vault_attrs *out)
 {
@@ -113,7 +90,7 @@ vfy_vault_attrs(struct atr_key *k, int refresh, struct vfy_vault_attrs *out)
 		snprintf(out->version, sizeof(out->version), "%s", kk->version);
 		snprintf(out->kty, sizeof(out->kty), "%s", kk->kty);
 		out->bits = kk->bits;
-		out->key_ops = map_ops(kk->key_ops);
+		out->key_ops = kk->key_ops;
 		out->key_ops_present = kk->key_ops_present;
 		out->enabled = kk->enabled;
 		out->has_nbf = kk->has_nbf;

@@ -22,6 +22,7 @@
 #include "envelope.h"
 #include "err.h"
 #include "key.h"
+#include "jwk.h"
 
 #define VFY_SCHEMA "atrest-verify/1"
 
@@ -56,18 +57,6 @@ const char *vfy_status_name(int status);   /* "pass", "warn", "fail", "skip" */
 /* ---- policy ------------------------------------------------------------ */
 
 enum vfy_require_keys { VFY_REQ_ANY = 0, VFY_REQ_ALL, VFY_REQ_PRIMARY };
-
-/* Key Vault JSON Web Key operations, as bits (policy.vault.allowed_key_ops). */
-enum {
-	VFY_OP_ENCRYPT = 1U << 0,
-	VFY_OP_DECRYPT = 1U << 1,
-	VFY_OP_SIGN = 1U << 2,
-	VFY_OP_VERIFY = 1U << 3,
-	VFY_OP_WRAP = 1U << 4,
-	VFY_OP_UNWRAP = 1U << 5,
-	VFY_OP_IMPORT = 1U << 6,
-	VFY_OP_EXPORT = 1U << 7,
-};
 
 #define VFY_MAX_RECOVERY 8
 
@@ -104,7 +93,7 @@ struct vfy_policy {
 	int vault_require_enabled;    /* 1 */
 	int vault_require_expiry;     /* 0 */
 	unsigned vault_expiry_warn_days; /* 30 */
-	unsigned vault_allowed_ops;   /* VFY_OP_WRAP | VFY_OP_UNWRAP */
+	unsigned vault_allowed_ops;   /* ATR_JWK_* (core/jwk.h) */
 	char vault_recovery[VFY_MAX_RECOVERY][48];
 	size_t vault_nrecovery;       /* Recoverable, CustomizedRecoverable */
 	/* rotation (also --current-only / --min-version) */

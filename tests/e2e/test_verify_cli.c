@@ -510,6 +510,7 @@ Test(verify_cli, json_to_stdout_and_deterministic_fixtures)
 #include "crypto.h"
 #include "kv_client.h"
 #include "kv_server.h"
+#include "jwk.h"
 
 Test(verify_cli, revocation_drill_disables_and_reenables, .timeout = 180)
 {
@@ -541,7 +542,7 @@ Test(verify_cli, revocation_drill_disables_and_reenables, .timeout = 180)
 	memset(&p, 0, sizeof(p));
 	p.kty = "RSA";
 	p.size = 3072;
-	p.key_ops = ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP;
+	p.key_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
 	cr_assert_eq(atr_kv_create_key(c, "cmk", &p, k), ATR_OK, "%s",
 	    atr_detail());
 	snprintf(url, sizeof(url), "%s/keys/cmk", atr_kv_server_url(srv));

@@ -15,6 +15,7 @@
 
 #include "keyuri.h"
 #include "kv_client.h"
+#include "codec.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -59,7 +60,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		(void)atr_kv_parse_retry_after("retry-after-ms", rest, 0);
 		(void)atr_kv_parse_kid(rest, &kid);
 		(void)atr_kv_parse_vault_url(rest, &kid);
-		(void)atr_kv_b64url_decode(rest, rl, out, sizeof(out), &ol);
+		(void)atr_b64url_decode(rest, rl, ATR_B64_STD_ALPHABET, out, sizeof(out), &ol);
 		{
 			struct atr_kv_kid vault;
 			char shown[ATR_URI_SHOWN_MAX];

@@ -24,6 +24,7 @@
 #include "keys.h"
 #include "kv_client.h"
 #include "kv_server.h"
+#include "codec.h"
 
 #define ROUNDS 10
 #define PER_ROUND 200
@@ -156,9 +157,9 @@ main(void)
 	if (k->ops->wrap(k, in, 64, w, &wl) != ATR_OK)
 		return 2;
 	/* The bare requests: the bodies the provider sends, prepared once. */
-	atr_kv_b64url_encode(in, 64, b64, sizeof(b64));
+	atr_b64url_encode(in, 64, b64, sizeof(b64));
 	snprintf(body_w, sizeof(body_w), "{\"alg\":\"RSA-OAEP-256\",\"value\":\"%s\"}", b64);
-	atr_kv_b64url_encode(w, wl, b64, sizeof(b64));
+	atr_b64url_encode(w, wl, b64, sizeof(b64));
 	snprintf(body_u, sizeof(body_u), "{\"alg\":\"RSA-OAEP-256\",\"value\":\"%s\"}", b64);
 	snprintf(wurl, sizeof(wurl), "%s/wrapkey?api-version=7.4", k->key_id);
 	snprintf(uurl, sizeof(uurl), "%s/unwrapkey?api-version=7.4", k->key_id);

@@ -168,16 +168,16 @@ Test(kv_b64, rfc4648_vectors)
 	size_t i, n;
 
 	for (i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
-		cr_assert_eq(atr_kv_b64url_encode((const uint8_t *)v[i].in,
+		cr_assert_eq(atr_b64url_encode((const uint8_t *)v[i].in,
 		    strlen(v[i].in), out, sizeof(out)), (long)strlen(v[i].out));
 		cr_assert_str_eq(out, v[i].out);
-		cr_assert_eq(atr_kv_b64url_decode(v[i].out, strlen(v[i].out),
+		cr_assert_eq(atr_b64url_decode(v[i].out, strlen(v[i].out), ATR_B64_STD_ALPHABET,
 		    back, sizeof(back), &n), 0);
 		cr_assert_eq(n, strlen(v[i].in));
 		cr_assert_arr_eq(back, v[i].in, n);
 	}
 	/* The url alphabet: 0xfb 0xff -> "-_8". */
-	cr_assert_eq(atr_kv_b64url_encode((const uint8_t *)"\xfb\xff", 2, out,
+	cr_assert_eq(atr_b64url_encode((const uint8_t *)"\xfb\xff", 2, out,
 	    sizeof(out)), 3);
 	cr_assert_str_eq(out, "-_8");
 }
@@ -191,23 +191,23 @@ Test(kv_b64, round_trip_and_tolerance)
 
 	for (len = 0; len < sizeof(in); len += 7) {
 		cr_assert_eq(atr_random(in, len == 0 ? 1 : len), ATR_OK);
-		e = atr_kv_b64url_encode(in, len, enc, sizeof(enc));
+		e = atr_b64url_encode(in, len, enc, sizeof(enc));
 		cr_assert_geq(e, 0);
 		cr_assert_eq(strchr(enc, '='), NULL);
-		cr_assert_eq(atr_kv_b64url_decode(enc, (size_t)e, back,
+		cr_assert_eq(atr_b64url_decode(enc, (size_t)e, ATR_B64_STD_ALPHABET, back,
 		    sizeof(back), &n), 0);
 		cr_assert_eq(n, len);
 		cr_assert_arr_eq(back, in, len);
 	}
 	/* Padding and the standard alphabet are accepted on input. */
-	cr_assert_eq(atr_kv_b64url_decode("Zg==", 4, back, sizeof(back), &n), 0);
+	cr_assert_eq(atr_b64url_decode("Zg==", 4, ATR_B64_STD_ALPHABET, back, sizeof(back), &n), 0);
 	cr_assert_eq(n, 1);
-	cr_assert_eq(atr_kv_b64url_decode("+/8=", 4, back, sizeof(back), &n), 0);
+	cr_assert_eq(atr_b64url_decode("+/8=", 4, ATR_B64_STD_ALPHABET, back, sizeof(back), &n), 0);
 	cr_assert_eq(n, 2);
 	cr_assert_eq(back[0], 0xfb);
 	/* Too small a buffer for encode or decode. */
-	cr_assert_eq(atr_kv_b64url_encode((const uint8_t *)"foo", 3, enc, 4), -1);
-	cr_assert_eq(atr_kv_b64url_decode("Zm9v", 4, back, 2, &n), -1);
+	cr_assert_eq(atr_b64url_encode((const uint8_t *)"foo", 3, enc, 4), -1);
+	cr_assert_eq(atr_b64url_decode("Zm9v", 4, ATR_B64_STD_ALPHABET, back, 2, &n), -1);
 }
 
 Test(kv_b64, rejects_malformed)
@@ -227,7 +227,7 @@ Test(kv_b64, rejects_malformed)
 	size_t i, n;
 
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert_eq(atr_kv_b64url_decode(bad[i], strlen(bad[i]), out,
+		cr_assert_eq(atr_b64url_decode(bad[i], strlen(bad[i]), ATR_B64_STD_ALPHABET, out,
 		    sizeof(out), &n), -1, "accepted '%s'", bad[i]);
 }
 
@@ -456,7 +456,7 @@ rsa_bundle(unsigned bits, const char *extra_attr)
 	cr_assert_not_null(pk);
 	cr_assert(EVP_PKEY_get_bn_param(pk, OSSL_PKEY_PARAM_RSA_N, &n));
 	len = BN_bn2bin(n, nb);
-	cr_assert_geq(atr_kv_b64url_encode(nb, (size_t)len, n64, sizeof(n64)),
+	cr_assert_geq(atr_b64url_encode(nb, (size_t)len, n64, sizeof(n64)),
 	    0);
 	out = malloc(4096);
 	cr_assert_not_null(out);
@@ -487,8 +487,8 @@ Test(kv_bundle, official_example_shape)
 	cr_assert_str_eq(k.kty, "RSA");
 	cr_assert_eq(k.bits, 3072);
 	cr_assert(k.key_ops_present);
-	cr_assert_eq(k.key_ops, ATR_KV_KEYOP_ENCRYPT | ATR_KV_KEYOP_DECRYPT |
-	    ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP);
+	cr_assert_eq(k.key_ops, ATR_JWK_ENCRYPT | ATR_JWK_DECRYPT |
+	    ATR_JWK_WRAP | ATR_JWK_UNWRAP);
 	cr_assert_eq(k.enabled, 1);
 	cr_assert(k.has_nbf && k.has_exp);
 	cr_assert_eq(k.nbf, 1700000000);
@@ -544,9 +544,9 @@ Test(kv_bundle, bits_ops_and_algs)
 	cr_assert_eq(atr_kv_bits_of((const uint8_t *)"\x01\x00", 2), 9);
 	cr_assert_eq(atr_kv_bits_of((const uint8_t *)"\x00", 1), 0);
 	cr_assert_eq(atr_kv_ops_parse_list("wrapKey,unwrapkey", &m), 0);
-	cr_assert_eq(m, ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP);
+	cr_assert_eq(m, ATR_JWK_WRAP | ATR_JWK_UNWRAP);
 	cr_assert_eq(atr_kv_ops_parse_list("wrapKey,frobnicate", &m), -1);
-	cr_assert_str_eq(atr_kv_op_name(ATR_KV_KEYOP_UNWRAP), "unwrapKey");
+	cr_assert_str_eq(atr_jwk_op_name(ATR_JWK_UNWRAP), "unwrapKey");
 	cr_assert_eq(atr_kv_alg_parse("RSA-OAEP", &a), 0);
 	cr_assert_eq(a, ATR_WRAP_RSA_OAEP_SHA1);
 	cr_assert_eq(atr_kv_alg_parse("RSA1_5", &a), -1);
@@ -679,12 +679,14 @@ Test(kv_client, silent_peer_times_out)
 #include "kv_server.h"
 #include "testutil.h"
 #include "provider_azure.h"
+#include "jwk.h"
+#include "codec.h"
 
 /* kv_client.h and kv_server.h name the four crypto operations alike. */
-_Static_assert(ATR_KV_OP_ENCRYPT == ATR_KV_KEYOP_ENCRYPT &&
-    ATR_KV_OP_DECRYPT == ATR_KV_KEYOP_DECRYPT &&
-    ATR_KV_OP_WRAP == ATR_KV_KEYOP_WRAP &&
-    ATR_KV_OP_UNWRAP == ATR_KV_KEYOP_UNWRAP, "key_ops bits differ");
+_Static_assert(ATR_JWK_ENCRYPT == ATR_JWK_ENCRYPT &&
+    ATR_JWK_DECRYPT == ATR_JWK_DECRYPT &&
+    ATR_JWK_WRAP == ATR_JWK_WRAP &&
+    ATR_JWK_UNWRAP == ATR_JWK_UNWRAP, "key_ops bits differ");
 
 static struct atr_kv_server *srv;
 static char *srv_dir;
@@ -1092,8 +1094,8 @@ Test(kv_vault, forbidden_key_ops)
 	size_t n, bn;
 	char *u1, *u2;
 
-	make_key("wraponly", NULL, 0, ATR_KV_KEYOP_WRAP, NULL);
-	make_key("unwraponly", NULL, 0, ATR_KV_KEYOP_UNWRAP, NULL);
+	make_key("wraponly", NULL, 0, ATR_JWK_WRAP, NULL);
+	make_key("unwraponly", NULL, 0, ATR_JWK_UNWRAP, NULL);
 	u1 = key_uri("wraponly", NULL);
 	u2 = key_uri("unwraponly", NULL);
 	wo = open_key(u1, NULL);
@@ -1117,10 +1119,10 @@ Test(kv_vault, client_management_operations)
 {
 	struct atr_kv_client *c = client();
 	struct atr_kv_create p = {.kty = "RSA", .size = 2048,
-	    .key_ops = ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP,
+	    .key_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP,
 	    .exp = 4102444800LL};
 	struct atr_kv_update u = {.set_key_ops = 1, .key_ops =
-	    ATR_KV_KEYOP_WRAP, .set_nbf = 1, .nbf = 1700000000};
+	    ATR_JWK_WRAP, .set_nbf = 1, .nbf = 1700000000};
 	struct atr_kv_key k, r1, r2, got, del, *items;
 	size_t n, i;
 
@@ -1128,7 +1130,7 @@ Test(kv_vault, client_management_operations)
 	    atr_detail());
 	cr_assert_str_eq(k.kty, "RSA");
 	cr_assert_eq(k.bits, 2048);
-	cr_assert_eq(k.key_ops, ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP);
+	cr_assert_eq(k.key_ops, ATR_JWK_WRAP | ATR_JWK_UNWRAP);
 	cr_assert(k.has_exp);
 	cr_assert_eq(k.exp, 4102444800LL);
 	cr_assert_eq(k.enabled, 1);
@@ -1137,7 +1139,7 @@ Test(kv_vault, client_management_operations)
 	cr_assert_eq(atr_kv_update_key(c, "mgmt", NULL, &u, &got), ATR_OK,
 	    "%s", atr_detail());
 	cr_assert_str_eq(got.version, k.version);
-	cr_assert_eq(got.key_ops, ATR_KV_KEYOP_WRAP);
+	cr_assert_eq(got.key_ops, ATR_JWK_WRAP);
 	cr_assert(got.has_nbf);
 	cr_assert_eq(got.nbf, 1700000000);
 

@@ -29,6 +29,7 @@
 #include "keys.h"
 #include "kv_client.h"
 #include "testutil.h"
+#include "codec.h"
 
 #define VERSION1 "0123456789abcdef0123456789abcdef"
 #define VERSION2 "fedcba9876543210fedcba9876543210"
@@ -86,7 +87,7 @@ b64(const uint8_t *p, size_t n)
 	char *s = malloc(n / 3 * 4 + 8);
 
 	cr_assert_not_null(s);
-	cr_assert_geq(atr_kv_b64url_encode(p, n, s, n / 3 * 4 + 8), 0);
+	cr_assert_geq(atr_b64url_encode(p, n, s, n / 3 * 4 + 8), 0);
 	return s;
 }
 

@@ -34,6 +34,7 @@
 /* Internals, for the store's limits and its key generation. */
 #include "kv_server_int.h"
 #include "testutil.h"
+#include "jwk.h"
 
 struct srv {
 	char dir[256];
@@ -640,7 +641,7 @@ Test(kv_server, update_disable_enable)
 static void
 block_decrypt_only(struct atr_kv_server_opts *o)
 {
-	o->disabled_blocks = ATR_KV_OP_DECRYPT | ATR_KV_OP_UNWRAP;
+	o->disabled_blocks = ATR_JWK_DECRYPT | ATR_JWK_UNWRAP;
 	o->disabled_get_forbidden = 1;
 }
 

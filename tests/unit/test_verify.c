@@ -16,6 +16,7 @@
 #include "crypto.h"
 #include "testutil.h"
 #include "vfy_int.h"
+#include "jwk.h"
 
 /* ---- pattern scan ------------------------------------------------------ */
 
@@ -323,7 +324,7 @@ Test(policy, defaults_are_the_documented_ones)
 	cr_assert(p.require_cmk);
 	cr_assert_not(p.allow_foreign);
 	cr_assert_eq(p.kek_max_wraps, 1ULL << 32);
-	cr_assert_eq(p.vault_allowed_ops, VFY_OP_WRAP | VFY_OP_UNWRAP);
+	cr_assert_eq(p.vault_allowed_ops, ATR_JWK_WRAP | ATR_JWK_UNWRAP);
 	cr_assert_eq(p.vault_nrecovery, 2);
 	cr_assert_str_eq(p.vault_recovery[0], "Recoverable");
 	cr_assert_eq(p.shared_dek, VFY_INFO);
@@ -345,7 +346,7 @@ Test(policy, overrides_apply_and_the_rest_stays)
 	cr_assert_eq(p.rsa_error_below, 2048);
 	cr_assert_eq(p.oaep_sha1, VFY_ERROR);
 	cr_assert_eq(p.require_keys, VFY_REQ_ALL);
-	cr_assert_eq(p.vault_allowed_ops, VFY_OP_UNWRAP);
+	cr_assert_eq(p.vault_allowed_ops, ATR_JWK_UNWRAP);
 	cr_assert_eq(p.vault_nrecovery, 1);
 	cr_assert_eq(p.tamper_header_sample, 1);
 	cr_assert_str_eq(p.min_version, "abc");

@@ -1155,6 +1155,7 @@ Test(shard, merge_without_a_shared_fingerprint_key_warns)
 #include "kv_client.h"
 #include "kv_server.h"
 #include "keys.h"
+#include "jwk.h"
 
 struct vx {
 	struct atr_kv_server *srv;
@@ -1252,7 +1253,7 @@ Test(vault, a_well_kept_vault_key_passes_and_the_drill_reenables_it,
 	cr_assert(vfy_vault_available(), "the Key Vault client is linked");
 	vx_start(&v, 1);
 	fx_init(&f, ATR_KIND_DIRECT);
-	k = vx_key(&v, "cmk", ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP, 0);
+	k = vx_key(&v, "cmk", ATR_JWK_WRAP | ATR_JWK_UNWRAP, 0);
 	fx_vault_store(&f, k);
 	ks[0] = k;
 	f.pol.tamper_header_sample = 4;
@@ -1283,7 +1284,7 @@ Test(vault, a_key_the_caller_disabled_opens_nothing, .timeout = 180)
 
 	vx_start(&v, 1);
 	fx_init(&f, ATR_KIND_DIRECT);
-	k = vx_key(&v, "cmk", ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP, 0);
+	k = vx_key(&v, "cmk", ATR_JWK_WRAP | ATR_JWK_UNWRAP, 0);
 	fx_vault_store(&f, k);
 	cr_assert_eq(vfy_vault_set_enabled(k, 0), ATR_OK, "%s", atr_detail());
 	ks[0] = k;
@@ -1311,8 +1312,8 @@ Test(vault, loose_key_attributes_fail_the_policy, .timeout = 180)
 
 	vx_start(&v, 0);   /* soft delete without purge protection */
 	fx_init(&f, ATR_KIND_DIRECT);
-	k = vx_key(&v, "loose", ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP |
-	    ATR_KV_KEYOP_ENCRYPT | ATR_KV_KEYOP_DECRYPT,
+	k = vx_key(&v, "loose", ATR_JWK_WRAP | ATR_JWK_UNWRAP |
+	    ATR_JWK_ENCRYPT | ATR_JWK_DECRYPT,
 	    (int64_t)time(NULL) + 5 * 86400);
 	fx_vault_store(&f, k);
 	ks[0] = k;
@@ -1376,7 +1377,7 @@ Test(vault, rotation_by_version, .timeout = 180)
 	cr_assert_not_null(info);
 	vx_start(&v, 1);
 	fx_init(&f, ATR_KIND_DIRECT);
-	v1 = vx_key(&v, "cmk", ATR_KV_KEYOP_WRAP | ATR_KV_KEYOP_UNWRAP, 0);
+	v1 = vx_key(&v, "cmk", ATR_JWK_WRAP | ATR_JWK_UNWRAP, 0);
 	cr_assert_eq(vfy_kid_split(v1->key_id, o, sizeof(o), n, sizeof(n),
 	    ver1, sizeof(ver1)), 0);
 	/* versions are ordered by their creation time (1 s resolution) */
