@@ -181,6 +181,8 @@ perf-kv: $(B)/perf/kv_overhead
 check-layers:
 	@bash scripts/check-layers.sh .
 	@bash scripts/check-layers.sh --self-test
+	@bash scripts/check-repo.sh --self-test
+	@bash scripts/check-repo.sh
 
 # Nothing test-only in the binary; then the same check on a binary with
 # a test object planted in it must fail.

@@ -76,7 +76,7 @@ enum atr_err atr_gcm_open_frame(struct atr_gcm *g, const uint8_t nonce[12],
  * AES key wrap: RFC 3394 (KW) and RFC 5649 (KWP), i.e. SP 800-38F KW and
  * KWP.  kek_len 16/24/32.  Output length: KW in+8, KWP roundup8(in)+8.
  * Lengths are checked here, before EVP, because EVP accepts an empty
- * unwrap input (SOURCE.md, KW tcId 22/64/119).  Unwrap: out must hold
+ * unwrap input (Wycheproof aes_wrap_test.json, tcId 22/64/119).  Unwrap: out must hold
  * in_len - 8 bytes; on failure *out_len is 0 and, once the input
  * passed the length checks, those in_len - 8 bytes are wiped.
  */

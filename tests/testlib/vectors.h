@@ -1,7 +1,8 @@
 /*
- * vectors.h - loaders for external test vectors (see
- * $VECTOR_DIR/SOURCE.md): Project Wycheproof JSON files (testvectors_v1
- * envelope) and NIST CAVP .rsp response files.
+ * vectors.h - loaders for external test vectors, read from $VECTOR_DIR:
+ * Project Wycheproof JSON files (github.com/C2SP/wycheproof,
+ * testvectors_v1 envelope) and NIST CAVP .rsp response files (the GCM
+ * test vectors of the Cryptographic Algorithm Validation Program).
  *
  * Both loaders only parse: deciding what a vector means is the test's
  * job.  They are strict about structure (a malformed file is an error

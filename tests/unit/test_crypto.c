@@ -4,8 +4,9 @@
  *
  * Every vector file is run in full and every case is counted: a test
  * asserts the exact number of passed, skipped and (for Wycheproof
- * "acceptable") accepted/rejected cases that SOURCE.md documents, so a
- * file that silently loses vectors fails.  Skips are only the cases
+ * "acceptable") accepted/rejected cases the vector files hold (counted
+ * when the files were added), so a file that silently loses vectors
+ * fails.  Skips are only the cases
  * OpenSSL 3 cannot run (GCM IVs over 128 bytes) and must be reported by
  * the library as ATR_ERR_UNSUPPORTED.  Mismatches print the tcId or
  * Count, the flags and expected vs actual hex (at most MAX_PRINTED per
@@ -236,7 +237,7 @@ gcm_wp_case(const struct wp_test *wt, void *arg)
 		e = atr_gcm_seal(key, key_len, iv, iv_len, aad, aad_len, msg,
 		    msg_len, ct2, tag2, tag_len);
 		if (e == ATR_ERR_UNSUPPORTED && iv_len > 128) {
-			/* SOURCE.md 3: OpenSSL 3 takes 1..128-byte IVs. */
+			/* OpenSSL 3 takes 1..128-byte GCM IVs. */
 			e = atr_gcm_open(key, key_len, iv, iv_len, aad, aad_len,
 			    ct, ct_len, tag, tag_len, pt);
 			if (e != ATR_ERR_UNSUPPORTED)
@@ -317,7 +318,7 @@ Test(crypto_gcm, wycheproof)
 	cr_expect_eq(n, f.number_of_tests, "visited %ld of %ld declared", n,
 	    f.number_of_tests);
 	cr_expect_eq(t.failed, 0, "%ld aes_gcm vectors failed", t.failed);
-	/* SOURCE.md: 316 = 229 valid (3 with 257-byte IVs) + 87 invalid
+	/* The file's counts: 316 = 229 valid (3 with 257-byte IVs) + 87 invalid
 	 * (6 of them ZeroLengthIv); 66 fit the frame API. */
 	cr_expect_eq(n, 316);
 	cr_expect_eq(t.passed, 313);
@@ -496,8 +497,8 @@ run_nist(const char *file, int decrypt, long keylen, long expect_fail)
 	    "rejected, %ld via atr_gcm", nc.t.fail_markers,
 	    nc.t.frame_checked);
 	summary(&nc.t, extra);
-	/* SOURCE.md section 2: 7875 cases per file, all checked; 375 per
-	 * 256-bit file are 96-bit IV / 128-bit tag (frame API). */
+	/* CAVP GCM response files: 7875 cases per file, all checked; 375
+	 * per 256-bit file are 96-bit IV / 128-bit tag (frame API). */
 	cr_expect_eq(n, 7875, "%s: %ld cases", file, n);
 	cr_expect_eq(nc.t.total, 7875);
 	cr_expect_eq(nc.t.failed, 0, "%s: %ld cases failed", file,
@@ -890,7 +891,7 @@ Test(crypto_kw, unwrap_rejects_bad_lengths)
 		cr_expect_eq(out_len, 0, "KWP %zu bytes", kwp_bad[i]);
 	}
 	/* The empty input with a NULL pointer, as a caller with nothing
-	 * read might pass it (EVP alone "succeeds" here: SOURCE.md). */
+	 * read might pass it (EVP alone "succeeds" here). */
 	out_len = 5;
 	cr_expect_eq(atr_aes_kw_unwrap(0, kek, 32, NULL, 0, out, &out_len),
 	    ATR_ERR_AUTH);
@@ -1172,7 +1173,7 @@ run_oaep(const char *rel, const char *what)
 	snprintf(extra, sizeof(extra), " (none expected), %ld round trips",
 	    oc.roundtrips);
 	summary(&oc.t, extra);
-	/* SOURCE.md: 37 per key size, 18 valid + 19 invalid. */
+	/* The files' counts: 37 per key size, 18 valid + 19 invalid. */
 	cr_expect_eq(n, f.number_of_tests);
 	cr_expect_eq(n, 37);
 	cr_expect_eq(oc.t.failed, 0, "%s: %ld vectors failed", what,

@@ -237,7 +237,8 @@ Test(kv_challenge, live_service_form)
 {
 	struct atr_kv_challenge ch;
 
-	/* As captured from the live service (reference 3.1, [S17]). */
+	/* The form the live service sends (the example of "Authentication,
+	 * requests and responses", learn.microsoft.com/azure/key-vault). */
 	cr_assert_eq(atr_kv_parse_challenge("Bearer authorization=\"https://"
 	    "login.windows.net/72f988bf-86f1-41af-91ab-2d7cd011db47\", "
 	    "resource=\"https://vault.azure.net\"", &ch), 0);
