@@ -15,6 +15,15 @@
  *
  * Nothing here prints to stdout or exits; report.c writes to the FILE *
  * the caller gives it and cli/cmd_bench.c decides what goes where.
+ *
+ * Ownership, for every pointer below: a pointer argument is borrowed
+ * for the call only, and an out-parameter struct or buffer is the
+ * caller's, unless the declaration says otherwise.  What the bench
+ * allocates for the caller (struct atb_results, struct atb_refs, the
+ * rows of struct atb_cmp, atb_json_string's text) is freed by the
+ * caller with the function named next to it.  Returned names (const
+ * char *) are static strings.  What bench/ shares internally is in
+ * bench_int.h.
  */
 #ifndef ATR_BENCH_H
 #define ATR_BENCH_H
@@ -28,11 +37,6 @@
 #include "keys.h"
 
 #define ATB_SCHEMA "atrest-bench/1"
-
-/* ---- time ---------------------------------------------------------- */
-
-uint64_t atr_now_ns(void);          /* CLOCK_MONOTONIC */
-uint64_t atb_thread_cpu_ns(void);   /* CLOCK_THREAD_CPUTIME_ID */
 
 /* ---- latency histogram (hist.c) ------------------------------------ */
 
@@ -54,6 +58,7 @@ struct atb_hist {
 	uint64_t c[ATB_HIST_BUCKETS];
 };
 
+/* h is the caller's (about 60 KB: keep it off small stacks). */
 void atb_hist_reset(struct atb_hist *h);
 void atb_hist_add(struct atb_hist *h, uint64_t v);
 void atb_hist_add_n(struct atb_hist *h, uint64_t v, uint64_t n);
@@ -75,7 +80,8 @@ struct atb_stat {
 	unsigned n;
 };
 
-/* Median, min and max of v[0..n) (v is reordered).  n == 0 gives NaNs. */
+/* Median, min and max of v[0..n) (v, the caller's, is reordered; NULL
+ * when n == 0).  n == 0 gives NaNs. */
 void atb_stat_of(double *v, unsigned n, struct atb_stat *out);
 /* (max - min) / median; 0 when the median is not positive. */
 double atb_stat_spread(const struct atb_stat *s);
@@ -104,10 +110,11 @@ struct atb_env {
 double atb_loadavg(void);
 
 enum atr_err atb_env_collect(struct atb_env *e);
-/* Fills the CPU fields from /proc/cpuinfo text; for the tests. */
+/* Fills the CPU fields from /proc/cpuinfo text (borrowed for the call);
+ * for the tests. */
 void atb_env_parse_cpuinfo(const char *text, struct atb_env *e);
 
-/* ---- configuration ------------------------------------------------- */
+/* ---- configuration (config.c) -------------------------------------- */
 
 enum atb_hier {
 	ATB_PER_OBJECT = 0,    /* a new DEK per object, wrapped by the KEK */
@@ -140,6 +147,12 @@ enum atb_phase {
 #define ATB_MAX_WORKERS 256U   /* threads in one cell */
 #define ATB_NAME_MAX 160U
 
+/*
+ * Every pointer in the configuration is the caller's, borrowed: the
+ * strings must outlive atb_run, and vault_faults and limit_filter must
+ * also outlive the results, whose copy of the configuration (cfg) keeps
+ * pointing at them.
+ */
 struct atb_config {
 	/* Key setups: "smk", "rsa-2048", "rsa-3072", "rsa-4096" (ephemeral
 	 * keys generated into a temporary directory) or any key URI. */
@@ -178,13 +191,15 @@ struct atb_config {
 	const char *limit_filter;    /* measure only limits whose name holds it */
 	struct atr_key_opts key_opts; /* for URI keys (CA file, timeouts) */
 	/* Called before each cell repetition (done = repetitions finished)
-	 * and once at the end with what = ""; may be NULL. */
+	 * and once at the end with what = ""; may be NULL.  what is
+	 * borrowed for the call; progress_arg is passed back as is. */
 	void (*progress)(void *arg, size_t done, size_t total,
 	    const char *what);
 	void *progress_arg;
 };
 
-/* Defaults: the embedded matrix that runs in about a minute. */
+/* Defaults: the embedded matrix that runs in about a minute (the key
+ * names are static strings). */
 void atb_config_default(struct atb_config *c);
 /* The --quick matrix: small, for CI and the end-to-end test. */
 void atb_config_quick(struct atb_config *c);
@@ -228,12 +243,15 @@ struct atb_refs;  /* state for reference measurements */
 
 /*
  * The buffers are the caller's, pre-faulted, each at least cap + 16
- * bytes: in is only read, out and scratch are written.
+ * bytes: in is only read, out and scratch are written.  They are
+ * borrowed until atb_refs_free, which frees *out_refs (owned by the
+ * caller).
  */
 enum atr_err atb_refs_new(const uint8_t *in, uint8_t *out, uint8_t *scratch,
     size_t cap, struct atb_refs **out_refs);
-/* Uses the RSA private key in a PEM file for the RSA references of its
- * size (instead of generating one).  ATR_ERR_KEY when it is not one. */
+/* Uses the RSA private key in a PEM file (the path is borrowed for the
+ * call) for the RSA references of its size instead of generating one.
+ * ATR_ERR_KEY when it is not one. */
 enum atr_err atb_refs_load_rsa(struct atb_refs *r, const char *pem_path);
 void atb_refs_free(struct atb_refs *r);
 /*
@@ -246,12 +264,14 @@ enum atr_err atb_ref_measure(struct atb_refs *r, enum atb_limit_kind kind,
     uint64_t size, unsigned bits, double seconds, uint64_t min_ops,
     double *ns, double *cpu_ns);
 const char *atb_limit_kind_name(enum atb_limit_kind k);
+/* Writes the limit's name ("aes-256-gcm-seal-1024", "rsa-3072-public") into
+ * out (cap bytes, the caller's). */
 void atb_limit_name(enum atb_limit_kind k, uint64_t size, unsigned bits,
     char *out, size_t cap);
 /* Cost of one clock_gettime(CLOCK_MONOTONIC), in ns. */
 double atb_clock_cost_ns(void);
 
-/* ---- results ------------------------------------------------------- */
+/* ---- runs and results (run.c, results.c, targets.c) ---------------- */
 
 #define ATB_CDF_POINTS 24U
 /* Quantiles stored for each cell's latency CDF (charts, JSON). */
@@ -314,9 +334,15 @@ struct atb_cell {
 	int noisy;
 };
 
+/* Owned by the caller after atb_run, with every array in it; freed by
+ * atb_results_free. */
 struct atb_results {
 	struct atb_env env;
-	struct atb_config cfg;        /* keys[] point into key_names */
+	/* The configuration as run: keys[] point into key_names, progress,
+	 * progress_arg, key_opts.ca_file and key_opts.wrap_alg are NULL,
+	 * vault_faults and limit_filter still point at the caller's strings
+	 * (struct atb_config). */
+	struct atb_config cfg;
 	char key_names[ATB_MAX_KEYS][ATB_NAME_MAX];
 	double clock_ns;              /* one clock_gettime */
 	double empty_op_ns;           /* the measuring loop itself, per op */
@@ -324,29 +350,31 @@ struct atb_results {
 	size_t nlimits;
 	struct atb_cell *cells;
 	size_t ncells;
-	char **warnings;
+	char **warnings;              /* each line malloc'd, owned */
 	size_t nwarnings;
-	char **notes;
+	char **notes;                 /* each line malloc'd, owned */
 	size_t nnotes;
 	double wall_s, cpu_s;
 };
 
 /*
- * Runs the matrix.  On ATR_OK *out holds the results (free with
- * atb_results_free); cells that cannot run (a public key asked to
- * decrypt, a vault that is not there) are marked skipped with a note.
- * Errors are setting-up failures (a key that does not open, no memory).
+ * Runs the matrix.  cfg is borrowed (see struct atb_config).  On ATR_OK
+ * *out holds the results (free with atb_results_free; NULL on error);
+ * cells that cannot run (a public key asked to decrypt, a vault that is
+ * not there) are marked skipped with a note.  Errors are setting-up
+ * failures (a key that does not open, no memory).
  */
 enum atr_err atb_run(const struct atb_config *cfg, struct atb_results **out);
 /* Only the machine limits and the harness overhead (no cells). */
 enum atr_err atb_run_limits(const struct atb_config *cfg,
     struct atb_results **out);
-void atb_results_free(struct atb_results *r);
+void atb_results_free(struct atb_results *r);   /* NULL is a no-op */
 
-/* Targets of the issue, measured (never asserted). */
+/* The targets that close the report (docs/BENCH.md, "Reading the
+ * table"), measured, never asserted. */
 struct atb_target {
-	const char *name;
-	const char *want;
+	const char *name;     /* static */
+	const char *want;     /* static */
 	double value;     /* wall clock; NaN when the run lacks the cells */
 	/* The same on CPU time (ops per CPU-second, CPU-time ratios): what
 	 * a dedicated core would give when other jobs shared this one. */
@@ -356,34 +384,20 @@ struct atb_target {
 	char detail[512];
 };
 #define ATB_NTARGETS 4U
-void atb_targets(const struct atb_results *r, struct atb_target t[ATB_NTARGETS]);
-
-/* ---- the loopback Key Vault (vault.c, vault_key.c) ------------------ */
-
-struct atb_vault;
-enum atr_err atb_vault_start(const char *state_dir, int limits,
-    double limit_scale, struct atb_vault **out);
-const char *atb_vault_url(const struct atb_vault *v);
-const char *atb_vault_ca(const struct atb_vault *v);
-enum atr_err atb_vault_set_faults(struct atb_vault *v, const char *spec);
-void atb_vault_stats(struct atb_vault *v, uint64_t *requests,
-    uint64_t *throttled);
-void atb_vault_stop(struct atb_vault *v);
-/* Creates an RSA key NAME (wrapKey, unwrapKey) and writes its URI. */
-enum atr_err atb_vault_create_key(const char *url, const char *ca_file,
-    const char *name, unsigned bits, char *uri, size_t cap);
-/* Process-wide Key Vault client counters (all threads). */
-void atb_kv_counters(uint64_t *attempts, uint64_t *retries,
-    uint64_t *throttled);
+/* Fills the caller's t[] from r (borrowed for the call). */
+void atb_targets(const struct atb_results *r,
+    struct atb_target t[ATB_NTARGETS]);
 
 /* ---- reports (report.c) -------------------------------------------- */
 
+/* f is the caller's stream, written to and left open. */
 void atb_print_env(FILE *f, const struct atb_results *r);
 void atb_print_limits(FILE *f, const struct atb_results *r);
 void atb_print_table(FILE *f, const struct atb_results *r);
 void atb_print_targets(FILE *f, const struct atb_results *r);
 void atb_print_warnings(FILE *f, const struct atb_results *r);
-/* path "-" is stdout; otherwise written through a temporary file. */
+/* path "-" is stdout; otherwise written through a temporary file and
+ * renamed into place. */
 enum atr_err atb_write_json(const struct atb_results *r, const char *path);
 enum atr_err atb_write_csv(const struct atb_results *r, const char *path);
 /* The JSON text (malloc'd, caller frees); NULL on no memory. */
@@ -391,7 +405,8 @@ char *atb_json_string(const struct atb_results *r);
 /*
  * Writes data files, a gnuplot script and, when gnuplot is installed,
  * the PNG charts into dir.  *drawn is 1 when gnuplot ran, 0 when only
- * the data and script were written (note says why).
+ * the data and script were written (note, the caller's note_cap bytes,
+ * says why).
  */
 enum atr_err atb_write_charts(const struct atb_results *r, const char *dir,
     int *drawn, char *note, size_t note_cap);
@@ -416,6 +431,7 @@ struct atb_cmp_row {
 	int regressed;
 };
 
+/* Filled by atb_compare; rows is owned, freed by atb_cmp_free. */
 struct atb_cmp {
 	struct atb_cmp_row *rows;
 	size_t nrows;
@@ -431,8 +447,9 @@ struct atb_cmp {
 };
 
 /*
- * Checks that a parsed results document has the documented schema:
- * 0 when it does, -1 with a one-line reason in why otherwise.
+ * Checks that a results document (JSON text) has the documented schema:
+ * 0 when it does, -1 with a one-line reason in why (cap bytes, the
+ * caller's) otherwise.
  */
 int atb_json_check(const char *text, char *why, size_t cap);
 /*
@@ -444,7 +461,8 @@ int atb_json_check(const char *text, char *why, size_t cap);
  * max_regression_pct and the metric's spread between repetitions,
  * (max - min) / median, in either run.  The run regressed when the
  * geometric mean of new/base medians fell by more than max_geomean_pct
- * (<= 0: not checked).
+ * (<= 0: not checked).  The texts are borrowed for the call; on error
+ * *out holds no rows.
  */
 enum atr_err atb_compare(const char *base_json, const char *new_json,
     double max_regression_pct, double max_geomean_pct, int metric,
@@ -453,6 +471,6 @@ enum atr_err atb_compare(const char *base_json, const char *new_json,
 int atb_metric_parse(const char *s);
 const char *atb_metric_name(int metric);
 void atb_cmp_print(FILE *f, const struct atb_cmp *c);
-void atb_cmp_free(struct atb_cmp *c);
+void atb_cmp_free(struct atb_cmp *c);   /* frees the rows, not c */
 
 #endif

@@ -258,98 +258,103 @@ ran(const cJSON *cell, int cpu)
 	    && !isnan(num_or_nan(cell, metric_name(cpu)));
 }
 
-enum atr_err
-atb_compare(const char *base_json, const char *new_json,
-    double max_regression_pct, double max_geomean_pct, int cpu,
-    struct atb_cmp *out)
+/* The first cell of cells at a's coordinates that ran, or NULL. */
+static const cJSON *
+match_of(const cJSON *a, const cJSON *cells, int cpu)
 {
-	cJSON *base = NULL, *cur = NULL;
-	const cJSON *bc, *nc, *a, *b;
-	enum atr_err err = ATR_OK;
+	const cJSON *b;
+
+	cJSON_ArrayForEach(b, cells)
+		if (same_cell(a, b))
+			return ran(b, cpu) ? b : NULL;
+	return NULL;
+}
+
+/*
+ * A cell in both runs: the change of its median and of the new run's
+ * best repetition, its allowance and whether it regressed.  The log of
+ * new/base goes into the geometric mean (*logsum, *nlog).
+ */
+static void
+compare_cell(struct atb_cmp_row *r, const cJSON *a, const cJSON *match,
+    int cpu, double max_regression_pct, double *logsum, unsigned *nlog)
+{
+	const char *m = metric_name(cpu);
+	double sb, sn;
+	char mx[48];
+
+	r->in_new = 1;
+	r->new_ratio = num_or_nan(match, m);
+	r->new_ops = num_or_nan(match, "ops_per_s");
+	snprintf(mx, sizeof(mx), "%s_max", m);
+	r->new_best = num_or_nan(match, mx);
+	if (isnan(r->new_best) || r->new_best < r->new_ratio)
+		r->new_best = r->new_ratio;
+	if (!(r->base_ratio > 0 && r->new_ratio > 0))
+		return;
+	sb = spread_of(a, m);
+	sn = spread_of(match, m);
+	r->change_pct = (r->new_ratio / r->base_ratio - 1.0) * 100.0;
+	r->best_change_pct = (r->new_best / r->base_ratio - 1.0) * 100.0;
+	r->allowance_pct = max_regression_pct;
+	if (sb * 100.0 > r->allowance_pct)
+		r->allowance_pct = sb * 100.0;
+	if (sn * 100.0 > r->allowance_pct)
+		r->allowance_pct = sn * 100.0;
+	/* Noise only ever costs a repetition time: a cell has regressed
+	 * when even its best repetition is slower, by more than either
+	 * run's own spread. */
+	r->regressed = r->best_change_pct < -r->allowance_pct;
+	*logsum += log(r->new_ratio / r->base_ratio);
+	(*nlog)++;
+}
+
+/* One row per cell that ran in the base run, compared with the new run
+ * where it ran there too; then the geometric mean. */
+static enum atr_err
+compare_base_cells(struct atb_cmp *out, const cJSON *bc, const cJSON *nc,
+    int cpu)
+{
+	const cJSON *a;
 	double logsum = 0;
 	unsigned nlog = 0;
-	char why[256];
 
-	memset(out, 0, sizeof(*out));
-	out->max_regression_pct = max_regression_pct;
-	out->max_geomean_pct = max_geomean_pct;
-	out->cpu = cpu;
-	base = cJSON_Parse(base_json);
-	cur = cJSON_Parse(new_json);
-	if (base == NULL || check_doc(base, why, sizeof(why)) != 0) {
-		err = atr_fail(ATR_ERR_FORMAT, "base results: %s",
-		    base == NULL ? "not valid JSON" : why);
-		goto out;
-	}
-	if (cur == NULL || check_doc(cur, why, sizeof(why)) != 0) {
-		err = atr_fail(ATR_ERR_FORMAT, "new results: %s",
-		    cur == NULL ? "not valid JSON" : why);
-		goto out;
-	}
-	env_line(base, out->base_env, sizeof(out->base_env));
-	env_line(cur, out->new_env, sizeof(out->new_env));
-	bc = cJSON_GetObjectItemCaseSensitive(base, "cells");
-	nc = cJSON_GetObjectItemCaseSensitive(cur, "cells");
 	cJSON_ArrayForEach(a, bc) {
 		struct atb_cmp_row *r;
-		const cJSON *match = NULL;
+		const cJSON *match;
 
 		if (!ran(a, cpu))
 			continue;
-		cJSON_ArrayForEach(b, nc)
-			if (same_cell(a, b)) {
-				match = b;
-				break;
-			}
+		match = match_of(a, nc, cpu);
 		r = add_row(out, a);
-		if (r == NULL) {
-			err = ATR_ERR_NOMEM;
-			goto out;
-		}
+		if (r == NULL)
+			return ATR_ERR_NOMEM;
 		r->in_base = 1;
 		r->base_ratio = num_or_nan(a, metric_name(cpu));
 		r->base_ops = num_or_nan(a, "ops_per_s");
-		if (match == NULL || !ran(match, cpu)) {
+		if (match == NULL) {
 			out->missing++;
 			continue;
 		}
-		r->in_new = 1;
-		r->new_ratio = num_or_nan(match, metric_name(cpu));
-		r->new_ops = num_or_nan(match, "ops_per_s");
-		{
-			char mx[48];
-
-			snprintf(mx, sizeof(mx), "%s_max", metric_name(cpu));
-			r->new_best = num_or_nan(match, mx);
-			if (isnan(r->new_best) || r->new_best < r->new_ratio)
-				r->new_best = r->new_ratio;
-		}
-		if (r->base_ratio > 0 && r->new_ratio > 0) {
-			double sb = spread_of(a, metric_name(cpu)),
-			    sn = spread_of(match, metric_name(cpu));
-
-			r->change_pct = (r->new_ratio / r->base_ratio - 1.0) * 100.0;
-			r->best_change_pct = (r->new_best / r->base_ratio - 1.0) *
-			    100.0;
-			r->allowance_pct = max_regression_pct;
-			if (sb * 100.0 > r->allowance_pct)
-				r->allowance_pct = sb * 100.0;
-			if (sn * 100.0 > r->allowance_pct)
-				r->allowance_pct = sn * 100.0;
-			/* Noise only ever costs a repetition time: a cell has
-			 * regressed when even its best repetition is slower,
-			 * by more than either run's own spread. */
-			r->regressed = r->best_change_pct < -r->allowance_pct;
-			if (r->regressed)
-				out->regressions++;
-			logsum += log(r->new_ratio / r->base_ratio);
-			nlog++;
-		}
+		compare_cell(r, a, match, cpu, out->max_regression_pct,
+		    &logsum, &nlog);
+		if (r->regressed)
+			out->regressions++;
 	}
 	out->geomean_change_pct = nlog ? (exp(logsum / nlog) - 1.0) * 100.0 :
 	    NAN;
-	out->geomean_regressed = max_geomean_pct > 0 && nlog > 0 &&
-	    out->geomean_change_pct < -max_geomean_pct;
+	out->geomean_regressed = out->max_geomean_pct > 0 && nlog > 0 &&
+	    out->geomean_change_pct < -out->max_geomean_pct;
+	return ATR_OK;
+}
+
+/* One row per cell that ran only in the new run. */
+static enum atr_err
+compare_new_cells(struct atb_cmp *out, const cJSON *bc, const cJSON *nc,
+    int cpu)
+{
+	const cJSON *a, *b;
+
 	cJSON_ArrayForEach(b, nc) {
 		struct atb_cmp_row *r;
 		int found = 0;
@@ -364,15 +369,55 @@ atb_compare(const char *base_json, const char *new_json,
 		if (found)
 			continue;
 		r = add_row(out, b);
-		if (r == NULL) {
-			err = ATR_ERR_NOMEM;
-			goto out;
-		}
+		if (r == NULL)
+			return ATR_ERR_NOMEM;
 		r->in_new = 1;
 		r->new_ratio = num_or_nan(b, metric_name(cpu));
 		r->new_ops = num_or_nan(b, "ops_per_s");
 		out->added++;
 	}
+	return ATR_OK;
+}
+
+/* Parses a results document and checks its schema; which names it
+ * ("base", "new") in the error. */
+static enum atr_err
+parse_doc(const char *text, const char *which, cJSON **out)
+{
+	char why[256];
+
+	*out = cJSON_Parse(text);
+	if (*out == NULL || check_doc(*out, why, sizeof(why)) != 0)
+		return atr_fail(ATR_ERR_FORMAT, "%s results: %s", which,
+		    *out == NULL ? "not valid JSON" : why);
+	return ATR_OK;
+}
+
+enum atr_err
+atb_compare(const char *base_json, const char *new_json,
+    double max_regression_pct, double max_geomean_pct, int cpu,
+    struct atb_cmp *out)
+{
+	cJSON *base = NULL, *cur = NULL;
+	const cJSON *bc, *nc;
+	enum atr_err err;
+
+	memset(out, 0, sizeof(*out));
+	out->max_regression_pct = max_regression_pct;
+	out->max_geomean_pct = max_geomean_pct;
+	out->cpu = cpu;
+	err = parse_doc(base_json, "base", &base);
+	if (err == ATR_OK)
+		err = parse_doc(new_json, "new", &cur);
+	if (err != ATR_OK)
+		goto out;
+	env_line(base, out->base_env, sizeof(out->base_env));
+	env_line(cur, out->new_env, sizeof(out->new_env));
+	bc = cJSON_GetObjectItemCaseSensitive(base, "cells");
+	nc = cJSON_GetObjectItemCaseSensitive(cur, "cells");
+	err = compare_base_cells(out, bc, nc, cpu);
+	if (err == ATR_OK)
+		err = compare_new_cells(out, bc, nc, cpu);
 out:
 	cJSON_Delete(base);
 	cJSON_Delete(cur);

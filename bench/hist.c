@@ -1,20 +1,34 @@
-/* see bench.h: the latency histogram, small statistics and clocks */
-#include "bench.h"
-#include "util.h"
+/*
+ * hist.c - the latency histogram and small statistics (bench.h), and the
+ * CPU-time clocks (bench_int.h; wall time is core/util.h's atr_now_ns).
+ */
+#include "bench_int.h"
 
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-uint64_t
-atb_thread_cpu_ns(void)
+static uint64_t
+clock_ns(clockid_t id)
 {
 	struct timespec ts;
 
-	if (clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts) != 0)
+	if (clock_gettime(id, &ts) != 0)
 		return 0;
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t
+atb_thread_cpu_ns(void)
+{
+	return clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+uint64_t
+bn_process_cpu_ns(void)
+{
+	return clock_ns(CLOCK_PROCESS_CPUTIME_ID);
 }
 
 static unsigned

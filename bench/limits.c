@@ -5,7 +5,7 @@
  * private operations with a parsed key, AES-KWP (RFC 5649), and the
  * small primitives an envelope spends its fixed cost on.
  */
-#include "bench.h"
+#include "bench_int.h"
 
 #include <math.h>
 #include <stdio.h>

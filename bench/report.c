@@ -294,7 +294,7 @@ atb_print_warnings(FILE *f, const struct atb_results *r)
 		fprintf(f, "warning: %s\n", r->warnings[i]);
 }
 
-/* ---- JSON ----------------------------------------------------------------- */
+/* ---- JSON ---------------------------------------------------------------- */
 
 static void
 jnum(cJSON *o, const char *name, double v)
@@ -601,7 +601,7 @@ atb_write_json(const struct atb_results *r, const char *path)
 	return err;
 }
 
-/* ---- CSV ------------------------------------------------------------------- */
+/* ---- CSV ----------------------------------------------------------------- */
 
 struct sbuf {
 	char *p;
@@ -752,7 +752,7 @@ atb_write_csv(const struct atb_results *r, const char *path)
 	return err;
 }
 
-/* ---- charts ---------------------------------------------------------------- */
+/* ---- charts -------------------------------------------------------------- */
 
 static void
 gp_header(struct sbuf *b, const char *png, const char *title,

@@ -5,7 +5,7 @@
  * translation unit (their ATR_KV_OP_* names clash), so the client side
  * lives in vault_key.c.
  */
-#include "bench.h"
+#include "bench_int.h"
 
 #include <stdlib.h>
 

@@ -3,7 +3,7 @@
  * the RSA key in a vault and reading the client's retry and throttling
  * counters (keyvault/kv_client.h, docs/KEYVAULT.md "Statistics for bench").
  */
-#include "bench.h"
+#include "bench_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

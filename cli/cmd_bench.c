@@ -125,13 +125,15 @@ parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 	return 0;
 }
 
+/* What `atrest bench` was asked; the strings point into argv or into
+ * the buffers here, so cfg is valid while this struct and argv are. */
 struct bench_args {
 	struct atb_config cfg;
 	char keybuf[LIST_MAX * 4];
 	size_t keyoff;
 	int keys_set;
 	const char *json, *csv, *charts;
-	int limits_only, no_table;
+	int limits_only, no_table, help;
 	char lists[5][LIST_MAX];
 };
 
@@ -259,8 +261,17 @@ progress_cb(void *arg, size_t done, size_t total, const char *what)
 	fflush(stderr);
 }
 
+/* ---- atrest bench compare ------------------------------------------ */
+
+struct compare_args {
+	double pct, gpct;
+	int metric;
+	int help;
+	const char *path[2];       /* BASE.json, NEW.json (argv's) */
+};
+
 static int
-bench_compare(int argc, char **argv)
+compare_parse_args(int argc, char **argv, struct compare_args *a)
 {
 	static const struct option opts[] = {
 		{"max-regression", required_argument, NULL, 'm'},
@@ -269,37 +280,34 @@ bench_compare(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	double pct = 15.0, gpct = 8.0;
-	unsigned char *buf[2] = {NULL, NULL};
-	char *text[2] = {NULL, NULL};
-	size_t len[2] = {0, 0};
-	struct atb_cmp cmp;
-	enum atr_err err;
-	int c, i, rc = 2, cpu = 1;
+	int c;
 
+	a->pct = 15.0;
+	a->gpct = 8.0;
+	a->metric = 1;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "m:g:M:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (parse_double(optarg, 0, 1000, &pct) != 0)
+			if (parse_double(optarg, 0, 1000, &a->pct) != 0)
 				return cli_usage_error("bench compare",
 				    "--max-regression: bad percentage '%s'", optarg);
 			break;
 		case 'g':
-			if (parse_double(optarg, 0, 1000, &gpct) != 0)
+			if (parse_double(optarg, 0, 1000, &a->gpct) != 0)
 				return cli_usage_error("bench compare",
 				    "--max-geomean-regression: bad percentage '%s'",
 				    optarg);
 			break;
 		case 'M':
-			cpu = atb_metric_parse(optarg);
-			if (cpu < 0)
+			a->metric = atb_metric_parse(optarg);
+			if (a->metric < 0)
 				return cli_usage_error("bench compare",
 				    "--metric: wall, cpu, wall-best or cpu-best, "
 				    "not '%s'", optarg);
 			break;
 		case 'h':
-			usage(stdout);
+			a->help = 1;
 			return 0;
 		default:
 			return cli_usage_error("bench compare", "bad option");
@@ -308,22 +316,52 @@ bench_compare(int argc, char **argv)
 	if (argc - optind != 2)
 		return cli_usage_error("bench compare",
 		    "needs BASE.json and NEW.json");
-	for (i = 0; i < 2; i++) {
-		err = atr_read_small_file(argv[optind + i], 256U * 1024U * 1024U,
-		    0, &buf[i], &len[i]);
-		if (err != ATR_OK) {
-			rc = cli_error_file(argv[optind + i], err);
-			goto out;
-		}
-		text[i] = malloc(len[i] + 1);
-		if (text[i] == NULL) {
-			rc = cli_error_file(argv[optind + i], ATR_ERR_NOMEM);
-			goto out;
-		}
-		memcpy(text[i], buf[i], len[i]);
-		text[i][len[i]] = '\0';
+	a->path[0] = argv[optind];
+	a->path[1] = argv[optind + 1];
+	return 0;
+}
+
+/* A results file as a NUL-terminated text (*text malloc'd, the caller
+ * frees it); on error the message is printed and the exit code is
+ * returned. */
+static int
+read_results(const char *path, char **text)
+{
+	unsigned char *buf = NULL;
+	size_t len = 0;
+	enum atr_err err;
+
+	*text = NULL;
+	err = atr_read_small_file(path, 256U * 1024U * 1024U, 0, &buf, &len);
+	if (err != ATR_OK)
+		return cli_error_file(path, err);
+	*text = malloc(len + 1);
+	if (*text == NULL) {
+		free(buf);
+		return cli_error_file(path, ATR_ERR_NOMEM);
 	}
-	err = atb_compare(text[0], text[1], pct, gpct, cpu, &cmp);
+	memcpy(*text, buf, len);
+	(*text)[len] = '\0';
+	free(buf);
+	return 0;
+}
+
+/* Compares the two files and prints the table: exit 1 on a regression,
+ * 2 on a file that is not a results document. */
+static int
+compare_run(const struct compare_args *a)
+{
+	char *text[2] = {NULL, NULL};
+	struct atb_cmp cmp;
+	enum atr_err err;
+	int i, rc = 2;
+
+	for (i = 0; i < 2; i++) {
+		rc = read_results(a->path[i], &text[i]);
+		if (rc != 0)
+			goto out;
+	}
+	err = atb_compare(text[0], text[1], a->pct, a->gpct, a->metric, &cmp);
 	if (err == ATR_ERR_FORMAT) {
 		/* Not an envelope: a results file that is not one is an
 		 * input error (exit 2), named by its role and path. */
@@ -333,7 +371,7 @@ bench_compare(int argc, char **argv)
 		char q[ATR_QUOTE_BUF], e[4 * 512 + 8];
 
 		fprintf(stderr, "atrest: bench compare: %s: %s\n",
-		    atr_quote(argv[optind + is_new], q, sizeof(q)),
+		    atr_quote(a->path[is_new], q, sizeof(q)),
 		    atr_escape(d, e, sizeof(e)));
 		atr_detail_clear();
 		rc = 2;
@@ -347,85 +385,191 @@ bench_compare(int argc, char **argv)
 	rc = cmp.regressions > 0 || cmp.geomean_regressed ? 1 : 0;
 	if (cmp.regressions > 0)
 		fprintf(stderr, "atrest bench compare: %zu cell(s) regressed by "
-		    "more than %.1f%%\n", cmp.regressions, pct);
+		    "more than %.1f%%\n", cmp.regressions, a->pct);
 	if (cmp.geomean_regressed)
 		fprintf(stderr, "atrest bench compare: the geometric mean fell "
 		    "by %.1f%% (threshold %.1f%%)\n", -cmp.geomean_change_pct,
-		    gpct);
+		    a->gpct);
 	atb_cmp_free(&cmp);
 out:
-	for (i = 0; i < 2; i++) {
-		free(buf[i]);
+	for (i = 0; i < 2; i++)
 		free(text[i]);
-	}
 	return rc;
 }
 
-int
-cmd_bench(int argc, char **argv)
+static int
+bench_compare(int argc, char **argv)
 {
-	enum {
-		O_KEY = 256, O_IK_EVERY, O_IK_SECONDS, O_MAX_AGE, O_MAX_USES,
-		O_MAX_BYTES, O_VAULT_LAT, O_VAULT_FAULTS, O_VAULT_LIMITS,
-		O_VAULT_SCALE, O_CA, O_NOISE, O_LIMITS, O_LIMIT, O_NO_TABLE,
-	};
-	static const struct option opts[] = {
-		{"keys", required_argument, NULL, 'k'},
-		{"key", required_argument, NULL, O_KEY},
-		{"hierarchy", required_argument, NULL, 'H'},
-		{"sizes", required_argument, NULL, 's'},
-		{"ops", required_argument, NULL, 'o'},
-		{"threads", required_argument, NULL, 't'},
-		{"time", required_argument, NULL, 'T'},
-		{"reps", required_argument, NULL, 'r'},
-		{"warmup", required_argument, NULL, 'w'},
-		{"frame-size", required_argument, NULL, 'f'},
-		{"quick", no_argument, NULL, 'q'},
-		{"json", required_argument, NULL, 'j'},
-		{"csv", required_argument, NULL, 'c'},
-		{"charts", required_argument, NULL, 'C'},
-		{"intermediate-every", required_argument, NULL, O_IK_EVERY},
-		{"intermediate-seconds", required_argument, NULL, O_IK_SECONDS},
-		{"cache-max-age", required_argument, NULL, O_MAX_AGE},
-		{"cache-max-uses", required_argument, NULL, O_MAX_USES},
-		{"cache-max-bytes", required_argument, NULL, O_MAX_BYTES},
-		{"vault-latency", required_argument, NULL, O_VAULT_LAT},
-		{"vault-faults", required_argument, NULL, O_VAULT_FAULTS},
-		{"vault-limits", no_argument, NULL, O_VAULT_LIMITS},
-		{"vault-limit-scale", required_argument, NULL, O_VAULT_SCALE},
-		{"ca-file", required_argument, NULL, O_CA},
-		{"noise", required_argument, NULL, O_NOISE},
-		{"limits", no_argument, NULL, O_LIMITS},
-		{"limit", required_argument, NULL, O_LIMIT},
-		{"no-table", no_argument, NULL, O_NO_TABLE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	static const char *shortopts = "k:H:s:o:t:T:r:w:f:qj:c:C:h";
-	struct bench_args *a;
-	struct atb_results *res = NULL;
-	enum atr_err err;
-	FILE *tab;
+	struct compare_args a;
+	int rc;
+
+	memset(&a, 0, sizeof(a));
+	rc = compare_parse_args(argc, argv, &a);
+	if (rc != 0)
+		return rc;
+	if (a.help) {
+		usage(stdout);
+		return 0;
+	}
+	return compare_run(&a);
+}
+
+/* ---- atrest bench ---------------------------------------------------- */
+
+enum {
+	O_KEY = 256, O_IK_EVERY, O_IK_SECONDS, O_MAX_AGE, O_MAX_USES,
+	O_MAX_BYTES, O_VAULT_LAT, O_VAULT_FAULTS, O_VAULT_LIMITS,
+	O_VAULT_SCALE, O_CA, O_NOISE, O_LIMITS, O_LIMIT, O_NO_TABLE,
+};
+
+static const struct option bench_opts[] = {
+	{"keys", required_argument, NULL, 'k'},
+	{"key", required_argument, NULL, O_KEY},
+	{"hierarchy", required_argument, NULL, 'H'},
+	{"sizes", required_argument, NULL, 's'},
+	{"ops", required_argument, NULL, 'o'},
+	{"threads", required_argument, NULL, 't'},
+	{"time", required_argument, NULL, 'T'},
+	{"reps", required_argument, NULL, 'r'},
+	{"warmup", required_argument, NULL, 'w'},
+	{"frame-size", required_argument, NULL, 'f'},
+	{"quick", no_argument, NULL, 'q'},
+	{"json", required_argument, NULL, 'j'},
+	{"csv", required_argument, NULL, 'c'},
+	{"charts", required_argument, NULL, 'C'},
+	{"intermediate-every", required_argument, NULL, O_IK_EVERY},
+	{"intermediate-seconds", required_argument, NULL, O_IK_SECONDS},
+	{"cache-max-age", required_argument, NULL, O_MAX_AGE},
+	{"cache-max-uses", required_argument, NULL, O_MAX_USES},
+	{"cache-max-bytes", required_argument, NULL, O_MAX_BYTES},
+	{"vault-latency", required_argument, NULL, O_VAULT_LAT},
+	{"vault-faults", required_argument, NULL, O_VAULT_FAULTS},
+	{"vault-limits", no_argument, NULL, O_VAULT_LIMITS},
+	{"vault-limit-scale", required_argument, NULL, O_VAULT_SCALE},
+	{"ca-file", required_argument, NULL, O_CA},
+	{"noise", required_argument, NULL, O_NOISE},
+	{"limits", no_argument, NULL, O_LIMITS},
+	{"limit", required_argument, NULL, O_LIMIT},
+	{"no-table", no_argument, NULL, O_NO_TABLE},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* --time, --reps, --warmup, --frame-size: how each cell is measured. */
+static int
+parse_timing(struct atb_config *c, int opt, const char *arg)
+{
 	uint64_t u;
-	double d;
+
+	switch (opt) {
+	case 'T':
+		if (parse_double(arg, 0.001, 3600, &c->seconds) != 0)
+			return cli_usage_error("bench", "--time: bad seconds "
+			    "'%s' (0.001..3600)", arg);
+		break;
+	case 'r':
+		if (parse_u64(arg, 1, 100, &u) != 0)
+			return cli_usage_error("bench", "--reps: 1..100");
+		c->reps = (unsigned)u;
+		break;
+	case 'w':
+		if (parse_double(arg, 0, 600, &c->warmup) != 0)
+			return cli_usage_error("bench", "--warmup: bad seconds "
+			    "'%s'", arg);
+		break;
+	case 'f':
+		if (parse_u64(arg, ATR_FRAME_MIN, ATR_FRAME_MAX, &u) != 0)
+			return cli_usage_error("bench", "--frame-size: %u..%u",
+			    ATR_FRAME_MIN, ATR_FRAME_MAX);
+		c->frame_size = (uint32_t)u;
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* The intermediate key's and the DEK cache's rotation policies. */
+static int
+parse_rotation(struct atb_config *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case O_IK_EVERY:
+		if (parse_u64(arg, 0, UINT64_MAX, &c->ik_every) != 0)
+			return cli_usage_error("bench",
+			    "--intermediate-every: bad count '%s'", arg);
+		break;
+	case O_IK_SECONDS:
+		if (parse_double(arg, 0, 1e9, &c->ik_seconds) != 0)
+			return cli_usage_error("bench",
+			    "--intermediate-seconds: bad seconds '%s'", arg);
+		break;
+	case O_MAX_AGE:
+		if (parse_double(arg, 0, 1e9, &c->cache_max_age) != 0)
+			return cli_usage_error("bench",
+			    "--cache-max-age: bad seconds '%s'", arg);
+		break;
+	case O_MAX_USES:
+		if (parse_u64(arg, 0, UINT64_MAX, &c->cache_max_uses) != 0)
+			return cli_usage_error("bench",
+			    "--cache-max-uses: bad count '%s'", arg);
+		break;
+	case O_MAX_BYTES:
+		if (parse_u64(arg, 0, UINT64_MAX, &c->cache_max_bytes) != 0)
+			return cli_usage_error("bench",
+			    "--cache-max-bytes: bad size '%s'", arg);
+		break;
+	default:
+		break;
+	}
+	return 0;
+}
+
+/* --vault-latency LIST: one vault setup per added latency (ms). */
+static int
+parse_vault_latency(struct atb_config *c, const char *arg)
+{
+	char tmp[LIST_MAX], *items[16];
+	size_t n, k;
+
+	if (strlen(arg) >= sizeof(tmp))
+		return cli_usage_error("bench", "--vault-latency: list too long");
+	memcpy(tmp, arg, strlen(arg) + 1);
+	n = split(tmp, items, 15);
+	c->nvault_latency = 0;
+	if (n == 0 || n > 15)
+		return cli_usage_error("bench", "--vault-latency: 1..15 values");
+	for (k = 0; k < n; k++)
+		if (parse_double(items[k], 0, 60000,
+		    &c->vault_latency_ms[k]) != 0)
+			return cli_usage_error("bench",
+			    "--vault-latency: bad milliseconds '%s'", items[k]);
+	c->nvault_latency = n;
+	return 0;
+}
+
+/*
+ * Fills a from the command line: --quick first (it sets the base that
+ * every other option overrides, whatever the order), then the options
+ * in order.  Returns 0 or the usage error's exit code; a->help is set
+ * by -h.  The switch is the option table and reads better whole.
+ */
+static int
+parse_args(int argc, char **argv, struct bench_args *a)
+{
+	struct atb_config *cfg = &a->cfg;
 	int c, i, rc = 0;
 
-	if (argc >= 2 && strcmp(argv[1], "compare") == 0)
-		return bench_compare(argc - 1, argv + 1);
-	a = calloc(1, sizeof(*a));
-	if (a == NULL)
-		return cli_error("bench", ATR_ERR_NOMEM);
-	atb_config_default(&a->cfg);
-	/* --quick sets the base; every other option overrides it,
-	 * whatever the order. */
+	atb_config_default(cfg);
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
 		if (strcmp(argv[i], "--quick") == 0 || strcmp(argv[i], "-q") == 0)
-			atb_config_quick(&a->cfg);
+			atb_config_quick(cfg);
 	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+	while (rc == 0 && (c = getopt_long(argc, argv,
+	    "k:H:s:o:t:T:r:w:f:qj:c:C:h", bench_opts, NULL)) != -1) {
 		switch (c) {
 		case 'k':
 			rc = parse_keys(a, optarg);
@@ -446,27 +590,10 @@ cmd_bench(int argc, char **argv)
 			rc = parse_list(a, 3, "--threads", optarg);
 			break;
 		case 'T':
-			if (parse_double(optarg, 0.001, 3600, &a->cfg.seconds) != 0)
-				rc = cli_usage_error("bench", "--time: bad seconds "
-				    "'%s' (0.001..3600)", optarg);
-			break;
 		case 'r':
-			if (parse_u64(optarg, 1, 100, &u) != 0)
-				rc = cli_usage_error("bench", "--reps: 1..100");
-			else
-				a->cfg.reps = (unsigned)u;
-			break;
 		case 'w':
-			if (parse_double(optarg, 0, 600, &a->cfg.warmup) != 0)
-				rc = cli_usage_error("bench", "--warmup: bad seconds "
-				    "'%s'", optarg);
-			break;
 		case 'f':
-			if (parse_u64(optarg, ATR_FRAME_MIN, ATR_FRAME_MAX, &u) != 0)
-				rc = cli_usage_error("bench", "--frame-size: %u..%u",
-				    ATR_FRAME_MIN, ATR_FRAME_MAX);
-			else
-				a->cfg.frame_size = (uint32_t)u;
+			rc = parse_timing(cfg, c, optarg);
 			break;
 		case 'q':
 			break;
@@ -480,74 +607,32 @@ cmd_bench(int argc, char **argv)
 			a->charts = optarg;
 			break;
 		case O_IK_EVERY:
-			if (parse_u64(optarg, 0, UINT64_MAX, &a->cfg.ik_every) != 0)
-				rc = cli_usage_error("bench",
-				    "--intermediate-every: bad count '%s'", optarg);
-			break;
 		case O_IK_SECONDS:
-			if (parse_double(optarg, 0, 1e9, &a->cfg.ik_seconds) != 0)
-				rc = cli_usage_error("bench",
-				    "--intermediate-seconds: bad seconds '%s'",
-				    optarg);
-			break;
 		case O_MAX_AGE:
-			if (parse_double(optarg, 0, 1e9, &a->cfg.cache_max_age) != 0)
-				rc = cli_usage_error("bench",
-				    "--cache-max-age: bad seconds '%s'", optarg);
-			break;
 		case O_MAX_USES:
-			if (parse_u64(optarg, 0, UINT64_MAX,
-			    &a->cfg.cache_max_uses) != 0)
-				rc = cli_usage_error("bench",
-				    "--cache-max-uses: bad count '%s'", optarg);
-			break;
 		case O_MAX_BYTES:
-			if (parse_u64(optarg, 0, UINT64_MAX,
-			    &a->cfg.cache_max_bytes) != 0)
-				rc = cli_usage_error("bench",
-				    "--cache-max-bytes: bad size '%s'", optarg);
+			rc = parse_rotation(cfg, c, optarg);
 			break;
-		case O_VAULT_LAT: {
-			char tmp[LIST_MAX], *items[16];
-			size_t n, k;
-
-			if (strlen(optarg) >= sizeof(tmp)) {
-				rc = cli_usage_error("bench", "--vault-latency: "
-				    "list too long");
-				break;
-			}
-			memcpy(tmp, optarg, strlen(optarg) + 1);
-			n = split(tmp, items, 15);
-			if (n == 0 || n > 15)
-				rc = cli_usage_error("bench", "--vault-latency: "
-				    "1..15 values");
-			for (k = 0; rc == 0 && k < n; k++) {
-				if (parse_double(items[k], 0, 60000, &d) != 0)
-					rc = cli_usage_error("bench",
-					    "--vault-latency: bad milliseconds '%s'",
-					    items[k]);
-				a->cfg.vault_latency_ms[k] = d;
-			}
-			a->cfg.nvault_latency = rc == 0 ? n : 0;
+		case O_VAULT_LAT:
+			rc = parse_vault_latency(cfg, optarg);
 			break;
-		}
 		case O_VAULT_FAULTS:
-			a->cfg.vault_faults = optarg;
+			cfg->vault_faults = optarg;
 			break;
 		case O_VAULT_LIMITS:
-			a->cfg.vault_limits = 1;
+			cfg->vault_limits = 1;
 			break;
 		case O_VAULT_SCALE:
 			if (parse_double(optarg, 1e-6, 1e6,
-			    &a->cfg.vault_limit_scale) != 0)
+			    &cfg->vault_limit_scale) != 0)
 				rc = cli_usage_error("bench", "--vault-limit-scale: "
 				    "bad factor '%s'", optarg);
 			break;
 		case O_CA:
-			a->cfg.key_opts.ca_file = optarg;
+			cfg->key_opts.ca_file = optarg;
 			break;
 		case O_NOISE:
-			if (parse_double(optarg, 0, 1000, &a->cfg.noise_pct) != 0)
+			if (parse_double(optarg, 0, 1000, &cfg->noise_pct) != 0)
 				rc = cli_usage_error("bench", "--noise: bad "
 				    "percentage '%s'", optarg);
 			break;
@@ -555,59 +640,50 @@ cmd_bench(int argc, char **argv)
 			a->limits_only = 1;
 			break;
 		case O_LIMIT:
-			a->cfg.limit_filter = optarg;
+			cfg->limit_filter = optarg;
 			break;
 		case O_NO_TABLE:
 			a->no_table = 1;
 			break;
 		case 'h':
-			usage(stdout);
-			free(a);
+			a->help = 1;
 			return 0;
 		default:
 			rc = cli_usage_error("bench", "bad option");
 			break;
 		}
-		if (rc != 0) {
-			free(a);
-			return rc;
-		}
 	}
-	if (optind < argc) {
+	if (rc == 0 && optind < argc)
 		rc = cli_usage_error("bench", "unexpected argument '%s'",
 		    argv[optind]);
-		free(a);
-		return rc;
+	return rc;
+}
+
+/* The table, the environment, the targets and the warnings on tab. */
+static void
+print_report(FILE *tab, const struct bench_args *a,
+    const struct atb_results *res)
+{
+	atb_print_env(tab, res);
+	atb_print_limits(tab, res);
+	if (!a->limits_only) {
+		atb_print_table(tab, res);
+		atb_print_targets(tab, res);
 	}
-	if (cli_stderr_tty()) {
-		a->cfg.progress = progress_cb;
-		a->cfg.progress_arg = NULL;
-	}
-	/* JSON or CSV on stdout: the table goes to stderr. */
-	tab = (a->json && strcmp(a->json, "-") == 0) ||
-	    (a->csv && strcmp(a->csv, "-") == 0) ? stderr : stdout;
-	if (a->limits_only)
-		err = atb_run_limits(&a->cfg, &res);
-	else
-		err = atb_run(&a->cfg, &res);
-	if (err != ATR_OK) {
-		if (a->cfg.progress != NULL)
-			progress_cb(NULL, 0, 0, "");
-		rc = cli_error("bench", err);
-		free(a);
-		return rc;
-	}
-	if (!a->no_table) {
-		atb_print_env(tab, res);
-		atb_print_limits(tab, res);
-		if (!a->limits_only) {
-			atb_print_table(tab, res);
-			atb_print_targets(tab, res);
-		}
-		atb_print_warnings(tab, res);
-		fprintf(tab, "run: %.1f s wall, %.1f s CPU\n", res->wall_s,
-		    res->cpu_s);
-	}
+	atb_print_warnings(tab, res);
+	fprintf(tab, "run: %.1f s wall, %.1f s CPU\n", res->wall_s,
+	    res->cpu_s);
+}
+
+/* The files asked for; returns the exit code of the last that failed
+ * (0 when none did).  A charts note goes to tab. */
+static int
+write_files(FILE *tab, const struct bench_args *a,
+    const struct atb_results *res)
+{
+	enum atr_err err;
+	int rc = 0;
+
 	if (a->json != NULL) {
 		err = atb_write_json(res, a->json);
 		if (err != ATR_OK)
@@ -628,7 +704,57 @@ cmd_bench(int argc, char **argv)
 		else
 			fprintf(tab, "%s: %s\n", drawn ? "charts" : "note", note);
 	}
+	return rc;
+}
+
+/* Runs the matrix (or only the limits) and reports it. */
+static int
+bench_run(struct bench_args *a)
+{
+	struct atb_results *res = NULL;
+	enum atr_err err;
+	FILE *tab;
+	int rc;
+
+	if (cli_stderr_tty()) {
+		a->cfg.progress = progress_cb;
+		a->cfg.progress_arg = NULL;
+	}
+	/* JSON or CSV on stdout: the table goes to stderr. */
+	tab = (a->json && strcmp(a->json, "-") == 0) ||
+	    (a->csv && strcmp(a->csv, "-") == 0) ? stderr : stdout;
+	if (a->limits_only)
+		err = atb_run_limits(&a->cfg, &res);
+	else
+		err = atb_run(&a->cfg, &res);
+	if (err != ATR_OK) {
+		if (a->cfg.progress != NULL)
+			progress_cb(NULL, 0, 0, "");
+		return cli_error("bench", err);
+	}
+	if (!a->no_table)
+		print_report(tab, a, res);
+	rc = write_files(tab, a, res);
 	atb_results_free(res);
+	return rc;
+}
+
+int
+cmd_bench(int argc, char **argv)
+{
+	struct bench_args *a;
+	int rc;
+
+	if (argc >= 2 && strcmp(argv[1], "compare") == 0)
+		return bench_compare(argc - 1, argv + 1);
+	a = calloc(1, sizeof(*a));
+	if (a == NULL)
+		return cli_error("bench", ATR_ERR_NOMEM);
+	rc = parse_args(argc, argv, a);
+	if (rc == 0 && a->help)
+		usage(stdout);
+	else if (rc == 0)
+		rc = bench_run(a);
 	free(a);
 	return rc;
 }
