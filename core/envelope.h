@@ -67,6 +67,10 @@ enum atr_stanza_kind {
 	ATR_KIND_INTERMEDIATE = 2,
 };
 
+/* "per-object", "cached", "intermediate" (inspect, verify's reports);
+ * "unknown" for any other value. */
+const char *atr_stanza_kind_name(unsigned kind);
+
 struct atr_stanza {
 	uint8_t provider;   /* enum atr_provider_type (unknown values kept) */
 	uint8_t alg;        /* enum atr_wrap_alg */
@@ -220,6 +224,9 @@ struct atr_rewrap_spec {
 enum atr_err atr_rewrap_header(const struct atr_header *h,
     const struct atr_rewrap_spec *spec, uint8_t *out, size_t *out_len,
     int *changed);
+/* 1 when the header still has a stanza to remove or lacks one to add. */
+int atr_rewrap_needed(const struct atr_header *h,
+    const struct atr_rewrap_spec *spec);
 
 /* The 12-byte nonce of frame index (docs/FORMAT.md). */
 void atr_frame_nonce(const uint8_t prefix[ATR_NONCE_PREFIX_BYTES],

@@ -111,6 +111,47 @@ enum atr_err atr_read_small_file(const char *path, size_t max,
 
 void atr_secure_free(void *p, size_t n);
 
+/*
+ * Splits path into the directory to open, dir[cap] ("." when path has no
+ * '/', "/" for a name in the root), and its last component, *base, which
+ * points into path (borrowed from it).  A trailing slash names a
+ * directory (POSIX 4.13), never a file: ATR_ERR_USAGE, as are an empty
+ * last component, one longer than NAME_MAX and a directory part that
+ * does not fit in cap.
+ */
+enum atr_err atr_path_split(const char *path, char *dir, size_t cap,
+    const char **base);
+
+/*
+ * Temporary files.  Every atrest writer creates its temporary file in the
+ * directory of the file it replaces, named ATR_TMP_PREFIX, a stem, then
+ * random characters, so that a walk over a store tells one from an object:
+ *
+ *	.atrest-tmp-XXXXXXXXXXXX	atr_out_begin*: 12 letters and digits
+ *	.atrest-tmp-PID-HOST-RANDOM	a rewrap (core/rewrap.h): 16 hex digits
+ */
+#define ATR_TMP_PREFIX ".atrest-tmp-"
+#define ATR_TMP_ALNUM \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#define ATR_TMP_HEX "0123456789abcdef"
+
+/* ATR_TMP_PREFIX, stem, then n (<= 64) characters drawn at random from
+ * set, into out[cap]; ATR_ERR_USAGE when that does not fit. */
+enum atr_err atr_tmp_name(const char *stem, const char *set, size_t n,
+    char *out, size_t cap);
+
+/*
+ * Creates a new, empty file with mode 0600 in the directory dirfd, named
+ * by atr_tmp_name(stem, set, n), opened O_RDWR | O_CREAT | O_EXCL |
+ * O_NOFOLLOW (never through a link, never an existing file); while a name
+ * exists another is drawn, up to 100.  On ATR_OK *fd is open and name
+ * holds its name.  On failure *fd is -1, name is "" (so that a caller
+ * never removes a name it did not create) and *eno is the errno of the
+ * last openat, 0 when none failed (the random generator did).
+ */
+enum atr_err atr_tmp_createat(int dirfd, const char *stem, const char *set,
+    size_t n, char *name, size_t cap, int *fd, int *eno);
+
 /* mkdir -p with mode 0755 for each missing component of path. */
 enum atr_err atr_mkdirs(const char *path);
 

@@ -16,10 +16,6 @@
 
 #include "envelope.h"
 
-/* 1 when the header still has a stanza to remove or lacks one to add. */
-int atr_rewrap_needed(const struct atr_header *h,
-    const struct atr_rewrap_spec *spec);
-
 /* atr_rewrap_file flags. */
 /* Rewrap an object with several hard links: the name rewrapped gets a
  * new file, the other names keep the old one (and the old recipients). */
@@ -74,12 +70,11 @@ enum atr_err atr_rewrap_fileat(int dirfd, const char *name,
  * other atrest writers use .atrest-tmp-XXXXXX (mkstemp(3)), which this
  * form cannot be confused with.
  */
-#define ATR_REWRAP_TMP_PREFIX ".atrest-tmp-"
 /* A temporary file written on another host is presumed abandoned only
  * after this many seconds without a write. */
 #define ATR_REWRAP_TMP_FOREIGN_AGE 3600
 
-/* 1 when base (a file name) starts with ATR_REWRAP_TMP_PREFIX: some
+/* 1 when base (a file name) starts with ATR_TMP_PREFIX: some
  * atrest writer's temporary file, never an object to rewrap. */
 int atr_rewrap_tmp_reserved(const char *base);
 
