@@ -3,9 +3,10 @@
  *
  * A command is int cmd_NAME(int argc, char **argv), argv[0] being the
  * command's name.  It parses its own arguments (getopt_long), calls the
- * layers below and prints.  It returns the process exit code: 0 success, 1 the data
- * failed authentication or no key opens it (or, for verify and bench
- * compare, a finding/regression), 2 usage, configuration or I/O error.
+ * layers below and prints.  It returns the process exit code: 0 success,
+ * 1 the data failed authentication or no key opens it (or, for verify
+ * and bench compare, a finding/regression), 2 usage, configuration or I/O
+ * error.
  */
 #ifndef ATR_CLI_H
 #define ATR_CLI_H
