@@ -2,10 +2,11 @@
  * cli.h - what every subcommand file shares.
  *
  * A command is int cmd_NAME(int argc, char **argv), argv[0] being the
- * command's name.  It parses its own arguments (getopt_long), calls the layers below
- * and prints.  It returns the process exit code: 0 success, 1 the data
- * failed authentication or no key opens it (or, for verify and bench
- * compare, a finding/regression), 2 usage, configuration or I/O error.
+ * command's name.  It parses its own arguments (getopt_long), calls the
+ * layers below and prints.  It returns the process exit code: 0 success,
+ * 1 the data failed authentication or no key opens it (or, for verify
+ * and bench compare, a finding/regression), 2 usage, configuration or I/O
+ * error.
  */
 #ifndef ATR_CLI_H
 #define ATR_CLI_H
@@ -24,7 +25,8 @@ int cmd_bench(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rewrap(int argc, char **argv);
 
-/* "atrest: WHAT: REASON[: DETAIL]" on stderr, one line.  what may be
+/* "atrest: WHAT: REASON[: DETAIL]" on stderr, one line, the detail
+ * being this thread's atr_detail(), which is then cleared.  what may be
  * NULL.  Returns atr_exit_code(err). */
 int cli_error(const char *what, enum atr_err err);
 /* "atrest: WHAT: message" on stderr; returns 2 (usage). */

@@ -33,20 +33,6 @@ usage(FILE *f)
 	    "2 a file could not be read\n");
 }
 
-static const char *
-kind_name(uint8_t k)
-{
-	switch (k) {
-	case ATR_KIND_DIRECT:
-		return "per-object";
-	case ATR_KIND_SHARED:
-		return "cached";
-	case ATR_KIND_INTERMEDIATE:
-		return "intermediate";
-	}
-	return "unknown";
-}
-
 struct info {
 	struct atr_header *h;
 	uint64_t file_size, frames, plain;
@@ -119,7 +105,7 @@ print_text(const char *path, const struct info *in)
 		printf("    [%zu] %-9s %-13s %-12s %s\n", i,
 		    atr_provider_name((enum atr_provider_type)s->provider),
 		    atr_wrap_alg_name((enum atr_wrap_alg)s->alg),
-		    kind_name(s->kind), s->key_id);
+		    atr_stanza_kind_name(s->kind), s->key_id);
 	}
 }
 
@@ -161,7 +147,8 @@ to_json(const char *path, const struct info *in)
 		cJSON_AddStringToObject(j, "key_id", s->key_id);
 		cJSON_AddStringToObject(j, "alg",
 		    atr_wrap_alg_name((enum atr_wrap_alg)s->alg));
-		cJSON_AddStringToObject(j, "hierarchy", kind_name(s->kind));
+		cJSON_AddStringToObject(j, "hierarchy",
+		    atr_stanza_kind_name(s->kind));
 		cJSON_AddNumberToObject(j, "wrapped_size", s->wrapped_len);
 		if (s->kind != ATR_KIND_DIRECT) {
 			atr_hex(s->share_id, sizeof(s->share_id), hex);

@@ -47,8 +47,21 @@ usage(FILE *f)
 	    "object left as it was\n");
 }
 
+/* What the command line asked for. */
+struct rw_args {
+	struct cli_keys from, to, add, rem, keys;
+	unsigned flags;     /* ATR_REWRAP_* */
+	int quiet;
+	int first;          /* argv index of the first STORE */
+};
+
+/* The run: the spec (its key lists point into the arrays here, which
+ * borrow the keys of a struct rw_args) and the counts for the summary. */
 struct rw {
 	struct atr_rewrap_spec spec;
+	struct atr_key *open[2 * ATR_MAX_STANZAS];
+	struct atr_key *remove[2 * ATR_MAX_STANZAS];
+	struct atr_key *add[2 * ATR_MAX_STANZAS];
 	unsigned done, skipped, failed, linked, stale, kept, unverified;
 	unsigned flags;
 	int rc, quiet;
@@ -164,8 +177,13 @@ rw_cb(struct atr_walk_ent *e, void *arg)
 	return ATR_OK;
 }
 
-int
-cmd_rewrap(int argc, char **argv)
+/*
+ * Fills a from argv; the switch is the option table and reads better
+ * whole.  Returns -1 to go on, else the exit code (0 after --help, 2
+ * after a usage line).  No key is opened here.
+ */
+static int
+parse_args(int argc, char **argv, struct rw_args *a)
 {
 	static const struct option opts[] = {
 		{"from", required_argument, NULL, 'F'},
@@ -178,42 +196,38 @@ cmd_rewrap(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct cli_keys from = {0}, to = {0}, add = {0}, rem = {0}, keys = {0};
-	struct atr_key *open[2 * ATR_MAX_STANZAS], *remove[2 * ATR_MAX_STANZAS];
-	struct atr_key *addk[2 * ATR_MAX_STANZAS];
-	struct rw r;
-	size_t i;
-	int c, rc, a;
+	int c;
 
-	memset(&r, 0, sizeof(r));
+	memset(a, 0, sizeof(*a));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "qh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'F':
-			if (from.n > 0 || cli_keys_add("rewrap", &from, optarg))
+			if (a->from.n > 0 ||
+			    cli_keys_add("rewrap", &a->from, optarg))
 				return cli_usage_error("rewrap", "one --from");
 			break;
 		case 'T':
-			if (to.n > 0 || cli_keys_add("rewrap", &to, optarg))
+			if (a->to.n > 0 || cli_keys_add("rewrap", &a->to, optarg))
 				return cli_usage_error("rewrap", "one --to");
 			break;
 		case 'a':
-			if (cli_keys_add("rewrap", &add, optarg))
+			if (cli_keys_add("rewrap", &a->add, optarg))
 				return 2;
 			break;
 		case 'r':
-			if (cli_keys_add("rewrap", &rem, optarg))
+			if (cli_keys_add("rewrap", &a->rem, optarg))
 				return 2;
 			break;
 		case 'k':
-			if (cli_keys_add("rewrap", &keys, optarg))
+			if (cli_keys_add("rewrap", &a->keys, optarg))
 				return 2;
 			break;
 		case 'B':
-			r.flags |= ATR_REWRAP_BREAK_HARDLINKS;
+			a->flags |= ATR_REWRAP_BREAK_HARDLINKS;
 			break;
 		case 'q':
-			r.quiet = 1;
+			a->quiet = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -222,69 +236,124 @@ cmd_rewrap(int argc, char **argv)
 			return cli_usage_error("rewrap", "bad option");
 		}
 	}
-	if ((from.n > 0) != (to.n > 0))
+	if ((a->from.n > 0) != (a->to.n > 0))
 		return cli_usage_error("rewrap", "--from and --to go together");
-	if (to.n + add.n + rem.n == 0)
-		return cli_usage_error("rewrap", "nothing to do: give --from/--to, --add or --remove");
-	if (from.n + keys.n == 0)
+	if (a->to.n + a->add.n + a->rem.n == 0)
+		return cli_usage_error("rewrap", "nothing to do: give "
+		    "--from/--to, --add or --remove");
+	if (a->from.n + a->keys.n == 0)
 		return cli_usage_error("rewrap",
 		    "a key that opens the objects is needed: --from or --key");
 	if (optind >= argc)
-		return cli_usage_error("rewrap", "at least one STORE is required");
-	rc = cli_keys_open(&from);
-	if (rc == 0)
-		rc = cli_keys_open(&to);
-	if (rc == 0)
-		rc = cli_keys_open(&add);
-	if (rc == 0)
-		rc = cli_keys_open(&rem);
-	if (rc == 0)
-		rc = cli_keys_open(&keys);
-	if (rc != 0)
-		goto out;
-	for (i = 0; i < from.n; i++) {
-		open[r.spec.nopen++] = from.k[i];
-		remove[r.spec.nremove++] = from.k[i];
-	}
-	for (i = 0; i < keys.n; i++)
-		open[r.spec.nopen++] = keys.k[i];
-	for (i = 0; i < rem.n; i++)
-		remove[r.spec.nremove++] = rem.k[i];
-	for (i = 0; i < to.n; i++)
-		addk[r.spec.nadd++] = to.k[i];
-	for (i = 0; i < add.n; i++)
-		addk[r.spec.nadd++] = add.k[i];
-	r.spec.open = open;
-	r.spec.remove = remove;
-	r.spec.add = addk;
-	for (a = optind; a < argc; a++) {
-		enum atr_err err = atr_walkat(argv[a], rw_cb, &r);
+		return cli_usage_error("rewrap",
+		    "at least one STORE is required");
+	a->first = optind;
+	return -1;
+}
 
-		if (err != ATR_OK)
-			worst(&r, cli_error_file(argv[a], err));
+/* Opens every key of a; prints and returns the exit code on the first
+ * that does not open, 0 when all are open. */
+static int
+open_keys(struct rw_args *a)
+{
+	int rc;
+
+	rc = cli_keys_open(&a->from);
+	if (rc == 0)
+		rc = cli_keys_open(&a->to);
+	if (rc == 0)
+		rc = cli_keys_open(&a->add);
+	if (rc == 0)
+		rc = cli_keys_open(&a->rem);
+	if (rc == 0)
+		rc = cli_keys_open(&a->keys);
+	return rc;
+}
+
+/* The spec from the open keys: --from opens and is removed, --key
+ * opens, --remove is removed, --to and --add are added. */
+static void
+build_spec(struct rw *r, const struct rw_args *a)
+{
+	size_t i;
+
+	memset(r, 0, sizeof(*r));
+	for (i = 0; i < a->from.n; i++) {
+		r->open[r->spec.nopen++] = a->from.k[i];
+		r->remove[r->spec.nremove++] = a->from.k[i];
 	}
-	fprintf(stderr, "atrest rewrap: %u rewrapped, %u skipped (already done), %u failed",
-	    r.done, r.skipped, r.failed);
-	if (r.linked > 0)
-		fprintf(stderr, ", %u hard-linked left as they were", r.linked);
-	if (r.stale > 0)
+	for (i = 0; i < a->keys.n; i++)
+		r->open[r->spec.nopen++] = a->keys.k[i];
+	for (i = 0; i < a->rem.n; i++)
+		r->remove[r->spec.nremove++] = a->rem.k[i];
+	for (i = 0; i < a->to.n; i++)
+		r->add[r->spec.nadd++] = a->to.k[i];
+	for (i = 0; i < a->add.n; i++)
+		r->add[r->spec.nadd++] = a->add.k[i];
+	r->spec.open = r->open;
+	r->spec.remove = r->remove;
+	r->spec.add = r->add;
+	r->flags = a->flags;
+	r->quiet = a->quiet;
+}
+
+/* The closing summary on stderr. */
+static void
+report(const struct rw *r)
+{
+	fprintf(stderr, "atrest rewrap: %u rewrapped, %u skipped (already "
+	    "done), %u failed", r->done, r->skipped, r->failed);
+	if (r->linked > 0)
+		fprintf(stderr, ", %u hard-linked left as they were", r->linked);
+	if (r->stale > 0)
 		fprintf(stderr, "; removed %u temporary file(s) of an "
-		    "interrupted run", r.stale);
-	if (r.kept > 0)
+		    "interrupted run", r->stale);
+	if (r->kept > 0)
 		fprintf(stderr, "; left %u other temporary file(s) alone",
-		    r.kept);
+		    r->kept);
 	fputc('\n', stderr);
-	if (r.unverified > 0)
+	if (r->unverified > 0)
 		fprintf(stderr, "atrest rewrap: %u object(s) name the new "
 		    "recipients but no key given can authenticate them; give "
 		    "one that can (e.g. the private key of --to) with --key\n",
-		    r.unverified);
-	rc = r.rc;
-out:
-	cli_keys_free(&from);
-	cli_keys_free(&to);
-	cli_keys_free(&add);
-	cli_keys_free(&rem);
-	cli_keys_free(&keys);
+		    r->unverified);
+}
+
+/* Opens the keys, walks every STORE and reports; the exit code. */
+static int
+run(struct rw_args *a, int argc, char **argv)
+{
+	struct rw r;
+	int rc, i;
+
+	rc = open_keys(a);
+	if (rc != 0)
+		return rc;
+	build_spec(&r, a);
+	for (i = a->first; i < argc; i++) {
+		enum atr_err err = atr_walkat(argv[i], rw_cb, &r);
+
+		if (err != ATR_OK)
+			worst(&r, cli_error_file(argv[i], err));
+	}
+	report(&r);
+	return r.rc;
+}
+
+int
+cmd_rewrap(int argc, char **argv)
+{
+	struct rw_args a;
+	int rc;
+
+	rc = parse_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	rc = run(&a, argc, argv);
+	cli_keys_free(&a.from);
+	cli_keys_free(&a.to);
+	cli_keys_free(&a.add);
+	cli_keys_free(&a.rem);
+	cli_keys_free(&a.keys);
 	return rc;
 }

@@ -1,4 +1,11 @@
-/* common.h - option and file plumbing shared by the commands. */
+/*
+ * common.h - option and file plumbing shared by the commands.
+ *
+ * Everything here prints its own messages (one line each, on stderr)
+ * and returns a process exit code (cli.h), except cli_parse_size.
+ * Strings passed in are borrowed for the call, except the key URIs that
+ * cli_keys_add records (see there).
+ */
 #ifndef ATR_CLI_COMMON_H
 #define ATR_CLI_COMMON_H
 
@@ -8,6 +15,12 @@
 #include "envelope.h"
 #include "key.h"
 
+/*
+ * The --key options of a command and the keys they open.  The caller's
+ * struct, zeroed before use ({0}).  uri[] points at the strings given to
+ * cli_keys_add (argv's), which must outlive the struct; k[] are owned by
+ * it once cli_keys_open filled them, and released by cli_keys_free.
+ */
 struct cli_keys {
 	const char *uri[ATR_MAX_STANZAS];
 	struct atr_key *k[ATR_MAX_STANZAS];
@@ -20,15 +33,19 @@ struct cli_keys {
  * name holding a newline or an escape sequence cannot forge or erase a
  * line.  Every line of text that shows a file name goes through
  * atr_quote(); cli_error, cli_warn and cli_usage_error also escape the
- * control characters of whatever else they print.
+ * control characters of whatever else they print.  Clears the detail.
  */
 int cli_error_file(const char *path, enum atr_err err);
 
-/* Records a --key value; returns 2 after printing when there are too many. */
+/* Records a --key value (the pointer, not a copy); returns 0, or 2 after
+ * printing when there are too many. */
 int cli_keys_add(const char *cmd, struct cli_keys *ks, const char *uri);
 /* Opens every recorded URI; prints "atrest: URI: reason" and returns the
- * exit code on the first failure, 0 when all are open. */
+ * exit code on the first failure, 0 when all are open.  Either way the
+ * keys opened so far are in ks->k and cli_keys_free releases them. */
 int cli_keys_open(struct cli_keys *ks);
+/* Frees (and wipes) every key opened and sets its slot to NULL; safe on
+ * a struct whose keys were never opened, and twice. */
 void cli_keys_free(struct cli_keys *ks);
 /* "atrest: URI: reason" for a key that did not open, with the URI in
  * its redacted form (core/keyuri.h); returns the exit code. */
@@ -40,7 +57,8 @@ int cli_key_error(const char *uri, enum atr_err err);
  */
 int cli_bad_option(const char *cmd, char **argv);
 
-/* Parses "65536", "64K", "1M" (binary units).  Returns -1 when bad. */
+/* Parses "65536", "64K", "1M" (binary units; "KiB", "B" suffixes too).
+ * Returns 0, or -1 when bad (nothing printed, *out untouched). */
 int cli_parse_size(const char *s, uint64_t *out);
 
 /* Parses --jobs N (0..64; 0 = one per online CPU).  Returns 0, or 2
@@ -58,6 +76,11 @@ int cli_parse_jobs(const char *cmd, const char *s, unsigned *out);
  * i.e. all of them on its frames; a tree is processed by `jobs` threads,
  * one file each at a time, with fn(..., 1, arg): fn and arg must then be
  * safe to call from several threads at once.
+ *
+ * fn gets descriptors it borrows (it must not close them) and returns
+ * ATR_OK to commit the output; anything else discards it.  cmd, in, out
+ * and arg are borrowed for the call; nok and nfail may be NULL.  Every
+ * thread and descriptor is released before it returns.
  */
 typedef enum atr_err (*cli_file_fn)(int in_fd, int out_fd, unsigned threads,
     void *arg);

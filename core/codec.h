@@ -4,8 +4,10 @@
  * '=' padding).  One implementation for the Key Vault client and the
  * loopback vault.
  *
- * Buffers are the caller's; nothing is allocated.  A failed decode wipes
- * what it wrote (the input may be a wrapped or unwrapped key).
+ * Buffers are the caller's, read or written during the call only;
+ * nothing is allocated or kept, so every function is safe from any
+ * thread.  in may be NULL only when its length is 0.  A failed decode
+ * wipes what it wrote (the input may be a wrapped or unwrapped key).
  */
 #ifndef ATR_CODEC_H
 #define ATR_CODEC_H
@@ -18,8 +20,8 @@ size_t atr_b64url_len(size_t len);
 
 /*
  * Encodes in[len] without padding into out, NUL-terminated; cap must hold
- * atr_b64url_len(len) + 1.  Returns the length written, or -1 when cap
- * is too small.
+ * atr_b64url_len(len) + 1.  Returns the length written, or -1 (nothing
+ * written) when cap is too small.
  */
 long atr_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
 
@@ -33,7 +35,7 @@ long atr_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
  * two '=' of padding are tolerated (then the length must be a multiple
  * of 4).  Returns 0, or -1 on a character outside the alphabet, an
  * impossible length, non-zero unused bits (not the canonical encoding)
- * or a full buffer.
+ * or a full buffer; then *out_len is 0 and out holds nothing (wiped).
  */
 int atr_b64url_decode(const char *in, size_t in_len, unsigned flags,
     uint8_t *out, size_t cap, size_t *out_len);

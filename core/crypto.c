@@ -485,6 +485,7 @@ atr_aes_kw_wrap(int pad, const uint8_t *kek, size_t kek_len,
 	size_t padded, n;
 	enum atr_err err;
 
+	*out_len = 0;
 	/* SP 800-38F 6.2 / RFC 3394: KW wraps at least 16 bytes, a multiple
 	 * of 8; RFC 5649 KWP wraps 1 byte or more. */
 	if (in_len > 4096 || (pad ? in_len < 1 : (in_len < 16 || in_len % 8)))
@@ -517,6 +518,9 @@ atr_aes_kw_wrap(int pad, const uint8_t *kek, size_t kek_len,
 		memcpy(out, a, 8);
 	}
 	ecb_forget(t, kek_len);
+	/* out held the key in the clear before the rounds ran over it. */
+	if (err != ATR_OK)
+		atr_memzero(out, padded + 8);
 	*out_len = err == ATR_OK ? padded + 8 : 0;
 	return err;
 }
@@ -632,12 +636,13 @@ atr_rsa_oaep_encrypt(EVP_PKEY *pub, const EVP_MD *md, const uint8_t *label,
 	enum atr_err err;
 
 	err = oaep_ctx(pub, 1, md, label, label_len, &ctx);
-	if (err != ATR_OK)
-		return err;
-	if (EVP_PKEY_encrypt(ctx, out, out_len, in, in_len) <= 0) {
+	if (err == ATR_OK &&
+	    EVP_PKEY_encrypt(ctx, out, out_len, in, in_len) <= 0) {
 		ERR_clear_error();
 		err = atr_fail(ATR_ERR_CRYPTO, "RSA-OAEP encryption failed");
 	}
+	if (err != ATR_OK)
+		*out_len = 0;
 	EVP_PKEY_CTX_free(ctx);
 	return err;
 }
@@ -809,14 +814,18 @@ atr_unhex(const char *in, size_t in_len, uint8_t *out, size_t cap,
 {
 	size_t i;
 
+	*out_len = 0;
 	if (in_len % 2 != 0 || in_len / 2 > cap)
 		return -1;
 	for (i = 0; i < in_len / 2; i++) {
 		int hi = atr_hexval((unsigned char)in[2 * i]);
 		int lo = atr_hexval((unsigned char)in[2 * i + 1]);
 
-		if (hi < 0 || lo < 0)
+		if (hi < 0 || lo < 0) {
+			/* The input may be a key (a file: AES key). */
+			atr_memzero(out, i);
 			return -1;
+		}
 		out[i] = (uint8_t)(hi << 4 | lo);
 	}
 	*out_len = in_len / 2;

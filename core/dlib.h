@@ -20,9 +20,16 @@
  * Opens soname (or the file the environment variable env names, if set:
  * another build of the library, or a test's missing one) and resolves
  * names[0..n-1] into slots[0..n-1], all or nothing.  Returns the handle,
- * or NULL with dlerror's reason in why[cap].  names, env and soname are
- * borrowed; the handle is never closed (the functions stay in use until
- * the process exits).
+ * or NULL with dlerror's reason in why[cap] (the caller's buffer).
+ * names, env and soname are borrowed for the call; slots is the caller's
+ * table.  On success the handle is never closed (the functions stay in
+ * use until the process exits).  On failure the library is closed again
+ * and slots[0..n-1] may hold pointers into it: never call them.
+ *
+ * Thread-safety: it reads the environment (getenv(3)), so it must not
+ * run while another thread changes it; a layer calls it once, inside
+ * pthread_once, and publishes the table from there (keyvault/curl_dl.c,
+ * vault/mhd_dl.c).
  */
 void *atr_dlib_open(const char *env, const char *soname,
     const char *const *names, void **slots, size_t n, char *why,

@@ -80,6 +80,20 @@ get32(const uint8_t *p)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
+const char *
+atr_stanza_kind_name(unsigned kind)
+{
+	switch (kind) {
+	case ATR_KIND_DIRECT:
+		return "per-object";
+	case ATR_KIND_SHARED:
+		return "cached";
+	case ATR_KIND_INTERMEDIATE:
+		return "intermediate";
+	}
+	return "unknown";
+}
+
 void
 atr_frame_nonce(const uint8_t prefix[ATR_NONCE_PREFIX_BYTES], uint32_t index,
     int final, uint8_t nonce[12])
@@ -901,6 +915,38 @@ stanza_matches_any(const struct atr_stanza *s, struct atr_key *const *keys,
 	return 0;
 }
 
+/* 1 when k is already a recipient of h that the spec keeps: a stanza
+ * with its provider and key id that no remove key matches. */
+static int
+kept_recipient(const struct atr_header *h, const struct atr_key *k,
+    const struct atr_rewrap_spec *spec)
+{
+	size_t j;
+
+	for (j = 0; j < h->nstanzas; j++)
+		if (h->st[j].provider == (uint8_t)k->provider &&
+		    strcmp(h->st[j].key_id, k->key_id) == 0 &&
+		    !stanza_matches_any(&h->st[j], spec->remove,
+		    spec->nremove))
+			return 1;
+	return 0;
+}
+
+int
+atr_rewrap_needed(const struct atr_header *h,
+    const struct atr_rewrap_spec *spec)
+{
+	size_t i;
+
+	for (i = 0; i < h->nstanzas; i++)
+		if (stanza_matches_any(&h->st[i], spec->remove, spec->nremove))
+			return 1;
+	for (i = 0; i < spec->nadd; i++)
+		if (!kept_recipient(h, spec->add[i], spec))
+			return 1;
+	return 0;
+}
+
 enum atr_err
 atr_rewrap_header(const struct atr_header *h,
     const struct atr_rewrap_spec *spec, uint8_t *out, size_t *out_len,
@@ -943,17 +989,10 @@ atr_rewrap_header(const struct atr_header *h,
 	}
 	for (i = 0; i < spec->nadd; i++) {
 		struct atr_key *k = spec->add[i];
-		size_t j, wl = sizeof(wrapped);
-		int present = 0;
+		size_t wl = sizeof(wrapped);
 
 		/* Already a recipient (a resumed run): nothing to add. */
-		for (j = 0; j < h->nstanzas; j++)
-			if (h->st[j].provider == (uint8_t)k->provider &&
-			    strcmp(h->st[j].key_id, k->key_id) == 0 &&
-			    !stanza_matches_any(&h->st[j], spec->remove,
-			    spec->nremove))
-				present = 1;
-		if (present)
+		if (kept_recipient(h, k, spec))
 			continue;
 		if (!k->can_wrap) {
 			err = atr_fail(ATR_ERR_KEY, "%s cannot wrap", k->uri);

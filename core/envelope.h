@@ -14,6 +14,22 @@
  *
  * Every integer is big-endian.  Limits are checked before any
  * allocation; the header structs are fixed-size.
+ *
+ * Ownership, for the whole file: the opaque objects (atr_share, atr_enc,
+ * atr_kcache, atr_dec) are allocated here and released only by their
+ * *_free function, which is NULL-safe and wipes every secret they hold;
+ * a constructor that fails leaves NULL (in *out, or as its result).
+ * The plain structs (atr_header, atr_framer, the parameter structs) are
+ * the caller's.  Keys, key arrays, headers and buffers passed in are
+ * borrowed for the call: nothing here keeps a pointer to an argument
+ * past the call, except where said.  A key's ops run on the calling
+ * thread.
+ *
+ * Thread-safety: an atr_share and an atr_kcache may be used from several
+ * threads at once (the first is read-only once made, the second has a
+ * lock).  An atr_enc, an atr_dec and an atr_framer are used by one thread
+ * at a time (each holds a GCM context that changes with every frame);
+ * framers are how several threads work on one object.
  */
 #ifndef ATR_ENVELOPE_H
 #define ATR_ENVELOPE_H
@@ -67,6 +83,10 @@ enum atr_stanza_kind {
 	ATR_KIND_INTERMEDIATE = 2,
 };
 
+/* "per-object", "cached", "intermediate" (inspect, verify's reports);
+ * a static string, "unknown" for any other value. */
+const char *atr_stanza_kind_name(unsigned kind);
+
 struct atr_stanza {
 	uint8_t provider;   /* enum atr_provider_type (unknown values kept) */
 	uint8_t alg;        /* enum atr_wrap_alg */
@@ -95,29 +115,40 @@ struct atr_header {
 };
 
 /*
- * Parses a header from buf.  On ATR_OK, h->len is the header's length
- * (buf may hold more: the body follows).  A short or malformed header is
- * ATR_ERR_FORMAT with a detail naming the field.  Needs no key.
+ * Parses a header from buf[len] into h, a caller's struct of about 70
+ * KiB (allocate it, do not put it on a small stack), which gets copies of
+ * everything (h->raw: the header's bytes); buf is not kept.  On ATR_OK,
+ * h->len is the header's length (buf may hold more: the body follows).
+ * A short or malformed header is ATR_ERR_FORMAT with a detail naming the
+ * field, h->len is 0 and the rest of h is unspecified.  Needs no key:
+ * nothing in h is authenticated until atr_dec_new accepts it.
  */
 enum atr_err atr_header_parse(const uint8_t *buf, size_t len,
     struct atr_header *h);
 
 /*
  * Number of frames a body of body_len bytes holds, checking that it is
- * a whole number of frames with a possible short last one.
+ * a whole number of frames with a possible short last one.  *nframes is
+ * 0 on failure (ATR_ERR_FORMAT).
  */
 enum atr_err atr_body_frames(uint64_t body_len, uint32_t frame_size,
     uint64_t *nframes);
 
 /*
  * A key shared by several objects (kinds SHARED and INTERMEDIATE): it is
- * wrapped by the KEKs once, then used for many encryptors.
+ * wrapped by the KEKs once, then used for many encryptors.  keys[nkeys]
+ * (1..ATR_MAX_STANZAS, each able to wrap) are borrowed for the call: the
+ * share keeps a copy of each one's provider, algorithm, key id and
+ * wrapped key, not the key.  *out is the caller's, released with
+ * atr_share_free, which wipes the shared key.  Once made, a share is
+ * only read: several threads may encrypt with it at once.
  */
 struct atr_share;
 enum atr_err atr_share_new(enum atr_stanza_kind kind,
     struct atr_key *const *keys, size_t nkeys, struct atr_share **out);
 void atr_share_free(struct atr_share *s);
 
+/* Everything here is borrowed by atr_enc_new for the call only. */
 struct atr_enc_params {
 	struct atr_key *const *keys;  /* direct: wrap a new DEK for each */
 	size_t nkeys;
@@ -125,30 +156,48 @@ struct atr_enc_params {
 	uint32_t frame_size;           /* 0 = ATR_FRAME_DEFAULT */
 };
 
+/*
+ * One object being encrypted: a fresh object id, nonce prefix and DEK,
+ * the serialized header, and the payload key inside a GCM context (the
+ * DEK and the derived keys are wiped before atr_enc_new returns).  An
+ * atr_enc is for one object only: its nonces must never seal a second
+ * one (see atr_encrypt_stream).  Released with atr_enc_free, which
+ * cleanses the key schedule.
+ */
 struct atr_enc;
 enum atr_err atr_enc_new(const struct atr_enc_params *p,
     struct atr_enc **out);
-/* The serialized header; valid until atr_enc_free. */
+/* The serialized header, e's own bytes: valid until atr_enc_free. */
 const uint8_t *atr_enc_header(const struct atr_enc *e, size_t *len);
 /*
  * Seals the next frame.  len must be frame_size for a non-final frame and
  * 1..frame_size for the final one (0 only when it is also the first:
- * the empty object).  out gets len + 16 bytes.
+ * the empty object).  out gets len + 16 bytes.  After the final frame
+ * every call fails (ATR_ERR_USAGE).
  */
 enum atr_err atr_enc_frame(struct atr_enc *e, const uint8_t *pt, size_t len,
     int final, uint8_t *out);
 uint32_t atr_enc_frame_size(const struct atr_enc *e);
 void atr_enc_free(struct atr_enc *e);
 
-/* Optional cache of unwrapped shared keys, so decrypting many objects
- * of a SHARED/INTERMEDIATE hierarchy costs one KEK unwrap per share. */
+/*
+ * Optional cache of unwrapped shared keys, so decrypting many objects
+ * of a SHARED/INTERMEDIATE hierarchy costs one KEK unwrap per share.  It
+ * holds up to capacity keys (0: 64), the oldest replaced first, and
+ * is shared by any number of threads (a mutex).  It holds secrets:
+ * atr_kcache_free (NULL-safe) wipes them; no other thread may be using
+ * it then.  atr_kcache_new returns NULL when out of memory.
+ */
 struct atr_kcache;
 struct atr_kcache *atr_kcache_new(size_t capacity);
 void atr_kcache_free(struct atr_kcache *c);
-/* Counters: KEK unwraps done and hits served from the cache. */
+/* Counters: KEK unwraps done and hits served from the cache.  c and both
+ * out pointers must not be NULL. */
 void atr_kcache_stats(const struct atr_kcache *c, uint64_t *unwraps,
     uint64_t *hits);
 
+/* Borrowed by atr_dec_new for the call only (an atr_dec does not keep
+ * the cache: it is consulted while the header is opened). */
 struct atr_dec_opts {
 	struct atr_kcache *cache;  /* may be NULL */
 };
@@ -158,8 +207,13 @@ struct atr_dec;
  * Opens a parsed header with the first key that has a stanza in it:
  * unwraps the DEK, checks the key commitment and the header MAC.
  * ATR_ERR_NOKEY when no key matches a stanza, ATR_ERR_AUTH when a
- * matching stanza does not open or the header fails authentication.
- * *which (may be NULL) gets the index of the key and of the stanza used.
+ * matching stanza does not open or the header fails authentication; a
+ * key service's own refusal (disabled, forbidden, unreachable) is
+ * returned as such.  which_key and which_stanza (each may be NULL) get
+ * the index of the key and of the stanza used, once the header
+ * authenticated.  h, keys and opts are borrowed for the call: *out keeps
+ * copies of what it needs (the DEK, the nonce prefix, the frame size)
+ * and is released with atr_dec_free, which wipes them.
  */
 enum atr_err atr_dec_new(const struct atr_header *h,
     struct atr_key *const *keys, size_t nkeys,
@@ -168,12 +222,14 @@ enum atr_err atr_dec_new(const struct atr_header *h,
 /*
  * Opens frame `index` (in: ciphertext then tag, in_len >= 16).  final
  * says whether it is the last frame of the object, which the caller
- * knows from the body length.  Any frame can be opened alone.
+ * knows from the body length.  Any frame can be opened alone.  out gets
+ * in_len - 16 bytes, wiped when the tag does not verify (ATR_ERR_AUTH).
  */
 enum atr_err atr_dec_frame(struct atr_dec *d, uint64_t index, int final,
     const uint8_t *in, size_t in_len, uint8_t *out);
 /* HMAC-SHA-256(fkey, DEK): lets a verifier spot DEK reuse across a
- * store without keeping DEKs. */
+ * store without keeping DEKs.  Only reads d: may run while another
+ * thread opens frames with a framer taken from d. */
 enum atr_err atr_dec_dek_fingerprint(const struct atr_dec *d,
     const uint8_t *fkey, size_t fkey_len, uint8_t out[32]);
 void atr_dec_free(struct atr_dec *d);
@@ -184,7 +240,16 @@ void atr_dec_free(struct atr_dec *d);
  * object (core/stream.c).  The caller owns the order: it gives each frame
  * its index and says which one is final, and the length rules of
  * atr_enc_frame/atr_dec_frame apply.  Frames sealed through a framer do
- * not advance the atr_enc they were taken from.
+ * not advance the atr_enc they were taken from: sealing an index twice
+ * (through two framers, or a framer and atr_enc_frame) reuses a nonce,
+ * which the caller must never do.
+ *
+ * The struct is the caller's.  atr_enc_framer/atr_dec_framer fill it
+ * with the object's nonce prefix and frame size and a copy of the
+ * object's GCM context; it keeps no pointer to e or d, which may be
+ * freed first.  No other thread may use e or d during the copy.  On
+ * failure the framer holds no context.  atr_framer_clear releases the
+ * context and wipes the prefix; it is safe after a failed fill.
  */
 struct atr_framer {
 	struct atr_gcm gcm;
@@ -205,9 +270,11 @@ void atr_framer_clear(struct atr_framer *f);
  * MAC checked); stanzas matched by any `remove` key are dropped; a stanza
  * is added for each `add` key that is not already a recipient, wrapping
  * the same key under the same hierarchy kind.  out (ATR_HEADER_MAX
- * bytes) gets the new header; *changed is 0 when there was nothing to do
- * (a resumed rewrap).  The body stays valid because the core, and so the
- * payload key, is unchanged.
+ * bytes, the caller's) gets the new header; *changed is 0 when there was
+ * nothing to do (a resumed rewrap).  On failure *out_len and *changed
+ * are 0.  The body stays valid because the core, and so the payload key,
+ * is unchanged.  The key arrays of the spec and h are borrowed for the
+ * call; the DEK and derived keys are wiped before returning.
  */
 struct atr_rewrap_spec {
 	struct atr_key *const *open;
@@ -220,6 +287,10 @@ struct atr_rewrap_spec {
 enum atr_err atr_rewrap_header(const struct atr_header *h,
     const struct atr_rewrap_spec *spec, uint8_t *out, size_t *out_len,
     int *changed);
+/* 1 when the header still has a stanza to remove or lacks one to add
+ * (by provider and key id: no key is used, nothing is authenticated). */
+int atr_rewrap_needed(const struct atr_header *h,
+    const struct atr_rewrap_spec *spec);
 
 /* The 12-byte nonce of frame index (docs/FORMAT.md). */
 void atr_frame_nonce(const uint8_t prefix[ATR_NONCE_PREFIX_BYTES],

@@ -1,9 +1,16 @@
 /*
- * err.h - the one error type every lib/ function returns.
+ * err.h - the one error type every function below cli/ returns.
  *
- * lib/ never prints and never exits: a failing function returns an
- * enum atr_err and may leave a one-line, secret-free detail for the
- * caller (atr_detail()).  The CLI turns both into "atrest: FILE: reason".
+ * The layers below cli/ never print and never exit: a failing function
+ * returns an enum atr_err and may leave a one-line, secret-free detail
+ * for the caller (atr_detail()).  The CLI turns both into
+ * "atrest: FILE: reason".
+ *
+ * Ownership: every string returned here is owned by this module; none is
+ * ever freed by the caller.  Thread-safety: the detail is per thread
+ * (_Thread_local), so a failure on one thread never overwrites another's;
+ * a detail set on a worker thread is not seen by the thread that joins it
+ * unless copied over (core/stream.c does).  Everything else is constant.
  */
 #ifndef ATR_ERR_H
 #define ATR_ERR_H
@@ -46,16 +53,22 @@ enum atr_err {
 	ATR_ERR__COUNT
 };
 
-/* A short, stable, lower-case description ("authentication failed"). */
+/* A short, stable, lower-case description ("authentication failed");
+ * a static string, never NULL ("unknown error" for a value out of
+ * range). */
 const char *atr_strerror(enum atr_err err);
 
-/* A stable identifier for reports and JSON ("auth", "no-key", ...). */
+/* A stable identifier for reports and JSON ("auth", "no-key", ...); a
+ * static string, never NULL ("unknown" for a value out of range). */
 const char *atr_errname(enum atr_err err);
 
 /*
  * Per-thread detail of the last failure, e.g. "RSA key has 1024 bits;
  * 2048 or more are required".  Never holds key material, tokens, PINs
- * or plaintext.  Empty string when there is none.
+ * or plaintext.  Empty string when there is none; never NULL.  The
+ * pointer is this thread's buffer: the text changes with the thread's
+ * next atr_detail_set, atr_fail or atr_detail_clear (copy it to keep
+ * it), and the buffer goes away when the thread exits.
  */
 const char *atr_detail(void);
 void atr_detail_clear(void);
@@ -67,7 +80,9 @@ void atr_detail_set(const char *fmt, ...);
 /*
  * Sets the detail and returns err, for "return atr_fail(E, ...)".  Both
  * setters accept the current detail as an argument ("%s: %s", path,
- * atr_detail()): the message is formatted apart, then copied.
+ * atr_detail()): the message is formatted apart, then copied.  fmt and
+ * its arguments are read during the call only; the text is cut at 511
+ * bytes.
  */
 #if defined(__GNUC__)
 __attribute__((format(printf, 2, 3)))

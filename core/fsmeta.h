@@ -8,6 +8,11 @@
  * silently: when an attribute cannot be reproduced (no privilege to
  * give the file its owner, a security.* label the process may not set)
  * the call fails with a detail naming what could not be kept.
+ *
+ * Ownership: the descriptors and the struct stat are the caller's,
+ * borrowed for the call (nothing is closed or kept); the attribute lists
+ * and values read meanwhile are freed before returning.  No state: safe
+ * from any thread, on different files.
  */
 #ifndef ATR_FSMETA_H
 #define ATR_FSMETA_H

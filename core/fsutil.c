@@ -57,31 +57,28 @@ atr_out_names_fd(const char *path, int *fd)
 	return 1;
 }
 
-/* Splits path into the directory to open and the last component.  A
- * trailing slash names a directory (POSIX 4.13), never a file. */
-static enum atr_err
-split_path(const char *path, char *dir, size_t dcap, char *name, size_t ncap)
+enum atr_err
+atr_path_split(const char *path, char *dir, size_t cap, const char **base)
 {
-	size_t n = strlen(path), b;
+	size_t n = strlen(path), b = n;
 
+	*base = NULL;
 	if (n > 0 && path[n - 1] == '/')
 		return atr_fail(ATR_ERR_USAGE, "%s is a directory, not a file "
 		    "name", path);
-	b = n;
 	while (b > 0 && path[b - 1] != '/')
 		b--;
-	if (n - b == 0 || n - b >= ncap)
+	if (n - b == 0 || n - b > NAME_MAX)
 		return atr_fail(ATR_ERR_USAGE, "%s: not a file name", path);
-	memcpy(name, path + b, n - b);
-	name[n - b] = '\0';
 	if (b == 0)
-		snprintf(dir, dcap, ".");
+		snprintf(dir, cap, ".");
 	else if (b == 1)
-		snprintf(dir, dcap, "/");
-	else if (b - 1 < dcap)
-		snprintf(dir, dcap, "%.*s", (int)(b - 1), path);
+		snprintf(dir, cap, "/");
+	else if (b - 1 < cap)
+		snprintf(dir, cap, "%.*s", (int)(b - 1), path);
 	else
 		return atr_fail(ATR_ERR_USAGE, "path too long");
+	*base = path + b;
 	return ATR_OK;
 }
 
@@ -99,34 +96,81 @@ refuse(const char *shown, mode_t mode)
 	    "with -o - and the shell)", shown, atr_file_kind(mode));
 }
 
-/* A new, empty temporary file in o->dirfd, like mkstemp(3) but relative
- * to the directory descriptor (O_CREAT | O_EXCL never follows a link). */
+enum atr_err
+atr_tmp_name(const char *stem, const char *set, size_t n, char *out,
+    size_t cap)
+{
+	size_t pl = sizeof(ATR_TMP_PREFIX) - 1, sl = strlen(stem);
+	size_t m = strlen(set), i;
+	uint8_t r[64];
+	enum atr_err err;
+
+	if (n > sizeof(r) || m == 0 || pl + sl + n >= cap)
+		return atr_fail(ATR_ERR_USAGE, "name buffer too small");
+	err = atr_random(r, n);
+	if (err != ATR_OK)
+		return err;
+	memcpy(out, ATR_TMP_PREFIX, pl);
+	memcpy(out + pl, stem, sl);
+	for (i = 0; i < n; i++)
+		out[pl + sl + i] = set[r[i] % m];
+	out[pl + sl + n] = '\0';
+	return ATR_OK;
+}
+
+/* Names drawn before giving up when each one exists already. */
+#define TMP_TRIES 100
+
+enum atr_err
+atr_tmp_createat(int dirfd, const char *stem, const char *set, size_t n,
+    char *name, size_t cap, int *fd, int *eno)
+{
+	enum atr_err err = ATR_OK;
+	int i;
+
+	*fd = -1;
+	*eno = 0;
+	for (i = 0; i < TMP_TRIES; i++) {
+		err = atr_tmp_name(stem, set, n, name, cap);
+		if (err != ATR_OK)
+			break;
+		/* Like mkstemp(3), but relative to the directory descriptor;
+		 * O_CREAT | O_EXCL never follows a link. */
+		*fd = openat(dirfd, name, O_RDWR | O_CREAT | O_EXCL |
+		    O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (*fd >= 0)
+			return ATR_OK;
+		*eno = errno;
+		if (*eno != EEXIST)
+			break;
+	}
+	if (cap > 0)
+		name[0] = '\0';
+	if (err != ATR_OK)
+		return err;
+	return atr_fail(ATR_ERR_IO, "cannot create a temporary file: %s",
+	    strerror(*eno));
+}
+
+/* A new, empty temporary file in o->dirfd (fsutil.h, "Temporary
+ * files"), with the output's mode. */
 static enum atr_err
 make_temp(struct atr_outfile *o, const char *shown, mode_t mode)
 {
-	static const char set[] =
-	    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
-	char dir[PATH_MAX], base[NAME_MAX + 1], name[sizeof(o->tmpname)];
-	uint8_t r[12];
-	int tries, i, e = EEXIST;
+	char dir[PATH_MAX];
+	const char *base;
+	enum atr_err err;
+	int i, e;
 
-	for (tries = 0; tries < 100 && o->fd < 0 && e == EEXIST; tries++) {
-		if (atr_random(r, sizeof(r)) != ATR_OK)
-			return ATR_ERR_CRYPTO;
-		memcpy(name, ".atrest-tmp-", 12);
-		for (i = 0; i < 12; i++)
-			name[12 + i] = set[r[i] % (sizeof(set) - 1)];
-		name[24] = '\0';
-		o->fd = openat(o->dirfd, name, O_RDWR | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
-		e = errno;
-	}
-	if (split_path(shown, dir, sizeof(dir), base, sizeof(base)) != ATR_OK)
+	err = atr_tmp_createat(o->dirfd, "", ATR_TMP_ALNUM, 12, o->tmpname,
+	    sizeof(o->tmpname), &o->fd, &e);
+	if (atr_path_split(shown, dir, sizeof(dir), &base) != ATR_OK)
 		snprintf(dir, sizeof(dir), ".");
-	if (o->fd < 0)
+	if (err != ATR_OK && e == 0)
+		return err;
+	if (err != ATR_OK)
 		return atr_fail(ATR_ERR_IO, "cannot create a file in %s: %s",
 		    dir, strerror(e));
-	memcpy(o->tmpname, name, sizeof(name));
 	i = strcmp(dir, "/") == 0 ?
 	    snprintf(o->tmp, sizeof(o->tmp), "/%s", o->tmpname) :
 	    snprintf(o->tmp, sizeof(o->tmp), "%s/%s", dir, o->tmpname);
@@ -214,7 +258,8 @@ atr_out_beginat(struct atr_outfile *o, int dirfd, const char *name,
 enum atr_err
 atr_out_begin(struct atr_outfile *o, const char *path, mode_t mode)
 {
-	char dir[PATH_MAX], name[NAME_MAX + 1];
+	char dir[PATH_MAX];
+	const char *base;
 	enum atr_err err;
 	int dfd, fd;
 
@@ -228,7 +273,7 @@ atr_out_begin(struct atr_outfile *o, const char *path, mode_t mode)
 	}
 	if (strlen(path) >= sizeof(o->path))
 		return atr_fail(ATR_ERR_USAGE, "path too long");
-	err = split_path(path, dir, sizeof(dir), name, sizeof(name));
+	err = atr_path_split(path, dir, sizeof(dir), &base);
 	if (err != ATR_OK)
 		return err;
 	/* The directory part is the caller's to name: resolved as usual. */
@@ -236,7 +281,7 @@ atr_out_begin(struct atr_outfile *o, const char *path, mode_t mode)
 	if (dfd < 0)
 		return atr_fail(ATR_ERR_IO, "cannot create a file in %s: %s",
 		    dir, strerror(errno));
-	err = atr_out_beginat(o, dfd, name, path, mode, ATR_OUT_DEVICE);
+	err = atr_out_beginat(o, dfd, base, path, mode, ATR_OUT_DEVICE);
 	close(dfd);
 	return err;
 }

@@ -8,6 +8,13 @@
  * Nothing another user planted at the destination (a FIFO, a symbolic
  * link) is followed or written into, and inputs that are not data
  * streams never block on a FIFO: docs/FILES.md has the rule.
+ *
+ * Ownership: paths and buffers passed in are borrowed for the call (an
+ * output copies the names it needs into its struct).  Descriptors passed
+ * in are the caller's and never closed here; a descriptor handed out
+ * (*fd, o->fd) is the caller's to close, except an output's, which the
+ * output owns.  Thread-safety: no state; every function may run on
+ * several threads at once, one struct atr_outfile per thread.
  */
 #ifndef ATR_FSUTIL_H
 #define ATR_FSUTIL_H
@@ -19,6 +26,15 @@
 
 #include "err.h"
 
+/*
+ * An output being written: the caller's struct, filled by atr_out_begin
+ * or atr_out_beginat (which overwrite it whole: no need to zero it
+ * first).  It owns fd (unless is_stdout), and dirfd when has_dir; after
+ * a failed begin it owns nothing.  After a successful begin the caller
+ * writes to fd (never closing it) and ends with exactly one of
+ * atr_out_commit or atr_out_abort, which release everything; abort after
+ * a commit, or twice, does nothing.
+ */
 struct atr_outfile {
 	int fd;
 	int is_stdout;  /* a descriptor the caller opened: never closed */
@@ -57,33 +73,41 @@ struct atr_outfile {
 #define ATR_OUT_DEVICE 0x1U
 
 /* path "-" means stdout; the directory part of path is resolved as usual
- * (the caller named it); allows devices (ATR_OUT_DEVICE). */
+ * (the caller named it); allows devices (ATR_OUT_DEVICE).  mode is the
+ * new file's (the temporary file is created 0600, then given it). */
 enum atr_err atr_out_begin(struct atr_outfile *o, const char *path,
     mode_t mode);
 /*
  * The same for name (one component, no '/') inside the directory dirfd,
- * which is not kept (the output holds its own duplicate); shown is the
+ * which is borrowed (the output holds its own duplicate); shown is the
  * path used in messages.  Everything, down to the final rename and the
  * directory fsync, is done relative to the directory descriptor, so a
  * directory swapped for a symbolic link cannot redirect the output.
+ * flags: 0 or ATR_OUT_DEVICE.  The descriptor names ("-", /dev/fd/N)
+ * are not recognised here: only atr_out_begin takes them.
  */
 enum atr_err atr_out_beginat(struct atr_outfile *o, int dirfd,
     const char *name, const char *shown, mode_t mode, unsigned flags);
 /* 1 when path names a descriptor ("-", /dev/stdout, /dev/stderr,
- * /dev/fd/N: see above) and then *fd is it. */
+ * /dev/fd/N: see above) and then *fd is it (not opened: the caller's
+ * own); 0, *fd untouched, otherwise. */
 int atr_out_names_fd(const char *path, int *fd);
 /*
  * Flushes and renames into place (renameat, then fsync of the directory).
  * With noclobber the rename refuses an existing destination
  * (ATR_ERR_EXISTS) instead of replacing it.  A destination that became
  * anything but a regular file meanwhile is refused, not replaced.
- * On failure the temporary file is gone.
+ * Standard output is left as it is; a device is closed (with noclobber:
+ * refused, ATR_ERR_EXISTS).  Success or failure, o owns nothing
+ * afterwards and the temporary file is gone.
  */
 enum atr_err atr_out_commit(struct atr_outfile *o, int noclobber);
-/* Removes the temporary file; safe to call after commit (no-op). */
+/* Closes fd (never standard output's) and removes the temporary file:
+ * nothing is left at the destination.  A no-op after commit. */
 void atr_out_abort(struct atr_outfile *o);
 
-/* "a FIFO", "a symbolic link", ... for st_mode (messages). */
+/* "a FIFO", "a symbolic link", ... for st_mode (messages): a static
+ * string. */
 const char *atr_file_kind(mode_t mode);
 
 /*
@@ -92,26 +116,78 @@ const char *atr_file_kind(mode_t mode);
  * fstat(2) on the descriptor must show a regular file, else ATR_ERR_IO
  * "is a FIFO, not a regular file" (a FIFO would hang the open or the
  * read for ever).  Symbolic links are followed: the caller named the
- * file.  Returns the descriptor (blocking again) in *fd and its status.
+ * file.  Returns the descriptor (blocking again, close-on-exec) in *fd,
+ * the caller's to close, and its status in *st (the caller's).  *fd is
+ * -1 on failure; a missing file is ATR_ERR_CONFIG, other failures
+ * ATR_ERR_IO.
  */
 enum atr_err atr_open_regular(const char *path, int *fd, struct stat *st);
 
+/* Writes all of buf[len], retrying after EINTR and short writes. */
 enum atr_err atr_write_all(int fd, const void *buf, size_t len);
-/* Reads until len bytes or end of file; *got says how many. */
+/* Reads until len bytes or end of file; *got says how many, also on
+ * failure (the bytes read before the error). */
 enum atr_err atr_read_full(int fd, void *buf, size_t len, size_t *got);
 
 /*
- * Reads a whole small file (at most max bytes) into a malloc'd buffer
- * that the caller frees with atr_secure_free(buf, len) when it may hold a
- * secret.  With private_only, a file readable by group or others is
- * refused (ATR_ERR_KEY) as ssh and gpg do for private keys.
+ * Reads a whole small file (at most max bytes, else ATR_ERR_KEY "file
+ * too large for a key", whatever the file) into *buf, allocated with
+ * malloc and NUL-terminated ((*buf)[*len] is 0), so text can be used as
+ * a string.  The caller frees it: with atr_secure_free(*buf, *len) when
+ * it may hold a secret, else with free().  On failure *buf is NULL and
+ * *len 0.  With private_only, a file readable by group or others is
+ * refused (ATR_ERR_KEY) as ssh and gpg do for private keys.  Opened as
+ * atr_open_regular does.
  */
 enum atr_err atr_read_small_file(const char *path, size_t max,
     int private_only, unsigned char **buf, size_t *len);
 
+/* Wipes p[n], then free(p).  NULL-safe.  p must come from malloc. */
 void atr_secure_free(void *p, size_t n);
 
-/* mkdir -p with mode 0755 for each missing component of path. */
+/*
+ * Splits path into the directory to open, dir[cap] ("." when path has no
+ * '/', "/" for a name in the root), and its last component, *base, which
+ * points into path (borrowed from it).  A trailing slash names a
+ * directory (POSIX 4.13), never a file: ATR_ERR_USAGE, as are an empty
+ * last component, one longer than NAME_MAX and a directory part that
+ * does not fit in cap.
+ */
+enum atr_err atr_path_split(const char *path, char *dir, size_t cap,
+    const char **base);
+
+/*
+ * Temporary files.  Every atrest writer creates its temporary file in the
+ * directory of the file it replaces, named ATR_TMP_PREFIX, a stem, then
+ * random characters, so that a walk over a store tells one from an object:
+ *
+ *	.atrest-tmp-XXXXXXXXXXXX	atr_out_begin*: 12 letters and digits
+ *	.atrest-tmp-PID-HOST-RANDOM	a rewrap (core/rewrap.h): 16 hex digits
+ */
+#define ATR_TMP_PREFIX ".atrest-tmp-"
+#define ATR_TMP_ALNUM \
+	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
+#define ATR_TMP_HEX "0123456789abcdef"
+
+/* ATR_TMP_PREFIX, stem, then n (<= 64) characters drawn at random from
+ * set, into out[cap]; ATR_ERR_USAGE when that does not fit. */
+enum atr_err atr_tmp_name(const char *stem, const char *set, size_t n,
+    char *out, size_t cap);
+
+/*
+ * Creates a new, empty file with mode 0600 in the directory dirfd, named
+ * by atr_tmp_name(stem, set, n), opened O_RDWR | O_CREAT | O_EXCL |
+ * O_NOFOLLOW (never through a link, never an existing file); while a name
+ * exists another is drawn, up to 100.  On ATR_OK *fd is open and name
+ * holds its name.  On failure *fd is -1, name is "" (so that a caller
+ * never removes a name it did not create) and *eno is the errno of the
+ * last openat, 0 when none failed (the random generator did).
+ */
+enum atr_err atr_tmp_createat(int dirfd, const char *stem, const char *set,
+    size_t n, char *name, size_t cap, int *fd, int *eno);
+
+/* mkdir -p with mode 0755 for each missing component of path (links
+ * followed: the caller named it). */
 enum atr_err atr_mkdirs(const char *path);
 
 #endif

@@ -9,11 +9,20 @@
 
 #include <cjson/cJSON.h>
 
-/* Wipes every string (values and member names) of j and its siblings
- * and children; j stays valid (to be deleted next).  NULL-safe. */
+/*
+ * Wipes every string (values and member names) of j, its following
+ * siblings and all their children, in place; j stays valid (to be
+ * deleted next) and is not freed.  Numbers are not wiped.  Member names
+ * added with cJSON_AddItemToObjectCS are literals and left alone; an
+ * item made by reference (cJSON_Create*Reference) would have the memory
+ * it refers to wiped, so such documents must not be passed (atrest makes
+ * none).  NULL-safe.  The caller must hold the only reference to the
+ * document while it is wiped.
+ */
 void atr_json_wipe(cJSON *j);
 
-/* atr_json_wipe, then cJSON_Delete.  NULL-safe. */
+/* atr_json_wipe, then cJSON_Delete: takes j (the root of a document)
+ * and frees it.  NULL-safe. */
 void atr_json_free_wiped(cJSON *j);
 
 #endif

@@ -3,7 +3,8 @@
  * one bit mask, with Key Vault's spellings (JsonWebKeyOperation in the
  * Key Vault REST API: encrypt, decrypt, sign, verify, wrapKey,
  * unwrapKey, import, export).  The Key Vault client, the loopback vault
- * and verify's policy all use this one definition.
+ * and verify's policy all use this one definition.  Constant tables
+ * only: safe from any thread.
  */
 #ifndef ATR_JWK_H
 #define ATR_JWK_H
@@ -21,10 +22,12 @@
 	(ATR_JWK_ENCRYPT | ATR_JWK_DECRYPT | ATR_JWK_WRAP | ATR_JWK_UNWRAP)
 #define ATR_JWK_ALL 0xffU
 
-/* "wrapKey" -> ATR_JWK_WRAP, case-insensitive; 0 when unknown. */
+/* "wrapKey" -> ATR_JWK_WRAP, case-insensitive; 0 when unknown.  name
+ * must not be NULL. */
 unsigned atr_jwk_op_parse(const char *name);
 
-/* The Key Vault spelling of one bit ("wrapKey"), or "unknown". */
+/* The Key Vault spelling of one bit ("wrapKey"), or "unknown" (for 0 or
+ * several bits too); a static string. */
 const char *atr_jwk_op_name(unsigned op);
 
 /* The i-th operation in Key Vault's order (i < 8), for walking a mask:

@@ -9,8 +9,15 @@
  * from several threads at once: a provider keeps any per-thread state
  * (an HTTP handle, a PKCS#11 session) itself.
  *
- * Ownership: a struct atr_key is owned by whoever opened it and freed
- * with atr_key_free(); impl is the provider's, freed by free_impl.
+ * Ownership: a struct atr_key is owned by whoever opened it (keys.h:
+ * atr_key_open) and freed with atr_key_free(), which calls the
+ * provider's free_impl and then wipes the struct.  impl is the
+ * provider's, released by free_impl.  Everything in core/ that takes a
+ * key (the envelope, the stream, rewrap) borrows it for the call only
+ * and keeps no pointer to it: a key must outlive those calls, no more.
+ * The strings in the struct are arrays inside it: valid as long as the
+ * key.  Thread-safety: the ops may run on one key from several threads
+ * at once; atr_key_free must not run while any op does.
  */
 #ifndef ATR_KEY_H
 #define ATR_KEY_H
@@ -43,10 +50,16 @@ enum atr_wrap_alg {
 
 struct atr_key;
 
+/*
+ * A provider's operations.  Every pointer argument is borrowed for the
+ * call; an op keeps none of them.
+ */
 struct atr_key_ops {
 	/*
-	 * Wraps in[in_len] (the DEK and its context digest, FORMAT.md) with
-	 * the key's algorithm.  *out_len: in capacity, out bytes written.
+	 * Wraps in[in_len] (the DEK and its context digest,
+	 * docs/FORMAT.md) with the key's algorithm.  *out_len: in capacity,
+	 * out bytes written.  in is secret: a provider that copies it wipes
+	 * the copy.
 	 */
 	enum atr_err (*wrap)(struct atr_key *k, const uint8_t *in,
 	    size_t in_len, uint8_t *out, size_t *out_len);
@@ -54,7 +67,9 @@ struct atr_key_ops {
 	 * Unwraps a stanza's wrapped bytes.  stanza_key_id is the key id the
 	 * stanza records (a Key Vault provider unwraps with exactly that
 	 * version).  A wrong key or a corrupt input is ATR_ERR_AUTH.
-	 * On failure out is wiped and *out_len is 0.
+	 * *out_len: in capacity, out bytes written.  On failure out is
+	 * wiped and *out_len is 0 (what every provider must do: the
+	 * envelope relies on it).
 	 */
 	enum atr_err (*unwrap)(struct atr_key *k, const char *stanza_key_id,
 	    enum atr_wrap_alg alg, const uint8_t *in, size_t in_len,
@@ -62,7 +77,8 @@ struct atr_key_ops {
 	/* 1 when this key may open a stanza with this provider and key id. */
 	int (*matches)(const struct atr_key *k, enum atr_provider_type prov,
 	    const char *stanza_key_id);
-	/* Releases impl, wiping any secret it holds. */
+	/* Releases impl, wiping any secret it holds; called once, by
+	 * atr_key_free, which then wipes and frees k itself. */
 	void (*free_impl)(struct atr_key *k);
 };
 
@@ -82,13 +98,19 @@ struct atr_key {
 	void *impl;
 };
 
-/* NULL-safe; wipes the key. */
+/* Calls ops->free_impl (when there is one), wipes the whole struct and
+ * frees it.  NULL-safe. */
 void atr_key_free(struct atr_key *k);
 
-/* Allocates a zeroed key with ops set (ops borrowed: static); for
- * providers.  NULL when out of memory. */
+/*
+ * For providers: a zeroed key (calloc) with ops set; the provider fills
+ * in the rest.  ops is kept, not copied: it must outlive the key (a
+ * static table).  NULL when out of memory.  Release with atr_key_free.
+ */
 struct atr_key *atr_key_alloc(const struct atr_key_ops *ops);
 
+/* "file-rsa", "RSA-OAEP-256", ...: static strings, "unknown" for a value
+ * outside the enum (a stanza may carry any byte). */
 const char *atr_provider_name(enum atr_provider_type p);
 const char *atr_wrap_alg_name(enum atr_wrap_alg a);
 

@@ -16,7 +16,8 @@
 #define ATR_URI_SHOWN_MAX 512U
 
 /*
- * Writes into out[cap] (always NUL-terminated when cap > 0):
+ * Writes into out[cap] (always NUL-terminated when cap > 0; just "" when
+ * cap < 8; a longer form is cut and ends with "..."):
  *   file:PATH           as given (a path is not a secret)
  *   pkcs11:...          "pkcs11:token=T;object=O" with only those two
  *                       path attributes, as written; no query at all
@@ -26,6 +27,8 @@
  *   SCHEME:...          up to the first of ";?#&=@" ("nope:thing")
  *   anything else       "(not a key URI)"
  * Control characters become '?', so the result fits on one line.
+ * uri is read during the call only and may be NULL ("(no key URI)").
+ * No state: safe from any thread.
  */
 void atr_key_uri_redact(const char *uri, char *out, size_t cap);
 

@@ -20,9 +20,12 @@
  * atr_escape() is for free text (an error's detail, a finding's message):
  * the same bytes are escaped as \n, \033, ... and nothing is quoted.
  *
- * Neither prints: they write into buf (cap bytes, always NUL-terminated)
- * and return buf.  ATR_QUOTE_BUF holds any name of up to PATH_MAX bytes;
- * a longer input is cut at a whole escape and ends with "...".
+ * Neither prints: they write into buf (cap bytes, always NUL-terminated
+ * when cap > 0; "" when cap < 6) and return buf, so that a call can be
+ * an argument of printf.  ATR_QUOTE_BUF holds any name of up to PATH_MAX
+ * bytes; a longer input is cut at a whole escape and ends with "...".
+ * The input (not NULL) is read during the call only; buf is the
+ * caller's.  No state: safe from any thread, each with its own buf.
  */
 #ifndef ATR_QUOTE_H
 #define ATR_QUOTE_H

@@ -17,44 +17,9 @@
 #include "fsutil.h"
 #include "stream.h"
 
-#define TMP_PREFIX_LEN (sizeof(ATR_REWRAP_TMP_PREFIX) - 1)
+#define TMP_PREFIX_LEN (sizeof(ATR_TMP_PREFIX) - 1)
 #define HOST_HEX 8
 #define RAND_HEX 16
-
-static int
-matches_any(const struct atr_stanza *s, struct atr_key *const *keys,
-    size_t n)
-{
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		if (keys[i]->ops->matches(keys[i],
-		    (enum atr_provider_type)s->provider, s->key_id))
-			return 1;
-	return 0;
-}
-
-int
-atr_rewrap_needed(const struct atr_header *h,
-    const struct atr_rewrap_spec *spec)
-{
-	size_t i, j;
-
-	for (i = 0; i < h->nstanzas; i++)
-		if (matches_any(&h->st[i], spec->remove, spec->nremove))
-			return 1;
-	for (i = 0; i < spec->nadd; i++) {
-		int present = 0;
-
-		for (j = 0; j < h->nstanzas; j++)
-			if (h->st[j].provider == (uint8_t)spec->add[i]->provider &&
-			    strcmp(h->st[j].key_id, spec->add[i]->key_id) == 0)
-				present = 1;
-		if (!present)
-			return 1;
-	}
-	return 0;
-}
 
 /*
  * An object whose stanzas already look right is "already done" only
@@ -104,44 +69,6 @@ authenticate(const struct atr_header *h, const struct atr_rewrap_spec *spec)
 	    "authenticated with a key held by this command");
 }
 
-/* dir gets the directory part of path ("." or "/" when it has none),
- * *base the last component. */
-static enum atr_err
-split_path(const char *path, char *dir, size_t cap, const char **base)
-{
-	const char *slash = strrchr(path, '/');
-	int n;
-
-	if (slash == NULL) {
-		n = snprintf(dir, cap, ".");
-		*base = path;
-	} else if (slash == path) {
-		n = snprintf(dir, cap, "/");
-		*base = slash + 1;
-	} else {
-		n = snprintf(dir, cap, "%.*s", (int)(slash - path), path);
-		*base = slash + 1;
-	}
-	if (n < 0 || (size_t)n >= cap)
-		return atr_fail(ATR_ERR_USAGE, "path too long");
-	if (**base == '\0')
-		return atr_fail(ATR_ERR_USAGE, "not a file name");
-	return ATR_OK;
-}
-
-static void
-hex(const uint8_t *b, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[b[i] >> 4];
-		out[2 * i + 1] = digits[b[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 /* The host part of a temporary name: a digest, as a host name may hold
  * any byte and be up to HOST_NAME_MAX long (POSIX gethostname). */
 static enum atr_err
@@ -157,35 +84,43 @@ host_tag(char out[HOST_HEX + 1])
 	err = atr_sha256((const uint8_t *)name, strlen(name), d);
 	if (err != ATR_OK)
 		return err;
-	hex(d, HOST_HEX / 2, out);
+	atr_hex(d, HOST_HEX / 2, out);
 	return ATR_OK;
 }
 
 int
 atr_rewrap_tmp_reserved(const char *base)
 {
-	return strncmp(base, ATR_REWRAP_TMP_PREFIX, TMP_PREFIX_LEN) == 0;
+	return strncmp(base, ATR_TMP_PREFIX, TMP_PREFIX_LEN) == 0;
+}
+
+/* "PID-HOST-": what precedes the random digits in a rewrap's name. */
+static enum atr_err
+owned_stem(long pid, char *out, size_t cap)
+{
+	char host[HOST_HEX + 1];
+	enum atr_err err;
+	int n;
+
+	err = host_tag(host);
+	if (err != ATR_OK)
+		return err;
+	n = snprintf(out, cap, "%ld-%s-", pid, host);
+	if (n < 0 || (size_t)n >= cap)
+		return atr_fail(ATR_ERR_USAGE, "name buffer too small");
+	return ATR_OK;
 }
 
 enum atr_err
 atr_rewrap_tmp_name(long pid, char *out, size_t cap)
 {
-	char host[HOST_HEX + 1], rnd[RAND_HEX + 1];
-	uint8_t r[RAND_HEX / 2];
+	char stem[64];
 	enum atr_err err;
-	int n;
 
-	err = host_tag(host);
-	if (err == ATR_OK)
-		err = atr_random(r, sizeof(r));
+	err = owned_stem(pid, stem, sizeof(stem));
 	if (err != ATR_OK)
 		return err;
-	hex(r, sizeof(r), rnd);
-	n = snprintf(out, cap, "%s%ld-%s-%s", ATR_REWRAP_TMP_PREFIX, pid, host,
-	    rnd);
-	if (n < 0 || (size_t)n >= cap)
-		return atr_fail(ATR_ERR_USAGE, "name buffer too small");
-	return ATR_OK;
+	return atr_tmp_name(stem, ATR_TMP_HEX, RAND_HEX, out, cap);
 }
 
 static int
@@ -249,7 +184,7 @@ open_parent(const char *path, int *dfd, const char **base)
 	char dir[PATH_MAX];
 	enum atr_err err;
 
-	err = split_path(path, dir, sizeof(dir), base);
+	err = atr_path_split(path, dir, sizeof(dir), base);
 	if (err != ATR_OK)
 		return err;
 	*dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
@@ -377,28 +312,20 @@ out:
 static enum atr_err
 tmp_create(int dfd, char *name, size_t cap, int *fd)
 {
+	char stem[64];
 	enum atr_err err;
-	int i, e = EEXIST;
+	int e = 0;
 
 	*fd = -1;
-	for (i = 0; i < 8; i++) {
-		err = atr_rewrap_tmp_name((long)getpid(), name, cap);
-		if (err != ATR_OK) {
-			name[0] = '\0';
-			return err;
-		}
-		*fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL |
-		    O_NOFOLLOW | O_CLOEXEC, 0600);
-		if (*fd >= 0)
-			return ATR_OK;
-		e = errno;
-		if (e != EEXIST)
-			break;
-	}
-	/* Never remove a name this call did not create. */
 	name[0] = '\0';
-	return atr_fail(ATR_ERR_IO, "cannot create a temporary file beside "
-	    "it: %s", strerror(e));
+	err = owned_stem((long)getpid(), stem, sizeof(stem));
+	if (err == ATR_OK)
+		err = atr_tmp_createat(dfd, stem, ATR_TMP_HEX, RAND_HEX, name,
+		    cap, fd, &e);
+	if (err != ATR_OK && e != 0)
+		return atr_fail(ATR_ERR_IO, "cannot create a temporary file "
+		    "beside it: %s", strerror(e));
+	return err;
 }
 
 enum atr_err

@@ -8,6 +8,15 @@
  * leaves either the old object or the new one, both complete; running
  * the rewrap again skips objects that are already done, which it only
  * says after their header authenticated with a key it holds.
+ *
+ * Ownership: paths, names, the spec (with its keys) and the result struct
+ * are the caller's, borrowed for the call; a directory descriptor passed
+ * in is borrowed and never closed.  Each call allocates its buffers (the
+ * header twice, a 1 MiB copy buffer) and opens its descriptors itself,
+ * and releases them before returning.  The body is copied, never
+ * decrypted: no plaintext is ever in memory.  Thread-safety: no state;
+ * calls may run at once on different objects (the spec's keys are
+ * thread-safe, core/key.h), never on one object.
  */
 #ifndef ATR_REWRAP_H
 #define ATR_REWRAP_H
@@ -15,10 +24,6 @@
 #include <stddef.h>
 
 #include "envelope.h"
-
-/* 1 when the header still has a stanza to remove or lacks one to add. */
-int atr_rewrap_needed(const struct atr_header *h,
-    const struct atr_rewrap_spec *spec);
 
 /* atr_rewrap_file flags. */
 /* Rewrap an object with several hard links: the name rewrapped gets a
@@ -37,6 +42,8 @@ enum atr_rewrap_outcome {
 	ATR_REWRAP_UNVERIFIED,
 };
 
+/* The caller's; filled by every call (nlink once the object was
+ * opened, 0 before). */
 struct atr_rewrap_result {
 	enum atr_rewrap_outcome outcome;
 	unsigned long nlink;      /* the object's link count */
@@ -71,20 +78,21 @@ enum atr_err atr_rewrap_fileat(int dirfd, const char *name,
  *
  * PID the writer's process id in decimal, HOST 8 lower-case hex digits
  * of SHA-256 of the host name, RANDOM 16 lower-case hex digits.  The
- * other atrest writers use .atrest-tmp-XXXXXX (mkstemp(3)), which this
- * form cannot be confused with.
+ * other atrest writers' temporary files (core/fsutil.h: 12 letters and
+ * digits after the prefix; the loopback vault's store: 6) never have this
+ * form, so a rewrap never takes one of them for its own.
  */
-#define ATR_REWRAP_TMP_PREFIX ".atrest-tmp-"
 /* A temporary file written on another host is presumed abandoned only
  * after this many seconds without a write. */
 #define ATR_REWRAP_TMP_FOREIGN_AGE 3600
 
-/* 1 when base (a file name) starts with ATR_REWRAP_TMP_PREFIX: some
+/* 1 when base (a file name) starts with ATR_TMP_PREFIX: some
  * atrest writer's temporary file, never an object to rewrap. */
 int atr_rewrap_tmp_reserved(const char *base);
 
 /* The temporary file name a rewrap by process pid on this host uses,
- * with fresh random digits; cap >= 64. */
+ * with fresh random digits, into out[cap] (cap >= 64 always suffices);
+ * ATR_ERR_USAGE when it does not fit. */
 enum atr_err atr_rewrap_tmp_name(long pid, char *out, size_t cap);
 
 /*
@@ -95,7 +103,9 @@ enum atr_err atr_rewrap_tmp_name(long pid, char *out, size_t cap);
  * replace); it is empty or starts with the envelope magic; and its
  * writer is gone (same host: process PID no longer exists; another
  * host: no write for ATR_REWRAP_TMP_FOREIGN_AGE seconds).  Otherwise it
- * is left alone, *removed is 0 and atr_detail() says why.
+ * is left alone, *removed is 0 and atr_detail() says why (still ATR_OK:
+ * leaving a file alone is not an error).  The file is checked through a
+ * descriptor and removed only if the name still holds that file.
  */
 enum atr_err atr_rewrap_tmp_clean(const char *path, int *removed);
 

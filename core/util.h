@@ -1,13 +1,15 @@
 /*
  * util.h - the machine: online CPUs and a monotonic clock, one
  * definition for the stream, verify, bench and the Key Vault code.
+ * No pointers, no state: safe from any thread.
  */
 #ifndef ATR_UTIL_H
 #define ATR_UTIL_H
 
 #include <stdint.h>
 
-/* Online CPUs (sysconf _SC_NPROCESSORS_ONLN), at least 1. */
+/* Online CPUs (sysconf _SC_NPROCESSORS_ONLN), 1..4096; asked each call
+ * (CPUs may come and go). */
 unsigned atr_cpu_count(void);
 
 /* CLOCK_MONOTONIC in nanoseconds: for intervals, never for dates. */

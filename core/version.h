@@ -1,4 +1,5 @@
-/* version.h - atrest's version, printed by --version and in reports. */
+/* version.h - atrest's version, printed by --version and in reports: a
+ * string literal (static storage, never freed). */
 #ifndef ATR_VERSION_H
 #define ATR_VERSION_H
 

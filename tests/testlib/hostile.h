@@ -14,6 +14,14 @@
  * certificate names the extra hosts given to hs_start.
  *
  * Like testutil.h, nothing here prints, exits or asserts.
+ *
+ * Ownership: hs_start returns a server the caller stops with hs_stop,
+ * which joins its thread and frees everything; the strings it returns
+ * (URL, CA path) are the server's, valid until then.  Arguments are
+ * copied (hs_reply) or read during the call.  Thread-safety: the server
+ * runs on its own thread; hs_reply, hs_forget and the log queries lock,
+ * so a test may call them while the client runs; hs_stop must not run
+ * concurrently with any other call.
  */
 #ifndef ATR_HOSTILE_H
 #define ATR_HOSTILE_H
@@ -22,11 +30,13 @@ struct hs_server;
 
 /*
  * Starts a server whose self-signed certificate (its own trust anchor,
- * written to hs_ca) names 127.0.0.1, ::1, localhost and each of
- * dns_names (NULL-terminated; may be NULL).  NULL on failure.
+ * written to hs_ca, in a temporary directory of its own) names
+ * 127.0.0.1, ::1, localhost and each of dns_names (NULL-terminated; may
+ * be NULL; read during the call).  NULL on failure.
  */
 struct hs_server *hs_start(const char *const *dns_names);
-/* Stops the thread, frees everything and removes the directory. */
+/* Stops the thread, frees everything and removes the directory.
+ * NULL-safe. */
 void hs_stop(struct hs_server *s);
 
 const char *hs_url(const struct hs_server *s);  /* https://127.0.0.1:PORT */
@@ -39,7 +49,8 @@ int hs_port(const struct hs_server *s);
  * any).  The first rule that matches and is not used up answers: with
  * status, the extra header lines in headers (each ending "\r\n"; may be
  * NULL) and body (JSON; may be NULL).  times 0: for ever.  A request no
- * rule matches gets a 404.  0 ok, -1 when full or out of memory.
+ * rule matches gets a 404.  match, headers and body are copied.  0 ok,
+ * -1 when full (32 rules) or out of memory.
  */
 int hs_reply(struct hs_server *s, const char *match, int status,
     const char *headers, const char *body, int times);

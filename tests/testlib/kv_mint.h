@@ -15,8 +15,10 @@
 /*
  * Mints a token as the token endpoint would, with any audience and
  * lifetime (negative: already expired).  client_id and audience may be
- * NULL (the server's own client, its resource).  out gets a
- * NUL-terminated token; the caller wipes it.
+ * NULL (the server's own client, its resource); both are read during
+ * the call.  s is borrowed (a running server, vault/kv_server.h).  out
+ * (the caller's, cap bytes) gets a NUL-terminated token, a bearer
+ * secret: the caller wipes it.
  */
 enum atr_err tl_kv_mint_token(struct atr_kv_server *s,
     const char *client_id, const char *audience, long lifetime,

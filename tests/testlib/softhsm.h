@@ -7,6 +7,13 @@
  * initialises one token with softhsm2-util.  Keys are then generated or
  * imported with softhsm2-util / pkcs11-tool.  softhsm_cleanup() removes
  * the directory.  Test-only: PINs appear on the tools' command lines.
+ *
+ * Ownership: struct softhsm is the caller's; softhsm_init fills it
+ * (copies of token and PIN, cut to fit) and every other call reads it.
+ * Strings and buffers passed in are borrowed for the call.  The
+ * temporary directory exists from softhsm_init (once made, even when a
+ * later step failed) until softhsm_cleanup.  Not thread-safe: softhsm_init sets
+ * SOFTHSM2_CONF with setenv, and the helpers run child processes.
  */
 #ifndef ATR_TEST_SOFTHSM_H
 #define ATR_TEST_SOFTHSM_H
@@ -31,7 +38,7 @@ struct softhsm {
 /* 1 when the SoftHSM2 module and softhsm2-util / pkcs11-tool exist. */
 int softhsm_available(void);
 
-/* 0 on success; on failure the tools' output is in DIR/log. */
+/* 0 on success, -1 on failure (the tools' output is in DIR/log). */
 int softhsm_init(struct softhsm *h, const char *token, const char *pin);
 
 /*
@@ -42,7 +49,8 @@ int softhsm_init(struct softhsm *h, const char *token, const char *pin);
 int softhsm_import_rsa(struct softhsm *h, unsigned bits, const char *label,
     const char *id_hex, char *pem, size_t cap);
 
-/* Generates an RSA key pair inside the token (pkcs11-tool --keypairgen). */
+/* Generates an RSA key pair inside the token (pkcs11-tool --keypairgen).
+ * These helpers return 0 on success, -1 on failure. */
 int softhsm_gen_rsa(struct softhsm *h, unsigned bits, const char *label,
     const char *id_hex);
 
@@ -66,7 +74,8 @@ enum softhsm_pin { SOFTHSM_NO_PIN, SOFTHSM_PIN_VALUE, SOFTHSM_PIN_SOURCE };
 /*
  * "pkcs11:token=T;object=L[;EXTRA]?module-path=M[&pin-value=P |
  * &pin-source=file:DIR/user.pin]".  object may be NULL; extra is
- * appended to the path as given.  0 on success.
+ * appended to the path as given.  0 on success, -1 when out[cap] is too
+ * small.
  */
 int softhsm_uri(const struct softhsm *h, const char *object,
     const char *extra, enum softhsm_pin pin, char *out, size_t cap);
@@ -75,7 +84,9 @@ int softhsm_uri(const struct softhsm *h, const char *object,
  * Straight through the module, independent of keys/: decrypts in[in_len]
  * with the private key labelled label and CKM_RSA_PKCS_OAEP (SHA-256 and
  * MGF1-SHA-256 when sha256, else SHA-1).  Returns the CK_RV of
- * C_DecryptInit, or of C_Decrypt when the init succeeded.
+ * C_DecryptInit, or of C_Decrypt when the init succeeded.  *out_len is
+ * in: capacity of out, out: bytes written, set only on CKR_OK.  The
+ * module is loaded, initialised and finalised within the call.
  */
 unsigned long softhsm_rsa_decrypt(struct softhsm *h, const char *label,
     int sha256, const uint8_t *in, size_t in_len, uint8_t *out,

@@ -5,8 +5,13 @@
  * Conventions: every function that allocates returns memory the caller
  * frees with free(); failures return NULL or -1 and never print or
  * exit, so the calling test decides how to report them (cr_assert with
- * the path in the message).  Nothing here is thread-safe beyond what
- * libc gives; Criterion runs each test in its own process anyway.
+ * the path in the message).  Every pointer argument is borrowed for the
+ * call and must not be NULL unless said; nothing keeps one.  Nothing
+ * here is thread-safe beyond what libc gives; Criterion runs each test
+ * in its own process anyway.
+ *
+ * The hex codec here is deliberately not core's (crypto.h atr_unhex):
+ * test vectors are not decoded by the code under test.
  */
 #ifndef ATR_TESTUTIL_H
 #define ATR_TESTUTIL_H
@@ -21,10 +26,11 @@
  * separators) into a malloc'd buffer and stores its length in *len.
  * The buffer is never NULL on success, even for "" (a 1-byte
  * allocation), so a zero-length vector can still be passed where a
- * pointer is required.  NULL on an odd length, a bad digit or no memory.
+ * pointer is required.  NULL on a NULL hex, an odd length, a bad digit
+ * or no memory (*len then untouched).
  */
 uint8_t *tu_unhex_n(const char *hex, size_t hex_len, size_t *len);
-/* Same for a NUL-terminated string. */
+/* Same for a NUL-terminated string (NULL-safe: NULL). */
 uint8_t *tu_unhex(const char *hex, size_t *len);
 
 /* Lower-case hex of n bytes, malloc'd and NUL-terminated (NULL: no memory). */
@@ -45,7 +51,8 @@ uint8_t *tu_read_file(const char *path, size_t *len);
 /* Creates or truncates path (mode 0600) and writes len bytes; 0 or -1. */
 int tu_write_file(const char *path, const void *data, size_t len);
 
-/* 1 when the file exists and contains needle as a byte substring. */
+/* 1 when the file can be read and contains needle as a byte substring
+ * (an empty needle: whenever it can be read). */
 int tu_file_contains(const char *path, const char *needle);
 
 /* "dir/name", malloc'd (NULL: no memory). */
@@ -56,7 +63,8 @@ char *tu_path(const char *dir, const char *name);
 /*
  * The test-vector directory: $VECTOR_DIR when set and non-empty, else
  * "../shared/vectors" (relative to the repository root, where the
- * suites are run from).  Never NULL.
+ * suites are run from).  Never NULL; not to be freed: the environment's
+ * string (valid until $VECTOR_DIR changes) or a literal.
  */
 const char *vector_dir(void);
 
@@ -74,7 +82,9 @@ char *tu_tmpdir(const char *tag);
 
 /*
  * Removes path and everything below it without following symbolic
- * links.  As a guard against a bad argument wiping something else, it
+ * links (directories on the way are made 0700 first, so that a test's
+ * read-only directory goes too).  As a guard against a bad argument
+ * wiping something else, it
  * refuses (returns -1, errno EINVAL) any path that is not strictly
  * below "/tmp/" or contains a "/../" component.  0 on success (also
  * when path does not exist), -1 on the first error.
@@ -109,8 +119,10 @@ struct tu_run_opts {
 
 /*
  * Runs argv[0] with arguments argv (NULL-terminated) directly, without a
- * shell, and waits for it.  argv[0] without a '/' is looked up in
- * $PATH.  Returns the exit status (0..255), 128 + N when the child was
+ * shell, and waits for it.  argv, opts and every string in them are
+ * borrowed for the call (the child gets copies through execve).  argv[0]
+ * without a '/' is looked up in $PATH.  Returns the exit status
+ * (0..255), 128 + N when the child was
  * killed by signal N (as a shell reports it), 127 when the program
  * could not be executed (not found, not executable, or opts->cwd
  * could not be entered), TU_RUN_TIMEOUT or TU_RUN_ERROR.  The child

@@ -7,7 +7,9 @@
  * Both loaders only parse: deciding what a vector means is the test's
  * job.  They are strict about structure (a malformed file is an error
  * with a line or tcId, never silently fewer vectors) so that a test can
- * assert exact counts.
+ * assert exact counts.  Error messages go to the caller's err[errlen]
+ * (err may be NULL; written only on failure).  Not thread-safe beyond
+ * libc and cJSON.
  */
 #ifndef ATR_VECTORS_H
 #define ATR_VECTORS_H
@@ -25,6 +27,9 @@ enum wp_result {
 	WP_ACCEPTABLE /* weak or legacy: an implementation may go either way */
 };
 
+/* The caller's struct.  root is owned (wp_free releases it); path is the
+ * caller's string, kept: it must outlive the struct; algorithm points
+ * into root. */
 struct wp_file {
 	cJSON *root;
 	const char *path;
@@ -32,7 +37,9 @@ struct wp_file {
 	long number_of_tests;   /* as the file declares it */
 };
 
-/* One test as handed to the wp_foreach() callback. */
+/* One test as handed to the wp_foreach() callback; group, test and
+ * comment point into the file's document (valid until wp_free), the
+ * struct itself only during the callback. */
 struct wp_test {
 	const cJSON *group;     /* the element of "testGroups" */
 	const cJSON *test;      /* the element of its "tests" */
@@ -47,6 +54,7 @@ struct wp_test {
  * numberOfTests, testGroups).  0, or -1 with a message in err.
  */
 int wp_load(const char *path, struct wp_file *f, char *err, size_t errlen);
+/* Deletes the document; safe after a failed wp_load and twice. */
 void wp_free(struct wp_file *f);
 
 /* Return nonzero from the callback to stop the iteration. */
@@ -61,12 +69,14 @@ typedef int (*wp_test_fn)(const struct wp_test *t, void *arg);
 long wp_foreach(const struct wp_file *f, wp_test_fn fn, void *arg, char *err,
     size_t errlen);
 
-/* The string member name of obj, NULL when absent or not a string. */
+/* The string member name of obj, NULL when absent or not a string; it
+ * points into obj's document. */
 const char *wp_str(const cJSON *obj, const char *name);
 /* The integer member name of obj into *out; 0, or -1 when absent. */
 int wp_int(const cJSON *obj, const char *name, long *out);
-/* The hex string member name decoded into a malloc'd buffer (non-NULL
- * even when empty); NULL when absent, not a string or not hex. */
+/* The hex string member name decoded into a malloc'd buffer (free();
+ * non-NULL even when empty); NULL when absent, not a string or not
+ * hex. */
 uint8_t *wp_hex(const cJSON *obj, const char *name, size_t *len);
 /* 1 when t carries the flag. */
 int wp_has_flag(const struct wp_test *t, const char *flag);
