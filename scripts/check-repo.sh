@@ -2,7 +2,7 @@
 # check-repo.sh - the repository stands on its own.
 #
 # Fails on any tracked file that names a path of a development machine
-# (/work/..., /home/USER/..., /root/...) or cites a reference file that is
+# (under the work, home or root directories) or cites a reference file that is
 # not in the repository (the notes the project was started from): docs
 # and comments cite public sources (RFCs, NIST SPs, Azure's REST
 # reference) or the project's own files.  Test vectors are read from
