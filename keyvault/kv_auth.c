@@ -1,7 +1,9 @@
 /*
  * kv_auth.c - challenges and bearer tokens for the Key Vault client.
  *
- * Token sources, first that applies (reference azure-keyvault.md 3):
+ * Token sources, first that applies, in the order of Azure Identity's
+ * credential chain (DefaultAzureCredential: the environment's service
+ * principal, then a managed identity):
  *   1. ATREST_AZURE_TOKEN             a token obtained elsewhere, as is
  *   2. client credentials             AZURE_CLIENT_SECRET + AZURE_CLIENT_ID
  *      + AZURE_TENANT_ID (else the challenge's tenant), POSTed to
@@ -12,6 +14,18 @@
  *      VM's IMDS http://169.254.169.254/metadata/identity/oauth2/token,
  *      with "Metadata: true" and the resource; AZURE_CLIENT_ID selects a
  *      user-assigned identity
+ *
+ * Sources:
+ *   Azure Identity and DefaultAzureCredential
+ *     https://learn.microsoft.com/en-us/azure/developer/intro/azure-developer-authentication-overview
+ *   client credentials grant (Microsoft identity platform)
+ *     https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+ *   IMDS token request ("How to use managed identities for Azure
+ *   resources on an Azure VM to acquire an access token")
+ *     https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token
+ *   App Service / Functions identity endpoint (IDENTITY_ENDPOINT,
+ *   X-IDENTITY-HEADER, api-version 2019-08-01)
+ *     https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity
  *
  * Fetched tokens are cached process-wide per (source, authority, tenant,
  * client, scope) and refreshed 5 minutes before they expire (half the
@@ -132,8 +146,9 @@ tok_free(struct tok_ent *e)
 	free(e);
 }
 
+/* atr_kv_cache_clear (kv_client.h): tokens and challenges alike. */
 void
-kv_auth_cache_clear(void)
+atr_kv_cache_clear(void)
 {
 	struct tok_ent *t, *tn;
 	struct chal_ent *c, *cn;
@@ -512,7 +527,8 @@ managed_identity(const struct atr_kv_client *c,
 	if (ep == NULL || *ep == '\0') {
 		ep = getenv("IDENTITY_ENDPOINT");
 		if (ep != NULL && *ep != '\0') {
-			/* App Service / Functions (reference 3.3). */
+			/* App Service / Functions (see the top of the
+			 * file). */
 			idh = getenv("IDENTITY_HEADER");
 			if (idh != NULL && *idh != '\0')
 				apiv = "2019-08-01";

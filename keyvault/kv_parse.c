@@ -1,7 +1,7 @@
 /*
  * kv_parse.c - the pure parts of the Key Vault client: key identifiers,
- * base64url, WWW-Authenticate challenges, Retry-After, error bodies and
- * KeyBundle documents.  No I/O here, so all of it is unit-tested
+ * WWW-Authenticate challenges, Retry-After, error bodies and KeyBundle
+ * documents (base64url is core/codec.h's).  No I/O here, so all of it is unit-tested
  * without a server.
  */
 #include <arpa/inet.h>
@@ -729,7 +729,8 @@ atr_kv_json_int(const struct cJSON *o, const char *name, int64_t min,
 		*out = x;
 		return 1;
 	}
-	/* IMDS sends its numbers as strings of digits (reference 3.3). */
+	/* IMDS sends its numbers as strings of digits ("expires_in":
+	 * "3599" in the IMDS token response, kv_auth.c). */
 	if (cJSON_IsString(v) && v->valuestring != NULL && max >= 0 &&
 	    atr_kv_dec_parse(v->valuestring, strlen(v->valuestring), max,
 	    &x) == 0 && x >= min) {
