@@ -419,7 +419,8 @@ static enum atr_err
 transport_failure(const struct atr_kv_client *c, const struct kv_req *rq,
     CURLcode cc, const char *ebuf, int too_large, unsigned attempts)
 {
-	const char *why = ebuf[0] != '\0' ? ebuf : atr_curl()->easy_strerror(cc);
+	const char *why = ebuf[0] != '\0' ? ebuf :
+	    atr_curl()->easy_strerror(cc);
 	char tries[32] = "";
 
 	if (attempts > 1)
@@ -557,7 +558,8 @@ perform(CURL *h, const struct atr_kv_client *c, const struct kv_req *rq,
 	if (cc == CURLE_OK) {
 		long v = 0;
 
-		atr_curl()->easy_getinfo(h, CURLINFO_RESPONSE_CODE, &x->rs->status);
+		atr_curl()->easy_getinfo(h, CURLINFO_RESPONSE_CODE,
+		    &x->rs->status);
 		if (atr_curl()->easy_getinfo(h, CURLINFO_HTTP_VERSION, &v) ==
 		    CURLE_OK && v == CURL_HTTP_VERSION_2_0)
 			atomic_fetch_add(&st_http2, 1);
@@ -574,7 +576,7 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 	CURLcode cc;
 	CURL *h;
 	unsigned retry;
-	long delay;
+	long delay = 0;
 
 	h = thread_handle();
 	if (h == NULL)
@@ -610,21 +612,19 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 			if (delay > c->max_wait_ms - call->slept_ms)
 				return ATR_OK;
 		} else {
-			if (!retryable_curl(cc) ||
+			int give_up = !retryable_curl(cc) ||
 			    retry >= (unsigned)c->max_retries ||
 			    (rq->no_connect_retry &&
 			    (cc == CURLE_COULDNT_CONNECT ||
-			    cc == CURLE_OPERATION_TIMEDOUT))) {
-				enum atr_err err = transport_failure(c, rq, cc, ebuf,
-				    rs->too_large, retry + 1);
+			    cc == CURLE_OPERATION_TIMEDOUT));
 
-				kv_resp_reset(rs);
-				return err;
+			if (!give_up) {
+				delay = backoff_ms(c, retry);
+				give_up = delay > c->max_wait_ms - call->slept_ms;
 			}
-			delay = backoff_ms(c, retry);
-			if (delay > c->max_wait_ms - call->slept_ms) {
-				enum atr_err err = transport_failure(c, rq, cc, ebuf,
-				    rs->too_large, retry + 1);
+			if (give_up) {
+				enum atr_err err = transport_failure(c, rq, cc,
+				    ebuf, rs->too_large, retry + 1);
 
 				kv_resp_reset(rs);
 				return err;

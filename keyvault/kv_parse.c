@@ -1,8 +1,8 @@
 /*
  * kv_parse.c - the pure parts of the Key Vault client: key identifiers,
  * WWW-Authenticate challenges, Retry-After, error bodies and KeyBundle
- * documents (base64url is core/codec.h's).  No I/O here, so all of it is unit-tested
- * without a server.
+ * documents (base64url is core/codec.h's).  No I/O here, so all of it
+ * is unit-tested without a server.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
