@@ -14,7 +14,6 @@
 #include <cjson/cJSON.h>
 
 #include "kv_internal.h"
-#include "jwk.h"
 
 #define LIST_PAGES_MAX 1000U
 
@@ -59,24 +58,6 @@ atr_kv_get_key(struct atr_kv_client *c, const char *name, const char *version,
 		err = key_reply(c, &rs, what, name, version, out);
 	kv_resp_free(&rs);
 	return err;
-}
-
-static cJSON *
-ops_array(unsigned mask)
-{
-	cJSON *a = cJSON_CreateArray();
-	unsigned bit;
-
-	if (a == NULL)
-		return NULL;
-	for (bit = 1; bit <= ATR_JWK_EXPORT; bit <<= 1)
-		if ((mask & bit) != 0 &&
-		    !cJSON_AddItemToArray(a,
-		    cJSON_CreateString(atr_jwk_op_name(bit)))) {
-			cJSON_Delete(a);
-			return NULL;
-		}
-	return a;
 }
 
 /* Sends a JSON document built by the caller and parses a KeyBundle. */
@@ -149,7 +130,7 @@ atr_kv_create_key(struct atr_kv_client *c, const char *name,
 	    p->size) == NULL))
 		goto nomem;
 	if (p->key_ops != 0) {
-		ops = ops_array(p->key_ops);
+		ops = atr_kv_ops_json(p->key_ops);
 		if (ops == NULL)
 			goto nomem;
 		cJSON_AddItemToObject(doc, "key_ops", ops);
@@ -190,7 +171,7 @@ atr_kv_update_key(struct atr_kv_client *c, const char *name,
 	if (doc == NULL)
 		goto nomem;
 	if (u->set_key_ops) {
-		ops = ops_array(u->key_ops);
+		ops = atr_kv_ops_json(u->key_ops);
 		if (ops == NULL)
 			goto nomem;
 		cJSON_AddItemToObject(doc, "key_ops", ops);

@@ -53,9 +53,8 @@
 #define TOKEN_MAX 16384U
 #define AUTH_PREFIX "Authorization: Bearer "
 /* A token lifetime beyond a year is no real token's (Entra ID issues
- * 1 to 24 hours); dates stop at 9999-12-31T23:59:59Z. */
+ * 1 to 24 hours); dates stop at ATR_KV_DATE_MAX. */
 #define LIFETIME_MAX 31536000LL
-#define DATE_MAX 253402300799LL
 
 /* ---- challenges ---- */
 
@@ -385,14 +384,15 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 	 * (C11 6.3.1.4) or overflow now + life. */
 	have_in = atr_kv_json_int(doc, "expires_in", 0, LIFETIME_MAX,
 	    &exp_in);
-	have_on = atr_kv_json_int(doc, "expires_on", 0, DATE_MAX, &exp_on);
+	have_on = atr_kv_json_int(doc, "expires_on", 0, ATR_KV_DATE_MAX,
+	    &exp_on);
 	if (have_on < 0 && date_string(doc, "expires_on"))
 		have_on = 0;
 	if (have_in < 0 || have_on < 0) {
 		err = atr_fail(ATR_ERR_BAD_RESPONSE,
 		    "%s: the reply's %s is not a number of seconds from 0 to "
 		    "%lld", what, have_in < 0 ? "expires_in" : "expires_on",
-		    have_in < 0 ? LIFETIME_MAX : DATE_MAX);
+		    have_in < 0 ? LIFETIME_MAX : ATR_KV_DATE_MAX);
 		goto out;
 	}
 	now = time(NULL);

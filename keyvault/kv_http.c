@@ -620,7 +620,8 @@ kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 
 			if (!give_up) {
 				delay = backoff_ms(c, retry);
-				give_up = delay > c->max_wait_ms - call->slept_ms;
+				give_up = delay > c->max_wait_ms -
+				    call->slept_ms;
 			}
 			if (give_up) {
 				enum atr_err err = transport_failure(c, rq, cc,
