@@ -44,6 +44,7 @@
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
+#include "fsutil.h"
 #include "kv_internal.h"
 #include "json.h"
 
@@ -121,26 +122,17 @@ static pthread_mutex_t tok_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t fetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tok_ent *tok_head;
 
-static void
-secret_free(char *s, size_t n)
-{
-	if (s == NULL)
-		return;
-	atr_memzero(s, n);
-	free(s);
-}
-
 void
 kv_auth_free(char *hdr)
 {
 	if (hdr != NULL)
-		secret_free(hdr, strlen(hdr));
+		atr_secure_free(hdr, strlen(hdr));
 }
 
 static void
 tok_free(struct tok_ent *e)
 {
-	secret_free(e->hdr, e->hdr_len);
+	atr_secure_free(e->hdr, e->hdr_len);
 	atr_memzero(e, sizeof(*e));
 	free(e);
 }
@@ -504,8 +496,8 @@ client_credentials(const struct atr_kv_client *c,
 out:
 	pthread_mutex_unlock(&fetch_mu);
 	if (esecret != NULL)
-		secret_free(esecret, strlen(esecret));
-	secret_free(body, blen);
+		atr_secure_free(esecret, strlen(esecret));
+	atr_secure_free(body, blen);
 	return err;
 }
 
