@@ -1,6 +1,7 @@
 /*
  * p11_int.h - what the files of the PKCS#11 key provider share.  Not for
- * use outside keys/.
+ * use outside keys/.  The files, lowest first; each calls only those
+ * above it (and pkcs11_uri.c):
  *
  *   p11_module.c       loading and releasing a module; CKR names
  *   p11_token.c        slot, login, key object, attributes, sessions
