@@ -35,8 +35,16 @@ usage(FILE *f)
 	    "  -h, --help\n");
 }
 
-int
-cmd_keygen(int argc, char **argv)
+/* The parsed command line; the strings are argv's (borrowed). */
+struct keygen_args {
+	const char *type;
+	const char *out;
+	int force_stdout;
+};
+
+/* Returns -1 to go on, else the exit code (0 after --help). */
+static int
+parse_args(int argc, char **argv, struct keygen_args *a)
 {
 	static const struct option opts[] = {
 		{"type", required_argument, NULL, 't'},
@@ -45,22 +53,21 @@ cmd_keygen(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *type = NULL, *out = NULL;
-	enum atr_err err;
-	int c, force_stdout = 0;
+	int c;
 
+	memset(a, 0, sizeof(*a));
 	optind = 1;
 	opterr = 0;
 	while ((c = getopt_long(argc, argv, "t:o:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 't':
-			type = optarg;
+			a->type = optarg;
 			break;
 		case 'o':
-			out = optarg;
+			a->out = optarg;
 			break;
 		case 'F':
-			force_stdout = 1;
+			a->force_stdout = 1;
 			break;
 		case 'h':
 			usage(stdout);
@@ -69,24 +76,46 @@ cmd_keygen(int argc, char **argv)
 			return cli_bad_option("keygen", argv);
 		}
 	}
-	if (type == NULL || out == NULL || optind != argc)
+	if (a->type == NULL || a->out == NULL || optind != argc)
 		return cli_usage_error("keygen", "--type and -o are required");
-	if (strcmp(out, "-") == 0) {
-		if (strncmp(type, "rsa-", 4) == 0)
-			return cli_usage_error("keygen", "an RSA key pair "
-			    "needs -o PATH (the public key is written to "
-			    "PATH.pub)");
-		if (!force_stdout)
-			return cli_usage_error("keygen", "refusing to write a "
-			    "private key to standard output without "
-			    "--force-stdout");
-		if (isatty(STDOUT_FILENO))
-			return cli_usage_error("keygen", "refusing to print a "
-			    "private key on a terminal; redirect standard "
-			    "output");
-	}
-	err = atr_keygen(type, out);
+	return -1;
+}
+
+/* Standard output takes only an AES key, on request, and never a
+ * terminal: the file header says why. */
+static int
+check_stdout(const struct keygen_args *a)
+{
+	if (strcmp(a->out, "-") != 0)
+		return -1;
+	if (strncmp(a->type, "rsa-", 4) == 0)
+		return cli_usage_error("keygen", "an RSA key pair "
+		    "needs -o PATH (the public key is written to "
+		    "PATH.pub)");
+	if (!a->force_stdout)
+		return cli_usage_error("keygen", "refusing to write a "
+		    "private key to standard output without "
+		    "--force-stdout");
+	if (isatty(STDOUT_FILENO))
+		return cli_usage_error("keygen", "refusing to print a "
+		    "private key on a terminal; redirect standard "
+		    "output");
+	return -1;
+}
+
+int
+cmd_keygen(int argc, char **argv)
+{
+	struct keygen_args a;
+	enum atr_err err;
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &a)) >= 0)
+		return rc;
+	if ((rc = check_stdout(&a)) >= 0)
+		return rc;
+	err = atr_keygen(a.type, a.out);
 	if (err != ATR_OK)
-		return cli_error(out, err);
+		return cli_error(a.out, err);
 	return 0;
 }

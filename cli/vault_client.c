@@ -16,11 +16,12 @@
 #include "cli.h"
 #include "kv_client.h"
 #include "vault_client.h"
-#include "jwk.h"
 
+/* The parsed command line; the strings are argv's (borrowed). */
 struct vc_args {
 	const char *cmd;
-	const char *label;        /* "vault CMD", for messages */
+	const char *label;        /* "vault CMD" in label_buf, for messages */
+	char label_buf[32];
 	const char *uri;          /* positional key identifier */
 	const char *url;          /* --url (create) */
 	const char *name;         /* --name (create) */
@@ -120,7 +121,7 @@ parse_time(const char *s, int64_t *out)
 		}
 		end++;
 	}
-	if (*end != '\0' || v > 253402300799LL)
+	if (*end != '\0' || v > ATR_KV_DATE_MAX)
 		return -1;
 	*out = rel ? (int64_t)time(NULL) + v : v;
 	return 0;
@@ -130,7 +131,6 @@ static cJSON *
 key_json(const struct atr_kv_key *k)
 {
 	cJSON *o = cJSON_CreateObject(), *ops;
-	unsigned bit;
 
 	if (o == NULL)
 		return NULL;
@@ -142,12 +142,9 @@ key_json(const struct atr_kv_key *k)
 	if (k->bits > 0)
 		cJSON_AddNumberToObject(o, "key_size", k->bits);
 	if (k->key_ops_present) {
-		ops = cJSON_AddArrayToObject(o, "key_ops");
-		for (bit = 1; ops != NULL && bit <= ATR_JWK_EXPORT;
-		    bit <<= 1)
-			if ((k->key_ops & bit) != 0)
-				cJSON_AddItemToArray(ops,
-				    cJSON_CreateString(atr_jwk_op_name(bit)));
+		ops = atr_kv_ops_json(k->key_ops);
+		if (ops != NULL)
+			cJSON_AddItemToObject(o, "key_ops", ops);
 	}
 	cJSON_AddBoolToObject(o, "enabled", k->enabled);
 	if (k->has_nbf)
@@ -427,40 +424,161 @@ do_simple(const struct vc_args *a)
 	return fflush(stdout) == 0 ? 0 : 2;
 }
 
-int
-vault_client_main(int argc, char **argv)
+static const char *const vc_cmds[] = {
+	"create", "get", "disable", "enable", "update", "rotate",
+	"versions", "delete", "recover", "purge", NULL,
+};
+
+enum {
+	O_URL = 256, O_NAME, O_KTY, O_SIZE, O_OPS, O_NBF, O_EXP,
+	O_DISABLED, O_ENABLED, O_JSON, O_CA, O_API, O_TIMEOUT,
+	O_RETRIES,
+};
+
+static const struct option vc_opts[] = {
+	{"url", required_argument, NULL, O_URL},
+	{"name", required_argument, NULL, O_NAME},
+	{"kty", required_argument, NULL, O_KTY},
+	{"size", required_argument, NULL, O_SIZE},
+	{"ops", required_argument, NULL, O_OPS},
+	{"nbf", required_argument, NULL, O_NBF},
+	{"exp", required_argument, NULL, O_EXP},
+	{"disabled", no_argument, NULL, O_DISABLED},
+	{"enabled", required_argument, NULL, O_ENABLED},
+	{"json", no_argument, NULL, O_JSON},
+	{"ca-file", required_argument, NULL, O_CA},
+	{"api-version", required_argument, NULL, O_API},
+	{"timeout-ms", required_argument, NULL, O_TIMEOUT},
+	{"retries", required_argument, NULL, O_RETRIES},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* A decimal number in [min, max]: 0, or -1. */
+static int
+parse_long(const char *s, long min, long max, long *out)
 {
-	enum {
-		O_URL = 256, O_NAME, O_KTY, O_SIZE, O_OPS, O_NBF, O_EXP,
-		O_DISABLED, O_ENABLED, O_JSON, O_CA, O_API, O_TIMEOUT,
-		O_RETRIES,
-	};
-	static const struct option opts[] = {
-		{"url", required_argument, NULL, O_URL},
-		{"name", required_argument, NULL, O_NAME},
-		{"kty", required_argument, NULL, O_KTY},
-		{"size", required_argument, NULL, O_SIZE},
-		{"ops", required_argument, NULL, O_OPS},
-		{"nbf", required_argument, NULL, O_NBF},
-		{"exp", required_argument, NULL, O_EXP},
-		{"disabled", no_argument, NULL, O_DISABLED},
-		{"enabled", required_argument, NULL, O_ENABLED},
-		{"json", no_argument, NULL, O_JSON},
-		{"ca-file", required_argument, NULL, O_CA},
-		{"api-version", required_argument, NULL, O_API},
-		{"timeout-ms", required_argument, NULL, O_TIMEOUT},
-		{"retries", required_argument, NULL, O_RETRIES},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	static const char *const cmds[] = {
-		"create", "get", "disable", "enable", "update", "rotate",
-		"versions", "delete", "recover", "purge", NULL,
-	};
-	struct vc_args a;
-	char cmdname[32], *end;
+	char *end;
 	long v;
-	int c, i;
+
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+/*
+ * One option into a.  Returns -1 to go on, else the exit code (0 after
+ * --help).  The switch is the option table and reads better whole.
+ */
+static int
+take_option(struct vc_args *a, int c, const char *arg)
+{
+	long v;
+
+	switch (c) {
+	case O_URL:
+		a->url = arg;
+		break;
+	case O_NAME:
+		a->name = arg;
+		break;
+	case O_KTY:
+		a->kty = arg;
+		break;
+	case O_SIZE:
+		if (parse_long(arg, 128, 16384, &v) != 0)
+			return cli_usage_error(a->label, "bad --size '%s'", arg);
+		a->size = (unsigned)v;
+		break;
+	case O_OPS:
+		if (atr_kv_ops_parse_list(arg, &a->ops) != 0)
+			return cli_usage_error(a->label,
+			    "bad --ops '%s' (encrypt, decrypt, sign, "
+			    "verify, wrapKey, unwrapKey, import, export)", arg);
+		a->set_ops = 1;
+		break;
+	case O_NBF:
+		if (parse_time(arg, &a->nbf) != 0)
+			return cli_usage_error(a->label, "bad --nbf '%s'", arg);
+		a->set_nbf = 1;
+		break;
+	case O_EXP:
+		if (parse_time(arg, &a->exp) != 0)
+			return cli_usage_error(a->label, "bad --exp '%s'", arg);
+		a->set_exp = 1;
+		break;
+	case O_DISABLED:
+		a->disabled = 1;
+		break;
+	case O_ENABLED:
+		if (strcmp(arg, "true") == 0)
+			a->enabled = 1;
+		else if (strcmp(arg, "false") == 0)
+			a->enabled = 0;
+		else
+			return cli_usage_error(a->label,
+			    "--enabled takes true or false");
+		a->set_enabled = 1;
+		break;
+	case O_JSON:
+		a->json = 1;
+		break;
+	case O_CA:
+		a->ko.ca_file = arg;
+		break;
+	case O_API:
+		a->ko.api_version = arg;
+		break;
+	case O_TIMEOUT:
+		if (parse_long(arg, 1, 3600000, &v) != 0)
+			return cli_usage_error(a->label,
+			    "bad --timeout-ms '%s'", arg);
+		a->ko.timeout_ms = v;
+		break;
+	case O_RETRIES:
+		if (parse_long(arg, 0, 20, &v) != 0)
+			return cli_usage_error(a->label,
+			    "bad --retries '%s' (0 to 20)", arg);
+		a->ko.max_retries = (int)v;
+		break;
+	case 'h':
+		usage(stdout);
+		return 0;
+	default:
+		return cli_usage_error(a->label, "bad option");
+	}
+	return -1;
+}
+
+/* Options that the command does not take are refused, not ignored. */
+static int
+check_options(const struct vc_args *a)
+{
+	if (strcmp(a->cmd, "create") != 0 &&
+	    (a->url != NULL || a->name != NULL || a->kty != NULL ||
+	    a->size != 0 || a->disabled))
+		return cli_usage_error(a->label,
+		    "--url, --name, --kty, --size and --disabled are for create");
+	if (strcmp(a->cmd, "create") != 0 && strcmp(a->cmd, "update") != 0 &&
+	    (a->set_ops || a->set_nbf || a->set_exp))
+		return cli_usage_error(a->label,
+		    "--ops, --nbf and --exp are for create and update");
+	if (strcmp(a->cmd, "update") != 0 && a->set_enabled)
+		return cli_usage_error(a->label, "--enabled is for update");
+	return -1;
+}
+
+/*
+ * The command line (argv[0] the subcommand, "vault" before it allowed)
+ * into *a.  Returns -1 to go on, else the exit code (help, usage).
+ */
+static int
+parse_args(int argc, char **argv, struct vc_args *a)
+{
+	int c, i, rc;
 
 	if (argc >= 1 && strcmp(argv[0], "vault") == 0) {
 		argc--;
@@ -471,118 +589,37 @@ vault_client_main(int argc, char **argv)
 		usage(argc < 1 ? stderr : stdout);
 		return argc < 1 ? 2 : 0;
 	}
-	for (i = 0; cmds[i] != NULL; i++)
-		if (strcmp(argv[0], cmds[i]) == 0)
+	for (i = 0; vc_cmds[i] != NULL; i++)
+		if (strcmp(argv[0], vc_cmds[i]) == 0)
 			break;
-	if (cmds[i] == NULL)
+	if (vc_cmds[i] == NULL)
 		return cli_usage_error("vault", "unknown vault command '%s'",
 		    argv[0]);
-	memset(&a, 0, sizeof(a));
-	a.cmd = cmds[i];
-	a.ko.max_retries = -1;
-	snprintf(cmdname, sizeof(cmdname), "vault %s", a.cmd);
-	a.label = cmdname;
+	memset(a, 0, sizeof(*a));
+	a->cmd = vc_cmds[i];
+	a->ko.max_retries = -1;
+	snprintf(a->label_buf, sizeof(a->label_buf), "vault %s", a->cmd);
+	a->label = a->label_buf;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_URL:
-			a.url = optarg;
-			break;
-		case O_NAME:
-			a.name = optarg;
-			break;
-		case O_KTY:
-			a.kty = optarg;
-			break;
-		case O_SIZE:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || v < 128 || v > 16384)
-				return cli_usage_error(cmdname, "bad --size '%s'",
-				    optarg);
-			a.size = (unsigned)v;
-			break;
-		case O_OPS:
-			if (atr_kv_ops_parse_list(optarg, &a.ops) != 0)
-				return cli_usage_error(cmdname,
-				    "bad --ops '%s' (encrypt, decrypt, sign, "
-				    "verify, wrapKey, unwrapKey, import, export)",
-				    optarg);
-			a.set_ops = 1;
-			break;
-		case O_NBF:
-			if (parse_time(optarg, &a.nbf) != 0)
-				return cli_usage_error(cmdname, "bad --nbf '%s'",
-				    optarg);
-			a.set_nbf = 1;
-			break;
-		case O_EXP:
-			if (parse_time(optarg, &a.exp) != 0)
-				return cli_usage_error(cmdname, "bad --exp '%s'",
-				    optarg);
-			a.set_exp = 1;
-			break;
-		case O_DISABLED:
-			a.disabled = 1;
-			break;
-		case O_ENABLED:
-			if (strcmp(optarg, "true") == 0)
-				a.enabled = 1;
-			else if (strcmp(optarg, "false") == 0)
-				a.enabled = 0;
-			else
-				return cli_usage_error(cmdname,
-				    "--enabled takes true or false");
-			a.set_enabled = 1;
-			break;
-		case O_JSON:
-			a.json = 1;
-			break;
-		case O_CA:
-			a.ko.ca_file = optarg;
-			break;
-		case O_API:
-			a.ko.api_version = optarg;
-			break;
-		case O_TIMEOUT:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || v < 1 || v > 3600000)
-				return cli_usage_error(cmdname,
-				    "bad --timeout-ms '%s'", optarg);
-			a.ko.timeout_ms = v;
-			break;
-		case O_RETRIES:
-			errno = 0;
-			v = strtol(optarg, &end, 10);
-			if (errno != 0 || *end != '\0' || v < 0 || v > 20)
-				return cli_usage_error(cmdname,
-				    "bad --retries '%s' (0 to 20)", optarg);
-			a.ko.max_retries = (int)v;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			return cli_usage_error(cmdname, "bad option");
-		}
-	}
+	while ((c = getopt_long(argc, argv, "h", vc_opts, NULL)) != -1)
+		if ((rc = take_option(a, c, optarg)) >= 0)
+			return rc;
 	if (optind < argc)
-		a.uri = argv[optind++];
+		a->uri = argv[optind++];
 	if (optind < argc)
-		return cli_usage_error(cmdname, "unexpected argument '%s'",
+		return cli_usage_error(a->label, "unexpected argument '%s'",
 		    argv[optind]);
-	if (strcmp(a.cmd, "create") != 0 &&
-	    (a.url != NULL || a.name != NULL || a.kty != NULL || a.size != 0 ||
-	    a.disabled))
-		return cli_usage_error(cmdname,
-		    "--url, --name, --kty, --size and --disabled are for create");
-	if (strcmp(a.cmd, "create") != 0 && strcmp(a.cmd, "update") != 0 &&
-	    (a.set_ops || a.set_nbf || a.set_exp))
-		return cli_usage_error(cmdname,
-		    "--ops, --nbf and --exp are for create and update");
-	if (strcmp(a.cmd, "update") != 0 && a.set_enabled)
-		return cli_usage_error(cmdname, "--enabled is for update");
+	return check_options(a);
+}
+
+int
+vault_client_main(int argc, char **argv)
+{
+	struct vc_args a;
+	int rc;
+
+	if ((rc = parse_args(argc, argv, &a)) >= 0)
+		return rc;
 	if (strcmp(a.cmd, "create") == 0)
 		return do_create(&a);
 	if (strcmp(a.cmd, "get") == 0)

@@ -9,6 +9,12 @@
  *
  * A provider turns a URI into a struct atr_key (core/key.h), the only
  * thing the envelope format sees.  docs/KEYS.md describes the URIs.
+ *
+ * Ownership: a key is allocated by its provider's open and belongs to the
+ * caller, who releases it with atr_key_free(); it keeps no pointer to
+ * the URI or the options it was opened with (a Key Vault key copies the
+ * CA file name into its client, a PKCS#11 key wipes the PIN once logged
+ * in).  The provider table and its strings are static.
  */
 #ifndef ATR_KEYS_H
 #define ATR_KEYS_H
@@ -16,7 +22,8 @@
 #include "err.h"
 #include "key.h"
 
-/* Options a provider may need; each ignores what is not its own. */
+/* Options a provider may need; each ignores what is not its own.  The
+ * strings are borrowed for the open only. */
 struct atr_key_opts {
 	const char *ca_file;      /* Key Vault: private CA bundle */
 	long connect_timeout_ms;  /* Key Vault: 0 = default */
@@ -27,7 +34,9 @@ struct atr_key_opts {
 
 struct atr_provider {
 	const char *name;    /* "file", "pkcs11", "azure-kv" */
-	const char *prefix;  /* URI prefix it claims: "file:", "pkcs11:", "https://" */
+	const char *prefix;  /* URI prefix it claims: "file:", "pkcs11:",
+	                      * "https://" */
+	/* As atr_key_open, with opts never NULL. */
 	enum atr_err (*open)(const char *uri, const struct atr_key_opts *opts,
 	    struct atr_key **out);
 };
@@ -40,11 +49,14 @@ struct atr_provider {
 enum atr_err atr_key_open(const char *uri, const struct atr_key_opts *opts,
     struct atr_key **out);
 
-/* The provider table, NULL-terminated. */
+/* The provider table, NULL-terminated; static. */
 extern const struct atr_provider *const atr_providers[];
 
 /* Generates a key file (mode 0600, never overwrites).  type is
- * "rsa-2048", "rsa-3072", "rsa-4096" or "aes-256". */
+ * "rsa-2048", "rsa-3072", "rsa-4096" or "aes-256"; type and path are
+ * borrowed for the call.  An RSA key also writes its public half to
+ * PATH.pub; path "-" writes an AES key to standard output.  The key is
+ * wiped from memory before returning. */
 enum atr_err atr_keygen(const char *type, const char *path);
 
 #endif

@@ -10,6 +10,11 @@
  * attribute (slot-description, x-vendor) would silently widen the match
  * to another token or key.  The PIN is held in the parsed struct only
  * until the provider has logged in; atr_p11_uri_clear() wipes it.
+ *
+ * Ownership: struct atr_p11_uri is a plain value with fixed-size fields
+ * and no pointers; whoever holds one (usually on the stack) wipes it with
+ * atr_p11_uri_clear() when done, since it may hold the PIN.  Strings
+ * passed in are borrowed for the call; output buffers are the caller's.
  */
 #ifndef ATR_PKCS11_URI_H
 #define ATR_PKCS11_URI_H
@@ -96,7 +101,7 @@ enum atr_err atr_p11_uri_format(const struct atr_p11_uri *u, char *out,
  */
 enum atr_err atr_p11_uri_redact(const char *uri, char *out, size_t cap);
 
-/* "private", "secret-key", ... or "" for ATR_P11_TYPE_ANY. */
+/* "private", "secret-key", ... or "" for ATR_P11_TYPE_ANY (static). */
 const char *atr_p11_type_name(enum atr_p11_type t);
 
 #endif

@@ -8,9 +8,11 @@
  * oct-HSM keys of a Managed HSM).  Opening the key GETs it, which
  * resolves a versionless URI to the current version: new stanzas record
  * that versioned kid, exactly as the vault reports it, and are wrapped
- * with that version's path, so the recorded kid is the one used (the
- * guidance of reference azure-keyvault.md 1.7: store the versioned key
- * URI with the data).  A versionless URI opens stanzas of every version
+ * with that version's path, so the recorded kid is the one used: the
+ * SDKs' WrapResult.KeyId "must be stored alongside the EncryptedKey as
+ * the same key must be used to unwrap it"
+ * (https://learn.microsoft.com/en-us/dotnet/api/azure.security.keyvault.keys.cryptography.wrapresult.keyid).
+ * A versionless URI opens stanzas of every version
  * of the key; a versioned one only its own.  Unwrap always goes to the
  * configured vault: a stanza names a version, never where to send the
  * token.
@@ -124,33 +126,14 @@ is_oct(const char *kty)
 	return strcmp(kty, "oct") == 0 || strcmp(kty, "oct-HSM") == 0;
 }
 
+/* The client for the key's vault, with the provider options that are
+ * the client's (the wrap algorithm is az_pick_alg's). */
 static enum atr_err
-az_open(const char *uri, const struct atr_key_opts *opts, struct atr_key **out)
+az_connect(struct az_impl *a, const char *uri,
+    const struct atr_key_opts *opts)
 {
 	struct atr_kv_opts ko;
-	struct atr_key *k = NULL;
-	struct az_impl *a = NULL;
-	struct atr_kv_key *info;
-	enum atr_err err;
-	int mu_ok = 0;
 
-	*out = NULL;
-	k = atr_key_alloc(&az_ops);
-	a = calloc(1, sizeof(*a));
-	if (k == NULL || a == NULL) {
-		free(a);
-		atr_key_free(k);
-		return atr_fail(ATR_ERR_NOMEM, "out of memory");
-	}
-	k->impl = a;
-	if (pthread_mutex_init(&a->mu, NULL) != 0) {
-		err = atr_fail(ATR_ERR_NOMEM, "cannot create a mutex");
-		goto fail;
-	}
-	mu_ok = 1;
-	err = atr_kv_parse_kid(uri, &a->uri);
-	if (err != ATR_OK)
-		goto fail;
 	memset(&ko, 0, sizeof(ko));
 	ko.max_retries = -1;
 	if (opts != NULL) {
@@ -159,65 +142,60 @@ az_open(const char *uri, const struct atr_key_opts *opts, struct atr_key **out)
 		ko.timeout_ms = opts->timeout_ms;
 		ko.max_retries = opts->max_retries;
 	}
-	err = atr_kv_client_new(uri, &ko, &a->c);
-	if (err != ATR_OK)
-		goto fail;
-	info = &a->info;
-	err = atr_kv_get_key(a->c, a->uri.name, a->uri.version, info);
-	if (err != ATR_OK)
-		goto fail;
-	/* The client refused a kid of another vault or key already; this
-	 * only parses it.  Stanzas record it as the key's id. */
-	if (!atr_kv_kid_matches(&a->uri, info->kid, a->uri.name,
-	    a->uri.version, &a->kid)) {
-		err = atr_fail(ATR_ERR_BAD_RESPONSE,
-		    "%s: the vault answered with another key (%.200s)", uri,
-		    info->kid);
-		goto fail;
-	}
+	return atr_kv_client_new(uri, &ko, &a->c);
+}
+
+/*
+ * k->alg from the key's type and the wrap_alg option: RSA-OAEP-256 (or
+ * RSA-OAEP on request) for an RSA key of 2048 bits or more, A256KW for a
+ * Managed HSM oct key of 256 bits; any other key cannot wrap.
+ */
+static enum atr_err
+az_pick_alg(struct atr_key *k, struct atr_kv_key *info, const char *uri,
+    const struct atr_key_opts *opts)
+{
+	const char *want = opts != NULL ? opts->wrap_alg : NULL;
+
 	if (is_rsa(info->kty)) {
-		if (info->bits < 2048) {
-			err = atr_fail(ATR_ERR_KEY,
+		if (info->bits < 2048)
+			return atr_fail(ATR_ERR_KEY,
 			    "%s: RSA key has %u bits; 2048 or more are required",
 			    uri, info->bits);
-			goto fail;
-		}
 		k->alg = ATR_WRAP_RSA_OAEP_256;
-		if (opts != NULL && opts->wrap_alg != NULL &&
-		    (atr_kv_alg_parse(opts->wrap_alg, &k->alg) != 0 ||
-		    k->alg == ATR_WRAP_AES_KW)) {
-			err = atr_fail(ATR_ERR_CONFIG,
+		if (want != NULL && (atr_kv_alg_parse(want, &k->alg) != 0 ||
+		    k->alg == ATR_WRAP_AES_KW))
+			return atr_fail(ATR_ERR_CONFIG,
 			    "%s: wrap algorithm %s is not usable with an RSA "
-			    "key (RSA-OAEP-256 or RSA-OAEP)", uri,
-			    opts->wrap_alg);
-			goto fail;
-		}
-	} else if (is_oct(info->kty)) {
+			    "key (RSA-OAEP-256 or RSA-OAEP)", uri, want);
+		return ATR_OK;
+	}
+	if (is_oct(info->kty)) {
 		/* Managed HSM symmetric keys: A256KW (RFC 3394) only; the
 		 * 64-byte wrap input is a multiple of 8, as KW needs. */
 		if (info->bits == 0)
 			info->bits = 256;
-		if (info->bits != 256) {
-			err = atr_fail(ATR_ERR_KEY,
+		if (info->bits != 256)
+			return atr_fail(ATR_ERR_KEY,
 			    "%s: AES key has %u bits; A256KW needs 256", uri,
 			    info->bits);
-			goto fail;
-		}
 		k->alg = ATR_WRAP_AES_KW;
-		if (opts != NULL && opts->wrap_alg != NULL &&
-		    strcasecmp(opts->wrap_alg, "A256KW") != 0) {
-			err = atr_fail(ATR_ERR_CONFIG,
+		if (want != NULL && strcasecmp(want, "A256KW") != 0)
+			return atr_fail(ATR_ERR_CONFIG,
 			    "%s: an %s key wraps with A256KW only, not %s", uri,
-			    info->kty, opts->wrap_alg);
-			goto fail;
-		}
-	} else {
-		err = atr_fail(ATR_ERR_UNSUPPORTED,
-		    "%s: a %s key cannot wrap keys (RSA, RSA-HSM or oct-HSM "
-		    "needed)", uri, info->kty[0] != '\0' ? info->kty :
-		    "typeless");
-		goto fail;
+			    info->kty, want);
+		return ATR_OK;
 	}
+	return atr_fail(ATR_ERR_UNSUPPORTED,
+	    "%s: a %s key cannot wrap keys (RSA, RSA-HSM or oct-HSM needed)",
+	    uri, info->kty[0] != '\0' ? info->kty : "typeless");
+}
+
+/* The struct atr_key fields from what the vault said of the key. */
+static void
+az_describe(struct atr_key *k, const struct az_impl *a, const char *uri)
+{
+	const struct atr_kv_key *info = &a->info;
+
 	snprintf(k->uri, sizeof(k->uri), "%s", uri);
 	snprintf(k->key_id, sizeof(k->key_id), "%s", info->kid);
 	snprintf(k->desc, sizeof(k->desc),
@@ -230,13 +208,55 @@ az_open(const char *uri, const struct atr_key_opts *opts, struct atr_key **out)
 	    (info->key_ops & ATR_JWK_WRAP) != 0;
 	k->can_unwrap = !info->key_ops_present ||
 	    (info->key_ops & ATR_JWK_UNWRAP) != 0;
+}
+
+static enum atr_err
+az_open(const char *uri, const struct atr_key_opts *opts, struct atr_key **out)
+{
+	struct atr_key *k = NULL;
+	struct az_impl *a = NULL;
+	enum atr_err err;
+
+	*out = NULL;
+	k = atr_key_alloc(&az_ops);
+	a = calloc(1, sizeof(*a));
+	if (k == NULL || a == NULL) {
+		free(a);
+		atr_key_free(k);
+		return atr_fail(ATR_ERR_NOMEM, "out of memory");
+	}
+	if (pthread_mutex_init(&a->mu, NULL) != 0) {
+		/* Not yet k's: az_free would destroy the mutex. */
+		free(a);
+		atr_key_free(k);
+		return atr_fail(ATR_ERR_NOMEM, "cannot create a mutex");
+	}
+	k->impl = a;
+	err = atr_kv_parse_kid(uri, &a->uri);
+	if (err != ATR_OK)
+		goto fail;
+	err = az_connect(a, uri, opts);
+	if (err != ATR_OK)
+		goto fail;
+	err = atr_kv_get_key(a->c, a->uri.name, a->uri.version, &a->info);
+	if (err != ATR_OK)
+		goto fail;
+	/* The client refused a kid of another vault or key already; this
+	 * only parses it.  Stanzas record it as the key's id. */
+	if (!atr_kv_kid_matches(&a->uri, a->info.kid, a->uri.name,
+	    a->uri.version, &a->kid)) {
+		err = atr_fail(ATR_ERR_BAD_RESPONSE,
+		    "%s: the vault answered with another key (%.200s)", uri,
+		    a->info.kid);
+		goto fail;
+	}
+	err = az_pick_alg(k, &a->info, uri, opts);
+	if (err != ATR_OK)
+		goto fail;
+	az_describe(k, a, uri);
 	*out = k;
 	return ATR_OK;
 fail:
-	if (!mu_ok) {
-		free(a);
-		k->impl = NULL;
-	}
 	atr_key_free(k);
 	return err;
 }

@@ -1,7 +1,9 @@
 /*
  * kv_auth.c - challenges and bearer tokens for the Key Vault client.
  *
- * Token sources, first that applies (reference azure-keyvault.md 3):
+ * Token sources, first that applies, in the order of Azure Identity's
+ * credential chain (DefaultAzureCredential: the environment's service
+ * principal, then a managed identity):
  *   1. ATREST_AZURE_TOKEN             a token obtained elsewhere, as is
  *   2. client credentials             AZURE_CLIENT_SECRET + AZURE_CLIENT_ID
  *      + AZURE_TENANT_ID (else the challenge's tenant), POSTed to
@@ -12,6 +14,18 @@
  *      VM's IMDS http://169.254.169.254/metadata/identity/oauth2/token,
  *      with "Metadata: true" and the resource; AZURE_CLIENT_ID selects a
  *      user-assigned identity
+ *
+ * Sources:
+ *   Azure Identity and DefaultAzureCredential
+ *     https://learn.microsoft.com/en-us/azure/developer/intro/azure-developer-authentication-overview
+ *   client credentials grant (Microsoft identity platform)
+ *     https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
+ *   IMDS token request ("How to use managed identities for Azure
+ *   resources on an Azure VM to acquire an access token")
+ *     https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token
+ *   App Service / Functions identity endpoint (IDENTITY_ENDPOINT,
+ *   X-IDENTITY-HEADER, api-version 2019-08-01)
+ *     https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity
  *
  * Fetched tokens are cached process-wide per (source, authority, tenant,
  * client, scope) and refreshed 5 minutes before they expire (half the
@@ -30,6 +44,7 @@
 #include <cjson/cJSON.h>
 
 #include "crypto.h"
+#include "fsutil.h"
 #include "kv_internal.h"
 #include "json.h"
 
@@ -39,9 +54,8 @@
 #define TOKEN_MAX 16384U
 #define AUTH_PREFIX "Authorization: Bearer "
 /* A token lifetime beyond a year is no real token's (Entra ID issues
- * 1 to 24 hours); dates stop at 9999-12-31T23:59:59Z. */
+ * 1 to 24 hours); dates stop at ATR_KV_DATE_MAX. */
 #define LIFETIME_MAX 31536000LL
-#define DATE_MAX 253402300799LL
 
 /* ---- challenges ---- */
 
@@ -108,32 +122,24 @@ static pthread_mutex_t tok_mu = PTHREAD_MUTEX_INITIALIZER;
 static pthread_mutex_t fetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tok_ent *tok_head;
 
-static void
-secret_free(char *s, size_t n)
-{
-	if (s == NULL)
-		return;
-	atr_memzero(s, n);
-	free(s);
-}
-
 void
 kv_auth_free(char *hdr)
 {
 	if (hdr != NULL)
-		secret_free(hdr, strlen(hdr));
+		atr_secure_free(hdr, strlen(hdr));
 }
 
 static void
 tok_free(struct tok_ent *e)
 {
-	secret_free(e->hdr, e->hdr_len);
+	atr_secure_free(e->hdr, e->hdr_len);
 	atr_memzero(e, sizeof(*e));
 	free(e);
 }
 
+/* atr_kv_cache_clear (kv_client.h): tokens and challenges alike. */
 void
-kv_auth_cache_clear(void)
+atr_kv_cache_clear(void)
 {
 	struct tok_ent *t, *tn;
 	struct chal_ent *c, *cn;
@@ -370,14 +376,15 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 	 * (C11 6.3.1.4) or overflow now + life. */
 	have_in = atr_kv_json_int(doc, "expires_in", 0, LIFETIME_MAX,
 	    &exp_in);
-	have_on = atr_kv_json_int(doc, "expires_on", 0, DATE_MAX, &exp_on);
+	have_on = atr_kv_json_int(doc, "expires_on", 0, ATR_KV_DATE_MAX,
+	    &exp_on);
 	if (have_on < 0 && date_string(doc, "expires_on"))
 		have_on = 0;
 	if (have_in < 0 || have_on < 0) {
 		err = atr_fail(ATR_ERR_BAD_RESPONSE,
 		    "%s: the reply's %s is not a number of seconds from 0 to "
 		    "%lld", what, have_in < 0 ? "expires_in" : "expires_on",
-		    have_in < 0 ? LIFETIME_MAX : DATE_MAX);
+		    have_in < 0 ? LIFETIME_MAX : ATR_KV_DATE_MAX);
 		goto out;
 	}
 	now = time(NULL);
@@ -489,8 +496,8 @@ client_credentials(const struct atr_kv_client *c,
 out:
 	pthread_mutex_unlock(&fetch_mu);
 	if (esecret != NULL)
-		secret_free(esecret, strlen(esecret));
-	secret_free(body, blen);
+		atr_secure_free(esecret, strlen(esecret));
+	atr_secure_free(body, blen);
 	return err;
 }
 
@@ -512,7 +519,8 @@ managed_identity(const struct atr_kv_client *c,
 	if (ep == NULL || *ep == '\0') {
 		ep = getenv("IDENTITY_ENDPOINT");
 		if (ep != NULL && *ep != '\0') {
-			/* App Service / Functions (reference 3.3). */
+			/* App Service / Functions (see the top of the
+			 * file). */
 			idh = getenv("IDENTITY_HEADER");
 			if (idh != NULL && *idh != '\0')
 				apiv = "2019-08-01";

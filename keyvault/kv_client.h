@@ -22,6 +22,13 @@
  *
  * A client may be used from several threads at once: each thread keeps
  * its own reused curl handle (keep-alive, HTTP/2 where offered).
+ *
+ * Ownership, for every function below unless it says otherwise: string
+ * and struct arguments are borrowed for the call only (nothing keeps a
+ * pointer to them); out structs and buffers are the caller's, filled
+ * in; strings returned are static or borrowed from the object named.
+ * The only allocations handed to the caller are the client
+ * (atr_kv_client_new) and the version list (atr_kv_list_versions).
  */
 #ifndef ATR_KV_CLIENT_H
 #define ATR_KV_CLIENT_H
@@ -52,9 +59,10 @@ struct atr_kv_kid {
 };
 
 /*
- * Parses and validates a key identifier.  The scheme must be https, the
- * path /keys/NAME or /keys/NAME/VERSION (a trailing slash is allowed, as
- * the SDKs send one), no user info, query or fragment.
+ * Parses and validates a key identifier into *out (every field copied:
+ * out keeps nothing of uri).  The scheme must be https, the path
+ * /keys/NAME or /keys/NAME/VERSION (a trailing slash is allowed, as the
+ * SDKs send one), no user info, query or fragment.
  */
 enum atr_err atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out);
 /* The same for a vault URL https://HOST[:PORT][/]: name and version "". */
@@ -76,11 +84,13 @@ int atr_kv_kid_matches(const struct atr_kv_kid *vault, const char *kid,
  */
 int atr_kv_host_is_loopback(const char *host);
 
-/* Client options; zero means "the default" (or the environment's). */
+/* Client options; zero means "the default" (or the environment's).
+ * Borrowed by atr_kv_client_new for the call: the strings are copied. */
 struct atr_kv_opts {
 	const char *ca_file;      /* NULL: ATREST_CA_FILE, else system store */
 	long connect_timeout_ms;  /* ATREST_KV_CONNECT_TIMEOUT_MS or 5000 */
-	long timeout_ms;          /* ATREST_KV_TIMEOUT_MS or 30000 (an attempt) */
+	long timeout_ms;          /* ATREST_KV_TIMEOUT_MS or 30000 (one
+	                           * attempt) */
 	int max_retries;          /* -1: ATREST_KV_MAX_RETRIES or 4; 0 = none */
 	long backoff_ms;          /* ATREST_KV_BACKOFF_MS or 800 (1st delay) */
 	long max_backoff_ms;      /* ATREST_KV_MAX_BACKOFF_MS or 60000 */
@@ -93,18 +103,32 @@ struct atr_kv_client;
 
 /*
  * A client for the vault named by url (a vault URL or any key identifier
- * in it).  opts may be NULL.  Free with atr_kv_client_free().
+ * in it).  url and opts (may be NULL) are borrowed for the call.  *out
+ * is allocated here and the caller's, released with
+ * atr_kv_client_free() once no thread uses it; the caches behind it
+ * (tokens, challenges, curl handles) are process-wide and outlive it.
  */
 enum atr_err atr_kv_client_new(const char *url, const struct atr_kv_opts *opts,
     struct atr_kv_client **out);
+/* NULL-safe. */
 void atr_kv_client_free(struct atr_kv_client *c);
-/* "host:port" of the client's vault, for messages. */
+/* "host:port" and "https://host[:port]" of the client's vault, for
+ * messages: borrowed from c, valid until atr_kv_client_free(c). */
 const char *atr_kv_client_hostport(const struct atr_kv_client *c);
 const char *atr_kv_client_origin(const struct atr_kv_client *c);
 
 /* Key operations are core/jwk.h's ATR_JWK_* bits.  Parses
  * "wrapKey,unwrapKey"; -1 on an unknown operation. */
 int atr_kv_ops_parse_list(const char *list, unsigned *mask);
+/* The JSON key_ops array of mask, in bit order (["encrypt","wrapKey"]):
+ * a new cJSON array, the caller's to attach or cJSON_Delete; NULL when
+ * out of memory. */
+struct cJSON;
+struct cJSON *atr_kv_ops_json(unsigned mask);
+
+/* The largest IntDate (seconds since 1970) accepted anywhere:
+ * 9999-12-31T23:59:59Z. */
+#define ATR_KV_DATE_MAX 253402300799LL
 
 /* A KeyBundle, KeyItem or DeletedKeyBundle; absent fields are 0 / "". */
 struct atr_kv_key {
@@ -113,7 +137,7 @@ struct atr_kv_key {
 	char version[ATR_KV_VERSION_MAX + 1];
 	char kty[16];                         /* RSA, RSA-HSM, oct-HSM, EC... */
 	unsigned bits;                        /* from n (RSA) or key_size */
-	unsigned key_ops;                     /* ATR_KV_KEYOP_* */
+	unsigned key_ops;                     /* ATR_JWK_* (core/jwk.h) */
 	int key_ops_present;                  /* 0: the vault sent no key_ops */
 	int enabled;
 	int has_nbf, has_exp;
@@ -149,13 +173,16 @@ struct atr_kv_update {
 	int64_t nbf, exp;
 };
 
-/* The encryption algorithms this client wraps with. */
-const char *atr_kv_alg_for(enum atr_wrap_alg a); /* NULL when unsupported */
+/* The encryption algorithms this client wraps with.  atr_kv_alg_for
+ * returns a static name ("RSA-OAEP-256"), NULL when unsupported. */
+const char *atr_kv_alg_for(enum atr_wrap_alg a);
 int atr_kv_alg_parse(const char *name, enum atr_wrap_alg *out); /* 0 ok */
 
 /*
  * Operations.  version "" or NULL means the latest version (GET) or the
  * versionless path (wrap; the service then uses the current version).
+ * c is borrowed (several threads may share it); name, version, p and u
+ * for the call; *out is the caller's, zeroed first and filled in.
  */
 enum atr_err atr_kv_get_key(struct atr_kv_client *c, const char *name,
     const char *version, struct atr_kv_key *out);
@@ -166,8 +193,10 @@ enum atr_err atr_kv_update_key(struct atr_kv_client *c, const char *name,
     struct atr_kv_key *out);
 enum atr_err atr_kv_rotate_key(struct atr_kv_client *c, const char *name,
     struct atr_kv_key *out);
-/* All versions (following nextLink on the same vault only); free the
- * array with free().  Items carry kid and attributes, no key material. */
+/* All versions (following nextLink on the same vault only).  *items is
+ * malloc'd (NULL when *count is 0) and the caller's, released with
+ * free(); nothing in it points elsewhere.  Items carry kid and
+ * attributes, no key material. */
 enum atr_err atr_kv_list_versions(struct atr_kv_client *c, const char *name,
     struct atr_kv_key **items, size_t *count);
 enum atr_err atr_kv_delete_key(struct atr_kv_client *c, const char *name,
@@ -179,7 +208,9 @@ enum atr_err atr_kv_recover_key(struct atr_kv_client *c, const char *name,
 enum atr_err atr_kv_purge_key(struct atr_kv_client *c, const char *name);
 
 /*
- * wrapkey / unwrapkey.  *out_len: in capacity, out bytes written.
+ * wrapkey / unwrapkey.  in[in_len] is borrowed for the call; out
+ * (capacity *out_len) and kid (kid_cap bytes) are the caller's.
+ * *out_len: in capacity, out bytes written.
  * key_bits is the key's size (the RSA modulus, from the KeyBundle); it
  * fixes the lengths: an RSA wrapped value is exactly the modulus length
  * (RFC 8017 7.1.1) and an A256KW one the input plus 8 bytes (RFC 3394
@@ -216,6 +247,7 @@ struct atr_kv_call {
 	long retry_after_ms;  /* last Retry-After honoured, -1 when none */
 	uint64_t elapsed_ns;
 };
+/* Copies this thread's record of its last call into *out. */
 void atr_kv_last_call(struct atr_kv_call *out);
 
 enum atr_kv_opclass {
@@ -246,7 +278,8 @@ void atr_kv_cache_clear(void);
 void atr_kv_thread_cleanup(void);
 
 /*
- * Pure helpers, exposed for the unit tests.
+ * Pure helpers, exposed for the unit tests.  Inputs are borrowed for the
+ * call; outputs are the caller's fixed-size structs, copied into.
  */
 
 /* A WWW-Authenticate Bearer challenge. */
@@ -296,7 +329,6 @@ int atr_kv_dec_parse(const char *s, size_t n, int64_t max, int64_t *out);
  * plausible one.
  */
 #define ATR_KV_INT_EXACT 9007199254740992LL /* 2^53, exact in a double */
-struct cJSON;
 int atr_kv_json_int(const struct cJSON *o, const char *name, int64_t min,
     int64_t max, int64_t *out);
 

@@ -1,6 +1,29 @@
 /*
- * kv_internal.h - what kv_client.c (transport, operations) and kv_auth.c
- * (challenges, tokens) share.  Not for use outside the Key Vault client.
+ * kv_internal.h - what the files of the Key Vault client share.  Not for
+ * use outside keyvault/.
+ *
+ * The files, lowest first; each calls only the ones above it in this
+ * list, never one below:
+ *
+ *   curl_dl.c    libcurl, opened on first use
+ *   kv_parse.c   pure parsing: identifiers, challenges, Retry-After,
+ *                error bodies, KeyBundles (no I/O)
+ *   kv_http.c    the transport: one exchange with retries and the
+ *                Retry-After budget; statistics
+ *   kv_auth.c    challenge cache and bearer tokens; token requests go
+ *                out through kv_http()
+ *   kv_client.c  the client object and its settings
+ *   kv_call.c    one authenticated vault request: the challenge and the
+ *                token from kv_auth.c, sent through kv_http()
+ *   kv_admin.c   get, create, update, rotate, list, delete, recover,
+ *                purge
+ *   kv_crypto.c  wrapkey, unwrapkey
+ *
+ * The transport takes a token only as a finished header line
+ * (kv_req.auth), borrowed for the exchange: it never asks for one, so
+ * kv_http.c does not depend on kv_auth.c, and kv_auth.c can send its
+ * token requests through the same retries and budget as everything
+ * else.  Joining the two is kv_call.c's job.
  */
 #ifndef ATR_KV_INTERNAL_H
 #define ATR_KV_INTERNAL_H
@@ -11,10 +34,11 @@
 #include "kv_client.h"
 
 #define KV_BODY_MAX (1024U * 1024U)   /* largest reply accepted */
+#define KV_URL_MAX 4096U               /* longest URL sent */
 
 struct atr_kv_client {
 	struct atr_kv_kid vault;   /* origin, host, port; no name */
-	char *ca_file;             /* NULL: the system store */
+	char *ca_file;             /* owned (malloc'd); NULL: system store */
 	long connect_timeout_ms;
 	long timeout_ms;
 	long backoff_ms;
@@ -24,13 +48,19 @@ struct atr_kv_client {
 	char api_version[32];
 };
 
+/* ---- kv_http.c: the transport ---- */
+
 /* A growable buffer that is wiped whenever its memory is released:
- * replies carry unwrapped keys and tokens. */
+ * replies carry unwrapped keys and tokens.  p is owned by the buffer. */
 struct kv_buf {
 	char *p;
 	size_t len, cap;
 };
 
+/*
+ * An answer.  The caller owns the struct; body.p is allocated by
+ * kv_http() and released (wiped) by kv_resp_reset/kv_resp_free.
+ */
 struct kv_resp {
 	long status;
 	struct kv_buf body;
@@ -40,6 +70,12 @@ struct kv_resp {
 	int too_large;
 };
 
+/*
+ * A request.  Every pointer is borrowed for the kv_http() call only;
+ * none is kept or freed.  auth is the whole header line, which curl is
+ * given on the stack and never copies (so it is not left unwiped in
+ * curl's memory).
+ */
 struct kv_req {
 	const char *method;        /* GET POST PATCH DELETE */
 	const char *url;
@@ -60,10 +96,16 @@ void kv_resp_init(struct kv_resp *rs);
 void kv_resp_reset(struct kv_resp *rs);
 void kv_resp_free(struct kv_resp *rs);
 
+/* 1 once libcurl's global state and the per-thread handle key are set
+ * up (done on the first call), 0 when they cannot be. */
+int kv_http_ready(void);
+
 /*
  * One HTTP exchange with retries.  ATR_OK means an HTTP answer arrived
  * (any status; after exhausted retries the last 429/5xx is returned for
  * the caller to map); otherwise a transport failure with the detail set.
+ * c, rq are borrowed for the call; rs and call are the caller's, filled
+ * in (call's counters are added to, not reset).
  */
 enum atr_err kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
     struct kv_resp *rs, struct atr_kv_call *call);
@@ -72,17 +114,24 @@ enum atr_err kv_http(const struct atr_kv_client *c, const struct kv_req *rq,
 enum atr_err kv_note_refused_wait(const struct atr_kv_client *c,
     const struct kv_resp *rs, enum atr_err err);
 
-/* Counts one token request in the global statistics. */
+/* Global statistics: one token request, one challenge taken, one call
+ * of class cls finished (also kept as this thread's last call). */
 void kv_stats_token_fetch(void);
+void kv_stats_challenge(void);
+void kv_stats_record(enum atr_kv_opclass cls, const struct atr_kv_call *call);
 
-/* Challenge cache, per vault host:port. */
+/* ---- kv_auth.c: challenges and tokens ---- */
+
+/* Challenge cache, per vault host:port; entries are copied in and out. */
 int kv_challenge_get(const char *hostport, struct atr_kv_challenge *out);
 void kv_challenge_put(const char *hostport, const struct atr_kv_challenge *ch);
 
 /*
  * A bearer token for the challenge's scope, as a malloc'd header line
- * "Authorization: Bearer TOKEN" (free with kv_auth_free).  *is_static is
- * set when it came from ATREST_AZURE_TOKEN (nothing to refresh).
+ * "Authorization: Bearer TOKEN" in *hdr, the caller's to release with
+ * kv_auth_free (which wipes it).  *is_static is set when it came from
+ * ATREST_AZURE_TOKEN (nothing to refresh).  c and ch are borrowed for
+ * the call.
  */
 struct kv_token_ref {
 	char key[1400];  /* cache key; "" when not cached */
@@ -93,12 +142,33 @@ enum atr_err kv_auth_header(const struct atr_kv_client *c,
     struct atr_kv_call *call);
 /* Drops the cached token if it is still the one in hdr (a 401). */
 void kv_auth_invalidate(const struct kv_token_ref *ref, const char *hdr);
+/* Wipes and frees a header from kv_auth_header; NULL-safe. */
 void kv_auth_free(char *hdr);
-void kv_auth_cache_clear(void);
 
 /* Percent-encodes (RFC 3986 unreserved kept) into out; -1 if too long. */
 int kv_urlencode(const char *in, char *out, size_t cap);
 
-/* Monotonic nanoseconds. */
+/* ---- kv_call.c: authenticated requests, shared checks ---- */
+
+/*
+ * One authenticated call of class cls (counted in the statistics).  url,
+ * body and what are borrowed for the call; rs is the caller's.  On
+ * ATR_OK rs holds a 2xx answer; otherwise the error is mapped and the
+ * detail set.
+ */
+enum atr_err kv_vault_call(struct atr_kv_client *c, enum atr_kv_opclass cls,
+    const char *method, const char *url, const char *body, size_t body_len,
+    const char *what, struct kv_resp *rs);
+
+/* ATR_ERR_USAGE unless name is a key name and version (NULL: not
+ * checked) a version, so neither can change the path they go into. */
+enum atr_err kv_check_name(const char *name, const char *version);
+/* "OP https://vault/keys/NAME[/VERSION]" into what[cap], for messages. */
+void kv_key_what(const struct atr_kv_client *c, const char *op,
+    const char *name, const char *version, char *what, size_t cap);
+/* ATR_ERR_BAD_RESPONSE for a reply whose kid is not the key asked for;
+ * out (may be NULL) is zeroed. */
+enum atr_err kv_wrong_kid(const struct atr_kv_client *c, const char *what,
+    const char *kid, struct atr_kv_key *out);
 
 #endif

@@ -1,8 +1,8 @@
 /*
  * kv_parse.c - the pure parts of the Key Vault client: key identifiers,
- * base64url, WWW-Authenticate challenges, Retry-After, error bodies and
- * KeyBundle documents.  No I/O here, so all of it is unit-tested
- * without a server.
+ * WWW-Authenticate challenges, Retry-After, error bodies and KeyBundle
+ * documents (base64url is core/codec.h's).  No I/O here, so all of it
+ * is unit-tested without a server.
  */
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -27,10 +27,9 @@
 
 #define MSG_MAX 240U   /* bytes of a service message kept in a detail */
 /* Bounds of the integers a KeyBundle may carry.  Dates are IntDate
- * seconds (RFC 7519 NumericDate) up to 9999-12-31T23:59:59Z; Key Vault
+ * seconds (RFC 7519 NumericDate) up to ATR_KV_DATE_MAX; Key Vault
  * keeps deleted keys for 7 to 90 days; RSA keys go to 4096 bits on the
  * service (8192 here), AES to 256. */
-#define DATE_MAX 253402300799LL
 #define RECOVERABLE_DAYS_MAX 3650LL
 #define KEY_SIZE_MAX 16384LL
 
@@ -294,6 +293,24 @@ atr_kv_ops_parse_list(const char *list, unsigned *mask)
 	}
 	*mask = m;
 	return 0;
+}
+
+struct cJSON *
+atr_kv_ops_json(unsigned mask)
+{
+	cJSON *a = cJSON_CreateArray();
+	unsigned bit;
+
+	if (a == NULL)
+		return NULL;
+	for (bit = 1; bit <= ATR_JWK_EXPORT; bit <<= 1)
+		if ((mask & bit) != 0 &&
+		    !cJSON_AddItemToArray(a,
+		    cJSON_CreateString(atr_jwk_op_name(bit)))) {
+			cJSON_Delete(a);
+			return NULL;
+		}
+	return a;
 }
 
 const char *
@@ -729,7 +746,8 @@ atr_kv_json_int(const struct cJSON *o, const char *name, int64_t min,
 		*out = x;
 		return 1;
 	}
-	/* IMDS sends its numbers as strings of digits (reference 3.3). */
+	/* IMDS sends its numbers as strings of digits ("expires_in":
+	 * "3599" in the IMDS token response, kv_auth.c). */
 	if (cJSON_IsString(v) && v->valuestring != NULL && max >= 0 &&
 	    atr_kv_dec_parse(v->valuestring, strlen(v->valuestring), max,
 	    &x) == 0 && x >= min) {
@@ -821,15 +839,17 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 			}
 		}
 		s = jstr(key, "n");
-		if (s != NULL && atr_b64url_decode(s, strlen(s), ATR_B64_STD_ALPHABET, out->n,
-		    sizeof(out->n), &out->n_len) != 0) {
+		if (s != NULL && atr_b64url_decode(s, strlen(s),
+		    ATR_B64_STD_ALPHABET, out->n, sizeof(out->n),
+		    &out->n_len) != 0) {
 			atr_detail_set("the key's modulus n is not base64url "
 			    "or longer than 8192 bits");
 			goto out;
 		}
 		s = jstr(key, "e");
-		if (s != NULL && atr_b64url_decode(s, strlen(s), ATR_B64_STD_ALPHABET, out->e,
-		    sizeof(out->e), &out->e_len) != 0) {
+		if (s != NULL && atr_b64url_decode(s, strlen(s),
+		    ATR_B64_STD_ALPHABET, out->e, sizeof(out->e),
+		    &out->e_len) != 0) {
 			atr_detail_set("the key's exponent e is not base64url");
 			goto out;
 		}
@@ -843,14 +863,14 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 	if (cJSON_IsObject(attr)) {
 		it = cJSON_GetObjectItemCaseSensitive(attr, "enabled");
 		out->enabled = cJSON_IsBool(it) ? cJSON_IsTrue(it) : 1;
-		if (field_int(attr, "attributes.", "nbf", 0, DATE_MAX,
+		if (field_int(attr, "attributes.", "nbf", 0, ATR_KV_DATE_MAX,
 		    &out->nbf, &out->has_nbf) != 0 ||
-		    field_int(attr, "attributes.", "exp", 0, DATE_MAX,
+		    field_int(attr, "attributes.", "exp", 0, ATR_KV_DATE_MAX,
 		    &out->exp, &out->has_exp) != 0 ||
-		    field_int(attr, "attributes.", "created", 0, DATE_MAX,
-		    &out->created, NULL) != 0 ||
-		    field_int(attr, "attributes.", "updated", 0, DATE_MAX,
-		    &out->updated, NULL) != 0 ||
+		    field_int(attr, "attributes.", "created", 0,
+		    ATR_KV_DATE_MAX, &out->created, NULL) != 0 ||
+		    field_int(attr, "attributes.", "updated", 0,
+		    ATR_KV_DATE_MAX, &out->updated, NULL) != 0 ||
 		    field_int(attr, "attributes.", "recoverableDays", 0,
 		    RECOVERABLE_DAYS_MAX, &v, NULL) != 0)
 			goto out;
@@ -869,9 +889,10 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 	s = jstr(doc, "recoveryId");
 	if (s != NULL)
 		snprintf(out->recovery_id, sizeof(out->recovery_id), "%s", s);
-	if (field_int(doc, "", "deletedDate", 0, DATE_MAX, &out->deleted_date,
-	    NULL) != 0 || field_int(doc, "", "scheduledPurgeDate", 0,
-	    DATE_MAX, &out->scheduled_purge_date, NULL) != 0)
+	if (field_int(doc, "", "deletedDate", 0, ATR_KV_DATE_MAX,
+	    &out->deleted_date, NULL) != 0 ||
+	    field_int(doc, "", "scheduledPurgeDate", 0, ATR_KV_DATE_MAX,
+	    &out->scheduled_purge_date, NULL) != 0)
 		goto out;
 	err = ATR_OK;
 out:
