@@ -56,33 +56,6 @@ vfy_lib_decryptor(void)
 
 /* ---- shard and sampling ------------------------------------------------ */
 
-uint64_t
-vfy_path_hash(const char *salt, const char *rel)
-{
-	uint64_t h = 1469598103934665603ULL;
-	const unsigned char *p;
-
-	for (p = (const unsigned char *)salt; *p; p++) {
-		h ^= *p;
-		h *= 1099511628211ULL;
-	}
-	h ^= 0;
-	h *= 1099511628211ULL;
-	for (p = (const unsigned char *)rel; *p; p++) {
-		h ^= *p;
-		h *= 1099511628211ULL;
-	}
-	return vfy_mix64(h);
-}
-
-int
-vfy_in_shard(const char *rel, unsigned k, unsigned n)
-{
-	if (n <= 1)
-		return 1;
-	return vfy_path_hash("shard", rel) % n + 1 == k;
-}
-
 /*
  * Opens a store object the walk listed.  Between the listing and this
  * open, or a later reopen, another user may have put a FIFO in its

@@ -63,42 +63,23 @@ hexn(const char *s, uint8_t *out, size_t n)
 	return atr_unhex(s, 2 * n, out, n, &got) == 0 && got == n ? 0 : -1;
 }
 
+/* A JSON array of names as bits (1 << value), by a name table of
+ * names.c; unknown names are ignored. */
 static unsigned
-names_to_bits(const cJSON *arr, const char *const *names, size_t n)
+names_to_bits(const cJSON *arr, int (*from_name)(const char *))
 {
 	const cJSON *it;
 	unsigned m = 0;
-	size_t i;
+	int b;
 
 	cJSON_ArrayForEach(it, arr) {
 		if (!cJSON_IsString(it))
 			continue;
-		for (i = 0; i < n; i++)
-			if (names[i] != NULL && strcmp(it->valuestring, names[i]) == 0)
-				m |= 1U << i;
+		b = from_name(it->valuestring);
+		if (b >= 0 && b < 8)
+			m |= 1U << b;
 	}
 	return m;
-}
-
-static const char *const alg_names[8] = {NULL, "RSA-OAEP-256", "RSA-OAEP",
-    "AES-KWP", "A256KW", NULL, NULL, "unknown"};
-static const char *const kind_names[8] = {"per-object", "cached",
-    "intermediate", NULL, NULL, NULL, NULL, NULL};
-
-static int
-prov_of(const char *s)
-{
-	if (s == NULL)
-		return 0;
-	if (strcmp(s, "file-rsa") == 0)
-		return ATR_PROV_FILE_RSA;
-	if (strcmp(s, "file-aes") == 0)
-		return ATR_PROV_FILE_AES;
-	if (strcmp(s, "pkcs11") == 0)
-		return ATR_PROV_PKCS11;
-	if (strcmp(s, "azure-kv") == 0)
-		return ATR_PROV_AZURE_KV;
-	return 0;
 }
 
 static enum atr_err
@@ -246,11 +227,13 @@ load_coverage(struct vfy_report *r, const cJSON *cov, const cJSON *sd)
 		c = vfy_covmap_get(&r->cov, kid);
 		if (c == NULL)
 			return ATR_ERR_NOMEM;
-		c->provider = (uint8_t)prov_of(str_of(it, "provider"));
+		c->provider = (uint8_t)vfy_provider_from_name(str_of(it,
+		    "provider"));
 		c->algs = (uint8_t)names_to_bits(cJSON_GetObjectItemCaseSensitive(
-		    it, "algorithms"), alg_names, 8);
+		    it, "algorithms"), vfy_alg_bit_from_name);
 		c->kinds = (uint8_t)names_to_bits(
-		    cJSON_GetObjectItemCaseSensitive(it, "kinds"), kind_names, 8);
+		    cJSON_GetObjectItemCaseSensitive(it, "kinds"),
+		    vfy_kind_from_name);
 		rb = cJSON_GetObjectItemCaseSensitive(it, "rsa_bits");
 		if (cJSON_IsArray(rb) && cJSON_GetArraySize(rb) == 2) {
 			c->rsa_min = (uint32_t)num_in(cJSON_GetArrayItem(rb, 0),

@@ -1,6 +1,25 @@
 /*
  * vfy_int.h - what the verify/ files share (report model, pattern scan,
  * key wrappers, vault interface).  Not for the CLI: it uses verify.h.
+ *
+ * Dependencies go one way: each file calls only into the files listed
+ * before it (and core/, keyvault/, keys/), never back.
+ *
+ *   util.c      string copy, 64-bit mixer, path hash (shards, sampling),
+ *               path order
+ *   names.c     check, severity and status names; counters; finding
+ *               codes; stanza kind, algorithm and provider names
+ *   out.c       buffered writer with JSON and XML escaping
+ *   scan.c      pattern sets, the streaming scanner, byte statistics
+ *   keys.c      capture wrapper, impostor and control keys
+ *   vault.c     what the checks need from the Key Vault client
+ *   policy.c    defaults, --policy parsing, writing the policy back
+ *   manifest.c  the expected plaintext
+ *   report.c    finding lists, coverage, object records, the report
+ *   engine.c    vfy_run(): one pass over the store, the end phase
+ *   output.c    the report as JSON, JUnit XML and text
+ *   merge.c     reading JSON reports back, merging shard reports
+ *   fixture.c   synthetic datasets
  */
 #ifndef ATR_VFY_INT_H
 #define ATR_VFY_INT_H
@@ -9,6 +28,14 @@
 #include <stdint.h>
 
 #include "verify.h"
+
+/* ---- small helpers (util.c) -------------------------------------------- */
+
+/* malloc'd copy of s (free() it); NULL when out of memory. */
+char *vfy_strdup(const char *s);
+uint64_t vfy_mix64(uint64_t x);
+/* Path order of the walk: '/' sorts before every other byte. */
+int vfy_path_cmp(const char *a, const char *b);
 
 /* ---- counters ---------------------------------------------------------- */
 
@@ -76,6 +103,22 @@ struct vfy_code_def {
 extern const struct vfy_code_def vfy_code_defs[];
 int vfy_code_check(const char *code);   /* -1 when unknown */
 int vfy_code_derived(const char *code);
+/* A policy level's name: a severity's, or "allow". */
+const char *vfy_level_name(int level);
+
+/*
+ * Stanza fields as the JSON report names them (names.c), and back.
+ * Algorithms and kinds are kept as bit sets (1 << value); an algorithm
+ * above 7 sets VFY_ALG_OTHER_BIT.  The names are static strings.
+ */
+#define VFY_ALG_OTHER_BIT 7
+const char *vfy_alg_bit_name(unsigned bit);      /* "RSA-OAEP-256" */
+int vfy_alg_bit_from_name(const char *name);     /* -1 when unknown */
+const char *vfy_kind_name(unsigned kind);        /* "per-object" */
+int vfy_kind_from_name(const char *name);        /* -1 when unknown */
+/* The enum atr_provider_type of a name atr_provider_name() gives (name
+ * may be NULL); 0 when unknown. */
+int vfy_provider_from_name(const char *name);
 
 /*
  * A bounded collection: every finding is counted, and the `cap` first in
@@ -95,8 +138,6 @@ void vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f);
 void vfy_flist_absorb(struct vfy_flist *dst, struct vfy_flist *src);
 void vfy_flist_sort(struct vfy_flist *l);
 int vfy_finding_cmp(const struct vfy_finding *a, const struct vfy_finding *b);
-/* Path order of the walk: '/' sorts before every other byte. */
-int vfy_path_cmp(const char *a, const char *b);
 
 /* ---- coverage: one entry per stanza key id ----------------------------- */
 
@@ -365,7 +406,7 @@ enum atr_err vfy_vault_versions(struct atr_key *k, struct vfy_vver **out,
 int vfy_kid_split(const char *kid, char *origin, size_t ocap, char *name,
     size_t ncap, char *version, size_t vcap);
 
-/* ---- small helpers ----------------------------------------------------- */
+/* ---- buffered writer (out.c) ------------------------------------------- */
 
 /* Buffered writer over a file descriptor, for the JSON and XML outputs. */
 struct vfy_out {
@@ -385,17 +426,9 @@ void vfy_out_json_str(struct vfy_out *o, const char *s);
 void vfy_out_xml_str(struct vfy_out *o, const char *s);
 enum atr_err vfy_out_flush(struct vfy_out *o);
 
-char *vfy_strdup(const char *s);
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-char *vfy_asprintf(const char *fmt, ...);
-uint64_t vfy_mix64(uint64_t x);
-
 /* Policy as the JSON --policy reads (so merge can re-read it). */
 void vfy_policy_write(struct vfy_out *o, const struct vfy_policy *p,
     const char *indent);
-const char *vfy_level_name(int level);
 
 /* Manifest lookups for the engine. */
 struct vfy_mentry {
