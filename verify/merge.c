@@ -551,27 +551,12 @@ vfy_merge(struct vfy_report *const *sh, size_t n, struct vfy_report **out)
 		for (k = 0; k < a->cov.n; k++) {
 			struct vfy_cov *sc = &a->cov.v[k];
 			struct vfy_cov *d = vfy_covmap_get(&r->cov, sc->key_id);
-			size_t m;
 
 			if (d == NULL) {
 				vfy_report_free(r);
 				return ATR_ERR_NOMEM;
 			}
-			d->provider = sc->provider;
-			d->algs |= sc->algs;
-			d->kinds |= sc->kinds;
-			if (sc->rsa_max > 0 && sc->rsa_min < d->rsa_min)
-				d->rsa_min = sc->rsa_min;
-			if (sc->rsa_max > d->rsa_max)
-				d->rsa_max = sc->rsa_max;
-			d->objects += sc->objects;
-			d->opened += sc->opened;
-			d->direct += sc->direct;
-			d->configured |= sc->configured;
-			d->primary |= sc->primary;
-			d->current |= sc->current;
-			for (m = 0; m < sc->nshares; m++)
-				vfy_cov_add_share(d, sc->shares + 16 * m);
+			vfy_cov_sum(d, sc);
 		}
 		for (k = 0; k < a->objs.n; k++) {
 			struct vfy_obj o = a->objs.v[k];

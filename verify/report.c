@@ -1,9 +1,8 @@
 /*
- * report.c - the report model: checks, counters, bounded finding lists,
- * coverage per key id, object records; and vfy_finalize(), which derives
- * what needs the whole store (uniqueness, per-key policy, rotation
- * versions, statuses) so that a merge of shard reports derives exactly
- * what a single run would.
+ * report.c - the report model: bounded finding lists kept in report
+ * order, coverage per stanza key id, object records, the report itself
+ * and the queries the CLI and the tests make of it.  What needs the
+ * whole store is derived from these by finalize.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -44,8 +43,8 @@ vfy_flist_init(struct vfy_flist *l, size_t cap)
 	l->cap = cap;
 }
 
-static void
-finding_free(struct vfy_finding *f)
+void
+vfy_finding_free(struct vfy_finding *f)
 {
 	free(f->subject);
 	free(f->message);
@@ -58,7 +57,7 @@ vfy_flist_free(struct vfy_flist *l)
 	size_t i;
 
 	for (i = 0; i < l->n; i++)
-		finding_free(&l->v[i]);
+		vfy_finding_free(&l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = l->alloc = 0;
@@ -106,7 +105,7 @@ vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f)
 	if (f->sev >= 0 && f->sev <= 2)
 		l->count[f->sev]++;
 	if (l->cap == 0) {
-		finding_free(f);
+		vfy_finding_free(f);
 		return;
 	}
 	if (l->n < l->cap) {
@@ -118,7 +117,7 @@ vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f)
 				na = l->cap;
 			nv = realloc(l->v, na * sizeof(*nv));
 			if (nv == NULL) {
-				finding_free(f);
+				vfy_finding_free(f);
 				return;
 			}
 			l->v = nv;
@@ -131,10 +130,10 @@ vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f)
 	}
 	/* Full: keep f only if it comes before the current last one. */
 	if (vfy_finding_cmp(f, &l->v[0]) >= 0) {
-		finding_free(f);
+		vfy_finding_free(f);
 		return;
 	}
-	finding_free(&l->v[0]);
+	vfy_finding_free(&l->v[0]);
 	l->v[0] = *f;
 	sift_down(l->v, l->n, 0);
 }
@@ -317,33 +316,58 @@ vfy_covmap_free(struct vfy_covmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* rsa_min counts only where an RSA size was seen (rsa_max > 0): a report
+ * read back without "rsa_bits" has no minimum to give. */
+void
+vfy_cov_sum(struct vfy_cov *d, const struct vfy_cov *s)
+{
+	size_t k;
+
+	d->provider = s->provider;
+	d->algs |= s->algs;
+	d->kinds |= s->kinds;
+	if (s->rsa_max > 0 && s->rsa_min < d->rsa_min)
+		d->rsa_min = s->rsa_min;
+	if (s->rsa_max > d->rsa_max)
+		d->rsa_max = s->rsa_max;
+	d->objects += s->objects;
+	d->opened += s->opened;
+	d->direct += s->direct;
+	d->configured |= s->configured;
+	d->primary |= s->primary;
+	d->current |= s->current;
+	for (k = 0; k < s->nshares; k++)
+		vfy_cov_add_share(d, s->shares + 16 * k);
+}
+
 void
 vfy_covmap_absorb(struct vfy_covmap *dst, struct vfy_covmap *src)
 {
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < src->n; i++) {
-		struct vfy_cov *s = &src->v[i], *d = vfy_covmap_get(dst, s->key_id);
+		struct vfy_cov *d = vfy_covmap_get(dst, src->v[i].key_id);
 
-		if (d == NULL)
-			continue;
-		d->provider = s->provider;
-		d->algs |= s->algs;
-		d->kinds |= s->kinds;
-		if (s->rsa_min < d->rsa_min)
-			d->rsa_min = s->rsa_min;
-		if (s->rsa_max > d->rsa_max)
-			d->rsa_max = s->rsa_max;
-		d->objects += s->objects;
-		d->opened += s->opened;
-		d->direct += s->direct;
-		d->configured |= s->configured;
-		d->primary |= s->primary;
-		d->current |= s->current;
-		for (k = 0; k < s->nshares; k++)
-			vfy_cov_add_share(d, s->shares + 16 * k);
+		if (d != NULL)
+			vfy_cov_sum(d, &src->v[i]);
 	}
 	vfy_covmap_free(src);
+}
+
+void
+vfy_covmap_reindex(struct vfy_covmap *m)
+{
+	size_t i, j;
+
+	if (m->idx_cap == 0)
+		return;
+	memset(m->idx, 0, m->idx_cap * sizeof(*m->idx));
+	for (i = 0; i < m->n; i++) {
+		j = str_hash(m->v[i].key_id) & (m->idx_cap - 1);
+		while (m->idx[j])
+			j = (j + 1) & (m->idx_cap - 1);
+		m->idx[j] = (uint32_t)i + 1;
+	}
 }
 
 /* ---- object records ---------------------------------------------------- */
@@ -509,439 +533,4 @@ vfy_report_exit(const struct vfy_report *r)
 		if (r->checks[c].f.count[VFY_ERROR] > 0)
 			return 1;
 	return 0;
-}
-
-/* ---- finalize ---------------------------------------------------------- */
-
-void
-vfy_drop_derived(struct vfy_report *r)
-{
-	int c, i, v;
-
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		struct vfy_checkres *k = &r->checks[c];
-		struct vfy_flist *l = &k->f, keep;
-		size_t n;
-
-		vfy_flist_init(&keep, l->cap);
-		for (n = 0; n < l->n; n++) {
-			struct vfy_finding *f = &l->v[n];
-
-			if (vfy_code_derived(f->code)) {
-				finding_free(f);
-				continue;
-			}
-			vfy_flist_add(&keep, f);
-		}
-		/* Counts include findings beyond the cap: take the derived
-		 * ones off by their own count. */
-		for (v = 0; v < 3; v++)
-			keep.count[v] = l->count[v] - k->dcount[v];
-		memset(k->dcount, 0, sizeof(k->dcount));
-		free(l->v);
-		*l = keep;
-	}
-	for (i = 0; i < VS__COUNT; i++)
-		if (vfy_stat_defs[i].derived)
-			r->stats[i] = 0;
-}
-
-static void
-hex16(const uint8_t *p, size_t n, char *out)
-{
-	atr_hex(p, n, out);
-}
-
-/* Sorting the object records by one field at a time. */
-static const struct vfy_obj *sort_base;
-static int sort_field;
-
-static int
-obj_path_cmp(const struct vfy_obj *a, const struct vfy_obj *b)
-{
-	if (a->store != b->store)
-		return a->store < b->store ? -1 : 1;
-	return vfy_path_cmp(a->rel, b->rel);
-}
-
-static int
-cmp_by_field(const void *x, const void *y)
-{
-	const struct vfy_obj *a = &sort_base[*(const size_t *)x];
-	const struct vfy_obj *b = &sort_base[*(const size_t *)y];
-	int c = 0;
-
-	switch (sort_field) {
-	case 0:
-		c = memcmp(a->oid, b->oid, sizeof(a->oid));
-		break;
-	case 1:
-		c = memcmp(a->nonce, b->nonce, sizeof(a->nonce));
-		break;
-	default:
-		if (a->has_fp != b->has_fp)
-			c = a->has_fp < b->has_fp ? -1 : 1;
-		else
-			c = memcmp(a->fp, b->fp, sizeof(a->fp));
-		break;
-	}
-	return c ? c : obj_path_cmp(a, b);
-}
-
-static int
-same_field(const struct vfy_obj *a, const struct vfy_obj *b, int field)
-{
-	switch (field) {
-	case 0:
-		return memcmp(a->oid, b->oid, sizeof(a->oid)) == 0;
-	case 1:
-		return memcmp(a->nonce, b->nonce, sizeof(a->nonce)) == 0;
-	default:
-		return a->has_fp && b->has_fp &&
-		    memcmp(a->fp, b->fp, sizeof(a->fp)) == 0;
-	}
-}
-
-static void
-uniqueness(struct vfy_report *r)
-{
-	const struct vfy_obj *o = r->objs.v;
-	size_t n = r->objs.n, *ix, i, j, k;
-	char first[4096], hex[65];
-	int field;
-
-	r->stats[VS_U_OBJECTS] = (int64_t)n;
-	for (i = 0; i < n; i++)
-		if ((int64_t)o[i].frames > r->stats[VS_U_MAX_FRAMES])
-			r->stats[VS_U_MAX_FRAMES] = (int64_t)o[i].frames;
-	if (n < 1)
-		return;
-	ix = malloc(n * sizeof(*ix));
-	if (ix == NULL) {
-		r->incomplete = 1;
-		snprintf(r->incomplete_why, sizeof(r->incomplete_why),
-		    "out of memory in the uniqueness check");
-		return;
-	}
-	sort_base = o;
-	for (field = 0; field < 3; field++) {
-		for (i = 0; i < n; i++)
-			ix[i] = i;
-		sort_field = field;
-		qsort(ix, n, sizeof(*ix), cmp_by_field);
-		for (i = 0; i < n; i = j) {
-			const struct vfy_obj *a = &o[ix[i]];
-			int same_share = 1;
-
-			for (j = i + 1; j < n && same_field(a, &o[ix[j]], field);
-			    j++)
-				;
-			if (j - i < 2)
-				continue;
-			vfy_display_path(r, a->store, a->rel, first,
-			    sizeof(first));
-			if (field == 0) {
-				hex16(a->oid, 8, hex);
-				for (k = i + 1; k < j; k++) {
-					const struct vfy_obj *b = &o[ix[k]];
-
-					r->stats[VS_U_DUP_IDS]++;
-					vfy_report_add(r, VFY_ERROR, b->store,
-					    b->rel, -1, "uniqueness.object-id",
-					    "object id %s... is also the id of %s "
-					    "(a copied or replayed object)", hex,
-					    first);
-				}
-			} else if (field == 1) {
-				hex16(a->nonce, ATR_NONCE_PREFIX_BYTES, hex);
-				for (k = i + 1; k < j; k++) {
-					const struct vfy_obj *b = &o[ix[k]];
-					size_t m;
-					int reuse = 0;
-
-					/* The payload key is HKDF(DEK, object id):
-					 * only the same DEK and object id repeat
-					 * (key, nonce) pairs (SP 800-38D 8). */
-					for (m = i; m < k && !reuse; m++) {
-						const struct vfy_obj *c = &o[ix[m]];
-
-						reuse = same_field(b, c, 2) &&
-						    same_field(b, c, 0);
-					}
-					if (reuse) {
-						r->stats[VS_U_NONCE_REUSE]++;
-						vfy_report_add(r, VFY_ERROR,
-						    b->store, b->rel, -1,
-						    "uniqueness.nonce-reuse",
-						    "nonce prefix %s and payload key "
-						    "are those of %s: GCM nonces repeat "
-						    "under one key", hex, first);
-					} else {
-						r->stats[VS_U_NONCE_COLLISIONS]++;
-						vfy_report_add(r, VFY_WARN, b->store,
-						    b->rel, -1,
-						    "uniqueness.nonce-collision",
-						    "nonce prefix %s is also used by %s "
-						    "under a different key (harmless, "
-						    "but unexpected from a 56-bit "
-						    "random prefix)", hex, first);
-					}
-				}
-			} else {
-				if (!a->has_fp)
-					continue;
-				for (k = i; k < j; k++) {
-					const struct vfy_obj *b = &o[ix[k]];
-
-					if (b->kind != ATR_KIND_SHARED ||
-					    memcmp(b->share, a->share, 16) != 0)
-						same_share = 0;
-				}
-				if (same_share) {
-					/* A cached hierarchy shares its DEK by
-					 * design; each object still has its own
-					 * payload key (FORMAT.md 3). */
-					uint64_t lim =
-					    r->policy.max_objects_per_shared_dek;
-
-					hex16(a->share, 8, hex);
-					if (lim != 0 && (uint64_t)(j - i) > lim)
-						vfy_report_add(r, VFY_ERROR, a->store,
-						    a->rel, -1,
-						    "uniqueness.shared-dek",
-						    "cached DEK (share %s...) is used by "
-						    "%zu objects; the policy allows %llu",
-						    hex, j - i,
-						    (unsigned long long)lim);
-					else
-						vfy_report_add(r,
-						    r->policy.shared_dek, a->store,
-						    a->rel, -1,
-						    "uniqueness.shared-dek",
-						    "cached DEK (share %s...) is shared "
-						    "by %zu objects (by design of the "
-						    "cached hierarchy)", hex, j - i);
-					continue;
-				}
-				for (k = i + 1; k < j; k++) {
-					const struct vfy_obj *b = &o[ix[k]];
-
-					r->stats[VS_U_DEK_REUSE]++;
-					vfy_report_add(r, VFY_ERROR, b->store,
-					    b->rel, -1, "uniqueness.dek-reuse",
-					    "the DEK (by keyed fingerprint) is also "
-					    "the DEK of %s", first);
-				}
-			}
-		}
-	}
-	/* Shares: distinct cached DEKs and their objects. */
-	for (i = 0; i < n; i++)
-		ix[i] = i;
-	sort_field = 2;
-	qsort(ix, n, sizeof(*ix), cmp_by_field);
-	for (i = 0; i < n; i = j) {
-		const struct vfy_obj *a = &o[ix[i]];
-
-		for (j = i + 1; j < n && same_field(a, &o[ix[j]], 2); j++)
-			;
-		if (a->has_fp && a->kind == ATR_KIND_SHARED) {
-			r->stats[VS_U_SHARES]++;
-			r->stats[VS_U_SHARED_OBJECTS] += (int64_t)(j - i);
-		}
-	}
-	free(ix);
-}
-
-static int
-cmp_share(const void *a, const void *b)
-{
-	return memcmp(a, b, 16);
-}
-
-static int
-cmp_cov(const void *a, const void *b)
-{
-	return strcmp(((const struct vfy_cov *)a)->key_id,
-	    ((const struct vfy_cov *)b)->key_id);
-}
-
-static void
-coverage_derived(struct vfy_report *r)
-{
-	const struct vfy_policy *p = &r->policy;
-	size_t i, k, m;
-
-	/* Deterministic order for the report; the index is rebuilt. */
-	if (r->cov.n > 1)
-		qsort(r->cov.v, r->cov.n, sizeof(*r->cov.v), cmp_cov);
-	if (r->cov.idx_cap) {
-		memset(r->cov.idx, 0, r->cov.idx_cap * sizeof(*r->cov.idx));
-		for (i = 0; i < r->cov.n; i++) {
-			size_t j = str_hash(r->cov.v[i].key_id) &
-			    (r->cov.idx_cap - 1);
-
-			while (r->cov.idx[j])
-				j = (j + 1) & (r->cov.idx_cap - 1);
-			r->cov.idx[j] = (uint32_t)i + 1;
-		}
-	}
-	for (i = 0; i < r->cov.n; i++) {
-		struct vfy_cov *c = &r->cov.v[i];
-		uint64_t wraps;
-		const char *kid = c->key_id;
-
-		if (c->nshares > 1) {
-			qsort(c->shares, c->nshares, 16, cmp_share);
-			for (k = m = 0; k < c->nshares; k++)
-				if (m == 0 || memcmp(c->shares + 16 * (m - 1),
-				    c->shares + 16 * k, 16) != 0) {
-					memmove(c->shares + 16 * m,
-					    c->shares + 16 * k, 16);
-					m++;
-				}
-			c->nshares = m;
-		}
-		wraps = c->direct + c->nshares;
-		r->stats[VS_PO_STANZA_KEYS]++;
-		r->stats[VS_RO_KEY_IDS]++;
-		if ((int64_t)wraps > r->stats[VS_U_MAX_WRAPS])
-			r->stats[VS_U_MAX_WRAPS] = (int64_t)wraps;
-		/* SP 800-38D 8.3 bounds a key to 2^32 invocations with random
-		 * IVs; KW/KWP and OAEP have no IV, but the same bound is a
-		 * prudent cap on what one KEK protects (Vault transit's
-		 * barrier is 0.9 * 2^32). */
-		if (p->kek_max_wraps != 0) {
-			double warn = p->kek_warn_fraction *
-			    (double)p->kek_max_wraps;
-
-			if (wraps >= p->kek_max_wraps)
-				vfy_report_add(r, VFY_ERROR, -1, kid, -1,
-				    "uniqueness.kek-wraps",
-				    "%llu wraps under this KEK reach the limit "
-				    "of %llu", (unsigned long long)wraps,
-				    (unsigned long long)p->kek_max_wraps);
-			else if (p->kek_warn_fraction > 0.0 &&
-			    (double)wraps >= warn)
-				vfy_report_add(r, VFY_WARN, -1, kid, -1,
-				    "uniqueness.kek-wraps",
-				    "%llu wraps under this KEK exceed %.0f%% of "
-				    "the limit of %llu",
-				    (unsigned long long)wraps,
-				    p->kek_warn_fraction * 100.0,
-				    (unsigned long long)p->kek_max_wraps);
-		}
-		if (c->algs & ((1U << ATR_WRAP_RSA_OAEP_256) |
-		    (1U << ATR_WRAP_RSA_OAEP_SHA1))) {
-			if (c->rsa_min < p->rsa_error_below)
-				vfy_report_add(r, VFY_ERROR, -1, kid, -1,
-				    "policy.rsa-size",
-				    "%llu objects are wrapped with an RSA-%u key "
-				    "(below %u bits is not allowed)",
-				    (unsigned long long)c->objects, c->rsa_min,
-				    p->rsa_error_below);
-			else if (c->rsa_min < p->rsa_min_bits)
-				vfy_report_add(r, VFY_WARN, -1, kid, -1,
-				    "policy.rsa-size",
-				    "%llu objects are wrapped with an RSA-%u key "
-				    "(%u bits or more required for data kept "
-				    "past 2030, SP 800-57)",
-				    (unsigned long long)c->objects, c->rsa_min,
-				    p->rsa_min_bits);
-		}
-		if (c->algs & (1U << ATR_WRAP_RSA_OAEP_SHA1))
-			vfy_report_add(r, p->oaep_sha1, -1, kid, -1,
-			    "policy.oaep-sha1",
-			    "stanzas use RSA-OAEP with SHA-1 (RFC 8017 allows "
-			    "it; the policy asks for SHA-256)");
-		if (c->algs & (1U << ATR_WRAP_AES_KW))
-			vfy_report_add(r, p->aes_kw, -1, kid, -1,
-			    "policy.aes-kw",
-			    "stanzas use unpadded AES-KW (RFC 3394)");
-		if ((c->algs & ~((1U << 1) | (1U << 2) | (1U << 3) |
-		    (1U << 4))) != 0 || c->provider < 1 || c->provider > 4)
-			vfy_report_add(r, VFY_ERROR, -1, kid, -1,
-			    "policy.unknown-alg",
-			    "stanzas name an unknown provider (%u) or wrap "
-			    "algorithm", c->provider);
-		if (c->configured && !c->current && r->current_key_id[0])
-			vfy_report_add(r, VFY_INFO, -1, kid, -1,
-			    "rotation.old-version",
-			    "%llu objects have a stanza for this allowed key "
-			    "that is not the current one",
-			    (unsigned long long)c->objects);
-	}
-}
-
-void
-vfy_finalize(struct vfy_report *r)
-{
-	int c;
-
-	uint64_t before[VFY_NCHECKS][3];
-
-	vfy_drop_derived(r);
-	for (c = 0; c < VFY_NCHECKS; c++)
-		memcpy(before[c], r->checks[c].f.count, sizeof(before[c]));
-	coverage_derived(r);
-	uniqueness(r);
-	if (r->is_merged && r->fp_key_id[0] == '\0' && r->merged_from > 1)
-		vfy_report_add(r, VFY_WARN, -1, "", -1,
-		    "uniqueness.dek-unchecked",
-		    "the shards used different DEK fingerprint keys: DEK reuse "
-		    "across shards was not checked (give every shard the same "
-		    "--fingerprint-key)");
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		int v;
-
-		for (v = 0; v < 3; v++)
-			r->checks[c].dcount[v] = r->checks[c].f.count[v] -
-			    before[c][v];
-	}
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		struct vfy_checkres *k = &r->checks[c];
-
-		vfy_flist_sort(&k->f);
-		k->reason[0] = '\0';
-	}
-	/* Skip reasons: a check that had nothing to examine says so rather
-	 * than passing. */
-	if (r->stats[VS_ENVELOPES] == 0) {
-		static const int dep[] = {VFY_RECIPIENTS, VFY_DECRYPT,
-		    VFY_NEGATIVE, VFY_TAMPER, VFY_UNIQUENESS, VFY_ROTATION};
-		size_t i;
-
-		for (i = 0; i < sizeof(dep) / sizeof(dep[0]); i++)
-			snprintf(r->checks[dep[i]].reason,
-			    sizeof(r->checks[dep[i]].reason),
-			    "no envelope in the store");
-	} else {
-		if (r->stats[VS_D_ATTEMPTED] == 0)
-			snprintf(r->checks[VFY_DECRYPT].reason,
-			    sizeof(r->checks[VFY_DECRYPT].reason),
-			    "no object was decrypted (the key was disabled for "
-			    "the revocation drill)");
-		if (r->stats[VS_T_OBJECTS] == 0)
-			snprintf(r->checks[VFY_TAMPER].reason,
-			    sizeof(r->checks[VFY_TAMPER].reason),
-			    "no object was opened, so none could be tampered "
-			    "with");
-		if (r->stats[VS_N_CONTROL] + r->stats[VS_N_IMPOSTOR] +
-		    r->stats[VS_N_DRILL] == 0)
-			snprintf(r->checks[VFY_NEGATIVE].reason,
-			    sizeof(r->checks[VFY_NEGATIVE].reason),
-			    "no control key attempt was made");
-	}
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		struct vfy_checkres *k = &r->checks[c];
-
-		if (k->f.count[VFY_ERROR])
-			k->status = VFY_FAILED;
-		else if (k->f.count[VFY_WARN])
-			k->status = VFY_WARNED;
-		else if (k->reason[0])
-			k->status = VFY_SKIPPED;
-		else
-			k->status = VFY_PASS;
-	}
 }

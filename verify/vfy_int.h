@@ -16,6 +16,8 @@
  *   policy.c    defaults, --policy parsing, writing the policy back
  *   manifest.c  the expected plaintext
  *   report.c    finding lists, coverage, object records, the report
+ *   finalize.c  what needs the whole store: uniqueness, per-key policy,
+ *               rotation versions, statuses
  *   engine.c    vfy_run(): one pass over the store, the end phase
  *   output.c    the report as JSON, JUnit XML and text
  *   merge.c     reading JSON reports back, merging shard reports
@@ -130,6 +132,7 @@ struct vfy_flist {
 	size_t n, cap, alloc;
 	uint64_t count[3];      /* by severity, kept or not */
 };
+void vfy_finding_free(struct vfy_finding *f);   /* subject and message */
 void vfy_flist_init(struct vfy_flist *l, size_t cap);
 void vfy_flist_free(struct vfy_flist *l);
 /* Takes ownership of f->subject and f->message (freed if not kept). */
@@ -166,8 +169,12 @@ struct vfy_covmap {
 void vfy_covmap_free(struct vfy_covmap *m);
 struct vfy_cov *vfy_covmap_get(struct vfy_covmap *m, const char *key_id);
 void vfy_cov_add_share(struct vfy_cov *c, const uint8_t share[16]);
-/* Moves src's entries into dst, summing. */
+/* Adds s's counts, bits and share ids into d (same key id). */
+void vfy_cov_sum(struct vfy_cov *d, const struct vfy_cov *s);
+/* Moves src's entries into dst, summing; src is left empty. */
 void vfy_covmap_absorb(struct vfy_covmap *dst, struct vfy_covmap *src);
+/* Rebuilds the index after the entries were reordered. */
+void vfy_covmap_reindex(struct vfy_covmap *m);
 
 /* ---- object records (uniqueness, shard data) --------------------------- */
 
@@ -252,18 +259,20 @@ void vfy_report_add(struct vfy_report *r, int sev, int store,
     const char *fmt, ...);
 void vfy_finding_set(struct vfy_finding *f, int sev, int store,
     const char *subject, int64_t offset, const char *code, const char *msg);
+/* Display path of a finding subject. */
+void vfy_display_path(const struct vfy_report *r, int store, const char *rel,
+    char *out, size_t cap);
+
+/* ---- derived findings (finalize.c) ------------------------------------- */
+
 /*
  * Derived findings and counters (coverage-based policy and rotation
  * findings, uniqueness from the object records), skip reasons and
  * statuses.  Run once after the checks, and again by merge.
  */
 void vfy_finalize(struct vfy_report *r);
-/* Removes the derived findings and counters (before a merge). */
+/* Removes the derived findings and counters (vfy_finalize starts so). */
 void vfy_drop_derived(struct vfy_report *r);
-
-/* Display path of a finding subject. */
-void vfy_display_path(const struct vfy_report *r, int store, const char *rel,
-    char *out, size_t cap);
 
 /* ---- pattern scan (canaries, shingles, unwrapped keys) ----------------- */
 
