@@ -372,8 +372,8 @@ key_policy(struct vfy_report *r, const struct vfy_cov *c)
 		if (c->rsa_min < p->rsa_error_below)
 			vfy_report_add(r, VFY_ERROR, -1, kid, -1,
 			    "policy.rsa-size",
-			    "%llu objects are wrapped with an RSA-%u key (below "
-			    "%u bits is not allowed)",
+			    "%llu objects are wrapped with an RSA-%u key "
+			    "(below %u bits is not allowed)",
 			    (unsigned long long)c->objects, c->rsa_min,
 			    p->rsa_error_below);
 		else if (c->rsa_min < p->rsa_min_bits)

@@ -18,7 +18,9 @@
  *   report.c    finding lists, coverage, object records, the report
  *   finalize.c  what needs the whole store: uniqueness, per-key policy,
  *               rotation versions, statuses
- *   engine.c    vfy_run(): one pass over the store, the end phase
+ *   worker.c .. engine.c
+ *               vfy_run(): the pass over the store and the end phase,
+ *               one file per stage (vfy_engine.h lists them in order)
  *   output.c    the report as JSON, JUnit XML and text
  *   merge.c     reading JSON reports back, merging shard reports
  *   fixture.c   synthetic datasets
