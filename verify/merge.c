@@ -417,62 +417,56 @@ dup_in(const struct vfy_flist *l, const struct vfy_finding *f)
 	return 0;
 }
 
-enum atr_err
-vfy_merge(struct vfy_report *const *sh, size_t n, struct vfy_report **out)
+/* Every shard of one N-way split (N from the first), each once, all
+ * run with the same stores, keys, policy and manifest. */
+static enum atr_err
+check_shards(struct vfy_report *const *sh, size_t n)
 {
-	struct vfy_report *r = NULL, *a;
-	unsigned N, *seen = NULL;
+	unsigned N = sh[0]->shard_n, *seen;
+	const struct vfy_report *a;
+	enum atr_err e = ATR_OK;
 	const char *what;
 	size_t i, k;
-	int c, s, v;
 
-	*out = NULL;
-	if (n == 0)
-		return atr_fail(ATR_ERR_USAGE, "no report to merge");
-	N = sh[0]->shard_n;
 	if (N < 2)
 		return atr_fail(ATR_ERR_USAGE, "the first report is not a shard "
 		    "report (run verify with --shard K/N)");
 	seen = calloc(N + 1, sizeof(*seen));
 	if (seen == NULL)
 		return ATR_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
+	for (i = 0; e == ATR_OK && i < n; i++) {
 		a = sh[i];
 		if (a->shard_n != N || a->shard_k < 1 || a->shard_k > N ||
-		    !a->keep_shard_data) {
-			free(seen);
-			return atr_fail(ATR_ERR_USAGE, "report %zu is not a shard "
+		    !a->keep_shard_data)
+			e = atr_fail(ATR_ERR_USAGE, "report %zu is not a shard "
 			    "of the same %u-way split", i + 1, N);
-		}
-		if (seen[a->shard_k]++) {
-			free(seen);
-			return atr_fail(ATR_ERR_USAGE, "shard %u/%u given twice",
+		else if (seen[a->shard_k]++)
+			e = atr_fail(ATR_ERR_USAGE, "shard %u/%u given twice",
 			    a->shard_k, N);
-		}
-		if (!same_config(sh[0], a, &what)) {
-			free(seen);
-			return atr_fail(ATR_ERR_USAGE, "shard %u/%u was run with "
+		else if (!same_config(sh[0], a, &what))
+			e = atr_fail(ATR_ERR_USAGE, "shard %u/%u was run with "
 			    "other %s than shard %u/%u", a->shard_k, N, what,
 			    sh[0]->shard_k, N);
-		}
 	}
-	for (k = 1; k <= N; k++)
-		if (!seen[k]) {
-			free(seen);
-			return atr_fail(ATR_ERR_USAGE, "shard %zu/%u is missing: "
-			    "a merge without it would not cover the store", k, N);
-		}
+	for (k = 1; e == ATR_OK && k <= N; k++)
+		if (!seen[k])
+			e = atr_fail(ATR_ERR_USAGE, "shard %zu/%u is missing: a "
+			    "merge without it would not cover the store", k, N);
 	free(seen);
-	a = sh[0];
-	r = vfy_report_new(&a->policy);
-	if (r == NULL)
-		return ATR_ERR_NOMEM;
+	return e;
+}
+
+/* The configuration every shard shares, from a, into r (strings
+ * copied). */
+static enum atr_err
+copy_config(struct vfy_report *r, const struct vfy_report *a)
+{
+	size_t i;
+
 	r->stores = calloc(a->nstores ? a->nstores : 1, sizeof(*r->stores));
 	r->keys = calloc(a->nkeys ? a->nkeys : 1, sizeof(*r->keys));
-	if (r->stores == NULL || r->keys == NULL) {
-		vfy_report_free(r);
+	if (r->stores == NULL || r->keys == NULL)
 		return ATR_ERR_NOMEM;
-	}
 	r->nstores = a->nstores;
 	for (i = 0; i < a->nstores; i++) {
 		r->stores[i].arg = vfy_strdup(a->stores[i].arg);
@@ -491,83 +485,142 @@ vfy_merge(struct vfy_report *const *sh, size_t n, struct vfy_report **out)
 	memcpy(r->manifest_sha, a->manifest_sha, sizeof(r->manifest_sha));
 	memcpy(r->current_key_id, a->current_key_id, sizeof(r->current_key_id));
 	r->revocation_drill = a->revocation_drill;
+	return ATR_OK;
+}
+
+/* The run: earliest start, longest shard, most jobs, the first shard's
+ * reason to be incomplete. */
+static void
+merge_run(struct vfy_report *r, const struct vfy_report *a)
+{
+	if (a->started < r->started)
+		r->started = a->started;
+	if (a->elapsed_ms > r->elapsed_ms)
+		r->elapsed_ms = a->elapsed_ms;
+	if (a->jobs > r->jobs)
+		r->jobs = a->jobs;
+	if (a->incomplete && !r->incomplete) {
+		r->incomplete = 1;
+		snprintf(r->incomplete_why, sizeof(r->incomplete_why),
+		    "shard %u/%u: %.200s", a->shard_k, a->shard_n,
+		    a->incomplete_why);
+	}
+}
+
+/* a's findings that are not derived (vfy_finalize derives those again
+ * over the union), with their counts, including those not kept. */
+static void
+merge_findings(struct vfy_report *r, const struct vfy_report *a)
+{
+	size_t k;
+	int c, v;
+
+	for (c = 0; c < VFY_NCHECKS; c++) {
+		const struct vfy_checkres *from = &a->checks[c];
+		uint64_t kept[3] = {0, 0, 0};
+
+		for (k = 0; k < from->f.n; k++) {
+			const struct vfy_finding *f = &from->f.v[k];
+			struct vfy_finding x;
+
+			if (vfy_code_derived(f->code))
+				continue;
+			kept[f->sev]++;
+			/* Key and configuration findings are the same in
+			 * every shard: once. */
+			if (f->store < 0 && dup_in(&r->checks[c].f, f))
+				continue;
+			vfy_finding_set(&x, f->sev, f->store, f->subject,
+			    f->offset, f->code, f->message);
+			vfy_flist_add(&r->checks[c].f, &x);
+		}
+		for (v = 0; v < 3; v++)
+			r->checks[c].f.count[v] += from->f.count[v] -
+			    from->dcount[v] - kept[v];
+	}
+}
+
+/* Counters: summed, or the largest for maxima and for those every
+ * shard has alike; derived ones are left to vfy_finalize. */
+static void
+merge_stats(struct vfy_report *r, const struct vfy_report *a)
+{
+	int s;
+
+	for (s = 0; s < VS__COUNT; s++) {
+		if (vfy_stat_defs[s].derived)
+			continue;
+		switch (vfy_stat_defs[s].op) {
+		case VFY_OP_MAX:
+		case VFY_OP_SAME:
+			if (a->stats[s] > r->stats[s])
+				r->stats[s] = a->stats[s];
+			break;
+		default:
+			r->stats[s] += a->stats[s];
+		}
+	}
+}
+
+/* Coverage and object records: the union (strings copied). */
+static enum atr_err
+merge_shard_data(struct vfy_report *r, const struct vfy_report *a)
+{
+	size_t k;
+
+	for (k = 0; k < a->cov.n; k++) {
+		struct vfy_cov *d = vfy_covmap_get(&r->cov, a->cov.v[k].key_id);
+
+		if (d == NULL)
+			return ATR_ERR_NOMEM;
+		vfy_cov_sum(d, &a->cov.v[k]);
+	}
+	for (k = 0; k < a->objs.n; k++) {
+		struct vfy_obj o = a->objs.v[k];
+
+		o.rel = vfy_strdup(o.rel);
+		if (o.rel == NULL || vfy_objvec_push(&r->objs, &o) != 0) {
+			free(o.rel);
+			return ATR_ERR_NOMEM;
+		}
+	}
+	return ATR_OK;
+}
+
+enum atr_err
+vfy_merge(struct vfy_report *const *sh, size_t n, struct vfy_report **out)
+{
+	struct vfy_report *r;
+	enum atr_err e;
+	size_t i;
+
+	*out = NULL;
+	if (n == 0)
+		return atr_fail(ATR_ERR_USAGE, "no report to merge");
+	e = check_shards(sh, n);
+	if (e != ATR_OK)
+		return e;
+	r = vfy_report_new(&sh[0]->policy);
+	if (r == NULL)
+		return ATR_ERR_NOMEM;
+	e = copy_config(r, sh[0]);
 	/* DEKs compare across shards only under one fingerprint key. */
-	memcpy(r->fp_key_id, a->fp_key_id, sizeof(r->fp_key_id));
+	memcpy(r->fp_key_id, sh[0]->fp_key_id, sizeof(r->fp_key_id));
 	for (i = 1; i < n; i++)
-		if (strcmp(sh[i]->fp_key_id, a->fp_key_id) != 0)
+		if (strcmp(sh[i]->fp_key_id, sh[0]->fp_key_id) != 0)
 			r->fp_key_id[0] = '\0';
 	r->is_merged = 1;
 	r->merged_from = (unsigned)n;
-	r->started = a->started;
-	for (i = 0; i < n; i++) {
-		a = sh[i];
-		if (a->started < r->started)
-			r->started = a->started;
-		if (a->elapsed_ms > r->elapsed_ms)
-			r->elapsed_ms = a->elapsed_ms;
-		if (a->jobs > r->jobs)
-			r->jobs = a->jobs;
-		if (a->incomplete && !r->incomplete) {
-			r->incomplete = 1;
-			snprintf(r->incomplete_why, sizeof(r->incomplete_why),
-			    "shard %u/%u: %.200s", a->shard_k, N,
-			    a->incomplete_why);
-		}
-		for (c = 0; c < VFY_NCHECKS; c++) {
-			struct vfy_checkres *from = &a->checks[c];
-			uint64_t kept[3] = {0, 0, 0};
-
-			for (k = 0; k < from->f.n; k++) {
-				struct vfy_finding *f = &from->f.v[k], x;
-
-				if (vfy_code_derived(f->code))
-					continue;
-				kept[f->sev]++;
-				/* Key and configuration findings are the same in
-				 * every shard: once. */
-				if (f->store < 0 && dup_in(&r->checks[c].f, f))
-					continue;
-				vfy_finding_set(&x, f->sev, f->store, f->subject,
-				    f->offset, f->code, f->message);
-				vfy_flist_add(&r->checks[c].f, &x);
-			}
-			for (v = 0; v < 3; v++)
-				r->checks[c].f.count[v] += from->f.count[v] -
-				    from->dcount[v] - kept[v];
-		}
-		for (s = 0; s < VS__COUNT; s++) {
-			if (vfy_stat_defs[s].derived)
-				continue;
-			switch (vfy_stat_defs[s].op) {
-			case VFY_OP_MAX:
-			case VFY_OP_SAME:
-				if (a->stats[s] > r->stats[s])
-					r->stats[s] = a->stats[s];
-				break;
-			default:
-				r->stats[s] += a->stats[s];
-			}
-		}
-		for (k = 0; k < a->cov.n; k++) {
-			struct vfy_cov *sc = &a->cov.v[k];
-			struct vfy_cov *d = vfy_covmap_get(&r->cov, sc->key_id);
-
-			if (d == NULL) {
-				vfy_report_free(r);
-				return ATR_ERR_NOMEM;
-			}
-			vfy_cov_sum(d, sc);
-		}
-		for (k = 0; k < a->objs.n; k++) {
-			struct vfy_obj o = a->objs.v[k];
-
-			o.rel = vfy_strdup(o.rel);
-			if (o.rel == NULL || vfy_objvec_push(&r->objs, &o) != 0) {
-				free(o.rel);
-				vfy_report_free(r);
-				return ATR_ERR_NOMEM;
-			}
-		}
+	r->started = sh[0]->started;
+	for (i = 0; e == ATR_OK && i < n; i++) {
+		merge_run(r, sh[i]);
+		merge_findings(r, sh[i]);
+		merge_stats(r, sh[i]);
+		e = merge_shard_data(r, sh[i]);
+	}
+	if (e != ATR_OK) {
+		vfy_report_free(r);
+		return e;
 	}
 	vfy_finalize(r);
 	*out = r;
