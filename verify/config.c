@@ -3,7 +3,7 @@
  * keys, control key, manifest, shard), and the policy findings about the
  * configured keys themselves: their size and, for a Key Vault key, the
  * attributes the vault reports (enabled, dates, key_ops, recoveryLevel,
- * kty; docs/VERIFY.md "policy").
+ * kty; docs/VERIFY.md, the `policy` check).
  */
 #include <stdio.h>
 #include <stdlib.h>

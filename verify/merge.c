@@ -6,7 +6,7 @@
  * fingerprints, share ids per KEK).  Merging takes the union of what is
  * per file, drops what vfy_finalize() derives and derives it again over
  * the union: the result is the report one run over the whole store gives
- * (docs/VERIFY.md "Sharding" lists the two exceptions).
+ * (docs/VERIFY.md "Scale and sharding" lists the two exceptions).
  */
 #include <stdio.h>
 #include <stdlib.h>

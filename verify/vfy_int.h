@@ -24,6 +24,12 @@
  *   output.c    the report as JSON, JUnit XML and text
  *   merge.c     reading JSON reports back, merging shard reports
  *   fixture.c   synthetic datasets
+ *
+ * Ownership, as in verify.h: what a function hands out is the caller's
+ * to free with the matching *_free(); arguments are borrowed for the
+ * call; the exceptions are said where they are declared.  The
+ * collections below (finding lists, coverage, object records, the
+ * report) own the strings and arrays they point to.
  */
 #ifndef ATR_VFY_INT_H
 #define ATR_VFY_INT_H
@@ -95,7 +101,7 @@ struct vfy_finding {
 	int64_t offset;     /* byte offset in the file; -1: none */
 	char code[VFY_CODE_MAX];
 	char *subject;      /* relative path (store >= 0), or key URI / key id */
-	char *message;
+	char *message;      /* subject and message: malloc'd, the finding's */
 };
 
 /* Known codes and whether vfy_finalize() derives them (docs/VERIFY.md
@@ -134,12 +140,15 @@ struct vfy_flist {
 	size_t n, cap, alloc;
 	uint64_t count[3];      /* by severity, kept or not */
 };
-void vfy_finding_free(struct vfy_finding *f);   /* subject and message */
+/* Frees f's strings (not f). */
+void vfy_finding_free(struct vfy_finding *f);
+/* The list owns its findings; vfy_flist_free releases them. */
 void vfy_flist_init(struct vfy_flist *l, size_t cap);
 void vfy_flist_free(struct vfy_flist *l);
 /* Takes ownership of f->subject and f->message (freed if not kept). */
 void vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f);
-/* Moves every kept finding of src into dst; adds the counts. */
+/* Moves every kept finding of src into dst (src is left empty); adds
+ * the counts. */
 void vfy_flist_absorb(struct vfy_flist *dst, struct vfy_flist *src);
 void vfy_flist_sort(struct vfy_flist *l);
 int vfy_finding_cmp(const struct vfy_finding *a, const struct vfy_finding *b);
@@ -162,6 +171,7 @@ struct vfy_cov {
 	int current;           /* is the current version of the primary key */
 };
 
+/* Owns its entries and their key_id and shares. */
 struct vfy_covmap {
 	struct vfy_cov *v;
 	size_t n, cap;
@@ -169,6 +179,9 @@ struct vfy_covmap {
 	size_t idx_cap;
 };
 void vfy_covmap_free(struct vfy_covmap *m);
+/* The entry of key_id (copied), added when new; NULL when out of
+ * memory.  The pointer is valid until the next vfy_covmap_get on m (the
+ * entries may move). */
 struct vfy_cov *vfy_covmap_get(struct vfy_covmap *m, const char *key_id);
 void vfy_cov_add_share(struct vfy_cov *c, const uint8_t share[16]);
 /* Adds s's counts, bits and share ids into d (same key id). */
@@ -181,7 +194,7 @@ void vfy_covmap_reindex(struct vfy_covmap *m);
 /* ---- object records (uniqueness, shard data) --------------------------- */
 
 struct vfy_obj {
-	char *rel;
+	char *rel;             /* malloc'd, owned by the vector holding it */
 	int store;
 	uint8_t kind;          /* kind of the opening stanza; 0xff: not opened */
 	uint8_t has_fp;
@@ -196,7 +209,10 @@ struct vfy_objvec {
 	struct vfy_obj *v;
 	size_t n, cap;
 };
+/* Appends a copy of *x, taking ownership of x->rel; -1 (x->rel still
+ * the caller's) when out of memory. */
 int vfy_objvec_push(struct vfy_objvec *o, const struct vfy_obj *x);
+/* Frees every rel and wipes the records (keyed DEK fingerprints). */
 void vfy_objvec_free(struct vfy_objvec *o);
 
 /* ---- the report -------------------------------------------------------- */
@@ -223,6 +239,7 @@ struct vfy_checkres {
 	uint64_t dcount[3];     /* of f.count: derived by vfy_finalize */
 };
 
+/* Every pointer in a report is malloc'd and its own (vfy_report_free). */
 struct vfy_report {
 	struct vfy_store *stores;
 	size_t nstores;
@@ -251,6 +268,7 @@ struct vfy_report {
 	unsigned merged_from;
 };
 
+/* An empty report under a copy of *p (NULL: the defaults). */
 struct vfy_report *vfy_report_new(const struct vfy_policy *p);
 /* Adds a finding (strings copied; fmt gives the message). */
 #if defined(__GNUC__)
@@ -259,9 +277,10 @@ __attribute__((format(printf, 7, 8)))
 void vfy_report_add(struct vfy_report *r, int sev, int store,
     const char *subject, int64_t offset, const char *code,
     const char *fmt, ...);
+/* Fills *f (overwritten) with copies of subject and msg (NULL: ""). */
 void vfy_finding_set(struct vfy_finding *f, int sev, int store,
     const char *subject, int64_t offset, const char *code, const char *msg);
-/* Display path of a finding subject. */
+/* Display path of a finding subject, into out (cap bytes). */
 void vfy_display_path(const struct vfy_report *r, int store, const char *rel,
     char *out, size_t cap);
 
@@ -289,10 +308,13 @@ enum vfy_pat_type {
 #define VFY_PAT_MAX 256U     /* longest canary */
 #define VFY_PAT_MIN 8U       /* shortest canary */
 
+/* A set of patterns; it keeps copies of canaries and only hashes of
+ * windows. */
 struct vfy_pset;
 struct vfy_pset *vfy_pset_new(void);
-void vfy_pset_free(struct vfy_pset *s);
-/* Canary (exact bytes, VFY_PAT_MIN..VFY_PAT_MAX long); id is reported. */
+void vfy_pset_free(struct vfy_pset *s);             /* NULL-safe */
+/* Canary (exact bytes, VFY_PAT_MIN..VFY_PAT_MAX long, copied); id is
+ * reported. */
 int vfy_pset_add_exact(struct vfy_pset *s, const uint8_t *p, size_t len,
     uint32_t id);
 /* A 32-byte window that must not appear; only hashes are kept. */
@@ -335,6 +357,7 @@ struct vfy_scanner {
 	void *arg;
 	uint64_t scanned;
 };
+/* ps and arg are borrowed until vfy_scan_end; the caller owns sc. */
 void vfy_scan_begin(struct vfy_scanner *sc, const struct vfy_pset *ps,
     uint64_t off, vfy_hit_fn hit, void *arg);
 /* Feeds the next bytes of the stream (contiguous with what came before). */
@@ -362,6 +385,10 @@ double vfy_chi2_bound(double z);
  * and caches unwraps of shared stanzas (kinds 1 and 2) so a cached
  * hierarchy costs one KEK call per share per worker.  Everything it holds
  * is wiped when reset and when freed.
+ *
+ * vfy_wkey_new returns a new key (atr_key_free() frees it and *w, not
+ * inner); inner is borrowed for the wrapper's life.  NULL when out of
+ * memory.
  */
 struct vfy_wkey;
 struct atr_key *vfy_wkey_new(struct atr_key *inner, struct vfy_wkey **w);
@@ -372,8 +399,13 @@ int vfy_wkey_captured(struct vfy_wkey *w, const uint8_t *wrapped,
     size_t wrapped_len, uint8_t out[ATR_WRAP_INPUT_BYTES]);
 void vfy_wkey_forget(struct vfy_wkey *w);
 
-/* Control keys for the negative proof: an impostor that claims every
- * stanza and unwraps with a control key of the stanza's family. */
+/*
+ * Control keys for the negative proof: an impostor that claims every
+ * stanza and unwraps with a control key of the stanza's family.  given
+ * (NULL: generated keys) is borrowed for the life of *out; the keys and
+ * the description returned below belong to the controls and last until
+ * vfy_controls_free (NULL-safe).
+ */
 struct vfy_controls;
 enum atr_err vfy_controls_new(struct atr_key *given,
     struct vfy_controls **out);
@@ -391,7 +423,7 @@ struct vfy_vault_attrs {
 	char version[128];
 	char kty[16];
 	unsigned bits;
-	unsigned key_ops;     /* VFY_OP_* */
+	unsigned key_ops;     /* ATR_JWK_* (core/jwk.h) */
 	int key_ops_present;
 	int enabled;
 	int has_nbf, has_exp;
@@ -403,6 +435,7 @@ struct vfy_vault_attrs {
 int vfy_vault_available(void);
 /* 1 when k is a Key Vault key. */
 int vfy_vault_is_vault_key(const struct atr_key *k);
+/* The vault's attributes of k (read again when refresh) into *out. */
 enum atr_err vfy_vault_attrs(struct atr_key *k, int refresh,
     struct vfy_vault_attrs *out);
 enum atr_err vfy_vault_set_enabled(struct atr_key *k, int enabled);
@@ -413,13 +446,15 @@ struct vfy_vver {
 };
 enum atr_err vfy_vault_versions(struct atr_key *k, struct vfy_vver **out,
     size_t *n);
-/* Name and version of a Key Vault kid; 0 ok, -1 not a kid. */
+/* Origin, name and version of a Key Vault kid into the caller's
+ * buffers; 0 ok, -1 not a kid (or a buffer too small). */
 int vfy_kid_split(const char *kid, char *origin, size_t ocap, char *name,
     size_t ncap, char *version, size_t vcap);
 
 /* ---- buffered writer (out.c) ------------------------------------------- */
 
-/* Buffered writer over a file descriptor, for the JSON and XML outputs. */
+/* Buffered writer over a file descriptor (borrowed: neither synced nor
+ * closed), for the JSON and XML outputs. */
 struct vfy_out {
 	int fd;
 	enum atr_err err;
@@ -437,11 +472,14 @@ void vfy_out_json_str(struct vfy_out *o, const char *s);
 void vfy_out_xml_str(struct vfy_out *o, const char *s);
 enum atr_err vfy_out_flush(struct vfy_out *o);
 
+/* ---- policy.c, manifest.c ---------------------------------------------- */
+
 /* Policy as the JSON --policy reads (so merge can re-read it). */
 void vfy_policy_write(struct vfy_out *o, const struct vfy_policy *p,
     const char *indent);
 
-/* Manifest lookups for the engine. */
+/* Manifest lookups for the engine.  What they return belongs to the
+ * manifest and lasts until vfy_manifest_free. */
 struct vfy_mentry {
 	char *path;
 	uint64_t size;
