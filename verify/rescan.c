@@ -22,6 +22,8 @@ rescan_bytes(struct worker *w, const struct rescan *r, const uint8_t *p,
 	w->stats[VS_P_RESCANNED] += (int64_t)n;
 }
 
+/* One entry: seg holds its bytes (a spilled header), or is NULL and
+ * the file is read again. */
 static void
 rescan_one(struct worker *w, const struct rescan *r, const uint8_t *seg)
 {
@@ -65,14 +67,21 @@ rescan_one(struct worker *w, const struct rescan *r, const uint8_t *seg)
 	atomic_fetch_add(&w->E->done, 1);
 }
 
+/*
+ * A worker's rescan list, in order.  Spilled headers are read back
+ * through a window of their own: whole files are read into w->chunk in
+ * between, and a window kept there would be overwritten by them (the
+ * next header would then be searched in another file's bytes).
+ */
 static void *
 rescan_main(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t pos = 0;     /* spill offset of chunk[0] */
+	uint8_t *win = malloc(CHUNK);
+	uint64_t pos = 0;     /* spill offset of win[0] */
 	size_t have = 0, i;
-	int spill_ok = w->spill_fd >= 0 && eng_spill_flush(w) == 0 &&
-	    lseek(w->spill_fd, 0, SEEK_SET) == 0;
+	int spill_ok = win != NULL && w->spill_fd >= 0 &&
+	    eng_spill_flush(w) == 0 && lseek(w->spill_fd, 0, SEEK_SET) == 0;
 
 	for (i = 0; i < w->nrs; i++) {
 		const struct rescan *r = &w->rs[i];
@@ -95,11 +104,11 @@ rescan_main(void *arg)
 
 			if (drop > have)
 				drop = have;
-			memmove(w->chunk, w->chunk + drop, have - drop);
+			memmove(win, win + drop, have - drop);
 			have -= drop;
 			pos += drop;
-			if (atr_read_full(w->spill_fd, w->chunk + have,
-			    CHUNK - have, &got) != ATR_OK || got == 0) {
+			if (atr_read_full(w->spill_fd, win + have, CHUNK - have,
+			    &got) != ATR_OK || got == 0) {
 				spill_ok = 0;
 				break;
 			}
@@ -109,8 +118,9 @@ rescan_main(void *arg)
 			i--;
 			continue;
 		}
-		rescan_one(w, r, w->chunk + (r->spill_off - pos));
+		rescan_one(w, r, win + (r->spill_off - pos));
 	}
+	free(win);
 	return NULL;
 }
 

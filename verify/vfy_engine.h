@@ -118,7 +118,8 @@ struct worker {
 	size_t rbcap;
 	uint8_t *pt;           /* one frame's plaintext (wiped when freed) */
 	size_t ptcap;
-	uint8_t *chunk;        /* CHUNK: reads of the rest of a file */
+	uint8_t *chunk;        /* CHUNK: reads of the rest of a file, and of
+	                        * whole files in the end phase */
 	struct atr_header *h, *h2;
 	struct vfy_hist hist;
 	EVP_MD_CTX *md;
