@@ -111,7 +111,7 @@ unverified(struct worker *w, const struct job *j, long me, const char *why)
 static void
 record_object(struct worker *w, const struct job *j, struct vfy_obj *ob)
 {
-	ob->rel = vfy_strdup(j->rel);
+	ob->rel = strdup(j->rel);
 	if (ob->rel == NULL || vfy_objvec_push(&w->objs, ob) != 0) {
 		free(ob->rel);
 		eng_incomplete(w, "out of memory");

@@ -28,7 +28,7 @@ eng_fill_config(struct engine *E)
 		for (i = 0; i < c->nstores; i++) {
 			struct stat st;
 
-			r->stores[i].arg = vfy_strdup(c->stores[i]);
+			r->stores[i].arg = strdup(c->stores[i]);
 			r->stores[i].is_file = stat(c->stores[i], &st) == 0 &&
 			    !S_ISDIR(st.st_mode);
 		}
@@ -38,19 +38,19 @@ eng_fill_config(struct engine *E)
 		for (i = 0; i < c->nkeys; i++) {
 			struct atr_key *k = c->keys[i];
 
-			r->keys[i].uri = vfy_strdup(k->uri);
-			r->keys[i].key_id = vfy_strdup(k->key_id);
-			r->keys[i].desc = vfy_strdup(k->desc);
-			r->keys[i].provider = vfy_strdup(
+			r->keys[i].uri = strdup(k->uri);
+			r->keys[i].key_id = strdup(k->key_id);
+			r->keys[i].desc = strdup(k->desc);
+			r->keys[i].provider = strdup(
 			    atr_provider_name(k->provider));
 			r->keys[i].bits = k->bits;
 			r->keys[i].customer_managed = k->customer_managed;
 			r->keys[i].primary = i == 0;
 		}
 	}
-	r->control = vfy_strdup(c->control_uri ? c->control_uri : "generated");
+	r->control = strdup(c->control_uri ? c->control_uri : "generated");
 	if (c->manifest != NULL) {
-		r->manifest = vfy_strdup(c->manifest_path ? c->manifest_path :
+		r->manifest = strdup(c->manifest_path ? c->manifest_path :
 		    "(given)");
 		snprintf(r->manifest_sha, sizeof(r->manifest_sha), "%s",
 		    vfy_manifest_sha(c->manifest));

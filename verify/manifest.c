@@ -83,7 +83,7 @@ take_canaries(const cJSON *arr, const char *where, char ***out, size_t *n)
 			    "manifest: %s: canary %zu is %zu bytes long "
 			    "(%u..%u allowed)", where, k, l, VFY_PAT_MIN,
 			    VFY_PAT_MAX);
-		(*out)[k] = vfy_strdup(c->valuestring);
+		(*out)[k] = strdup(c->valuestring);
 		if ((*out)[k] == NULL)
 			return ATR_ERR_NOMEM;
 		k++;
@@ -106,7 +106,7 @@ parse_entry(const cJSON *f, size_t i, struct vfy_mentry *me)
 	    p->valuestring[0] == '\0' || p->valuestring[0] == '/')
 		return atr_fail(ATR_ERR_CONFIG, "manifest: files[%zu]: no "
 		    "relative \"path\"", i);
-	me->path = vfy_strdup(p->valuestring);
+	me->path = strdup(p->valuestring);
 	if (me->path == NULL)
 		return ATR_ERR_NOMEM;
 	if (sz != NULL) {

@@ -99,7 +99,7 @@ load_config(struct vfy_report *r, const cJSON *cfg)
 	cJSON_ArrayForEach(it, a) {
 		const char *p = str_of(it, "path"), *t = str_of(it, "type");
 
-		r->stores[i].arg = vfy_strdup(p ? p : "");
+		r->stores[i].arg = strdup(p ? p : "");
 		r->stores[i].is_file = t != NULL && strcmp(t, "file") == 0;
 		i++;
 	}
@@ -115,10 +115,10 @@ load_config(struct vfy_report *r, const cJSON *cfg)
 		const char *d = str_of(it, "description"), *p = str_of(it,
 		    "provider");
 
-		r->keys[i].uri = vfy_strdup(u ? u : "");
-		r->keys[i].key_id = vfy_strdup(k ? k : "");
-		r->keys[i].desc = vfy_strdup(d ? d : "");
-		r->keys[i].provider = vfy_strdup(p ? p : "");
+		r->keys[i].uri = strdup(u ? u : "");
+		r->keys[i].key_id = strdup(k ? k : "");
+		r->keys[i].desc = strdup(d ? d : "");
+		r->keys[i].provider = strdup(p ? p : "");
 		r->keys[i].bits = (unsigned)num_of(it, "bits", 0);
 		r->keys[i].customer_managed = bool_of(it, "customer_managed");
 		r->keys[i].primary = bool_of(it, "primary");
@@ -127,11 +127,11 @@ load_config(struct vfy_report *r, const cJSON *cfg)
 	r->nkeys = i;
 	snprintf(r->current_key_id, sizeof(r->current_key_id), "%s",
 	    str_of(cfg, "current_key_id") ? str_of(cfg, "current_key_id") : "");
-	r->control = vfy_strdup(str_of(cfg, "control_key") ?
+	r->control = strdup(str_of(cfg, "control_key") ?
 	    str_of(cfg, "control_key") : "generated");
 	it = cJSON_GetObjectItemCaseSensitive(cfg, "manifest");
 	if (cJSON_IsObject(it)) {
-		r->manifest = vfy_strdup(str_of(it, "path") ? str_of(it, "path") :
+		r->manifest = strdup(str_of(it, "path") ? str_of(it, "path") :
 		    "");
 		snprintf(r->manifest_sha, sizeof(r->manifest_sha), "%s",
 		    str_of(it, "sha256") ? str_of(it, "sha256") : "");
@@ -296,7 +296,7 @@ load_objects(struct vfy_report *r, const cJSON *sd)
 		if (cJSON_IsString(e[6]) && e[6]->valuestring[0] &&
 		    hexn(e[6]->valuestring, o.share, 16) != 0)
 			return atr_fail(ATR_ERR_FORMAT, "bad share id");
-		o.rel = vfy_strdup(e[1]->valuestring);
+		o.rel = strdup(e[1]->valuestring);
 		if (o.rel == NULL || vfy_objvec_push(&r->objs, &o) != 0) {
 			free(o.rel);
 			return ATR_ERR_NOMEM;
@@ -469,19 +469,19 @@ copy_config(struct vfy_report *r, const struct vfy_report *a)
 		return ATR_ERR_NOMEM;
 	r->nstores = a->nstores;
 	for (i = 0; i < a->nstores; i++) {
-		r->stores[i].arg = vfy_strdup(a->stores[i].arg);
+		r->stores[i].arg = strdup(a->stores[i].arg);
 		r->stores[i].is_file = a->stores[i].is_file;
 	}
 	r->nkeys = a->nkeys;
 	for (i = 0; i < a->nkeys; i++) {
 		r->keys[i] = a->keys[i];
-		r->keys[i].uri = vfy_strdup(a->keys[i].uri);
-		r->keys[i].key_id = vfy_strdup(a->keys[i].key_id);
-		r->keys[i].desc = vfy_strdup(a->keys[i].desc);
-		r->keys[i].provider = vfy_strdup(a->keys[i].provider);
+		r->keys[i].uri = strdup(a->keys[i].uri);
+		r->keys[i].key_id = strdup(a->keys[i].key_id);
+		r->keys[i].desc = strdup(a->keys[i].desc);
+		r->keys[i].provider = strdup(a->keys[i].provider);
 	}
-	r->control = vfy_strdup(a->control);
-	r->manifest = a->manifest ? vfy_strdup(a->manifest) : NULL;
+	r->control = strdup(a->control);
+	r->manifest = a->manifest ? strdup(a->manifest) : NULL;
 	memcpy(r->manifest_sha, a->manifest_sha, sizeof(r->manifest_sha));
 	memcpy(r->current_key_id, a->current_key_id, sizeof(r->current_key_id));
 	r->revocation_drill = a->revocation_drill;
@@ -578,7 +578,7 @@ merge_shard_data(struct vfy_report *r, const struct vfy_report *a)
 	for (k = 0; k < a->objs.n; k++) {
 		struct vfy_obj o = a->objs.v[k];
 
-		o.rel = vfy_strdup(o.rel);
+		o.rel = strdup(o.rel);
 		if (o.rel == NULL || vfy_objvec_push(&r->objs, &o) != 0) {
 			free(o.rel);
 			return ATR_ERR_NOMEM;

@@ -102,8 +102,8 @@ walk_cb(const char *path, const char *rel, enum atr_walk_type type,
 	}
 	if (!vfy_in_shard(r, E->c->shard_k, E->c->shard_n))
 		return ATR_OK;
-	j.path = vfy_strdup(path);
-	j.rel = vfy_strdup(r);
+	j.path = strdup(path);
+	j.rel = strdup(r);
 	j.store = a->store;
 	j.type = (int)type;
 	if (j.path == NULL || j.rel == NULL) {

@@ -183,8 +183,8 @@ vfy_finding_set(struct vfy_finding *f, int sev, int store,
 	f->store = store;
 	f->offset = offset;
 	snprintf(f->code, sizeof(f->code), "%s", code);
-	f->subject = vfy_strdup(subject ? subject : "");
-	f->message = vfy_strdup(msg ? msg : "");
+	f->subject = strdup(subject ? subject : "");
+	f->message = strdup(msg ? msg : "");
 }
 
 void
@@ -268,7 +268,7 @@ vfy_covmap_get(struct vfy_covmap *m, const char *key_id)
 	}
 	c = &m->v[m->n];
 	memset(c, 0, sizeof(*c));
-	c->key_id = vfy_strdup(key_id);
+	c->key_id = strdup(key_id);
 	if (c->key_id == NULL)
 		return NULL;
 	c->rsa_min = UINT32_MAX;

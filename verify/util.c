@@ -1,24 +1,13 @@
 /*
- * util.c - the small helpers every verify file may use: a string copy,
- * the 64-bit mixer, the path hash that partitions a store into shards and
- * samples objects, and the walk's path order.  Nothing here knows the
+ * util.c - the small helpers every verify file may use: the 64-bit
+ * mixer, the path hash that partitions a store into shards and samples
+ * objects, and the walk's path order.  Nothing here knows the
  * report or the checks.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "vfy_int.h"
-
-char *
-vfy_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-
-	if (d != NULL)
-		memcpy(d, s, n);
-	return d;
-}
 
 uint64_t
 vfy_mix64(uint64_t x)

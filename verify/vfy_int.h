@@ -5,8 +5,7 @@
  * Dependencies go one way: each file calls only into the files listed
  * before it (and core/, keyvault/, keys/), never back.
  *
- *   util.c      string copy, 64-bit mixer, path hash (shards, sampling),
- *               path order
+ *   util.c      64-bit mixer, path hash (shards, sampling), path order
  *   names.c     check, severity and status names; counters; finding
  *               codes; stanza kind, algorithm and provider names
  *   out.c       buffered writer with JSON and XML escaping
@@ -41,8 +40,6 @@
 
 /* ---- small helpers (util.c) -------------------------------------------- */
 
-/* malloc'd copy of s (free() it); NULL when out of memory. */
-char *vfy_strdup(const char *s);
 uint64_t vfy_mix64(uint64_t x);
 /* Path order of the walk: '/' sorts before every other byte. */
 int vfy_path_cmp(const char *a, const char *b);

@@ -182,7 +182,7 @@ new_rescan(struct worker *w, const char *rel, int store, uint64_t len)
 	}
 	r = &w->rs[w->nrs];
 	memset(r, 0, sizeof(*r));
-	r->rel = vfy_strdup(rel);
+	r->rel = strdup(rel);
 	r->store = store;
 	r->len = len;
 	if (r->rel == NULL) {
@@ -201,7 +201,7 @@ eng_push_rescan(struct worker *w, const char *path, const char *rel,
 
 	if (len == 0 || (r = new_rescan(w, rel, store, len)) == NULL)
 		return;
-	r->path = vfy_strdup(path);
+	r->path = strdup(path);
 	if (r->path == NULL) {
 		free(r->rel);
 		w->nrs--;
@@ -276,7 +276,7 @@ eng_push_cand(struct worker *w, const char *path, const char *rel,
 		free(c->kid);
 	}
 	c->store = store;
-	c->rel = vfy_strdup(rel);
-	c->path = vfy_strdup(path);
-	c->kid = vfy_strdup(kid);
+	c->rel = strdup(rel);
+	c->path = strdup(path);
+	c->kid = strdup(kid);
 }
