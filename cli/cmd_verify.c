@@ -80,12 +80,6 @@ usage_fixture(FILE *f)
 	    "DIR.manifest.json).  The same seed gives the same bytes.\n");
 }
 
-static int
-out_color(FILE *f)
-{
-	return cli_color(f);
-}
-
 static const char *
 human(uint64_t b, char *buf, size_t cap)
 {
@@ -217,8 +211,34 @@ write_outputs(const struct vfy_report *r, const char *json, const char *junit)
 	return rc;
 }
 
+/* Writes the report files, prints the text summary (unless quiet or
+ * the JSON goes to stdout) and returns the exit status. */
 static int
-cmd_merge(int argc, char **argv)
+finish_report(const struct vfy_report *r, const char *json,
+    const char *junit, int quiet, struct vfy_text_opts *to)
+{
+	int rc = write_outputs(r, json, junit);
+
+	if (!quiet && !(json != NULL && strcmp(json, "-") == 0)) {
+		to->color = cli_color(stdout);
+		vfy_write_text(r, stdout, to);
+	}
+	return rc == 0 ? vfy_report_exit(r) : rc;
+}
+
+/* ---- verify merge ------------------------------------------------------ */
+
+struct merge_args {
+	const char *json, *junit;
+	int quiet;
+	struct vfy_text_opts to;
+	char **reports;         /* borrowed from argv */
+	int n;
+};
+
+/* -1: run; else the exit status (after --help, or a usage error). */
+static int
+parse_merge_args(int argc, char **argv, struct merge_args *a)
 {
 	static const struct option opts[] = {
 		{"json", required_argument, NULL, 'j'},
@@ -228,27 +248,24 @@ cmd_merge(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	const char *json = NULL, *junit = NULL;
-	struct vfy_report **sh = NULL, *m = NULL;
-	struct vfy_text_opts to = {0, 0, 0};
-	int c, quiet = 0, rc = 0, i, n;
-	enum atr_err e;
+	int c;
 
+	memset(a, 0, sizeof(*a));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "j:J:qvh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j':
-			json = optarg;
+			a->json = optarg;
 			break;
 		case 'J':
-			junit = optarg;
+			a->junit = optarg;
 			break;
 		case 'q':
-			quiet = 1;
+			a->quiet = 1;
 			break;
 		case 'v':
-			to.verbose = 1;
-			to.max_per_check = 50;
+			a->to.verbose = 1;
+			a->to.max_per_check = 50;
 			break;
 		case 'h':
 			usage_merge(stdout);
@@ -257,45 +274,65 @@ cmd_merge(int argc, char **argv)
 			return cli_usage_error("verify merge", "bad option");
 		}
 	}
-	n = argc - optind;
-	if (n < 1)
+	a->n = argc - optind;
+	a->reports = argv + optind;
+	if (a->n < 1)
 		return cli_usage_error("verify merge", "at least one REPORT is "
 		    "required");
-	sh = calloc((size_t)n, sizeof(*sh));
+	return -1;
+}
+
+static int
+cmd_merge(int argc, char **argv)
+{
+	struct vfy_report **sh = NULL, *m = NULL;
+	struct merge_args a;
+	int rc, i;
+	enum atr_err e;
+
+	rc = parse_merge_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	rc = 0;
+	sh = calloc((size_t)a.n, sizeof(*sh));
 	if (sh == NULL)
 		return cli_error(NULL, ATR_ERR_NOMEM);
-	for (i = 0; i < n; i++) {
-		e = vfy_report_load(argv[optind + i], &sh[i]);
+	for (i = 0; i < a.n; i++) {
+		e = vfy_report_load(a.reports[i], &sh[i]);
 		if (e != ATR_OK) {
 			/* an unreadable or foreign report: a usage error */
-			cli_error_file(argv[optind + i], e);
+			cli_error_file(a.reports[i], e);
 			rc = 2;
 			goto out;
 		}
 	}
-	e = vfy_merge(sh, (size_t)n, &m);
+	e = vfy_merge(sh, (size_t)a.n, &m);
 	if (e != ATR_OK) {
 		cli_error("verify merge", e);
 		rc = 2;
 		goto out;
 	}
-	rc = write_outputs(m, json, junit);
-	if (!quiet && !(json != NULL && strcmp(json, "-") == 0)) {
-		to.color = out_color(stdout);
-		vfy_write_text(m, stdout, &to);
-	}
-	if (rc == 0)
-		rc = vfy_report_exit(m);
+	rc = finish_report(m, a.json, a.junit, a.quiet, &a.to);
 out:
-	for (i = 0; i < n; i++)
+	for (i = 0; i < a.n; i++)
 		vfy_report_free(sh[i]);
 	free(sh);
 	vfy_report_free(m);
 	return rc;
 }
 
+/* ---- verify fixture ---------------------------------------------------- */
+
+struct fixture_args {
+	struct vfy_fixture_opts o;
+	const char *manifest;   /* NULL: DIR.manifest.json */
+	const char *dir;
+};
+
+/* -1: run; else the exit status.  The switch is the option table and
+ * reads better whole. */
 static int
-cmd_fixture(int argc, char **argv)
+parse_fixture_args(int argc, char **argv, struct fixture_args *a)
 {
 	static const struct option opts[] = {
 		{"seed", required_argument, NULL, 's'},
@@ -309,23 +346,20 @@ cmd_fixture(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct vfy_fixture_opts o;
-	const char *manifest = NULL;
-	char mpath[4096];
 	unsigned long long v;
 	uint64_t sz;
-	unsigned nfiles = 0;
-	enum atr_err e;
 	int c;
 
-	vfy_fixture_defaults(&o);
+	memset(a, 0, sizeof(*a));
+	vfy_fixture_defaults(&a->o);
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "s:m:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 's':
 			if (parse_uint(optarg, ~0ULL, &v) != 0)
-				return cli_usage_error("verify fixture", "bad --seed");
-			o.seed = v;
+				return cli_usage_error("verify fixture",
+				    "bad --seed");
+			a->o.seed = v;
 			break;
 		case 'P':
 		case 'C':
@@ -335,29 +369,30 @@ cmd_fixture(int argc, char **argv)
 				return cli_usage_error("verify fixture",
 				    "counts are 0..1000000");
 			if (c == 'P')
-				o.patients = (unsigned)v;
+				a->o.patients = (unsigned)v;
 			else if (c == 'C')
-				o.journeys = (unsigned)v;
+				a->o.journeys = (unsigned)v;
 			else if (c == 'B')
-				o.blobs = (unsigned)v;
+				a->o.blobs = (unsigned)v;
 			else
-				o.rows = (unsigned)v;
+				a->o.rows = (unsigned)v;
 			break;
 		case 'f':
-			if (cli_parse_size(optarg, &sz) != 0 || sz < ATR_FRAME_MIN ||
-			    sz > ATR_FRAME_MAX)
+			if (cli_parse_size(optarg, &sz) != 0 ||
+			    sz < ATR_FRAME_MIN || sz > ATR_FRAME_MAX)
 				return cli_usage_error("verify fixture",
-				    "--frame-size must be %u..%u", ATR_FRAME_MIN,
-				    ATR_FRAME_MAX);
-			o.frame_size = (uint32_t)sz;
+				    "--frame-size must be %u..%u",
+				    ATR_FRAME_MIN, ATR_FRAME_MAX);
+			a->o.frame_size = (uint32_t)sz;
 			break;
 		case 'G':
 			if (cli_parse_size(optarg, &sz) != 0)
-				return cli_usage_error("verify fixture", "bad --big");
-			o.big_bytes = sz;
+				return cli_usage_error("verify fixture",
+				    "bad --big");
+			a->o.big_bytes = sz;
 			break;
 		case 'm':
-			manifest = optarg;
+			a->manifest = optarg;
 			break;
 		case 'h':
 			usage_fixture(stdout);
@@ -369,26 +404,52 @@ cmd_fixture(int argc, char **argv)
 	if (optind != argc - 1)
 		return cli_usage_error("verify fixture", "exactly one DIR is "
 		    "required");
-	if (manifest == NULL) {
-		snprintf(mpath, sizeof(mpath), "%s.manifest.json", argv[optind]);
-		manifest = mpath;
-	}
-	e = vfy_fixture_dataset(argv[optind], manifest, &o, &nfiles);
-	if (e != ATR_OK)
-		return cli_error_file(argv[optind], e);
-	{
-		char q1[ATR_QUOTE_BUF], q2[ATR_QUOTE_BUF];
+	a->dir = argv[optind];
+	return -1;
+}
 
-		fprintf(stderr, "atrest verify fixture: %u files under %s, "
-		    "manifest %s\n", nfiles,
-		    atr_quote(argv[optind], q1, sizeof(q1)),
-		    atr_quote(manifest, q2, sizeof(q2)));
+static int
+cmd_fixture(int argc, char **argv)
+{
+	char q1[ATR_QUOTE_BUF], q2[ATR_QUOTE_BUF], mpath[4096];
+	struct fixture_args a;
+	unsigned nfiles = 0;
+	enum atr_err e;
+	int rc;
+
+	rc = parse_fixture_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	if (a.manifest == NULL) {
+		snprintf(mpath, sizeof(mpath), "%s.manifest.json", a.dir);
+		a.manifest = mpath;
 	}
+	e = vfy_fixture_dataset(a.dir, a.manifest, &a.o, &nfiles);
+	if (e != ATR_OK)
+		return cli_error_file(a.dir, e);
+	fprintf(stderr, "atrest verify fixture: %u files under %s, manifest "
+	    "%s\n", nfiles, atr_quote(a.dir, q1, sizeof(q1)),
+	    atr_quote(a.manifest, q2, sizeof(q2)));
 	return 0;
 }
 
-int
-cmd_verify(int argc, char **argv)
+/* ---- verify ------------------------------------------------------------ */
+
+struct verify_args {
+	struct cli_keys ks;
+	const char *policy, *manifest, *control_uri;
+	const char *json, *junit, *minver, *fpkey;
+	unsigned shard_k, shard_n, jobs;
+	int quiet, current_only, drill;
+	struct vfy_text_opts to;
+	char **stores;          /* borrowed from argv */
+	size_t nstores;
+};
+
+/* -1: run; else the exit status (after --help, or a usage error).  The
+ * switch is the option table and reads better whole. */
+static int
+parse_args(int argc, char **argv, struct verify_args *a)
 {
 	enum {
 		O_CURRENT = 256, O_MINVER, O_SHARD, O_DRILL, O_FPKEY, O_JOBS,
@@ -411,79 +472,66 @@ cmd_verify(int argc, char **argv)
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	struct cli_keys ks = {0};
-	struct vfy_policy pol;
-	struct vfy_config cfg;
-	struct vfy_manifest *man = NULL;
-	struct vfy_report *r = NULL;
-	struct atr_key *control = NULL;
-	struct vfy_text_opts to = {0, 0, 0};
-	const char *policy = NULL, *manifest = NULL, *control_uri = NULL;
-	const char *json = NULL, *junit = NULL, *minver = NULL, *fpkey = NULL;
-	uint8_t fk[32];
 	unsigned long long v;
-	int c, rc = 0, quiet = 0, current_only = 0, drill = 0, have_fk = 0, i;
-	enum atr_err e;
+	int c;
 
-	if (argc >= 2 && strcmp(argv[1], "merge") == 0)
-		return cmd_merge(argc - 1, argv + 1);
-	if (argc >= 2 && strcmp(argv[1], "fixture") == 0)
-		return cmd_fixture(argc - 1, argv + 1);
-	memset(&cfg, 0, sizeof(cfg));
-	vfy_policy_default(&pol);
+	memset(a, 0, sizeof(*a));
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "k:p:m:c:j:J:qvh", opts, NULL)) !=
 	    -1) {
 		switch (c) {
 		case 'k':
-			if (cli_keys_add("verify", &ks, optarg))
+			if (cli_keys_add("verify", &a->ks, optarg))
 				return 2;
 			break;
 		case 'p':
-			policy = optarg;
+			a->policy = optarg;
 			break;
 		case 'm':
-			manifest = optarg;
+			a->manifest = optarg;
 			break;
 		case 'c':
-			control_uri = optarg;
+			a->control_uri = optarg;
 			break;
 		case 'j':
-			json = optarg;
+			a->json = optarg;
 			break;
 		case 'J':
-			junit = optarg;
+			a->junit = optarg;
 			break;
 		case O_CURRENT:
-			current_only = 1;
+			a->current_only = 1;
 			break;
 		case O_MINVER:
-			minver = optarg;
-			if (*minver == '\0' || strlen(minver) >= sizeof(pol.min_version))
-				return cli_usage_error("verify", "bad --min-version");
+			a->minver = optarg;
+			if (*optarg == '\0' || strlen(optarg) >=
+			    sizeof(((struct vfy_policy *)0)->min_version))
+				return cli_usage_error("verify",
+				    "bad --min-version");
 			break;
 		case O_SHARD:
-			if (parse_shard(optarg, &cfg.shard_k, &cfg.shard_n) != 0)
-				return cli_usage_error("verify", "--shard must be K/N "
-				    "with 1 <= K <= N");
+			if (parse_shard(optarg, &a->shard_k, &a->shard_n) != 0)
+				return cli_usage_error("verify", "--shard must "
+				    "be K/N with 1 <= K <= N");
 			break;
 		case O_DRILL:
-			drill = 1;
+			a->drill = 1;
 			break;
 		case O_FPKEY:
-			fpkey = optarg;
+			a->fpkey = optarg;
 			break;
 		case O_JOBS:
 			if (parse_uint(optarg, 64, &v) != 0 || v == 0)
-				return cli_usage_error("verify", "--jobs must be 1..64");
-			cfg.jobs = (unsigned)v;
+				return cli_usage_error("verify",
+				    "--jobs must be 1..64");
+			a->jobs = (unsigned)v;
 			break;
 		case 'q':
-			quiet = 1;
+			a->quiet = 1;
 			break;
 		case 'v':
-			to.verbose = 1;
-			to.max_per_check = 50;
+			a->to.verbose = 1;
+			a->to.max_per_check = 50;
 			break;
 		case 'h':
 			usage(stdout);
@@ -492,88 +540,168 @@ cmd_verify(int argc, char **argv)
 			return cli_usage_error("verify", "bad option");
 		}
 	}
-	if (ks.n == 0)
-		return cli_usage_error("verify", "at least one --key is required");
+	if (a->ks.n == 0)
+		return cli_usage_error("verify",
+		    "at least one --key is required");
 	if (optind >= argc)
-		return cli_usage_error("verify", "at least one STORE is required");
-	if (drill && cfg.shard_n > 1)
-		return cli_usage_error("verify", "--revocation-drill toggles the "
-		    "key: run it in one job, not with --shard");
-	for (i = optind; i < argc; i++) {
-		struct stat st;
+		return cli_usage_error("verify",
+		    "at least one STORE is required");
+	if (a->drill && a->shard_n > 1)
+		return cli_usage_error("verify", "--revocation-drill toggles "
+		    "the key: run it in one job, not with --shard");
+	a->stores = argv + optind;
+	a->nstores = (size_t)(argc - optind);
+	return -1;
+}
 
-		if (lstat(argv[i], &st) != 0) {
+/* Every STORE must exist before anything is opened. */
+static int
+check_stores(char **stores, size_t n)
+{
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (lstat(stores[i], &st) != 0) {
 			atr_detail_set("%s", strerror(errno));
-			return cli_error_file(argv[i], ATR_ERR_IO);
+			return cli_error_file(stores[i], ATR_ERR_IO);
 		}
-	}
-	if (policy != NULL) {
-		e = vfy_policy_load(policy, &pol);
+	return 0;
+}
+
+/* The policy (defaults, --policy, then --current-only and
+ * --min-version) and the manifest; 0 or the exit status. */
+static int
+load_inputs(const struct verify_args *a, struct vfy_policy *pol,
+    struct vfy_manifest **man)
+{
+	enum atr_err e;
+
+	vfy_policy_default(pol);
+	if (a->policy != NULL) {
+		e = vfy_policy_load(a->policy, pol);
 		if (e != ATR_OK)
-			return cli_error_file(policy, e);
+			return cli_error_file(a->policy, e);
 	}
-	if (current_only)
-		pol.current_only = 1;
-	if (minver != NULL)
-		snprintf(pol.min_version, sizeof(pol.min_version), "%s", minver);
-	if (manifest != NULL) {
-		e = vfy_manifest_load(manifest, &man);
+	if (a->current_only)
+		pol->current_only = 1;
+	if (a->minver != NULL)
+		snprintf(pol->min_version, sizeof(pol->min_version), "%s",
+		    a->minver);
+	if (a->manifest != NULL) {
+		e = vfy_manifest_load(a->manifest, man);
 		if (e != ATR_OK)
-			return cli_error_file(manifest, e);
+			return cli_error_file(a->manifest, e);
 	}
-	if (fpkey != NULL) {
-		rc = load_fp_key(fpkey, fk);
+	return 0;
+}
+
+/* Opens the --key keys and the control key (*control, NULL when
+ * generated); 0 or the exit status. */
+static int
+open_keys(struct verify_args *a, struct atr_key **control)
+{
+	enum atr_err e;
+	int rc;
+
+	rc = cli_keys_open(&a->ks);
+	if (rc != 0 || a->control_uri == NULL)
+		return rc;
+	e = atr_key_open(a->control_uri, NULL, control);
+	if (e != ATR_OK)
+		return cli_key_error(a->control_uri, e);
+	return 0;
+}
+
+/* The run's configuration: every pointer borrowed from a, pol, man,
+ * control and fk, which outlive the run. */
+static void
+make_config(struct verify_args *a, const struct vfy_policy *pol,
+    const struct vfy_manifest *man, struct atr_key *control,
+    const uint8_t *fk, struct vfy_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->stores = (const char *const *)a->stores;
+	cfg->nstores = a->nstores;
+	cfg->keys = a->ks.k;
+	cfg->nkeys = a->ks.n;
+	cfg->control = control;
+	cfg->control_uri = control ? control->uri : NULL;
+	cfg->policy = pol;
+	cfg->manifest = man;
+	cfg->manifest_path = a->manifest;
+	cfg->shard_k = a->shard_k;
+	cfg->shard_n = a->shard_n;
+	cfg->revocation_drill = a->drill;
+	cfg->fp_key = fk;
+	cfg->fp_key_len = fk != NULL ? 32 : 0;
+	cfg->jobs = a->jobs;
+	cfg->started = (int64_t)time(NULL);
+	if (cli_stderr_tty() && !a->quiet) {
+		cfg->progress = show_progress;
+		cfg->progress_arg = NULL;
+	}
+	cfg->drill_guard = drill_guard;
+}
+
+static int
+run_verify(struct verify_args *a)
+{
+	struct vfy_policy pol;
+	struct vfy_config cfg;
+	struct vfy_manifest *man = NULL;
+	struct vfy_report *r = NULL;
+	struct atr_key *control = NULL;
+	uint8_t fk[32];
+	int rc, have_fk = 0;
+	enum atr_err e;
+
+	rc = check_stores(a->stores, a->nstores);
+	if (rc == 0)
+		rc = load_inputs(a, &pol, &man);
+	if (rc != 0) {
+		vfy_manifest_free(man);
+		return rc;
+	}
+	if (a->fpkey != NULL) {
+		rc = load_fp_key(a->fpkey, fk);
 		if (rc != 0)
 			goto out;
 		have_fk = 1;
 	}
-	rc = cli_keys_open(&ks);
+	rc = open_keys(a, &control);
 	if (rc != 0)
 		goto out;
-	if (control_uri != NULL) {
-		e = atr_key_open(control_uri, NULL, &control);
-		if (e != ATR_OK) {
-			rc = cli_key_error(control_uri, e);
-			goto out;
-		}
-	}
-	cfg.stores = (const char *const *)(argv + optind);
-	cfg.nstores = (size_t)(argc - optind);
-	cfg.keys = ks.k;
-	cfg.nkeys = ks.n;
-	cfg.control = control;
-	cfg.control_uri = control ? control->uri : NULL;
-	cfg.policy = &pol;
-	cfg.manifest = man;
-	cfg.manifest_path = manifest;
-	cfg.revocation_drill = drill;
-	cfg.fp_key = have_fk ? fk : NULL;
-	cfg.fp_key_len = have_fk ? sizeof(fk) : 0;
-	cfg.started = (int64_t)time(NULL);
-	if (cli_stderr_tty() && !quiet) {
-		cfg.progress = show_progress;
-		cfg.progress_arg = NULL;
-	}
-	cfg.drill_guard = drill_guard;
+	make_config(a, &pol, man, control, have_fk ? fk : NULL, &cfg);
 	e = vfy_run(&cfg, &r);
 	if (cfg.progress != NULL)
 		fprintf(stderr, "\r\033[K");
-	if (e != ATR_OK) {
+	if (e != ATR_OK)
 		rc = cli_error("verify", e);
-		goto out;
-	}
-	rc = write_outputs(r, json, junit);
-	if (!quiet && !(json != NULL && strcmp(json, "-") == 0)) {
-		to.color = out_color(stdout);
-		vfy_write_text(r, stdout, &to);
-	}
-	if (rc == 0)
-		rc = vfy_report_exit(r);
+	else
+		rc = finish_report(r, a->json, a->junit, a->quiet, &a->to);
 out:
 	atr_memzero(fk, sizeof(fk));
 	vfy_report_free(r);
 	vfy_manifest_free(man);
 	atr_key_free(control);
-	cli_keys_free(&ks);
+	return rc;
+}
+
+int
+cmd_verify(int argc, char **argv)
+{
+	struct verify_args a;
+	int rc;
+
+	if (argc >= 2 && strcmp(argv[1], "merge") == 0)
+		return cmd_merge(argc - 1, argv + 1);
+	if (argc >= 2 && strcmp(argv[1], "fixture") == 0)
+		return cmd_fixture(argc - 1, argv + 1);
+	rc = parse_args(argc, argv, &a);
+	if (rc >= 0)
+		return rc;
+	rc = run_verify(&a);
+	cli_keys_free(&a.ks);
 	return rc;
 }

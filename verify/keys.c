@@ -3,11 +3,11 @@
  *
  * The capture wrapper forwards every operation of a configured key and
  * keeps the last unwrap output, so the plaintext check can search the
- * store for the DEK without lib/ handing DEKs out; it also caches unwraps
+ * store for the DEK without core/ handing DEKs out; it also caches unwraps
  * of shared stanzas (kinds 1 and 2) per worker.
  *
  * The impostor claims every stanza (its matches() is always true) and
- * unwraps with a control key of the stanza's family: lib/ then runs the
+ * unwraps with a control key of the stanza's family: core/ then runs the
  * whole opening path (unwrap, context digest, commitment, header MAC)
  * with the wrong key, which must fail.  It passes the control key's own
  * key id, never the stanza's: a Key Vault key would otherwise unwrap with

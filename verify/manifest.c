@@ -83,11 +83,98 @@ take_canaries(const cJSON *arr, const char *where, char ***out, size_t *n)
 			    "manifest: %s: canary %zu is %zu bytes long "
 			    "(%u..%u allowed)", where, k, l, VFY_PAT_MIN,
 			    VFY_PAT_MAX);
-		(*out)[k] = vfy_strdup(c->valuestring);
+		(*out)[k] = strdup(c->valuestring);
 		if ((*out)[k] == NULL)
 			return ATR_ERR_NOMEM;
 		k++;
 		*n = k;
+	}
+	return ATR_OK;
+}
+
+/* Fills me from files[i] (an object with a relative "path", optional
+ * "size", "sha256" and "canaries"). */
+static enum atr_err
+parse_entry(const cJSON *f, size_t i, struct vfy_mentry *me)
+{
+	const cJSON *p = cJSON_GetObjectItemCaseSensitive(f, "path");
+	const cJSON *sz = cJSON_GetObjectItemCaseSensitive(f, "size");
+	const cJSON *sh = cJSON_GetObjectItemCaseSensitive(f, "sha256");
+	size_t got = 0;
+
+	if (!cJSON_IsObject(f) || !cJSON_IsString(p) ||
+	    p->valuestring[0] == '\0' || p->valuestring[0] == '/')
+		return atr_fail(ATR_ERR_CONFIG, "manifest: files[%zu]: no "
+		    "relative \"path\"", i);
+	me->path = strdup(p->valuestring);
+	if (me->path == NULL)
+		return ATR_ERR_NOMEM;
+	if (sz != NULL) {
+		if (!cJSON_IsNumber(sz) || !(sz->valuedouble >= 0) ||
+		    sz->valuedouble > 9.2e18)
+			return atr_fail(ATR_ERR_CONFIG,
+			    "manifest: %s: bad \"size\"", me->path);
+		me->size = (uint64_t)sz->valuedouble;
+		me->has_size = 1;
+	}
+	if (sh != NULL) {
+		if (!cJSON_IsString(sh) || atr_unhex(sh->valuestring,
+		    strlen(sh->valuestring), me->sha256, sizeof(me->sha256),
+		    &got) != 0 || got != 32)
+			return atr_fail(ATR_ERR_CONFIG,
+			    "manifest: %s: \"sha256\" is not 64 hex digits",
+			    me->path);
+		me->has_sha = 1;
+	}
+	return take_canaries(cJSON_GetObjectItemCaseSensitive(f, "canaries"),
+	    me->path, &me->canaries, &me->ncanaries);
+}
+
+/* Indexes the last entry (m->e[m->n - 1]) by path; a path listed
+ * twice is an error. */
+static enum atr_err
+index_entry(struct vfy_manifest *m)
+{
+	const char *path = m->e[m->n - 1].path;
+	size_t j = path_hash(path) & (m->idx_cap - 1);
+
+	while (m->idx[j]) {
+		if (strcmp(m->e[m->idx[j] - 1].path, path) == 0)
+			return atr_fail(ATR_ERR_CONFIG,
+			    "manifest: %s is listed twice", path);
+		j = (j + 1) & (m->idx_cap - 1);
+	}
+	m->idx[j] = (uint32_t)m->n;
+	return ATR_OK;
+}
+
+/* The entries of the "files" array, and the index over their paths. */
+static enum atr_err
+parse_files(struct vfy_manifest *m, const cJSON *files)
+{
+	size_t cnt = (size_t)cJSON_GetArraySize(files);
+	const cJSON *f;
+	enum atr_err e;
+
+	m->e = calloc(cnt ? cnt : 1, sizeof(*m->e));
+	m->idx_cap = 64;
+	while (m->idx_cap < cnt * 2)
+		m->idx_cap *= 2;
+	m->idx = calloc(m->idx_cap, sizeof(*m->idx));
+	if (m->e == NULL || m->idx == NULL)
+		return ATR_ERR_NOMEM;
+	cJSON_ArrayForEach(f, files) {
+		/* counted before it is complete, so that free releases
+		 * what parse_entry took */
+		e = parse_entry(f, m->n, &m->e[m->n]);
+		if (m->e[m->n].path != NULL)
+			m->n++;
+		if (e != ATR_OK)
+			return e;
+		m->total_canaries += m->e[m->n - 1].ncanaries;
+		e = index_entry(m);
+		if (e != ATR_OK)
+			return e;
 	}
 	return ATR_OK;
 }
@@ -97,9 +184,8 @@ vfy_manifest_parse(const char *json, size_t len, struct vfy_manifest **out)
 {
 	struct vfy_manifest *m = NULL;
 	cJSON *root = NULL;
-	const cJSON *files, *f, *fmt;
+	const cJSON *files, *fmt;
 	enum atr_err e = ATR_OK;
-	size_t cnt;
 	uint8_t md[32];
 
 	*out = NULL;
@@ -109,98 +195,27 @@ vfy_manifest_parse(const char *json, size_t len, struct vfy_manifest **out)
 		return atr_fail(ATR_ERR_CONFIG, "manifest: not a JSON object");
 	}
 	fmt = cJSON_GetObjectItemCaseSensitive(root, "format");
+	files = cJSON_GetObjectItemCaseSensitive(root, "files");
 	if (fmt != NULL && (!cJSON_IsString(fmt) ||
-	    strcmp(fmt->valuestring, "atrest-manifest/1") != 0)) {
+	    strcmp(fmt->valuestring, "atrest-manifest/1") != 0))
 		e = atr_fail(ATR_ERR_CONFIG,
 		    "manifest: format is not \"atrest-manifest/1\"");
-		goto out;
-	}
-	files = cJSON_GetObjectItemCaseSensitive(root, "files");
-	if (!cJSON_IsArray(files)) {
+	else if (!cJSON_IsArray(files))
 		e = atr_fail(ATR_ERR_CONFIG, "manifest: no \"files\" array");
-		goto out;
-	}
-	m = calloc(1, sizeof(*m));
-	if (m == NULL) {
+	else if ((m = calloc(1, sizeof(*m))) == NULL)
 		e = ATR_ERR_NOMEM;
-		goto out;
+	if (e == ATR_OK)
+		e = parse_files(m, files);
+	if (e == ATR_OK)
+		e = take_canaries(cJSON_GetObjectItemCaseSensitive(root,
+		    "canaries"), "canaries", &m->canaries, &m->ncanaries);
+	if (e == ATR_OK) {
+		m->total_canaries += m->ncanaries;
+		if (atr_sha256((const uint8_t *)json, len, md) == ATR_OK)
+			atr_hex(md, sizeof(md), m->sha);
+		*out = m;
+		m = NULL;
 	}
-	cnt = (size_t)cJSON_GetArraySize(files);
-	m->e = calloc(cnt ? cnt : 1, sizeof(*m->e));
-	m->idx_cap = 64;
-	while (m->idx_cap < cnt * 2)
-		m->idx_cap *= 2;
-	m->idx = calloc(m->idx_cap, sizeof(*m->idx));
-	if (m->e == NULL || m->idx == NULL) {
-		e = ATR_ERR_NOMEM;
-		goto out;
-	}
-	cJSON_ArrayForEach(f, files) {
-		struct vfy_mentry *me = &m->e[m->n];
-		const cJSON *p = cJSON_GetObjectItemCaseSensitive(f, "path");
-		const cJSON *sz = cJSON_GetObjectItemCaseSensitive(f, "size");
-		const cJSON *sh = cJSON_GetObjectItemCaseSensitive(f, "sha256");
-		size_t got = 0, j;
-
-		if (!cJSON_IsObject(f) || !cJSON_IsString(p) ||
-		    p->valuestring[0] == '\0' || p->valuestring[0] == '/') {
-			e = atr_fail(ATR_ERR_CONFIG, "manifest: files[%zu]: no "
-			    "relative \"path\"", m->n);
-			goto out;
-		}
-		me->path = vfy_strdup(p->valuestring);
-		if (me->path == NULL) {
-			e = ATR_ERR_NOMEM;
-			goto out;
-		}
-		m->n++;
-		if (sz != NULL) {
-			if (!cJSON_IsNumber(sz) || !(sz->valuedouble >= 0) ||
-			    sz->valuedouble > 9.2e18) {
-				e = atr_fail(ATR_ERR_CONFIG,
-				    "manifest: %s: bad \"size\"", me->path);
-				goto out;
-			}
-			me->size = (uint64_t)sz->valuedouble;
-			me->has_size = 1;
-		}
-		if (sh != NULL) {
-			if (!cJSON_IsString(sh) || atr_unhex(sh->valuestring,
-			    strlen(sh->valuestring), me->sha256,
-			    sizeof(me->sha256), &got) != 0 || got != 32) {
-				e = atr_fail(ATR_ERR_CONFIG,
-				    "manifest: %s: \"sha256\" is not 64 hex "
-				    "digits", me->path);
-				goto out;
-			}
-			me->has_sha = 1;
-		}
-		e = take_canaries(cJSON_GetObjectItemCaseSensitive(f,
-		    "canaries"), me->path, &me->canaries, &me->ncanaries);
-		if (e != ATR_OK)
-			goto out;
-		m->total_canaries += me->ncanaries;
-		j = path_hash(me->path) & (m->idx_cap - 1);
-		while (m->idx[j]) {
-			if (strcmp(m->e[m->idx[j] - 1].path, me->path) == 0) {
-				e = atr_fail(ATR_ERR_CONFIG,
-				    "manifest: %s is listed twice", me->path);
-				goto out;
-			}
-			j = (j + 1) & (m->idx_cap - 1);
-		}
-		m->idx[j] = (uint32_t)m->n;
-	}
-	e = take_canaries(cJSON_GetObjectItemCaseSensitive(root, "canaries"),
-	    "canaries", &m->canaries, &m->ncanaries);
-	if (e != ATR_OK)
-		goto out;
-	m->total_canaries += m->ncanaries;
-	if (atr_sha256((const uint8_t *)json, len, md) == ATR_OK)
-		atr_hex(md, sizeof(md), m->sha);
-	*out = m;
-	m = NULL;
-out:
 	cJSON_Delete(root);
 	vfy_manifest_free(m);
 	return e;

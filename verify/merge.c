@@ -6,7 +6,7 @@
  * fingerprints, share ids per KEK).  Merging takes the union of what is
  * per file, drops what vfy_finalize() derives and derives it again over
  * the union: the result is the report one run over the whole store gives
- * (docs/VERIFY.md "Sharding" lists the two exceptions).
+ * (docs/VERIFY.md "Scale and sharding" lists the two exceptions).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,42 +63,23 @@ hexn(const char *s, uint8_t *out, size_t n)
 	return atr_unhex(s, 2 * n, out, n, &got) == 0 && got == n ? 0 : -1;
 }
 
+/* A JSON array of names as bits (1 << value), by a name table of
+ * names.c; unknown names are ignored. */
 static unsigned
-names_to_bits(const cJSON *arr, const char *const *names, size_t n)
+names_to_bits(const cJSON *arr, int (*from_name)(const char *))
 {
 	const cJSON *it;
 	unsigned m = 0;
-	size_t i;
+	int b;
 
 	cJSON_ArrayForEach(it, arr) {
 		if (!cJSON_IsString(it))
 			continue;
-		for (i = 0; i < n; i++)
-			if (names[i] != NULL && strcmp(it->valuestring, names[i]) == 0)
-				m |= 1U << i;
+		b = from_name(it->valuestring);
+		if (b >= 0 && b < 8)
+			m |= 1U << b;
 	}
 	return m;
-}
-
-static const char *const alg_names[8] = {NULL, "RSA-OAEP-256", "RSA-OAEP",
-    "AES-KWP", "A256KW", NULL, NULL, "unknown"};
-static const char *const kind_names[8] = {"per-object", "cached",
-    "intermediate", NULL, NULL, NULL, NULL, NULL};
-
-static int
-prov_of(const char *s)
-{
-	if (s == NULL)
-		return 0;
-	if (strcmp(s, "file-rsa") == 0)
-		return ATR_PROV_FILE_RSA;
-	if (strcmp(s, "file-aes") == 0)
-		return ATR_PROV_FILE_AES;
-	if (strcmp(s, "pkcs11") == 0)
-		return ATR_PROV_PKCS11;
-	if (strcmp(s, "azure-kv") == 0)
-		return ATR_PROV_AZURE_KV;
-	return 0;
 }
 
 static enum atr_err
@@ -118,7 +99,7 @@ load_config(struct vfy_report *r, const cJSON *cfg)
 	cJSON_ArrayForEach(it, a) {
 		const char *p = str_of(it, "path"), *t = str_of(it, "type");
 
-		r->stores[i].arg = vfy_strdup(p ? p : "");
+		r->stores[i].arg = strdup(p ? p : "");
 		r->stores[i].is_file = t != NULL && strcmp(t, "file") == 0;
 		i++;
 	}
@@ -134,10 +115,10 @@ load_config(struct vfy_report *r, const cJSON *cfg)
 		const char *d = str_of(it, "description"), *p = str_of(it,
 		    "provider");
 
-		r->keys[i].uri = vfy_strdup(u ? u : "");
-		r->keys[i].key_id = vfy_strdup(k ? k : "");
-		r->keys[i].desc = vfy_strdup(d ? d : "");
-		r->keys[i].provider = vfy_strdup(p ? p : "");
+		r->keys[i].uri = strdup(u ? u : "");
+		r->keys[i].key_id = strdup(k ? k : "");
+		r->keys[i].desc = strdup(d ? d : "");
+		r->keys[i].provider = strdup(p ? p : "");
 		r->keys[i].bits = (unsigned)num_of(it, "bits", 0);
 		r->keys[i].customer_managed = bool_of(it, "customer_managed");
 		r->keys[i].primary = bool_of(it, "primary");
@@ -146,11 +127,11 @@ load_config(struct vfy_report *r, const cJSON *cfg)
 	r->nkeys = i;
 	snprintf(r->current_key_id, sizeof(r->current_key_id), "%s",
 	    str_of(cfg, "current_key_id") ? str_of(cfg, "current_key_id") : "");
-	r->control = vfy_strdup(str_of(cfg, "control_key") ?
+	r->control = strdup(str_of(cfg, "control_key") ?
 	    str_of(cfg, "control_key") : "generated");
 	it = cJSON_GetObjectItemCaseSensitive(cfg, "manifest");
 	if (cJSON_IsObject(it)) {
-		r->manifest = vfy_strdup(str_of(it, "path") ? str_of(it, "path") :
+		r->manifest = strdup(str_of(it, "path") ? str_of(it, "path") :
 		    "");
 		snprintf(r->manifest_sha, sizeof(r->manifest_sha), "%s",
 		    str_of(it, "sha256") ? str_of(it, "sha256") : "");
@@ -246,11 +227,13 @@ load_coverage(struct vfy_report *r, const cJSON *cov, const cJSON *sd)
 		c = vfy_covmap_get(&r->cov, kid);
 		if (c == NULL)
 			return ATR_ERR_NOMEM;
-		c->provider = (uint8_t)prov_of(str_of(it, "provider"));
+		c->provider = (uint8_t)vfy_provider_from_name(str_of(it,
+		    "provider"));
 		c->algs = (uint8_t)names_to_bits(cJSON_GetObjectItemCaseSensitive(
-		    it, "algorithms"), alg_names, 8);
+		    it, "algorithms"), vfy_alg_bit_from_name);
 		c->kinds = (uint8_t)names_to_bits(
-		    cJSON_GetObjectItemCaseSensitive(it, "kinds"), kind_names, 8);
+		    cJSON_GetObjectItemCaseSensitive(it, "kinds"),
+		    vfy_kind_from_name);
 		rb = cJSON_GetObjectItemCaseSensitive(it, "rsa_bits");
 		if (cJSON_IsArray(rb) && cJSON_GetArraySize(rb) == 2) {
 			c->rsa_min = (uint32_t)num_in(cJSON_GetArrayItem(rb, 0),
@@ -313,7 +296,7 @@ load_objects(struct vfy_report *r, const cJSON *sd)
 		if (cJSON_IsString(e[6]) && e[6]->valuestring[0] &&
 		    hexn(e[6]->valuestring, o.share, 16) != 0)
 			return atr_fail(ATR_ERR_FORMAT, "bad share id");
-		o.rel = vfy_strdup(e[1]->valuestring);
+		o.rel = strdup(e[1]->valuestring);
 		if (o.rel == NULL || vfy_objvec_push(&r->objs, &o) != 0) {
 			free(o.rel);
 			return ATR_ERR_NOMEM;
@@ -434,172 +417,210 @@ dup_in(const struct vfy_flist *l, const struct vfy_finding *f)
 	return 0;
 }
 
-enum atr_err
-vfy_merge(struct vfy_report *const *sh, size_t n, struct vfy_report **out)
+/* Every shard of one N-way split (N from the first), each once, all
+ * run with the same stores, keys, policy and manifest. */
+static enum atr_err
+check_shards(struct vfy_report *const *sh, size_t n)
 {
-	struct vfy_report *r = NULL, *a;
-	unsigned N, *seen = NULL;
+	unsigned N = sh[0]->shard_n, *seen;
+	const struct vfy_report *a;
+	enum atr_err e = ATR_OK;
 	const char *what;
 	size_t i, k;
-	int c, s, v;
 
-	*out = NULL;
-	if (n == 0)
-		return atr_fail(ATR_ERR_USAGE, "no report to merge");
-	N = sh[0]->shard_n;
 	if (N < 2)
 		return atr_fail(ATR_ERR_USAGE, "the first report is not a shard "
 		    "report (run verify with --shard K/N)");
 	seen = calloc(N + 1, sizeof(*seen));
 	if (seen == NULL)
 		return ATR_ERR_NOMEM;
-	for (i = 0; i < n; i++) {
+	for (i = 0; e == ATR_OK && i < n; i++) {
 		a = sh[i];
 		if (a->shard_n != N || a->shard_k < 1 || a->shard_k > N ||
-		    !a->keep_shard_data) {
-			free(seen);
-			return atr_fail(ATR_ERR_USAGE, "report %zu is not a shard "
+		    !a->keep_shard_data)
+			e = atr_fail(ATR_ERR_USAGE, "report %zu is not a shard "
 			    "of the same %u-way split", i + 1, N);
-		}
-		if (seen[a->shard_k]++) {
-			free(seen);
-			return atr_fail(ATR_ERR_USAGE, "shard %u/%u given twice",
+		else if (seen[a->shard_k]++)
+			e = atr_fail(ATR_ERR_USAGE, "shard %u/%u given twice",
 			    a->shard_k, N);
-		}
-		if (!same_config(sh[0], a, &what)) {
-			free(seen);
-			return atr_fail(ATR_ERR_USAGE, "shard %u/%u was run with "
+		else if (!same_config(sh[0], a, &what))
+			e = atr_fail(ATR_ERR_USAGE, "shard %u/%u was run with "
 			    "other %s than shard %u/%u", a->shard_k, N, what,
 			    sh[0]->shard_k, N);
-		}
 	}
-	for (k = 1; k <= N; k++)
-		if (!seen[k]) {
-			free(seen);
-			return atr_fail(ATR_ERR_USAGE, "shard %zu/%u is missing: "
-			    "a merge without it would not cover the store", k, N);
-		}
+	for (k = 1; e == ATR_OK && k <= N; k++)
+		if (!seen[k])
+			e = atr_fail(ATR_ERR_USAGE, "shard %zu/%u is missing: a "
+			    "merge without it would not cover the store", k, N);
 	free(seen);
-	a = sh[0];
-	r = vfy_report_new(&a->policy);
-	if (r == NULL)
-		return ATR_ERR_NOMEM;
+	return e;
+}
+
+/* The configuration every shard shares, from a, into r (strings
+ * copied). */
+static enum atr_err
+copy_config(struct vfy_report *r, const struct vfy_report *a)
+{
+	size_t i;
+
 	r->stores = calloc(a->nstores ? a->nstores : 1, sizeof(*r->stores));
 	r->keys = calloc(a->nkeys ? a->nkeys : 1, sizeof(*r->keys));
-	if (r->stores == NULL || r->keys == NULL) {
-		vfy_report_free(r);
+	if (r->stores == NULL || r->keys == NULL)
 		return ATR_ERR_NOMEM;
-	}
 	r->nstores = a->nstores;
 	for (i = 0; i < a->nstores; i++) {
-		r->stores[i].arg = vfy_strdup(a->stores[i].arg);
+		r->stores[i].arg = strdup(a->stores[i].arg);
 		r->stores[i].is_file = a->stores[i].is_file;
 	}
 	r->nkeys = a->nkeys;
 	for (i = 0; i < a->nkeys; i++) {
 		r->keys[i] = a->keys[i];
-		r->keys[i].uri = vfy_strdup(a->keys[i].uri);
-		r->keys[i].key_id = vfy_strdup(a->keys[i].key_id);
-		r->keys[i].desc = vfy_strdup(a->keys[i].desc);
-		r->keys[i].provider = vfy_strdup(a->keys[i].provider);
+		r->keys[i].uri = strdup(a->keys[i].uri);
+		r->keys[i].key_id = strdup(a->keys[i].key_id);
+		r->keys[i].desc = strdup(a->keys[i].desc);
+		r->keys[i].provider = strdup(a->keys[i].provider);
 	}
-	r->control = vfy_strdup(a->control);
-	r->manifest = a->manifest ? vfy_strdup(a->manifest) : NULL;
+	r->control = strdup(a->control);
+	r->manifest = a->manifest ? strdup(a->manifest) : NULL;
 	memcpy(r->manifest_sha, a->manifest_sha, sizeof(r->manifest_sha));
 	memcpy(r->current_key_id, a->current_key_id, sizeof(r->current_key_id));
 	r->revocation_drill = a->revocation_drill;
+	return ATR_OK;
+}
+
+/* The run: earliest start, longest shard, most jobs, the first shard's
+ * reason to be incomplete. */
+static void
+merge_run(struct vfy_report *r, const struct vfy_report *a)
+{
+	if (a->started < r->started)
+		r->started = a->started;
+	if (a->elapsed_ms > r->elapsed_ms)
+		r->elapsed_ms = a->elapsed_ms;
+	if (a->jobs > r->jobs)
+		r->jobs = a->jobs;
+	if (a->incomplete && !r->incomplete) {
+		r->incomplete = 1;
+		snprintf(r->incomplete_why, sizeof(r->incomplete_why),
+		    "shard %u/%u: %.200s", a->shard_k, a->shard_n,
+		    a->incomplete_why);
+	}
+}
+
+/* a's findings that are not derived (vfy_finalize derives those again
+ * over the union), with their counts, including those not kept. */
+static void
+merge_findings(struct vfy_report *r, const struct vfy_report *a)
+{
+	size_t k;
+	int c, v;
+
+	for (c = 0; c < VFY_NCHECKS; c++) {
+		const struct vfy_checkres *from = &a->checks[c];
+		uint64_t kept[3] = {0, 0, 0};
+
+		for (k = 0; k < from->f.n; k++) {
+			const struct vfy_finding *f = &from->f.v[k];
+			struct vfy_finding x;
+
+			if (vfy_code_derived(f->code))
+				continue;
+			kept[f->sev]++;
+			/* Key and configuration findings are the same in
+			 * every shard: once. */
+			if (f->store < 0 && dup_in(&r->checks[c].f, f))
+				continue;
+			vfy_finding_set(&x, f->sev, f->store, f->subject,
+			    f->offset, f->code, f->message);
+			vfy_flist_add(&r->checks[c].f, &x);
+		}
+		for (v = 0; v < 3; v++)
+			r->checks[c].f.count[v] += from->f.count[v] -
+			    from->dcount[v] - kept[v];
+	}
+}
+
+/* Counters: summed, or the largest for maxima and for those every
+ * shard has alike; derived ones are left to vfy_finalize. */
+static void
+merge_stats(struct vfy_report *r, const struct vfy_report *a)
+{
+	int s;
+
+	for (s = 0; s < VS__COUNT; s++) {
+		if (vfy_stat_defs[s].derived)
+			continue;
+		switch (vfy_stat_defs[s].op) {
+		case VFY_OP_MAX:
+		case VFY_OP_SAME:
+			if (a->stats[s] > r->stats[s])
+				r->stats[s] = a->stats[s];
+			break;
+		default:
+			r->stats[s] += a->stats[s];
+		}
+	}
+}
+
+/* Coverage and object records: the union (strings copied). */
+static enum atr_err
+merge_shard_data(struct vfy_report *r, const struct vfy_report *a)
+{
+	size_t k;
+
+	for (k = 0; k < a->cov.n; k++) {
+		struct vfy_cov *d = vfy_covmap_get(&r->cov, a->cov.v[k].key_id);
+
+		if (d == NULL)
+			return ATR_ERR_NOMEM;
+		vfy_cov_sum(d, &a->cov.v[k]);
+	}
+	for (k = 0; k < a->objs.n; k++) {
+		struct vfy_obj o = a->objs.v[k];
+
+		o.rel = strdup(o.rel);
+		if (o.rel == NULL || vfy_objvec_push(&r->objs, &o) != 0) {
+			free(o.rel);
+			return ATR_ERR_NOMEM;
+		}
+	}
+	return ATR_OK;
+}
+
+enum atr_err
+vfy_merge(struct vfy_report *const *sh, size_t n, struct vfy_report **out)
+{
+	struct vfy_report *r;
+	enum atr_err e;
+	size_t i;
+
+	*out = NULL;
+	if (n == 0)
+		return atr_fail(ATR_ERR_USAGE, "no report to merge");
+	e = check_shards(sh, n);
+	if (e != ATR_OK)
+		return e;
+	r = vfy_report_new(&sh[0]->policy);
+	if (r == NULL)
+		return ATR_ERR_NOMEM;
+	e = copy_config(r, sh[0]);
 	/* DEKs compare across shards only under one fingerprint key. */
-	memcpy(r->fp_key_id, a->fp_key_id, sizeof(r->fp_key_id));
+	memcpy(r->fp_key_id, sh[0]->fp_key_id, sizeof(r->fp_key_id));
 	for (i = 1; i < n; i++)
-		if (strcmp(sh[i]->fp_key_id, a->fp_key_id) != 0)
+		if (strcmp(sh[i]->fp_key_id, sh[0]->fp_key_id) != 0)
 			r->fp_key_id[0] = '\0';
 	r->is_merged = 1;
 	r->merged_from = (unsigned)n;
-	r->started = a->started;
-	for (i = 0; i < n; i++) {
-		a = sh[i];
-		if (a->started < r->started)
-			r->started = a->started;
-		if (a->elapsed_ms > r->elapsed_ms)
-			r->elapsed_ms = a->elapsed_ms;
-		if (a->jobs > r->jobs)
-			r->jobs = a->jobs;
-		if (a->incomplete && !r->incomplete) {
-			r->incomplete = 1;
-			snprintf(r->incomplete_why, sizeof(r->incomplete_why),
-			    "shard %u/%u: %.200s", a->shard_k, N,
-			    a->incomplete_why);
-		}
-		for (c = 0; c < VFY_NCHECKS; c++) {
-			struct vfy_checkres *from = &a->checks[c];
-			uint64_t kept[3] = {0, 0, 0};
-
-			for (k = 0; k < from->f.n; k++) {
-				struct vfy_finding *f = &from->f.v[k], x;
-
-				if (vfy_code_derived(f->code))
-					continue;
-				kept[f->sev]++;
-				/* Key and configuration findings are the same in
-				 * every shard: once. */
-				if (f->store < 0 && dup_in(&r->checks[c].f, f))
-					continue;
-				vfy_finding_set(&x, f->sev, f->store, f->subject,
-				    f->offset, f->code, f->message);
-				vfy_flist_add(&r->checks[c].f, &x);
-			}
-			for (v = 0; v < 3; v++)
-				r->checks[c].f.count[v] += from->f.count[v] -
-				    from->dcount[v] - kept[v];
-		}
-		for (s = 0; s < VS__COUNT; s++) {
-			if (vfy_stat_defs[s].derived)
-				continue;
-			switch (vfy_stat_defs[s].op) {
-			case VFY_OP_MAX:
-			case VFY_OP_SAME:
-				if (a->stats[s] > r->stats[s])
-					r->stats[s] = a->stats[s];
-				break;
-			default:
-				r->stats[s] += a->stats[s];
-			}
-		}
-		for (k = 0; k < a->cov.n; k++) {
-			struct vfy_cov *sc = &a->cov.v[k];
-			struct vfy_cov *d = vfy_covmap_get(&r->cov, sc->key_id);
-			size_t m;
-
-			if (d == NULL) {
-				vfy_report_free(r);
-				return ATR_ERR_NOMEM;
-			}
-			d->provider = sc->provider;
-			d->algs |= sc->algs;
-			d->kinds |= sc->kinds;
-			if (sc->rsa_max > 0 && sc->rsa_min < d->rsa_min)
-				d->rsa_min = sc->rsa_min;
-			if (sc->rsa_max > d->rsa_max)
-				d->rsa_max = sc->rsa_max;
-			d->objects += sc->objects;
-			d->opened += sc->opened;
-			d->direct += sc->direct;
-			d->configured |= sc->configured;
-			d->primary |= sc->primary;
-			d->current |= sc->current;
-			for (m = 0; m < sc->nshares; m++)
-				vfy_cov_add_share(d, sc->shares + 16 * m);
-		}
-		for (k = 0; k < a->objs.n; k++) {
-			struct vfy_obj o = a->objs.v[k];
-
-			o.rel = vfy_strdup(o.rel);
-			if (o.rel == NULL || vfy_objvec_push(&r->objs, &o) != 0) {
-				free(o.rel);
-				vfy_report_free(r);
-				return ATR_ERR_NOMEM;
-			}
-		}
+	r->started = sh[0]->started;
+	for (i = 0; e == ATR_OK && i < n; i++) {
+		merge_run(r, sh[i]);
+		merge_findings(r, sh[i]);
+		merge_stats(r, sh[i]);
+		e = merge_shard_data(r, sh[i]);
+	}
+	if (e != ATR_OK) {
+		vfy_report_free(r);
+		return e;
 	}
 	vfy_finalize(r);
 	*out = r;

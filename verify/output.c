@@ -5,7 +5,6 @@
  * report order, so two runs over the same store give the same bytes
  * except for the "run" object.
  */
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,175 +15,6 @@
 #include "quote.h"
 #include "version.h"
 #include "vfy_int.h"
-
-/* ---- buffered writer --------------------------------------------------- */
-
-void
-vfy_out_init(struct vfy_out *o, int fd)
-{
-	o->fd = fd;
-	o->err = ATR_OK;
-	o->n = 0;
-}
-
-enum atr_err
-vfy_out_flush(struct vfy_out *o)
-{
-	if (o->err == ATR_OK && o->n > 0)
-		o->err = atr_write_all(o->fd, o->buf, o->n);
-	o->n = 0;
-	return o->err;
-}
-
-void
-vfy_out_put(struct vfy_out *o, const char *s, size_t n)
-{
-	while (n > 0 && o->err == ATR_OK) {
-		size_t room = sizeof(o->buf) - o->n, take = n < room ? n : room;
-
-		memcpy(o->buf + o->n, s, take);
-		o->n += take;
-		s += take;
-		n -= take;
-		if (o->n == sizeof(o->buf))
-			vfy_out_flush(o);
-	}
-}
-
-void
-vfy_out_str(struct vfy_out *o, const char *s)
-{
-	vfy_out_put(o, s, strlen(s));
-}
-
-void
-vfy_out_fmt(struct vfy_out *o, const char *fmt, ...)
-{
-	char tmp[2048];
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
-	if ((size_t)n < sizeof(tmp)) {
-		vfy_out_put(o, tmp, (size_t)n);
-		return;
-	} else {
-		char *big = malloc((size_t)n + 1);
-
-		if (big == NULL) {
-			o->err = ATR_ERR_NOMEM;
-			return;
-		}
-		va_start(ap, fmt);
-		vsnprintf(big, (size_t)n + 1, fmt, ap);
-		va_end(ap);
-		vfy_out_put(o, big, (size_t)n);
-		free(big);
-	}
-}
-
-/* Length of a valid UTF-8 sequence at p (RFC 3629), 0 when invalid. */
-static size_t
-utf8_len(const unsigned char *p)
-{
-	if (p[0] < 0x80)
-		return 1;
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		return (p[1] & 0xc0) == 0x80 ? 2 : 0;
-	if (p[0] >= 0xe0 && p[0] <= 0xef) {
-		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80)
-			return 0;
-		if (p[0] == 0xe0 && p[1] < 0xa0)
-			return 0;
-		if (p[0] == 0xed && p[1] >= 0xa0)
-			return 0;   /* surrogates */
-		return 3;
-	}
-	if (p[0] >= 0xf0 && p[0] <= 0xf4) {
-		if ((p[1] & 0xc0) != 0x80 || (p[2] & 0xc0) != 0x80 ||
-		    (p[3] & 0xc0) != 0x80)
-			return 0;
-		if (p[0] == 0xf0 && p[1] < 0x90)
-			return 0;
-		if (p[0] == 0xf4 && p[1] >= 0x90)
-			return 0;
-		return 4;
-	}
-	return 0;
-}
-
-void
-vfy_out_json_str(struct vfy_out *o, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	char esc[8];
-
-	vfy_out_put(o, "\"", 1);
-	while (*p) {
-		size_t l = utf8_len(p);
-
-		if (*p == '"' || *p == '\\') {
-			esc[0] = '\\';
-			esc[1] = (char)*p;
-			vfy_out_put(o, esc, 2);
-			p++;
-		} else if (*p < 0x20 || l == 0) {
-			/* Control bytes and bytes that are not UTF-8 (a file
-			 * name is any bytes): \u00XX keeps the JSON valid. */
-			snprintf(esc, sizeof(esc), "\\u%04x", *p);
-			vfy_out_put(o, esc, 6);
-			p++;
-		} else {
-			vfy_out_put(o, (const char *)p, l);
-			p += l;
-		}
-	}
-	vfy_out_put(o, "\"", 1);
-}
-
-void
-vfy_out_xml_str(struct vfy_out *o, const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-
-	while (*p) {
-		size_t l = utf8_len(p);
-
-		switch (*p) {
-		case '&':
-			vfy_out_str(o, "&amp;");
-			break;
-		case '<':
-			vfy_out_str(o, "&lt;");
-			break;
-		case '>':
-			vfy_out_str(o, "&gt;");
-			break;
-		case '"':
-			vfy_out_str(o, "&quot;");
-			break;
-		case '\'':
-			vfy_out_str(o, "&apos;");
-			break;
-		default:
-			/* XML 1.0 allows no control characters but tab, LF
-			 * and CR, and no invalid UTF-8. */
-			if ((*p < 0x20 && *p != '\t' && *p != '\n' &&
-			    *p != '\r') || l == 0)
-				vfy_out_put(o, "?", 1);
-			else {
-				vfy_out_put(o, (const char *)p, l);
-				p += l;
-				continue;
-			}
-		}
-		p++;
-	}
-}
 
 /* ---- shared ------------------------------------------------------------ */
 
@@ -297,57 +127,6 @@ json_bits(struct vfy_out *o, unsigned mask, const char *(*name)(unsigned))
 	vfy_out_str(o, "]");
 }
 
-static const char *
-alg_name(unsigned a)
-{
-	switch (a) {
-	case ATR_WRAP_RSA_OAEP_256:
-		return "RSA-OAEP-256";
-	case ATR_WRAP_RSA_OAEP_SHA1:
-		return "RSA-OAEP";
-	case ATR_WRAP_AES_KWP:
-		return "AES-KWP";
-	case ATR_WRAP_AES_KW:
-		return "A256KW";
-	case 7:
-		return "unknown";
-	default:
-		return "unknown";
-	}
-}
-
-static const char *
-kind_name(unsigned k)
-{
-	switch (k) {
-	case ATR_KIND_DIRECT:
-		return "per-object";
-	case ATR_KIND_SHARED:
-		return "cached";
-	case ATR_KIND_INTERMEDIATE:
-		return "intermediate";
-	default:
-		return "unknown";
-	}
-}
-
-static const char *
-prov_name(unsigned p)
-{
-	switch (p) {
-	case ATR_PROV_FILE_RSA:
-		return "file-rsa";
-	case ATR_PROV_FILE_AES:
-		return "file-aes";
-	case ATR_PROV_PKCS11:
-		return "pkcs11";
-	case ATR_PROV_AZURE_KV:
-		return "azure-kv";
-	default:
-		return "unknown";
-	}
-}
-
 static void
 json_shard_data(struct vfy_out *o, const struct vfy_report *r)
 {
@@ -390,33 +169,13 @@ json_shard_data(struct vfy_out *o, const struct vfy_report *r)
 	vfy_out_str(o, "]\n  }");
 }
 
-enum atr_err
-vfy_write_json(const struct vfy_report *r, const char *path)
+/* The "config" object: stores, keys, control key, manifest, shard,
+ * fingerprint key and the policy (as --policy reads it). */
+static void
+json_config(struct vfy_out *o, const struct vfy_report *r)
 {
-	struct atr_outfile of;
-	struct vfy_out *o;
-	enum atr_err e;
-	uint64_t t[3];
-	char when[64];
-	size_t i, k;
-	int c, s;
+	size_t i;
 
-	o = malloc(sizeof(*o));
-	if (o == NULL)
-		return ATR_ERR_NOMEM;
-	e = begin(&of, path, o);
-	if (e != ATR_OK) {
-		free(o);
-		return e;
-	}
-	totals(r, t);
-	iso_time(r->started, when, sizeof(when));
-	vfy_out_fmt(o, "{\n  \"schema\": \"%s\",\n  \"tool\": {\"name\": "
-	    "\"atrest\", \"version\": \"%s\"},\n", VFY_SCHEMA,
-	    ATR_VERSION_STRING);
-	vfy_out_fmt(o, "  \"run\": {\"started\": \"%s\", \"elapsed_ms\": %lld, "
-	    "\"jobs\": %u, \"merged_from\": %u},\n", when,
-	    (long long)r->elapsed_ms, r->jobs, r->merged_from);
 	vfy_out_str(o, "  \"config\": {\n    \"stores\": [");
 	for (i = 0; i < r->nstores; i++) {
 		vfy_out_str(o, i ? ", {\"path\": " : "{\"path\": ");
@@ -463,7 +222,16 @@ vfy_write_json(const struct vfy_report *r, const char *path)
 	vfy_out_json_str(o, r->fp_key_id[0] ? r->fp_key_id : "ephemeral");
 	vfy_out_str(o, ",\n    \"policy\": ");
 	vfy_policy_write(o, &r->policy, "    ");
-	vfy_out_fmt(o, "\n  },\n  \"summary\": {\"status\": \"%s\", "
+	vfy_out_str(o, "\n  },\n");
+}
+
+static void
+json_summary(struct vfy_out *o, const struct vfy_report *r)
+{
+	uint64_t t[3];
+
+	totals(r, t);
+	vfy_out_fmt(o, "  \"summary\": {\"status\": \"%s\", "
 	    "\"exit_code\": %d, \"incomplete\": %s, \"incomplete_reason\": ",
 	    overall(r), vfy_report_exit(r), r->incomplete ? "true" : "false");
 	vfy_out_json_str(o, r->incomplete_why);
@@ -473,75 +241,116 @@ vfy_write_json(const struct vfy_report *r, const char *path)
 	    (unsigned long long)t[1], (unsigned long long)t[0],
 	    (long long)r->stats[VS_FILES], (long long)r->stats[VS_ENVELOPES],
 	    (long long)r->stats[VS_D_OPENED], (long long)r->stats[VS_BYTES]);
+}
+
+/* One element of "checks": status, counts, counters, kept findings. */
+static void
+json_check(struct vfy_out *o, const struct vfy_report *r, int c)
+{
+	const struct vfy_checkres *k2 = &r->checks[c];
+	int first = 1, s;
+	size_t k;
+
+	vfy_out_fmt(o, "%s\n    {\"id\": \"%s\", \"title\": ",
+	    c ? "," : "", vfy_check_name(c));
+	vfy_out_json_str(o, vfy_check_title(c));
+	vfy_out_fmt(o, ", \"status\": \"%s\", \"reason\": ",
+	    vfy_status_name(k2->status));
+	vfy_out_json_str(o, k2->reason);
+	vfy_out_fmt(o, ",\n      \"errors\": %llu, \"warnings\": %llu, "
+	    "\"infos\": %llu, \"findings_kept\": %zu,\n      "
+	    "\"derived\": {\"errors\": %llu, \"warnings\": %llu, "
+	    "\"infos\": %llu},\n      \"stats\": {",
+	    (unsigned long long)k2->f.count[2],
+	    (unsigned long long)k2->f.count[1],
+	    (unsigned long long)k2->f.count[0], k2->f.n,
+	    (unsigned long long)k2->dcount[2],
+	    (unsigned long long)k2->dcount[1],
+	    (unsigned long long)k2->dcount[0]);
+	for (s = 0; s < VS__COUNT; s++) {
+		if (vfy_stat_defs[s].check != c)
+			continue;
+		vfy_out_fmt(o, "%s\"%s\": %lld", first ? "" : ", ",
+		    vfy_stat_defs[s].name, (long long)r->stats[s]);
+		first = 0;
+	}
+	vfy_out_str(o, "},\n      \"findings\": [");
+	for (k = 0; k < k2->f.n; k++) {
+		vfy_out_str(o, k ? ",\n" : "\n");
+		json_finding(o, r, &k2->f.v[k]);
+	}
+	vfy_out_str(o, k2->f.n ? "\n      ]}" : "]}");
+}
+
+/* One element of "coverage": a stanza key id and what it protects. */
+static void
+json_cov(struct vfy_out *o, const struct vfy_cov *cv, int first)
+{
+	char ver[160] = "", o1[300], n1[160];
+
+	if (vfy_kid_split(cv->key_id, o1, sizeof(o1), n1, sizeof(n1), ver,
+	    sizeof(ver)) != 0)
+		ver[0] = '\0';
+	vfy_out_str(o, first ? "\n    {\"key_id\": " : ",\n    {\"key_id\": ");
+	vfy_out_json_str(o, cv->key_id);
+	vfy_out_str(o, ", \"version\": ");
+	if (ver[0])
+		vfy_out_json_str(o, ver);
+	else
+		vfy_out_str(o, "null");
+	vfy_out_fmt(o, ", \"provider\": \"%s\", \"algorithms\": ",
+	    atr_provider_name((enum atr_provider_type)cv->provider));
+	json_bits(o, cv->algs, vfy_alg_bit_name);
+	vfy_out_str(o, ", \"kinds\": ");
+	json_bits(o, cv->kinds, vfy_kind_name);
+	if (cv->rsa_max > 0)
+		vfy_out_fmt(o, ", \"rsa_bits\": [%u, %u]", cv->rsa_min,
+		    cv->rsa_max);
+	else
+		vfy_out_str(o, ", \"rsa_bits\": null");
+	vfy_out_fmt(o, ", \"objects\": %llu, \"opened\": %llu, "
+	    "\"wraps\": %llu, \"configured\": %s, \"primary\": %s, "
+	    "\"current\": %s}", (unsigned long long)cv->objects,
+	    (unsigned long long)cv->opened,
+	    (unsigned long long)(cv->direct + cv->nshares),
+	    cv->configured ? "true" : "false",
+	    cv->primary ? "true" : "false",
+	    cv->current ? "true" : "false");
+}
+
+enum atr_err
+vfy_write_json(const struct vfy_report *r, const char *path)
+{
+	struct atr_outfile of;
+	struct vfy_out *o;
+	enum atr_err e;
+	char when[64];
+	size_t i;
+	int c;
+
+	o = malloc(sizeof(*o));
+	if (o == NULL)
+		return ATR_ERR_NOMEM;
+	e = begin(&of, path, o);
+	if (e != ATR_OK) {
+		free(o);
+		return e;
+	}
+	iso_time(r->started, when, sizeof(when));
+	vfy_out_fmt(o, "{\n  \"schema\": \"%s\",\n  \"tool\": {\"name\": "
+	    "\"atrest\", \"version\": \"%s\"},\n", VFY_SCHEMA,
+	    ATR_VERSION_STRING);
+	vfy_out_fmt(o, "  \"run\": {\"started\": \"%s\", \"elapsed_ms\": %lld, "
+	    "\"jobs\": %u, \"merged_from\": %u},\n", when,
+	    (long long)r->elapsed_ms, r->jobs, r->merged_from);
+	json_config(o, r);
+	json_summary(o, r);
 	vfy_out_str(o, "  \"checks\": [");
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		const struct vfy_checkres *k2 = &r->checks[c];
-		int first = 1;
-
-		vfy_out_fmt(o, "%s\n    {\"id\": \"%s\", \"title\": ",
-		    c ? "," : "", vfy_check_name(c));
-		vfy_out_json_str(o, vfy_check_title(c));
-		vfy_out_fmt(o, ", \"status\": \"%s\", \"reason\": ",
-		    vfy_status_name(k2->status));
-		vfy_out_json_str(o, k2->reason);
-		vfy_out_fmt(o, ",\n      \"errors\": %llu, \"warnings\": %llu, "
-		    "\"infos\": %llu, \"findings_kept\": %zu,\n      "
-		    "\"derived\": {\"errors\": %llu, \"warnings\": %llu, "
-		    "\"infos\": %llu},\n      \"stats\": {",
-		    (unsigned long long)k2->f.count[2],
-		    (unsigned long long)k2->f.count[1],
-		    (unsigned long long)k2->f.count[0], k2->f.n,
-		    (unsigned long long)k2->dcount[2],
-		    (unsigned long long)k2->dcount[1],
-		    (unsigned long long)k2->dcount[0]);
-		for (s = 0; s < VS__COUNT; s++) {
-			if (vfy_stat_defs[s].check != c)
-				continue;
-			vfy_out_fmt(o, "%s\"%s\": %lld", first ? "" : ", ",
-			    vfy_stat_defs[s].name, (long long)r->stats[s]);
-			first = 0;
-		}
-		vfy_out_str(o, "},\n      \"findings\": [");
-		for (k = 0; k < k2->f.n; k++) {
-			vfy_out_str(o, k ? ",\n" : "\n");
-			json_finding(o, r, &k2->f.v[k]);
-		}
-		vfy_out_str(o, k2->f.n ? "\n      ]}" : "]}");
-	}
+	for (c = 0; c < VFY_NCHECKS; c++)
+		json_check(o, r, c);
 	vfy_out_str(o, "\n  ],\n  \"coverage\": [");
-	for (i = 0; i < r->cov.n; i++) {
-		const struct vfy_cov *cv = &r->cov.v[i];
-		char ver[160] = "", o1[300], n1[160];
-
-		if (vfy_kid_split(cv->key_id, o1, sizeof(o1), n1, sizeof(n1), ver,
-		    sizeof(ver)) != 0)
-			ver[0] = '\0';
-		vfy_out_str(o, i ? ",\n    {\"key_id\": " : "\n    {\"key_id\": ");
-		vfy_out_json_str(o, cv->key_id);
-		vfy_out_str(o, ", \"version\": ");
-		if (ver[0])
-			vfy_out_json_str(o, ver);
-		else
-			vfy_out_str(o, "null");
-		vfy_out_fmt(o, ", \"provider\": \"%s\", \"algorithms\": ",
-		    prov_name(cv->provider));
-		json_bits(o, cv->algs, alg_name);
-		vfy_out_str(o, ", \"kinds\": ");
-		json_bits(o, cv->kinds, kind_name);
-		if (cv->rsa_max > 0)
-			vfy_out_fmt(o, ", \"rsa_bits\": [%u, %u]", cv->rsa_min,
-			    cv->rsa_max);
-		else
-			vfy_out_str(o, ", \"rsa_bits\": null");
-		vfy_out_fmt(o, ", \"objects\": %llu, \"opened\": %llu, "
-		    "\"wraps\": %llu, \"configured\": %s, \"primary\": %s, "
-		    "\"current\": %s}", (unsigned long long)cv->objects,
-		    (unsigned long long)cv->opened,
-		    (unsigned long long)(cv->direct + cv->nshares),
-		    cv->configured ? "true" : "false",
-		    cv->primary ? "true" : "false",
-		    cv->current ? "true" : "false");
-	}
+	for (i = 0; i < r->cov.n; i++)
+		json_cov(o, &r->cov.v[i], i == 0);
 	vfy_out_str(o, r->cov.n ? "\n  ]" : "]");
 	if (r->keep_shard_data)
 		json_shard_data(o, r);
@@ -553,25 +362,26 @@ vfy_write_json(const struct vfy_report *r, const char *path)
 
 /* ---- JUnit ------------------------------------------------------------- */
 
-enum atr_err
-vfy_write_junit(const struct vfy_report *r, const char *path)
+/* The display path of a finding: under its STORE, or its subject. */
+static void
+finding_path(const struct vfy_report *r, const struct vfy_finding *f,
+    char *p, size_t cap)
 {
-	struct atr_outfile of;
-	struct vfy_out *o;
-	enum atr_err e;
+	if (f->store >= 0)
+		vfy_display_path(r, f->store, f->subject, p, cap);
+	else
+		snprintf(p, cap, "%s", f->subject);
+}
+
+/* <testsuites>, <testsuite> and its <properties> (stores, keys). */
+static void
+junit_head(struct vfy_out *o, const struct vfy_report *r)
+{
 	int c, failures = 0, skipped = 0, errors = r->incomplete ? 1 : 0;
 	int tests = VFY_NCHECKS + (r->incomplete ? 1 : 0);
-	char when[64], secs[32], p[4096];
-	size_t i, k;
+	char when[64], secs[32];
+	size_t i;
 
-	o = malloc(sizeof(*o));
-	if (o == NULL)
-		return ATR_ERR_NOMEM;
-	e = begin(&of, path, o);
-	if (e != ATR_OK) {
-		free(o);
-		return e;
-	}
 	for (c = 0; c < VFY_NCHECKS; c++) {
 		if (r->checks[c].status == VFY_FAILED)
 			failures++;
@@ -600,64 +410,101 @@ vfy_write_junit(const struct vfy_report *r, const char *path)
 		vfy_out_str(o, "\"/>\n");
 	}
 	vfy_out_str(o, "    </properties>\n");
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		const struct vfy_checkres *k2 = &r->checks[c];
+}
 
-		vfy_out_fmt(o, "    <testcase classname=\"atrest.verify\" "
-		    "name=\"%s\" time=\"0\">\n", vfy_check_name(c));
-		if (k2->status == VFY_FAILED) {
-			vfy_out_fmt(o, "      <failure type=\"error\" message=\"%llu "
-			    "error finding%s\">", (unsigned long long)k2->f.count[2],
-			    k2->f.count[2] == 1 ? "" : "s");
-			for (k = 0; k < k2->f.n; k++) {
-				const struct vfy_finding *f = &k2->f.v[k];
+/* A failed check: its kept error findings, one a line. */
+static void
+junit_failure(struct vfy_out *o, const struct vfy_report *r,
+    const struct vfy_checkres *k2)
+{
+	char p[4096];
+	size_t k;
 
-				if (f->sev != VFY_ERROR)
-					continue;
-				if (f->store >= 0)
-					vfy_display_path(r, f->store, f->subject, p,
-					    sizeof(p));
-				else
-					snprintf(p, sizeof(p), "%s", f->subject);
-				vfy_out_fmt(o, "%s ", f->code);
-				vfy_out_xml_str(o, p);
-				if (f->offset >= 0)
-					vfy_out_fmt(o, " @%lld", (long long)f->offset);
-				vfy_out_str(o, ": ");
-				vfy_out_xml_str(o, f->message);
-				vfy_out_str(o, "\n");
-			}
-			if (k2->f.count[2] > k2->f.n)
-				vfy_out_str(o, "(more in the JSON report)\n");
-			vfy_out_str(o, "</failure>\n");
-		} else if (k2->status == VFY_SKIPPED) {
-			vfy_out_str(o, "      <skipped message=\"");
-			vfy_out_xml_str(o, k2->reason);
-			vfy_out_str(o, "\"/>\n");
-		}
-		if (k2->f.count[1] + k2->f.count[0] > 0) {
-			vfy_out_str(o, "      <system-out>");
-			for (k = 0; k < k2->f.n; k++) {
-				const struct vfy_finding *f = &k2->f.v[k];
+	vfy_out_fmt(o, "      <failure type=\"error\" message=\"%llu "
+	    "error finding%s\">", (unsigned long long)k2->f.count[2],
+	    k2->f.count[2] == 1 ? "" : "s");
+	for (k = 0; k < k2->f.n; k++) {
+		const struct vfy_finding *f = &k2->f.v[k];
 
-				if (f->sev == VFY_ERROR)
-					continue;
-				if (f->store >= 0)
-					vfy_display_path(r, f->store, f->subject, p,
-					    sizeof(p));
-				else
-					snprintf(p, sizeof(p), "%s", f->subject);
-				vfy_out_fmt(o, "%s %s ", vfy_sev_name(f->sev),
-				    f->code);
-				vfy_out_xml_str(o, p);
-				vfy_out_str(o, ": ");
-				vfy_out_xml_str(o, f->message);
-				vfy_out_str(o, "\n");
-			}
-			vfy_out_str(o, "</system-out>\n");
-		}
-		vfy_out_str(o, "    </testcase>\n");
+		if (f->sev != VFY_ERROR)
+			continue;
+		finding_path(r, f, p, sizeof(p));
+		vfy_out_fmt(o, "%s ", f->code);
+		vfy_out_xml_str(o, p);
+		if (f->offset >= 0)
+			vfy_out_fmt(o, " @%lld", (long long)f->offset);
+		vfy_out_str(o, ": ");
+		vfy_out_xml_str(o, f->message);
+		vfy_out_str(o, "\n");
 	}
+	if (k2->f.count[2] > k2->f.n)
+		vfy_out_str(o, "(more in the JSON report)\n");
+	vfy_out_str(o, "</failure>\n");
+}
+
+/* Warnings and infos of a check, as its <system-out>. */
+static void
+junit_out(struct vfy_out *o, const struct vfy_report *r,
+    const struct vfy_checkres *k2)
+{
+	char p[4096];
+	size_t k;
+
+	vfy_out_str(o, "      <system-out>");
+	for (k = 0; k < k2->f.n; k++) {
+		const struct vfy_finding *f = &k2->f.v[k];
+
+		if (f->sev == VFY_ERROR)
+			continue;
+		finding_path(r, f, p, sizeof(p));
+		vfy_out_fmt(o, "%s %s ", vfy_sev_name(f->sev), f->code);
+		vfy_out_xml_str(o, p);
+		vfy_out_str(o, ": ");
+		vfy_out_xml_str(o, f->message);
+		vfy_out_str(o, "\n");
+	}
+	vfy_out_str(o, "</system-out>\n");
+}
+
+/* One <testcase> per check. */
+static void
+junit_case(struct vfy_out *o, const struct vfy_report *r, int c)
+{
+	const struct vfy_checkres *k2 = &r->checks[c];
+
+	vfy_out_fmt(o, "    <testcase classname=\"atrest.verify\" "
+	    "name=\"%s\" time=\"0\">\n", vfy_check_name(c));
+	if (k2->status == VFY_FAILED) {
+		junit_failure(o, r, k2);
+	} else if (k2->status == VFY_SKIPPED) {
+		vfy_out_str(o, "      <skipped message=\"");
+		vfy_out_xml_str(o, k2->reason);
+		vfy_out_str(o, "\"/>\n");
+	}
+	if (k2->f.count[1] + k2->f.count[0] > 0)
+		junit_out(o, r, k2);
+	vfy_out_str(o, "    </testcase>\n");
+}
+
+enum atr_err
+vfy_write_junit(const struct vfy_report *r, const char *path)
+{
+	struct atr_outfile of;
+	struct vfy_out *o;
+	enum atr_err e;
+	int c;
+
+	o = malloc(sizeof(*o));
+	if (o == NULL)
+		return ATR_ERR_NOMEM;
+	e = begin(&of, path, o);
+	if (e != ATR_OK) {
+		free(o);
+		return e;
+	}
+	junit_head(o, r);
+	for (c = 0; c < VFY_NCHECKS; c++)
+		junit_case(o, r, c);
 	if (r->incomplete) {
 		vfy_out_str(o, "    <testcase classname=\"atrest.verify\" "
 		    "name=\"run\" time=\"0\">\n      <error type=\"incomplete\" "
@@ -689,18 +536,68 @@ human(uint64_t b, char *buf, size_t cap)
 	return buf;
 }
 
+static const char *const text_tag[4] = {"PASS", "WARN", "FAIL", "SKIP"};
+static const char *const text_col[4] = {"\033[32m", "\033[33m",
+    "\033[31m", "\033[2m"};
+
+/* One check's line and up to maxf of its findings (infos only when
+ * verbose), then how many more there are. */
+static void
+text_check(const struct vfy_report *r, int c, FILE *f, int color,
+    int verbose, unsigned maxf)
+{
+	const struct vfy_checkres *k = &r->checks[c];
+	char p[4096], q[ATR_QUOTE_BUF], m[ATR_QUOTE_BUF];
+	uint64_t listed;
+	unsigned shown = 0;
+	size_t i;
+
+	if (color)
+		fprintf(f, "  %s%s\033[0m  ", text_col[k->status],
+		    text_tag[k->status]);
+	else
+		fprintf(f, "  %s  ", text_tag[k->status]);
+	fprintf(f, "%-11s %s", vfy_check_name(c), vfy_check_title(c));
+	if (k->f.count[2] || k->f.count[1])
+		fprintf(f, " (%llu error%s, %llu warning%s)",
+		    (unsigned long long)k->f.count[2],
+		    k->f.count[2] == 1 ? "" : "s",
+		    (unsigned long long)k->f.count[1],
+		    k->f.count[1] == 1 ? "" : "s");
+	if (k->status == VFY_SKIPPED)
+		fprintf(f, ": %s", atr_escape(k->reason, m, sizeof(m)));
+	fputc('\n', f);
+	for (i = 0; i < k->f.n && shown < maxf; i++) {
+		const struct vfy_finding *fd = &k->f.v[i];
+
+		if (fd->sev == VFY_INFO && !verbose)
+			continue;
+		finding_path(r, fd, p, sizeof(p));
+		/* File names are quoted, key URIs and messages escaped
+		 * (core/quote.h): a file named "x\n  PASS  ..." cannot forge
+		 * a line. */
+		fprintf(f, "        %-7s %s %s", vfy_sev_name(fd->sev),
+		    fd->code, fd->store >= 0 ? atr_quote(p, q, sizeof(q)) :
+		    atr_escape(p, q, sizeof(q)));
+		if (fd->offset >= 0)
+			fprintf(f, " @%lld", (long long)fd->offset);
+		fprintf(f, ": %s\n", atr_escape(fd->message, m, sizeof(m)));
+		shown++;
+	}
+	listed = k->f.count[2] + k->f.count[1] + (verbose ? k->f.count[0] : 0);
+	if (listed > shown)
+		fprintf(f, "        ... %llu more (see --json)\n",
+		    (unsigned long long)(listed - shown));
+}
+
 void
 vfy_write_text(const struct vfy_report *r, FILE *f,
     const struct vfy_text_opts *opt)
 {
-	static const char *const tag[4] = {"PASS", "WARN", "FAIL", "SKIP"};
-	static const char *const col[4] = {"\033[32m", "\033[33m", "\033[31m",
-	    "\033[2m"};
 	unsigned maxf = opt && opt->max_per_check ? opt->max_per_check : 5;
 	int color = opt ? opt->color : 0, verbose = opt ? opt->verbose : 0;
+	char hb[32], m[ATR_QUOTE_BUF];
 	uint64_t t[3];
-	char hb[32], p[4096];
-	char q[ATR_QUOTE_BUF], m[ATR_QUOTE_BUF];
 	int c, x;
 
 	totals(r, t);
@@ -717,57 +614,12 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 	if (r->is_merged)
 		fprintf(f, " (merged from %u reports)", r->merged_from);
 	fputc('\n', f);
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		const struct vfy_checkres *k = &r->checks[c];
-		unsigned shown = 0;
-		size_t i;
-
-		if (color)
-			fprintf(f, "  %s%s\033[0m  ", col[k->status], tag[k->status]);
-		else
-			fprintf(f, "  %s  ", tag[k->status]);
-		fprintf(f, "%-11s %s", vfy_check_name(c), vfy_check_title(c));
-		if (k->f.count[2] || k->f.count[1])
-			fprintf(f, " (%llu error%s, %llu warning%s)",
-			    (unsigned long long)k->f.count[2],
-			    k->f.count[2] == 1 ? "" : "s",
-			    (unsigned long long)k->f.count[1],
-			    k->f.count[1] == 1 ? "" : "s");
-		if (k->status == VFY_SKIPPED)
-			fprintf(f, ": %s", atr_escape(k->reason, m, sizeof(m)));
-		fputc('\n', f);
-		for (i = 0; i < k->f.n && shown < maxf; i++) {
-			const struct vfy_finding *fd = &k->f.v[i];
-
-			if (fd->sev == VFY_INFO && !verbose)
-				continue;
-			if (fd->store >= 0)
-				vfy_display_path(r, fd->store, fd->subject, p,
-				    sizeof(p));
-			else
-				snprintf(p, sizeof(p), "%s", fd->subject);
-			/* File names are quoted, key URIs and messages
-			 * escaped (core/quote.h): a file named
-			 * "x\n  PASS  ..." cannot forge a line. */
-			fprintf(f, "        %-7s %s %s", vfy_sev_name(fd->sev),
-			    fd->code, fd->store >= 0 ? atr_quote(p, q,
-			    sizeof(q)) : atr_escape(p, q, sizeof(q)));
-			if (fd->offset >= 0)
-				fprintf(f, " @%lld", (long long)fd->offset);
-			fprintf(f, ": %s\n", atr_escape(fd->message, m,
-			    sizeof(m)));
-			shown++;
-		}
-		if (k->f.count[2] + k->f.count[1] + (verbose ? k->f.count[0] : 0) >
-		    shown)
-			fprintf(f, "        ... %llu more (see --json)\n",
-			    (unsigned long long)(k->f.count[2] + k->f.count[1] +
-			    (verbose ? k->f.count[0] : 0) - shown));
-	}
+	for (c = 0; c < VFY_NCHECKS; c++)
+		text_check(r, c, f, color, verbose, maxf);
 	x = vfy_report_exit(r);
 	if (color)
-		fprintf(f, "result: %s%s\033[0m",
-		    x == 0 ? col[0] : col[2], x == 0 ? "PASS" : x == 1 ? "FAIL" :
+		fprintf(f, "result: %s%s\033[0m", x == 0 ? text_col[0] :
+		    text_col[2], x == 0 ? "PASS" : x == 1 ? "FAIL" :
 		    "INCOMPLETE");
 	else
 		fprintf(f, "result: %s", x == 0 ? "PASS" : x == 1 ? "FAIL" :

@@ -47,7 +47,9 @@ vfy_policy_default(struct vfy_policy *p)
 	p->vault_expiry_warn_days = 30;
 	p->vault_allowed_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
 	/* Soft delete with purge protection: the levels without
-	 * "Purgeable" (reference azure-keyvault.md). */
+	 * "Purgeable" (DeletionRecoveryLevel in the Key Vault REST API
+	 * reference, https://learn.microsoft.com/en-us/rest/api/keyvault/
+	 * keys/get-key/get-key). */
 	snprintf(p->vault_recovery[0], sizeof(p->vault_recovery[0]),
 	    "Recoverable");
 	snprintf(p->vault_recovery[1], sizeof(p->vault_recovery[1]),

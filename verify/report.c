@@ -1,9 +1,8 @@
 /*
- * report.c - the report model: checks, counters, bounded finding lists,
- * coverage per key id, object records; and vfy_finalize(), which derives
- * what needs the whole store (uniqueness, per-key policy, rotation
- * versions, statuses) so that a merge of shard reports derives exactly
- * what a single run would.
+ * report.c - the report model: bounded finding lists kept in report
+ * order, coverage per stanza key id, object records, the report itself
+ * and the queries the CLI and the tests make of it.  What needs the
+ * whole store is derived from these by finalize.c.
  */
 #include <stdarg.h>
 #include <stdio.h>
@@ -13,315 +12,7 @@
 #include "crypto.h"
 #include "vfy_int.h"
 
-static const char *const check_names[VFY_NCHECKS] = {
-	"envelope", "recipients", "decrypt", "negative", "plaintext",
-	"tamper", "uniqueness", "policy", "rotation",
-};
-
-static const char *const check_titles[VFY_NCHECKS] = {
-	"every file is a well-formed envelope",
-	"the configured keys, and only they, are recipients",
-	"the configured key opens every object; plaintext matches the manifest",
-	"a control key, or the revoked key, opens nothing",
-	"no plaintext, canary or unwrapped key is stored in the clear",
-	"flipped bits, truncation and reordered frames are rejected",
-	"object ids, nonce prefixes and DEKs are never reused; KEK wrap counts",
-	"algorithms, key sizes and vault key attributes meet the policy",
-	"objects per key version; stale versions when required",
-};
-
-const char *
-vfy_check_name(int c)
-{
-	return c >= 0 && c < VFY_NCHECKS ? check_names[c] : "?";
-}
-
-const char *
-vfy_check_title(int c)
-{
-	return c >= 0 && c < VFY_NCHECKS ? check_titles[c] : "?";
-}
-
-int
-vfy_check_from_name(const char *name)
-{
-	int i;
-
-	for (i = 0; i < VFY_NCHECKS; i++)
-		if (strcmp(name, check_names[i]) == 0)
-			return i;
-	return -1;
-}
-
-const char *
-vfy_sev_name(int s)
-{
-	switch (s) {
-	case VFY_ERROR:
-		return "error";
-	case VFY_WARN:
-		return "warning";
-	case VFY_INFO:
-		return "info";
-	default:
-		return "allow";
-	}
-}
-
-int
-vfy_sev_from_name(const char *n)
-{
-	if (strcmp(n, "error") == 0)
-		return VFY_ERROR;
-	if (strcmp(n, "warning") == 0 || strcmp(n, "warn") == 0)
-		return VFY_WARN;
-	if (strcmp(n, "info") == 0)
-		return VFY_INFO;
-	if (strcmp(n, "allow") == 0)
-		return VFY_ALLOW;
-	return -2;
-}
-
-const char *
-vfy_level_name(int level)
-{
-	return vfy_sev_name(level);
-}
-
-const char *
-vfy_status_name(int s)
-{
-	switch (s) {
-	case VFY_PASS:
-		return "pass";
-	case VFY_WARNED:
-		return "warn";
-	case VFY_FAILED:
-		return "fail";
-	default:
-		return "skip";
-	}
-}
-
-#define SUM VFY_OP_SUM
-#define MAX VFY_OP_MAX
-#define SAME VFY_OP_SAME
-
-const struct vfy_stat_def vfy_stat_defs[VS__COUNT] = {
-	[VS_FILES] = {VFY_ENVELOPE, "files", SUM, 0},
-	[VS_ENVELOPES] = {VFY_ENVELOPE, "envelopes", SUM, 0},
-	[VS_NOT_ENVELOPE] = {VFY_ENVELOPE, "not_envelope", SUM, 0},
-	[VS_MALFORMED] = {VFY_ENVELOPE, "malformed", SUM, 0},
-	[VS_SYMLINKS] = {VFY_ENVELOPE, "symlinks", SUM, 0},
-	[VS_SPECIAL] = {VFY_ENVELOPE, "special_files", SUM, 0},
-	[VS_EMPTY] = {VFY_ENVELOPE, "empty_files", SUM, 0},
-	[VS_BYTES] = {VFY_ENVELOPE, "bytes", SUM, 0},
-	[VS_R_OBJECTS] = {VFY_RECIPIENTS, "objects", SUM, 0},
-	[VS_R_STANZAS] = {VFY_RECIPIENTS, "stanzas", SUM, 0},
-	[VS_R_FOREIGN] = {VFY_RECIPIENTS, "foreign_stanzas", SUM, 0},
-	[VS_R_SMK_ONLY] = {VFY_RECIPIENTS, "smk_only_objects", SUM, 0},
-	[VS_R_CONFIGURED] = {VFY_RECIPIENTS, "objects_with_configured_key", SUM, 0},
-	[VS_D_ATTEMPTED] = {VFY_DECRYPT, "attempted", SUM, 0},
-	[VS_D_OPENED] = {VFY_DECRYPT, "opened", SUM, 0},
-	[VS_D_FRAMES] = {VFY_DECRYPT, "frames", SUM, 0},
-	[VS_D_PLAIN_BYTES] = {VFY_DECRYPT, "plaintext_bytes", SUM, 0},
-	[VS_D_AUTH_FAILED] = {VFY_DECRYPT, "auth_failed", SUM, 0},
-	[VS_D_NO_KEY] = {VFY_DECRYPT, "no_key", SUM, 0},
-	[VS_D_SERVICE] = {VFY_DECRYPT, "key_service_errors", SUM, 0},
-	[VS_D_MAN_ENTRIES] = {VFY_DECRYPT, "manifest_entries", SUM, 0},
-	[VS_D_MAN_VERIFIED] = {VFY_DECRYPT, "manifest_verified", SUM, 0},
-	[VS_D_MAN_MISSING] = {VFY_DECRYPT, "manifest_missing", SUM, 0},
-	[VS_D_MAN_MISMATCH] = {VFY_DECRYPT, "manifest_mismatch", SUM, 0},
-	[VS_D_UNLISTED] = {VFY_DECRYPT, "unlisted", SUM, 0},
-	[VS_N_CONTROL] = {VFY_NEGATIVE, "control_attempts", SUM, 0},
-	[VS_N_CONTROL_OPENED] = {VFY_NEGATIVE, "control_opened", SUM, 0},
-	[VS_N_IMPOSTOR] = {VFY_NEGATIVE, "impostor_attempts", SUM, 0},
-	[VS_N_IMPOSTOR_OPENED] = {VFY_NEGATIVE, "impostor_opened", SUM, 0},
-	[VS_N_DRILL] = {VFY_NEGATIVE, "revocation_attempts", SUM, 0},
-	[VS_N_DRILL_OPENED] = {VFY_NEGATIVE, "revocation_opened", SUM, 0},
-	[VS_P_SCANNED] = {VFY_PLAINTEXT, "bytes_scanned", SUM, 0},
-	[VS_P_RESCANNED] = {VFY_PLAINTEXT, "bytes_rescanned", SUM, 0},
-	[VS_P_CANARIES] = {VFY_PLAINTEXT, "canaries", SAME, 0},
-	[VS_P_SHINGLES] = {VFY_PLAINTEXT, "shingles_sampled", SUM, 0},
-	[VS_P_KEYS] = {VFY_PLAINTEXT, "keys_tracked", SUM, 0},
-	[VS_P_CANARY_HITS] = {VFY_PLAINTEXT, "canary_hits", SUM, 0},
-	[VS_P_SHINGLE_HITS] = {VFY_PLAINTEXT, "shingle_hits", SUM, 0},
-	[VS_P_KEY_HITS] = {VFY_PLAINTEXT, "key_hits", SUM, 0},
-	[VS_P_STAT_TESTED] = {VFY_PLAINTEXT, "objects_tested", SUM, 0},
-	[VS_P_NOT_RANDOM] = {VFY_PLAINTEXT, "not_random", SUM, 0},
-	[VS_T_OBJECTS] = {VFY_TAMPER, "objects", SUM, 0},
-	[VS_T_HEADER_OBJECTS] = {VFY_TAMPER, "header_objects", SUM, 0},
-	[VS_T_MUTATIONS] = {VFY_TAMPER, "mutations", SUM, 0},
-	[VS_T_REJECTED] = {VFY_TAMPER, "rejected", SUM, 0},
-	[VS_T_ACCEPTED] = {VFY_TAMPER, "accepted", SUM, 0},
-	[VS_U_OBJECTS] = {VFY_UNIQUENESS, "objects", SUM, 1},
-	[VS_U_DUP_IDS] = {VFY_UNIQUENESS, "duplicate_object_ids", SUM, 1},
-	[VS_U_NONCE_REUSE] = {VFY_UNIQUENESS, "nonce_reuse", SUM, 1},
-	[VS_U_NONCE_COLLISIONS] = {VFY_UNIQUENESS, "nonce_collisions", SUM, 1},
-	[VS_U_DEK_REUSE] = {VFY_UNIQUENESS, "dek_reuse", SUM, 1},
-	[VS_U_SHARES] = {VFY_UNIQUENESS, "cached_deks", SUM, 1},
-	[VS_U_SHARED_OBJECTS] = {VFY_UNIQUENESS, "cached_dek_objects", SUM, 1},
-	[VS_U_MAX_WRAPS] = {VFY_UNIQUENESS, "max_wraps_per_kek", MAX, 1},
-	[VS_U_MAX_FRAMES] = {VFY_UNIQUENESS, "max_frames_per_key", MAX, 1},
-	[VS_PO_KEYS] = {VFY_POLICY, "configured_keys", SAME, 0},
-	[VS_PO_VAULT_KEYS] = {VFY_POLICY, "vault_keys", SAME, 0},
-	[VS_PO_STANZA_KEYS] = {VFY_POLICY, "stanza_key_ids", SUM, 1},
-	[VS_PO_SUITE_V1] = {VFY_POLICY, "aes256gcm_committed_objects", SUM, 0},
-	[VS_RO_KEY_IDS] = {VFY_ROTATION, "key_ids", SUM, 1},
-	[VS_RO_CURRENT] = {VFY_ROTATION, "objects_on_current_key", SUM, 0},
-	[VS_RO_STALE] = {VFY_ROTATION, "stale_objects", SUM, 0},
-};
-
-#undef SUM
-#undef MAX
-#undef SAME
-
-/* Every finding code; docs/VERIFY.md documents each (a test checks). */
-const struct vfy_code_def vfy_code_defs[] = {
-	{"envelope.not-envelope", 0},
-	{"envelope.empty-file", 0},
-	{"envelope.malformed", 0},
-	{"envelope.bad-body", 0},
-	{"envelope.symlink", 0},
-	{"envelope.special-file", 0},
-	{"envelope.unreadable", 0},
-	{"envelope.empty-store", 0},
-	{"recipients.not-configured", 0},
-	{"recipients.foreign", 0},
-	{"recipients.other-version", 0},
-	{"recipients.smk-only", 0},
-	{"recipients.missing-key", 0},
-	{"decrypt.auth-failed", 0},
-	{"decrypt.no-key", 0},
-	{"decrypt.key-service", 0},
-	{"decrypt.size-mismatch", 0},
-	{"decrypt.digest-mismatch", 0},
-	{"decrypt.missing", 0},
-	{"decrypt.unlisted", 0},
-	{"decrypt.unverified", 0},
-	{"negative.opened", 0},
-	{"negative.impostor-opened", 0},
-	{"negative.inconclusive", 0},
-	{"negative.control-unavailable", 0},
-	{"negative.revocation-opened", 0},
-	{"negative.revocation-failed", 0},
-	{"negative.revocation-unavailable", 0},
-	{"plaintext.canary", 0},
-	{"plaintext.shingle", 0},
-	{"plaintext.dek", 0},
-	{"plaintext.not-random", 0},
-	{"tamper.accepted", 0},
-	{"uniqueness.object-id", 1},
-	{"uniqueness.nonce-reuse", 1},
-	{"uniqueness.nonce-collision", 1},
-	{"uniqueness.dek-reuse", 1},
-	{"uniqueness.shared-dek", 1},
-	{"uniqueness.kek-wraps", 1},
-	{"uniqueness.dek-unchecked", 1},
-	{"policy.key-rsa-size", 0},
-	{"policy.key-smk", 0},
-	{"policy.rsa-size", 1},
-	{"policy.oaep-sha1", 1},
-	{"policy.aes-kw", 1},
-	{"policy.unknown-alg", 1},
-	{"policy.vault-disabled", 0},
-	{"policy.vault-expired", 0},
-	{"policy.vault-not-yet-valid", 0},
-	{"policy.vault-expiring", 0},
-	{"policy.vault-no-expiry", 0},
-	{"policy.vault-key-ops", 0},
-	{"policy.vault-recovery", 0},
-	{"policy.vault-kty", 0},
-	{"policy.vault-unavailable", 0},
-	{"rotation.stale", 0},
-	{"rotation.below-min-version", 0},
-	{"rotation.old-version", 1},
-	{"rotation.version-unknown", 0},
-	{NULL, 0},
-};
-
-int
-vfy_code_check(const char *code)
-{
-	const char *dot = strchr(code, '.');
-	char head[32];
-	size_t n;
-
-	if (dot == NULL || (n = (size_t)(dot - code)) >= sizeof(head))
-		return -1;
-	memcpy(head, code, n);
-	head[n] = '\0';
-	return vfy_check_from_name(head);
-}
-
-int
-vfy_code_derived(const char *code)
-{
-	size_t i;
-
-	for (i = 0; vfy_code_defs[i].code != NULL; i++)
-		if (strcmp(vfy_code_defs[i].code, code) == 0)
-			return vfy_code_defs[i].derived;
-	return 0;
-}
-
-char *
-vfy_strdup(const char *s)
-{
-	size_t n = strlen(s) + 1;
-	char *d = malloc(n);
-
-	if (d != NULL)
-		memcpy(d, s, n);
-	return d;
-}
-
-char *
-vfy_asprintf(const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-	char *s;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return NULL;
-	s = malloc((size_t)n + 1);
-	if (s == NULL)
-		return NULL;
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	va_end(ap);
-	return s;
-}
-
 /* ---- findings ---------------------------------------------------------- */
-
-int
-vfy_path_cmp(const char *a, const char *b)
-{
-	const unsigned char *x = (const unsigned char *)a;
-	const unsigned char *y = (const unsigned char *)b;
-
-	/* The walk visits a directory's entries in byte order, depth first:
-	 * "a/b" comes before "a.c".  Comparing with '/' as the lowest byte
-	 * gives that order for whole paths. */
-	for (; *x && *x == *y; x++, y++)
-		;
-	if (*x == *y)
-		return 0;
-	if (*x == '\0')
-		return -1;
-	if (*y == '\0')
-		return 1;
-	if (*x == '/')
-		return -1;
-	if (*y == '/')
-		return 1;
-	return *x < *y ? -1 : 1;
-}
 
 int
 vfy_finding_cmp(const struct vfy_finding *a, const struct vfy_finding *b)
@@ -352,8 +43,8 @@ vfy_flist_init(struct vfy_flist *l, size_t cap)
 	l->cap = cap;
 }
 
-static void
-finding_free(struct vfy_finding *f)
+void
+vfy_finding_free(struct vfy_finding *f)
 {
 	free(f->subject);
 	free(f->message);
@@ -366,7 +57,7 @@ vfy_flist_free(struct vfy_flist *l)
 	size_t i;
 
 	for (i = 0; i < l->n; i++)
-		finding_free(&l->v[i]);
+		vfy_finding_free(&l->v[i]);
 	free(l->v);
 	l->v = NULL;
 	l->n = l->alloc = 0;
@@ -414,7 +105,7 @@ vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f)
 	if (f->sev >= 0 && f->sev <= 2)
 		l->count[f->sev]++;
 	if (l->cap == 0) {
-		finding_free(f);
+		vfy_finding_free(f);
 		return;
 	}
 	if (l->n < l->cap) {
@@ -426,7 +117,7 @@ vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f)
 				na = l->cap;
 			nv = realloc(l->v, na * sizeof(*nv));
 			if (nv == NULL) {
-				finding_free(f);
+				vfy_finding_free(f);
 				return;
 			}
 			l->v = nv;
@@ -439,10 +130,10 @@ vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f)
 	}
 	/* Full: keep f only if it comes before the current last one. */
 	if (vfy_finding_cmp(f, &l->v[0]) >= 0) {
-		finding_free(f);
+		vfy_finding_free(f);
 		return;
 	}
-	finding_free(&l->v[0]);
+	vfy_finding_free(&l->v[0]);
 	l->v[0] = *f;
 	sift_down(l->v, l->n, 0);
 }
@@ -492,8 +183,8 @@ vfy_finding_set(struct vfy_finding *f, int sev, int store,
 	f->store = store;
 	f->offset = offset;
 	snprintf(f->code, sizeof(f->code), "%s", code);
-	f->subject = vfy_strdup(subject ? subject : "");
-	f->message = vfy_strdup(msg ? msg : "");
+	f->subject = strdup(subject ? subject : "");
+	f->message = strdup(msg ? msg : "");
 }
 
 void
@@ -522,16 +213,12 @@ vfy_report_add(struct vfy_report *r, int sev, int store, const char *subject,
 
 /* ---- coverage ---------------------------------------------------------- */
 
+/* Hash of a key id for the coverage index (only where it is looked up:
+ * the entries keep their order). */
 static uint64_t
 str_hash(const char *s)
 {
-	uint64_t h = 1469598103934665603ULL;
-
-	for (; *s; s++) {
-		h ^= (unsigned char)*s;
-		h *= 1099511628211ULL;
-	}
-	return vfy_mix64(h);
+	return vfy_path_hash("coverage", s);
 }
 
 static int
@@ -581,7 +268,7 @@ vfy_covmap_get(struct vfy_covmap *m, const char *key_id)
 	}
 	c = &m->v[m->n];
 	memset(c, 0, sizeof(*c));
-	c->key_id = vfy_strdup(key_id);
+	c->key_id = strdup(key_id);
 	if (c->key_id == NULL)
 		return NULL;
 	c->rsa_min = UINT32_MAX;
@@ -629,33 +316,58 @@ vfy_covmap_free(struct vfy_covmap *m)
 	memset(m, 0, sizeof(*m));
 }
 
+/* rsa_min counts only where an RSA size was seen (rsa_max > 0): a report
+ * read back without "rsa_bits" has no minimum to give. */
+void
+vfy_cov_sum(struct vfy_cov *d, const struct vfy_cov *s)
+{
+	size_t k;
+
+	d->provider = s->provider;
+	d->algs |= s->algs;
+	d->kinds |= s->kinds;
+	if (s->rsa_max > 0 && s->rsa_min < d->rsa_min)
+		d->rsa_min = s->rsa_min;
+	if (s->rsa_max > d->rsa_max)
+		d->rsa_max = s->rsa_max;
+	d->objects += s->objects;
+	d->opened += s->opened;
+	d->direct += s->direct;
+	d->configured |= s->configured;
+	d->primary |= s->primary;
+	d->current |= s->current;
+	for (k = 0; k < s->nshares; k++)
+		vfy_cov_add_share(d, s->shares + 16 * k);
+}
+
 void
 vfy_covmap_absorb(struct vfy_covmap *dst, struct vfy_covmap *src)
 {
-	size_t i, k;
+	size_t i;
 
 	for (i = 0; i < src->n; i++) {
-		struct vfy_cov *s = &src->v[i], *d = vfy_covmap_get(dst, s->key_id);
+		struct vfy_cov *d = vfy_covmap_get(dst, src->v[i].key_id);
 
-		if (d == NULL)
-			continue;
-		d->provider = s->provider;
-		d->algs |= s->algs;
-		d->kinds |= s->kinds;
-		if (s->rsa_min < d->rsa_min)
-			d->rsa_min = s->rsa_min;
-		if (s->rsa_max > d->rsa_max)
-			d->rsa_max = s->rsa_max;
-		d->objects += s->objects;
-		d->opened += s->opened;
-		d->direct += s->direct;
-		d->configured |= s->configured;
-		d->primary |= s->primary;
-		d->current |= s->current;
-		for (k = 0; k < s->nshares; k++)
-			vfy_cov_add_share(d, s->shares + 16 * k);
+		if (d != NULL)
+			vfy_cov_sum(d, &src->v[i]);
 	}
 	vfy_covmap_free(src);
+}
+
+void
+vfy_covmap_reindex(struct vfy_covmap *m)
+{
+	size_t i, j;
+
+	if (m->idx_cap == 0)
+		return;
+	memset(m->idx, 0, m->idx_cap * sizeof(*m->idx));
+	for (i = 0; i < m->n; i++) {
+		j = str_hash(m->v[i].key_id) & (m->idx_cap - 1);
+		while (m->idx[j])
+			j = (j + 1) & (m->idx_cap - 1);
+		m->idx[j] = (uint32_t)i + 1;
+	}
 }
 
 /* ---- object records ---------------------------------------------------- */
@@ -821,439 +533,4 @@ vfy_report_exit(const struct vfy_report *r)
 		if (r->checks[c].f.count[VFY_ERROR] > 0)
 			return 1;
 	return 0;
-}
-
-/* ---- finalize ---------------------------------------------------------- */
-
-void
-vfy_drop_derived(struct vfy_report *r)
-{
-	int c, i, v;
-
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		struct vfy_checkres *k = &r->checks[c];
-		struct vfy_flist *l = &k->f, keep;
-		size_t n;
-
-		vfy_flist_init(&keep, l->cap);
-		for (n = 0; n < l->n; n++) {
-			struct vfy_finding *f = &l->v[n];
-
-			if (vfy_code_derived(f->code)) {
-				finding_free(f);
-				continue;
-			}
-			vfy_flist_add(&keep, f);
-		}
-		/* Counts include findings beyond the cap: take the derived
-		 * ones off by their own count. */
-		for (v = 0; v < 3; v++)
-			keep.count[v] = l->count[v] - k->dcount[v];
-		memset(k->dcount, 0, sizeof(k->dcount));
-		free(l->v);
-		*l = keep;
-	}
-	for (i = 0; i < VS__COUNT; i++)
-		if (vfy_stat_defs[i].derived)
-			r->stats[i] = 0;
-}
-
-static void
-hex16(const uint8_t *p, size_t n, char *out)
-{
-	atr_hex(p, n, out);
-}
-
-/* Sorting the object records by one field at a time. */
-static const struct vfy_obj *sort_base;
-static int sort_field;
-
-static int
-obj_path_cmp(const struct vfy_obj *a, const struct vfy_obj *b)
-{
-	if (a->store != b->store)
-		return a->store < b->store ? -1 : 1;
-	return vfy_path_cmp(a->rel, b->rel);
-}
-
-static int
-cmp_by_field(const void *x, const void *y)
-{
-	const struct vfy_obj *a = &sort_base[*(const size_t *)x];
-	const struct vfy_obj *b = &sort_base[*(const size_t *)y];
-	int c = 0;
-
-	switch (sort_field) {
-	case 0:
-		c = memcmp(a->oid, b->oid, sizeof(a->oid));
-		break;
-	case 1:
-		c = memcmp(a->nonce, b->nonce, sizeof(a->nonce));
-		break;
-	default:
-		if (a->has_fp != b->has_fp)
-			c = a->has_fp < b->has_fp ? -1 : 1;
-		else
-			c = memcmp(a->fp, b->fp, sizeof(a->fp));
-		break;
-	}
-	return c ? c : obj_path_cmp(a, b);
-}
-
-static int
-same_field(const struct vfy_obj *a, const struct vfy_obj *b, int field)
-{
-	switch (field) {
-	case 0:
-		return memcmp(a->oid, b->oid, sizeof(a->oid)) == 0;
-	case 1:
-		return memcmp(a->nonce, b->nonce, sizeof(a->nonce)) == 0;
-	default:
-		return a->has_fp && b->has_fp &&
-		    memcmp(a->fp, b->fp, sizeof(a->fp)) == 0;
-	}
-}
-
-static void
-uniqueness(struct vfy_report *r)
-{
-	const struct vfy_obj *o = r->objs.v;
-	size_t n = r->objs.n, *ix, i, j, k;
-	char first[4096], hex[65];
-	int field;
-
-	r->stats[VS_U_OBJECTS] = (int64_t)n;
-	for (i = 0; i < n; i++)
-		if ((int64_t)o[i].frames > r->stats[VS_U_MAX_FRAMES])
-			r->stats[VS_U_MAX_FRAMES] = (int64_t)o[i].frames;
-	if (n < 1)
-		return;
-	ix = malloc(n * sizeof(*ix));
-	if (ix == NULL) {
-		r->incomplete = 1;
-		snprintf(r->incomplete_why, sizeof(r->incomplete_why),
-		    "out of memory in the uniqueness check");
-		return;
-	}
-	sort_base = o;
-	for (field = 0; field < 3; field++) {
-		for (i = 0; i < n; i++)
-			ix[i] = i;
-		sort_field = field;
-		qsort(ix, n, sizeof(*ix), cmp_by_field);
-		for (i = 0; i < n; i = j) {
-			const struct vfy_obj *a = &o[ix[i]];
-			int same_share = 1;
-
-			for (j = i + 1; j < n && same_field(a, &o[ix[j]], field);
-			    j++)
-				;
-			if (j - i < 2)
-				continue;
-			vfy_display_path(r, a->store, a->rel, first,
-			    sizeof(first));
-			if (field == 0) {
-				hex16(a->oid, 8, hex);
-				for (k = i + 1; k < j; k++) {
-					const struct vfy_obj *b = &o[ix[k]];
-
-					r->stats[VS_U_DUP_IDS]++;
-					vfy_report_add(r, VFY_ERROR, b->store,
-					    b->rel, -1, "uniqueness.object-id",
-					    "object id %s... is also the id of %s "
-					    "(a copied or replayed object)", hex,
-					    first);
-				}
-			} else if (field == 1) {
-				hex16(a->nonce, ATR_NONCE_PREFIX_BYTES, hex);
-				for (k = i + 1; k < j; k++) {
-					const struct vfy_obj *b = &o[ix[k]];
-					size_t m;
-					int reuse = 0;
-
-					/* The payload key is HKDF(DEK, object id):
-					 * only the same DEK and object id repeat
-					 * (key, nonce) pairs (SP 800-38D 8). */
-					for (m = i; m < k && !reuse; m++) {
-						const struct vfy_obj *c = &o[ix[m]];
-
-						reuse = same_field(b, c, 2) &&
-						    same_field(b, c, 0);
-					}
-					if (reuse) {
-						r->stats[VS_U_NONCE_REUSE]++;
-						vfy_report_add(r, VFY_ERROR,
-						    b->store, b->rel, -1,
-						    "uniqueness.nonce-reuse",
-						    "nonce prefix %s and payload key "
-						    "are those of %s: GCM nonces repeat "
-						    "under one key", hex, first);
-					} else {
-						r->stats[VS_U_NONCE_COLLISIONS]++;
-						vfy_report_add(r, VFY_WARN, b->store,
-						    b->rel, -1,
-						    "uniqueness.nonce-collision",
-						    "nonce prefix %s is also used by %s "
-						    "under a different key (harmless, "
-						    "but unexpected from a 56-bit "
-						    "random prefix)", hex, first);
-					}
-				}
-			} else {
-				if (!a->has_fp)
-					continue;
-				for (k = i; k < j; k++) {
-					const struct vfy_obj *b = &o[ix[k]];
-
-					if (b->kind != ATR_KIND_SHARED ||
-					    memcmp(b->share, a->share, 16) != 0)
-						same_share = 0;
-				}
-				if (same_share) {
-					/* A cached hierarchy shares its DEK by
-					 * design; each object still has its own
-					 * payload key (FORMAT.md 3). */
-					uint64_t lim =
-					    r->policy.max_objects_per_shared_dek;
-
-					hex16(a->share, 8, hex);
-					if (lim != 0 && (uint64_t)(j - i) > lim)
-						vfy_report_add(r, VFY_ERROR, a->store,
-						    a->rel, -1,
-						    "uniqueness.shared-dek",
-						    "cached DEK (share %s...) is used by "
-						    "%zu objects; the policy allows %llu",
-						    hex, j - i,
-						    (unsigned long long)lim);
-					else
-						vfy_report_add(r,
-						    r->policy.shared_dek, a->store,
-						    a->rel, -1,
-						    "uniqueness.shared-dek",
-						    "cached DEK (share %s...) is shared "
-						    "by %zu objects (by design of the "
-						    "cached hierarchy)", hex, j - i);
-					continue;
-				}
-				for (k = i + 1; k < j; k++) {
-					const struct vfy_obj *b = &o[ix[k]];
-
-					r->stats[VS_U_DEK_REUSE]++;
-					vfy_report_add(r, VFY_ERROR, b->store,
-					    b->rel, -1, "uniqueness.dek-reuse",
-					    "the DEK (by keyed fingerprint) is also "
-					    "the DEK of %s", first);
-				}
-			}
-		}
-	}
-	/* Shares: distinct cached DEKs and their objects. */
-	for (i = 0; i < n; i++)
-		ix[i] = i;
-	sort_field = 2;
-	qsort(ix, n, sizeof(*ix), cmp_by_field);
-	for (i = 0; i < n; i = j) {
-		const struct vfy_obj *a = &o[ix[i]];
-
-		for (j = i + 1; j < n && same_field(a, &o[ix[j]], 2); j++)
-			;
-		if (a->has_fp && a->kind == ATR_KIND_SHARED) {
-			r->stats[VS_U_SHARES]++;
-			r->stats[VS_U_SHARED_OBJECTS] += (int64_t)(j - i);
-		}
-	}
-	free(ix);
-}
-
-static int
-cmp_share(const void *a, const void *b)
-{
-	return memcmp(a, b, 16);
-}
-
-static int
-cmp_cov(const void *a, const void *b)
-{
-	return strcmp(((const struct vfy_cov *)a)->key_id,
-	    ((const struct vfy_cov *)b)->key_id);
-}
-
-static void
-coverage_derived(struct vfy_report *r)
-{
-	const struct vfy_policy *p = &r->policy;
-	size_t i, k, m;
-
-	/* Deterministic order for the report; the index is rebuilt. */
-	if (r->cov.n > 1)
-		qsort(r->cov.v, r->cov.n, sizeof(*r->cov.v), cmp_cov);
-	if (r->cov.idx_cap) {
-		memset(r->cov.idx, 0, r->cov.idx_cap * sizeof(*r->cov.idx));
-		for (i = 0; i < r->cov.n; i++) {
-			size_t j = str_hash(r->cov.v[i].key_id) &
-			    (r->cov.idx_cap - 1);
-
-			while (r->cov.idx[j])
-				j = (j + 1) & (r->cov.idx_cap - 1);
-			r->cov.idx[j] = (uint32_t)i + 1;
-		}
-	}
-	for (i = 0; i < r->cov.n; i++) {
-		struct vfy_cov *c = &r->cov.v[i];
-		uint64_t wraps;
-		const char *kid = c->key_id;
-
-		if (c->nshares > 1) {
-			qsort(c->shares, c->nshares, 16, cmp_share);
-			for (k = m = 0; k < c->nshares; k++)
-				if (m == 0 || memcmp(c->shares + 16 * (m - 1),
-				    c->shares + 16 * k, 16) != 0) {
-					memmove(c->shares + 16 * m,
-					    c->shares + 16 * k, 16);
-					m++;
-				}
-			c->nshares = m;
-		}
-		wraps = c->direct + c->nshares;
-		r->stats[VS_PO_STANZA_KEYS]++;
-		r->stats[VS_RO_KEY_IDS]++;
-		if ((int64_t)wraps > r->stats[VS_U_MAX_WRAPS])
-			r->stats[VS_U_MAX_WRAPS] = (int64_t)wraps;
-		/* SP 800-38D 8.3 bounds a key to 2^32 invocations with random
-		 * IVs; KW/KWP and OAEP have no IV, but the same bound is a
-		 * prudent cap on what one KEK protects (Vault transit's
-		 * barrier is 0.9 * 2^32). */
-		if (p->kek_max_wraps != 0) {
-			double warn = p->kek_warn_fraction *
-			    (double)p->kek_max_wraps;
-
-			if (wraps >= p->kek_max_wraps)
-				vfy_report_add(r, VFY_ERROR, -1, kid, -1,
-				    "uniqueness.kek-wraps",
-				    "%llu wraps under this KEK reach the limit "
-				    "of %llu", (unsigned long long)wraps,
-				    (unsigned long long)p->kek_max_wraps);
-			else if (p->kek_warn_fraction > 0.0 &&
-			    (double)wraps >= warn)
-				vfy_report_add(r, VFY_WARN, -1, kid, -1,
-				    "uniqueness.kek-wraps",
-				    "%llu wraps under this KEK exceed %.0f%% of "
-				    "the limit of %llu",
-				    (unsigned long long)wraps,
-				    p->kek_warn_fraction * 100.0,
-				    (unsigned long long)p->kek_max_wraps);
-		}
-		if (c->algs & ((1U << ATR_WRAP_RSA_OAEP_256) |
-		    (1U << ATR_WRAP_RSA_OAEP_SHA1))) {
-			if (c->rsa_min < p->rsa_error_below)
-				vfy_report_add(r, VFY_ERROR, -1, kid, -1,
-				    "policy.rsa-size",
-				    "%llu objects are wrapped with an RSA-%u key "
-				    "(below %u bits is not allowed)",
-				    (unsigned long long)c->objects, c->rsa_min,
-				    p->rsa_error_below);
-			else if (c->rsa_min < p->rsa_min_bits)
-				vfy_report_add(r, VFY_WARN, -1, kid, -1,
-				    "policy.rsa-size",
-				    "%llu objects are wrapped with an RSA-%u key "
-				    "(%u bits or more required for data kept "
-				    "past 2030, SP 800-57)",
-				    (unsigned long long)c->objects, c->rsa_min,
-				    p->rsa_min_bits);
-		}
-		if (c->algs & (1U << ATR_WRAP_RSA_OAEP_SHA1))
-			vfy_report_add(r, p->oaep_sha1, -1, kid, -1,
-			    "policy.oaep-sha1",
-			    "stanzas use RSA-OAEP with SHA-1 (RFC 8017 allows "
-			    "it; the policy asks for SHA-256)");
-		if (c->algs & (1U << ATR_WRAP_AES_KW))
-			vfy_report_add(r, p->aes_kw, -1, kid, -1,
-			    "policy.aes-kw",
-			    "stanzas use unpadded AES-KW (RFC 3394)");
-		if ((c->algs & ~((1U << 1) | (1U << 2) | (1U << 3) |
-		    (1U << 4))) != 0 || c->provider < 1 || c->provider > 4)
-			vfy_report_add(r, VFY_ERROR, -1, kid, -1,
-			    "policy.unknown-alg",
-			    "stanzas name an unknown provider (%u) or wrap "
-			    "algorithm", c->provider);
-		if (c->configured && !c->current && r->current_key_id[0])
-			vfy_report_add(r, VFY_INFO, -1, kid, -1,
-			    "rotation.old-version",
-			    "%llu objects have a stanza for this allowed key "
-			    "that is not the current one",
-			    (unsigned long long)c->objects);
-	}
-}
-
-void
-vfy_finalize(struct vfy_report *r)
-{
-	int c;
-
-	uint64_t before[VFY_NCHECKS][3];
-
-	vfy_drop_derived(r);
-	for (c = 0; c < VFY_NCHECKS; c++)
-		memcpy(before[c], r->checks[c].f.count, sizeof(before[c]));
-	coverage_derived(r);
-	uniqueness(r);
-	if (r->is_merged && r->fp_key_id[0] == '\0' && r->merged_from > 1)
-		vfy_report_add(r, VFY_WARN, -1, "", -1,
-		    "uniqueness.dek-unchecked",
-		    "the shards used different DEK fingerprint keys: DEK reuse "
-		    "across shards was not checked (give every shard the same "
-		    "--fingerprint-key)");
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		int v;
-
-		for (v = 0; v < 3; v++)
-			r->checks[c].dcount[v] = r->checks[c].f.count[v] -
-			    before[c][v];
-	}
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		struct vfy_checkres *k = &r->checks[c];
-
-		vfy_flist_sort(&k->f);
-		k->reason[0] = '\0';
-	}
-	/* Skip reasons: a check that had nothing to examine says so rather
-	 * than passing. */
-	if (r->stats[VS_ENVELOPES] == 0) {
-		static const int dep[] = {VFY_RECIPIENTS, VFY_DECRYPT,
-		    VFY_NEGATIVE, VFY_TAMPER, VFY_UNIQUENESS, VFY_ROTATION};
-		size_t i;
-
-		for (i = 0; i < sizeof(dep) / sizeof(dep[0]); i++)
-			snprintf(r->checks[dep[i]].reason,
-			    sizeof(r->checks[dep[i]].reason),
-			    "no envelope in the store");
-	} else {
-		if (r->stats[VS_D_ATTEMPTED] == 0)
-			snprintf(r->checks[VFY_DECRYPT].reason,
-			    sizeof(r->checks[VFY_DECRYPT].reason),
-			    "no object was decrypted (the key was disabled for "
-			    "the revocation drill)");
-		if (r->stats[VS_T_OBJECTS] == 0)
-			snprintf(r->checks[VFY_TAMPER].reason,
-			    sizeof(r->checks[VFY_TAMPER].reason),
-			    "no object was opened, so none could be tampered "
-			    "with");
-		if (r->stats[VS_N_CONTROL] + r->stats[VS_N_IMPOSTOR] +
-		    r->stats[VS_N_DRILL] == 0)
-			snprintf(r->checks[VFY_NEGATIVE].reason,
-			    sizeof(r->checks[VFY_NEGATIVE].reason),
-			    "no control key attempt was made");
-	}
-	for (c = 0; c < VFY_NCHECKS; c++) {
-		struct vfy_checkres *k = &r->checks[c];
-
-		if (k->f.count[VFY_ERROR])
-			k->status = VFY_FAILED;
-		else if (k->f.count[VFY_WARN])
-			k->status = VFY_WARNED;
-		else if (k->reason[0])
-			k->status = VFY_SKIPPED;
-		else
-			k->status = VFY_PASS;
-	}
 }

@@ -53,18 +53,6 @@ struct vfy_pset {
 	int built;
 };
 
-uint64_t
-vfy_mix64(uint64_t x)
-{
-	/* splitmix64's finalizer: every input bit reaches every output bit. */
-	x ^= x >> 30;
-	x *= 0xBF58476D1CE4E5B9ULL;
-	x ^= x >> 27;
-	x *= 0x94D049BB133111EBULL;
-	x ^= x >> 31;
-	return x;
-}
-
 static uint64_t
 load64(const uint8_t *p)
 {

@@ -44,7 +44,8 @@ vfy_kid_split(const char *kid, char *origin, size_t ocap, char *name,
 	const char *p, *keys, *n, *slash;
 	size_t ol, nl;
 
-	/* https://HOST[:PORT]/keys/NAME/VERSION (FORMAT.md 2) */
+	/* https://HOST[:PORT]/keys/NAME/VERSION (docs/FORMAT.md
+	 * section 2) */
 	if (strncasecmp(kid, "https://", 8) != 0)
 		return -1;
 	p = kid + 8;

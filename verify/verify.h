@@ -9,8 +9,17 @@
  * (schema "atrest-verify/1") or JUnit XML, and shard reports merge into
  * the report a single run would have produced.
  *
- * Like lib/, nothing here prints or exits: the CLI (cli/cmd_verify.c)
- * parses arguments, calls vfy_run()/vfy_merge(), prints.
+ * Like the layers below it, nothing here prints or exits: the CLI
+ * (cli/cmd_verify.c) parses arguments, calls vfy_run()/vfy_merge(),
+ * prints.
+ *
+ * Ownership.  A function that hands out an object through an out
+ * parameter (a report, a manifest) allocates it; the caller frees it
+ * with the matching *_free(), which accepts NULL.  On failure the out
+ * parameter is set to NULL.  Every pointer passed in is borrowed for the
+ * duration of the call only, unless its comment says otherwise; strings
+ * that the result needs are copied.  Returned strings are static
+ * (names) or belong to the object they were read from.
  */
 #ifndef ATR_VERIFY_H
 #define ATR_VERIFY_H
@@ -47,6 +56,8 @@ enum vfy_sev { VFY_INFO = 0, VFY_WARN = 1, VFY_ERROR = 2 };
 
 enum vfy_status { VFY_PASS = 0, VFY_WARNED, VFY_FAILED, VFY_SKIPPED };
 
+/* Names and titles: static strings ("?" or a default when out of
+ * range). */
 const char *vfy_check_name(int check);    /* "envelope" */
 const char *vfy_check_title(int check);   /* one line */
 int vfy_check_from_name(const char *name); /* -1 when unknown */
@@ -103,14 +114,17 @@ struct vfy_policy {
 	unsigned max_findings;        /* kept per check (1000); all are counted */
 };
 
+/* A policy is a plain value (no pointers): the caller owns it. */
 void vfy_policy_default(struct vfy_policy *p);
 /*
- * Applies the overrides of a --policy JSON document onto p.  Unknown
- * sections or keys and bad values are ATR_ERR_CONFIG with a detail that
- * names them.
+ * Applies the overrides of a --policy JSON document (json, len bytes,
+ * borrowed) onto p.  Unknown sections or keys and bad values are
+ * ATR_ERR_CONFIG with a detail that names them; p may then hold some of
+ * the overrides.
  */
 enum atr_err vfy_policy_parse(const char *json, size_t len,
     struct vfy_policy *p);
+/* The same for the file at path (at most 1 MiB). */
 enum atr_err vfy_policy_load(const char *path, struct vfy_policy *p);
 
 /* ---- manifest ---------------------------------------------------------- */
@@ -122,22 +136,26 @@ enum atr_err vfy_policy_load(const char *path, struct vfy_policy *p);
  *               "canaries": ["..."]}],
  *    "canaries": ["..."]}
  * Paths are relative to the STORE root.
+ *
+ * *out is a new manifest (the caller frees it with vfy_manifest_free);
+ * it keeps copies of what it needs, not json.
  */
 struct vfy_manifest;
 enum atr_err vfy_manifest_load(const char *path, struct vfy_manifest **out);
 enum atr_err vfy_manifest_parse(const char *json, size_t len,
     struct vfy_manifest **out);
-void vfy_manifest_free(struct vfy_manifest *m);
+void vfy_manifest_free(struct vfy_manifest *m);     /* NULL-safe */
 size_t vfy_manifest_count(const struct vfy_manifest *m);
 size_t vfy_manifest_canaries(const struct vfy_manifest *m);
 
 /* ---- the decryptor under test ------------------------------------------ */
 
 /*
- * The operations the checks drive.  vfy_lib_decryptor() is lib/'s; a
- * test substitutes a deliberately broken one to see the tamper check fail
- * (format v1 has no unauthenticated mode, so no stored object can plant
- * that defect).
+ * The operations the checks drive.  vfy_lib_decryptor() returns a
+ * static table of core/stream.h's; a test substitutes a deliberately
+ * broken one to see the tamper check fail (format v1 has no
+ * unauthenticated mode, so no stored object can plant that defect).
+ * The workers call it from several threads at once.
  */
 struct vfy_decryptor {
 	enum atr_err (*dec_new)(const struct atr_header *h,
@@ -152,11 +170,20 @@ const struct vfy_decryptor *vfy_lib_decryptor(void);
 
 /* ---- running ----------------------------------------------------------- */
 
+/* Passed to vfy_config.progress, valid during the call only. */
 struct vfy_progress {
 	uint64_t files_queued, files_done, bytes_done;
 	int phase;  /* 0 walk+check, 1 rescan, 2 finishing */
 };
 
+/*
+ * What a run checks.  Every pointer is the caller's, borrowed for the
+ * whole of vfy_run(): nothing is freed and nothing is kept after it
+ * returns (the report copies the store arguments, key URIs and ids, the
+ * control URI and the manifest path).  The keys and the control key are
+ * used from the worker threads at once (core/key.h allows it); the
+ * callbacks are called from the thread that called vfy_run().
+ */
 struct vfy_config {
 	const char *const *stores;
 	size_t nstores;
@@ -172,8 +199,9 @@ struct vfy_config {
 	/* --shard K/N (1-based K); n 0 or 1: the whole store. */
 	unsigned shard_k, shard_n;
 	int revocation_drill;
-	/* Key of the DEK fingerprints; NULL: random per run (then merged
-	 * shard reports cannot compare DEKs across shards). */
+	/* Key of the DEK fingerprints (copied, at most 32 bytes used);
+	 * NULL: random per run (then merged shard reports cannot compare
+	 * DEKs across shards). */
 	const uint8_t *fp_key;
 	size_t fp_key_len;
 	unsigned jobs;                       /* 0: online CPUs */
@@ -195,10 +223,13 @@ struct vfy_report;
  * Runs every check.  ATR_OK means a report was produced (which may hold
  * findings, or be incomplete because a file could not be read: see
  * vfy_report_exit()); anything else is a configuration error (bad
- * --min-version, no key) with a detail.
+ * --min-version, no key) with a detail.  *out is a new report, the
+ * caller's to free with vfy_report_free().
  */
 enum atr_err vfy_run(const struct vfy_config *c, struct vfy_report **out);
-void vfy_report_free(struct vfy_report *r);
+void vfy_report_free(struct vfy_report *r);         /* NULL-safe */
+
+/* Queries: r is borrowed; nothing returned points into it. */
 
 /* 0 every check passed (warnings allowed), 1 an error finding, 2 the run
  * was incomplete (I/O or key service errors, a missing shard). */
@@ -214,8 +245,9 @@ size_t vfy_report_count_code(const struct vfy_report *r, const char *code);
 int64_t vfy_report_stat(const struct vfy_report *r, const char *name);
 
 /* Writers.  Each writes to a temporary file and renames (path "-" is
- * stdout).  The text writer takes a FILE so that the CLI decides about
- * colour; max_per_check findings are listed per check. */
+ * stdout).  The text writer takes a FILE (borrowed, neither flushed nor
+ * closed) so that the CLI decides about colour; o may be NULL (the
+ * defaults); max_per_check findings are listed per check. */
 enum atr_err vfy_write_json(const struct vfy_report *r, const char *path);
 enum atr_err vfy_write_junit(const struct vfy_report *r, const char *path);
 struct vfy_text_opts {
@@ -227,13 +259,16 @@ void vfy_write_text(const struct vfy_report *r, FILE *f,
     const struct vfy_text_opts *o);
 
 /*
- * Reads a report written by vfy_write_json (for merge).  Reports of
- * other schemas are ATR_ERR_FORMAT.
+ * Reads a report written by vfy_write_json (for merge) into a new report
+ * (*out, freed with vfy_report_free).  Reports of other schemas are
+ * ATR_ERR_FORMAT.
  */
 enum atr_err vfy_report_load(const char *path, struct vfy_report **out);
 /*
  * Combines shard reports (the same N, every K once, the same stores,
  * keys and policy) into the report of one run over the whole store.
+ * The shards are borrowed and left as they were (the caller still frees
+ * them); *out is a new report with copies of what it needs.
  */
 enum atr_err vfy_merge(struct vfy_report *const *shards, size_t n,
     struct vfy_report **out);
@@ -262,6 +297,7 @@ void vfy_fixture_defaults(struct vfy_fixture_opts *o);
  * Writes a synthetic plaintext dataset under dir (created) and its
  * manifest (path, size, SHA-256, planted canaries) to manifest_path.
  * Deterministic for a seed.  *nfiles (may be NULL) gets the count.
+ * (Here and below, every argument is borrowed for the call.)
  */
 enum atr_err vfy_fixture_dataset(const char *dir, const char *manifest_path,
     const struct vfy_fixture_opts *o, unsigned *nfiles);

@@ -1,6 +1,34 @@
 /*
  * vfy_int.h - what the verify/ files share (report model, pattern scan,
  * key wrappers, vault interface).  Not for the CLI: it uses verify.h.
+ *
+ * Dependencies go one way: each file calls only into the files listed
+ * before it (and core/, keyvault/, keys/), never back.
+ *
+ *   util.c      64-bit mixer, path hash (shards, sampling), path order
+ *   names.c     check, severity and status names; counters; finding
+ *               codes; stanza kind, algorithm and provider names
+ *   out.c       buffered writer with JSON and XML escaping
+ *   scan.c      pattern sets, the streaming scanner, byte statistics
+ *   keys.c      capture wrapper, impostor and control keys
+ *   vault.c     what the checks need from the Key Vault client
+ *   policy.c    defaults, --policy parsing, writing the policy back
+ *   manifest.c  the expected plaintext
+ *   report.c    finding lists, coverage, object records, the report
+ *   finalize.c  what needs the whole store: uniqueness, per-key policy,
+ *               rotation versions, statuses
+ *   worker.c .. engine.c
+ *               vfy_run(): the pass over the store and the end phase,
+ *               one file per stage (vfy_engine.h lists them in order)
+ *   output.c    the report as JSON, JUnit XML and text
+ *   merge.c     reading JSON reports back, merging shard reports
+ *   fixture.c   synthetic datasets
+ *
+ * Ownership, as in verify.h: what a function hands out is the caller's
+ * to free with the matching *_free(); arguments are borrowed for the
+ * call; the exceptions are said where they are declared.  The
+ * collections below (finding lists, coverage, object records, the
+ * report) own the strings and arrays they point to.
  */
 #ifndef ATR_VFY_INT_H
 #define ATR_VFY_INT_H
@@ -9,6 +37,12 @@
 #include <stdint.h>
 
 #include "verify.h"
+
+/* ---- small helpers (util.c) -------------------------------------------- */
+
+uint64_t vfy_mix64(uint64_t x);
+/* Path order of the walk: '/' sorts before every other byte. */
+int vfy_path_cmp(const char *a, const char *b);
 
 /* ---- counters ---------------------------------------------------------- */
 
@@ -64,7 +98,7 @@ struct vfy_finding {
 	int64_t offset;     /* byte offset in the file; -1: none */
 	char code[VFY_CODE_MAX];
 	char *subject;      /* relative path (store >= 0), or key URI / key id */
-	char *message;
+	char *message;      /* subject and message: malloc'd, the finding's */
 };
 
 /* Known codes and whether vfy_finalize() derives them (docs/VERIFY.md
@@ -76,6 +110,22 @@ struct vfy_code_def {
 extern const struct vfy_code_def vfy_code_defs[];
 int vfy_code_check(const char *code);   /* -1 when unknown */
 int vfy_code_derived(const char *code);
+/* A policy level's name: a severity's, or "allow". */
+const char *vfy_level_name(int level);
+
+/*
+ * Stanza fields as the JSON report names them (names.c), and back.
+ * Algorithms and kinds are kept as bit sets (1 << value); an algorithm
+ * above 7 sets VFY_ALG_OTHER_BIT.  The names are static strings.
+ */
+#define VFY_ALG_OTHER_BIT 7
+const char *vfy_alg_bit_name(unsigned bit);      /* "RSA-OAEP-256" */
+int vfy_alg_bit_from_name(const char *name);     /* -1 when unknown */
+const char *vfy_kind_name(unsigned kind);        /* "per-object" */
+int vfy_kind_from_name(const char *name);        /* -1 when unknown */
+/* The enum atr_provider_type of a name atr_provider_name() gives (name
+ * may be NULL); 0 when unknown. */
+int vfy_provider_from_name(const char *name);
 
 /*
  * A bounded collection: every finding is counted, and the `cap` first in
@@ -87,16 +137,18 @@ struct vfy_flist {
 	size_t n, cap, alloc;
 	uint64_t count[3];      /* by severity, kept or not */
 };
+/* Frees f's strings (not f). */
+void vfy_finding_free(struct vfy_finding *f);
+/* The list owns its findings; vfy_flist_free releases them. */
 void vfy_flist_init(struct vfy_flist *l, size_t cap);
 void vfy_flist_free(struct vfy_flist *l);
 /* Takes ownership of f->subject and f->message (freed if not kept). */
 void vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f);
-/* Moves every kept finding of src into dst; adds the counts. */
+/* Moves every kept finding of src into dst (src is left empty); adds
+ * the counts. */
 void vfy_flist_absorb(struct vfy_flist *dst, struct vfy_flist *src);
 void vfy_flist_sort(struct vfy_flist *l);
 int vfy_finding_cmp(const struct vfy_finding *a, const struct vfy_finding *b);
-/* Path order of the walk: '/' sorts before every other byte. */
-int vfy_path_cmp(const char *a, const char *b);
 
 /* ---- coverage: one entry per stanza key id ----------------------------- */
 
@@ -116,6 +168,7 @@ struct vfy_cov {
 	int current;           /* is the current version of the primary key */
 };
 
+/* Owns its entries and their key_id and shares. */
 struct vfy_covmap {
 	struct vfy_cov *v;
 	size_t n, cap;
@@ -123,15 +176,22 @@ struct vfy_covmap {
 	size_t idx_cap;
 };
 void vfy_covmap_free(struct vfy_covmap *m);
+/* The entry of key_id (copied), added when new; NULL when out of
+ * memory.  The pointer is valid until the next vfy_covmap_get on m (the
+ * entries may move). */
 struct vfy_cov *vfy_covmap_get(struct vfy_covmap *m, const char *key_id);
 void vfy_cov_add_share(struct vfy_cov *c, const uint8_t share[16]);
-/* Moves src's entries into dst, summing. */
+/* Adds s's counts, bits and share ids into d (same key id). */
+void vfy_cov_sum(struct vfy_cov *d, const struct vfy_cov *s);
+/* Moves src's entries into dst, summing; src is left empty. */
 void vfy_covmap_absorb(struct vfy_covmap *dst, struct vfy_covmap *src);
+/* Rebuilds the index after the entries were reordered. */
+void vfy_covmap_reindex(struct vfy_covmap *m);
 
 /* ---- object records (uniqueness, shard data) --------------------------- */
 
 struct vfy_obj {
-	char *rel;
+	char *rel;             /* malloc'd, owned by the vector holding it */
 	int store;
 	uint8_t kind;          /* kind of the opening stanza; 0xff: not opened */
 	uint8_t has_fp;
@@ -146,7 +206,10 @@ struct vfy_objvec {
 	struct vfy_obj *v;
 	size_t n, cap;
 };
+/* Appends a copy of *x, taking ownership of x->rel; -1 (x->rel still
+ * the caller's) when out of memory. */
 int vfy_objvec_push(struct vfy_objvec *o, const struct vfy_obj *x);
+/* Frees every rel and wipes the records (keyed DEK fingerprints). */
 void vfy_objvec_free(struct vfy_objvec *o);
 
 /* ---- the report -------------------------------------------------------- */
@@ -173,6 +236,7 @@ struct vfy_checkres {
 	uint64_t dcount[3];     /* of f.count: derived by vfy_finalize */
 };
 
+/* Every pointer in a report is malloc'd and its own (vfy_report_free). */
 struct vfy_report {
 	struct vfy_store *stores;
 	size_t nstores;
@@ -201,6 +265,7 @@ struct vfy_report {
 	unsigned merged_from;
 };
 
+/* An empty report under a copy of *p (NULL: the defaults). */
 struct vfy_report *vfy_report_new(const struct vfy_policy *p);
 /* Adds a finding (strings copied; fmt gives the message). */
 #if defined(__GNUC__)
@@ -209,20 +274,23 @@ __attribute__((format(printf, 7, 8)))
 void vfy_report_add(struct vfy_report *r, int sev, int store,
     const char *subject, int64_t offset, const char *code,
     const char *fmt, ...);
+/* Fills *f (overwritten) with copies of subject and msg (NULL: ""). */
 void vfy_finding_set(struct vfy_finding *f, int sev, int store,
     const char *subject, int64_t offset, const char *code, const char *msg);
+/* Display path of a finding subject, into out (cap bytes). */
+void vfy_display_path(const struct vfy_report *r, int store, const char *rel,
+    char *out, size_t cap);
+
+/* ---- derived findings (finalize.c) ------------------------------------- */
+
 /*
  * Derived findings and counters (coverage-based policy and rotation
  * findings, uniqueness from the object records), skip reasons and
  * statuses.  Run once after the checks, and again by merge.
  */
 void vfy_finalize(struct vfy_report *r);
-/* Removes the derived findings and counters (before a merge). */
+/* Removes the derived findings and counters (vfy_finalize starts so). */
 void vfy_drop_derived(struct vfy_report *r);
-
-/* Display path of a finding subject. */
-void vfy_display_path(const struct vfy_report *r, int store, const char *rel,
-    char *out, size_t cap);
 
 /* ---- pattern scan (canaries, shingles, unwrapped keys) ----------------- */
 
@@ -237,10 +305,13 @@ enum vfy_pat_type {
 #define VFY_PAT_MAX 256U     /* longest canary */
 #define VFY_PAT_MIN 8U       /* shortest canary */
 
+/* A set of patterns; it keeps copies of canaries and only hashes of
+ * windows. */
 struct vfy_pset;
 struct vfy_pset *vfy_pset_new(void);
-void vfy_pset_free(struct vfy_pset *s);
-/* Canary (exact bytes, VFY_PAT_MIN..VFY_PAT_MAX long); id is reported. */
+void vfy_pset_free(struct vfy_pset *s);             /* NULL-safe */
+/* Canary (exact bytes, VFY_PAT_MIN..VFY_PAT_MAX long, copied); id is
+ * reported. */
 int vfy_pset_add_exact(struct vfy_pset *s, const uint8_t *p, size_t len,
     uint32_t id);
 /* A 32-byte window that must not appear; only hashes are kept. */
@@ -283,6 +354,7 @@ struct vfy_scanner {
 	void *arg;
 	uint64_t scanned;
 };
+/* ps and arg are borrowed until vfy_scan_end; the caller owns sc. */
 void vfy_scan_begin(struct vfy_scanner *sc, const struct vfy_pset *ps,
     uint64_t off, vfy_hit_fn hit, void *arg);
 /* Feeds the next bytes of the stream (contiguous with what came before). */
@@ -310,6 +382,10 @@ double vfy_chi2_bound(double z);
  * and caches unwraps of shared stanzas (kinds 1 and 2) so a cached
  * hierarchy costs one KEK call per share per worker.  Everything it holds
  * is wiped when reset and when freed.
+ *
+ * vfy_wkey_new returns a new key (atr_key_free() frees it and *w, not
+ * inner); inner is borrowed for the wrapper's life.  NULL when out of
+ * memory.
  */
 struct vfy_wkey;
 struct atr_key *vfy_wkey_new(struct atr_key *inner, struct vfy_wkey **w);
@@ -320,8 +396,13 @@ int vfy_wkey_captured(struct vfy_wkey *w, const uint8_t *wrapped,
     size_t wrapped_len, uint8_t out[ATR_WRAP_INPUT_BYTES]);
 void vfy_wkey_forget(struct vfy_wkey *w);
 
-/* Control keys for the negative proof: an impostor that claims every
- * stanza and unwraps with a control key of the stanza's family. */
+/*
+ * Control keys for the negative proof: an impostor that claims every
+ * stanza and unwraps with a control key of the stanza's family.  given
+ * (NULL: generated keys) is borrowed for the life of *out; the keys and
+ * the description returned below belong to the controls and last until
+ * vfy_controls_free (NULL-safe).
+ */
 struct vfy_controls;
 enum atr_err vfy_controls_new(struct atr_key *given,
     struct vfy_controls **out);
@@ -339,7 +420,7 @@ struct vfy_vault_attrs {
 	char version[128];
 	char kty[16];
 	unsigned bits;
-	unsigned key_ops;     /* VFY_OP_* */
+	unsigned key_ops;     /* ATR_JWK_* (core/jwk.h) */
 	int key_ops_present;
 	int enabled;
 	int has_nbf, has_exp;
@@ -351,6 +432,7 @@ struct vfy_vault_attrs {
 int vfy_vault_available(void);
 /* 1 when k is a Key Vault key. */
 int vfy_vault_is_vault_key(const struct atr_key *k);
+/* The vault's attributes of k (read again when refresh) into *out. */
 enum atr_err vfy_vault_attrs(struct atr_key *k, int refresh,
     struct vfy_vault_attrs *out);
 enum atr_err vfy_vault_set_enabled(struct atr_key *k, int enabled);
@@ -361,13 +443,15 @@ struct vfy_vver {
 };
 enum atr_err vfy_vault_versions(struct atr_key *k, struct vfy_vver **out,
     size_t *n);
-/* Name and version of a Key Vault kid; 0 ok, -1 not a kid. */
+/* Origin, name and version of a Key Vault kid into the caller's
+ * buffers; 0 ok, -1 not a kid (or a buffer too small). */
 int vfy_kid_split(const char *kid, char *origin, size_t ocap, char *name,
     size_t ncap, char *version, size_t vcap);
 
-/* ---- small helpers ----------------------------------------------------- */
+/* ---- buffered writer (out.c) ------------------------------------------- */
 
-/* Buffered writer over a file descriptor, for the JSON and XML outputs. */
+/* Buffered writer over a file descriptor (borrowed: neither synced nor
+ * closed), for the JSON and XML outputs. */
 struct vfy_out {
 	int fd;
 	enum atr_err err;
@@ -385,19 +469,14 @@ void vfy_out_json_str(struct vfy_out *o, const char *s);
 void vfy_out_xml_str(struct vfy_out *o, const char *s);
 enum atr_err vfy_out_flush(struct vfy_out *o);
 
-char *vfy_strdup(const char *s);
-#if defined(__GNUC__)
-__attribute__((format(printf, 1, 2)))
-#endif
-char *vfy_asprintf(const char *fmt, ...);
-uint64_t vfy_mix64(uint64_t x);
+/* ---- policy.c, manifest.c ---------------------------------------------- */
 
 /* Policy as the JSON --policy reads (so merge can re-read it). */
 void vfy_policy_write(struct vfy_out *o, const struct vfy_policy *p,
     const char *indent);
-const char *vfy_level_name(int level);
 
-/* Manifest lookups for the engine. */
+/* Manifest lookups for the engine.  What they return belongs to the
+ * manifest and lasts until vfy_manifest_free. */
 struct vfy_mentry {
 	char *path;
 	uint64_t size;

@@ -1,0 +1,132 @@
+/*
+ * tamper.c - the tamper check: what an attacker with write access to
+ * the store could do must be refused by the decryptor.  A copy of the
+ * header with one bit flipped in each field, and, in memory with the
+ * decryptor the object was opened with, frames with a flipped
+ * ciphertext or tag bit, moved, truncated, cut short or extended
+ * (docs/FORMAT.md section 5 says why each fails).  Nothing is written
+ * to the store.
+ */
+#include <string.h>
+
+#include "crypto.h"
+#include "vfy_engine.h"
+
+void
+eng_tamper_header(struct worker *w, const struct job *j,
+    const struct atr_header *h, size_t ws, size_t nkeys)
+{
+	struct engine *E = w->E;
+	uint8_t buf[ATR_HEADER_MAX];
+	size_t offs[5], nm = 0, i, off = ATR_CORE_BYTES + 2, s;
+	static const char *const names[5] = {"object id", "nonce prefix",
+	    "key commitment", "wrapped key", "header MAC"};
+	const char *nm_of[5];
+
+	/* Field offsets of docs/FORMAT.md sections 1 and 2. */
+	offs[nm] = 10;
+	nm_of[nm++] = names[0];
+	offs[nm] = 46;
+	nm_of[nm++] = names[1];
+	offs[nm] = 53;
+	nm_of[nm++] = names[2];
+	for (s = 0; s < h->nstanzas; s++) {
+		const struct atr_stanza *st = &h->st[s];
+		size_t kl = strlen(st->key_id);
+
+		if (s == ws) {
+			offs[nm] = off + 5 + kl + 2;
+			nm_of[nm++] = names[3];
+			break;
+		}
+		off += 5 + kl + 2 + st->wrapped_len;
+		if (st->kind != ATR_KIND_DIRECT)
+			off += ATR_SHARE_ID_BYTES;
+		if (st->kind == ATR_KIND_INTERMEDIATE)
+			off += 2 + ATR_IK_WRAPPED_BYTES;
+	}
+	offs[nm] = h->len - 1;
+	nm_of[nm++] = names[4];
+	w->stats[VS_T_HEADER_OBJECTS]++;
+	for (i = 0; i < nm; i++) {
+		struct atr_dec *d = NULL;
+		enum atr_err e;
+
+		if (offs[i] >= h->len)
+			continue;
+		memcpy(buf, h->raw, h->len);
+		buf[offs[i]] ^= 0x01;
+		w->stats[VS_T_MUTATIONS]++;
+		e = atr_header_parse(buf, h->len, w->h2);
+		if (e == ATR_OK)
+			e = E->dec->dec_new(w->h2, w->wk, nkeys, NULL, &d, NULL,
+			    NULL);
+		atr_detail_clear();
+		if (e == ATR_OK) {
+			w->stats[VS_T_ACCEPTED]++;
+			eng_add(w, VFY_ERROR, j->store, j->rel,
+			    (int64_t)offs[i], "tamper.accepted",
+			    "a flipped bit in the %s was accepted by the "
+			    "decryptor", nm_of[i]);
+			E->dec->dec_free(d);
+		} else {
+			w->stats[VS_T_REJECTED]++;
+		}
+	}
+	atr_memzero(buf, sizeof(buf));
+}
+
+static void
+mutate(struct worker *w, const struct job *j, struct atr_dec *d,
+    uint64_t index, int final, uint8_t *in, size_t len, const char *what,
+    uint64_t frame)
+{
+	enum atr_err e;
+
+	w->stats[VS_T_MUTATIONS]++;
+	e = w->E->dec->dec_frame(d, index, final, in, len, w->pt);
+	atr_detail_clear();
+	if (e == ATR_OK) {
+		w->stats[VS_T_ACCEPTED]++;
+		eng_add(w, VFY_ERROR, j->store, j->rel, -1, "tamper.accepted",
+		    "frame %llu: %s was accepted by the decryptor",
+		    (unsigned long long)frame, what);
+	} else {
+		w->stats[VS_T_REJECTED]++;
+	}
+}
+
+void
+eng_tamper_frame(struct worker *w, const struct job *j, struct atr_dec *d,
+    uint64_t i, uint64_t nframes, uint8_t *fr, size_t len)
+{
+	int final = i + 1 == nframes;
+
+	if (i == 0 && len > ATR_GCM_TAGBYTES) {
+		fr[0] ^= 0x01;
+		mutate(w, j, d, 0, final, fr, len, "a flipped ciphertext bit",
+		    0);
+		fr[0] ^= 0x01;
+	}
+	if (i == 1)
+		mutate(w, j, d, 0, 0, fr, len,
+		    "frame 1 moved to index 0 (reordering)", 1);
+	if (nframes >= 2 && i == nframes - 2)
+		mutate(w, j, d, i, 1, fr, len,
+		    "truncation after this frame (opened as the final frame)",
+		    i);
+	if (!final)
+		return;
+	fr[len - 1] ^= 0x80;
+	mutate(w, j, d, i, 1, fr, len, "a flipped tag bit", i);
+	fr[len - 1] ^= 0x80;
+	if (i + 1 < ATR_MAX_FRAMES)
+		mutate(w, j, d, i + 1, 1, fr, len,
+		    "the final frame moved one index on (a dropped or "
+		    "duplicated frame)", i);
+	if (len > ATR_GCM_TAGBYTES)
+		mutate(w, j, d, i, 1, fr, len - 1,
+		    "the final frame cut by one byte", i);
+	mutate(w, j, d, i, 0, fr, len,
+	    "bytes appended (the final frame opened as a middle frame)", i);
+}
