@@ -4,10 +4,8 @@
  * size), enabling and disabling a version (the revocation drill) and the
  * creation time of versions (--min-version).
  *
- * The client (keyvault/kv_client.c, keys/provider_azure.c) is referenced
- * weakly, so this file links whether or not it is built: without it,
- * every call says ATR_ERR_UNSUPPORTED and the checks that need a vault
- * report that they could not run.
+ * The client is keyvault/ (kv_admin.c) and keys/provider_azure.c, layers
+ * below verify/ that every program linking verify/ links too.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,18 +16,6 @@
 #include "vfy_int.h"
 #include "provider_azure.h"
 #include "jwk.h"
-
-#pragma weak atr_kv_key_info
-#pragma weak atr_kv_key_client
-#pragma weak atr_kv_update_key
-#pragma weak atr_kv_list_versions
-
-int
-vfy_vault_available(void)
-{
-	return atr_kv_key_info != NULL && atr_kv_key_client != NULL &&
-	    atr_kv_update_key != NULL && atr_kv_list_versions != NULL;
-}
 
 int
 vfy_vault_is_vault_key(const struct atr_key *k)
@@ -79,9 +65,6 @@ vfy_vault_attrs(struct atr_key *k, int refresh, struct vfy_vault_attrs *out)
 	memset(out, 0, sizeof(*out));
 	if (!vfy_vault_is_vault_key(k))
 		return atr_fail(ATR_ERR_USAGE, "not a Key Vault key");
-	if (!vfy_vault_available())
-		return atr_fail(ATR_ERR_UNSUPPORTED,
-		    "the Key Vault client is not built");
 	kk = calloc(1, sizeof(*kk));
 	if (kk == NULL)
 		return ATR_ERR_NOMEM;
@@ -117,9 +100,6 @@ vfy_vault_set_enabled(struct atr_key *k, int enabled)
 
 	if (!vfy_vault_is_vault_key(k))
 		return atr_fail(ATR_ERR_USAGE, "not a Key Vault key");
-	if (!vfy_vault_available())
-		return atr_fail(ATR_ERR_UNSUPPORTED,
-		    "the Key Vault client is not built");
 	c = atr_kv_key_client(k);
 	if (c == NULL || vfy_kid_split(k->key_id, origin, sizeof(origin), name,
 	    sizeof(name), version, sizeof(version)) != 0)
@@ -150,9 +130,6 @@ vfy_vault_versions(struct atr_key *k, struct vfy_vver **out, size_t *nout)
 	*nout = 0;
 	if (!vfy_vault_is_vault_key(k))
 		return atr_fail(ATR_ERR_USAGE, "not a Key Vault key");
-	if (!vfy_vault_available())
-		return atr_fail(ATR_ERR_UNSUPPORTED,
-		    "the Key Vault client is not built");
 	c = atr_kv_key_client(k);
 	if (c == NULL || vfy_kid_split(k->key_id, origin, sizeof(origin), name,
 	    sizeof(name), ver, sizeof(ver)) != 0)

@@ -428,8 +428,6 @@ struct vfy_vault_attrs {
 	char recovery_level[64];
 };
 
-/* 1 when the Key Vault client is linked in (keyvault/kv_client.c). */
-int vfy_vault_available(void);
 /* 1 when k is a Key Vault key. */
 int vfy_vault_is_vault_key(const struct atr_key *k);
 /* The vault's attributes of k (read again when refresh) into *out. */
