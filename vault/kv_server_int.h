@@ -11,6 +11,7 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -212,6 +213,8 @@ struct kvs_faults {
 extern const int kvs_fault_status[KVS_FAULT_NSTATUS];
 
 enum atr_err kvs_faults_parse(const char *spec, struct kvs_faults *f);
+/* Puts f in force and reseeds the draws (kv_server_pipeline.c). */
+void kvs_faults_install(struct atr_kv_server *s, const struct kvs_faults *f);
 enum atr_err kvs_faults_from_json(const cJSON *j, struct kvs_faults *f);
 cJSON *kvs_faults_json(const struct kvs_faults *f);
 
@@ -374,6 +377,30 @@ void kvs_reply_oom(struct kvs_http *h);
 const char *kvs_header(struct kvs_http *h, const char *name);
 const char *kvs_query(struct kvs_http *h, const char *name);
 void kvs_config_get(struct atr_kv_server *s, struct kvs_config *c);
+
+/* kv_server_http.c */
+/* Starts the daemon on ss (TLS, one thread per connection, the
+ * connection limits of o); sets s->daemon and s->port. */
+enum atr_err kvs_http_start(struct atr_kv_server *s,
+    const struct atr_kv_server_opts *o, struct sockaddr_storage *ss);
+
+/* kv_server_pipeline.c */
+/* Judges and answers a vault API request.  0 when an injected fault
+ * drops it: the caller closes the connection without an answer. */
+int kvs_vault_request(struct kvs_http *h);
+
+/* kv_server_admin.c */
+void kvs_admin(struct kvs_http *h);
+
+/* kv_server_state.c */
+/* Loads STATE/server.json, or makes it (and STATE/client-secret) on
+ * first start; adds the default client. */
+enum atr_err kvs_state_load(struct atr_kv_server *s);
+/* A new STATE/admin-token (0600) for this run. */
+enum atr_err kvs_admin_token_new(struct atr_kv_server *s);
+/* Adds a token-endpoint client; id and secret are copied. */
+enum atr_err kvs_client_add(struct atr_kv_server *s, const char *id,
+    const char *secret);
 
 /* kv_server_keys.c */
 struct kvs_route {
