@@ -402,7 +402,7 @@ enum atr_err kvs_admin_token_new(struct atr_kv_server *s);
 enum atr_err kvs_client_add(struct atr_kv_server *s, const char *id,
     const char *secret);
 
-/* kv_server_keys.c */
+/* kv_server_route.c */
 struct kvs_route {
 	enum kvs_op op;
 	char name[KVS_NAME_MAX + 2];
@@ -417,7 +417,73 @@ void kvs_route_parse(const char *method, const char *path,
 /* Which service-limit bucket and cost this request has. */
 void kvs_route_classify(struct kvs_http *h, const struct kvs_route *r,
     enum kvs_lim_bucket *bucket, unsigned *cost);
-void kvs_keys_dispatch(struct kvs_http *h, const struct kvs_route *r);
+/* Answers the request through the handler of r->op. */
+void kvs_route_dispatch(struct kvs_http *h, const struct kvs_route *r);
+
+/* kv_server_keys.c: handlers, and what the other handlers share */
+void kvs_handle_create(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_get(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_update(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_versions(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_list(struct kvs_http *h, int deleted);
+void kvs_handle_delete(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_get_deleted(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_recover(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_purge(struct kvs_http *h, const struct kvs_route *r);
+
+/* "BASE/keys/NAME[/VERSION]" into out. */
+void kvs_kid_of(struct kvs_http *h, const struct kvs_key *k,
+    const struct kvs_version *v, char *out, size_t cap);
+/* 404 KeyNotFound for name (and ver, NULL or "" for none). */
+void kvs_not_found(struct kvs_http *h, const char *name, const char *ver);
+/* The body as a JSON object (an empty body is {} unless required).
+ * NULL after replying 400; else the caller deletes it. */
+cJSON *kvs_parse_body(struct kvs_http *h, int required);
+
+/* key_ops, attributes and tags of a create, import or update body. */
+struct kvs_attr_update {
+	int has_enabled, enabled;
+	int set_nbf, has_nbf;       /* set_*: present; has_*: non-null */
+	int64_t nbf;
+	int set_exp, has_exp;
+	int64_t exp;
+	int has_exportable, exportable;
+	int has_ops;
+	unsigned ops;
+	cJSON *tags;                /* owned; NULL = not given */
+};
+/* Fills u from j; -1 after replying 400.  The caller deletes u->tags. */
+int kvs_parse_common(struct kvs_http *h, const cJSON *j,
+    struct kvs_attr_update *u);
+/* Applies u to v; takes u->tags. */
+void kvs_apply_update(struct kvs_version *v, struct kvs_attr_update *u,
+    int64_t now);
+/* key_ops of a new key when the request names none. */
+unsigned kvs_default_ops(enum kvs_kty kty);
+/* 1 when this vault takes the key type / size; else 0, replied 400. */
+int kvs_kty_allowed(struct kvs_http *h, const char *kty, enum kvs_kty *t);
+int kvs_size_allowed(struct kvs_http *h, enum kvs_kty t, unsigned bits);
+/* The answer when kvs_store_persist failed with err. */
+void kvs_persist_failed(struct kvs_http *h, const char *name,
+    enum atr_err err);
+/* Adds v (taken, freed on failure) as the newest version of name,
+ * creating the key unless must_exist; persists and answers. */
+void kvs_add_version(struct kvs_http *h, const char *name,
+    struct kvs_version *v, int must_exist);
+/* The answer when kvs_version_generate failed with err. */
+void kvs_generate_failed(struct kvs_http *h, enum atr_err err);
+
+/* kv_server_import.c */
+void kvs_handle_import(struct kvs_http *h, const struct kvs_route *r);
+
+/* kv_server_rotate.c */
+void kvs_handle_rotate(struct kvs_http *h, const struct kvs_route *r);
+/* set: PUT, else GET of the rotation policy. */
+void kvs_handle_policy(struct kvs_http *h, const struct kvs_route *r,
+    int set);
+
+/* kv_server_crypto.c */
+void kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r);
 
 /* kv_server_auth.c */
 /* Returns 1 when the request may proceed; else the 401 is set. */

@@ -358,6 +358,6 @@ kvs_vault_request(struct kvs_http *h)
 	pthread_mutex_lock(&s->mu);
 	s->stats.ops[r.op]++;
 	pthread_mutex_unlock(&s->mu);
-	kvs_keys_dispatch(h, &r);
+	kvs_route_dispatch(h, &r);
 	return 1;
 }
