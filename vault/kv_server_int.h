@@ -488,14 +488,18 @@ void kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r);
 /* kv_server_auth.c */
 /* Returns 1 when the request may proceed; else the 401 is set. */
 int kvs_auth_check(struct kvs_http *h);
+enum atr_err kvs_token_issue(struct atr_kv_server *s, const char *appid,
+    const char *aud, long lifetime, char *out, size_t cap);
+
+/* kv_server_identity.c */
 /* 1 when the path is an identity endpoint (and it has been answered). */
 int kvs_identity_dispatch(struct kvs_http *h);
 /* 1 when the path is an identity endpoint (nothing answered). */
 int kvs_identity_path(const char *path);
-/* 1 when the client's address is a loopback one (kv_server.c). */
+
+/* kv_server.c */
+/* 1 when the client's address is a loopback one. */
 int kvs_peer_loopback(struct kvs_http *h);
-enum atr_err kvs_token_issue(struct atr_kv_server *s, const char *appid,
-    const char *aud, long lifetime, char *out, size_t cap);
 
 /* kv_server_tls.c */
 /* Makes sure STATE/ca.pem, ca-key.pem, server.pem, server-key.pem
