@@ -121,7 +121,7 @@ kvs_peer_loopback(struct kvs_http *h)
  */
 static enum atr_err
 parse_listen(struct atr_kv_server *s, const char *l, int allow_remote,
-    struct sockaddr_storage *ss, socklen_t *sslen)
+    struct sockaddr_storage *ss)
 {
 	char host[128], *end;
 	const char *colon, *port;
@@ -175,7 +175,6 @@ parse_listen(struct atr_kv_server *s, const char *l, int allow_remote,
 		    "validated)", l, s->bound_host);
 	}
 	memcpy(ss, res->ai_addr, res->ai_addrlen);
-	*sslen = res->ai_addrlen;
 	s->ipv6 = res->ai_family == AF_INET6;
 	freeaddrinfo(res);
 	snprintf(s->listen_host, sizeof(s->listen_host), "%s", host);
@@ -187,22 +186,6 @@ bad:
 
 /* ------------------------------------------------------------------ */
 /* Start and stop */
-
-static enum atr_err
-abs_dir(const char *dir, char *out, size_t cap)
-{
-	char *r = realpath(dir, NULL);
-
-	if (r == NULL)
-		return atr_fail(ATR_ERR_IO, "%s: %s", dir, strerror(errno));
-	if (strlen(r) >= cap) {
-		free(r);
-		return atr_fail(ATR_ERR_USAGE, "state path too long");
-	}
-	snprintf(out, cap, "%s", r);
-	free(r);
-	return ATR_OK;
-}
 
 void
 atr_kv_server_opts_init(struct atr_kv_server_opts *o)
@@ -222,40 +205,36 @@ atr_kv_server_opts_init(struct atr_kv_server_opts *o)
 	o->idle_timeout = 60;
 }
 
-enum atr_err
-atr_kv_server_start(const struct atr_kv_server_opts *o,
-    struct atr_kv_server **out)
+/* What no later step checks. */
+static enum atr_err
+opts_check(const struct atr_kv_server_opts *o)
 {
-	struct atr_kv_server *s;
-	struct sockaddr_storage ss;
-	socklen_t sslen = 0;
-	char keys_dir[PATH_MAX + 8], lock_path[PATH_MAX + 8];
-	struct kvs_faults faults;
-	const char *res;
-	enum atr_err err;
-	size_t i, nkeys;
-	int mu_ok = 0;
+	const struct atr_kv_server *s = NULL; /* for sizeof only */
+	const char *mi;
 
-	*out = NULL;
 	if (o == NULL || o->state_dir == NULL || *o->state_dir == '\0')
 		return atr_fail(ATR_ERR_USAGE, "a state directory is required");
 	if (o->recoverable_days < 7 || o->recoverable_days > 90)
 		return atr_fail(ATR_ERR_USAGE, "recoverable days must be 7..90");
 	if (o->token_lifetime <= 0 || o->token_lifetime > 86400 * 7)
 		return atr_fail(ATR_ERR_USAGE, "token lifetime out of range");
-	if (o->managed_identity != NULL && *o->managed_identity != '\0' &&
-	    (strlen(o->managed_identity) >= sizeof(s->mi_client_id) ||
-	    strspn(o->managed_identity, "0123456789abcdefABCDEF-") !=
-	    strlen(o->managed_identity)))
+	mi = o->managed_identity;
+	if (mi != NULL && *mi != '\0' &&
+	    (strlen(mi) >= sizeof(s->mi_client_id) ||
+	    strspn(mi, "0123456789abcdefABCDEF-") != strlen(mi)))
 		return atr_fail(ATR_ERR_USAGE, "managed identity: expected a "
 		    "client id (GUID)");
-	err = atr_mhd_load();
-	if (err != ATR_OK)
-		return err;
-	if (atr_mhd()->is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
-		return atr_fail(ATR_ERR_UNSUPPORTED,
-		    "libmicrohttpd was built without TLS");
-	s = calloc(1, sizeof(*s));
+	return ATR_OK;
+}
+
+/* A server with its lock and log; everything else zero.  Free it with
+ * atr_kv_server_stop from here on. */
+static enum atr_err
+server_new(const struct atr_kv_server_opts *o, struct atr_kv_server **out)
+{
+	struct atr_kv_server *s = calloc(1, sizeof(*s));
+
+	*out = NULL;
 	if (s == NULL)
 		return ATR_ERR_NOMEM;
 	s->lock_fd = -1;
@@ -263,14 +242,19 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	s->log_arg = o->log_arg;
 	s->log_access = o->log_access;
 	if (pthread_mutex_init(&s->mu, NULL) != 0) {
-		err = ATR_ERR_NOMEM;
-		goto fail;
+		free(s);
+		return ATR_ERR_NOMEM;
 	}
-	mu_ok = 1;
-	err = kvs_faults_parse(o->faults, &faults);
-	if (err != ATR_OK)
-		goto fail;
-	kvs_faults_install(s, &faults);
+	*out = s;
+	return ATR_OK;
+}
+
+/* The switches and settings of o that need no checking. */
+static void
+config_from_opts(struct atr_kv_server *s, const struct atr_kv_server_opts *o)
+{
+	const char *res;
+
 	s->cfg.disabled_blocks = o->disabled_blocks & ATR_JWK_CRYPTO_ALL;
 	s->cfg.disabled_get_forbidden = o->disabled_get_forbidden;
 	s->cfg.api_version_strict = o->api_version_strict;
@@ -296,106 +280,110 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	    DEFAULT_RESOURCE;
 	snprintf(s->resource, sizeof(s->resource), "%s",
 	    *res ? res : DEFAULT_RESOURCE);
+}
+
+/* "https://ADDR:PORT": the address bound, as the certificate names it;
+ * an IPv6 zone's '%' is "%25" in a URL (RFC 6874). */
+static void
+set_url(struct atr_kv_server *s)
+{
+	char h[sizeof(s->bound_host) * 3];
+	const char *pct = strchr(s->bound_host, '%');
+
+	if (pct != NULL)
+		snprintf(h, sizeof(h), "%.*s%%25%s",
+		    (int)(pct - s->bound_host), s->bound_host, pct + 1);
+	else
+		snprintf(h, sizeof(h), "%s", s->bound_host);
+	snprintf(s->url, sizeof(s->url), s->ipv6 ? "https://[%s]:%u" :
+	    "https://%s:%u", h, (unsigned)s->port);
+}
+
+/*
+ * The challenge the live service sends is
+ *   Bearer authorization="https://login.windows.net/TENANT",
+ *          resource="https://vault.azure.net"
+ * Here the authority is this server (its token endpoint), unless
+ * configured.
+ */
+static void
+set_challenge(struct atr_kv_server *s, const struct atr_kv_server_opts *o)
+{
+	char auth[512];
+	size_t n;
+	int w;
+
+	if (o->challenge_authority != NULL && *o->challenge_authority)
+		snprintf(auth, sizeof(auth), "%s", o->challenge_authority);
+	else
+		snprintf(auth, sizeof(auth), "%s/%s", s->url, s->tenant);
+	w = snprintf(s->challenge, sizeof(s->challenge),
+	    "Bearer authorization=\"%s\"", auth);
+	n = w > 0 ? (size_t)w : 0;
+	if (o->challenge_resource == NULL || *o->challenge_resource)
+		snprintf(s->challenge + n, sizeof(s->challenge) - n,
+		    ", resource=\"%s\"", s->resource);
+	n = strlen(s->challenge);
+	if (o->challenge_scope != NULL && *o->challenge_scope)
+		snprintf(s->challenge + n, sizeof(s->challenge) - n,
+		    ", scope=\"%s\"", o->challenge_scope);
+}
+
+/* State directory, test PKI, keys, then the daemon. */
+static enum atr_err
+open_and_listen(struct atr_kv_server *s, const struct atr_kv_server_opts *o)
+{
+	struct sockaddr_storage ss;
+	char keys_dir[PATH_MAX + 8];
+	enum atr_err err;
 
 	err = parse_listen(s, o->listen != NULL ? o->listen : "127.0.0.1:0",
-	    o->allow_remote, &ss, &sslen);
-	if (err != ATR_OK)
-		goto fail;
-	err = kvs_state_dir_prepare(o->state_dir);
+	    o->allow_remote, &ss);
 	if (err == ATR_OK)
-		err = abs_dir(o->state_dir, s->state_dir, sizeof(s->state_dir));
+		err = kvs_state_open(s, o);
+	if (err == ATR_OK)
+		err = kvs_tls_setup(s, o->extra_sans, o->n_extra_sans);
 	if (err != ATR_OK)
-		goto fail;
-	/* One server per state directory: two would overwrite each
-	 * other's key files. */
-	snprintf(lock_path, sizeof(lock_path), "%s/.lock", s->state_dir);
-	s->lock_fd = open(lock_path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-	if (s->lock_fd < 0 || flock(s->lock_fd, LOCK_EX | LOCK_NB) != 0) {
-		err = atr_fail(ATR_ERR_CONFIG, "%s is in use by another server",
-		    s->state_dir);
-		goto fail;
-	}
-	snprintf(s->ca_path, sizeof(s->ca_path), "%s/ca.pem", s->state_dir);
-	snprintf(s->secret_path, sizeof(s->secret_path), "%s/client-secret",
-	    s->state_dir);
-	err = kvs_state_load(s);
-	if (err == ATR_OK && s->admin)
-		err = kvs_admin_token_new(s);
-	if (err != ATR_OK)
-		goto fail;
-	if (o->tenant != NULL && *o->tenant != '\0')
-		snprintf(s->tenant, sizeof(s->tenant), "%s", o->tenant);
-	for (i = 0; i < o->nclients; i++) {
-		char buf[512];
-		char *colon;
-
-		if (strlen(o->clients[i]) >= sizeof(buf)) {
-			err = atr_fail(ATR_ERR_USAGE, "client too long");
-			goto fail;
-		}
-		snprintf(buf, sizeof(buf), "%s", o->clients[i]);
-		colon = strchr(buf, ':');
-		if (colon == NULL) {
-			atr_memzero(buf, sizeof(buf));
-			err = atr_fail(ATR_ERR_USAGE, "client: expected ID:SECRET");
-			goto fail;
-		}
-		*colon = '\0';
-		err = kvs_client_add(s, buf, colon + 1);
-		atr_memzero(buf, sizeof(buf));
-		if (err != ATR_OK)
-			goto fail;
-	}
-	err = kvs_tls_setup(s, o->extra_sans, o->n_extra_sans);
-	if (err != ATR_OK)
-		goto fail;
+		return err;
 	snprintf(keys_dir, sizeof(keys_dir), "%s/keys", s->state_dir);
 	err = kvs_store_open(&s->store, keys_dir, s);
+	if (err == ATR_OK)
+		err = kvs_http_start(s, o, &ss);
+	return err;
+}
+
+enum atr_err
+atr_kv_server_start(const struct atr_kv_server_opts *o,
+    struct atr_kv_server **out)
+{
+	struct atr_kv_server *s;
+	struct kvs_faults faults;
+	char detail[512];
+	enum atr_err err;
+	size_t nkeys;
+
+	*out = NULL;
+	err = opts_check(o);
+	if (err == ATR_OK)
+		err = atr_mhd_load();
+	if (err != ATR_OK)
+		return err;
+	if (atr_mhd()->is_feature_supported(MHD_FEATURE_TLS) != MHD_YES)
+		return atr_fail(ATR_ERR_UNSUPPORTED,
+		    "libmicrohttpd was built without TLS");
+	err = server_new(o, &s);
+	if (err != ATR_OK)
+		return err;
+	err = kvs_faults_parse(o->faults, &faults);
 	if (err != ATR_OK)
 		goto fail;
-
-	err = kvs_http_start(s, o, &ss);
+	kvs_faults_install(s, &faults);
+	config_from_opts(s, o);
+	err = open_and_listen(s, o);
 	if (err != ATR_OK)
 		goto fail;
-	{
-		/* The address bound, as the certificate names it; an IPv6
-		 * zone's '%' is "%25" in a URL (RFC 6874). */
-		char h[sizeof(s->bound_host) * 3];
-		const char *pct = strchr(s->bound_host, '%');
-
-		if (pct != NULL)
-			snprintf(h, sizeof(h), "%.*s%%25%s",
-			    (int)(pct - s->bound_host), s->bound_host, pct + 1);
-		else
-			snprintf(h, sizeof(h), "%s", s->bound_host);
-		snprintf(s->url, sizeof(s->url), s->ipv6 ? "https://[%s]:%u" :
-		    "https://%s:%u", h, (unsigned)s->port);
-	}
-	/* The challenge the live service sends is
-	 *   Bearer authorization="https://login.windows.net/TENANT",
-	 *          resource="https://vault.azure.net"
-	 * Here the authority is this server (its token endpoint), unless
-	 * configured. */
-	{
-		char auth[512];
-		size_t n;
-		int w;
-
-		if (o->challenge_authority != NULL && *o->challenge_authority)
-			snprintf(auth, sizeof(auth), "%s", o->challenge_authority);
-		else
-			snprintf(auth, sizeof(auth), "%s/%s", s->url, s->tenant);
-		w = snprintf(s->challenge, sizeof(s->challenge),
-		    "Bearer authorization=\"%s\"", auth);
-		n = w > 0 ? (size_t)w : 0;
-		if (o->challenge_resource == NULL || *o->challenge_resource)
-			snprintf(s->challenge + n, sizeof(s->challenge) - n,
-			    ", resource=\"%s\"", s->resource);
-		n = strlen(s->challenge);
-		if (o->challenge_scope != NULL && *o->challenge_scope)
-			snprintf(s->challenge + n, sizeof(s->challenge) - n,
-			    ", scope=\"%s\"", o->challenge_scope);
-	}
+	set_url(s);
+	set_challenge(s, o);
 	/* The key count is read before requests may change it. */
 	nkeys = s->store.n;
 	atomic_store_explicit(&s->started, 1, memory_order_release);
@@ -405,42 +393,27 @@ atr_kv_server_start(const struct atr_kv_server_opts *o,
 	return ATR_OK;
 fail:
 	atomic_store_explicit(&s->started, -1, memory_order_release);
-	if (mu_ok) {
-		/* Tear down what was built; the detail stays. */
-		char detail[512];
-
-		snprintf(detail, sizeof(detail), "%s", atr_detail());
-		atr_kv_server_stop(s);
-		atr_detail_set("%s", detail);
-	} else {
-		free(s);
-	}
+	/* Tear down what was built; the detail stays. */
+	snprintf(detail, sizeof(detail), "%s", atr_detail());
+	atr_kv_server_stop(s);
+	atr_detail_set("%s", detail);
 	return err;
 }
 
 void
 atr_kv_server_stop(struct atr_kv_server *s)
 {
-	size_t i;
-
 	if (s == NULL)
 		return;
 	atomic_store_explicit(&s->stopping, 1, memory_order_release);
 	if (s->daemon != NULL)
 		atr_mhd()->stop_daemon(s->daemon);
-	/* The token dies with the server that honoured it. */
-	if (s->admin_path[0] != '\0')
-		unlink(s->admin_path);
 	if (s->store.dir[0] != '\0')
 		kvs_store_close(&s->store);
-	for (i = 0; i < s->nclients; i++)
-		atr_secure_free(s->clients[i].secret, s->clients[i].secret_len);
-	free(s->clients);
 	if (s->tls_key != NULL)
 		atr_secure_free(s->tls_key, s->tls_key_len);
 	free(s->tls_cert);
-	if (s->lock_fd >= 0)
-		close(s->lock_fd);
+	kvs_state_close(s);
 	pthread_mutex_destroy(&s->mu);
 	atr_memzero(s, sizeof(*s));
 	free(s);

@@ -47,105 +47,106 @@ b64_field(struct kvs_http *h, const cJSON *j, const char *name, uint8_t **out,
 	return 1;
 }
 
-void
-kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r)
-{
-	struct kvs_store *st = &h->s->store;
-	cJSON *j = kvs_parse_body(h, 1), *res = NULL;
-	const cJSON *it;
-	struct kvs_crypt_io io;
-	struct kvs_config c;
-	struct kvs_key *k;
-	struct kvs_version *v;
-	uint8_t *val = NULL, *iv = NULL, *aad = NULL, *tag = NULL, *out = NULL;
-	size_t val_len = 0, iv_len = 0, aad_len = 0, tag_len = 0, out_cap = 0;
+/* A wrapkey, unwrapkey, encrypt or decrypt body (KeyOperationsParameters):
+ * the decoded fields are wiped and freed by crypt_req_free. */
+struct crypt_req {
 	enum kvs_alg alg;
-	enum atr_err err;
-	unsigned need, block;
-	const char *opname;
-	int fwd, locked = 0;
-	int64_t now;
-	char kid[KVS_BASE_MAX + 200];
+	uint8_t *val, *iv, *aad, *tag;
+	size_t val_len, iv_len, aad_len, tag_len;
+};
 
-	memset(&io, 0, sizeof(io));
-	switch (r->op) {
-	case KVS_OP_WRAP:
-		need = ATR_JWK_WRAP, block = ATR_JWK_WRAP, fwd = 1;
-		break;
-	case KVS_OP_UNWRAP:
-		need = ATR_JWK_UNWRAP, block = ATR_JWK_UNWRAP, fwd = 0;
-		break;
-	case KVS_OP_ENCRYPT:
-		need = ATR_JWK_ENCRYPT, block = ATR_JWK_ENCRYPT, fwd = 1;
-		break;
-	default:
-		need = ATR_JWK_DECRYPT, block = ATR_JWK_DECRYPT, fwd = 0;
-		break;
-	}
-	opname = atr_jwk_op_name(need);
-	if (j == NULL)
-		return;
-	/* Request model first (KeyOperationsParameters), as the service
-	 * binds the body before it looks at the key. */
-	it = cJSON_GetObjectItemCaseSensitive(j, "alg");
+static void
+crypt_req_free(struct crypt_req *q)
+{
+	atr_secure_free(q->val, q->val_len);
+	atr_secure_free(q->iv, q->iv_len);
+	atr_secure_free(q->aad, q->aad_len);
+	atr_secure_free(q->tag, q->tag_len);
+	memset(q, 0, sizeof(*q));
+}
+
+/* The request model first, as the service binds the body before it
+ * looks at the key.  -1 after replying 400. */
+static int
+crypt_req_parse(struct kvs_http *h, const cJSON *j, struct crypt_req *q)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(j, "alg");
+
 	if (!cJSON_IsString(it) || it->valuestring[0] == '\0') {
 		/* Verbatim from the service, double space included. */
 		kvs_reply_error(h, 400, "BadParameter", NULL,
 		    "Property  has invalid value\r\n");
-		goto out;
+		return -1;
 	}
-	alg = kvs_alg_parse(it->valuestring);
-	if (alg == KVS_ALG_NONE) {
+	q->alg = kvs_alg_parse(it->valuestring);
+	if (q->alg == KVS_ALG_NONE) {
 		kvs_reply_error(h, 400, "BadParameter", NULL,
 		    "Property alg has invalid value\r\n");
-		goto out;
+		return -1;
 	}
-	if (alg == KVS_ALG_UNSUPPORTED) {
+	if (q->alg == KVS_ALG_UNSUPPORTED) {
 		kvs_reply_error(h, 400, "BadParameter", NULL, "Algorithm %s is "
 		    "not supported by this server.", it->valuestring);
-		goto out;
+		return -1;
 	}
-	switch (b64_field(h, j, "value", &val, &val_len)) {
+	switch (b64_field(h, j, "value", &q->val, &q->val_len)) {
 	case -1:
-		goto out;
+		return -1;
 	case 0:
 		kvs_reply_error(h, 400, "BadParameter", NULL,
 		    "Property 'value' is required.\r\n");
-		goto out;
+		return -1;
 	}
-	if (b64_field(h, j, "iv", &iv, &iv_len) < 0 ||
-	    b64_field(h, j, "aad", &aad, &aad_len) < 0 ||
-	    b64_field(h, j, "tag", &tag, &tag_len) < 0)
-		goto out;
-	if (val_len > 65536) {
+	if (b64_field(h, j, "iv", &q->iv, &q->iv_len) < 0 ||
+	    b64_field(h, j, "aad", &q->aad, &q->aad_len) < 0 ||
+	    b64_field(h, j, "tag", &q->tag, &q->tag_len) < 0)
+		return -1;
+	if (q->val_len > 65536) {
 		kvs_reply_error(h, 400, "BadParameter", NULL,
 		    "Property 'value' is too long.");
-		goto out;
+		return -1;
 	}
-	out_cap = val_len + 512;
-	out = malloc(out_cap);
-	if (out == NULL) {
-		kvs_reply_oom(h);
-		goto out;
+	return 0;
+}
+
+/* The ATR_JWK_* bit an operation needs, which is also the bit that
+ * disabled_blocks names. */
+static unsigned
+crypt_op_bit(enum kvs_op op)
+{
+	switch (op) {
+	case KVS_OP_WRAP:
+		return ATR_JWK_WRAP;
+	case KVS_OP_UNWRAP:
+		return ATR_JWK_UNWRAP;
+	case KVS_OP_ENCRYPT:
+		return ATR_JWK_ENCRYPT;
+	default:
+		return ATR_JWK_DECRYPT;
 	}
-	kvs_config_get(h->s, &c);
-	pthread_rwlock_rdlock(&st->lock);
-	locked = 1;
-	k = kvs_store_find(st, r->name);
-	v = k != NULL && !k->deleted ? kvs_key_version(k, r->version) : NULL;
-	if (v == NULL) {
-		kvs_not_found(h, r->name, r->version);
-		goto out;
-	}
-	if (!v->enabled && (c.disabled_blocks & block)) {
+}
+
+/*
+ * Whether the key version's state allows the operation need: enabled
+ * (or need not blocked when disabled), need in key_ops and, for encrypt
+ * and wrapKey (fwd), within nbf and exp.  0 after replying 403.
+ */
+static int
+crypt_allowed(struct kvs_http *h, const struct kvs_version *v,
+    unsigned need, int fwd, unsigned disabled_blocks)
+{
+	const char *opname = atr_jwk_op_name(need);
+	int64_t now;
+
+	if (!v->enabled && (disabled_blocks & need)) {
 		kvs_reply_error(h, 403, "Forbidden", "KeyDisabled",
 		    "Operation %s is not allowed on a disabled key.", opname);
-		goto out;
+		return 0;
 	}
 	if (!(v->key_ops & need)) {
 		kvs_reply_error(h, 403, "Forbidden", "KeyOperationForbidden",
 		    "Operation %s is not permitted on this key.", opname);
-		goto out;
+		return 0;
 	}
 	/* key-attributes: outside nbf/exp only decrypt, unwrap, verify
 	 * and release work. */
@@ -154,24 +155,20 @@ kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r)
 		kvs_reply_error(h, 403, "Forbidden", "KeyNotYetValid",
 		    "Operation %s is not allowed on a key that is not yet "
 		    "valid.", opname);
-		goto out;
+		return 0;
 	}
 	if (fwd && v->has_exp && now > v->exp) {
 		kvs_reply_error(h, 403, "Forbidden", "KeyExpired",
 		    "Operation %s is not allowed on an expired key.", opname);
-		goto out;
+		return 0;
 	}
-	io.in = val;
-	io.in_len = val_len;
-	io.iv = iv;
-	io.iv_len = iv_len;
-	io.aad = aad;
-	io.aad_len = aad_len;
-	io.tag = tag;
-	io.tag_len = tag_len;
-	io.out = out;
-	atr_detail_clear();
-	err = kvs_crypt(v, alg, fwd, &io);
+	return 1;
+}
+
+/* The answer when kvs_crypt failed with err. */
+static void
+crypt_failed(struct kvs_http *h, enum kvs_alg alg, enum atr_err err)
+{
 	if (err == ATR_ERR_AUTH) {
 		const char *why = alg == KVS_ALG_RSA_OAEP ||
 		    alg == KVS_ALG_RSA_OAEP_256 ?
@@ -181,66 +178,109 @@ kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r)
 		    "The ciphertext failed the integrity check.";
 
 		kvs_reply_error(h, 400, "BadParameter", NULL, "%s", why);
-		goto out;
+	} else if (err == ATR_ERR_USAGE) {
+		kvs_reply_error(h, 400, "BadParameter", NULL, "%s",
+		    atr_detail());
+	} else {
+		kvs_reply_error(h, 500, "InternalServerError", NULL,
+		    "The operation failed.");
 	}
-	if (err != ATR_OK) {
-		if (err == ATR_ERR_USAGE)
-			kvs_reply_error(h, 400, "BadParameter", NULL, "%s",
-			    atr_detail());
-		else
-			kvs_reply_error(h, 500, "InternalServerError", NULL,
-			    "The operation failed.");
-		goto out;
-	}
+}
+
+/* KeyOperationResult: the versioned kid, always; the value; and for
+ * AES-GCM encryption iv, tag and the request's aad.  NULL without
+ * memory. */
+static cJSON *
+crypt_result(struct kvs_http *h, const struct kvs_key *k,
+    const struct kvs_version *v, const struct kvs_crypt_io *io,
+    const struct crypt_req *q, const cJSON *j)
+{
+	char kid[KVS_BASE_MAX + 200], *b, *t;
+	cJSON *res = cJSON_CreateObject();
+
+	if (res == NULL)
+		return NULL;
 	kvs_kid_of(h, k, v, kid, sizeof(kid));
-	res = cJSON_CreateObject();
-	if (res == NULL) {
-		kvs_reply_oom(h);
-		goto out;
-	}
-	/* KeyOperationResult: the versioned kid, always. */
 	cJSON_AddStringToObject(res, "kid", kid);
-	{
-		char *b = kvs_b64url(io.out, io.out_len);
-
-		if (b == NULL) {
-			kvs_reply_oom(h);
-			goto out;
-		}
-		cJSON_AddStringToObject(res, "value", b);
-		atr_secure_free(b, strlen(b));
+	b = kvs_b64url(io->out, io->out_len);
+	if (b == NULL) {
+		cJSON_Delete(res);
+		return NULL;
 	}
-	if (io.has_iv_out) {
-		char *b = kvs_b64url(io.iv_out, sizeof(io.iv_out));
-		char *t = kvs_b64url(io.tag_out, sizeof(io.tag_out));
-
+	cJSON_AddStringToObject(res, "value", b);
+	atr_secure_free(b, strlen(b));
+	if (io->has_iv_out) {
+		b = kvs_b64url(io->iv_out, sizeof(io->iv_out));
+		t = kvs_b64url(io->tag_out, sizeof(io->tag_out));
 		if (b != NULL)
 			cJSON_AddStringToObject(res, "iv", b);
 		if (t != NULL)
 			cJSON_AddStringToObject(res, "tag", t);
 		free(b);
 		free(t);
-		if (aad != NULL)
+		if (q->aad != NULL)
 			cJSON_AddItemToObject(res, "aad", cJSON_Duplicate(
 			    cJSON_GetObjectItemCaseSensitive(j, "aad"), 1));
 	}
-	pthread_rwlock_unlock(&st->lock);
-	locked = 0;
-	kvs_reply(h, 200, res);
-	res = NULL;
-out:
-	if (locked)
-		pthread_rwlock_unlock(&st->lock);
-	if (res != NULL) {
-		atr_json_wipe(res);
-		cJSON_Delete(res);
+	return res;
+}
+
+void
+kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r)
+{
+	struct kvs_store *st = &h->s->store;
+	cJSON *j = kvs_parse_body(h, 1), *res = NULL;
+	unsigned need = crypt_op_bit(r->op);
+	int fwd = need == ATR_JWK_WRAP || need == ATR_JWK_ENCRYPT;
+	struct crypt_req q;
+	struct kvs_crypt_io io;
+	struct kvs_config c;
+	struct kvs_key *k;
+	struct kvs_version *v;
+	size_t out_cap = 0;
+	enum atr_err err;
+
+	memset(&q, 0, sizeof(q));
+	memset(&io, 0, sizeof(io));
+	if (j == NULL)
+		return;
+	if (crypt_req_parse(h, j, &q) != 0)
+		goto out;
+	out_cap = q.val_len + 512;
+	io.out = malloc(out_cap);
+	if (io.out == NULL) {
+		kvs_reply_oom(h);
+		goto out;
 	}
-	if (out != NULL)
-		atr_secure_free(out, out_cap);
-	atr_secure_free(val, val_len);
-	atr_secure_free(iv, iv_len);
-	atr_secure_free(aad, aad_len);
-	atr_secure_free(tag, tag_len);
+	kvs_config_get(h->s, &c);
+	pthread_rwlock_rdlock(&st->lock);
+	k = kvs_store_find(st, r->name);
+	v = k != NULL && !k->deleted ? kvs_key_version(k, r->version) : NULL;
+	if (v == NULL) {
+		kvs_not_found(h, r->name, r->version);
+	} else if (crypt_allowed(h, v, need, fwd, c.disabled_blocks)) {
+		io.in = q.val;
+		io.in_len = q.val_len;
+		io.iv = q.iv;
+		io.iv_len = q.iv_len;
+		io.aad = q.aad;
+		io.aad_len = q.aad_len;
+		io.tag = q.tag;
+		io.tag_len = q.tag_len;
+		atr_detail_clear();
+		err = kvs_crypt(v, q.alg, fwd, &io);
+		if (err != ATR_OK)
+			crypt_failed(h, q.alg, err);
+		else if ((res = crypt_result(h, k, v, &io, &q, j)) == NULL)
+			kvs_reply_oom(h);
+	}
+	pthread_rwlock_unlock(&st->lock);
+	if (res != NULL)
+		kvs_reply(h, 200, res);
+out:
+	if (io.out != NULL)
+		atr_secure_free(io.out, out_cap);
+	crypt_req_free(&q);
 	if (j != NULL)
 		atr_json_wipe(j);
 	cJSON_Delete(j);

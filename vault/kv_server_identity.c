@@ -132,18 +132,173 @@ out:
 	return rc;
 }
 
+/* The lifetime fields as the v1 endpoint and IMDS send them: every
+ * number a string. */
+static void
+add_times_as_strings(cJSON *j, long lifetime, int64_t now)
+{
+	char num[32];
+
+	snprintf(num, sizeof(num), "%ld", lifetime);
+	cJSON_AddStringToObject(j, "expires_in", num);
+	cJSON_AddStringToObject(j, "ext_expires_in", num);
+	snprintf(num, sizeof(num), "%lld", (long long)(now + lifetime));
+	cJSON_AddStringToObject(j, "expires_on", num);
+	snprintf(num, sizeof(num), "%lld", (long long)now);
+	cJSON_AddStringToObject(j, "not_before", num);
+}
+
+/* A client-credentials token request (RFC 6749 section 4.4); the
+ * caller wipes it. */
+struct token_req {
+	char id[256];
+	char secret[512];           /* "" when none was sent */
+	char aud[512];              /* v1: resource; v2: scope less /.default */
+};
+
+/* Who asks: HTTP Basic (RFC 6749 2.3.1) or client_id and client_secret
+ * in the form.  -1 after replying. */
+static int
+token_req_client(struct kvs_http *h, struct token_req *q)
+{
+	int basic = basic_auth(h, q->id, sizeof(q->id), q->secret,
+	    sizeof(q->secret));
+
+	if (basic < 0) {
+		aad_error(h, 401, "invalid_client", 7000216, "The client "
+		    "credentials in the Authorization header are malformed.");
+		return -1;
+	}
+	if (basic > 0)
+		return 0;
+	if (kvs_form_get(h->body, h->body_len, "client_id", q->id,
+	    sizeof(q->id)) != 1) {
+		aad_error(h, 400, "invalid_request", 900144, "The request "
+		    "body must contain the following parameter: 'client_id'.");
+		return -1;
+	}
+	if (kvs_form_get(h->body, h->body_len, "client_secret", q->secret,
+	    sizeof(q->secret)) != 1)
+		q->secret[0] = '\0';
+	return 0;
+}
+
+/* For what: v1 names the resource, v2 a scope RESOURCE/.default (the
+ * only form client credentials take).  -1 after replying. */
+static int
+token_req_audience(struct kvs_http *h, int v1, struct token_req *q)
+{
+	char scope[512];
+	size_t n;
+
+	if (v1) {
+		if (kvs_form_get(h->body, h->body_len, "resource", q->aud,
+		    sizeof(q->aud)) == 1)
+			return 0;
+		aad_error(h, 400, "invalid_request", 900144, "The request "
+		    "body must contain the following parameter: 'resource'.");
+		return -1;
+	}
+	if (kvs_form_get(h->body, h->body_len, "scope", scope,
+	    sizeof(scope)) != 1) {
+		aad_error(h, 400, "invalid_request", 900144, "The request "
+		    "body must contain the following parameter: 'scope'.");
+		return -1;
+	}
+	n = strlen(scope);
+	if (n <= 9 || strcmp(scope + n - 9, "/.default") != 0 ||
+	    strchr(scope, ' ') != NULL) {
+		aad_error(h, 400, "invalid_scope", 1002012, "The provided "
+		    "value for scope %.200s is not valid. Client credential "
+		    "flows must have a scope value with /.default suffixed to "
+		    "the resource identifier (application ID URI).", scope);
+		return -1;
+	}
+	snprintf(q->aud, sizeof(q->aud), "%.*s", (int)(n - 9), scope);
+	return 0;
+}
+
+/* The client named and its secret; NULL after replying. */
+static const struct kvs_client *
+token_req_authenticate(struct kvs_http *h, const struct token_req *q)
+{
+	struct atr_kv_server *s = h->s;
+	const struct kvs_client *c = client_find(s, q->id);
+
+	if (c == NULL) {
+		aad_error(h, 400, "unauthorized_client", 700016, "Application "
+		    "with identifier '%.100s' was not found in the directory "
+		    "'%s'. This can happen if the application has not been "
+		    "installed by the administrator of the tenant or consented "
+		    "to by any user in the tenant. You may have sent your "
+		    "authentication request to the wrong tenant.", q->id,
+		    s->tenant);
+		return NULL;
+	}
+	if (q->secret[0] == '\0') {
+		aad_error(h, 401, "invalid_client", 7000216, "'client_assertion', "
+		    "'client_secret' or 'request' is required for the "
+		    "'client_credentials' grant type.");
+		return NULL;
+	}
+	if (!secret_ok(c, q->secret)) {
+		aad_error(h, 401, "invalid_client", 7000215, "Invalid client "
+		    "secret provided. Ensure the secret being sent in the "
+		    "request is the client secret value, not the client secret "
+		    "ID, for a secret added to app '%s'.", c->id);
+		return NULL;
+	}
+	return c;
+}
+
+/* The token response: v2 numbers as numbers; v1 as strings, with the
+ * resource. */
+static void
+token_reply(struct kvs_http *h, const struct kvs_client *c, const char *aud,
+    int v1)
+{
+	struct atr_kv_server *s = h->s;
+	char tok[2048];
+	cJSON *j;
+
+	if (kvs_token_issue(s, c->id, aud, s->token_lifetime, tok,
+	    sizeof(tok)) != ATR_OK) {
+		kvs_reply_error(h, 500, "InternalServerError", NULL,
+		    "cannot issue a token");
+		return;
+	}
+	j = cJSON_CreateObject();
+	if (j == NULL) {
+		atr_memzero(tok, sizeof(tok));
+		kvs_reply_oom(h);
+		return;
+	}
+	cJSON_AddStringToObject(j, "token_type", "Bearer");
+	if (v1) {
+		add_times_as_strings(j, s->token_lifetime, kvs_now(s));
+		cJSON_AddStringToObject(j, "resource", aud);
+	} else {
+		cJSON_AddNumberToObject(j, "expires_in",
+		    (double)s->token_lifetime);
+		cJSON_AddNumberToObject(j, "ext_expires_in",
+		    (double)s->token_lifetime);
+	}
+	cJSON_AddStringToObject(j, "access_token", tok);
+	atr_memzero(tok, sizeof(tok));
+	h->token_headers = 1;
+	h->note = "token";
+	kvs_reply(h, 200, j);
+}
+
+/* POST TENANT/oauth2/v2.0/token and TENANT/oauth2/token. */
 static void
 token_endpoint(struct kvs_http *h, const char *tenant, int v1)
 {
 	struct atr_kv_server *s = h->s;
-	char grant[64], id[256], secret[512], scope[512], aud[512];
-	char tok[2048];
 	const struct kvs_client *c;
-	cJSON *j;
-	int r, basic;
-	size_t n;
+	struct token_req q;
+	char grant[64];
 
-	secret[0] = '\0';
 	if (strcmp(h->method, "POST") != 0) {
 		aad_error(h, 405, "invalid_request", 900561, "The endpoint only "
 		    "accepts POST requests. Received a %s request.", h->method);
@@ -155,9 +310,8 @@ token_endpoint(struct kvs_http *h, const char *tenant, int v1)
 		    "and are signing into the correct cloud.", tenant);
 		return;
 	}
-	r = kvs_form_get(h->body, h->body_len, "grant_type", grant,
-	    sizeof(grant));
-	if (r != 1) {
+	if (kvs_form_get(h->body, h->body_len, "grant_type", grant,
+	    sizeof(grant)) != 1) {
 		aad_error(h, 400, "invalid_request", 900144, "The request body "
 		    "must contain the following parameter: 'grant_type'.");
 		return;
@@ -167,113 +321,12 @@ token_endpoint(struct kvs_http *h, const char *tenant, int v1)
 		    "requested an unsupported grant type '%.60s'.", grant);
 		return;
 	}
-	basic = basic_auth(h, id, sizeof(id), secret, sizeof(secret));
-	if (basic < 0) {
-		aad_error(h, 401, "invalid_client", 7000216, "The client "
-		    "credentials in the Authorization header are malformed.");
-		goto out;
-	}
-	if (basic == 0) {
-		if (kvs_form_get(h->body, h->body_len, "client_id", id,
-		    sizeof(id)) != 1) {
-			aad_error(h, 400, "invalid_request", 900144, "The request "
-			    "body must contain the following parameter: "
-			    "'client_id'.");
-			goto out;
-		}
-		if (kvs_form_get(h->body, h->body_len, "client_secret", secret,
-		    sizeof(secret)) != 1)
-			secret[0] = '\0';
-	}
-	if (v1) {
-		if (kvs_form_get(h->body, h->body_len, "resource", aud,
-		    sizeof(aud)) != 1) {
-			aad_error(h, 400, "invalid_request", 900144, "The request "
-			    "body must contain the following parameter: "
-			    "'resource'.");
-			goto out;
-		}
-	} else {
-		if (kvs_form_get(h->body, h->body_len, "scope", scope,
-		    sizeof(scope)) != 1) {
-			aad_error(h, 400, "invalid_request", 900144, "The request "
-			    "body must contain the following parameter: "
-			    "'scope'.");
-			goto out;
-		}
-		n = strlen(scope);
-		/* Client credentials take RESOURCE/.default only. */
-		if (n <= 9 || strcmp(scope + n - 9, "/.default") != 0 ||
-		    strchr(scope, ' ') != NULL) {
-			aad_error(h, 400, "invalid_scope", 1002012, "The provided "
-			    "value for scope %.200s is not valid. Client "
-			    "credential flows must have a scope value with "
-			    "/.default suffixed to the resource identifier "
-			    "(application ID URI).", scope);
-			goto out;
-		}
-		snprintf(aud, sizeof(aud), "%.*s", (int)(n - 9), scope);
-	}
-	c = client_find(s, id);
-	if (c == NULL) {
-		aad_error(h, 400, "unauthorized_client", 700016, "Application "
-		    "with identifier '%.100s' was not found in the directory "
-		    "'%s'. This can happen if the application has not been "
-		    "installed by the administrator of the tenant or consented "
-		    "to by any user in the tenant. You may have sent your "
-		    "authentication request to the wrong tenant.", id, s->tenant);
-		goto out;
-	}
-	if (secret[0] == '\0') {
-		aad_error(h, 401, "invalid_client", 7000216, "'client_assertion', "
-		    "'client_secret' or 'request' is required for the "
-		    "'client_credentials' grant type.");
-		goto out;
-	}
-	if (!secret_ok(c, secret)) {
-		aad_error(h, 401, "invalid_client", 7000215, "Invalid client "
-		    "secret provided. Ensure the secret being sent in the "
-		    "request is the client secret value, not the client secret "
-		    "ID, for a secret added to app '%s'.", c->id);
-		goto out;
-	}
-	if (kvs_token_issue(s, c->id, aud, s->token_lifetime, tok,
-	    sizeof(tok)) != ATR_OK) {
-		kvs_reply_error(h, 500, "InternalServerError", NULL,
-		    "cannot issue a token");
-		goto out;
-	}
-	j = cJSON_CreateObject();
-	if (j == NULL) {
-		kvs_reply_oom(h);
-		goto out;
-	}
-	cJSON_AddStringToObject(j, "token_type", "Bearer");
-	if (v1) {
-		char num[32];
-
-		/* v1 endpoint: numbers as strings, plus resource. */
-		snprintf(num, sizeof(num), "%ld", s->token_lifetime);
-		cJSON_AddStringToObject(j, "expires_in", num);
-		cJSON_AddStringToObject(j, "ext_expires_in", num);
-		snprintf(num, sizeof(num), "%lld",
-		    (long long)(kvs_now(s) + s->token_lifetime));
-		cJSON_AddStringToObject(j, "expires_on", num);
-		snprintf(num, sizeof(num), "%lld", (long long)kvs_now(s));
-		cJSON_AddStringToObject(j, "not_before", num);
-		cJSON_AddStringToObject(j, "resource", aud);
-	} else {
-		cJSON_AddNumberToObject(j, "expires_in", (double)s->token_lifetime);
-		cJSON_AddNumberToObject(j, "ext_expires_in",
-		    (double)s->token_lifetime);
-	}
-	cJSON_AddStringToObject(j, "access_token", tok);
-	h->token_headers = 1;
-	h->note = "token";
-	kvs_reply(h, 200, j);
-out:
-	atr_memzero(tok, sizeof(tok));
-	atr_memzero(secret, sizeof(secret));
+	memset(&q, 0, sizeof(q));
+	if (token_req_client(h, &q) == 0 &&
+	    token_req_audience(h, v1, &q) == 0 &&
+	    (c = token_req_authenticate(h, &q)) != NULL)
+		token_reply(h, c, q.aud, v1);
+	atr_memzero(&q, sizeof(q));
 }
 
 static void
@@ -299,7 +352,7 @@ imds(struct kvs_http *h)
 	const char *md = kvs_header(h, "Metadata");
 	const char *res = kvs_query(h, "resource");
 	const char *cid = kvs_query(h, "client_id");
-	char tok[2048], num[32];
+	char tok[2048];
 	int64_t now = kvs_now(s);
 	cJSON *j;
 
@@ -353,13 +406,7 @@ imds(struct kvs_http *h)
 	cJSON_AddStringToObject(j, "access_token", tok);
 	cJSON_AddStringToObject(j, "refresh_token", "");
 	cJSON_AddStringToObject(j, "client_id", s->mi_client_id);
-	snprintf(num, sizeof(num), "%ld", s->token_lifetime);
-	cJSON_AddStringToObject(j, "expires_in", num);
-	cJSON_AddStringToObject(j, "ext_expires_in", num);
-	snprintf(num, sizeof(num), "%lld", (long long)(now + s->token_lifetime));
-	cJSON_AddStringToObject(j, "expires_on", num);
-	snprintf(num, sizeof(num), "%lld", (long long)now);
-	cJSON_AddStringToObject(j, "not_before", num);
+	add_times_as_strings(j, s->token_lifetime, now);
 	cJSON_AddStringToObject(j, "resource", res);
 	cJSON_AddStringToObject(j, "token_type", "Bearer");
 	atr_memzero(tok, sizeof(tok));

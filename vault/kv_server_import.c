@@ -177,37 +177,86 @@ out:
 	return pkey;
 }
 
+/* The key type.  Import names the family ("RSA", "oct"); "Hsm": true
+ * picks RSA-HSM.  0 after replying 400. */
+static int
+import_kty(struct kvs_http *h, const cJSON *j, const cJSON *key,
+    enum kvs_kty *t)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(key, "kty");
+	const char *kty;
+
+	if (!cJSON_IsObject(key) || !cJSON_IsString(it)) {
+		kvs_reply_error(h, 400, "BadParameter", NULL,
+		    "Property key has invalid value\r\n");
+		return 0;
+	}
+	kty = it->valuestring;
+	if (strcmp(kty, "RSA") == 0 &&
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "Hsm")))
+		kty = "RSA-HSM";
+	else if (strcmp(kty, "oct") == 0)
+		kty = "oct-HSM";
+	return kvs_kty_allowed(h, kty, t);
+}
+
+/* The AES key k into v.  -1 after replying. */
+static int
+import_oct(struct kvs_http *h, const cJSON *key, struct kvs_version *v)
+{
+	const cJSON *it = cJSON_GetObjectItemCaseSensitive(key, "k");
+
+	if (cJSON_IsString(it) && kvs_version_set_oct(v, it->valuestring) == 0)
+		return 0;
+	kvs_reply_error(h, 400, "BadParameter", NULL, "Content of 'k' is not "
+	    "a 128, 192 or 256-bit base64url AES key.");
+	return -1;
+}
+
+/* The RSA key into v: its parts checked, the key built and checked,
+ * its public parts.  -1 after replying. */
+static int
+import_rsa(struct kvs_http *h, enum kvs_kty t, const cJSON *key,
+    struct kvs_version *v)
+{
+	struct rsa_jwk parts;
+
+	if (rsa_jwk_parse(h, t, key, &parts, &v->bits) != 0) {
+		rsa_jwk_free(&parts);
+		return -1;
+	}
+	v->pkey = rsa_from_jwk(&parts);
+	rsa_jwk_free(&parts);
+	if (v->pkey == NULL) {
+		kvs_reply_error(h, 400, "BadParameter", NULL, "The RSA key (n, "
+		    "e, d, p, q, dp, dq, qi) is not valid.");
+		return -1;
+	}
+	v->bits = (unsigned)EVP_PKEY_get_bits(v->pkey);
+	if (!kvs_size_allowed(h, t, v->bits))
+		return -1;
+	if (kvs_version_rsa_public(v) != ATR_OK) {
+		kvs_reply_oom(h);
+		return -1;
+	}
+	return 0;
+}
+
 void
 kvs_handle_import(struct kvs_http *h, const struct kvs_route *r)
 {
 	cJSON *j = kvs_parse_body(h, 1);
-	const cJSON *key, *it;
+	const cJSON *key;
 	struct kvs_attr_update u;
 	struct kvs_version *v = NULL;
 	enum kvs_kty t;
-	const char *kty;
-	int hsm;
+	unsigned ops;
 
 	memset(&u, 0, sizeof(u));
 	if (j == NULL)
 		return;
 	key = cJSON_GetObjectItemCaseSensitive(j, "key");
-	it = cJSON_GetObjectItemCaseSensitive(key, "kty");
-	if (!cJSON_IsObject(key) || !cJSON_IsString(it)) {
-		kvs_reply_error(h, 400, "BadParameter", NULL,
-		    "Property key has invalid value\r\n");
-		goto out;
-	}
-	kty = it->valuestring;
-	hsm = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "Hsm"));
-	/* Import names the family ("RSA", "oct"); "Hsm" picks -HSM. */
-	if (strcmp(kty, "RSA") == 0 && hsm)
-		kty = "RSA-HSM";
-	else if (strcmp(kty, "oct") == 0)
-		kty = "oct-HSM";
-	if (!kvs_kty_allowed(h, kty, &t))
-		goto out;
-	if (kvs_parse_common(h, j, &u) != 0)
+	if (!import_kty(h, j, key, &t) || kvs_parse_common(h, j, &u) != 0)
 		goto out;
 	v = calloc(1, sizeof(*v));
 	if (v == NULL) {
@@ -217,80 +266,18 @@ kvs_handle_import(struct kvs_http *h, const struct kvs_route *r)
 	kvs_hex_id(v->id);
 	v->kty = t;
 	v->enabled = 1;
-	if (t == KVS_KTY_OCT_HSM) {
-		uint8_t *k = NULL;
-		size_t n = 0;
-
-		it = cJSON_GetObjectItemCaseSensitive(key, "k");
-		if (!cJSON_IsString(it) || kvs_unb64url(it->valuestring, &k,
-		    &n) != 0 || (n != 16 && n != 24 && n != 32)) {
-			if (k != NULL)
-				atr_secure_free(k, n);
-			kvs_reply_error(h, 400, "BadParameter", NULL,
-			    "Content of 'k' is not a 128, 192 or 256-bit "
-			    "base64url AES key.");
-			goto out;
-		}
-		memcpy(v->oct, k, n);
-		v->oct_len = n;
-		v->bits = (unsigned)n * 8;
-		atr_secure_free(k, n);
-	} else {
-		BIGNUM *bn = NULL;
-		uint8_t buf[1024];
-		struct rsa_jwk parts;
-		int len;
-
-		if (rsa_jwk_parse(h, t, key, &parts, &v->bits) != 0) {
-			rsa_jwk_free(&parts);
-			goto out;
-		}
-		v->pkey = rsa_from_jwk(&parts);
-		rsa_jwk_free(&parts);
-		if (v->pkey == NULL) {
-			kvs_reply_error(h, 400, "BadParameter", NULL,
-			    "The RSA key (n, e, d, p, q, dp, dq, qi) is not "
-			    "valid.");
-			goto out;
-		}
-		v->bits = (unsigned)EVP_PKEY_get_bits(v->pkey);
-		if (!kvs_size_allowed(h, t, v->bits))
-			goto out;
-		if (!ATR_OSSL(EVP_PKEY_get_bn_param(v->pkey,
-		    OSSL_PKEY_PARAM_RSA_N, &bn)))
-			goto oom;
-		len = BN_bn2bin(bn, buf);
-		BN_free(bn);
-		v->n_b64 = kvs_b64url(buf, (size_t)len);
-		bn = NULL;
-		if (!ATR_OSSL(EVP_PKEY_get_bn_param(v->pkey,
-		    OSSL_PKEY_PARAM_RSA_E, &bn)))
-			goto oom;
-		len = BN_bn2bin(bn, buf);
-		BN_free(bn);
-		v->e_b64 = kvs_b64url(buf, (size_t)len);
-		if (v->n_b64 == NULL || v->e_b64 == NULL)
-			goto oom;
-	}
+	if (t == KVS_KTY_OCT_HSM ? import_oct(h, key, v) != 0 :
+	    import_rsa(h, t, key, v) != 0)
+		goto out;
+	/* key_ops: the request's, else the JWK's, else the default. */
 	v->key_ops = kvs_default_ops(t);
-	it = cJSON_GetObjectItemCaseSensitive(key, "key_ops");
-	if (cJSON_IsArray(it) && !u.has_ops) {
-		const cJSON *op;
-		unsigned ops = 0;
-
-		cJSON_ArrayForEach(op, it)
-			if (cJSON_IsString(op))
-				ops |= atr_jwk_op_parse(op->valuestring);
-		if (ops != 0)
-			v->key_ops = ops;
-	}
+	ops = kvs_kop_parse(cJSON_GetObjectItemCaseSensitive(key, "key_ops"));
+	if (!u.has_ops && ops != 0)
+		v->key_ops = ops;
 	v->created = kvs_now(h->s);
 	kvs_apply_update(v, &u, v->created);
 	kvs_add_version(h, r->name, v, 0);
 	v = NULL;
-	goto out;
-oom:
-	kvs_reply_oom(h);
 out:
 	kvs_version_free(v);
 	cJSON_Delete(u.tags);

@@ -132,6 +132,14 @@ int kvs_kty_parse(const char *s, enum kvs_kty *out);
 /* ATR_JWK_* bits (core/jwk.h) as a JSON array of their names, in the
  * REST API's order.  Caller deletes. */
 cJSON *kvs_kop_json(unsigned ops);
+/* The ATR_JWK_* bits an array of names gives, unknown names and
+ * non-strings ignored; 0 when a is not an array. */
+unsigned kvs_kop_parse(const cJSON *a);
+/* An AES key of 128, 192 or 256 bits from base64url into v (oct, oct_len,
+ * bits).  -1 when b64 is not that. */
+int kvs_version_set_oct(struct kvs_version *v, const char *b64);
+/* v->n_b64, v->e_b64 and v->bits from v->pkey (RSA). */
+enum atr_err kvs_version_rsa_public(struct kvs_version *v);
 
 /* JsonWebKeyEncryptionAlgorithm values we implement. */
 enum kvs_alg {
@@ -393,14 +401,13 @@ int kvs_vault_request(struct kvs_http *h);
 void kvs_admin(struct kvs_http *h);
 
 /* kv_server_state.c */
-/* Loads STATE/server.json, or makes it (and STATE/client-secret) on
- * first start; adds the default client. */
-enum atr_err kvs_state_load(struct atr_kv_server *s);
-/* A new STATE/admin-token (0600) for this run. */
-enum atr_err kvs_admin_token_new(struct atr_kv_server *s);
-/* Adds a token-endpoint client; id and secret are copied. */
-enum atr_err kvs_client_add(struct atr_kv_server *s, const char *id,
-    const char *secret);
+/* Prepares and locks STATE, loads server.json (made on first start),
+ * writes STATE/client-secret and, with admin, STATE/admin-token; adds
+ * the default client and those of o. */
+enum atr_err kvs_state_open(struct atr_kv_server *s,
+    const struct atr_kv_server_opts *o);
+/* Removes STATE/admin-token, frees the clients, unlocks STATE. */
+void kvs_state_close(struct atr_kv_server *s);
 
 /* kv_server_route.c */
 struct kvs_route {

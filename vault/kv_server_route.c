@@ -62,20 +62,43 @@ set_version(struct kvs_route *r, const char *s)
 	snprintf(r->version, sizeof(r->version), "%s", s);
 }
 
-void
-kvs_route_parse(const char *method, const char *path, struct kvs_route *r)
-{
-	char buf[1024], *seg[8], *p;
-	size_t n = 0;
-	int get = strcmp(method, "GET") == 0, post = strcmp(method, "POST") == 0;
-	int patch = strcmp(method, "PATCH") == 0;
+/*
+ * The routes are a decision tree, not a table: a wrong method (405)
+ * leaves r->op as the tree has set it so far (the op of "create",
+ * "rotate", "versions", "recover" and the crypto operations; "other"
+ * elsewhere), and fault filters (ops=) match on that op.
+ */
 
-	memset(r, 0, sizeof(*r));
-	r->status = 404;
-	if (*path != '/' || strlen(path) >= sizeof(buf))
-		return;
-	snprintf(buf, sizeof(buf), "%s", path + 1);
-	for (p = buf; n < sizeof(seg) / sizeof(seg[0]);) {
+static int
+is(const char *method, const char *m)
+{
+	return strcmp(method, m) == 0;
+}
+
+/* r->op = op, and 405 unless the method fits. */
+static void
+route_to(struct kvs_route *r, enum kvs_op op, int method_fits)
+{
+	r->op = op;
+	r->status = method_fits ? 0 : 405;
+}
+
+/*
+ * Splits path, less its leading '/', into buf and up to max segments;
+ * a trailing slash names the latest version ("GET /keys/n/" is what the
+ * SDKs send for a versionless get) and adds no segment.  Returns the
+ * count, or 0 for a path no route can match.
+ */
+static size_t
+split_path(const char *path, char *buf, size_t cap, char **seg, size_t max)
+{
+	size_t n = 0;
+	char *p;
+
+	if (*path != '/' || strlen(path) >= cap)
+		return 0;
+	snprintf(buf, cap, "%s", path + 1);
+	for (p = buf; n < max;) {
 		char *slash = strchr(p, '/');
 
 		seg[n++] = p;
@@ -84,111 +107,143 @@ kvs_route_parse(const char *method, const char *path, struct kvs_route *r)
 		*slash = '\0';
 		p = slash + 1;
 	}
-	if (p != NULL && strchr(p, '/') != NULL)
-		return;
-	/* A trailing slash names the latest version: "GET /keys/n/" is
-	 * what the SDKs send for a versionless get. */
+	if (strchr(p, '/') != NULL)
+		return 0;
 	if (n > 1 && *seg[n - 1] == '\0')
 		n--;
-	r->status = 0;
-	if (strcasecmp(seg[0], "keys") == 0) {
-		if (n == 1) {
-			if (get)
-				r->op = KVS_OP_LIST;
-			else
-				r->status = 405;
-			return;
-		}
-		set_name(r, seg[1]);
-		if (n == 2) {
-			if (get)
-				r->op = KVS_OP_GET;
-			else if (patch)
-				r->op = KVS_OP_UPDATE;
-			else if (strcmp(method, "DELETE") == 0)
-				r->op = KVS_OP_DELETE;
-			else if (strcmp(method, "PUT") == 0)
-				r->op = KVS_OP_IMPORT;
-			else
-				r->status = 405;
-			return;
-		}
-		if (n == 3) {
-			enum kvs_op op;
+	return n;
+}
 
-			if (strcasecmp(seg[2], "create") == 0)
-				r->op = KVS_OP_CREATE, r->status = post ? 0 : 405;
-			else if (strcasecmp(seg[2], "rotate") == 0)
-				r->op = KVS_OP_ROTATE, r->status = post ? 0 : 405;
-			else if (strcasecmp(seg[2], "versions") == 0)
-				r->op = KVS_OP_VERSIONS, r->status = get ? 0 : 405;
-			else if (strcasecmp(seg[2], "rotationpolicy") == 0) {
-				if (get)
-					r->op = KVS_OP_GET_POLICY;
-				else if (strcmp(method, "PUT") == 0)
-					r->op = KVS_OP_SET_POLICY;
-				else
-					r->status = 405;
-			} else if (crypto_op(seg[2], &op)) {
-				/* Versionless crypto: the latest version. */
-				r->op = op;
-				r->status = post ? 0 : 405;
-			} else if (other_op(seg[2])) {
-				r->status = 501;
-			} else {
-				set_version(r, seg[2]);
-				if (get)
-					r->op = KVS_OP_GET;
-				else if (patch)
-					r->op = KVS_OP_UPDATE;
-				else
-					r->status = 405;
-			}
-			return;
-		}
-		if (n == 4) {
-			enum kvs_op op;
+/* /keys/{name}: get, update, delete, import. */
+static void
+route_key(const char *method, struct kvs_route *r)
+{
+	if (is(method, "GET"))
+		r->op = KVS_OP_GET;
+	else if (is(method, "PATCH"))
+		r->op = KVS_OP_UPDATE;
+	else if (is(method, "DELETE"))
+		r->op = KVS_OP_DELETE;
+	else if (is(method, "PUT"))
+		r->op = KVS_OP_IMPORT;
+	else
+		r->status = 405;
+}
 
-			/* seg[2] may be empty: "/keys/n//wrapkey". */
-			set_version(r, seg[2]);
-			if (crypto_op(seg[3], &op)) {
-				r->op = op;
-				r->status = post ? 0 : 405;
-			} else if (other_op(seg[3])) {
-				r->status = 501;
-			} else {
-				r->status = 404;
-			}
-			return;
-		}
-		r->status = 404;
+/* /keys/{name}/{child}: an operation on the key, or a version. */
+static void
+route_key_child(const char *method, const char *child, struct kvs_route *r)
+{
+	enum kvs_op op;
+
+	if (strcasecmp(child, "create") == 0) {
+		route_to(r, KVS_OP_CREATE, is(method, "POST"));
+	} else if (strcasecmp(child, "rotate") == 0) {
+		route_to(r, KVS_OP_ROTATE, is(method, "POST"));
+	} else if (strcasecmp(child, "versions") == 0) {
+		route_to(r, KVS_OP_VERSIONS, is(method, "GET"));
+	} else if (strcasecmp(child, "rotationpolicy") == 0) {
+		if (is(method, "GET"))
+			r->op = KVS_OP_GET_POLICY;
+		else if (is(method, "PUT"))
+			r->op = KVS_OP_SET_POLICY;
+		else
+			r->status = 405;
+	} else if (crypto_op(child, &op)) {
+		/* Versionless crypto: the latest version. */
+		route_to(r, op, is(method, "POST"));
+	} else if (other_op(child)) {
+		r->status = 501;
+	} else {
+		set_version(r, child);
+		if (is(method, "GET"))
+			r->op = KVS_OP_GET;
+		else if (is(method, "PATCH"))
+			r->op = KVS_OP_UPDATE;
+		else
+			r->status = 405;
+	}
+}
+
+/* /keys/{name}/{version}/{op}; the version may be empty
+ * ("/keys/n//wrapkey"). */
+static void
+route_version_child(const char *method, const char *version,
+    const char *child, struct kvs_route *r)
+{
+	enum kvs_op op;
+
+	set_version(r, version);
+	if (crypto_op(child, &op))
+		route_to(r, op, is(method, "POST"));
+	else
+		r->status = other_op(child) ? 501 : 404;
+}
+
+static void
+route_keys(const char *method, char **seg, size_t n, struct kvs_route *r)
+{
+	if (n == 1) {
+		if (is(method, "GET"))
+			r->op = KVS_OP_LIST;
+		else
+			r->status = 405;
 		return;
 	}
-	if (strcasecmp(seg[0], "deletedkeys") == 0) {
-		if (n == 1) {
-			if (get)
-				r->op = KVS_OP_LIST_DELETED;
-			else
-				r->status = 405;
-			return;
-		}
-		set_name(r, seg[1]);
-		if (n == 2) {
-			if (get)
-				r->op = KVS_OP_GET_DELETED;
-			else if (strcmp(method, "DELETE") == 0)
-				r->op = KVS_OP_PURGE;
-			else
-				r->status = 405;
-			return;
-		}
-		if (n == 3 && strcasecmp(seg[2], "recover") == 0) {
-			r->op = KVS_OP_RECOVER;
-			r->status = post ? 0 : 405;
-			return;
-		}
+	set_name(r, seg[1]);
+	if (n == 2)
+		route_key(method, r);
+	else if (n == 3)
+		route_key_child(method, seg[2], r);
+	else if (n == 4)
+		route_version_child(method, seg[2], seg[3], r);
+	else
+		r->status = 404;
+}
+
+static void
+route_deleted(const char *method, char **seg, size_t n, struct kvs_route *r)
+{
+	if (n == 1) {
+		if (is(method, "GET"))
+			r->op = KVS_OP_LIST_DELETED;
+		else
+			r->status = 405;
+		return;
 	}
+	set_name(r, seg[1]);
+	if (n == 2) {
+		if (is(method, "GET"))
+			r->op = KVS_OP_GET_DELETED;
+		else if (is(method, "DELETE"))
+			r->op = KVS_OP_PURGE;
+		else
+			r->status = 405;
+	} else if (n == 3 && strcasecmp(seg[2], "recover") == 0) {
+		route_to(r, KVS_OP_RECOVER, is(method, "POST"));
+	} else {
+		r->status = 404;
+	}
+}
+
+void
+kvs_route_parse(const char *method, const char *path, struct kvs_route *r)
+{
+	char buf[1024], *seg[8];
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
 	r->status = 404;
+	n = split_path(path, buf, sizeof(buf), seg, sizeof(seg) / sizeof(seg[0]));
+	if (n == 0)
+		return;
+	r->status = 0;
+	if (strcasecmp(seg[0], "keys") == 0)
+		route_keys(method, seg, n, r);
+	else if (strcasecmp(seg[0], "deletedkeys") == 0)
+		route_deleted(method, seg, n, r);
+	else
+		r->status = 404;
 }
 
 /* ------------------------------------------------------------------ */

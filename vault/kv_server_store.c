@@ -65,6 +65,20 @@ kvs_kop_json(unsigned ops)
 	return a;
 }
 
+unsigned
+kvs_kop_parse(const cJSON *a)
+{
+	const cJSON *op;
+	unsigned ops = 0;
+
+	if (!cJSON_IsArray(a))
+		return 0;
+	cJSON_ArrayForEach(op, a)
+		if (cJSON_IsString(op))
+			ops |= atr_jwk_op_parse(op->valuestring);
+	return ops;
+}
+
 const char *
 kvs_kty_name(enum kvs_kty kty)
 {
@@ -256,8 +270,8 @@ bn_param_b64(EVP_PKEY *pkey, const char *param, char **out)
 	return *out == NULL ? ATR_ERR_NOMEM : ATR_OK;
 }
 
-static enum atr_err
-rsa_public_parts(struct kvs_version *v)
+enum atr_err
+kvs_version_rsa_public(struct kvs_version *v)
 {
 	enum atr_err err;
 
@@ -267,6 +281,25 @@ rsa_public_parts(struct kvs_version *v)
 	if (err == ATR_OK)
 		v->bits = (unsigned)EVP_PKEY_get_bits(v->pkey);
 	return err;
+}
+
+int
+kvs_version_set_oct(struct kvs_version *v, const char *b64)
+{
+	uint8_t *k = NULL;
+	size_t n = 0;
+
+	if (kvs_unb64url(b64, &k, &n) != 0)
+		return -1;
+	if (n != 16 && n != 24 && n != 32) {
+		atr_secure_free(k, n);
+		return -1;
+	}
+	memcpy(v->oct, k, n);
+	v->oct_len = n;
+	v->bits = (unsigned)n * 8;
+	atr_secure_free(k, n);
+	return 0;
 }
 
 /* BN_GENCB semantics (BN_generate_prime_ex2): 0 stops the search. */
@@ -340,7 +373,7 @@ kvs_version_generate(enum kvs_kty kty, unsigned bits,
 	}
 	err = rsa_generate(bits, cancel, &v->pkey);
 	if (err == ATR_OK)
-		err = rsa_public_parts(v);
+		err = kvs_version_rsa_public(v);
 out:
 	if (err != ATR_OK) {
 		kvs_version_free(v);
@@ -518,14 +551,8 @@ version_from_file_json(const cJSON *j, struct kvs_version **out)
 	it = cJSON_GetObjectItemCaseSensitive(j, "kty");
 	if (!cJSON_IsString(it) || kvs_kty_parse(it->valuestring, &v->kty))
 		goto bad;
-	it = cJSON_GetObjectItemCaseSensitive(j, "key_ops");
-	if (cJSON_IsArray(it)) {
-		const cJSON *op;
-
-		cJSON_ArrayForEach(op, it)
-			if (cJSON_IsString(op))
-				v->key_ops |= atr_jwk_op_parse(op->valuestring);
-	}
+	v->key_ops = kvs_kop_parse(cJSON_GetObjectItemCaseSensitive(j,
+	    "key_ops"));
 	v->enabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
 	    "enabled"));
 	v->exportable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
@@ -538,21 +565,10 @@ version_from_file_json(const cJSON *j, struct kvs_version **out)
 	if (cJSON_IsObject(it))
 		v->tags = cJSON_Duplicate(it, 1);
 	if (v->kty == KVS_KTY_OCT_HSM) {
-		uint8_t *k = NULL;
-		size_t n = 0;
-
 		it = cJSON_GetObjectItemCaseSensitive(j, "k");
-		if (!cJSON_IsString(it) || kvs_unb64url(it->valuestring, &k,
-		    &n) != 0)
+		if (!cJSON_IsString(it) ||
+		    kvs_version_set_oct(v, it->valuestring) != 0)
 			goto bad;
-		if (n != 16 && n != 24 && n != 32) {
-			atr_secure_free(k, n);
-			goto bad;
-		}
-		memcpy(v->oct, k, n);
-		v->oct_len = n;
-		v->bits = (unsigned)n * 8;
-		atr_secure_free(k, n);
 	} else {
 		BIO *b;
 
@@ -570,7 +586,7 @@ version_from_file_json(const cJSON *j, struct kvs_version **out)
 			ERR_clear_error();
 			goto bad;
 		}
-		err = rsa_public_parts(v);
+		err = kvs_version_rsa_public(v);
 		if (err != ATR_OK)
 			goto out;
 	}
