@@ -53,16 +53,6 @@ kvs_config_get(struct atr_kv_server *s, struct kvs_config *c)
 	pthread_mutex_unlock(&s->mu);
 }
 
-enum atr_err
-kvs_fail_path(enum atr_err err, const char *path)
-{
-	char why[512];
-
-	/* A copy: the detail is the buffer atr_fail writes. */
-	snprintf(why, sizeof(why), "%s", atr_detail());
-	return atr_fail(err, "%s: %s", path, why);
-}
-
 void
 kvs_logf(struct atr_kv_server *s, const char *fmt, ...)
 {

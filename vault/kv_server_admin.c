@@ -9,7 +9,6 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
-#include <strings.h>
 
 #include "jwk.h"
 
@@ -54,31 +53,53 @@ stats_json(struct atr_kv_server *s)
 	return j;
 }
 
-static const struct {
-	const char *name;
-	unsigned bit;
-} block_names[] = {
-	{"encrypt", ATR_JWK_ENCRYPT},
-	{"decrypt", ATR_JWK_DECRYPT},
-	{"wrapKey", ATR_JWK_WRAP},
-	{"unwrapKey", ATR_JWK_UNWRAP},
-};
+/* The crypto operations a disabled key refuses, by their Key Vault
+ * names (core/jwk.h). */
+static cJSON *
+blocks_json(unsigned blocks)
+{
+	cJSON *a = cJSON_CreateArray();
+	unsigned i, bit;
+
+	for (i = 0; a != NULL && i < ATR_JWK_COUNT; i++) {
+		bit = atr_jwk_op_at(i);
+		if (bit & blocks & ATR_JWK_CRYPTO_ALL)
+			cJSON_AddItemToArray(a,
+			    cJSON_CreateString(atr_jwk_op_name(bit)));
+	}
+	return a;
+}
+
+static int
+blocks_from_json(const cJSON *a, unsigned *out)
+{
+	const cJSON *e;
+	unsigned bits = 0, bit;
+
+	if (!cJSON_IsArray(a))
+		return -1;
+	cJSON_ArrayForEach(e, a) {
+		bit = cJSON_IsString(e) ? atr_jwk_op_parse(e->valuestring) &
+		    ATR_JWK_CRYPTO_ALL : 0;
+		if (bit == 0)
+			return -1;
+		bits |= bit;
+	}
+	*out = bits;
+	return 0;
+}
 
 static cJSON *
 config_json(struct atr_kv_server *s)
 {
-	cJSON *j = cJSON_CreateObject(), *a;
+	cJSON *j = cJSON_CreateObject();
 	struct kvs_config c;
-	size_t i;
 
 	if (j == NULL)
 		return NULL;
 	kvs_config_get(s, &c);
-	a = cJSON_AddArrayToObject(j, "disabled_blocks");
-	for (i = 0; i < sizeof(block_names) / sizeof(block_names[0]); i++)
-		if (c.disabled_blocks & block_names[i].bit)
-			cJSON_AddItemToArray(a,
-			    cJSON_CreateString(block_names[i].name));
+	cJSON_AddItemToObject(j, "disabled_blocks",
+	    blocks_json(c.disabled_blocks));
 	cJSON_AddBoolToObject(j, "disabled_get_forbidden",
 	    c.disabled_get_forbidden);
 	cJSON_AddStringToObject(j, "api_versions",
@@ -92,6 +113,46 @@ config_json(struct atr_kv_server *s)
 	return j;
 }
 
+/* One setting of POST /admin/config into c.  -1 when the name is
+ * unknown or the value bad. */
+static int
+config_set(struct kvs_config *c, const cJSON *it, int allow_remote)
+{
+	const char *k = it->string;
+	const char *v = cJSON_IsString(it) ? it->valuestring : NULL;
+
+	if (strcmp(k, "disabled_blocks") == 0)
+		return blocks_from_json(it, &c->disabled_blocks);
+	if (strcmp(k, "disabled_get_forbidden") == 0 && cJSON_IsBool(it)) {
+		c->disabled_get_forbidden = cJSON_IsTrue(it);
+	} else if (strcmp(k, "api_versions") == 0 && v != NULL &&
+	    (strcmp(v, "strict") == 0 || strcmp(v, "any") == 0)) {
+		c->api_version_strict = strcmp(v, "strict") == 0;
+	} else if (strcmp(k, "limits") == 0 && cJSON_IsBool(it)) {
+		c->limits = cJSON_IsTrue(it);
+	} else if (strcmp(k, "limit_scale") == 0 && cJSON_IsNumber(it) &&
+	    it->valuedouble > 0 && it->valuedouble <= 1000) {
+		c->limit_scale = it->valuedouble;
+	} else if (strcmp(k, "throttle_retry_after") == 0 &&
+	    cJSON_IsBool(it)) {
+		c->throttle_retry_after = cJSON_IsTrue(it);
+	} else if (strcmp(k, "token_mode") == 0 && v != NULL &&
+	    ((strcmp(v, "any") == 0 && !allow_remote) ||
+	    strcmp(v, "validate") == 0)) {
+		/* Other hosts may reach a server started with allow_remote:
+		 * tokens stay checked. */
+		c->token_mode = strcmp(v, "any") == 0 ? ATR_KV_TOKEN_ANY :
+		    ATR_KV_TOKEN_VALIDATE;
+	} else if (strcmp(k, "clock_offset") == 0 && cJSON_IsNumber(it) &&
+	    fabs(it->valuedouble) < 1e10) {
+		c->clock_offset = (int64_t)it->valuedouble;
+	} else {
+		return -1;
+	}
+	return 0;
+}
+
+/* Every setting of j or none.  -1 after replying 400. */
 static int
 config_apply(struct kvs_http *h, const cJSON *j)
 {
@@ -101,61 +162,9 @@ config_apply(struct kvs_http *h, const cJSON *j)
 	if (!cJSON_IsObject(j))
 		goto bad;
 	kvs_config_get(h->s, &c);
-	cJSON_ArrayForEach(it, j) {
-		const char *k = it->string;
-
-		if (strcmp(k, "disabled_blocks") == 0) {
-			const cJSON *e;
-
-			if (!cJSON_IsArray(it))
-				goto bad;
-			c.disabled_blocks = 0;
-			cJSON_ArrayForEach(e, it) {
-				size_t i;
-				int found = 0;
-
-				for (i = 0; cJSON_IsString(e) &&
-				    i < sizeof(block_names) / sizeof(block_names[0]);
-				    i++)
-					if (strcasecmp(e->valuestring,
-					    block_names[i].name) == 0) {
-						c.disabled_blocks |= block_names[i].bit;
-						found = 1;
-					}
-				if (!found)
-					goto bad;
-			}
-		} else if (strcmp(k, "disabled_get_forbidden") == 0 &&
-		    cJSON_IsBool(it)) {
-			c.disabled_get_forbidden = cJSON_IsTrue(it);
-		} else if (strcmp(k, "api_versions") == 0 && cJSON_IsString(it) &&
-		    (strcmp(it->valuestring, "strict") == 0 ||
-		    strcmp(it->valuestring, "any") == 0)) {
-			c.api_version_strict = strcmp(it->valuestring,
-			    "strict") == 0;
-		} else if (strcmp(k, "limits") == 0 && cJSON_IsBool(it)) {
-			c.limits = cJSON_IsTrue(it);
-		} else if (strcmp(k, "limit_scale") == 0 && cJSON_IsNumber(it) &&
-		    it->valuedouble > 0 && it->valuedouble <= 1000) {
-			c.limit_scale = it->valuedouble;
-		} else if (strcmp(k, "throttle_retry_after") == 0 &&
-		    cJSON_IsBool(it)) {
-			c.throttle_retry_after = cJSON_IsTrue(it);
-		} else if (strcmp(k, "token_mode") == 0 && cJSON_IsString(it) &&
-		    ((strcmp(it->valuestring, "any") == 0 &&
-		    !h->s->allow_remote) ||
-		    strcmp(it->valuestring, "validate") == 0)) {
-			/* Other hosts may reach a server started with
-			 * allow_remote: tokens stay checked. */
-			c.token_mode = strcmp(it->valuestring, "any") == 0 ?
-			    ATR_KV_TOKEN_ANY : ATR_KV_TOKEN_VALIDATE;
-		} else if (strcmp(k, "clock_offset") == 0 && cJSON_IsNumber(it) &&
-		    fabs(it->valuedouble) < 1e10) {
-			c.clock_offset = (int64_t)it->valuedouble;
-		} else {
+	cJSON_ArrayForEach(it, j)
+		if (config_set(&c, it, h->s->allow_remote) != 0)
 			goto bad;
-		}
-	}
 	pthread_mutex_lock(&h->s->mu);
 	h->s->cfg = c;
 	pthread_mutex_unlock(&h->s->mu);
@@ -167,6 +176,72 @@ bad:
 	return -1;
 }
 
+/* GET/POST /admin/config. */
+static void
+admin_config(struct kvs_http *h, int post)
+{
+	if (post) {
+		cJSON *j = cJSON_ParseWithLength(h->body, h->body_len);
+		int rc = config_apply(h, j);
+
+		cJSON_Delete(j);
+		if (rc != 0)
+			return;
+	}
+	kvs_reply(h, 200, config_json(h->s));
+}
+
+/* GET/POST /admin/faults: POST replaces them (a "spec" string or the
+ * settings one by one); both answer with those in force. */
+static void
+admin_faults(struct kvs_http *h, int post)
+{
+	struct atr_kv_server *s = h->s;
+	struct kvs_faults f;
+	cJSON *j;
+
+	if (post) {
+		j = cJSON_ParseWithLength(h->body, h->body_len);
+		if (j == NULL && h->body_len == 0)
+			j = cJSON_CreateObject();
+		if (kvs_faults_from_json(j, &f) != ATR_OK) {
+			kvs_reply_error(h, 400, "BadParameter", NULL, "%s",
+			    atr_detail());
+			cJSON_Delete(j);
+			return;
+		}
+		cJSON_Delete(j);
+		kvs_faults_install(s, &f);
+	}
+	pthread_mutex_lock(&s->mu);
+	j = kvs_faults_json(&s->faults);
+	pthread_mutex_unlock(&s->mu);
+	kvs_reply(h, 200, j);
+}
+
+/* GET /admin/info: what `vault serve` prints at start, secrets aside. */
+static void
+admin_info(struct kvs_http *h)
+{
+	struct atr_kv_server *s = h->s;
+	cJSON *j = cJSON_CreateObject();
+
+	if (j != NULL) {
+		cJSON_AddStringToObject(j, "url", s->url);
+		cJSON_AddNumberToObject(j, "port", s->port);
+		cJSON_AddStringToObject(j, "ca", s->ca_path);
+		cJSON_AddStringToObject(j, "tenant", s->tenant);
+		cJSON_AddStringToObject(j, "client_id", s->client_id);
+		if (s->mi_enabled)
+			cJSON_AddStringToObject(j, "mi_client_id",
+			    s->mi_client_id);
+		else
+			cJSON_AddNullToObject(j, "mi_client_id");
+		cJSON_AddStringToObject(j, "challenge", s->challenge);
+	}
+	kvs_reply(h, 200, j);
+}
+
 void
 kvs_admin(struct kvs_http *h)
 {
@@ -174,7 +249,6 @@ kvs_admin(struct kvs_http *h)
 	const char *p = h->path + strlen("/admin");
 	int get = strcmp(h->method, "GET") == 0;
 	int post = strcmp(h->method, "POST") == 0;
-	cJSON *j = NULL;
 
 	h->note = "admin";
 	if (strcmp(p, "/stats") == 0 && get) {
@@ -185,56 +259,14 @@ kvs_admin(struct kvs_http *h)
 		pthread_mutex_unlock(&s->mu);
 		kvs_reply(h, 200, stats_json(s));
 	} else if (strcmp(p, "/faults") == 0 && (get || post)) {
-		if (post) {
-			struct kvs_faults f;
-			enum atr_err err;
-
-			j = cJSON_ParseWithLength(h->body, h->body_len);
-			if (j == NULL && h->body_len == 0)
-				j = cJSON_CreateObject();
-			err = kvs_faults_from_json(j, &f);
-			if (err != ATR_OK) {
-				kvs_reply_error(h, 400, "BadParameter", NULL,
-				    "%s", atr_detail());
-				goto out;
-			}
-			kvs_faults_install(s, &f);
-			cJSON_Delete(j);
-		}
-		pthread_mutex_lock(&s->mu);
-		j = kvs_faults_json(&s->faults);
-		pthread_mutex_unlock(&s->mu);
-		kvs_reply(h, 200, j);
-		j = NULL;
+		admin_faults(h, post);
 	} else if (strcmp(p, "/config") == 0 && (get || post)) {
-		if (post) {
-			j = cJSON_ParseWithLength(h->body, h->body_len);
-			if (config_apply(h, j) != 0)
-				goto out;
-		}
-		kvs_reply(h, 200, config_json(s));
+		admin_config(h, post);
 	} else if (strcmp(p, "/info") == 0 && get) {
-		j = cJSON_CreateObject();
-		if (j != NULL) {
-			cJSON_AddStringToObject(j, "url", s->url);
-			cJSON_AddNumberToObject(j, "port", s->port);
-			cJSON_AddStringToObject(j, "ca", s->ca_path);
-			cJSON_AddStringToObject(j, "tenant", s->tenant);
-			cJSON_AddStringToObject(j, "client_id", s->client_id);
-			if (s->mi_enabled)
-				cJSON_AddStringToObject(j, "mi_client_id",
-				    s->mi_client_id);
-			else
-				cJSON_AddNullToObject(j, "mi_client_id");
-			cJSON_AddStringToObject(j, "challenge", s->challenge);
-		}
-		kvs_reply(h, 200, j);
-		j = NULL;
+		admin_info(h);
 	} else {
 		kvs_reply_error(h, 404, "NotFound", NULL, "Unknown admin "
 		    "endpoint (GET /admin/stats|faults|config|info, POST "
 		    "/admin/faults|config|stats/reset).");
 	}
-out:
-	cJSON_Delete(j);
 }

@@ -20,6 +20,12 @@
 
 #define KV_APP_ID "cfa8b339-82a2-471a-a3c9-0fc0be7a4093"
 
+void
+kvs_token_issuer(const char *tenant, char *out, size_t cap)
+{
+	snprintf(out, cap, "https://sts.windows.net/%s/", tenant);
+}
+
 static char *
 b64url_str(const char *s)
 {
@@ -40,7 +46,7 @@ kvs_token_issue(struct atr_kv_server *s, const char *appid, const char *aud,
 
 	if (p == NULL)
 		return ATR_ERR_NOMEM;
-	snprintf(iss, sizeof(iss), "https://sts.windows.net/%s/", s->tenant);
+	kvs_token_issuer(s->tenant, iss, sizeof(iss));
 	kvs_uuid(uti);
 	/* The claims Key Vault looks at in Entra ID v1 access tokens. */
 	cJSON_AddStringToObject(p, "aud", aud);
@@ -157,11 +163,11 @@ token_check(struct atr_kv_server *s, const char *tok, char *msg, size_t cap)
 		snprintf(msg, cap, "Token not yet valid");
 		goto out;
 	}
-	snprintf(iss, sizeof(iss), "https://sts.windows.net/%s/", s->tenant);
+	kvs_token_issuer(s->tenant, iss, sizeof(iss));
 	it = cJSON_GetObjectItemCaseSensitive(p, "iss");
 	if (!cJSON_IsString(it) || strcmp(it->valuestring, iss) != 0) {
 		snprintf(msg, cap, "AKV10032: Invalid issuer. Expected one of "
-		    "https://sts.windows.net/%s/, found %.100s.", s->tenant,
+		    "%s, found %.100s.", iss,
 		    cJSON_IsString(it) ? it->valuestring : "");
 		goto out;
 	}

@@ -254,8 +254,7 @@ kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r)
 	}
 	kvs_config_get(h->s, &c);
 	pthread_rwlock_rdlock(&st->lock);
-	k = kvs_store_find(st, r->name);
-	v = k != NULL && !k->deleted ? kvs_key_version(k, r->version) : NULL;
+	v = kvs_store_find_version(st, r->name, r->version, &k);
 	if (v == NULL) {
 		kvs_not_found(h, r->name, r->version);
 	} else if (crypt_allowed(h, v, need, fwd, c.disabled_blocks)) {
@@ -281,9 +280,7 @@ out:
 	if (io.out != NULL)
 		atr_secure_free(io.out, out_cap);
 	crypt_req_free(&q);
-	if (j != NULL)
-		atr_json_wipe(j);
-	cJSON_Delete(j);
+	atr_json_free_wiped(j);
 }
 
 /* ------------------------------------------------------------------ */

@@ -24,6 +24,7 @@
 #include "fsutil.h"
 #include "json.h"
 #include "mhd_dl.h"
+#include "util.h"
 
 /* Bodies of requests that are not vault API calls: token forms and
  * admin JSON are a few hundred bytes. */
@@ -98,8 +99,7 @@ kvs_reply(struct kvs_http *h, int status, cJSON *body)
 	else
 		h->status = 500;
 	/* Bodies may carry unwrapped keys or tokens. */
-	atr_json_wipe(body);
-	cJSON_Delete(body);
+	atr_json_free_wiped(body);
 }
 
 void
@@ -135,6 +135,20 @@ void
 kvs_reply_oom(struct kvs_http *h)
 {
 	kvs_reply_error(h, 500, "InternalServerError", NULL, "Out of memory.");
+}
+
+void
+kvs_reply_unavailable(struct kvs_http *h)
+{
+	kvs_reply_error(h, 503, "ServiceUnavailable", NULL, "The service is "
+	    "temporarily unavailable. Please retry later.");
+}
+
+static void
+reply_too_large(struct kvs_http *h)
+{
+	kvs_reply_error(h, 413, "BadParameter", NULL,
+	    "The request body is too large.");
 }
 
 const char *
@@ -279,30 +293,20 @@ queue(struct kvs_http *h)
 	return ret;
 }
 
-static double
-ms_since(const struct timespec *t0)
-{
-	struct timespec t1;
-
-	clock_gettime(CLOCK_MONOTONIC, &t1);
-	return (double)(t1.tv_sec - t0->tv_sec) * 1e3 +
-	    (double)(t1.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 static void
-access_line(struct kvs_http *h, const struct timespec *t0, const char *status)
+access_line(struct kvs_http *h, uint64_t t0, const char *status)
 {
 	if (h->s->log == NULL || !h->s->log_access)
 		return;
 	/* Method, path (no query), status, time: never headers or bodies,
 	 * which carry tokens, secrets and keys. */
 	kvs_logf(h->s, "%s %.300s %s %.1fms%s%s", h->method, h->path, status,
-	    ms_since(t0), h->note != NULL ? " " : "",
+	    (double)(atr_now_ns() - t0) / 1e6, h->note != NULL ? " " : "",
 	    h->note != NULL ? h->note : "");
 }
 
 static enum MHD_Result
-finish(struct kvs_http *h, const struct timespec *t0)
+finish(struct kvs_http *h, uint64_t t0)
 {
 	char st[8];
 	enum MHD_Result ret;
@@ -353,18 +357,9 @@ static int
 admin_ok(struct kvs_http *h)
 {
 	const char *t = kvs_header(h, "x-atrest-admin");
-	uint8_t a[32], b[32];
-	int ok = 0;
 
-	/* Digests compared in constant time: neither the token's bytes nor
-	 * its length show in the answer's timing. */
-	if (t != NULL && atr_sha256((const uint8_t *)h->s->admin_token,
-	    strlen(h->s->admin_token), a) == ATR_OK &&
-	    atr_sha256((const uint8_t *)t, strlen(t), b) == ATR_OK)
-		ok = atr_ct_equal(a, b, sizeof(a));
-	atr_memzero(a, sizeof(a));
-	atr_memzero(b, sizeof(b));
-	return ok;
+	return t != NULL && kvs_secret_equal(h->s->admin_token,
+	    strlen(h->s->admin_token), t, strlen(t));
 }
 
 /* 1 when a Content-Length header is a number no larger than max
@@ -399,11 +394,10 @@ admit(struct atr_kv_server *s, struct MHD_Connection *conn, const char *url,
     const char *method, struct conn_req *req)
 {
 	struct kvs_http h;
-	struct timespec t0;
+	uint64_t t0 = atr_now_ns();
 	const char *cl;
 	int authed = 0;
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	http_init(&h, s, conn, url, method, req);
 	if (strcmp(url, "/admin") == 0 || strncmp(url, "/admin/", 7) == 0) {
 		req->kind = REQ_ADMIN;
@@ -448,8 +442,7 @@ admit(struct atr_kv_server *s, struct MHD_Connection *conn, const char *url,
 	}
 	cl = kvs_header(&h, "Content-Length");
 	if (cl != NULL && !length_ok(cl, req->max)) {
-		kvs_reply_error(&h, 413, "BadParameter", NULL,
-		    "The request body is too large.");
+		reply_too_large(&h);
 		goto answer;
 	}
 	if (authed && s->idle_timeout > 0)
@@ -458,7 +451,7 @@ admit(struct atr_kv_server *s, struct MHD_Connection *conn, const char *url,
 	return MHD_YES;
 answer:
 	req->answered = 1;
-	return finish(&h, &t0);
+	return finish(&h, t0);
 }
 
 /* The complete request, body included: to the admin API, an identity
@@ -468,24 +461,22 @@ process(struct atr_kv_server *s, struct MHD_Connection *conn,
     const char *url, const char *method, struct conn_req *req)
 {
 	struct kvs_http h;
-	struct timespec t0;
+	uint64_t t0 = atr_now_ns();
 
-	clock_gettime(CLOCK_MONOTONIC, &t0);
 	http_init(&h, s, conn, url, method, req);
 	if (req->kind == REQ_ADMIN)
 		h.note = "admin";
 	if (req->too_big)
-		kvs_reply_error(&h, 413, "BadParameter", NULL,
-		    "The request body is too large.");
+		reply_too_large(&h);
 	else if (req->kind == REQ_ADMIN)
 		kvs_admin(&h);
 	else if (!(req->kind == REQ_IDENTITY && kvs_identity_dispatch(&h)) &&
 	    !kvs_vault_request(&h)) {
 		/* MHD_NO closes the connection without any response. */
-		access_line(&h, &t0, "drop");
+		access_line(&h, t0, "drop");
 		return MHD_NO;
 	}
-	return finish(&h, &t0);
+	return finish(&h, t0);
 }
 
 static enum MHD_Result

@@ -72,22 +72,6 @@ client_find(struct atr_kv_server *s, const char *id)
 	return NULL;
 }
 
-static int
-secret_ok(const struct kvs_client *c, const char *secret)
-{
-	uint8_t a[32], b[32];
-	int ok;
-
-	/* Compare digests: constant time whatever the lengths. */
-	if (atr_sha256((const uint8_t *)c->secret, c->secret_len, a) != ATR_OK ||
-	    atr_sha256((const uint8_t *)secret, strlen(secret), b) != ATR_OK)
-		return 0;
-	ok = atr_ct_equal(a, b, sizeof(a));
-	atr_memzero(a, sizeof(a));
-	atr_memzero(b, sizeof(b));
-	return ok;
-}
-
 /* RFC 6749 2.3.1: HTTP Basic with form-urlencoded id and secret. */
 static int
 basic_auth(struct kvs_http *h, char *id, size_t idcap, char *secret,
@@ -241,7 +225,8 @@ token_req_authenticate(struct kvs_http *h, const struct token_req *q)
 		    "'client_credentials' grant type.");
 		return NULL;
 	}
-	if (!secret_ok(c, q->secret)) {
+	if (!kvs_secret_equal(c->secret, c->secret_len, q->secret,
+	    strlen(q->secret))) {
 		aad_error(h, 401, "invalid_client", 7000215, "Invalid client "
 		    "secret provided. Ensure the secret being sent in the "
 		    "request is the client secret value, not the client secret "
@@ -439,7 +424,7 @@ oidc_config(struct kvs_http *h, const char *tenant, int v2)
 	if (v2)
 		snprintf(buf, sizeof(buf), "%s/%s/v2.0", h->base, tenant);
 	else
-		snprintf(buf, sizeof(buf), "https://sts.windows.net/%s/", tenant);
+		kvs_token_issuer(tenant, buf, sizeof(buf));
 	cJSON_AddStringToObject(j, "issuer", buf);
 	a = cJSON_AddArrayToObject(j, "response_types_supported");
 	cJSON_AddItemToArray(a, cJSON_CreateString("token"));

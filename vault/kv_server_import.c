@@ -281,7 +281,5 @@ kvs_handle_import(struct kvs_http *h, const struct kvs_route *r)
 out:
 	kvs_version_free(v);
 	cJSON_Delete(u.tags);
-	if (j != NULL)
-		atr_json_wipe(j);
-	cJSON_Delete(j);
+	atr_json_free_wiped(j);
 }

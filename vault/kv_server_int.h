@@ -12,6 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -104,6 +105,10 @@ enum atr_err kvs_store_open(struct kvs_store *st, const char *dir,
 void kvs_store_close(struct kvs_store *st);
 /* Lookups: the caller holds st->lock.  Case-insensitive. */
 struct kvs_key *kvs_store_find(struct kvs_store *st, const char *name);
+/* Version ver (NULL or "": the latest) of the key name unless it is
+ * deleted, else NULL; *key gets the key, deleted or not (or NULL). */
+struct kvs_version *kvs_store_find_version(struct kvs_store *st,
+    const char *name, const char *ver, struct kvs_key **key);
 /* ver NULL or "" = latest. */
 struct kvs_version *kvs_key_version(struct kvs_key *k, const char *ver);
 struct kvs_version *kvs_key_latest(struct kvs_key *k);
@@ -178,6 +183,14 @@ enum atr_err kvs_crypt(const struct kvs_version *v, enum kvs_alg alg,
 /* ------------------------------------------------------------------ */
 /* Helpers (kv_server_util.c) */
 
+/* buf into path atomically (core/fsutil.h: a temporary file of mode
+ * mode from its first byte, fsync, rename). */
+enum atr_err kvs_write_file(const char *path, mode_t mode, const void *buf,
+    size_t len);
+/* 1 when a[alen] equals b[blen], in time that shows neither (for
+ * secrets and tokens). */
+int kvs_secret_equal(const void *a, size_t alen, const void *b,
+    size_t blen);
 /* base64url without padding (RFC 4648 section 5).  Caller frees. */
 char *kvs_b64url(const uint8_t *in, size_t len);
 /* Strict alphabet; '=' padding tolerated.  -1 on a bad character or
@@ -365,8 +378,6 @@ struct kvs_http {
 };
 
 int64_t kvs_now(struct atr_kv_server *s);
-/* atr_fail(err, "PATH: <the current detail>"). */
-enum atr_err kvs_fail_path(enum atr_err err, const char *path);
 void kvs_logf(struct atr_kv_server *s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
@@ -382,6 +393,8 @@ void kvs_reply_error(struct kvs_http *h, int status, const char *code,
 #endif
     ;
 void kvs_reply_oom(struct kvs_http *h);
+/* 503 ServiceUnavailable, "Please retry later". */
+void kvs_reply_unavailable(struct kvs_http *h);
 const char *kvs_header(struct kvs_http *h, const char *name);
 const char *kvs_query(struct kvs_http *h, const char *name);
 void kvs_config_get(struct atr_kv_server *s, struct kvs_config *c);
@@ -421,6 +434,9 @@ struct kvs_route {
 };
 void kvs_route_parse(const char *method, const char *path,
     struct kvs_route *r);
+/* 1 when the key name (if the path has one, "" included) is valid and
+ * the version may be one; else 0, answered (400 or 404). */
+int kvs_route_check(struct kvs_http *h, const struct kvs_route *r);
 /* Which service-limit bucket and cost this request has. */
 void kvs_route_classify(struct kvs_http *h, const struct kvs_route *r,
     enum kvs_lim_bucket *bucket, unsigned *cost);
@@ -497,6 +513,9 @@ void kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r);
 int kvs_auth_check(struct kvs_http *h);
 enum atr_err kvs_token_issue(struct atr_kv_server *s, const char *appid,
     const char *aud, long lifetime, char *out, size_t cap);
+/* The "iss" of tokens for tenant: "https://sts.windows.net/TENANT/",
+ * as a v1 access token's. */
+void kvs_token_issuer(const char *tenant, char *out, size_t cap);
 
 /* kv_server_identity.c */
 /* 1 when the path is an identity endpoint (and it has been answered). */

@@ -466,8 +466,7 @@ kvs_generate_failed(struct kvs_http *h, enum atr_err err)
 {
 	if (err == ATR_ERR_TIMEOUT)
 		/* Stopped by atr_kv_server_stop: the connection closes. */
-		kvs_reply_error(h, 503, "ServiceUnavailable", NULL, "The "
-		    "service is temporarily unavailable. Please retry later.");
+		kvs_reply_unavailable(h);
 	else
 		kvs_reply_error(h, 500, "InternalServerError", NULL,
 		    "Key generation failed.");
@@ -556,8 +555,7 @@ kvs_handle_get(struct kvs_http *h, const struct kvs_route *r)
 
 	kvs_config_get(h->s, &c);
 	pthread_rwlock_rdlock(&st->lock);
-	k = kvs_store_find(st, r->name);
-	v = k != NULL && !k->deleted ? kvs_key_version(k, r->version) : NULL;
+	v = kvs_store_find_version(st, r->name, r->version, &k);
 	if (v == NULL)
 		kvs_not_found(h, r->name, r->version);
 	else if (!v->enabled && c.disabled_get_forbidden)
@@ -586,8 +584,7 @@ kvs_handle_update(struct kvs_http *h, const struct kvs_route *r)
 	if (kvs_parse_common(h, j, &u) != 0)
 		goto out;
 	pthread_rwlock_wrlock(&st->lock);
-	k = kvs_store_find(st, r->name);
-	v = k != NULL && !k->deleted ? kvs_key_version(k, r->version) : NULL;
+	v = kvs_store_find_version(st, r->name, r->version, &k);
 	if (v == NULL) {
 		kvs_not_found(h, r->name, r->version);
 		pthread_rwlock_unlock(&st->lock);

@@ -233,8 +233,7 @@ inject_fault(struct kvs_http *h, enum kvs_op op)
 	if (fp.status == 429)
 		reply_throttled(h);
 	else if (fp.status == 503)
-		kvs_reply_error(h, 503, "ServiceUnavailable", NULL, "The "
-		    "service is temporarily unavailable. Please retry later.");
+		kvs_reply_unavailable(h);
 	else
 		kvs_reply_error(h, fp.status, "InternalServerError", NULL,
 		    "An internal server error occurred.");
@@ -297,25 +296,6 @@ api_version_refused(struct kvs_http *h, const struct kvs_config *c)
 	return 0;
 }
 
-/* The key name and version the path carries. */
-static int
-route_args_refused(struct kvs_http *h, const struct kvs_route *r)
-{
-	if (r->name[0] != '\0' && (r->name_too_long ||
-	    !kvs_name_valid(r->name))) {
-		kvs_reply_error(h, 400, "BadParameter", NULL, "The request URI "
-		    "contains an invalid name: %.127s", r->name);
-		return 1;
-	}
-	if (r->bad_version) {
-		kvs_reply_error(h, 404, "KeyNotFound", NULL, "A key with "
-		    "(name/id) %s/%.40s was not found in this key vault.",
-		    r->name, r->version);
-		return 1;
-	}
-	return 0;
-}
-
 /* The per-vault service limits, when on. */
 static int
 throttled(struct kvs_http *h, const struct kvs_route *r,
@@ -352,7 +332,7 @@ kvs_vault_request(struct kvs_http *h)
 	if (route_refused(h, &r))
 		return 1;
 	kvs_config_get(s, &c);
-	if (api_version_refused(h, &c) || route_args_refused(h, &r) ||
+	if (api_version_refused(h, &c) || !kvs_route_check(h, &r) ||
 	    throttled(h, &r, &c))
 		return 1;
 	pthread_mutex_lock(&s->mu);

@@ -272,8 +272,7 @@ classify_key(struct kvs_http *h, const struct kvs_route *r, int create,
 	struct kvs_version *v;
 
 	pthread_rwlock_rdlock(&h->s->store.lock);
-	k = kvs_store_find(&h->s->store, r->name);
-	v = k != NULL && !k->deleted ? kvs_key_version(k, r->version) : NULL;
+	v = kvs_store_find_version(&h->s->store, r->name, r->version, &k);
 	if (v != NULL) {
 		if (create) {
 			*bucket = KVS_LIM_KEY_CREATE;
@@ -308,9 +307,7 @@ kvs_route_classify(struct kvs_http *h, const struct kvs_route *r,
 			*bucket = KVS_LIM_KEY_CREATE;
 			*cost = t == KVS_KTY_RSA ? 1 : 2;
 		}
-		if (j != NULL)
-			atr_json_wipe(j);
-		cJSON_Delete(j);
+		atr_json_free_wiped(j);
 		break;
 	}
 	case KVS_OP_ROTATE:
@@ -333,19 +330,34 @@ kvs_route_classify(struct kvs_http *h, const struct kvs_route *r,
 }
 
 /* ------------------------------------------------------------------ */
+/* Name and version */
+
+int
+kvs_route_check(struct kvs_http *h, const struct kvs_route *r)
+{
+	/* Every route that names a key, "" included: an empty name
+	 * ("/keys//create") would be stored under a name the loader skips,
+	 * and lost at the next start. */
+	if (r->has_name && (r->name_too_long || !kvs_name_valid(r->name))) {
+		kvs_reply_error(h, 400, "BadParameter", NULL, "The request URI "
+		    "contains an invalid name: %.127s", r->name);
+		return 0;
+	}
+	if (r->bad_version) {
+		kvs_reply_error(h, 404, "KeyNotFound", NULL, "A key with "
+		    "(name/id) %s/%.40s was not found in this key vault.",
+		    r->name, r->version);
+		return 0;
+	}
+	return 1;
+}
+
+/* ------------------------------------------------------------------ */
 /* Dispatch */
 
 void
 kvs_route_dispatch(struct kvs_http *h, const struct kvs_route *r)
 {
-	/* Every route that names a key, checked here once for all: an
-	 * empty name ("/keys//create") would be stored under a name the
-	 * loader skips, and lost at the next start. */
-	if (r->has_name && (r->name_too_long || !kvs_name_valid(r->name))) {
-		kvs_reply_error(h, 400, "BadParameter", NULL, "The request URI "
-		    "contains an invalid name: %.127s", r->name);
-		return;
-	}
 	switch (r->op) {
 	case KVS_OP_CREATE:
 		kvs_handle_create(h, r);

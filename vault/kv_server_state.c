@@ -22,21 +22,6 @@
 #include "json.h"
 
 static enum atr_err
-write_file(const char *path, mode_t mode, const char *text)
-{
-	struct atr_outfile o;
-	enum atr_err err = atr_out_begin(&o, path, mode);
-
-	if (err != ATR_OK)
-		return err;
-	err = atr_write_all(o.fd, text, strlen(text));
-	if (err == ATR_OK)
-		return atr_out_commit(&o, 0);
-	atr_out_abort(&o);
-	return err;
-}
-
-static enum atr_err
 client_add(struct atr_kv_server *s, const char *id, const char *secret)
 {
 	struct kvs_client *c;
@@ -155,7 +140,7 @@ state_create(struct atr_kv_server *s, const char *path, char *secret,
 	text = cJSON_Print(j);
 	if (text == NULL)
 		goto out;
-	err = write_file(path, 0600, text);
+	err = kvs_write_file(path, 0600, text, strlen(text));
 	atr_secure_free(text, strlen(text));
 out:
 	atr_json_free_wiped(j);
@@ -183,11 +168,12 @@ state_load(struct atr_kv_server *s)
 	} else if (err == ATR_ERR_CONFIG) {
 		err = state_create(s, path, secret, sizeof(secret));
 	} else {
-		err = kvs_fail_path(err, path);
+		err = atr_fail(err, "%s: %s", path, atr_detail());
 	}
 	/* The secret alone, for scripts: $(cat STATE/client-secret). */
 	if (err == ATR_OK)
-		err = write_file(s->secret_path, 0600, secret);
+		err = kvs_write_file(s->secret_path, 0600, secret,
+		    strlen(secret));
 	if (err == ATR_OK)
 		err = client_add(s, s->client_id, secret);
 	atr_memzero(secret, sizeof(secret));
@@ -213,9 +199,11 @@ admin_token_new(struct atr_kv_server *s)
 	atr_secure_free(b, strlen(b));
 	snprintf(s->admin_path, sizeof(s->admin_path), "%s/admin-token",
 	    s->state_dir);
-	err = write_file(s->admin_path, 0600, s->admin_token);
+	err = kvs_write_file(s->admin_path, 0600, s->admin_token,
+	    strlen(s->admin_token));
 	if (err != ATR_OK)
-		return kvs_fail_path(err, s->admin_path);
+		return atr_fail(err, "%s: %s", s->admin_path,
+		    atr_detail());
 	return ATR_OK;
 }
 

@@ -195,6 +195,16 @@ kvs_store_find(struct kvs_store *st, const char *name)
 	return NULL;
 }
 
+struct kvs_version *
+kvs_store_find_version(struct kvs_store *st, const char *name,
+    const char *ver, struct kvs_key **key)
+{
+	struct kvs_key *k = kvs_store_find(st, name);
+
+	*key = k;
+	return k != NULL && !k->deleted ? kvs_key_version(k, ver) : NULL;
+}
+
 enum atr_err
 kvs_store_add(struct kvs_store *st, struct kvs_key *k)
 {
@@ -457,7 +467,6 @@ version_to_file_json(const struct kvs_version *v)
 enum atr_err
 kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 {
-	struct atr_outfile o;
 	char path[PATH_MAX];
 	cJSON *j = cJSON_CreateObject(), *vs;
 	char *text = NULL;
@@ -507,19 +516,11 @@ kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 	key_path(st, k->name, path, sizeof(path));
 	/* Private key material: 0600 from the first byte (mkstemp), then
 	 * fsync + rename (fsutil.h). */
-	err = atr_out_begin(&o, path, 0600);
-	if (err != ATR_OK)
-		goto out;
-	err = atr_write_all(o.fd, text, strlen(text));
-	if (err == ATR_OK)
-		err = atr_out_commit(&o, 0);
-	else
-		atr_out_abort(&o);
+	err = kvs_write_file(path, 0600, text, strlen(text));
 out:
 	if (text != NULL)
 		atr_secure_free(text, strlen(text));
-	atr_json_wipe(j);
-	cJSON_Delete(j);
+	atr_json_free_wiped(j);
 	return err;
 }
 
@@ -703,10 +704,7 @@ out:
 	if (err == ATR_ERR_NOMEM)
 		*fatal = 1;
 	kvs_key_free(k);
-	if (j != NULL) {
-		atr_json_wipe(j);
-		cJSON_Delete(j);
-	}
+	atr_json_free_wiped(j);
 	return err;
 }
 

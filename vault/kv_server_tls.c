@@ -34,7 +34,6 @@ write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 {
 	BIO *b = BIO_new(BIO_s_secmem());
 	BUF_MEM *mem = NULL;
-	struct atr_outfile o;
 	enum atr_err err;
 	int ok;
 
@@ -47,14 +46,7 @@ write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 		BIO_free(b);
 		return atr_fail(ATR_ERR_CRYPTO, "cannot encode %s", path);
 	}
-	err = atr_out_begin(&o, path, mode);
-	if (err == ATR_OK) {
-		err = atr_write_all(o.fd, mem->data, mem->length);
-		if (err == ATR_OK)
-			err = atr_out_commit(&o, 0);
-		else
-			atr_out_abort(&o);
-	}
+	err = kvs_write_file(path, mode, mem->data, mem->length);
 	BIO_free(b);
 	return err;
 }
@@ -80,7 +72,7 @@ read_key(const char *path, EVP_PKEY **out)
 	if (err == ATR_ERR_CONFIG)
 		return ATR_OK;          /* absent */
 	if (err != ATR_OK)
-		return kvs_fail_path(err, path);
+		return atr_fail(err, "%s: %s", path, atr_detail());
 	b = BIO_new_mem_buf(buf, (int)len);
 	if (b != NULL)
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
@@ -222,7 +214,7 @@ load_file_text(const char *path, int private_only, char **out, size_t *len)
 
 	err = atr_read_small_file(path, 1U << 16, private_only, &buf, len);
 	if (err != ATR_OK)
-		return kvs_fail_path(err, path);
+		return atr_fail(err, "%s: %s", path, atr_detail());
 	*out = (char *)buf;
 	return ATR_OK;
 }

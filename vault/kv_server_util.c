@@ -11,6 +11,7 @@
 
 #include "codec.h"
 #include "crypto.h"
+#include "fsutil.h"
 #include "json.h"
 
 /* RFC 4648 section 5 with the padding left off, as every Key Vault
@@ -47,6 +48,37 @@ kvs_unb64url(const char *in, uint8_t **out, size_t *len)
 	}
 	*out = buf;
 	return 0;
+}
+
+enum atr_err
+kvs_write_file(const char *path, mode_t mode, const void *buf, size_t len)
+{
+	struct atr_outfile o;
+	enum atr_err err = atr_out_begin(&o, path, mode);
+
+	if (err != ATR_OK)
+		return err;
+	err = atr_write_all(o.fd, buf, len);
+	if (err == ATR_OK)
+		return atr_out_commit(&o, 0);
+	atr_out_abort(&o);
+	return err;
+}
+
+int
+kvs_secret_equal(const void *a, size_t alen, const void *b, size_t blen)
+{
+	uint8_t da[32], db[32];
+	int ok = 0;
+
+	/* Digests compared in constant time: neither the bytes nor the
+	 * lengths show in the timing. */
+	if (atr_sha256(a, alen, da) == ATR_OK &&
+	    atr_sha256(b, blen, db) == ATR_OK)
+		ok = atr_ct_equal(da, db, sizeof(da));
+	atr_memzero(da, sizeof(da));
+	atr_memzero(db, sizeof(db));
+	return ok;
 }
 
 void
