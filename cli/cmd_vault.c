@@ -376,7 +376,8 @@ serve_option(struct serve_args *a, int c, const char *v, const char *text)
 		o->limit_scale = strtod(v, &end);
 		if (end == v || *end != '\0' || errno != 0 ||
 		    !(o->limit_scale > 0 && o->limit_scale <= 1000))
-			return USAGE("--limit-scale takes a number in (0, 1000]");
+			return USAGE("--limit-scale takes a number in "
+			    "(0, 1000]");
 		break;
 	case O_TRA:
 		if (on_off(v, &o->throttle_retry_after) != 0)
@@ -459,7 +460,8 @@ serve_option(struct serve_args *a, int c, const char *v, const char *text)
 		break;
 	case O_LIFETIME:
 		if (long_in(v, 1, 604800, &o->token_lifetime) != 0)
-			return USAGE("--token-lifetime takes 1..604800 seconds");
+			return USAGE("--token-lifetime takes 1..604800 "
+			    "seconds");
 		break;
 	case O_SAN:
 		if (a->nsans == MAX_SANS)

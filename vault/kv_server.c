@@ -290,9 +290,11 @@ set_url(struct atr_kv_server *s)
 }
 
 /*
- * The challenge the live service sends is
+ * Key Vault's 401 challenge is
  *   Bearer authorization="https://login.windows.net/TENANT",
  *          resource="https://vault.azure.net"
+ * ("Azure Key Vault REST API Error Codes", HTTP 401,
+ * https://learn.microsoft.com/en-us/azure/key-vault/general/rest-error-codes).
  * Here the authority is this server (its token endpoint), unless
  * configured.
  */

@@ -119,8 +119,8 @@ token_check(struct atr_kv_server *s, const char *tok, char *msg, size_t cap)
 	int64_t now = kvs_now(s);
 	int rc = -1;
 
-	/* Seen from the live service when the signing key is unknown
-	 * (AKV10046); used here for every signature-level failure. */
+	/* Key Vault's answer when the signing key is unknown (AKV10046);
+	 * used here for every signature-level failure. */
 	snprintf(msg, cap, "AKV10046: Unable to resolve the key used for "
 	    "signature validation.");
 	d2 = d1 != NULL ? strchr(d1 + 1, '.') : NULL;
@@ -153,7 +153,7 @@ token_check(struct atr_kv_server *s, const char *tok, char *msg, size_t cap)
 	/* Compared as doubles: a token's exp of 1e300 must not reach an
 	 * out-of-range integer conversion. */
 	if (!cJSON_IsNumber(it) || !(it->valuedouble > (double)now)) {
-		/* The live service's text for an expired token. */
+		/* Key Vault's text for an expired token. */
 		snprintf(msg, cap, "[TokenExpired] Error validating token: "
 		    "'S2S12086'.");
 		goto out;

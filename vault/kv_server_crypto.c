@@ -38,7 +38,7 @@ b64_field(struct kvs_http *h, const cJSON *j, const char *name, uint8_t **out,
 		return 0;
 	if (!cJSON_IsString(it) || kvs_unb64url(it->valuestring, out,
 	    len) != 0) {
-		/* The live service's text (bad base64url in 'value'). */
+		/* Key Vault's text (bad base64url in 'value'). */
 		kvs_reply_error(h, 400, "BadParameter", NULL, "Content of '%s' "
 		    "is not base64url.\r\nProperty '%s' is required.\r\n",
 		    name, name);
@@ -148,8 +148,9 @@ crypt_allowed(struct kvs_http *h, const struct kvs_version *v,
 		    "Operation %s is not permitted on this key.", opname);
 		return 0;
 	}
-	/* key-attributes: outside nbf/exp only decrypt, unwrap, verify
-	 * and release work. */
+	/* Outside nbf/exp only decrypt, unwrap, verify and release work
+	 * ("Date-time controlled operations" in "About keys",
+	 * https://learn.microsoft.com/en-us/azure/key-vault/keys/about-keys-details). */
 	now = kvs_now(h->s);
 	if (fwd && v->has_nbf && now < v->nbf) {
 		kvs_reply_error(h, 403, "Forbidden", "KeyNotYetValid",

@@ -119,7 +119,8 @@ kvs_reply_error(struct kvs_http *h, int status, const char *code,
 		kvs_reply(h, 500, NULL);
 		return;
 	}
-	/* keys.json Error: code, message, optional recursive innererror. */
+	/* KeyVaultError (REST API reference): code, message, optional
+	 * recursive innererror. */
 	cJSON_AddStringToObject(e, "code", code);
 	cJSON_AddStringToObject(e, "message", msg);
 	if (inner != NULL) {
@@ -338,7 +339,8 @@ http_init(struct kvs_http *h, struct atr_kv_server *s,
 	h->body = req->body != NULL ? req->body : "";
 	h->body_len = req->len;
 	h->retry_after = -1;
-	/* Verb tunnelling (authentication-requests-and-responses). */
+	/* Verb tunnelling ("Authentication, requests and responses",
+	 * https://learn.microsoft.com/en-us/azure/key-vault/general/authentication-requests-and-responses). */
 	tunnel = kvs_header(h, "X-HTTP-METHOD");
 	if (strcmp(method, "POST") == 0 && tunnel != NULL &&
 	    (strcasecmp(tunnel, "PATCH") == 0 ||

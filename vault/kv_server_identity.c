@@ -47,7 +47,10 @@ aad_error(struct kvs_http *h, int status, const char *error, long code,
 		kvs_reply_oom(h);
 		return;
 	}
-	/* Shape of Entra ID v2 error responses (client-creds grant doc). */
+	/* The shape of the Microsoft identity platform's error responses
+	 * (client credentials flow, "Error response",
+	 * https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow);
+	 * codes: https://learn.microsoft.com/en-us/entra/identity-platform/reference-error-codes */
 	cJSON_AddStringToObject(j, "error", error);
 	cJSON_AddStringToObject(j, "error_description", full);
 	codes = cJSON_AddArrayToObject(j, "error_codes");
@@ -329,7 +332,10 @@ imds_error(struct kvs_http *h, int status, const char *desc)
 	kvs_reply(h, status, j);
 }
 
-/* IMDS: GET /metadata/identity/oauth2/token (how-to-use-vm-token). */
+/* IMDS: GET /metadata/identity/oauth2/token ("How to use managed
+ * identities for Azure resources on an Azure VM to acquire an access
+ * token",
+ * https://learn.microsoft.com/en-us/azure/active-directory/managed-identities-azure-resources/how-to-use-vm-token). */
 static void
 imds(struct kvs_http *h)
 {
@@ -354,7 +360,7 @@ imds(struct kvs_http *h)
 	 * VM, and only there: 169.254.169.254 is link-local (RFC 3927), not
 	 * routed.  Here that needs an identity named at start, and a caller
 	 * on this host.  Without one IMDS's own answer for a VM with no
-	 * identity (how-to-use-vm-token, "Identity not found").
+	 * identity ("Identity not found", in the page above).
 	 */
 	if (!s->mi_enabled || !kvs_peer_loopback(h)) {
 		imds_error(h, 400, "Identity not found");

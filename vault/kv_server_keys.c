@@ -104,7 +104,8 @@ bundle_json(struct kvs_http *h, const struct kvs_key *k,
 		cJSON_AddStringToObject(key, "n", v->n_b64);
 		cJSON_AddStringToObject(key, "e", v->e_b64);
 	}
-	/* Symmetric keys return no material (keys.json GetKey). */
+	/* Symmetric keys return no material (Get Key, REST API
+	 * reference). */
 	cJSON_AddItemToObject(j, "attributes", attrs_json(h, v));
 	if (v->tags != NULL)
 		cJSON_AddItemToObject(j, "tags", cJSON_Duplicate(v->tags, 1));
@@ -559,7 +560,8 @@ kvs_handle_get(struct kvs_http *h, const struct kvs_route *r)
 	if (v == NULL)
 		kvs_not_found(h, r->name, r->version);
 	else if (!v->enabled && c.disabled_get_forbidden)
-		/* UNCONFIRMED for keys (secrets do this): a switch. */
+		/* The public docs do not say that keys do this (a disabled
+		 * secret's GET is refused): a switch. */
 		kvs_reply_error(h, 403, "Forbidden", "KeyDisabled",
 		    "Operation get is not allowed on a disabled key.");
 	else

@@ -139,8 +139,10 @@ sleep_ms(struct atr_kv_server *s, unsigned ms)
 /* ------------------------------------------------------------------ */
 /* Limits and statistics */
 
-/* Budgets per 10 s (service-limits): vault transactions 4000; key
- * "all other" 4000 units weighted by type; CREATE 20 units. */
+/* Budgets per 10 s ("Azure Key Vault service limits",
+ * https://learn.microsoft.com/en-us/azure/key-vault/general/service-limits):
+ * vault transactions 4000; key "all other" 4000 units weighted by type
+ * (kvs_route_classify); CREATE 20 units. */
 static const unsigned lim_base[KVS_LIM__N] = {4000, 4000, 20};
 
 /* 1 when allowed; else *retry gets the seconds until it would be. */
@@ -310,7 +312,10 @@ throttled(struct kvs_http *h, const struct kvs_route *r,
 	kvs_route_classify(h, r, &b, &cost);
 	if (limit_take(h->s, b, cost, c->limit_scale, &retry))
 		return 0;
-	/* Captured 429s carry no Retry-After: optional. */
+	/* "Azure Key Vault throttling guidance" asks clients to back off
+	 * exponentially and names no Retry-After header
+	 * (https://learn.microsoft.com/en-us/azure/key-vault/general/overview-throttling):
+	 * sending one is a switch. */
 	h->retry_after = c->throttle_retry_after ? retry : -1;
 	h->note = "throttled";
 	reply_throttled(h);

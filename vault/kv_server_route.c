@@ -234,7 +234,8 @@ kvs_route_parse(const char *method, const char *path, struct kvs_route *r)
 
 	memset(r, 0, sizeof(*r));
 	r->status = 404;
-	n = split_path(path, buf, sizeof(buf), seg, sizeof(seg) / sizeof(seg[0]));
+	n = split_path(path, buf, sizeof(buf), seg,
+	    sizeof(seg) / sizeof(seg[0]));
 	if (n == 0)
 		return;
 	r->status = 0;
@@ -247,14 +248,16 @@ kvs_route_parse(const char *method, const char *path, struct kvs_route *r)
 }
 
 /* ------------------------------------------------------------------ */
-/* Service limits: weights from the published per-10-s table */
+/* Service limits: weights from the per-10-s table of "Azure Key Vault
+ * service limits",
+ * https://learn.microsoft.com/en-us/azure/key-vault/general/service-limits */
 
 static unsigned
 other_cost(enum kvs_kty kty, unsigned bits)
 {
 	/* "All other transactions" per 10 s: software RSA 2048/3072/4096 =
 	 * 4000/1000/500, HSM = 2000/500/250; thresholds are weighted and
-	 * enforced on their sum (service-limits), so each op costs
+	 * enforced on their sum (the page above), so each op costs
 	 * 4000/limit units of a 4000-unit budget.  oct-HSM (Managed HSM)
 	 * is not in the vault table: counted as HSM RSA-2048. */
 	unsigned soft = bits >= 4096 ? 8 : bits >= 3072 ? 4 : 1;

@@ -176,8 +176,8 @@ kvs_key_version(struct kvs_key *k, const char *ver)
 
 	if (ver == NULL || *ver == '\0')
 		return kvs_key_latest(k);
-	/* Identifiers compare case-insensitively (about-keys-secrets-
-	 * and-certificates: "kid" comparisons). */
+	/* Identifiers compare case-insensitively ("Object identifiers",
+	 * https://learn.microsoft.com/en-us/azure/key-vault/general/about-keys-secrets-certificates). */
 	for (i = 0; i < k->nv; i++)
 		if (strcasecmp(k->v[i]->id, ver) == 0)
 			return k->v[i];

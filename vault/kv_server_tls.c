@@ -357,7 +357,8 @@ kvs_tls_setup(struct atr_kv_server *s, const char *const *sans, size_t nsans)
 	snprintf(ca_key_path, sizeof(ca_key_path), "%s/ca-key.pem", s->state_dir);
 	snprintf(crt_path, sizeof(crt_path), "%s/server.pem", s->state_dir);
 	snprintf(key_path, sizeof(key_path), "%s/server-key.pem", s->state_dir);
-	nn = cert_names(s, sans, nsans, names, sizeof(names) / sizeof(names[0]));
+	nn = cert_names(s, sans, nsans, names,
+	    sizeof(names) / sizeof(names[0]));
 	err = ca_ensure(s, ca_key_path, &ca, &ca_key, &fresh_ca);
 	if (err != ATR_OK)
 		goto out;

@@ -1,4 +1,10 @@
-/* Helpers for the loopback Key Vault server: encodings, fault specs. */
+/*
+ * kv_server_util.c - the loopback Key Vault's small helpers: atomic
+ * file writes, constant-time secret comparison, base64url with Key
+ * Vault's strict alphabet, identifiers, name and text checks, form
+ * decoding, timestamps, and the fault-injection grammar (docs/VAULT.md,
+ * "Fault injection") as a spec string or JSON.
+ */
 #include "kv_server_int.h"
 
 #include <errno.h>
