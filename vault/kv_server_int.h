@@ -14,12 +14,13 @@
  *   kv_server_auth.c      bearer check, token signing
  *   kv_server_identity.c  token endpoint, OIDC metadata, IMDS
  *   kv_server_pipeline.c  faults, route, api-version, limits, in order
+ *   kv_server_faults.c    fault grammar and injector
  *   kv_server_route.c     paths to operations, limit costs, dispatch
  *   kv_server_keys.c      key management handlers and their shapes
  *   kv_server_import.c    PUT /keys/{name}
  *   kv_server_rotate.c    rotate, rotation policy
  *   kv_server_crypto.c    wrapkey, unwrapkey, encrypt, decrypt
- *   kv_server_util.c      encodings, names, text, fault specs
+ *   kv_server_util.c      files, encodings, names, text
  *
  * Ownership, unless a declaration says otherwise: pointer arguments are
  * borrowed for the call.  A struct kvs_http is one request, on the
@@ -283,12 +284,13 @@ struct kvs_faults {
 };
 extern const int kvs_fault_status[KVS_FAULT_NSTATUS];
 
+/* kv_server_faults.c */
 /* The fault grammar (docs/VAULT.md), as a spec string or as the admin
- * API's JSON; *f is written only on success (kv_server_util.c). */
+ * API's JSON; *f is written only on success. */
 enum atr_err kvs_faults_parse(const char *spec, struct kvs_faults *f);
 enum atr_err kvs_faults_from_json(const cJSON *j, struct kvs_faults *f);
 cJSON *kvs_faults_json(const struct kvs_faults *f);
-/* Puts a copy of f in force and reseeds the draws (kv_server_pipeline.c). */
+/* Puts a copy of f in force and reseeds the draws. */
 void kvs_faults_install(struct atr_kv_server *s, const struct kvs_faults *f);
 
 enum kvs_op {
@@ -317,6 +319,19 @@ enum kvs_op {
  * "crypto" into *mask, -1 when unknown. */
 const char *kvs_op_name(enum kvs_op op);
 int kvs_op_parse(const char *s, uint32_t *mask);
+
+/* What the faults in force pick for one request of operation op (and
+ * count in the statistics). */
+struct kvs_fault_pick {
+	unsigned delay_ms;
+	int status;                 /* 0 = none */
+	int retry_after;            /* -1: no header */
+	int drop;                   /* close without an answer */
+};
+void kvs_fault_decide(struct atr_kv_server *s, enum kvs_op op,
+    struct kvs_fault_pick *p);
+/* Sleeps ms, in slices that end early when the server stops. */
+void kvs_fault_sleep(struct atr_kv_server *s, unsigned ms);
 
 /* Runtime switches (opts at start, POST /admin/config later). */
 struct kvs_config {

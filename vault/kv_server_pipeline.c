@@ -3,8 +3,8 @@
  * judges a vault API request once its body is in: authentication was
  * done from the headers (kv_server_http.c), then injected faults, the
  * route, api-version, the key name and version, the service limits,
- * and last the handler (kv_server_route.c dispatches).  Also the fault
- * injector's random draws and the per-vault limit windows.
+ * and last the handler (kv_server_route.c dispatches).  Also the
+ * per-vault limit windows and the statistics the public API reads.
  */
 #include "kv_server_int.h"
 
@@ -16,125 +16,6 @@
 #include "crypto.h"
 
 #define LATEST_API_VERSION "2025-07-01"
-
-/* ------------------------------------------------------------------ */
-/* Faults */
-
-static uint64_t
-rng_next(struct atr_kv_server *s)
-{
-	/* xorshift64* (Vigna 2016): reproducible with seed=, not crypto. */
-	uint64_t x = s->rng;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	s->rng = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-static double
-rng_unit(struct atr_kv_server *s)
-{
-	return (double)(rng_next(s) >> 11) * (1.0 / 9007199254740992.0);
-}
-
-static void
-rng_seed(struct atr_kv_server *s, const struct kvs_faults *f)
-{
-	uint64_t seed = f->seed;
-
-	if (!f->has_seed && atr_random((uint8_t *)&seed, sizeof(seed)) != ATR_OK)
-		seed = (uint64_t)time(NULL);
-	s->rng = seed != 0 ? seed : 0x9E3779B97F4A7C15ULL;
-}
-
-void
-kvs_faults_install(struct atr_kv_server *s, const struct kvs_faults *f)
-{
-	pthread_mutex_lock(&s->mu);
-	s->faults = *f;
-	rng_seed(s, f);
-	pthread_mutex_unlock(&s->mu);
-}
-
-enum atr_err
-atr_kv_server_set_faults(struct atr_kv_server *s, const char *spec)
-{
-	struct kvs_faults f;
-	enum atr_err err = kvs_faults_parse(spec, &f);
-
-	if (err != ATR_OK)
-		return err;
-	kvs_faults_install(s, &f);
-	return ATR_OK;
-}
-
-struct fault_pick {
-	unsigned delay_ms;
-	int status;                 /* 0 = none */
-	int retry_after;
-	int drop;
-};
-
-static void
-fault_decide(struct atr_kv_server *s, enum kvs_op op, struct fault_pick *p)
-{
-	const struct kvs_faults *f = &s->faults;
-	double r;
-	size_t i;
-
-	memset(p, 0, sizeof(*p));
-	p->retry_after = -1;
-	pthread_mutex_lock(&s->mu);
-	if (f->ops != 0 && !(f->ops & (1U << op)))
-		goto out;
-	if (f->latency_ms > 0 || f->jitter_ms > 0) {
-		/* latency +- jitter, uniform, never below zero. */
-		double d = (double)f->latency_ms +
-		    (double)f->jitter_ms * (2.0 * rng_unit(s) - 1.0);
-
-		p->delay_ms = d > 0 ? (unsigned)lround(d) : 0;
-		if (p->delay_ms > 0)
-			s->stats.pub.fault_latency++;
-	}
-	r = rng_unit(s);
-	if (r < f->p_drop) {
-		p->drop = 1;
-		s->stats.pub.fault_drop++;
-		goto out;
-	}
-	r -= f->p_drop;
-	for (i = 0; i < KVS_FAULT_NSTATUS; i++) {
-		if (r < f->p_status[i]) {
-			p->status = kvs_fault_status[i];
-			if (p->status == 429 || p->status == 503)
-				p->retry_after = f->retry_after;
-			s->stats.pub.fault_status++;
-			s->stats.fault_by_status[i]++;
-			break;
-		}
-		r -= f->p_status[i];
-	}
-out:
-	pthread_mutex_unlock(&s->mu);
-}
-
-/* In slices of at most 50 ms: a stopping server does not wait out an
- * injected delay of up to 600 s. */
-static void
-sleep_ms(struct atr_kv_server *s, unsigned ms)
-{
-	while (ms > 0 && !atomic_load_explicit(&s->stopping,
-	    memory_order_acquire)) {
-		unsigned step = ms < 50 ? ms : 50;
-		struct timespec ts = {0, (long)step * 1000000L};
-
-		while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-			;
-		ms -= step;
-	}
-}
 
 /* ------------------------------------------------------------------ */
 /* Limits and statistics */
@@ -219,11 +100,11 @@ reply_throttled(struct kvs_http *h)
 static int
 inject_fault(struct kvs_http *h, enum kvs_op op)
 {
-	struct fault_pick fp;
+	struct kvs_fault_pick fp;
 
-	fault_decide(h->s, op, &fp);
+	kvs_fault_decide(h->s, op, &fp);
 	if (fp.delay_ms > 0)
-		sleep_ms(h->s, fp.delay_ms);
+		kvs_fault_sleep(h->s, fp.delay_ms);
 	if (fp.drop) {
 		h->note = "fault=drop";
 		return -1;
