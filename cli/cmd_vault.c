@@ -111,6 +111,8 @@ on_off(const char *v, int *out)
 	return 0;
 }
 
+/* "all", "none" or a list of encrypt, decrypt, wrapKey, unwrapKey
+ * (core/jwk.h spells them). */
 static int
 parse_blocks(const char *v, unsigned *out)
 {
@@ -127,19 +129,15 @@ parse_blocks(const char *v, unsigned *out)
 		return -1;
 	snprintf(buf, sizeof(buf), "%s", v);
 	for (p = buf; p != NULL; p = q) {
+		unsigned bit;
+
 		q = strchr(p, ',');
 		if (q != NULL)
 			*q++ = '\0';
-		if (strcasecmp(p, "encrypt") == 0)
-			*out |= ATR_JWK_ENCRYPT;
-		else if (strcasecmp(p, "decrypt") == 0)
-			*out |= ATR_JWK_DECRYPT;
-		else if (strcasecmp(p, "wrapKey") == 0)
-			*out |= ATR_JWK_WRAP;
-		else if (strcasecmp(p, "unwrapKey") == 0)
-			*out |= ATR_JWK_UNWRAP;
-		else
+		bit = atr_jwk_op_parse(p) & ATR_JWK_CRYPTO_ALL;
+		if (bit == 0)
 			return -1;
+		*out |= bit;
 	}
 	return 0;
 }
@@ -255,275 +253,297 @@ read_client_file(const char *path, char **out, size_t *len)
 	return 0;
 }
 
-static int
-serve_main(int argc, char **argv)
-{
-	enum {
-		O_LISTEN = 256, O_STATE, O_FAULTS, O_LIMITS, O_SCALE, O_TRA,
-		O_TOKEN_MODE, O_CLIENT, O_TENANT, O_AUTHORITY, O_RESOURCE,
-		O_SCOPE, O_BLOCKS, O_DGET, O_APIV, O_PURGE, O_DAYS, O_NOOCT,
-		O_LIFETIME, O_SAN, O_PIDFILE, O_PRINTENV, O_VERBOSE,
-		O_REMOTE, O_ADMIN, O_MI, O_CLIENT_FILE, O_MAXCONN, O_MAXIP,
-	};
-	static const struct option opts[] = {
-		{"listen", required_argument, NULL, O_LISTEN},
-		{"state", required_argument, NULL, O_STATE},
-		{"faults", required_argument, NULL, O_FAULTS},
-		{"limits", required_argument, NULL, O_LIMITS},
-		{"limit-scale", required_argument, NULL, O_SCALE},
-		{"throttle-retry-after", required_argument, NULL, O_TRA},
-		{"token-mode", required_argument, NULL, O_TOKEN_MODE},
-		{"client", required_argument, NULL, O_CLIENT},
-		{"client-file", required_argument, NULL, O_CLIENT_FILE},
-		{"allow-remote", no_argument, NULL, O_REMOTE},
-		{"admin", no_argument, NULL, O_ADMIN},
-		{"managed-identity", required_argument, NULL, O_MI},
-		{"max-connections", required_argument, NULL, O_MAXCONN},
-		{"max-per-ip", required_argument, NULL, O_MAXIP},
-		{"tenant", required_argument, NULL, O_TENANT},
-		{"authority", required_argument, NULL, O_AUTHORITY},
-		{"resource", required_argument, NULL, O_RESOURCE},
-		{"scope", required_argument, NULL, O_SCOPE},
-		{"disabled-blocks", required_argument, NULL, O_BLOCKS},
-		{"disabled-get", required_argument, NULL, O_DGET},
-		{"api-versions", required_argument, NULL, O_APIV},
-		{"purge-protection", no_argument, NULL, O_PURGE},
-		{"recoverable-days", required_argument, NULL, O_DAYS},
-		{"no-oct", no_argument, NULL, O_NOOCT},
-		{"token-lifetime", required_argument, NULL, O_LIFETIME},
-		{"san", required_argument, NULL, O_SAN},
-		{"pidfile", required_argument, NULL, O_PIDFILE},
-		{"print-env", no_argument, NULL, O_PRINTENV},
-		{"verbose", no_argument, NULL, O_VERBOSE},
-		{"help", no_argument, NULL, 'h'},
-		{NULL, 0, NULL, 0},
-	};
-	struct atr_kv_server_opts o;
-	struct atr_kv_server *s = NULL;
-	const char *clients[MAX_CLIENTS], *sans[MAX_SANS];
+/* What `vault serve` was asked to do. */
+struct serve_args {
+	struct atr_kv_server_opts o;    /* its arrays point below */
+	const char *clients[MAX_CLIENTS]; /* --client, then --client-file */
+	size_t nclients;
+	const char *sans[MAX_SANS];
+	size_t nsans;
 	const char *cfile_paths[MAX_CLIENTS];
+	size_t ncfiles;
+	/* The --client-file contents, read by read_client_files, wiped and
+	 * freed by free_client_files once the server has its copies. */
 	char *cfiles[MAX_CLIENTS];
-	size_t cfile_lens[MAX_CLIENTS], ncfiles = 0, nread = 0;
-	const char *pidfile = NULL, *admin_path, *mi;
-	int print_env_lines = 0, c, rc = 0, sig = 0, mode_any = 0;
-	size_t nclients = 0, nsans = 0, i;
-	sigset_t set;
-	enum atr_err err;
-	char *end;
+	size_t cfile_lens[MAX_CLIENTS];
+	size_t nread;
+	const char *pidfile;
+	int print_env;
+	int mode_any;                   /* --token-mode any given */
+};
 
-	atr_kv_server_opts_init(&o);
+enum {
+	O_LISTEN = 256, O_STATE, O_FAULTS, O_LIMITS, O_SCALE, O_TRA,
+	O_TOKEN_MODE, O_CLIENT, O_TENANT, O_AUTHORITY, O_RESOURCE,
+	O_SCOPE, O_BLOCKS, O_DGET, O_APIV, O_PURGE, O_DAYS, O_NOOCT,
+	O_LIFETIME, O_SAN, O_PIDFILE, O_PRINTENV, O_VERBOSE,
+	O_REMOTE, O_ADMIN, O_MI, O_CLIENT_FILE, O_MAXCONN, O_MAXIP,
+};
+
+static const struct option serve_opts[] = {
+	{"listen", required_argument, NULL, O_LISTEN},
+	{"state", required_argument, NULL, O_STATE},
+	{"faults", required_argument, NULL, O_FAULTS},
+	{"limits", required_argument, NULL, O_LIMITS},
+	{"limit-scale", required_argument, NULL, O_SCALE},
+	{"throttle-retry-after", required_argument, NULL, O_TRA},
+	{"token-mode", required_argument, NULL, O_TOKEN_MODE},
+	{"client", required_argument, NULL, O_CLIENT},
+	{"client-file", required_argument, NULL, O_CLIENT_FILE},
+	{"allow-remote", no_argument, NULL, O_REMOTE},
+	{"admin", no_argument, NULL, O_ADMIN},
+	{"managed-identity", required_argument, NULL, O_MI},
+	{"max-connections", required_argument, NULL, O_MAXCONN},
+	{"max-per-ip", required_argument, NULL, O_MAXIP},
+	{"tenant", required_argument, NULL, O_TENANT},
+	{"authority", required_argument, NULL, O_AUTHORITY},
+	{"resource", required_argument, NULL, O_RESOURCE},
+	{"scope", required_argument, NULL, O_SCOPE},
+	{"disabled-blocks", required_argument, NULL, O_BLOCKS},
+	{"disabled-get", required_argument, NULL, O_DGET},
+	{"api-versions", required_argument, NULL, O_APIV},
+	{"purge-protection", no_argument, NULL, O_PURGE},
+	{"recoverable-days", required_argument, NULL, O_DAYS},
+	{"no-oct", no_argument, NULL, O_NOOCT},
+	{"token-lifetime", required_argument, NULL, O_LIFETIME},
+	{"san", required_argument, NULL, O_SAN},
+	{"pidfile", required_argument, NULL, O_PIDFILE},
+	{"print-env", no_argument, NULL, O_PRINTENV},
+	{"verbose", no_argument, NULL, O_VERBOSE},
+	{"help", no_argument, NULL, 'h'},
+	{NULL, 0, NULL, 0},
+};
+
+/* A decimal integer in lo..hi, the whole of v.  -1 otherwise. */
+static int
+long_in(const char *v, long lo, long hi, long *out)
+{
+	char *end;
+	long n;
+
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (end == v || *end != '\0' || errno != 0 || n < lo || n > hi)
+		return -1;
+	*out = n;
+	return 0;
+}
+
+/* v is a (*out = 0) or b (*out = 1).  -1 otherwise. */
+static int
+one_of(const char *v, const char *a, const char *b, int *out)
+{
+	if (strcmp(v, a) == 0)
+		*out = 0;
+	else if (strcmp(v, b) == 0)
+		*out = 1;
+	else
+		return -1;
+	return 0;
+}
+
+#define USAGE(...) cli_usage_error("vault serve", __VA_ARGS__)
+
+/*
+ * One option c with its argument v into a.  Returns -1 to go on, else
+ * the exit code.  The switch is the table of options and reads better
+ * whole than cut.
+ */
+static int
+serve_option(struct serve_args *a, int c, const char *v, const char *text)
+{
+	struct atr_kv_server_opts *o = &a->o;
+	char *end;
+	long n;
+	int flag;
+
+	switch (c) {
+	case O_LISTEN:
+		o->listen = v;
+		break;
+	case O_STATE:
+		o->state_dir = v;
+		break;
+	case O_FAULTS:
+		o->faults = v;
+		break;
+	case O_LIMITS:
+		if (on_off(v, &o->limits) != 0)
+			return USAGE("--limits takes on or off");
+		break;
+	case O_SCALE:
+		errno = 0;
+		o->limit_scale = strtod(v, &end);
+		if (end == v || *end != '\0' || errno != 0 ||
+		    !(o->limit_scale > 0 && o->limit_scale <= 1000))
+			return USAGE("--limit-scale takes a number in "
+			    "(0, 1000]");
+		break;
+	case O_TRA:
+		if (on_off(v, &o->throttle_retry_after) != 0)
+			return USAGE("--throttle-retry-after takes on or off");
+		break;
+	case O_TOKEN_MODE:
+		a->mode_any = strcmp(v, "any") == 0;
+		if (one_of(v, "any", "validate", &flag) != 0)
+			return USAGE("--token-mode takes any or validate");
+		o->token_mode = flag ? ATR_KV_TOKEN_VALIDATE : ATR_KV_TOKEN_ANY;
+		break;
+	case O_CLIENT:
+		if (a->nclients + a->ncfiles == MAX_CLIENTS ||
+		    strchr(v, ':') == NULL)
+			return USAGE("--client takes ID:SECRET (at most %d)",
+			    MAX_CLIENTS);
+		a->clients[a->nclients++] = v;
+		cli_warn("--client shows the secret to every local user (ps); "
+		    "--client-file FILE keeps it out");
+		break;
+	case O_CLIENT_FILE:
+		if (a->nclients + a->ncfiles == MAX_CLIENTS)
+			return USAGE("at most %d clients", MAX_CLIENTS);
+		a->cfile_paths[a->ncfiles++] = v;
+		break;
+	case O_REMOTE:
+		o->allow_remote = 1;
+		break;
+	case O_ADMIN:
+		o->admin = 1;
+		break;
+	case O_MI:
+		o->managed_identity = v;
+		break;
+	case O_MAXCONN:
+		if (long_in(v, 1, 4096, &n) != 0)
+			return USAGE("--max-connections takes 1..4096");
+		o->max_connections = (unsigned)n;
+		break;
+	case O_MAXIP:
+		if (long_in(v, 1, 4096, &n) != 0)
+			return USAGE("--max-per-ip takes 1..4096");
+		o->max_per_ip = (unsigned)n;
+		break;
+	case O_TENANT:
+		o->tenant = v;
+		break;
+	case O_AUTHORITY:
+		o->challenge_authority = v;
+		break;
+	case O_RESOURCE:
+		o->challenge_resource = v;
+		break;
+	case O_SCOPE:
+		o->challenge_scope = v;
+		break;
+	case O_BLOCKS:
+		if (parse_blocks(v, &o->disabled_blocks) != 0)
+			return USAGE("--disabled-blocks takes all, none or a "
+			    "list of encrypt,decrypt,wrapKey,unwrapKey");
+		break;
+	case O_DGET:
+		if (one_of(v, "200", "403", &o->disabled_get_forbidden) != 0)
+			return USAGE("--disabled-get takes 200 or 403");
+		break;
+	case O_APIV:
+		if (one_of(v, "any", "strict", &o->api_version_strict) != 0)
+			return USAGE("--api-versions takes strict or any");
+		break;
+	case O_PURGE:
+		o->purge_protection = 1;
+		break;
+	case O_DAYS:
+		if (long_in(v, 7, 90, &n) != 0)
+			return USAGE("--recoverable-days takes 7..90");
+		o->recoverable_days = (int)n;
+		break;
+	case O_NOOCT:
+		o->allow_oct = 0;
+		break;
+	case O_LIFETIME:
+		if (long_in(v, 1, 604800, &o->token_lifetime) != 0)
+			return USAGE("--token-lifetime takes 1..604800 "
+			    "seconds");
+		break;
+	case O_SAN:
+		if (a->nsans == MAX_SANS)
+			return USAGE("too many --san");
+		a->sans[a->nsans++] = v;
+		break;
+	case O_PIDFILE:
+		a->pidfile = v;
+		break;
+	case O_PRINTENV:
+		a->print_env = 1;
+		break;
+	case O_VERBOSE:
+		o->log_access = 1;
+		break;
+	case 'h':
+		usage_serve(stdout);
+		return 0;
+	default:
+		return USAGE("unknown option '%s'", text);
+	}
+	return -1;
+}
+
+/* The command line into a.  Returns -1 to go on, else the exit code. */
+static int
+parse_args(int argc, char **argv, struct serve_args *a)
+{
+	int c, rc;
+
+	memset(a, 0, sizeof(*a));
+	atr_kv_server_opts_init(&a->o);
 	optind = 1;
 	opterr = 0;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
-		switch (c) {
-		case O_LISTEN:
-			o.listen = optarg;
-			break;
-		case O_STATE:
-			o.state_dir = optarg;
-			break;
-		case O_FAULTS:
-			o.faults = optarg;
-			break;
-		case O_LIMITS:
-			if (on_off(optarg, &o.limits) != 0)
-				return cli_usage_error("vault serve",
-				    "--limits takes on or off");
-			break;
-		case O_SCALE:
-			errno = 0;
-			o.limit_scale = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' || errno != 0 ||
-			    !(o.limit_scale > 0 && o.limit_scale <= 1000))
-				return cli_usage_error("vault serve",
-				    "--limit-scale takes a number in (0, 1000]");
-			break;
-		case O_TRA:
-			if (on_off(optarg, &o.throttle_retry_after) != 0)
-				return cli_usage_error("vault serve",
-				    "--throttle-retry-after takes on or off");
-			break;
-		case O_TOKEN_MODE:
-			mode_any = strcmp(optarg, "any") == 0;
-			if (strcmp(optarg, "any") == 0)
-				o.token_mode = ATR_KV_TOKEN_ANY;
-			else if (strcmp(optarg, "validate") == 0)
-				o.token_mode = ATR_KV_TOKEN_VALIDATE;
-			else
-				return cli_usage_error("vault serve",
-				    "--token-mode takes any or validate");
-			break;
-		case O_CLIENT:
-			if (nclients + ncfiles == MAX_CLIENTS ||
-			    strchr(optarg, ':') == NULL)
-				return cli_usage_error("vault serve",
-				    "--client takes ID:SECRET (at most %d)",
-				    MAX_CLIENTS);
-			clients[nclients++] = optarg;
-			cli_warn("--client shows the secret to every local "
-			    "user (ps); --client-file FILE keeps it out");
-			break;
-		case O_CLIENT_FILE:
-			if (nclients + ncfiles == MAX_CLIENTS)
-				return cli_usage_error("vault serve",
-				    "at most %d clients", MAX_CLIENTS);
-			cfile_paths[ncfiles++] = optarg;
-			break;
-		case O_REMOTE:
-			o.allow_remote = 1;
-			break;
-		case O_ADMIN:
-			o.admin = 1;
-			break;
-		case O_MI:
-			o.managed_identity = optarg;
-			break;
-		case O_MAXCONN:
-		case O_MAXIP: {
-			unsigned long n;
-
-			errno = 0;
-			n = strtoul(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || errno != 0 ||
-			    *optarg == '-' || n < 1 || n > 4096)
-				return cli_usage_error("vault serve", "--%s takes "
-				    "1..4096", c == O_MAXCONN ? "max-connections" :
-				    "max-per-ip");
-			if (c == O_MAXCONN)
-				o.max_connections = (unsigned)n;
-			else
-				o.max_per_ip = (unsigned)n;
-			break;
-		}
-		case O_TENANT:
-			o.tenant = optarg;
-			break;
-		case O_AUTHORITY:
-			o.challenge_authority = optarg;
-			break;
-		case O_RESOURCE:
-			o.challenge_resource = optarg;
-			break;
-		case O_SCOPE:
-			o.challenge_scope = optarg;
-			break;
-		case O_BLOCKS:
-			if (parse_blocks(optarg, &o.disabled_blocks) != 0)
-				return cli_usage_error("vault serve",
-				    "--disabled-blocks takes all, none or a list "
-				    "of encrypt,decrypt,wrapKey,unwrapKey");
-			break;
-		case O_DGET:
-			if (strcmp(optarg, "200") == 0)
-				o.disabled_get_forbidden = 0;
-			else if (strcmp(optarg, "403") == 0)
-				o.disabled_get_forbidden = 1;
-			else
-				return cli_usage_error("vault serve",
-				    "--disabled-get takes 200 or 403");
-			break;
-		case O_APIV:
-			if (strcmp(optarg, "strict") == 0)
-				o.api_version_strict = 1;
-			else if (strcmp(optarg, "any") == 0)
-				o.api_version_strict = 0;
-			else
-				return cli_usage_error("vault serve",
-				    "--api-versions takes strict or any");
-			break;
-		case O_PURGE:
-			o.purge_protection = 1;
-			break;
-		case O_DAYS: {
-			long d;
-
-			errno = 0;
-			d = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || errno != 0 ||
-			    d < 7 || d > 90)
-				return cli_usage_error("vault serve",
-				    "--recoverable-days takes 7..90");
-			o.recoverable_days = (int)d;
-			break;
-		}
-		case O_NOOCT:
-			o.allow_oct = 0;
-			break;
-		case O_LIFETIME:
-			errno = 0;
-			o.token_lifetime = strtol(optarg, &end, 10);
-			if (end == optarg || *end != '\0' || errno != 0 ||
-			    o.token_lifetime < 1 || o.token_lifetime > 604800)
-				return cli_usage_error("vault serve",
-				    "--token-lifetime takes 1..604800 seconds");
-			break;
-		case O_SAN:
-			if (nsans == MAX_SANS)
-				return cli_usage_error("vault serve",
-				    "too many --san");
-			sans[nsans++] = optarg;
-			break;
-		case O_PIDFILE:
-			pidfile = optarg;
-			break;
-		case O_PRINTENV:
-			print_env_lines = 1;
-			break;
-		case O_VERBOSE:
-			o.log_access = 1;
-			break;
-		case 'h':
-			usage_serve(stdout);
-			return 0;
-		default:
-			return cli_usage_error("vault serve", "unknown option '%s'",
-			    argv[optind - 1]);
-		}
+	while ((c = getopt_long(argc, argv, "h", serve_opts, NULL)) != -1) {
+		rc = serve_option(a, c, optarg, argv[optind - 1]);
+		if (rc >= 0)
+			return rc;
 	}
 	if (optind != argc)
-		return cli_usage_error("vault serve", "unexpected argument '%s'",
-		    argv[optind]);
-	if (o.state_dir == NULL)
-		return cli_usage_error("vault serve", "--state DIR is required");
-	if (o.allow_remote && mode_any)
-		return cli_usage_error("vault serve", "--allow-remote "
-		    "validates tokens: it cannot be used with --token-mode any");
-	for (nread = 0; nread < ncfiles; nread++) {
-		rc = read_client_file(cfile_paths[nread], &cfiles[nread],
-		    &cfile_lens[nread]);
+		return USAGE("unexpected argument '%s'", argv[optind]);
+	if (a->o.state_dir == NULL)
+		return USAGE("--state DIR is required");
+	if (a->o.allow_remote && a->mode_any)
+		return USAGE("--allow-remote validates tokens: it cannot be "
+		    "used with --token-mode any");
+	return -1;
+}
+
+/* The --client-file files, each one more client.  0 or the exit code. */
+static int
+read_client_files(struct serve_args *a)
+{
+	int rc;
+
+	for (a->nread = 0; a->nread < a->ncfiles; a->nread++) {
+		rc = read_client_file(a->cfile_paths[a->nread],
+		    &a->cfiles[a->nread], &a->cfile_lens[a->nread]);
 		if (rc != 0)
-			goto out;
-		clients[nclients++] = cfiles[nread];
+			return rc;
+		a->clients[a->nclients++] = a->cfiles[a->nread];
 	}
-	o.clients = clients;
-	o.nclients = nclients;
-	o.extra_sans = sans;
-	o.n_extra_sans = nsans;
-	o.log = log_stderr;
+	return 0;
+}
 
-	/* Signals are taken by sigwait below: block them before the
-	 * server's threads exist so that every thread inherits the mask. */
-	sigemptyset(&set);
-	sigaddset(&set, SIGINT);
-	sigaddset(&set, SIGTERM);
-	sigaddset(&set, SIGHUP);
-	pthread_sigmask(SIG_BLOCK, &set, NULL);
-	signal(SIGPIPE, SIG_IGN);
+static void
+free_client_files(struct serve_args *a)
+{
+	size_t i;
 
-	err = atr_kv_server_start(&o, &s);
-	/* The server keeps its own copies of the secrets. */
-	for (i = 0; i < nread; i++)
-		atr_secure_free(cfiles[i], cfile_lens[i]);
-	nread = 0;
-	if (err != ATR_OK)
-		return cli_error("vault serve", err); /* the detail names files */
-	if (pidfile != NULL && (rc = write_pidfile(pidfile)) != 0) {
-		atr_kv_server_stop(s);
-		return rc;
-	}
-	admin_path = atr_kv_server_admin_token_path(s);
-	mi = atr_kv_server_mi_client_id(s);
-	/* One fact per line, machine-readable, then flushed. */
+	for (i = 0; i < a->nread; i++)
+		atr_secure_free(a->cfiles[i], a->cfile_lens[i]);
+	a->nread = 0;
+}
+
+/* One fact per line, machine-readable, "ready=1" last, then flushed. */
+static void
+print_facts(struct atr_kv_server *s, int env)
+{
+	const char *admin_path = atr_kv_server_admin_token_path(s);
+	const char *mi = atr_kv_server_mi_client_id(s);
+
 	printf("url=%s\n", atr_kv_server_url(s));
 	printf("port=%u\n", (unsigned)atr_kv_server_port(s));
 	printf("ca=%s\n", atr_kv_server_ca_path(s));
@@ -545,22 +565,67 @@ serve_main(int argc, char **argv)
 	}
 	printf("challenge=%s\n", atr_kv_server_challenge(s));
 	printf("pid=%ld\n", (long)getpid());
-	if (print_env_lines)
+	if (env)
 		print_env(s, mi != NULL);
 	printf("ready=1\n");
 	fflush(stdout);
+}
 
+/* Starts the server, says so, serves until SIGINT or SIGTERM. */
+static int
+serve_run(struct serve_args *a)
+{
+	struct atr_kv_server *s = NULL;
+	sigset_t set;
+	enum atr_err err;
+	int rc, sig = 0;
+
+	a->o.clients = a->clients;
+	a->o.nclients = a->nclients;
+	a->o.extra_sans = a->sans;
+	a->o.n_extra_sans = a->nsans;
+	a->o.log = log_stderr;
+	/* Signals are taken by sigwait below: block them before the
+	 * server's threads exist so that every thread inherits the mask. */
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	err = atr_kv_server_start(&a->o, &s);
+	/* The server keeps its own copies of the secrets. */
+	free_client_files(a);
+	if (err != ATR_OK)
+		return cli_error("vault serve", err); /* the detail names files */
+	if (a->pidfile != NULL && (rc = write_pidfile(a->pidfile)) != 0) {
+		atr_kv_server_stop(s);
+		return rc;
+	}
+	print_facts(s, a->print_env);
 	while (sigwait(&set, &sig) != 0 || sig == SIGHUP)
 		;
 	log_stderr(NULL, sig == SIGINT ? "SIGINT: stopping" :
 	    "SIGTERM: stopping");
 	atr_kv_server_stop(s);
-	if (pidfile != NULL)
-		unlink(pidfile);
+	if (a->pidfile != NULL)
+		unlink(a->pidfile);
 	return 0;
-out:
-	for (i = 0; i < nread; i++)
-		atr_secure_free(cfiles[i], cfile_lens[i]);
+}
+
+static int
+serve_main(int argc, char **argv)
+{
+	struct serve_args a;
+	int rc = parse_args(argc, argv, &a);
+
+	if (rc >= 0)
+		return rc;
+	rc = read_client_files(&a);
+	if (rc == 0)
+		rc = serve_run(&a);
+	free_client_files(&a);
 	return rc;
 }
 

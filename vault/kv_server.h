@@ -8,11 +8,20 @@
  * IMDS-like managed-identity endpoint (only with managed_identity set)
  * and an admin endpoint for fault injection and statistics (only with
  * admin set, and then only to holders of STATE/admin-token).  Behaviours
- * the public sources leave open (reference azure-keyvault.md,
- * UNCONFIRMED) are switches below.  docs/VAULT.md states the threat
- * model.
+ * the public documentation leaves open are switches below.
+ * docs/VAULT.md states the threat model.
  *
- * The server never prints: reports through opts->log, if set.
+ * The server never prints: it reports through opts->log, if set.
+ *
+ * Ownership: the caller owns struct atr_kv_server_opts and every string
+ * and array it points to; atr_kv_server_start reads them during the call
+ * only (it copies what it keeps), except log and log_arg, which must
+ * stay valid until atr_kv_server_stop returns.  The server (struct
+ * atr_kv_server) is allocated by atr_kv_server_start and freed by
+ * atr_kv_server_stop, nothing else.  Every string an accessor returns
+ * belongs to the server: it is borrowed, unchanged, until
+ * atr_kv_server_stop, which the caller must not call while another
+ * thread still uses the server or such a string.
  */
 #ifndef ATR_KV_SERVER_H
 #define ATR_KV_SERVER_H
@@ -66,8 +75,9 @@ struct atr_kv_server_opts {
 	const char *challenge_authority;
 	const char *challenge_resource;
 	const char *challenge_scope;
-	/* Extra clients for the token endpoint, each "ID:SECRET".  A
-	 * default test client is always generated into the state dir. */
+	/* Extra clients for the token endpoint, each "ID:SECRET" (the
+	 * server keeps copies; the caller may wipe its own after start).
+	 * A default test client is always generated into the state dir. */
 	const char *const *clients;
 	size_t nclients;
 	/* ATR_KV_OP_* bits a disabled key refuses with 403 KeyDisabled. */
@@ -84,7 +94,9 @@ struct atr_kv_server_opts {
 	const char *const *extra_sans;
 	size_t n_extra_sans;
 	/* Optional sink for access lines and server errors.  Never given
-	 * secrets, tokens or bodies. */
+	 * secrets, tokens or bodies.  Called from the server's threads,
+	 * several at once, until atr_kv_server_stop returns; line is
+	 * borrowed for the call.  log_arg is passed as arg, not used. */
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
 	int log_access;             /* also one line per request */
@@ -102,19 +114,25 @@ struct atr_kv_server_stats {
 
 struct atr_kv_server;
 
-/* Fills opts with the defaults documented above. */
+/* Fills opts with the defaults documented above; the strings it sets
+ * are static. */
 void atr_kv_server_opts_init(struct atr_kv_server_opts *opts);
 
 /*
  * Creates the state directory and its test CA on first use, loads the
  * keys, binds and starts serving on internal threads (one per
- * connection).  Returns when the port is bound.
+ * connection).  Returns when the port is bound, with *out the new
+ * server (the caller's, to give to atr_kv_server_stop); on an error,
+ * *out is NULL, nothing is left running and atr_detail() says why.
  */
 enum atr_err atr_kv_server_start(const struct atr_kv_server_opts *opts,
     struct atr_kv_server **out);
-/* Stops serving, waits for the connection threads, frees.  NULL-safe. */
+/* Stops serving, waits for the connection threads, removes
+ * STATE/admin-token, wipes and frees s.  NULL-safe. */
 void atr_kv_server_stop(struct atr_kv_server *s);
 
+/* The accessors may be called from any thread while s runs; the strings
+ * they return are s's (see Ownership above). */
 unsigned short atr_kv_server_port(const struct atr_kv_server *s);
 /* "https://ADDR:PORT", ADDR the numeric address bound ("[V6]" for
  * IPv6), which the server certificate names. */
@@ -134,10 +152,13 @@ const char *atr_kv_server_mi_client_id(const struct atr_kv_server *s);
 /* The token mode in force (allow_remote forces validate). */
 enum atr_kv_token_mode atr_kv_server_token_mode(struct atr_kv_server *s);
 
-/* Replaces the fault configuration (same grammar as opts->faults). */
+/* Replaces the fault configuration (same grammar as opts->faults); spec
+ * is read during the call only.  On an error the faults stay as they
+ * were. */
 enum atr_err atr_kv_server_set_faults(struct atr_kv_server *s,
     const char *spec);
 
+/* Copies the counters into the caller's *st. */
 void atr_kv_server_get_stats(struct atr_kv_server *s,
     struct atr_kv_server_stats *st);
 

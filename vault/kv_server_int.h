@@ -1,7 +1,37 @@
 /*
- * kv_server_int.h - what the kv_server_*.c files share.  Not an API:
- * only vault/kv_server*.c and their tests (tests/unit/test_kv_server.c)
- * include it.
+ * kv_server_int.h - what the vault/kv_server*.c files share.  Not an
+ * API: only they and their tests (tests/unit/test_kv_server.c,
+ * tests/testlib) include it.
+ *
+ * The files, by the order a request meets them:
+ *   kv_server.c           lifetime: start, stop, accessors; listen
+ *                         address; clock, switches, log
+ *   kv_server_state.c     STATE: lock, server.json, clients, admin token
+ *   kv_server_tls.c       the test CA and server certificate
+ *   kv_server_store.c     keys in memory and in STATE/keys
+ *   kv_server_http.c      HTTP front end: admission, bodies, answers
+ *   kv_server_admin.c     the admin API
+ *   kv_server_auth.c      bearer check, token signing
+ *   kv_server_identity.c  token endpoint, OIDC metadata, IMDS
+ *   kv_server_pipeline.c  faults, route, api-version, limits, in order
+ *   kv_server_faults.c    fault grammar and injector
+ *   kv_server_route.c     paths to operations, limit costs, dispatch
+ *   kv_server_keys.c      key management handlers and their shapes
+ *   kv_server_import.c    PUT /keys/{name}
+ *   kv_server_rotate.c    rotate, rotation policy
+ *   kv_server_crypto.c    wrapkey, unwrapkey, encrypt, decrypt
+ *   kv_server_util.c      files, encodings, names, text
+ *
+ * Ownership, unless a declaration says otherwise: pointer arguments are
+ * borrowed for the call.  A struct kvs_http is one request, on the
+ * stack of the thread answering it; its strings (method, path, body,
+ * api_version, note) are borrowed from libmicrohttpd or the request's
+ * buffer until the answer is queued, and the answer it holds (resp) is
+ * its own.  A function that "answers" or "replies" has stored the
+ * answer in h.  Keys and versions a lookup returns belong to the store
+ * and are valid while the caller holds st->lock.  A cJSON * returned is
+ * the caller's to delete (atr_json_free_wiped when it may hold
+ * secrets); one taken is said so.
  */
 #ifndef ATR_KV_SERVER_INT_H
 #define ATR_KV_SERVER_INT_H
@@ -11,6 +41,8 @@
 #include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
+#include <sys/types.h>
 
 #include <cjson/cJSON.h>
 #include <openssl/evp.h>
@@ -20,8 +52,10 @@
 #include "kv_server.h"
 #include "json.h"
 
-#define KVS_NAME_MAX 127U       /* keys.json: ^[0-9a-zA-Z-]+$, 1..127 */
-#define KVS_VERSION_LEN 32U     /* system-generated, hex in the examples */
+/* Object names and versions: "about-keys-secrets-certificates",
+ * https://learn.microsoft.com/en-us/azure/key-vault/general/about-keys-secrets-certificates */
+#define KVS_NAME_MAX 127U       /* ^[0-9a-zA-Z-]{1,127}$ */
+#define KVS_VERSION_LEN 32U     /* system-generated; hex here */
 #define KVS_BODY_MAX (1U << 20)
 #define KVS_BASE_MAX 320U
 
@@ -50,11 +84,13 @@ enum kvs_kty {
 	KVS_KTY_OCT_HSM = 3,
 };
 
+/* One version of a key; it owns tags, pkey, n_b64 and e_b64
+ * (kvs_version_free frees them and wipes the rest). */
 struct kvs_version {
 	char id[KVS_VERSION_LEN + 1];
 	enum kvs_kty kty;
 	unsigned bits;
-	unsigned key_ops;           /* KVS_KOP_* */
+	unsigned key_ops;           /* ATR_JWK_* (core/jwk.h) */
 	int enabled;
 	int has_nbf, has_exp;
 	int64_t nbf, exp;
@@ -67,6 +103,7 @@ struct kvs_version {
 	char *n_b64, *e_b64;        /* public JWK parts, base64url */
 };
 
+/* A key name and its versions, which it owns (kvs_key_free). */
 struct kvs_key {
 	char name[KVS_NAME_MAX + 1];    /* as first created */
 	struct kvs_version **v;         /* creation order: last is latest */
@@ -76,6 +113,8 @@ struct kvs_key {
 	cJSON *rotation_policy;         /* as PUT, or NULL */
 };
 
+/* Every key, owned by the store: lookups under a read lock, changes
+ * under the write lock. */
 struct kvs_store {
 	pthread_rwlock_t lock;
 	struct kvs_key **keys;
@@ -101,8 +140,13 @@ enum atr_err kvs_state_dir_prepare(const char *dir);
 enum atr_err kvs_store_open(struct kvs_store *st, const char *dir,
     struct atr_kv_server *s);
 void kvs_store_close(struct kvs_store *st);
-/* Lookups: the caller holds st->lock.  Case-insensitive. */
+/* Lookups: the caller holds st->lock.  Case-insensitive, as Key Vault
+ * compares identifiers. */
 struct kvs_key *kvs_store_find(struct kvs_store *st, const char *name);
+/* Version ver (NULL or "": the latest) of the key name unless it is
+ * deleted, else NULL; *key gets the key, deleted or not (or NULL). */
+struct kvs_version *kvs_store_find_version(struct kvs_store *st,
+    const char *name, const char *ver, struct kvs_key **key);
 /* ver NULL or "" = latest. */
 struct kvs_version *kvs_key_version(struct kvs_key *k, const char *ver);
 struct kvs_version *kvs_key_latest(struct kvs_key *k);
@@ -112,8 +156,9 @@ enum atr_err kvs_store_persist(struct kvs_store *st, struct kvs_key *k);
 /* 1 when a file for name exists that no loaded key owns (one the
  * loader skipped): it must not be overwritten. */
 int kvs_store_file_exists(struct kvs_store *st, const char *name);
+/* Write lock held.  Takes k (on success only). */
 enum atr_err kvs_store_add(struct kvs_store *st, struct kvs_key *k);
-/* Removes and frees k, and its file. */
+/* Write lock held.  Removes k and its file, frees k. */
 enum atr_err kvs_store_purge(struct kvs_store *st, struct kvs_key *k);
 
 /* New version with fresh material (no lock needed).  RSA generation
@@ -121,16 +166,30 @@ enum atr_err kvs_store_purge(struct kvs_store *st, struct kvs_key *k);
  * the server sets it when it stops. */
 enum atr_err kvs_version_generate(enum kvs_kty kty, unsigned bits,
     const _Atomic int *cancel, struct kvs_version **out);
+/* Wipes and frees v and what it owns.  NULL-safe. */
 void kvs_version_free(struct kvs_version *v);
+/* A new key without versions (name copied), or NULL; kvs_key_free
+ * frees it and its versions (NULL-safe). */
 struct kvs_key *kvs_key_new(const char *name);
 void kvs_key_free(struct kvs_key *k);
+/* Takes v (on success only) as k's newest version. */
 enum atr_err kvs_key_append(struct kvs_key *k, struct kvs_version *v);
 
+/* JsonWebKeyType: "RSA", "RSA-HSM", "oct-HSM" (static strings);
+ * parse is case-sensitive, -1 for any other. */
 const char *kvs_kty_name(enum kvs_kty kty);
 int kvs_kty_parse(const char *s, enum kvs_kty *out);
 /* ATR_JWK_* bits (core/jwk.h) as a JSON array of their names, in the
  * REST API's order.  Caller deletes. */
 cJSON *kvs_kop_json(unsigned ops);
+/* The ATR_JWK_* bits an array of names gives, unknown names and
+ * non-strings ignored; 0 when a is not an array. */
+unsigned kvs_kop_parse(const cJSON *a);
+/* An AES key of 128, 192 or 256 bits from base64url into v (oct, oct_len,
+ * bits).  -1 when b64 is not that. */
+int kvs_version_set_oct(struct kvs_version *v, const char *b64);
+/* v->n_b64, v->e_b64 and v->bits from v->pkey (RSA). */
+enum atr_err kvs_version_rsa_public(struct kvs_version *v);
 
 /* JsonWebKeyEncryptionAlgorithm values we implement. */
 enum kvs_alg {
@@ -146,8 +205,11 @@ enum kvs_alg {
 	KVS_ALG_A256GCM,
 	KVS_ALG_UNSUPPORTED,        /* a valid enum value we do not do */
 };
+/* kv_server_crypto.c: the algorithms. */
 enum kvs_alg kvs_alg_parse(const char *s);
 
+/* One operation's buffers, all the caller's: in, iv, aad and tag are
+ * read, out (at least in_len + 512 bytes) and the rest written. */
 struct kvs_crypt_io {
 	const uint8_t *in;
 	size_t in_len;
@@ -167,17 +229,28 @@ enum atr_err kvs_crypt(const struct kvs_version *v, enum kvs_alg alg,
     int forward, struct kvs_crypt_io *io);
 
 /* ------------------------------------------------------------------ */
-/* Helpers (kv_server_util.c) */
+/* kv_server_util.c */
 
-/* base64url without padding (RFC 4648 section 5).  Caller frees. */
+/* buf into path atomically (core/fsutil.h: a temporary file of mode
+ * mode from its first byte, fsync, rename). */
+enum atr_err kvs_write_file(const char *path, mode_t mode, const void *buf,
+    size_t len);
+/* 1 when a[alen] equals b[blen], in time that shows neither (for
+ * secrets and tokens). */
+int kvs_secret_equal(const void *a, size_t alen, const void *b,
+    size_t blen);
+/* base64url without padding (RFC 4648 section 5), malloc'd: the
+ * caller frees it (atr_secure_free when it encodes a secret); NULL
+ * without memory. */
 char *kvs_b64url(const uint8_t *in, size_t len);
 /* Strict alphabet; '=' padding tolerated.  -1 on a bad character or
- * length.  *out malloc'd (caller wipes and frees). */
+ * length (*out NULL).  *out malloc'd: the caller wipes and frees it. */
 int kvs_unb64url(const char *in, uint8_t **out, size_t *len);
+/* A random version-4 UUID (RFC 4122), a random key version id. */
 void kvs_uuid(char out[37]);
 void kvs_hex_id(char out[KVS_VERSION_LEN + 1]);
-/* ^[0-9a-zA-Z-]{1,127}$ (about-keys-secrets-and-certificates:
- * object names), in ASCII whatever the locale. */
+/* ^[0-9a-zA-Z-]{1,127}$ (KVS_NAME_MAX), in ASCII whatever the
+ * locale. */
 int kvs_name_valid(const char *name);
 /*
  * 1 when s is well-formed UTF-8 (RFC 3629) of at most max_chars
@@ -211,9 +284,14 @@ struct kvs_faults {
 };
 extern const int kvs_fault_status[KVS_FAULT_NSTATUS];
 
+/* kv_server_faults.c */
+/* The fault grammar (docs/VAULT.md), as a spec string or as the admin
+ * API's JSON; *f is written only on success. */
 enum atr_err kvs_faults_parse(const char *spec, struct kvs_faults *f);
 enum atr_err kvs_faults_from_json(const cJSON *j, struct kvs_faults *f);
 cJSON *kvs_faults_json(const struct kvs_faults *f);
+/* Puts a copy of f in force and reseeds the draws. */
+void kvs_faults_install(struct atr_kv_server *s, const struct kvs_faults *f);
 
 enum kvs_op {
 	KVS_OP_OTHER = 0,
@@ -237,8 +315,23 @@ enum kvs_op {
 	KVS_OP_SET_POLICY,
 	KVS_OP__COUNT
 };
+/* "wrapkey", ... (static strings); parse ORs s's bit, "all" or
+ * "crypto" into *mask, -1 when unknown. */
 const char *kvs_op_name(enum kvs_op op);
 int kvs_op_parse(const char *s, uint32_t *mask);
+
+/* What the faults in force pick for one request of operation op (and
+ * count in the statistics). */
+struct kvs_fault_pick {
+	unsigned delay_ms;
+	int status;                 /* 0 = none */
+	int retry_after;            /* -1: no header */
+	int drop;                   /* close without an answer */
+};
+void kvs_fault_decide(struct atr_kv_server *s, enum kvs_op op,
+    struct kvs_fault_pick *p);
+/* Sleeps ms, in slices that end early when the server stops. */
+void kvs_fault_sleep(struct atr_kv_server *s, unsigned ms);
 
 /* Runtime switches (opts at start, POST /admin/config later). */
 struct kvs_config {
@@ -274,12 +367,14 @@ struct kvs_stats {
 /* ------------------------------------------------------------------ */
 /* The server */
 
+/* A token-endpoint client; the server owns secret (wiped when freed). */
 struct kvs_client {
 	char id[128];
 	char *secret;
 	size_t secret_len;
 };
 
+/* The server; it owns every pointer in it (atr_kv_server_stop frees). */
 struct atr_kv_server {
 	struct MHD_Daemon *daemon;
 	/* 0 until url and challenge are written (they need the port the
@@ -314,8 +409,8 @@ struct atr_kv_server {
 	int purge_protection;
 	int recoverable_days;
 	int allow_oct;
-	char *tls_cert;
-	char *tls_key;
+	char *tls_cert;             /* PEM, for the daemon */
+	char *tls_key;              /* PEM, wiped when freed */
 	size_t tls_key_len;
 	int lock_fd;
 	/* Set by atr_kv_server_stop before it waits for the connection
@@ -341,11 +436,12 @@ struct kvs_http {
 	const char *path;
 	const char *body;
 	size_t body_len;
-	char base[KVS_BASE_MAX];    /* "https://HOST:PORT" as the client named us */
+	char base[KVS_BASE_MAX];    /* "https://HOST:PORT" as the client
+	                             * named us */
 	const char *api_version;
 	/* The answer. */
 	int status;
-	char *resp;                 /* malloc'd JSON, or NULL */
+	char *resp;                 /* malloc'd JSON or NULL; h's own */
 	size_t resp_len;
 	int retry_after;            /* -1: none */
 	int www_auth;
@@ -353,15 +449,21 @@ struct kvs_http {
 	const char *note;           /* for the access line */
 };
 
+/* kv_server.c */
+/* The server's clock: time(NULL) plus the admin API's clock_offset. */
 int64_t kvs_now(struct atr_kv_server *s);
-/* atr_fail(err, "PATH: <the current detail>"). */
-enum atr_err kvs_fail_path(enum atr_err err, const char *path);
+/* A copy of the runtime switches. */
+void kvs_config_get(struct atr_kv_server *s, struct kvs_config *c);
+/* 1 when the client's address is a loopback one. */
+int kvs_peer_loopback(struct kvs_http *h);
+/* One line to opts->log, if set (never secrets). */
 void kvs_logf(struct atr_kv_server *s, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Takes ownership of body (cJSON_Delete'd here). */
+/* kv_server_http.c */
+/* Takes body (wiped and deleted here; NULL: no body). */
 void kvs_reply(struct kvs_http *h, int status, cJSON *body);
 /* {"error":{"code":..,"message":..[,"innererror":{"code":..}]}} */
 void kvs_reply_error(struct kvs_http *h, int status, const char *code,
@@ -371,11 +473,35 @@ void kvs_reply_error(struct kvs_http *h, int status, const char *code,
 #endif
     ;
 void kvs_reply_oom(struct kvs_http *h);
+/* 503 ServiceUnavailable, "Please retry later". */
+void kvs_reply_unavailable(struct kvs_http *h);
+/* A request header or query argument, or NULL: libmicrohttpd's string,
+ * borrowed until the answer is queued. */
 const char *kvs_header(struct kvs_http *h, const char *name);
 const char *kvs_query(struct kvs_http *h, const char *name);
-void kvs_config_get(struct atr_kv_server *s, struct kvs_config *c);
+/* Starts the daemon on ss (TLS, one thread per connection, the
+ * connection limits of o); sets s->daemon and s->port. */
+enum atr_err kvs_http_start(struct atr_kv_server *s,
+    const struct atr_kv_server_opts *o, struct sockaddr_storage *ss);
 
-/* kv_server_keys.c */
+/* kv_server_pipeline.c */
+/* Judges and answers a vault API request.  0 when an injected fault
+ * drops it: the caller closes the connection without an answer. */
+int kvs_vault_request(struct kvs_http *h);
+
+/* kv_server_admin.c */
+void kvs_admin(struct kvs_http *h);
+
+/* kv_server_state.c */
+/* Prepares and locks STATE, loads server.json (made on first start),
+ * writes STATE/client-secret and, with admin, STATE/admin-token; adds
+ * the default client and those of o. */
+enum atr_err kvs_state_open(struct atr_kv_server *s,
+    const struct atr_kv_server_opts *o);
+/* Removes STATE/admin-token, frees the clients, unlocks STATE. */
+void kvs_state_close(struct atr_kv_server *s);
+
+/* kv_server_route.c */
 struct kvs_route {
 	enum kvs_op op;
 	char name[KVS_NAME_MAX + 2];
@@ -387,26 +513,102 @@ struct kvs_route {
 };
 void kvs_route_parse(const char *method, const char *path,
     struct kvs_route *r);
+/* 1 when the key name (if the path has one, "" included) is valid and
+ * the version may be one; else 0, answered (400 or 404). */
+int kvs_route_check(struct kvs_http *h, const struct kvs_route *r);
 /* Which service-limit bucket and cost this request has. */
 void kvs_route_classify(struct kvs_http *h, const struct kvs_route *r,
     enum kvs_lim_bucket *bucket, unsigned *cost);
-void kvs_keys_dispatch(struct kvs_http *h, const struct kvs_route *r);
+/* Answers the request through the handler of r->op. */
+void kvs_route_dispatch(struct kvs_http *h, const struct kvs_route *r);
+
+/* kv_server_keys.c: handlers, and what the other handlers share */
+void kvs_handle_create(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_get(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_update(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_versions(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_list(struct kvs_http *h, int deleted);
+void kvs_handle_delete(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_get_deleted(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_recover(struct kvs_http *h, const struct kvs_route *r);
+void kvs_handle_purge(struct kvs_http *h, const struct kvs_route *r);
+
+/* "BASE/keys/NAME[/VERSION]" into out. */
+void kvs_kid_of(struct kvs_http *h, const struct kvs_key *k,
+    const struct kvs_version *v, char *out, size_t cap);
+/* 404 KeyNotFound for name (and ver, NULL or "" for none). */
+void kvs_not_found(struct kvs_http *h, const char *name, const char *ver);
+/* The body as a JSON object (an empty body is {} unless required).
+ * NULL after replying 400; else the caller deletes it. */
+cJSON *kvs_parse_body(struct kvs_http *h, int required);
+
+/* key_ops, attributes and tags of a create, import or update body. */
+struct kvs_attr_update {
+	int has_enabled, enabled;
+	int set_nbf, has_nbf;       /* set_*: present; has_*: non-null */
+	int64_t nbf;
+	int set_exp, has_exp;
+	int64_t exp;
+	int has_exportable, exportable;
+	int has_ops;
+	unsigned ops;
+	cJSON *tags;                /* owned; NULL = not given */
+};
+/* Fills u from j; -1 after replying 400.  The caller deletes u->tags. */
+int kvs_parse_common(struct kvs_http *h, const cJSON *j,
+    struct kvs_attr_update *u);
+/* Applies u to v; takes u->tags. */
+void kvs_apply_update(struct kvs_version *v, struct kvs_attr_update *u,
+    int64_t now);
+/* key_ops of a new key when the request names none. */
+unsigned kvs_default_ops(enum kvs_kty kty);
+/* 1 when this vault takes the key type / size; else 0, replied 400. */
+int kvs_kty_allowed(struct kvs_http *h, const char *kty, enum kvs_kty *t);
+int kvs_size_allowed(struct kvs_http *h, enum kvs_kty t, unsigned bits);
+/* The answer when kvs_store_persist failed with err. */
+void kvs_persist_failed(struct kvs_http *h, const char *name,
+    enum atr_err err);
+/* Adds v (taken, freed on failure) as the newest version of name,
+ * creating the key unless must_exist; persists and answers. */
+void kvs_add_version(struct kvs_http *h, const char *name,
+    struct kvs_version *v, int must_exist);
+/* The answer when kvs_version_generate failed with err. */
+void kvs_generate_failed(struct kvs_http *h, enum atr_err err);
+
+/* kv_server_import.c */
+void kvs_handle_import(struct kvs_http *h, const struct kvs_route *r);
+
+/* kv_server_rotate.c */
+void kvs_handle_rotate(struct kvs_http *h, const struct kvs_route *r);
+/* set: PUT, else GET of the rotation policy. */
+void kvs_handle_policy(struct kvs_http *h, const struct kvs_route *r,
+    int set);
+
+/* kv_server_crypto.c */
+void kvs_handle_crypt(struct kvs_http *h, const struct kvs_route *r);
 
 /* kv_server_auth.c */
 /* Returns 1 when the request may proceed; else the 401 is set. */
 int kvs_auth_check(struct kvs_http *h);
+/* A signed token for appid and audience aud into out[cap]; out is
+ * wiped on an error (ATR_ERR_LIMIT when cap is too small). */
+enum atr_err kvs_token_issue(struct atr_kv_server *s, const char *appid,
+    const char *aud, long lifetime, char *out, size_t cap);
+/* The "iss" of tokens for tenant: "https://sts.windows.net/TENANT/",
+ * as a v1 access token's. */
+void kvs_token_issuer(const char *tenant, char *out, size_t cap);
+
+/* kv_server_identity.c */
 /* 1 when the path is an identity endpoint (and it has been answered). */
 int kvs_identity_dispatch(struct kvs_http *h);
 /* 1 when the path is an identity endpoint (nothing answered). */
 int kvs_identity_path(const char *path);
-/* 1 when the client's address is a loopback one (kv_server.c). */
-int kvs_peer_loopback(struct kvs_http *h);
-enum atr_err kvs_token_issue(struct atr_kv_server *s, const char *appid,
-    const char *aud, long lifetime, char *out, size_t cap);
+
 
 /* kv_server_tls.c */
 /* Makes sure STATE/ca.pem, ca-key.pem, server.pem, server-key.pem
- * exist, are valid and cover the names; loads server cert and key. */
+ * exist, are valid and cover the names (sans: extra ones, read during
+ * the call); loads the server certificate and key into s. */
 enum atr_err kvs_tls_setup(struct atr_kv_server *s,
     const char *const *sans, size_t nsans);
 

@@ -65,6 +65,20 @@ kvs_kop_json(unsigned ops)
 	return a;
 }
 
+unsigned
+kvs_kop_parse(const cJSON *a)
+{
+	const cJSON *op;
+	unsigned ops = 0;
+
+	if (!cJSON_IsArray(a))
+		return 0;
+	cJSON_ArrayForEach(op, a)
+		if (cJSON_IsString(op))
+			ops |= atr_jwk_op_parse(op->valuestring);
+	return ops;
+}
+
 const char *
 kvs_kty_name(enum kvs_kty kty)
 {
@@ -92,40 +106,6 @@ kvs_kty_parse(const char *s, enum kvs_kty *out)
 	else
 		return -1;
 	return 0;
-}
-
-enum kvs_alg
-kvs_alg_parse(const char *s)
-{
-	static const struct {
-		const char *name;
-		enum kvs_alg alg;
-	} t[] = {
-		{"RSA-OAEP", KVS_ALG_RSA_OAEP},
-		{"RSA-OAEP-256", KVS_ALG_RSA_OAEP_256},
-		{"RSA1_5", KVS_ALG_RSA1_5},
-		{"A128KW", KVS_ALG_A128KW},
-		{"A192KW", KVS_ALG_A192KW},
-		{"A256KW", KVS_ALG_A256KW},
-		{"A128GCM", KVS_ALG_A128GCM},
-		{"A192GCM", KVS_ALG_A192GCM},
-		{"A256GCM", KVS_ALG_A256GCM},
-		/* Valid JsonWebKeyEncryptionAlgorithm values we do not do. */
-		{"A128CBC", KVS_ALG_UNSUPPORTED},
-		{"A192CBC", KVS_ALG_UNSUPPORTED},
-		{"A256CBC", KVS_ALG_UNSUPPORTED},
-		{"A128CBCPAD", KVS_ALG_UNSUPPORTED},
-		{"A192CBCPAD", KVS_ALG_UNSUPPORTED},
-		{"A256CBCPAD", KVS_ALG_UNSUPPORTED},
-		{"CKM_AES_KEY_WRAP", KVS_ALG_UNSUPPORTED},
-		{"CKM_AES_KEY_WRAP_PAD", KVS_ALG_UNSUPPORTED},
-	};
-	size_t i;
-
-	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
-		if (strcmp(s, t[i].name) == 0)
-			return t[i].alg;
-	return KVS_ALG_NONE;
 }
 
 /* ------------------------------------------------------------------ */
@@ -196,8 +176,8 @@ kvs_key_version(struct kvs_key *k, const char *ver)
 
 	if (ver == NULL || *ver == '\0')
 		return kvs_key_latest(k);
-	/* Identifiers compare case-insensitively (about-keys-secrets-
-	 * and-certificates: "kid" comparisons). */
+	/* Identifiers compare case-insensitively ("Object identifiers",
+	 * https://learn.microsoft.com/en-us/azure/key-vault/general/about-keys-secrets-certificates). */
 	for (i = 0; i < k->nv; i++)
 		if (strcasecmp(k->v[i]->id, ver) == 0)
 			return k->v[i];
@@ -213,6 +193,16 @@ kvs_store_find(struct kvs_store *st, const char *name)
 		if (strcasecmp(st->keys[i]->name, name) == 0)
 			return st->keys[i];
 	return NULL;
+}
+
+struct kvs_version *
+kvs_store_find_version(struct kvs_store *st, const char *name,
+    const char *ver, struct kvs_key **key)
+{
+	struct kvs_key *k = kvs_store_find(st, name);
+
+	*key = k;
+	return k != NULL && !k->deleted ? kvs_key_version(k, ver) : NULL;
 }
 
 enum atr_err
@@ -290,8 +280,8 @@ bn_param_b64(EVP_PKEY *pkey, const char *param, char **out)
 	return *out == NULL ? ATR_ERR_NOMEM : ATR_OK;
 }
 
-static enum atr_err
-rsa_public_parts(struct kvs_version *v)
+enum atr_err
+kvs_version_rsa_public(struct kvs_version *v)
 {
 	enum atr_err err;
 
@@ -301,6 +291,25 @@ rsa_public_parts(struct kvs_version *v)
 	if (err == ATR_OK)
 		v->bits = (unsigned)EVP_PKEY_get_bits(v->pkey);
 	return err;
+}
+
+int
+kvs_version_set_oct(struct kvs_version *v, const char *b64)
+{
+	uint8_t *k = NULL;
+	size_t n = 0;
+
+	if (kvs_unb64url(b64, &k, &n) != 0)
+		return -1;
+	if (n != 16 && n != 24 && n != 32) {
+		atr_secure_free(k, n);
+		return -1;
+	}
+	memcpy(v->oct, k, n);
+	v->oct_len = n;
+	v->bits = (unsigned)n * 8;
+	atr_secure_free(k, n);
+	return 0;
 }
 
 /* BN_GENCB semantics (BN_generate_prime_ex2): 0 stops the search. */
@@ -374,7 +383,7 @@ kvs_version_generate(enum kvs_kty kty, unsigned bits,
 	}
 	err = rsa_generate(bits, cancel, &v->pkey);
 	if (err == ATR_OK)
-		err = rsa_public_parts(v);
+		err = kvs_version_rsa_public(v);
 out:
 	if (err != ATR_OK) {
 		kvs_version_free(v);
@@ -458,7 +467,6 @@ version_to_file_json(const struct kvs_version *v)
 enum atr_err
 kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 {
-	struct atr_outfile o;
 	char path[PATH_MAX];
 	cJSON *j = cJSON_CreateObject(), *vs;
 	char *text = NULL;
@@ -508,19 +516,11 @@ kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 	key_path(st, k->name, path, sizeof(path));
 	/* Private key material: 0600 from the first byte (mkstemp), then
 	 * fsync + rename (fsutil.h). */
-	err = atr_out_begin(&o, path, 0600);
-	if (err != ATR_OK)
-		goto out;
-	err = atr_write_all(o.fd, text, strlen(text));
-	if (err == ATR_OK)
-		err = atr_out_commit(&o, 0);
-	else
-		atr_out_abort(&o);
+	err = kvs_write_file(path, 0600, text, strlen(text));
 out:
 	if (text != NULL)
 		atr_secure_free(text, strlen(text));
-	atr_json_wipe(j);
-	cJSON_Delete(j);
+	atr_json_free_wiped(j);
 	return err;
 }
 
@@ -552,14 +552,8 @@ version_from_file_json(const cJSON *j, struct kvs_version **out)
 	it = cJSON_GetObjectItemCaseSensitive(j, "kty");
 	if (!cJSON_IsString(it) || kvs_kty_parse(it->valuestring, &v->kty))
 		goto bad;
-	it = cJSON_GetObjectItemCaseSensitive(j, "key_ops");
-	if (cJSON_IsArray(it)) {
-		const cJSON *op;
-
-		cJSON_ArrayForEach(op, it)
-			if (cJSON_IsString(op))
-				v->key_ops |= atr_jwk_op_parse(op->valuestring);
-	}
+	v->key_ops = kvs_kop_parse(cJSON_GetObjectItemCaseSensitive(j,
+	    "key_ops"));
 	v->enabled = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
 	    "enabled"));
 	v->exportable = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j,
@@ -572,21 +566,10 @@ version_from_file_json(const cJSON *j, struct kvs_version **out)
 	if (cJSON_IsObject(it))
 		v->tags = cJSON_Duplicate(it, 1);
 	if (v->kty == KVS_KTY_OCT_HSM) {
-		uint8_t *k = NULL;
-		size_t n = 0;
-
 		it = cJSON_GetObjectItemCaseSensitive(j, "k");
-		if (!cJSON_IsString(it) || kvs_unb64url(it->valuestring, &k,
-		    &n) != 0)
+		if (!cJSON_IsString(it) ||
+		    kvs_version_set_oct(v, it->valuestring) != 0)
 			goto bad;
-		if (n != 16 && n != 24 && n != 32) {
-			atr_secure_free(k, n);
-			goto bad;
-		}
-		memcpy(v->oct, k, n);
-		v->oct_len = n;
-		v->bits = (unsigned)n * 8;
-		atr_secure_free(k, n);
 	} else {
 		BIO *b;
 
@@ -604,7 +587,7 @@ version_from_file_json(const cJSON *j, struct kvs_version **out)
 			ERR_clear_error();
 			goto bad;
 		}
-		err = rsa_public_parts(v);
+		err = kvs_version_rsa_public(v);
 		if (err != ATR_OK)
 			goto out;
 	}
@@ -721,10 +704,7 @@ out:
 	if (err == ATR_ERR_NOMEM)
 		*fatal = 1;
 	kvs_key_free(k);
-	if (j != NULL) {
-		atr_json_wipe(j);
-		cJSON_Delete(j);
-	}
+	atr_json_free_wiped(j);
 	return err;
 }
 
@@ -899,152 +879,4 @@ kvs_store_close(struct kvs_store *st)
 	st->n = st->cap = 0;
 	pthread_rwlock_destroy(&st->lock);
 	st->dir[0] = '\0'; /* closed: a second close is a no-op */
-}
-
-/* ------------------------------------------------------------------ */
-/* Crypto */
-
-static enum atr_err
-rsa_pkcs1(EVP_PKEY *pkey, int enc, struct kvs_crypt_io *io)
-{
-	EVP_PKEY_CTX *ctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
-	size_t cap = io->in_len + 512;
-	enum atr_err err = ATR_OK;
-
-	if (ctx == NULL)
-		return ATR_ERR_NOMEM;
-	if (!ATR_OSSL(enc ? EVP_PKEY_encrypt_init(ctx) :
-	    EVP_PKEY_decrypt_init(ctx)) ||
-	    EVP_PKEY_CTX_set_rsa_padding(ctx, RSA_PKCS1_PADDING) <= 0) {
-		err = atr_fail(ATR_ERR_CRYPTO, "cannot set up RSA1_5");
-		goto out;
-	}
-	/* RFC 8017 7.2: RSAES-PKCS1-v1_5, kept only because the service
-	 * offers it; every decoding failure is one answer. */
-	if ((enc ? EVP_PKEY_encrypt(ctx, io->out, &cap, io->in, io->in_len) :
-	    EVP_PKEY_decrypt(ctx, io->out, &cap, io->in, io->in_len)) <= 0) {
-		ERR_clear_error();
-		err = enc ? atr_fail(ATR_ERR_CRYPTO, "RSA1_5 failed") :
-		    ATR_ERR_AUTH;
-		goto out;
-	}
-	io->out_len = cap;
-out:
-	EVP_PKEY_CTX_free(ctx);
-	return err;
-}
-
-static enum atr_err
-crypt_rsa(const struct kvs_version *v, enum kvs_alg alg, int fwd,
-    struct kvs_crypt_io *io)
-{
-	size_t k = (v->bits + 7) / 8, max;
-	const EVP_MD *md = alg == KVS_ALG_RSA_OAEP_256 ? EVP_sha256() :
-	    EVP_sha1();
-
-	if (alg != KVS_ALG_RSA_OAEP && alg != KVS_ALG_RSA_OAEP_256 &&
-	    alg != KVS_ALG_RSA1_5)
-		return atr_fail(ATR_ERR_USAGE, "Algorithm is not supported "
-		    "for key type %s", kvs_kty_name(v->kty));
-	if (fwd) {
-		/* RFC 8017 7.1.1 (mLen <= k - 2hLen - 2), 7.2.1 (k - 11). */
-		max = alg == KVS_ALG_RSA1_5 ? k - 11 :
-		    k - 2 * (size_t)EVP_MD_get_size(md) - 2;
-		if (io->in_len > max)
-			return atr_fail(ATR_ERR_USAGE, "The plaintext is too "
-			    "long for this key and algorithm (at most %zu "
-			    "bytes)", max);
-	} else if (io->in_len != k) {
-		return ATR_ERR_AUTH;
-	}
-	if (alg == KVS_ALG_RSA1_5)
-		return rsa_pkcs1(v->pkey, fwd, io);
-	io->out_len = io->in_len + 512;
-	if (fwd)
-		return atr_rsa_oaep_encrypt(v->pkey, md, NULL, 0, io->in,
-		    io->in_len, io->out, &io->out_len);
-	return atr_rsa_oaep_decrypt(v->pkey, md, NULL, 0, io->in, io->in_len,
-	    io->out, &io->out_len);
-}
-
-static enum atr_err
-crypt_oct(const struct kvs_version *v, enum kvs_alg alg, int fwd,
-    struct kvs_crypt_io *io)
-{
-	size_t need;
-
-	switch (alg) {
-	case KVS_ALG_A128KW:
-	case KVS_ALG_A128GCM:
-		need = 16;
-		break;
-	case KVS_ALG_A192KW:
-	case KVS_ALG_A192GCM:
-		need = 24;
-		break;
-	case KVS_ALG_A256KW:
-	case KVS_ALG_A256GCM:
-		need = 32;
-		break;
-	default:
-		return atr_fail(ATR_ERR_USAGE, "Algorithm is not supported "
-		    "for key type %s", kvs_kty_name(v->kty));
-	}
-	if (need != v->oct_len)
-		return atr_fail(ATR_ERR_USAGE, "The algorithm does not match "
-		    "the key size (%u bits)", v->bits);
-	if (alg == KVS_ALG_A128KW || alg == KVS_ALG_A192KW ||
-	    alg == KVS_ALG_A256KW) {
-		/* RFC 3394 (SP 800-38F KW): no padding. */
-		if (fwd) {
-			if (io->in_len < 16 || io->in_len % 8 != 0 ||
-			    io->in_len > 4096)
-				return atr_fail(ATR_ERR_USAGE, "AES key wrap "
-				    "needs 16 bytes or more, a multiple of 8");
-			return atr_aes_kw_wrap(0, v->oct, v->oct_len, io->in,
-			    io->in_len, io->out, &io->out_len);
-		}
-		return atr_aes_kw_unwrap(0, v->oct, v->oct_len, io->in,
-		    io->in_len, io->out, &io->out_len);
-	}
-	/* AES-GCM (SP 800-38D): the service makes the 96-bit IV on
-	 * encrypt and returns it with the 128-bit tag. */
-	if (fwd) {
-		enum atr_err err = atr_random(io->iv_out, sizeof(io->iv_out));
-
-		if (err != ATR_OK)
-			return err;
-		err = atr_gcm_seal(v->oct, v->oct_len, io->iv_out,
-		    sizeof(io->iv_out), io->aad, io->aad_len, io->in,
-		    io->in_len, io->out, io->tag_out, sizeof(io->tag_out));
-		if (err != ATR_OK)
-			return err;
-		io->out_len = io->in_len;
-		io->has_iv_out = 1;
-		return ATR_OK;
-	}
-	if (io->iv == NULL || io->iv_len == 0 || io->tag == NULL ||
-	    io->tag_len < 12 || io->tag_len > 16)
-		return atr_fail(ATR_ERR_USAGE, "AES-GCM decryption needs 'iv' "
-		    "and 'tag'");
-	io->out_len = io->in_len;
-	return atr_gcm_open(v->oct, v->oct_len, io->iv, io->iv_len, io->aad,
-	    io->aad_len, io->in, io->in_len, io->tag, io->tag_len, io->out);
-}
-
-enum atr_err
-kvs_crypt(const struct kvs_version *v, enum kvs_alg alg, int fwd,
-    struct kvs_crypt_io *io)
-{
-	enum atr_err err;
-
-	io->out_len = 0;
-	io->has_iv_out = 0;
-	if (v->kty == KVS_KTY_OCT_HSM)
-		err = crypt_oct(v, alg, fwd, io);
-	else
-		err = crypt_rsa(v, alg, fwd, io);
-	if (err != ATR_OK && !fwd)
-		io->out_len = 0;
-	return err;
 }

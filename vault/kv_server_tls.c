@@ -34,7 +34,6 @@ write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 {
 	BIO *b = BIO_new(BIO_s_secmem());
 	BUF_MEM *mem = NULL;
-	struct atr_outfile o;
 	enum atr_err err;
 	int ok;
 
@@ -47,14 +46,7 @@ write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 		BIO_free(b);
 		return atr_fail(ATR_ERR_CRYPTO, "cannot encode %s", path);
 	}
-	err = atr_out_begin(&o, path, mode);
-	if (err == ATR_OK) {
-		err = atr_write_all(o.fd, mem->data, mem->length);
-		if (err == ATR_OK)
-			err = atr_out_commit(&o, 0);
-		else
-			atr_out_abort(&o);
-	}
+	err = kvs_write_file(path, mode, mem->data, mem->length);
 	BIO_free(b);
 	return err;
 }
@@ -80,7 +72,7 @@ read_key(const char *path, EVP_PKEY **out)
 	if (err == ATR_ERR_CONFIG)
 		return ATR_OK;          /* absent */
 	if (err != ATR_OK)
-		return kvs_fail_path(err, path);
+		return atr_fail(err, "%s: %s", path, atr_detail());
 	b = BIO_new_mem_buf(buf, (int)len);
 	if (b != NULL)
 		k = PEM_read_bio_PrivateKey(b, NULL, NULL, NULL);
@@ -222,115 +214,164 @@ load_file_text(const char *path, int private_only, char **out, size_t *len)
 
 	err = atr_read_small_file(path, 1U << 16, private_only, &buf, len);
 	if (err != ATR_OK)
-		return kvs_fail_path(err, path);
+		return atr_fail(err, "%s: %s", path, atr_detail());
 	*out = (char *)buf;
 	return ATR_OK;
+}
+
+/*
+ * The names the server certificate must cover: loopback, the host as
+ * given and the address bound, which the URL names (0.0.0.0 included:
+ * a client on this host may use it), then the extra names.  A zone
+ * ("fe80::1%eth0") cannot be in a certificate.  Returns the count.
+ */
+static size_t
+cert_names(const struct atr_kv_server *s, const char *const *sans,
+    size_t nsans, const char **names, size_t cap)
+{
+	size_t nn = 0, i;
+
+	names[nn++] = "127.0.0.1";
+	names[nn++] = "::1";
+	names[nn++] = "localhost";
+	if (s->listen_host[0] != '\0' && strchr(s->listen_host, '%') == NULL)
+		names[nn++] = s->listen_host;
+	if (s->bound_host[0] != '\0' && strchr(s->bound_host, '%') == NULL &&
+	    strcmp(s->bound_host, s->listen_host) != 0)
+		names[nn++] = s->bound_host;
+	for (i = 0; i < nsans && nn < cap; i++)
+		names[nn++] = sans[i];
+	return nn;
+}
+
+/*
+ * STATE/ca.pem and ca-key.pem, made anew unless they match and are
+ * fresh; *fresh says whether they were.  On ATR_OK *ca and *ca_key are
+ * the caller's to free.
+ */
+static enum atr_err
+ca_ensure(const struct atr_kv_server *s, const char *ca_key_path, X509 **ca,
+    EVP_PKEY **ca_key, int *fresh)
+{
+	enum atr_err err;
+
+	*fresh = 0;
+	*ca = read_cert(s->ca_path);
+	err = read_key(ca_key_path, ca_key);
+	if (err != ATR_OK)
+		return err;
+	if (*ca != NULL && *ca_key != NULL &&
+	    X509_check_private_key(*ca, *ca_key) == 1 && cert_fresh(*ca))
+		return ATR_OK;
+	ERR_clear_error();
+	X509_free(*ca);
+	EVP_PKEY_free(*ca_key);
+	*ca = NULL;
+	/* ECDSA P-256 (FIPS 186-4): fast to make, every TLS stack the SDKs
+	 * use accepts it. */
+	*ca_key = EVP_EC_gen("P-256");
+	if (*ca_key == NULL || (*ca = make_cert(*ca_key,
+	    "atrest loopback Key Vault test CA", NULL, NULL, CA_DAYS,
+	    NULL)) == NULL)
+		return atr_fail(ATR_ERR_CRYPTO, "cannot generate the test CA");
+	err = write_pem(ca_key_path, 0600, *ca_key, NULL);
+	if (err == ATR_OK)
+		err = write_pem(s->ca_path, 0644, NULL, *ca);
+	if (err == ATR_OK)
+		*fresh = 1;
+	return err;
+}
+
+/* 1 when the server certificate crt (key its key) must be made anew:
+ * missing, not issued by ca, near expiry, or not covering every name. */
+static int
+leaf_needed(X509 *crt, EVP_PKEY *key, X509 *ca, const char *const *names,
+    size_t nn)
+{
+	EVP_PKEY *capub;
+	size_t i;
+	int need;
+
+	need = crt == NULL || key == NULL ||
+	    X509_check_private_key(crt, key) != 1 ||
+	    X509_check_issued(ca, crt) != X509_V_OK || !cert_fresh(crt);
+	if (!need) {
+		capub = X509_get0_pubkey(ca);
+		need = capub == NULL || X509_verify(crt, capub) != 1;
+	}
+	for (i = 0; !need && i < nn; i++)
+		need = !cert_covers(crt, names[i]);
+	ERR_clear_error();
+	return need;
+}
+
+/* A new server key and certificate for names, signed by ca, written to
+ * key_path (0600) and crt_path. */
+static enum atr_err
+leaf_make(const char *const *names, size_t nn, X509 *ca, EVP_PKEY *ca_key,
+    const char *key_path, const char *crt_path)
+{
+	char san[2048];
+	EVP_PKEY *key = NULL;
+	X509 *crt = NULL;
+	size_t i, o = 0;
+	enum atr_err err;
+
+	san[0] = '\0';
+	for (i = 0; i < nn; i++) {
+		int n = snprintf(san + o, sizeof(san) - o, "%s%s:%s",
+		    o ? "," : "", is_ip(names[i]) ? "IP" : "DNS", names[i]);
+
+		if (n < 0 || (size_t)n >= sizeof(san) - o)
+			return atr_fail(ATR_ERR_USAGE, "too many names");
+		o += (size_t)n;
+	}
+	key = EVP_EC_gen("P-256");
+	if (key == NULL || (crt = make_cert(key, names[0], ca, ca_key,
+	    LEAF_DAYS, san)) == NULL) {
+		err = atr_fail(ATR_ERR_CRYPTO,
+		    "cannot generate the server certificate");
+		goto out;
+	}
+	err = write_pem(key_path, 0600, key, NULL);
+	if (err == ATR_OK)
+		err = write_pem(crt_path, 0644, NULL, crt);
+out:
+	ERR_clear_error();
+	X509_free(crt);
+	EVP_PKEY_free(key);
+	return err;
 }
 
 enum atr_err
 kvs_tls_setup(struct atr_kv_server *s, const char *const *sans, size_t nsans)
 {
 	char ca_key_path[PATH_MAX], crt_path[PATH_MAX], key_path[PATH_MAX];
-	char san[2048];
 	const char *names[64];
-	size_t nn = 0, i, o;
+	size_t nn, len;
 	EVP_PKEY *ca_key = NULL, *key = NULL;
 	X509 *ca = NULL, *crt = NULL;
-	enum atr_err err = ATR_OK;
-	int fresh_ca = 0, need_leaf;
+	enum atr_err err;
+	int fresh_ca;
 
 	snprintf(ca_key_path, sizeof(ca_key_path), "%s/ca-key.pem", s->state_dir);
 	snprintf(crt_path, sizeof(crt_path), "%s/server.pem", s->state_dir);
 	snprintf(key_path, sizeof(key_path), "%s/server-key.pem", s->state_dir);
-
-	names[nn++] = "127.0.0.1";
-	names[nn++] = "::1";
-	names[nn++] = "localhost";
-	/* The host as given and the address bound, which the URL names
-	 * (0.0.0.0 included: a client on this host may use it).  A zone
-	 * ("fe80::1%eth0") cannot be in a certificate. */
-	if (s->listen_host[0] != '\0' && strchr(s->listen_host, '%') == NULL)
-		names[nn++] = s->listen_host;
-	if (s->bound_host[0] != '\0' && strchr(s->bound_host, '%') == NULL &&
-	    strcmp(s->bound_host, s->listen_host) != 0)
-		names[nn++] = s->bound_host;
-	for (i = 0; i < nsans && nn < sizeof(names) / sizeof(names[0]); i++)
-		names[nn++] = sans[i];
-
-	ca = read_cert(s->ca_path);
-	err = read_key(ca_key_path, &ca_key);
+	nn = cert_names(s, sans, nsans, names,
+	    sizeof(names) / sizeof(names[0]));
+	err = ca_ensure(s, ca_key_path, &ca, &ca_key, &fresh_ca);
 	if (err != ATR_OK)
 		goto out;
-	if (ca == NULL || ca_key == NULL || X509_check_private_key(ca, ca_key) != 1 ||
-	    !cert_fresh(ca)) {
-		ERR_clear_error();
-		X509_free(ca);
-		EVP_PKEY_free(ca_key);
-		ca = NULL;
-		/* ECDSA P-256 (FIPS 186-4): fast to make, every TLS stack
-		 * the SDKs use accepts it. */
-		ca_key = EVP_EC_gen("P-256");
-		if (ca_key == NULL ||
-		    (ca = make_cert(ca_key, "atrest loopback Key Vault test CA",
-		    NULL, NULL, CA_DAYS, NULL)) == NULL) {
-			err = atr_fail(ATR_ERR_CRYPTO, "cannot generate the test CA");
-			goto out;
-		}
-		err = write_pem(ca_key_path, 0600, ca_key, NULL);
-		if (err == ATR_OK)
-			err = write_pem(s->ca_path, 0644, NULL, ca);
-		if (err != ATR_OK)
-			goto out;
-		fresh_ca = 1;
-	}
-
 	crt = read_cert(crt_path);
 	err = read_key(key_path, &key);
 	if (err != ATR_OK)
 		goto out;
-	need_leaf = fresh_ca || crt == NULL || key == NULL ||
-	    X509_check_private_key(crt, key) != 1 ||
-	    X509_check_issued(ca, crt) != X509_V_OK || !cert_fresh(crt);
-	if (!need_leaf) {
-		EVP_PKEY *capub = X509_get0_pubkey(ca);
-
-		need_leaf = capub == NULL || X509_verify(crt, capub) != 1;
-	}
-	for (i = 0; !need_leaf && i < nn; i++)
-		need_leaf = !cert_covers(crt, names[i]);
-	ERR_clear_error();
-	if (need_leaf) {
-		X509_free(crt);
-		EVP_PKEY_free(key);
-		crt = NULL;
-		o = 0;
-		san[0] = '\0';
-		for (i = 0; i < nn; i++) {
-			int n = snprintf(san + o, sizeof(san) - o, "%s%s:%s",
-			    o ? "," : "", is_ip(names[i]) ? "IP" : "DNS",
-			    names[i]);
-
-			if (n < 0 || (size_t)n >= sizeof(san) - o) {
-				err = atr_fail(ATR_ERR_USAGE, "too many names");
-				key = NULL;
-				goto out;
-			}
-			o += (size_t)n;
-		}
-		key = EVP_EC_gen("P-256");
-		if (key == NULL || (crt = make_cert(key, names[0], ca, ca_key,
-		    LEAF_DAYS, san)) == NULL) {
-			err = atr_fail(ATR_ERR_CRYPTO,
-			    "cannot generate the server certificate");
-			goto out;
-		}
-		err = write_pem(key_path, 0600, key, NULL);
-		if (err == ATR_OK)
-			err = write_pem(crt_path, 0644, NULL, crt);
+	if (fresh_ca || leaf_needed(crt, key, ca, names, nn)) {
+		err = leaf_make(names, nn, ca, ca_key, key_path, crt_path);
 		if (err != ATR_OK)
 			goto out;
 	}
-	err = load_file_text(crt_path, 0, &s->tls_cert, &i);
+	err = load_file_text(crt_path, 0, &s->tls_cert, &len);
 	if (err == ATR_OK)
 		err = load_file_text(key_path, 1, &s->tls_key, &s->tls_key_len);
 out:
