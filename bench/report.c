@@ -566,17 +566,7 @@ atb_json_string(const struct atb_results *r)
 static enum atr_err
 write_text(const char *path, const char *text)
 {
-	struct atr_outfile o;
-	enum atr_err err;
-
-	err = atr_out_begin(&o, path, 0644);
-	if (err != ATR_OK)
-		return err;
-	err = atr_write_all(o.fd, text, strlen(text));
-	if (err == ATR_OK)
-		err = atr_out_commit(&o, 0);
-	atr_out_abort(&o);
-	return err;
+	return atr_write_file(path, 0644, text, strlen(text));
 }
 
 enum atr_err

@@ -182,19 +182,11 @@ print_env(struct atr_kv_server *s, int mi)
 static int
 write_pidfile(const char *path)
 {
-	struct atr_outfile o;
 	char buf[32];
 	enum atr_err err;
 
 	snprintf(buf, sizeof(buf), "%ld\n", (long)getpid());
-	err = atr_out_begin(&o, path, 0644);
-	if (err == ATR_OK) {
-		err = atr_write_all(o.fd, buf, strlen(buf));
-		if (err == ATR_OK)
-			err = atr_out_commit(&o, 0);
-		else
-			atr_out_abort(&o);
-	}
+	err = atr_write_file(path, 0644, buf, strlen(buf));
 	if (err != ATR_OK)
 		return cli_error(path, err);
 	return 0;

@@ -121,7 +121,7 @@ parse_time(const char *s, int64_t *out)
 		}
 		end++;
 	}
-	if (*end != '\0' || v > ATR_KV_DATE_MAX)
+	if (*end != '\0' || v > ATR_DATE_MAX)
 		return -1;
 	*out = rel ? (int64_t)time(NULL) + v : v;
 	return 0;

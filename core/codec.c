@@ -102,3 +102,41 @@ bad:
 	atr_memzero(out, o);
 	return -1;
 }
+
+int
+atr_uri_unreserved(int c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+	    c == '~';
+}
+
+long
+atr_pct_encode(const uint8_t *in, size_t len, unsigned flags, char *out,
+    size_t cap)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, o = 0;
+
+	if (len > (size_t)LONG_MAX / 3 || cap == 0)
+		return -1;
+	for (i = 0; i < len; i++) {
+		if (!(flags & ATR_PCT_ALL) && atr_uri_unreserved(in[i])) {
+			if (o + 1 >= cap)
+				goto full;
+			out[o++] = (char)in[i];
+			continue;
+		}
+		if (o + 3 >= cap)
+			goto full;
+		out[o++] = '%';
+		out[o++] = hex[in[i] >> 4];
+		out[o++] = hex[in[i] & 15];
+	}
+	out[o] = '\0';
+	return (long)o;
+full:
+	atr_memzero(out, o);
+	out[0] = '\0';
+	return -1;
+}

@@ -1,8 +1,9 @@
 /*
  * codec.h - base64url (RFC 4648 section 5), the encoding of every JWK
  * field, JWT segment and Key Vault value (RFC 7515 section 2: without
- * '=' padding).  One implementation for the Key Vault client and the
- * loopback vault.
+ * '=' padding), and percent-encoding (RFC 3986 section 2.1), for token
+ * request forms and PKCS#11 URIs.  One implementation each for the Key
+ * Vault client, the providers and the loopback vault.
  *
  * Buffers are the caller's, read or written during the call only;
  * nothing is allocated or kept, so every function is safe from any
@@ -39,5 +40,22 @@ long atr_b64url_encode(const uint8_t *in, size_t len, char *out, size_t cap);
  */
 int atr_b64url_decode(const char *in, size_t in_len, unsigned flags,
     uint8_t *out, size_t cap, size_t *out_len);
+
+/* RFC 3986 section 2.3: ALPHA / DIGIT / "-" / "." / "_" / "~" (ASCII,
+ * whatever the locale). */
+int atr_uri_unreserved(int c);
+
+/* Encode every byte, unreserved ones included. */
+#define ATR_PCT_ALL 0x1U
+
+/*
+ * Percent-encodes in[len] into out (upper-case hex, RFC 3986 section
+ * 2.1): every byte outside "unreserved", or every byte with ATR_PCT_ALL.
+ * out is NUL-terminated; cap must hold 3 * len + 1 in the worst case.
+ * Returns the length written, or -1 when cap is too small (out is then
+ * wiped: the input may be a client secret).
+ */
+long atr_pct_encode(const uint8_t *in, size_t len, unsigned flags,
+    char *out, size_t cap);
 
 #endif

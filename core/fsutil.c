@@ -162,8 +162,8 @@ make_temp(struct atr_outfile *o, const char *shown, mode_t mode)
 	enum atr_err err;
 	int i, e;
 
-	err = atr_tmp_createat(o->dirfd, "", ATR_TMP_ALNUM, 12, o->tmpname,
-	    sizeof(o->tmpname), &o->fd, &e);
+	err = atr_tmp_createat(o->dirfd, "", ATR_TMP_ALNUM, ATR_OUT_TMP_RANDOM,
+	    o->tmpname, sizeof(o->tmpname), &o->fd, &e);
 	if (atr_path_split(shown, dir, sizeof(dir), &base) != ATR_OK)
 		snprintf(dir, sizeof(dir), ".");
 	if (err != ATR_OK && e == 0)
@@ -526,4 +526,35 @@ atr_mkdirs(const char *path)
 			tmp[i] = '/';
 	}
 	return ATR_OK;
+}
+
+enum atr_err
+atr_write_file(const char *path, mode_t mode, const void *buf, size_t len)
+{
+	struct atr_outfile o;
+	enum atr_err err = atr_out_begin(&o, path, mode);
+
+	if (err != ATR_OK)
+		return err;
+	err = atr_write_all(o.fd, buf, len);
+	if (err == ATR_OK)
+		return atr_out_commit(&o, 0);
+	atr_out_abort(&o);
+	return err;
+}
+
+int
+atr_out_tmp_name(const char *name)
+{
+	size_t n = strlen(ATR_TMP_PREFIX), len, i;
+
+	if (strncmp(name, ATR_TMP_PREFIX, n) != 0)
+		return 0;
+	len = strlen(name) - n;
+	if (len != ATR_OUT_TMP_RANDOM && len != 6)
+		return 0;
+	for (i = n; name[i] != '\0'; i++)
+		if (strchr(ATR_TMP_ALNUM, name[i]) == NULL)
+			return 0;
+	return 1;
 }

@@ -106,6 +106,14 @@ enum atr_err atr_out_commit(struct atr_outfile *o, int noclobber);
  * nothing is left at the destination.  A no-op after commit. */
 void atr_out_abort(struct atr_outfile *o);
 
+/*
+ * A whole small file written the same way (atr_out_begin, the bytes,
+ * atr_out_commit without noclobber): path ends up with exactly buf[len]
+ * and mode, or is left as it was.  buf is borrowed for the call.
+ */
+enum atr_err atr_write_file(const char *path, mode_t mode, const void *buf,
+    size_t len);
+
 /* "a FIFO", "a symbolic link", ... for st_mode (messages): a static
  * string. */
 const char *atr_file_kind(mode_t mode);
@@ -168,6 +176,16 @@ enum atr_err atr_path_split(const char *path, char *dir, size_t cap,
 #define ATR_TMP_ALNUM \
 	"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
 #define ATR_TMP_HEX "0123456789abcdef"
+/* Random characters in atr_out_begin's names. */
+#define ATR_OUT_TMP_RANDOM 12U
+
+/*
+ * 1 when name (a file name, not a path) has the form of atr_out_begin's
+ * temporary files: ATR_TMP_PREFIX and ATR_OUT_TMP_RANDOM letters and
+ * digits, or 6 (the mkstemp names of atrest 0.1.0's first releases), so
+ * that a writer can recognise what its own interrupted runs left.
+ */
+int atr_out_tmp_name(const char *name);
 
 /* ATR_TMP_PREFIX, stem, then n (<= 64) characters drawn at random from
  * set, into out[cap]; ATR_ERR_USAGE when that does not fit. */

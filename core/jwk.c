@@ -1,6 +1,7 @@
 /* see jwk.h */
 #include "jwk.h"
 
+#include <string.h>
 #include <strings.h>
 
 static const struct {
@@ -44,4 +45,24 @@ unsigned
 atr_jwk_op_at(unsigned i)
 {
 	return i < ATR_JWK_COUNT ? ops[i].bit : 0;
+}
+
+int
+atr_kv_name_char(int c)
+{
+	return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z') || c == '-';
+}
+
+int
+atr_kv_name_valid(const char *name)
+{
+	size_t i, n = strlen(name);
+
+	if (n == 0 || n > ATR_KV_NAME_MAX)
+		return 0;
+	for (i = 0; i < n; i++)
+		if (!atr_kv_name_char((unsigned char)name[i]))
+			return 0;
+	return 1;
 }

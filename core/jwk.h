@@ -35,4 +35,15 @@ const char *atr_jwk_op_name(unsigned op);
 #define ATR_JWK_COUNT 8U
 unsigned atr_jwk_op_at(unsigned i);
 
+/*
+ * Key Vault object names ("About keys, secrets and certificates",
+ * learn.microsoft.com/azure/key-vault/general/about-keys-secrets-certificates):
+ * 1 to 127 ASCII letters, digits and '-', whatever the locale (isalnum
+ * would take bytes above 0x7f in a Latin-1 locale).
+ */
+#define ATR_KV_NAME_MAX 127U
+int atr_kv_name_char(int c);
+/* 1 when the whole C string is a valid name. */
+int atr_kv_name_valid(const char *name);
+
 #endif

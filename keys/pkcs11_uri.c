@@ -7,19 +7,11 @@
 #include <strings.h>
 #include <sys/stat.h>
 
+#include "codec.h"
 #include "crypto.h"
 #include "fsutil.h"
 
 #define PIN_FILE_MAX 4096U
-
-/* RFC 3986 2.3 */
-static int
-is_unreserved(int c)
-{
-	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
-	    (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
-	    c == '~';
-}
 
 /*
  * RFC 7512 2.3: pk11-pchar and pk11-qchar.  Reserved characters that do
@@ -32,7 +24,7 @@ raw_ok(int c, int query)
 {
 	if (c <= 0 || c > 0x7e)
 		return 0;
-	if (is_unreserved(c))
+	if (atr_uri_unreserved(c))
 		return 1;
 	if (strchr(":[]@!$'()*+,=", c) != NULL)
 		return 1;
@@ -488,25 +480,19 @@ sb_str(struct sbuf *b, const char *s)
 	sb_raw(b, s, strlen(s));
 }
 
-/* RFC 3986 2.1: upper-case hex; every byte outside "unreserved" encoded,
- * which is always valid in both components. */
+/* RFC 3986 2.1: every byte outside "unreserved" encoded (or every byte
+ * with all), which is always valid in both components. */
 static void
 sb_pct(struct sbuf *b, const uint8_t *v, size_t n, int all)
 {
-	static const char hex[] = "0123456789ABCDEF";
 	size_t i;
 
 	for (i = 0; i < n; i++) {
-		char e[3];
+		char e[4];
+		long l = atr_pct_encode(v + i, 1, all ? ATR_PCT_ALL : 0, e,
+		    sizeof(e));
 
-		if (!all && is_unreserved(v[i])) {
-			sb_raw(b, (const char *)v + i, 1);
-			continue;
-		}
-		e[0] = '%';
-		e[1] = hex[v[i] >> 4];
-		e[2] = hex[v[i] & 15];
-		sb_raw(b, e, 3);
+		sb_raw(b, e, (size_t)l);
 	}
 }
 

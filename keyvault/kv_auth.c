@@ -43,6 +43,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "codec.h"
 #include "crypto.h"
 #include "fsutil.h"
 #include "kv_internal.h"
@@ -54,7 +55,7 @@
 #define TOKEN_MAX 16384U
 #define AUTH_PREFIX "Authorization: Bearer "
 /* A token lifetime beyond a year is no real token's (Entra ID issues
- * 1 to 24 hours); dates stop at ATR_KV_DATE_MAX. */
+ * 1 to 24 hours); dates stop at ATR_DATE_MAX. */
 #define LIFETIME_MAX 31536000LL
 
 /* ---- challenges ---- */
@@ -243,32 +244,13 @@ kv_auth_invalidate(const struct kv_token_ref *ref, const char *hdr)
 
 /* ---- helpers ---- */
 
-int
-kv_urlencode(const char *in, char *out, size_t cap)
+/* A form value (application/x-www-form-urlencoded, as the token
+ * endpoints take it): RFC 3986 percent-encoding of a C string. */
+static int
+form_encode(const char *in, char *out, size_t cap)
 {
-	static const char hex[] = "0123456789ABCDEF";
-	size_t o = 0;
-
-	for (; *in != '\0'; in++) {
-		unsigned char ch = (unsigned char)*in;
-
-		if (isalnum(ch) || ch == '-' || ch == '.' || ch == '_' ||
-		    ch == '~') {
-			if (o + 1 >= cap)
-				return -1;
-			out[o++] = (char)ch;
-		} else {
-			if (o + 3 >= cap)
-				return -1;
-			out[o++] = '%';
-			out[o++] = hex[ch >> 4];
-			out[o++] = hex[ch & 15];
-		}
-	}
-	if (o >= cap)
-		return -1;
-	out[o] = '\0';
-	return 0;
+	return atr_pct_encode((const uint8_t *)in, strlen(in), 0, out, cap) <
+	    0 ? -1 : 0;
 }
 
 /* RFC 6750 2.1 b64token: also keeps CR/LF out of the header. */
@@ -376,7 +358,7 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 	 * (C11 6.3.1.4) or overflow now + life. */
 	have_in = atr_kv_json_int(doc, "expires_in", 0, LIFETIME_MAX,
 	    &exp_in);
-	have_on = atr_kv_json_int(doc, "expires_on", 0, ATR_KV_DATE_MAX,
+	have_on = atr_kv_json_int(doc, "expires_on", 0, ATR_DATE_MAX,
 	    &exp_on);
 	if (have_on < 0 && date_string(doc, "expires_on"))
 		have_on = 0;
@@ -384,7 +366,7 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 		err = atr_fail(ATR_ERR_BAD_RESPONSE,
 		    "%s: the reply's %s is not a number of seconds from 0 to "
 		    "%lld", what, have_in < 0 ? "expires_in" : "expires_on",
-		    have_in < 0 ? LIFETIME_MAX : ATR_KV_DATE_MAX);
+		    have_in < 0 ? LIFETIME_MAX : ATR_DATE_MAX);
 		goto out;
 	}
 	now = time(NULL);
@@ -464,9 +446,9 @@ client_credentials(const struct atr_kv_client *c,
 	}
 	sl = strlen(secret);
 	esecret = malloc(sl * 3 + 1);
-	if (esecret == NULL || kv_urlencode(secret, esecret, sl * 3 + 1) != 0 ||
-	    kv_urlencode(cid, ecid, sizeof(ecid)) != 0 ||
-	    kv_urlencode(ch->scope, escope, sizeof(escope)) != 0) {
+	if (esecret == NULL || form_encode(secret, esecret, sl * 3 + 1) != 0 ||
+	    form_encode(cid, ecid, sizeof(ecid)) != 0 ||
+	    form_encode(ch->scope, escope, sizeof(escope)) != 0) {
 		err = atr_fail(ATR_ERR_CONFIG,
 		    "AZURE_CLIENT_ID or the challenge scope is too long");
 		goto out;
@@ -544,8 +526,8 @@ managed_identity(const struct atr_kv_client *c,
 	if (rl == 0 || rl >= sizeof(resource))
 		return atr_fail(ATR_ERR_CONFIG, "bad challenge scope");
 	snprintf(resource, sizeof(resource), "%.*s", (int)rl, ch->scope);
-	if (kv_urlencode(resource, eres, sizeof(eres)) != 0 ||
-	    (cid != NULL && kv_urlencode(cid, ecid, sizeof(ecid)) != 0))
+	if (form_encode(resource, eres, sizeof(eres)) != 0 ||
+	    (cid != NULL && form_encode(cid, ecid, sizeof(ecid)) != 0))
 		return atr_fail(ATR_ERR_CONFIG, "AZURE_CLIENT_ID is too long");
 	snprintf(url, sizeof(url), "%s?api-version=%s&resource=%s%s%s", ep,
 	    apiv, eres, cid != NULL ? "&client_id=" : "",

@@ -39,11 +39,11 @@
 
 #include "err.h"
 #include "key.h"
+#include "util.h"
 #include "jwk.h"
 #include "codec.h"
 
 #define ATR_KV_API_VERSION_DEFAULT "7.4"
-#define ATR_KV_NAME_MAX 127U     /* ^[0-9a-zA-Z-]{1,127}$ */
 #define ATR_KV_VERSION_MAX 64U   /* 32 hex digits on the real service */
 #define ATR_KV_HOST_MAX 255U
 #define ATR_KV_ORIGIN_MAX (8U + ATR_KV_HOST_MAX + 6U + 1U)
@@ -126,9 +126,6 @@ int atr_kv_ops_parse_list(const char *list, unsigned *mask);
 struct cJSON;
 struct cJSON *atr_kv_ops_json(unsigned mask);
 
-/* The largest IntDate (seconds since 1970) accepted anywhere:
- * 9999-12-31T23:59:59Z. */
-#define ATR_KV_DATE_MAX 253402300799LL
 
 /* A KeyBundle, KeyItem or DeletedKeyBundle; absent fields are 0 / "". */
 struct atr_kv_key {

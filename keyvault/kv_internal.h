@@ -145,8 +145,6 @@ void kv_auth_invalidate(const struct kv_token_ref *ref, const char *hdr);
 /* Wipes and frees a header from kv_auth_header; NULL-safe. */
 void kv_auth_free(char *hdr);
 
-/* Percent-encodes (RFC 3986 unreserved kept) into out; -1 if too long. */
-int kv_urlencode(const char *in, char *out, size_t cap);
 
 /* ---- kv_call.c: authenticated requests, shared checks ---- */
 

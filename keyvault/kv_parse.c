@@ -27,17 +27,11 @@
 
 #define MSG_MAX 240U   /* bytes of a service message kept in a detail */
 /* Bounds of the integers a KeyBundle may carry.  Dates are IntDate
- * seconds (RFC 7519 NumericDate) up to ATR_KV_DATE_MAX; Key Vault
+ * seconds (RFC 7519 NumericDate) up to ATR_DATE_MAX; Key Vault
  * keeps deleted keys for 7 to 90 days; RSA keys go to 4096 bits on the
  * service (8192 here), AES to 256. */
 #define RECOVERABLE_DAYS_MAX 3650LL
 #define KEY_SIZE_MAX 16384LL
-
-static int
-name_char(int ch)
-{
-	return isalnum((unsigned char)ch) || ch == '-';
-}
 
 static int
 host_char(int ch)
@@ -182,7 +176,7 @@ atr_kv_parse_kid(const char *uri, struct atr_kv_kid *out)
 		    "%s: expected https://HOST[:PORT]/keys/NAME[/VERSION]",
 		    SHOWN(uri));
 	p = rest + 6;
-	for (n = 0; name_char(p[n]); n++)
+	for (n = 0; atr_kv_name_char((unsigned char)p[n]); n++)
 		;
 	if (n == 0 || n > ATR_KV_NAME_MAX)
 		return atr_fail(ATR_ERR_CONFIG, "%s: the key name must be 1 to "
@@ -863,14 +857,14 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 	if (cJSON_IsObject(attr)) {
 		it = cJSON_GetObjectItemCaseSensitive(attr, "enabled");
 		out->enabled = cJSON_IsBool(it) ? cJSON_IsTrue(it) : 1;
-		if (field_int(attr, "attributes.", "nbf", 0, ATR_KV_DATE_MAX,
+		if (field_int(attr, "attributes.", "nbf", 0, ATR_DATE_MAX,
 		    &out->nbf, &out->has_nbf) != 0 ||
-		    field_int(attr, "attributes.", "exp", 0, ATR_KV_DATE_MAX,
+		    field_int(attr, "attributes.", "exp", 0, ATR_DATE_MAX,
 		    &out->exp, &out->has_exp) != 0 ||
 		    field_int(attr, "attributes.", "created", 0,
-		    ATR_KV_DATE_MAX, &out->created, NULL) != 0 ||
+		    ATR_DATE_MAX, &out->created, NULL) != 0 ||
 		    field_int(attr, "attributes.", "updated", 0,
-		    ATR_KV_DATE_MAX, &out->updated, NULL) != 0 ||
+		    ATR_DATE_MAX, &out->updated, NULL) != 0 ||
 		    field_int(attr, "attributes.", "recoverableDays", 0,
 		    RECOVERABLE_DAYS_MAX, &v, NULL) != 0)
 			goto out;
@@ -889,9 +883,9 @@ atr_kv_key_from_json(const char *json, size_t len, struct atr_kv_key *out)
 	s = jstr(doc, "recoveryId");
 	if (s != NULL)
 		snprintf(out->recovery_id, sizeof(out->recovery_id), "%s", s);
-	if (field_int(doc, "", "deletedDate", 0, ATR_KV_DATE_MAX,
+	if (field_int(doc, "", "deletedDate", 0, ATR_DATE_MAX,
 	    &out->deleted_date, NULL) != 0 ||
-	    field_int(doc, "", "scheduledPurgeDate", 0, ATR_KV_DATE_MAX,
+	    field_int(doc, "", "scheduledPurgeDate", 0, ATR_DATE_MAX,
 	    &out->scheduled_purge_date, NULL) != 0)
 		goto out;
 	err = ATR_OK;

@@ -54,7 +54,6 @@
 
 /* Object names and versions: "about-keys-secrets-certificates",
  * https://learn.microsoft.com/en-us/azure/key-vault/general/about-keys-secrets-certificates */
-#define KVS_NAME_MAX 127U       /* ^[0-9a-zA-Z-]{1,127}$ */
 #define KVS_VERSION_LEN 32U     /* system-generated; hex here */
 #define KVS_BODY_MAX (1U << 20)
 #define KVS_BASE_MAX 320U
@@ -105,7 +104,7 @@ struct kvs_version {
 
 /* A key name and its versions, which it owns (kvs_key_free). */
 struct kvs_key {
-	char name[KVS_NAME_MAX + 1];    /* as first created */
+	char name[ATR_KV_NAME_MAX + 1];    /* as first created */
 	struct kvs_version **v;         /* creation order: last is latest */
 	size_t nv, capv;
 	int deleted;
@@ -233,8 +232,6 @@ enum atr_err kvs_crypt(const struct kvs_version *v, enum kvs_alg alg,
 
 /* buf into path atomically (core/fsutil.h: a temporary file of mode
  * mode from its first byte, fsync, rename). */
-enum atr_err kvs_write_file(const char *path, mode_t mode, const void *buf,
-    size_t len);
 /* 1 when a[alen] equals b[blen], in time that shows neither (for
  * secrets and tokens). */
 int kvs_secret_equal(const void *a, size_t alen, const void *b,
@@ -249,9 +246,6 @@ int kvs_unb64url(const char *in, uint8_t **out, size_t *len);
 /* A random version-4 UUID (RFC 4122), a random key version id. */
 void kvs_uuid(char out[37]);
 void kvs_hex_id(char out[KVS_VERSION_LEN + 1]);
-/* ^[0-9a-zA-Z-]{1,127}$ (KVS_NAME_MAX), in ASCII whatever the
- * locale. */
-int kvs_name_valid(const char *name);
 /*
  * 1 when s is well-formed UTF-8 (RFC 3629) of at most max_chars
  * characters without C0 controls or DEL (JSON writes those as six
@@ -504,7 +498,7 @@ void kvs_state_close(struct atr_kv_server *s);
 /* kv_server_route.c */
 struct kvs_route {
 	enum kvs_op op;
-	char name[KVS_NAME_MAX + 2];
+	char name[ATR_KV_NAME_MAX + 2];
 	char version[KVS_VERSION_LEN + 8];
 	int has_name;               /* the path names a key (maybe "") */
 	int name_too_long;

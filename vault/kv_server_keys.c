@@ -20,6 +20,7 @@
 #include <strings.h>
 
 #include "jwk.h"
+#include "util.h"
 
 #define PAGE_MAX 25
 
@@ -186,7 +187,7 @@ static int
 json_intdate(const cJSON *it, int64_t *out)
 {
 	if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) ||
-	    it->valuedouble < 0 || it->valuedouble > 253402300799.0)
+	    it->valuedouble < 0 || it->valuedouble > (double)ATR_DATE_MAX)
 		return -1;
 	*out = (int64_t)it->valuedouble;
 	return 0;

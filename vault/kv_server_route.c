@@ -49,9 +49,9 @@ set_name(struct kvs_route *r, const char *s)
 	/* Even "" ("/keys//create"): kvs_keys_dispatch checks every name
 	 * it is given. */
 	r->has_name = 1;
-	if (strlen(s) > KVS_NAME_MAX)
+	if (strlen(s) > ATR_KV_NAME_MAX)
 		r->name_too_long = 1;
-	snprintf(r->name, sizeof(r->name), "%.*s", (int)KVS_NAME_MAX, s);
+	snprintf(r->name, sizeof(r->name), "%.*s", (int)ATR_KV_NAME_MAX, s);
 }
 
 static void
@@ -341,7 +341,7 @@ kvs_route_check(struct kvs_http *h, const struct kvs_route *r)
 	/* Every route that names a key, "" included: an empty name
 	 * ("/keys//create") would be stored under a name the loader skips,
 	 * and lost at the next start. */
-	if (r->has_name && (r->name_too_long || !kvs_name_valid(r->name))) {
+	if (r->has_name && (r->name_too_long || !atr_kv_name_valid(r->name))) {
 		kvs_reply_error(h, 400, "BadParameter", NULL, "The request URI "
 		    "contains an invalid name: %.127s", r->name);
 		return 0;

@@ -140,7 +140,7 @@ state_create(struct atr_kv_server *s, const char *path, char *secret,
 	text = cJSON_Print(j);
 	if (text == NULL)
 		goto out;
-	err = kvs_write_file(path, 0600, text, strlen(text));
+	err = atr_write_file(path, 0600, text, strlen(text));
 	atr_secure_free(text, strlen(text));
 out:
 	atr_json_free_wiped(j);
@@ -172,7 +172,7 @@ state_load(struct atr_kv_server *s)
 	}
 	/* The secret alone, for scripts: $(cat STATE/client-secret). */
 	if (err == ATR_OK)
-		err = kvs_write_file(s->secret_path, 0600, secret,
+		err = atr_write_file(s->secret_path, 0600, secret,
 		    strlen(secret));
 	if (err == ATR_OK)
 		err = client_add(s, s->client_id, secret);
@@ -199,7 +199,7 @@ admin_token_new(struct atr_kv_server *s)
 	atr_secure_free(b, strlen(b));
 	snprintf(s->admin_path, sizeof(s->admin_path), "%s/admin-token",
 	    s->state_dir);
-	err = kvs_write_file(s->admin_path, 0600, s->admin_token,
+	err = atr_write_file(s->admin_path, 0600, s->admin_token,
 	    strlen(s->admin_token));
 	if (err != ATR_OK)
 		return atr_fail(err, "%s: %s", s->admin_path,

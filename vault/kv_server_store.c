@@ -46,10 +46,6 @@ _Static_assert((unsigned long long)KVS_VERSIONS_MAX * KVS_VERSION_FILE_MAX +
     6ULL * KVS_POLICY_MAX + 4096U <= KVS_FILE_MAX,
     "the largest key file must stay loadable");
 
-/* The temporary files of atr_out_begin (core/fsutil.c): this prefix and
- * six characters from mkstemp. */
-#define TMP_PREFIX ".atrest-tmp-"
-
 cJSON *
 kvs_kop_json(unsigned ops)
 {
@@ -224,12 +220,12 @@ kvs_store_add(struct kvs_store *st, struct kvs_key *k)
 static void
 key_path(const struct kvs_store *st, const char *name, char *out, size_t cap)
 {
-	char lower[KVS_NAME_MAX + 1];
+	char lower[ATR_KV_NAME_MAX + 1];
 	size_t i;
 
 	/* Names are [0-9a-zA-Z-] and unique case-insensitively: the
 	 * lower-cased name is a safe, unique file name. */
-	for (i = 0; name[i] != '\0' && i < KVS_NAME_MAX; i++)
+	for (i = 0; name[i] != '\0' && i < ATR_KV_NAME_MAX; i++)
 		lower[i] = (char)((name[i] >= 'A' && name[i] <= 'Z') ?
 		    name[i] - 'A' + 'a' : name[i]);
 	lower[i] = '\0';
@@ -477,7 +473,7 @@ kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 		return ATR_ERR_NOMEM;
 	/* The loader skips a file whose name is not a key name: writing
 	 * one would acknowledge a key that is gone after a restart. */
-	if (!kvs_name_valid(k->name)) {
+	if (!atr_kv_name_valid(k->name)) {
 		cJSON_Delete(j);
 		return atr_fail(ATR_ERR_USAGE, "invalid key name");
 	}
@@ -516,7 +512,7 @@ kvs_store_persist(struct kvs_store *st, struct kvs_key *k)
 	key_path(st, k->name, path, sizeof(path));
 	/* Private key material: 0600 from the first byte (mkstemp), then
 	 * fsync + rename (fsutil.h). */
-	err = kvs_write_file(path, 0600, text, strlen(text));
+	err = atr_write_file(path, 0600, text, strlen(text));
 out:
 	if (text != NULL)
 		atr_secure_free(text, strlen(text));
@@ -654,7 +650,7 @@ load_file(struct kvs_store *st, const char *path, int *fatal)
 		goto out;
 	}
 	it = cJSON_GetObjectItemCaseSensitive(j, "name");
-	if (!cJSON_IsString(it) || !kvs_name_valid(it->valuestring)) {
+	if (!cJSON_IsString(it) || !atr_kv_name_valid(it->valuestring)) {
 		err = atr_fail(ATR_ERR_CONFIG, "no valid key name");
 		goto out;
 	}
@@ -708,23 +704,6 @@ out:
 	return err;
 }
 
-static int
-is_tmp_name(const char *name)
-{
-	size_t n = strlen(TMP_PREFIX), i;
-
-	if (strncmp(name, TMP_PREFIX, n) != 0 || strlen(name) != n + 6)
-		return 0;
-	/* mkstemp's six characters: glibc and musl draw them from
-	 * [A-Za-z0-9]. */
-	for (i = n; name[i] != '\0'; i++)
-		if (!(name[i] >= '0' && name[i] <= '9') &&
-		    !(name[i] >= 'a' && name[i] <= 'z') &&
-		    !(name[i] >= 'A' && name[i] <= 'Z'))
-			return 0;
-	return 1;
-}
-
 /*
  * A write killed between mkstemp and rename (core/fsutil.c) leaves a
  * temporary file that may hold private keys.  The caller holds the
@@ -742,7 +721,7 @@ remove_tmp_files(const char *dir, struct atr_kv_server *s)
 	while ((e = readdir(d)) != NULL) {
 		struct stat sb;
 
-		if (!is_tmp_name(e->d_name) || fstatat(dirfd(d), e->d_name,
+		if (!atr_out_tmp_name(e->d_name) || fstatat(dirfd(d), e->d_name,
 		    &sb, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISREG(sb.st_mode))
 			continue;
 		if (unlinkat(dirfd(d), e->d_name, 0) != 0)

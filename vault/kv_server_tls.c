@@ -46,7 +46,7 @@ write_pem(const char *path, mode_t mode, EVP_PKEY *key, X509 *cert)
 		BIO_free(b);
 		return atr_fail(ATR_ERR_CRYPTO, "cannot encode %s", path);
 	}
-	err = kvs_write_file(path, mode, mem->data, mem->length);
+	err = atr_write_file(path, mode, mem->data, mem->length);
 	BIO_free(b);
 	return err;
 }

@@ -55,21 +55,6 @@ kvs_unb64url(const char *in, uint8_t **out, size_t *len)
 	return 0;
 }
 
-enum atr_err
-kvs_write_file(const char *path, mode_t mode, const void *buf, size_t len)
-{
-	struct atr_outfile o;
-	enum atr_err err = atr_out_begin(&o, path, mode);
-
-	if (err != ATR_OK)
-		return err;
-	err = atr_write_all(o.fd, buf, len);
-	if (err == ATR_OK)
-		return atr_out_commit(&o, 0);
-	atr_out_abort(&o);
-	return err;
-}
-
 int
 kvs_secret_equal(const void *a, size_t alen, const void *b, size_t blen)
 {
@@ -110,25 +95,6 @@ kvs_hex_id(char out[KVS_VERSION_LEN + 1])
 	if (atr_random(r, sizeof(r)) != ATR_OK)
 		memset(r, 0xa5, sizeof(r));
 	atr_hex(r, sizeof(r), out);
-}
-
-int
-kvs_name_valid(const char *name)
-{
-	size_t i, n = strlen(name);
-
-	if (n == 0 || n > KVS_NAME_MAX)
-		return 0;
-	/* Explicit ranges, not isalnum(): in a Latin-1 locale isalnum()
-	 * takes bytes above 0x7f, which key_path() would not lower-case. */
-	for (i = 0; i < n; i++) {
-		char c = name[i];
-
-		if (!(c >= '0' && c <= '9') && !(c >= 'a' && c <= 'z') &&
-		    !(c >= 'A' && c <= 'Z') && c != '-')
-			return 0;
-	}
-	return 1;
 }
 
 int

@@ -169,7 +169,6 @@ static enum atr_err
 write_file(const char *dir, const char *rel, const void *p, size_t n)
 {
 	char path[PATH_MAX], d[PATH_MAX];
-	struct atr_outfile o;
 	enum atr_err e;
 	char *slash;
 
@@ -183,15 +182,7 @@ write_file(const char *dir, const char *rel, const void *p, size_t n)
 		if (e != ATR_OK)
 			return e;
 	}
-	e = atr_out_begin(&o, path, 0644);
-	if (e != ATR_OK)
-		return e;
-	e = atr_write_all(o.fd, p, n);
-	if (e == ATR_OK)
-		e = atr_out_commit(&o, 0);
-	else
-		atr_out_abort(&o);
-	return e;
+	return atr_write_file(path, 0644, p, n);
 }
 
 static enum atr_err

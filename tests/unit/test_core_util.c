@@ -119,3 +119,34 @@ Test(json, wipe_clears_values_and_names)
 	cJSON_Delete(j);
 	atr_json_free_wiped(NULL);
 }
+
+Test(codec, percent_encoding)
+{
+	char out[32];
+	const uint8_t in[] = {'a', 'Z', '9', '-', '.', '_', '~', ' ', '/',
+	    '%', 0x00, 0xff};
+
+	cr_assert_eq(atr_pct_encode(in, sizeof(in), 0, out, sizeof(out)), 22);
+	cr_assert_str_eq(out, "aZ9-._~%20%2F%25%00%FF");
+	cr_assert_eq(atr_pct_encode(in, 3, ATR_PCT_ALL, out, sizeof(out)), 9);
+	cr_assert_str_eq(out, "%61%5A%39");
+	cr_assert_eq(atr_pct_encode(in, sizeof(in), 0, out, 10), -1);
+	cr_assert_str_eq(out, "", "a cut encoding is wiped");
+	cr_assert(atr_uri_unreserved('~') && !atr_uri_unreserved(0xe9));
+}
+
+Test(jwk, key_vault_names)
+{
+	char longest[ATR_KV_NAME_MAX + 2];
+
+	cr_assert(atr_kv_name_valid("cmk-2024-Q1"));
+	cr_assert(!atr_kv_name_valid(""));
+	cr_assert(!atr_kv_name_valid("a_b"));
+	cr_assert(!atr_kv_name_valid("caf\xc3\xa9"), "ASCII only");
+	memset(longest, 'k', ATR_KV_NAME_MAX);
+	longest[ATR_KV_NAME_MAX] = '\0';
+	cr_assert(atr_kv_name_valid(longest));
+	longest[ATR_KV_NAME_MAX] = 'k';
+	longest[ATR_KV_NAME_MAX + 1] = '\0';
+	cr_assert(!atr_kv_name_valid(longest));
+}

@@ -2230,6 +2230,7 @@ Test(kv_store, leftover_temp_files_removed)
 	struct stat sb;
 	static const char *const gone[] = {
 		".atrest-tmp-AbC123", "keys/.atrest-tmp-x9Y8z7",
+		"keys/.atrest-tmp-Q1w2E3r4T5y6",
 	};
 	static const char *const kept[] = {
 		"notes.txt", ".atrest-tmp-short", "keys/.atrest-tmp-toolong1",
@@ -2240,12 +2241,12 @@ Test(kv_store, leftover_temp_files_removed)
 	create_key(&v, "k", "{\"kty\":\"oct-HSM\"}", NULL, 0);
 	srv_stop(&v, 0);
 	snprintf(keys, sizeof(keys), "%s/keys", v.dir);
-	for (size_t i = 0; i < 2; i++)
+	for (size_t i = 0; i < 3; i++)
 		plant(v.dir, gone[i], "-----BEGIN PRIVATE KEY-----\n", 0600);
 	for (size_t i = 0; i < 5; i++)
 		plant(v.dir, kept[i], "not the server's\n", 0600);
 	srv_start_in(&v, v.dir, NULL, NULL);
-	for (size_t i = 0; i < 2; i++) {
+	for (size_t i = 0; i < 3; i++) {
 		snprintf(p, sizeof(p), "%s/%s", v.dir, gone[i]);
 		cr_assert_neq(stat(p, &sb), 0, "%s is still there", p);
 	}
