@@ -721,7 +721,7 @@ describe("more key shapes: import, RSA-HSM, oct-HSM", () => {
 	});
 });
 
-describe("what emulator users hit (reference §6)", () => {
+describe("what emulator users hit (docs/VAULT.md)", () => {
 	const cred = secretCredential();
 	const kc = new KeyClient(VAULT, cred, SDK);
 	const dek = crypto.randomBytes(32);

@@ -2345,7 +2345,7 @@ Test(kv_server, service_limits)
 	    NULL, &r);
 	expect_error(&r, 429, "Throttled", NULL);
 	cr_assert_null(header(&r, "Retry-After", hv, sizeof(hv)),
-	    "the captured 429 has no Retry-After");
+	    "a limit 429 has no Retry-After by default");
 	resp_free(&r);
 	/* Other operations have their own budget. */
 	http(&v, "GET", "/keys/l1?api-version=7.4", NULL, NULL, &r);
