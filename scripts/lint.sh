@@ -12,6 +12,10 @@ cd "$(dirname "$0")/.." || exit 2
 
 DEFS="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64"
 PKG=$(pkg-config --cflags openssl libcurl libcjson libmicrohttpd 2>/dev/null)
+# The per-file commands run in child shells (xargs bash -c): export the
+# flags, or every file is analysed without them (no -std=c11, no
+# feature macros, no -I/usr/include/cjson).
+export DEFS PKG
 declare -A INC=(
 	[core]="-Icore"
 	[keyvault]="-Icore -Ikeyvault"
