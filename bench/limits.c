@@ -295,7 +295,7 @@ stream_init(struct atb_refs *r)
 	return ATR_OK;
 }
 
-/* One operation of kind k. */
+/* One operation of kind k; rk is the key of the RSA kinds. */
 static enum atr_err
 one(struct atb_refs *r, enum atb_limit_kind k, uint64_t size,
     struct rsa_ref *rk)
@@ -325,9 +325,13 @@ one(struct atb_refs *r, enum atb_limit_kind k, uint64_t size,
 		}
 		return ATR_OK;
 	case ATB_L_RSA_PUB:
+		if (rk == NULL)
+			break;
 		return atr_rsa_oaep_encrypt(rk->pkey, EVP_sha256(), NULL, 0,
 		    r->wrap_in, sizeof(r->wrap_in), buf, &n);
 	case ATB_L_RSA_PRIV:
+		if (rk == NULL)
+			break;
 		err = atr_rsa_oaep_decrypt(rk->pkey, EVP_sha256(), NULL, 0,
 		    rk->ct, rk->ct_len, buf, &n);
 		atr_memzero(buf, n);

@@ -796,7 +796,8 @@ chart_throughput(struct sbuf *b, const struct atb_results *r, enum atb_op op,
 			for (i = 0; i < r->ncells; i++) {
 				const struct atb_cell *c = &r->cells[i];
 
-				if (c->skipped || strcmp(c->key, r->cfg.keys[k]) ||
+				if (c->skipped ||
+				    strcmp(c->key, r->cfg.keys[k]) != 0 ||
 				    c->hier != (enum atb_hier)h || c->op != op ||
 				    c->threads != thr)
 					continue;

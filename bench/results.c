@@ -110,16 +110,16 @@ cell_counts(struct atb_cell *c, const struct group *G,
 {
 	unsigned i, p;
 
-	c->p50_us = atb_hist_quantile(M->lat, 0.50) / 1e3;
-	c->p90_us = atb_hist_quantile(M->lat, 0.90) / 1e3;
-	c->p99_us = atb_hist_quantile(M->lat, 0.99) / 1e3;
-	c->p999_us = atb_hist_quantile(M->lat, 0.999) / 1e3;
-	c->max_us = M->lat->max / 1e3;
-	c->min_us = M->lat->min / 1e3;
+	c->p50_us = (double)atb_hist_quantile(M->lat, 0.50) / 1e3;
+	c->p90_us = (double)atb_hist_quantile(M->lat, 0.90) / 1e3;
+	c->p99_us = (double)atb_hist_quantile(M->lat, 0.99) / 1e3;
+	c->p999_us = (double)atb_hist_quantile(M->lat, 0.999) / 1e3;
+	c->max_us = (double)M->lat->max / 1e3;
+	c->min_us = (double)M->lat->min / 1e3;
 	c->mean_us = atb_hist_mean(M->lat) / 1e3;
 	for (i = 0; i < ATB_CDF_POINTS; i++)
-		c->cdf_us[i] = (float)(atb_hist_quantile(M->lat, atb_cdf_q[i]) /
-		    1e3);
+		c->cdf_us[i] = (float)((double)atb_hist_quantile(M->lat,
+		    atb_cdf_q[i]) / 1e3);
 	c->kms_calls = M->kms_calls;
 	c->kms_errors = M->kms_errors;
 	c->kms_calls_per_op = (double)M->kms_calls / (double)M->ops;
@@ -130,9 +130,9 @@ cell_counts(struct atb_cell *c, const struct group *G,
 	c->vault_requests = M->srv_requests;
 	c->vault_throttled = M->srv_throttled;
 	if (M->kms->count > 0) {
-		c->kms_p50_us = atb_hist_quantile(M->kms, 0.50) / 1e3;
-		c->kms_p99_us = atb_hist_quantile(M->kms, 0.99) / 1e3;
-		c->kms_max_us = M->kms->max / 1e3;
+		c->kms_p50_us = (double)atb_hist_quantile(M->kms, 0.50) / 1e3;
+		c->kms_p99_us = (double)atb_hist_quantile(M->kms, 0.99) / 1e3;
+		c->kms_max_us = (double)M->kms->max / 1e3;
 	}
 	if (G->hier != ATB_PER_OBJECT && M->hits + M->misses > 0)
 		c->cache_hit_rate = (double)M->hits /

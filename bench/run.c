@@ -69,8 +69,8 @@ bn_obj_cap(uint64_t size, uint32_t fs)
 /* ---- limits table ------------------------------------------------------- */
 
 struct limspec {
-	enum atb_limit_kind kind;
 	uint64_t size;
+	enum atb_limit_kind kind;
 	unsigned bits;
 };
 
@@ -315,8 +315,8 @@ cpu_seconds(void)
 
 	if (getrusage(RUSAGE_SELF, &ru) != 0)
 		return NAN;
-	return (double)ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 +
-	    (double)ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+	return (double)ru.ru_utime.tv_sec + (double)ru.ru_utime.tv_usec / 1e6 +
+	    (double)ru.ru_stime.tv_sec + (double)ru.ru_stime.tv_usec / 1e6;
 }
 
 

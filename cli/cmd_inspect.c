@@ -56,7 +56,8 @@ examine(const char *path, struct info *in)
 	 * one, and a FIFO must not hang the open (fsutil.h). */
 	if (atr_open_regular(path, &fd, &st) != ATR_OK) {
 		free(spill);
-		return cli_error_file(path, ATR_ERR_IO);
+		(void)cli_error_file(path, ATR_ERR_IO);
+		return 2;   /* in->h is not filled: the caller skips it */
 	}
 	in->file_size = (uint64_t)st.st_size;
 	in->err = atr_read_header(fd, in->h, spill, &extra);

@@ -341,7 +341,7 @@ one_of(const char *v, const char *a, const char *b, int *out)
  * the exit code.  The switch is the table of options and reads better
  * whole than cut.
  */
-static int
+static int /* NOLINTNEXTLINE(readability-function-size): option table */
 serve_option(struct serve_args *a, int c, const char *v, const char *text)
 {
 	struct atr_kv_server_opts *o = &a->o;

@@ -293,8 +293,7 @@ cmd_merge(int argc, char **argv)
 	rc = parse_merge_args(argc, argv, &a);
 	if (rc >= 0)
 		return rc;
-	rc = 0;
-	sh = calloc((size_t)a.n, sizeof(*sh));
+	sh = calloc((size_t)a.n, sizeof(struct vfy_report *));
 	if (sh == NULL)
 		return cli_error(NULL, ATR_ERR_NOMEM);
 	for (i = 0; i < a.n; i++) {

@@ -65,6 +65,7 @@ cli_keys_free(struct cli_keys *ks)
 	}
 }
 
+#undef cli_bad_option /* the function itself (common.h, make lint) */
 int
 cli_bad_option(const char *cmd, char **argv)
 {

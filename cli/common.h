@@ -56,6 +56,9 @@ int cli_key_error(const char *uri, enum atr_err err);
  * off): one usage line naming the bad option.  Returns 2.
  */
 int cli_bad_option(const char *cmd, char **argv);
+#if defined(ATR_LINT)	/* the result, for make lint (cli.h) */
+#define cli_bad_option(cmd, argv) ((void)cli_bad_option(cmd, argv), 2)
+#endif
 
 /* Parses "65536", "64K", "1M" (binary units; "KiB", "B" suffixes too).
  * Returns 0, or -1 when bad (nothing printed, *out untouched). */

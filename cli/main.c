@@ -74,6 +74,7 @@ vescaped(FILE *f, const char *fmt, va_list ap)
 	fputs(atr_escape(m, e, sizeof(e)), f);
 }
 
+#undef cli_usage_error /* the function itself (cli.h, make lint) */
 int
 cli_usage_error(const char *cmd, const char *fmt, ...)
 {

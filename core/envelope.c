@@ -131,6 +131,7 @@ wrap_digest(uint8_t kind, const uint8_t *binding, size_t binding_len,
 	buf[n++] = alg;
 	put16(buf + n, (uint16_t)kl);
 	n += 2;
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): length-prefixed */
 	memcpy(buf + n, key_id, kl);
 	n += kl;
 	return atr_sha256(buf, n, out);
@@ -204,7 +205,8 @@ atr_header_parse(const uint8_t *buf, size_t len, struct atr_header *h)
 	size_t off, i;
 
 	h->len = 0;
-	if (len < ATR_MAGIC_BYTES || memcmp(buf, ATR_MAGIC, ATR_MAGIC_BYTES))
+	if (len < ATR_MAGIC_BYTES ||
+	    memcmp(buf, ATR_MAGIC, ATR_MAGIC_BYTES) != 0)
 		return atr_fail(ATR_ERR_FORMAT, "no atrest magic (not an envelope)");
 	if (len < ATR_CORE_BYTES + 2)
 		return atr_fail(ATR_ERR_FORMAT, "truncated header");
@@ -399,6 +401,7 @@ put_stanza(uint8_t *hdr, size_t *off, uint8_t provider, uint8_t alg,
 	hdr[*off + 2] = kind;
 	put16(hdr + *off + 3, (uint16_t)kl);
 	*off += 5;
+	/* NOLINTNEXTLINE(bugprone-not-null-terminated-result): length-prefixed */
 	memcpy(hdr + *off, key_id, kl);
 	*off += kl;
 	put16(hdr + *off, (uint16_t)wl);

@@ -94,6 +94,7 @@ atr_detail_set(const char *fmt, ...)
 	va_end(ap);
 }
 
+#undef atr_fail /* the function itself (err.h, make lint) */
 enum atr_err
 atr_fail(enum atr_err err, const char *fmt, ...)
 {

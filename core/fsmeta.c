@@ -20,7 +20,8 @@ printable(const char *name, char *out, size_t cap)
 	size_t i;
 
 	for (i = 0; name[i] != '\0' && i + 1 < cap; i++)
-		out[i] = (name[i] >= 0x20 && name[i] < 0x7f) ? name[i] : '?';
+		out[i] = (char)((name[i] >= 0x20 && name[i] < 0x7f) ?
+		    name[i] : '?');
 	out[i] = '\0';
 }
 

@@ -22,7 +22,7 @@ put(struct obuf *b, const char *s, size_t n)
 			b->cut = 1;
 			return;
 		}
-		b->p[b->len++] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+		b->p[b->len++] = (char)((c < 0x20 || c == 0x7f) ? '?' : c);
 	}
 }
 

@@ -358,8 +358,10 @@ par_run(struct par *P, unsigned threads, unsigned *used)
 	P->nbatches = (P->nframes + P->batch - 1) / P->batch;
 	if (threads > MAX_WORKERS)
 		threads = MAX_WORKERS;
+	/* At least the calling thread, w[0], which par_main reads (the
+	 * callers come here with more than one batch of body). */
 	if (threads > P->nbatches)
-		threads = (unsigned)P->nbatches;
+		threads = P->nbatches > 0 ? (unsigned)P->nbatches : 1;
 	memset(w, 0, sizeof(w));
 	P->err_batch = UINT64_MAX;
 	if (pthread_mutex_init(&P->mu, NULL) != 0)

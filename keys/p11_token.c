@@ -38,7 +38,7 @@ p11_printable(const char *s, size_t n, char *out, size_t cap)
 	for (i = 0; i < n && i + 1 < cap; i++) {
 		unsigned char c = (unsigned char)s[i];
 
-		out[i] = (c >= 0x20 && c < 0x7f) ? (char)c : '?';
+		out[i] = (char)((c >= 0x20 && c < 0x7f) ? c : '?');
 	}
 	out[i] = '\0';
 }

@@ -168,7 +168,7 @@ parse_slot_id(const char *v, size_t n, unsigned long *out)
 	buf[n] = '\0';
 	errno = 0;
 	x = strtoull(buf, &end, 10);
-	if (errno != 0 || *end != '\0' || x > (unsigned long long)~0UL)
+	if (errno != 0 || *end != '\0' || (unsigned long)x != x)
 		goto bad;
 	*out = (unsigned long)x;
 	return ATR_OK;

@@ -3,15 +3,34 @@
 #   1. clang-tidy with the checked-in .clang-tidy (bugprone, CERT C, the
 #      Clang static analyzer, function size), each layer with its own
 #      include paths, as the Makefile compiles it;
-#   2. GCC's -fanalyzer (leaks, double frees, use after free, NULL
-#      dereferences along paths), with the same flags.
+#   2. GCC's -fanalyzer (double frees, use after free, NULL
+#      dereferences, uninitialised reads along paths; its leak check is
+#      off, see GCC_ANALYZER), with the same flags.
 # Prints every finding and a count per check; exits 1 when there is any.
 # JOBS=N runs N files at once (default: the CPU count).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
-DEFS="-std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE -D_FILE_OFFSET_BITS=64"
+# ATR_LINT: atr_fail, cli_usage_error and cli_bad_option become macros
+# that state their result (core/err.h): both analysers read one file at
+# a time and otherwise follow "return atr_fail(ATR_ERR_IO, ...)" as if
+# it could succeed (17 of the first run's findings).
+DEFS="-DATR_LINT -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+-D_FILE_OFFSET_BITS=64"
+# -Wno-analyzer-malloc-leak: GCC 12's leak check loses a pointer once it
+# is stored into an element of a heap array or a struct reached through
+# a parameter (bench/group.c member_alloc, verify/merge.c copy_config,
+# the queues of cli/common.c and verify/pool.c, ...) or handed to
+# pthread_setspecific (core/crypto.c tls_get).  Each of its 51 findings
+# was checked: every one is such a store, released by the owner's free
+# function.  Leaks stay checked by clang-analyzer-unix.Malloc above and
+# by LeakSanitizer in the SAN=1 test runs.
+GCC_ANALYZER="-fanalyzer -Wno-analyzer-malloc-leak"
 PKG=$(pkg-config --cflags openssl libcurl libcjson libmicrohttpd 2>/dev/null)
+# The per-file commands run in child shells (xargs bash -c): export the
+# flags, or every file is analysed without them (no -std=c11, no
+# feature macros, no -I/usr/include/cjson).
+export DEFS PKG GCC_ANALYZER
 declare -A INC=(
 	[core]="-Icore"
 	[keyvault]="-Icore -Ikeyvault"
@@ -39,7 +58,7 @@ done <"$out/files" | xargs -P "$jobs" -d '\n' -n 1 bash -c '
 	IFS=$'"'"'\t'"'"' read -r layer f inc <<<"$1"
 	log="'"$out"'/$(echo "$f" | tr / _)"
 	clang-tidy --quiet "$f" -- $DEFS $PKG $inc >"$log.tidy" 2>/dev/null
-	gcc $DEFS $PKG $inc -fanalyzer -O1 -c -o /dev/null "$f" >"$log.gcc" 2>&1
+	gcc $DEFS $PKG $inc $GCC_ANALYZER -O1 -c -o /dev/null "$f" >"$log.gcc" 2>&1
 ' _
 
 cat "$out"/*.tidy | grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' |

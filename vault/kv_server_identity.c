@@ -129,7 +129,7 @@ add_times_as_strings(cJSON *j, long lifetime, int64_t now)
 	snprintf(num, sizeof(num), "%ld", lifetime);
 	cJSON_AddStringToObject(j, "expires_in", num);
 	cJSON_AddStringToObject(j, "ext_expires_in", num);
-	snprintf(num, sizeof(num), "%lld", (long long)(now + lifetime));
+	snprintf(num, sizeof(num), "%lld", (long long)now + lifetime);
 	cJSON_AddStringToObject(j, "expires_on", num);
 	snprintf(num, sizeof(num), "%lld", (long long)now);
 	cJSON_AddStringToObject(j, "not_before", num);

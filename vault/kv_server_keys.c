@@ -753,7 +753,7 @@ kvs_handle_list(struct kvs_http *h, int deleted)
 	if (arr == NULL)
 		goto oom;
 	pthread_rwlock_rdlock(&st->lock);
-	sel = calloc(st->n + 1, sizeof(*sel));
+	sel = calloc(st->n + 1, sizeof(struct kvs_key *));
 	if (sel == NULL) {
 		pthread_rwlock_unlock(&st->lock);
 		goto oom;
@@ -762,7 +762,7 @@ kvs_handle_list(struct kvs_http *h, int deleted)
 		if (st->keys[i]->deleted == deleted && st->keys[i]->nv > 0)
 			sel[m++] = st->keys[i];
 	/* Stable order by name, so that skip tokens page predictably. */
-	qsort(sel, m, sizeof(*sel), cmp_keys);
+	qsort(sel, m, sizeof(struct kvs_key *), cmp_keys);
 	for (i = skip; i < m && n < max; i++, n++)
 		cJSON_AddItemToArray(arr, item_json(h, sel[i],
 		    kvs_key_latest(sel[i]), 0, deleted));

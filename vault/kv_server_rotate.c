@@ -204,11 +204,13 @@ kvs_handle_policy(struct kvs_http *h, const struct kvs_route *r, int set)
 		cJSON *prev = k->rotation_policy;
 		double created = (double)kvs_now(h->s);
 
-		old = prev != NULL ? cJSON_GetObjectItemCaseSensitive(
-		    cJSON_GetObjectItemCaseSensitive(prev, "attributes"),
-		    "created") : NULL;
-		if (cJSON_IsNumber(old))
-			created = old->valuedouble;
+		if (prev != NULL) {
+			old = cJSON_GetObjectItemCaseSensitive(
+			    cJSON_GetObjectItemCaseSensitive(prev, "attributes"),
+			    "created");
+			if (cJSON_IsNumber(old))
+				created = old->valuedouble;
+		}
 		attrs = cJSON_GetObjectItemCaseSensitive(j, "attributes");
 		cJSON_DeleteItemFromObjectCaseSensitive(attrs, "created");
 		cJSON_DeleteItemFromObjectCaseSensitive(attrs, "updated");

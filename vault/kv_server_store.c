@@ -148,7 +148,8 @@ kvs_key_append(struct kvs_key *k, struct kvs_version *v)
 {
 	if (k->nv == k->capv) {
 		size_t cap = k->capv ? k->capv * 2 : 4;
-		struct kvs_version **p = realloc(k->v, cap * sizeof(*p));
+		struct kvs_version **p = realloc(k->v,
+		    cap * sizeof(struct kvs_version *));
 
 		if (p == NULL)
 			return ATR_ERR_NOMEM;
@@ -206,7 +207,8 @@ kvs_store_add(struct kvs_store *st, struct kvs_key *k)
 {
 	if (st->n == st->cap) {
 		size_t cap = st->cap ? st->cap * 2 : 16;
-		struct kvs_key **p = realloc(st->keys, cap * sizeof(*p));
+		struct kvs_key **p = realloc(st->keys,
+		    cap * sizeof(struct kvs_key *));
 
 		if (p == NULL)
 			return ATR_ERR_NOMEM;
@@ -244,7 +246,7 @@ kvs_store_purge(struct kvs_store *st, struct kvs_key *k)
 	for (i = 0; i < st->n; i++)
 		if (st->keys[i] == k) {
 			memmove(st->keys + i, st->keys + i + 1,
-			    (st->n - i - 1) * sizeof(*st->keys));
+			    (st->n - i - 1) * sizeof(struct kvs_key *));
 			st->n--;
 			break;
 		}

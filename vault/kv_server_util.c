@@ -140,7 +140,7 @@ kvs_text_valid(const char *s, size_t max_chars)
 	return 1;
 }
 
-int
+int /* NOLINTNEXTLINE(misc-no-recursion): at most depth levels */
 kvs_json_text_valid(const cJSON *j, unsigned depth)
 {
 	const cJSON *it;

@@ -161,7 +161,7 @@ vault_findings(struct engine *E, const struct atr_key *key,
 		    "recoveryLevel \"%s\" lacks soft delete with purge "
 		    "protection", va->recovery_level[0] ?
 		    va->recovery_level : "(none)");
-	if (strncmp(va->kty, "RSA", 3) != 0 && strncmp(va->kty, "oct", 3))
+	if (strncmp(va->kty, "RSA", 3) != 0 && strncmp(va->kty, "oct", 3) != 0)
 		vfy_report_add(r, VFY_ERROR, -1, key->uri, -1,
 		    "policy.vault-kty", "key type %s cannot wrap data keys",
 		    va->kty);

@@ -58,7 +58,7 @@ bput(struct buf *b, const void *s, size_t n)
 {
 	if (b->err)
 		return;
-	if (b->n + n > b->cap) {
+	if (b->p == NULL || b->n + n > b->cap) {   /* none yet, too small */
 		size_t nc = b->cap ? b->cap * 2 : 4096;
 		char *np;
 

@@ -86,6 +86,7 @@ static enum atr_err
 load_config(struct vfy_report *r, const cJSON *cfg)
 {
 	const cJSON *it, *a;
+	const char *fp;
 	size_t n, i;
 	char *pol;
 	enum atr_err e;
@@ -142,10 +143,9 @@ load_config(struct vfy_report *r, const cJSON *cfg)
 		r->shard_n = (unsigned)num_of(it, "n", 0);
 	}
 	r->revocation_drill = bool_of(cfg, "revocation_drill");
-	if (str_of(cfg, "fingerprint_key") != NULL &&
-	    strcmp(str_of(cfg, "fingerprint_key"), "ephemeral") != 0)
-		snprintf(r->fp_key_id, sizeof(r->fp_key_id), "%s",
-		    str_of(cfg, "fingerprint_key"));
+	fp = str_of(cfg, "fingerprint_key");
+	if (fp != NULL && strcmp(fp, "ephemeral") != 0)
+		snprintf(r->fp_key_id, sizeof(r->fp_key_id), "%s", fp);
 	it = cJSON_GetObjectItemCaseSensitive(cfg, "policy");
 	if (!cJSON_IsObject(it))
 		return atr_fail(ATR_ERR_FORMAT, "no policy in the report");
@@ -355,11 +355,14 @@ vfy_report_load(const char *path, struct vfy_report **out)
 	    str_of(sum, "incomplete_reason") ? str_of(sum, "incomplete_reason") :
 	    "");
 	{
-		/* started: the ISO time back to seconds */
+		/* started: the ISO time back to seconds.  The field widths
+		 * keep every number far from INT_MAX, so sscanf cannot meet
+		 * a value it cannot convert; what does not match is left. */
 		const char *st = str_of(run, "started");
 		struct tm tm;
 
 		memset(&tm, 0, sizeof(tm));
+		/* NOLINTNEXTLINE(cert-err34-c): widths bound it, see above */
 		if (st != NULL && sscanf(st, "%4d-%2d-%2dT%2d:%2d:%2dZ",
 		    &tm.tm_year, &tm.tm_mon, &tm.tm_mday, &tm.tm_hour,
 		    &tm.tm_min, &tm.tm_sec) == 6) {
@@ -394,6 +397,11 @@ same_config(const struct vfy_report *a, const struct vfy_report *b,
 	for (i = 0; !*what && i < a->nkeys; i++)
 		if (strcmp(a->keys[i].key_id, b->keys[i].key_id) != 0)
 			*what = "keys";
+	/* Byte for byte: both sides were built alike (vfy_policy_default,
+	 * which memsets, then vfy_policy_parse of the report's full
+	 * policy), so equal policies are equal bytes, padding and doubles
+	 * included; a member-by-member list would go stale. */
+	/* NOLINTNEXTLINE(bugprone-suspicious-memory-comparison) */
 	if (!*what && memcmp(&a->policy, &b->policy, sizeof(a->policy)) != 0)
 		*what = "policy";
 	if (!*what && strcmp(a->manifest_sha, b->manifest_sha) != 0)

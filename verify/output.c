@@ -312,7 +312,7 @@ json_cov(struct vfy_out *o, const struct vfy_cov *cv, int first)
 	    "\"wraps\": %llu, \"configured\": %s, \"primary\": %s, "
 	    "\"current\": %s}", (unsigned long long)cv->objects,
 	    (unsigned long long)cv->opened,
-	    (unsigned long long)(cv->direct + cv->nshares),
+	    (unsigned long long)cv->direct + cv->nshares,
 	    cv->configured ? "true" : "false",
 	    cv->primary ? "true" : "false",
 	    cv->current ? "true" : "false");

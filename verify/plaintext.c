@@ -72,7 +72,7 @@ eng_report_hits(struct worker *w, const struct job *j, const struct hitagg *a)
 		    "an unwrapped %s is stored in the clear (%llu "
 		    "occurrence%s)",
 		    a->n[VFY_PAT_DEK] ? "data key (DEK)" : "intermediate key",
-		    (unsigned long long)(a->n[VFY_PAT_DEK] + a->n[VFY_PAT_IK]),
+		    (unsigned long long)a->n[VFY_PAT_DEK] + a->n[VFY_PAT_IK],
 		    a->n[VFY_PAT_DEK] + a->n[VFY_PAT_IK] == 1 ? "" : "s");
 	}
 }

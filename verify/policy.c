@@ -96,7 +96,7 @@ get_uint(const struct pctx *c, const cJSON *it, uint64_t max, uint64_t *out)
 static enum atr_err
 get_u32(const struct pctx *c, const cJSON *it, unsigned max, unsigned *out)
 {
-	uint64_t v;
+	uint64_t v = 0;
 	enum atr_err e = get_uint(c, it, max, &v);
 
 	if (e == ATR_OK)

@@ -134,7 +134,10 @@ vfy_flist_add(struct vfy_flist *l, struct vfy_finding *f)
 		return;
 	}
 	vfy_finding_free(&l->v[0]);
-	l->v[0] = *f;
+	/* memcpy, not "l->v[0] = *f": clang's analyzer loses a struct
+	 * assignment into a heap array and then reports the old strings
+	 * as used after free (make lint). */
+	memcpy(&l->v[0], f, sizeof(*f));
 	sift_down(l->v, l->n, 0);
 }
 

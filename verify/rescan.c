@@ -129,7 +129,7 @@ eng_rescan(struct engine *E)
 {
 	size_t i, total_rs = 0, total_dyn = 0;
 	enum atr_err err = ATR_OK;
-	char joined[64];
+	unsigned char joined[64];
 
 	for (i = 0; i < E->nw; i++) {
 		total_rs += E->w[i].nrs;

@@ -7,6 +7,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -588,6 +589,66 @@ Test(walk, walkat_descriptors_depth_and_skip)
 	cr_assert_eq(a.max_depth, 2);
 	/* 9 files, minus b/a and b/z below the skipped b */
 	cr_assert_eq(a.files, 7);
+	free(root);
+}
+
+/*
+ * A deep tree, walked in a thread with a small stack.  Each level's
+ * frame held two PATH_MAX buffers: 200 levels took 1.7 MiB of stack,
+ * and a tree 1500 deep overflowed the main thread's 8 MiB (encrypt and
+ * rewrap of such a tree died of SIGSEGV; found by make lint,
+ * misc-no-recursion).
+ */
+#define DEEP_LEVELS 200U
+
+struct deep_walk {
+	const char *root;
+	struct at_seen a;
+	enum atr_err err;
+	char detail[512];
+};
+
+static void *
+deep_walk_main(void *arg)
+{
+	struct deep_walk *d = arg;
+
+	d->err = atr_walkat(d->root, at_cb, &d->a);
+	snprintf(d->detail, sizeof(d->detail), "%s", atr_detail());
+	return NULL;
+}
+
+Test(walk, deep_tree_in_a_small_stack)
+{
+	struct deep_walk d;
+	pthread_attr_t attr;
+	pthread_t th;
+	char *root = at("deep");
+	unsigned i;
+	int fd, sub;
+
+	cr_assert_eq(mkdir(root, 0700), 0);
+	fd = open(root, O_RDONLY | O_DIRECTORY);
+	cr_assert_geq(fd, 0);
+	for (i = 0; i < DEEP_LEVELS; i++) {
+		cr_assert_eq(mkdirat(fd, "a", 0700), 0);
+		sub = openat(fd, "a", O_RDONLY | O_DIRECTORY);
+		cr_assert_geq(sub, 0);
+		close(fd);
+		fd = sub;
+	}
+	close(fd);
+	memset(&d, 0, sizeof(d));
+	d.root = root;
+	d.a.ok = 1;
+	cr_assert_eq(pthread_attr_init(&attr), 0);
+	cr_assert_eq(pthread_attr_setstacksize(&attr, 512 * 1024), 0);
+	cr_assert_eq(pthread_create(&th, &attr, deep_walk_main, &d), 0);
+	pthread_join(th, NULL);
+	pthread_attr_destroy(&attr);
+	cr_assert_eq(d.err, ATR_OK, "%s", d.detail);
+	cr_assert(d.a.ok, "dirfd/name did not name the entry");
+	cr_assert_eq(d.a.max_depth, DEEP_LEVELS);
 	free(root);
 }
 
