@@ -133,6 +133,7 @@ demo: deps
 # suite normally and under ASan+UBSan.
 test: deps
 	@$(MAKE) --no-print-directory check-layers
+	@$(MAKE) --no-print-directory lint
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory check-symbols
 	@$(MAKE) --no-print-directory check-sdk
@@ -140,7 +141,7 @@ test: deps
 	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
-	@echo "make test: the layering and symbol checks, the suite, the Azure SDK suite, the ASan+UBSan run, the valgrind run, the TSan run and the fuzzers all passed"
+	@echo "make test: the layering and symbol checks, lint, the suite, the Azure SDK suite, the ASan+UBSan run, the valgrind run, the TSan run and the fuzzers all passed"
 	@cat build/.tests-summary
 
 check: tests
@@ -196,6 +197,7 @@ check-symbols: $(B)/atrest $(TLIB_OBJ)
 	@rm -f $(B)/atrest-planted
 
 lint:
+	@bash scripts/lint.sh --self-test
 	@bash scripts/lint.sh
 
 clean:

@@ -8,7 +8,7 @@ pkgs=(
 	libmicrohttpd-dev libp11-kit-dev softhsm2 opensc
 	nghttp2-proxy
 	age gnuplot-nox
-	clang libclang-rt-14-dev valgrind
+	clang clang-tidy libclang-rt-14-dev valgrind
 	libxml2-utils
 )
 

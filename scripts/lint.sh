@@ -8,6 +8,9 @@
 #      off, see GCC_ANALYZER), with the same flags.
 # Prints every finding and a count per check; exits 1 when there is any.
 # JOBS=N runs N files at once (default: the CPU count).
+# --self-test: lints one planted file instead (a strcmp used as a
+# boolean, a use after free) and fails unless both tools report it, so
+# that a broken flag or a silenced tool cannot turn make lint green.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 
@@ -45,11 +48,35 @@ out=$(mktemp -d "${TMPDIR:-/tmp}/atrest-lint-XXXXXX") || exit 2
 trap 'rm -rf "$out"' EXIT
 
 command -v clang-tidy >/dev/null || { echo "lint: clang-tidy is not installed (apt install clang-tidy)" >&2; exit 2; }
-for layer in core keyvault keys vault verify bench cli; do
-	for f in "$layer"/*.c; do
-		printf '%s\t%s\n' "$layer" "$f"
-	done
-done >"$out/files"
+self_test=0
+if [ "${1:-}" = --self-test ]; then
+	self_test=1
+	cat >"$out/planted.c" <<'PLANT'
+#include <stdlib.h>
+#include <string.h>
+#include "err.h"
+int planted(const char *a, const char *b);
+int
+planted(const char *a, const char *b)
+{
+	char *p = malloc(8);
+
+	if (p == NULL)
+		return ATR_ERR_NOMEM;
+	free(p);
+	if (strcmp(a, b))
+		return p[0];
+	return 0;
+}
+PLANT
+	printf 'core\t%s\n' "$out/planted.c" >"$out/files"
+else
+	for layer in core keyvault keys vault verify bench cli; do
+		for f in "$layer"/*.c; do
+			printf '%s\t%s\n' "$layer" "$f"
+		done
+	done >"$out/files"
+fi
 
 # Bash cannot export an associative array: pass the paths per line.
 while IFS=$'\t' read -r layer f; do
@@ -57,7 +84,7 @@ while IFS=$'\t' read -r layer f; do
 done <"$out/files" | xargs -P "$jobs" -d '\n' -n 1 bash -c '
 	IFS=$'"'"'\t'"'"' read -r layer f inc <<<"$1"
 	log="'"$out"'/$(echo "$f" | tr / _)"
-	clang-tidy --quiet "$f" -- $DEFS $PKG $inc >"$log.tidy" 2>/dev/null
+	clang-tidy --quiet --config-file=.clang-tidy "$f" -- $DEFS $PKG $inc >"$log.tidy" 2>/dev/null
 	gcc $DEFS $PKG $inc $GCC_ANALYZER -O1 -c -o /dev/null "$f" >"$log.gcc" 2>&1
 ' _
 
@@ -66,6 +93,16 @@ cat "$out"/*.tidy | grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' |
 cat "$out"/*.gcc | grep -E '^[^ ]+:[0-9]+:[0-9]+: (warning|error):' |
     sort -u >>"$out/all"
 n=$(wc -l <"$out/all")
+if [ "$self_test" = 1 ]; then
+	if grep -q 'bugprone-suspicious-string-compare' "$out/all" &&
+	    grep -q 'Wanalyzer-use-after-free' "$out/all"; then
+		echo "lint self-test: both tools report the planted defects"
+		exit 0
+	fi
+	cat "$out/all"
+	echo "lint self-test: a planted defect went unreported" >&2
+	exit 1
+fi
 if [ "$n" -gt 0 ]; then
 	cat "$out/all"
 	echo "lint: $n finding(s):"
