@@ -135,17 +135,6 @@ kek_ref(const struct group *G, const struct kset *ks, unsigned *bits)
 
 
 static void
-size_label(uint64_t s, char *out, size_t cap)
-{
-	if (s >= 1024ULL * 1024 && s % (1024ULL * 1024) == 0)
-		snprintf(out, cap, "%lluM", (unsigned long long)(s >> 20));
-	else if (s >= 1024 && s % 1024 == 0)
-		snprintf(out, cap, "%lluK", (unsigned long long)(s >> 10));
-	else
-		snprintf(out, cap, "%llu", (unsigned long long)s);
-}
-
-static void
 member_free(struct member *M)
 {
 	unsigned i;
@@ -312,7 +301,7 @@ group_run(struct run *R, struct group *G)
 	unsigned r;
 	size_t i;
 
-	size_label(G->size, sl, sizeof(sl));
+	atr_size_label(G->size, sl, sizeof(sl));
 	/* Pools (decrypt) or the round-trip check (encrypt). */
 	err = pools_build(R, G, 1);
 	if (err != ATR_OK)

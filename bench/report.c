@@ -18,19 +18,9 @@
 #include <cJSON.h>
 
 #include "fsutil.h"
+#include "util.h"
 
 /* ---- formatting helpers ------------------------------------------------- */
-
-static void
-fmt_size(uint64_t s, char *out, size_t cap)
-{
-	if (s >= 1024ULL * 1024 && s % (1024ULL * 1024) == 0)
-		snprintf(out, cap, "%lluM", (unsigned long long)(s >> 20));
-	else if (s >= 1024 && s % 1024 == 0)
-		snprintf(out, cap, "%lluK", (unsigned long long)(s >> 10));
-	else
-		snprintf(out, cap, "%llu", (unsigned long long)s);
-}
 
 static void
 fmt_num(double v, char *out, size_t cap)
@@ -159,7 +149,7 @@ atb_print_table(FILE *f, const struct atb_results *r)
 		char sz[32], k[32], ops[16], mb[16], p50[16], p99[16], p999[16];
 		char kms[16], hit[16], cs[16], vl[16];
 
-		fmt_size(c->size, sz, sizeof(sz));
+		atr_size_label(c->size, sz, sizeof(sz));
 		short_key(c->key, k, sizeof(k));
 		if (c->skipped) {
 			fprintf(f, "%-12s %5s %-7s %3u %-22s %s\n",
@@ -203,7 +193,7 @@ atb_print_table(FILE *f, const struct atb_results *r)
 
 		if (c->skipped)
 			continue;
-		fmt_size(c->size, sz, sizeof(sz));
+		atr_size_label(c->size, sz, sizeof(sz));
 		short_key(c->key, k, sizeof(k));
 		for (p = 0; p < ATB_PH__COUNT; p++)
 			fmt_us(c->phase_us[p], v[p], sizeof(v[p]));
@@ -237,7 +227,7 @@ atb_print_table(FILE *f, const struct atb_results *r)
 
 		if (c->skipped || c->vault_latency_ms < 0)
 			continue;
-		fmt_size(c->size, sz, sizeof(sz));
+		atr_size_label(c->size, sz, sizeof(sz));
 		short_key(c->key, k, sizeof(k));
 		fmt_num(c->ops_per_s.med, a, sizeof(a));
 		fmt_num(c->kms_per_s, b, sizeof(b));

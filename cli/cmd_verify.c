@@ -20,6 +20,7 @@
 #include "crypto.h"
 #include "fsutil.h"
 #include "quote.h"
+#include "util.h"
 #include "verify.h"
 #include "keys.h"
 
@@ -80,21 +81,6 @@ usage_fixture(FILE *f)
 	    "DIR.manifest.json).  The same seed gives the same bytes.\n");
 }
 
-static const char *
-human(uint64_t b, char *buf, size_t cap)
-{
-	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024.0 && i < 4) {
-		v /= 1024.0;
-		i++;
-	}
-	snprintf(buf, cap, "%.1f %s", v, u[i]);
-	return buf;
-}
-
 static void
 show_progress(void *arg, const struct vfy_progress *p)
 {
@@ -105,7 +91,7 @@ show_progress(void *arg, const struct vfy_progress *p)
 	    p->phase == 0 ? "checking" : p->phase == 1 ? "rescanning" :
 	    "finishing", (unsigned long long)p->files_done,
 	    (unsigned long long)p->files_queued,
-	    human(p->bytes_done, hb, sizeof(hb)));
+	    atr_fmt_bytes(p->bytes_done, hb, sizeof(hb)));
 	fflush(stderr);
 }
 

@@ -1,6 +1,7 @@
 /* see util.h */
 #include "util.h"
 
+#include <stdio.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -19,4 +20,34 @@ atr_now_ns(void)
 
 	clock_gettime(CLOCK_MONOTONIC, &ts);
 	return (uint64_t)ts.tv_sec * 1000000000U + (uint64_t)ts.tv_nsec;
+}
+
+const char *
+atr_fmt_bytes(uint64_t bytes, char *buf, size_t cap)
+{
+	static const char *const unit[] = {"B", "KiB", "MiB", "GiB", "TiB"};
+	double v = (double)bytes;
+	unsigned i = 0;
+
+	while (v >= 1024.0 && i + 1 < sizeof(unit) / sizeof(unit[0])) {
+		v /= 1024.0;
+		i++;
+	}
+	if (i == 0)
+		snprintf(buf, cap, "%llu B", (unsigned long long)bytes);
+	else
+		snprintf(buf, cap, "%.1f %s", v, unit[i]);
+	return buf;
+}
+
+const char *
+atr_size_label(uint64_t bytes, char *buf, size_t cap)
+{
+	if (bytes >= 1024ULL * 1024 && bytes % (1024ULL * 1024) == 0)
+		snprintf(buf, cap, "%lluM", (unsigned long long)(bytes >> 20));
+	else if (bytes >= 1024 && bytes % 1024 == 0)
+		snprintf(buf, cap, "%lluK", (unsigned long long)(bytes >> 10));
+	else
+		snprintf(buf, cap, "%llu", (unsigned long long)bytes);
+	return buf;
 }

@@ -6,6 +6,7 @@
 #ifndef ATR_UTIL_H
 #define ATR_UTIL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 /* Online CPUs (sysconf _SC_NPROCESSORS_ONLN), 1..4096; asked each call
@@ -14,6 +15,17 @@ unsigned atr_cpu_count(void);
 
 /* CLOCK_MONOTONIC in nanoseconds: for intervals, never for dates. */
 uint64_t atr_now_ns(void);
+
+/*
+ * Sizes for people, one spelling across the commands (binary units):
+ * atr_fmt_bytes gives "512 B", "1.5 KiB", "2.0 GiB" (one decimal above
+ * bytes); atr_size_label gives the exact label of an object size, "64K",
+ * "1M", or the byte count when it is not a whole number of either (the
+ * bench's cell names).  Both write into buf (cap bytes, truncating) and
+ * return it.
+ */
+const char *atr_fmt_bytes(uint64_t bytes, char *buf, size_t cap);
+const char *atr_size_label(uint64_t bytes, char *buf, size_t cap);
 
 /*
  * The largest date (seconds since 1970) atrest accepts anywhere:

@@ -284,28 +284,13 @@ vfy_alg_bit_from_name(const char *name)
 	return strcmp(name, "unknown") == 0 ? VFY_ALG_OTHER_BIT : -1;
 }
 
-const char *
-vfy_kind_name(unsigned kind)
-{
-	switch (kind) {
-	case ATR_KIND_DIRECT:
-		return "per-object";
-	case ATR_KIND_SHARED:
-		return "cached";
-	case ATR_KIND_INTERMEDIATE:
-		return "intermediate";
-	default:
-		return "unknown";
-	}
-}
-
 int
 vfy_kind_from_name(const char *name)
 {
 	unsigned k;
 
 	for (k = ATR_KIND_DIRECT; k <= ATR_KIND_INTERMEDIATE; k++)
-		if (strcmp(name, vfy_kind_name(k)) == 0)
+		if (strcmp(name, atr_stanza_kind_name(k)) == 0)
 			return (int)k;
 	return -1;
 }

@@ -13,6 +13,7 @@
 #include "crypto.h"
 #include "fsutil.h"
 #include "quote.h"
+#include "util.h"
 #include "version.h"
 #include "vfy_int.h"
 
@@ -302,7 +303,7 @@ json_cov(struct vfy_out *o, const struct vfy_cov *cv, int first)
 	    atr_provider_name((enum atr_provider_type)cv->provider));
 	json_bits(o, cv->algs, vfy_alg_bit_name);
 	vfy_out_str(o, ", \"kinds\": ");
-	json_bits(o, cv->kinds, vfy_kind_name);
+	json_bits(o, cv->kinds, atr_stanza_kind_name);
 	if (cv->rsa_max > 0)
 		vfy_out_fmt(o, ", \"rsa_bits\": [%u, %u]", cv->rsa_min,
 		    cv->rsa_max);
@@ -521,21 +522,6 @@ vfy_write_junit(const struct vfy_report *r, const char *path)
 
 /* ---- text -------------------------------------------------------------- */
 
-static const char *
-human(uint64_t b, char *buf, size_t cap)
-{
-	const char *u[] = {"B", "KiB", "MiB", "GiB", "TiB"};
-	double v = (double)b;
-	int i = 0;
-
-	while (v >= 1024.0 && i < 4) {
-		v /= 1024.0;
-		i++;
-	}
-	snprintf(buf, cap, i ? "%.1f %s" : "%.0f %s", v, u[i]);
-	return buf;
-}
-
 static const char *const text_tag[4] = {"PASS", "WARN", "FAIL", "SKIP"};
 static const char *const text_col[4] = {"\033[32m", "\033[33m",
     "\033[31m", "\033[2m"};
@@ -607,7 +593,7 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 	    (long long)r->stats[VS_ENVELOPES],
 	    r->stats[VS_ENVELOPES] == 1 ? "" : "s",
 	    (long long)r->stats[VS_D_OPENED],
-	    human((uint64_t)r->stats[VS_BYTES], hb, sizeof(hb)),
+	    atr_fmt_bytes((uint64_t)r->stats[VS_BYTES], hb, sizeof(hb)),
 	    (double)r->elapsed_ms / 1000.0);
 	if (r->shard_n > 1)
 		fprintf(f, " (shard %u/%u)", r->shard_k, r->shard_n);

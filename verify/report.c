@@ -190,28 +190,37 @@ vfy_finding_set(struct vfy_finding *f, int sev, int store,
 	f->message = strdup(msg ? msg : "");
 }
 
+int
+vfy_finding_vmake(struct vfy_finding *f, int sev, int store,
+    const char *subject, int64_t offset, const char *code, const char *fmt,
+    va_list ap)
+{
+	char msg[1024];
+
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	vfy_finding_set(f, sev, store, subject, offset, code, msg);
+	if (f->check < 0 || f->check >= VFY_NCHECKS) {
+		vfy_finding_free(f);
+		return -1;
+	}
+	return f->check;
+}
+
 void
 vfy_report_add(struct vfy_report *r, int sev, int store, const char *subject,
     int64_t offset, const char *code, const char *fmt, ...)
 {
 	struct vfy_finding f;
-	char msg[1024];
 	va_list ap;
 	int c;
 
 	if (sev < 0)
 		return;   /* policy says "allow" */
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	c = vfy_finding_vmake(&f, sev, store, subject, offset, code, fmt, ap);
 	va_end(ap);
-	vfy_finding_set(&f, sev, store, subject, offset, code, msg);
-	c = f.check;
-	if (c < 0 || c >= VFY_NCHECKS) {
-		free(f.subject);
-		free(f.message);
-		return;
-	}
-	vfy_flist_add(&r->checks[c].f, &f);
+	if (c >= 0)
+		vfy_flist_add(&r->checks[c].f, &f);
 }
 
 /* ---- coverage ---------------------------------------------------------- */

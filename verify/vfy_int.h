@@ -33,6 +33,7 @@
 #ifndef ATR_VFY_INT_H
 #define ATR_VFY_INT_H
 
+#include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -121,7 +122,6 @@ const char *vfy_level_name(int level);
 #define VFY_ALG_OTHER_BIT 7
 const char *vfy_alg_bit_name(unsigned bit);      /* "RSA-OAEP-256" */
 int vfy_alg_bit_from_name(const char *name);     /* -1 when unknown */
-const char *vfy_kind_name(unsigned kind);        /* "per-object" */
 int vfy_kind_from_name(const char *name);        /* -1 when unknown */
 /* The enum atr_provider_type of a name atr_provider_name() gives (name
  * may be NULL); 0 when unknown. */
@@ -274,6 +274,12 @@ __attribute__((format(printf, 7, 8)))
 void vfy_report_add(struct vfy_report *r, int sev, int store,
     const char *subject, int64_t offset, const char *code,
     const char *fmt, ...);
+/* The finding of fmt/ap into *f (strings copied): its check's index, or
+ * -1 when code names no check (*f then holds nothing to free).  One
+ * definition for the report's and the workers' lists. */
+int vfy_finding_vmake(struct vfy_finding *f, int sev, int store,
+    const char *subject, int64_t offset, const char *code, const char *fmt,
+    va_list ap);
 /* Fills *f (overwritten) with copies of subject and msg (NULL: ""). */
 void vfy_finding_set(struct vfy_finding *f, int sev, int store,
     const char *subject, int64_t offset, const char *code, const char *msg);

@@ -101,23 +101,16 @@ eng_add(struct worker *w, int sev, int store, const char *subject,
     int64_t offset, const char *code, const char *fmt, ...)
 {
 	struct vfy_finding f;
-	char msg[1024];
 	va_list ap;
 	int c;
 
 	if (sev < 0)
 		return;
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	c = vfy_finding_vmake(&f, sev, store, subject, offset, code, fmt, ap);
 	va_end(ap);
-	vfy_finding_set(&f, sev, store, subject, offset, code, msg);
-	c = f.check;
-	if (c < 0 || c >= VFY_NCHECKS) {
-		free(f.subject);
-		free(f.message);
-		return;
-	}
-	vfy_flist_add(&w->f[c], &f);
+	if (c >= 0)
+		vfy_flist_add(&w->f[c], &f);
 }
 
 void

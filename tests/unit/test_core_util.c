@@ -150,3 +150,25 @@ Test(jwk, key_vault_names)
 	longest[ATR_KV_NAME_MAX + 1] = '\0';
 	cr_assert(!atr_kv_name_valid(longest));
 }
+
+/* One spelling of sizes for every command: the verify summary, its
+ * progress line and the bench's cell names. */
+Test(util, size_spellings)
+{
+	char b[32];
+
+	cr_assert_str_eq(atr_fmt_bytes(0, b, sizeof(b)), "0 B");
+	cr_assert_str_eq(atr_fmt_bytes(1023, b, sizeof(b)), "1023 B");
+	cr_assert_str_eq(atr_fmt_bytes(1024, b, sizeof(b)), "1.0 KiB");
+	cr_assert_str_eq(atr_fmt_bytes(1536, b, sizeof(b)), "1.5 KiB");
+	cr_assert_str_eq(atr_fmt_bytes(3ULL << 30, b, sizeof(b)), "3.0 GiB");
+	cr_assert_str_eq(atr_fmt_bytes(5ULL << 50, b, sizeof(b)),
+	    "5120.0 TiB");
+	cr_assert_str_eq(atr_size_label(1000, b, sizeof(b)), "1000");
+	cr_assert_str_eq(atr_size_label(1024, b, sizeof(b)), "1K");
+	cr_assert_str_eq(atr_size_label(65536 + 1024, b, sizeof(b)), "65K");
+	cr_assert_str_eq(atr_size_label(65536 + 1, b, sizeof(b)), "65537");
+	cr_assert_str_eq(atr_size_label(1ULL << 20, b, sizeof(b)), "1M");
+	cr_assert_str_eq(atr_size_label(3ULL << 30, b, sizeof(b)), "3072M");
+	cr_assert_str_eq(atr_size_label(1024, b, 2), "1");   /* truncated */
+}

@@ -2201,3 +2201,14 @@ Test(envelope, stream_parallel_tamper)
 	atr_key_free(k);
 	free(pt);
 }
+
+/* The stanza kinds' names: one table for inspect and verify's reports
+ * (verify reads them back from a shard's JSON). */
+Test(names, stanza_kinds)
+{
+	cr_assert_str_eq(atr_stanza_kind_name(ATR_KIND_DIRECT), "per-object");
+	cr_assert_str_eq(atr_stanza_kind_name(ATR_KIND_SHARED), "cached");
+	cr_assert_str_eq(atr_stanza_kind_name(ATR_KIND_INTERMEDIATE),
+	    "intermediate");
+	cr_assert_str_eq(atr_stanza_kind_name(0x7f), "unknown");
+}
