@@ -76,6 +76,10 @@ usage_serve(FILE *f)
 	    "  --purge-protection       recoveryLevel Recoverable, purge refused\n"
 	    "  --recoverable-days N     soft-delete retention, 7..90 (90)\n"
 	    "  --no-oct                 refuse oct-HSM keys, as a vault does\n"
+	    "  --managed-hsm            act as a Managed HSM: resource and token\n"
+	    "                           audience https://managedhsm.azure.net,\n"
+	    "                           HSM key types only (RSA-HSM, oct-HSM);\n"
+	    "                           add --san NAME.managedhsm.azure.net\n"
 	    "  --token-lifetime SECS    issued tokens (3599)\n"
 	    "  --san NAME               extra DNS name or IP in the server cert\n"
 	    "  --pidfile PATH           write the pid, removed on exit\n"
@@ -268,7 +272,7 @@ enum {
 	O_LISTEN = 256, O_STATE, O_FAULTS, O_LIMITS, O_SCALE, O_TRA,
 	O_TOKEN_MODE, O_CLIENT, O_TENANT, O_AUTHORITY, O_RESOURCE,
 	O_SCOPE, O_BLOCKS, O_DGET, O_APIV, O_PURGE, O_DAYS, O_NOOCT,
-	O_LIFETIME, O_SAN, O_PIDFILE, O_PRINTENV, O_VERBOSE,
+	O_LIFETIME, O_SAN, O_PIDFILE, O_PRINTENV, O_VERBOSE, O_MHSM,
 	O_REMOTE, O_ADMIN, O_MI, O_CLIENT_FILE, O_MAXCONN, O_MAXIP,
 };
 
@@ -297,6 +301,7 @@ static const struct option serve_opts[] = {
 	{"purge-protection", no_argument, NULL, O_PURGE},
 	{"recoverable-days", required_argument, NULL, O_DAYS},
 	{"no-oct", no_argument, NULL, O_NOOCT},
+	{"managed-hsm", no_argument, NULL, O_MHSM},
 	{"token-lifetime", required_argument, NULL, O_LIFETIME},
 	{"san", required_argument, NULL, O_SAN},
 	{"pidfile", required_argument, NULL, O_PIDFILE},
@@ -449,6 +454,9 @@ serve_option(struct serve_args *a, int c, const char *v, const char *text)
 		break;
 	case O_NOOCT:
 		o->allow_oct = 0;
+		break;
+	case O_MHSM:
+		o->managed_hsm = 1;
 		break;
 	case O_LIFETIME:
 		if (long_in(v, 1, 604800, &o->token_lifetime) != 0)

@@ -112,6 +112,7 @@ atr_kv_create_key(struct atr_kv_client *c, const char *name,
 	static const struct atr_kv_create none;
 	char url[KV_URL_MAX], what[512];
 	cJSON *doc = NULL, *ops;
+	const char *kty;
 	enum atr_err err;
 
 	memset(out, 0, sizeof(*out));
@@ -119,13 +120,17 @@ atr_kv_create_key(struct atr_kv_client *c, const char *name,
 		return err;
 	if (p == NULL)
 		p = &none;
+	kty = p->kty;
 	kv_key_what(c, "create", name, NULL, what, sizeof(what));
 	snprintf(url, sizeof(url), "%s/keys/%s/create?api-version=%s",
 	    c->vault.origin, name, c->api_version);
+	/* A Managed HSM holds HSM-protected keys only ("About keys",
+	 * https://learn.microsoft.com/en-us/azure/key-vault/keys/about-keys ). */
+	if (kty == NULL)
+		kty = atr_kv_host_is_mhsm(c->vault.host) ? "RSA-HSM" : "RSA";
 	doc = cJSON_CreateObject();
 	if (doc == NULL ||
-	    cJSON_AddStringToObject(doc, "kty", p->kty != NULL ? p->kty :
-	    "RSA") == NULL ||
+	    cJSON_AddStringToObject(doc, "kty", kty) == NULL ||
 	    (p->size > 0 && cJSON_AddNumberToObject(doc, "key_size",
 	    p->size) == NULL))
 		goto nomem;

@@ -5,6 +5,7 @@
  * The requests themselves are kv_http.c's; the operations are
  * kv_admin.c's and kv_crypto.c's.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -100,6 +101,76 @@ set_api_version(struct atr_kv_client *c, const struct atr_kv_opts *o)
 	return ATR_OK;
 }
 
+/* One "HOST:PORT:CONNECT-HOST:CONNECT-PORT" of n bytes at e: each host
+ * a DNS name, an IPv4 address or a bracketed IPv6 literal, each port
+ * 1 to 5 digits.  Stricter than curl, which also takes empty fields:
+ * a mapping that names both ends is one a reader can check. */
+static int
+connect_to_ok(const char *e, size_t n)
+{
+	size_t i = 0, f, start;
+
+	for (f = 0; f < 4; f++) {
+		start = i;
+		if (f % 2 == 0 && i < n && e[i] == '[') {
+			for (i++; i < n && (isxdigit((unsigned char)e[i]) ||
+			    e[i] == ':' || e[i] == '.'); i++)
+				;
+			if (i < n && e[i] != ']')
+				return 0;
+			if (i == n)
+				return 0;
+			i++;
+		} else {
+			while (i < n && e[i] != ':' && (f % 2 == 0 ?
+			    isalnum((unsigned char)e[i]) || e[i] == '.' ||
+			    e[i] == '-' : isdigit((unsigned char)e[i]) != 0))
+				i++;
+		}
+		if (i == start || (f % 2 == 1 && i - start > 5))
+			return 0;
+		if (f < 3 && (i == n || e[i++] != ':'))
+			return 0;
+	}
+	return i == n;
+}
+
+/* The --connect-to mappings (an option, else ATREST_KV_CONNECT_TO):
+ * entries separated by ',', each checked. */
+static enum atr_err
+set_connect_to(struct atr_kv_client *c, const struct atr_kv_opts *o)
+{
+	const char *v = o->connect_to != NULL ? o->connect_to :
+	    getenv("ATREST_KV_CONNECT_TO");
+	const char *p;
+	char shown[121];
+	size_t n, i;
+
+	if (v == NULL)
+		return ATR_OK;
+	for (p = v; *p != '\0'; p += n + (p[n] == ',')) {
+		n = strcspn(p, ",");
+		if (n == 0)
+			continue;
+		if (c->nconnect_to == KV_CONNECT_TO_MAX)
+			return atr_fail(ATR_ERR_CONFIG, "ATREST_KV_CONNECT_TO: "
+			    "more than %u mappings", KV_CONNECT_TO_MAX);
+		if (n >= KV_CONNECT_TO_LEN || !connect_to_ok(p, n)) {
+			/* Shown on one line: printable ASCII only. */
+			for (i = 0; i < n && i + 1 < sizeof(shown); i++)
+				shown[i] = p[i] > 0x20 && p[i] < 0x7f ? p[i] :
+				    '?';
+			shown[i] = '\0';
+			return atr_fail(ATR_ERR_CONFIG, "ATREST_KV_CONNECT_TO: "
+			    "'%s' is not HOST:PORT:CONNECT-HOST:CONNECT-PORT",
+			    shown);
+		}
+		memcpy(c->connect_to[c->nconnect_to], p, n);
+		c->connect_to[c->nconnect_to++][n] = '\0';
+	}
+	return ATR_OK;
+}
+
 enum atr_err
 atr_kv_client_new(const char *url, const struct atr_kv_opts *o,
     struct atr_kv_client **out)
@@ -130,6 +201,8 @@ atr_kv_client_new(const char *url, const struct atr_kv_opts *o,
 		goto fail;
 	set_limits(c, o);
 	err = set_api_version(c, o);
+	if (err == ATR_OK)
+		err = set_connect_to(c, o);
 	if (err != ATR_OK)
 		goto fail;
 	err = atr_curl_load();

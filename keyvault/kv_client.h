@@ -83,6 +83,15 @@ int atr_kv_kid_matches(const struct atr_kv_kid *vault, const char *kid,
  * local emulator).  A name such as "127.evil.test" is not one.
  */
 int atr_kv_host_is_loopback(const char *host);
+/*
+ * Managed HSM (docs/KEYVAULT.md, "Managed HSM"): the same keys REST API
+ * on https://NAME.managedhsm.azure.net, tokens for the audience
+ * ATR_KV_MHSM_RESOURCE, HSM-protected key types only.  1 when host is a
+ * name in that zone (any case).
+ */
+#define ATR_KV_MHSM_ZONE "managedhsm.azure.net"
+#define ATR_KV_MHSM_RESOURCE "https://managedhsm.azure.net"
+int atr_kv_host_is_mhsm(const char *host);
 
 /* Client options; zero means "the default" (or the environment's).
  * Borrowed by atr_kv_client_new for the call: the strings are copied. */
@@ -97,6 +106,12 @@ struct atr_kv_opts {
 	long max_wait_ms;         /* ATREST_KV_MAX_WAIT_MS or 60000: back-off
 	                           * of one call, in total */
 	const char *api_version;  /* ATREST_KV_API_VERSION or "7.4" */
+	/* ATREST_KV_CONNECT_TO: "HOST:PORT:CONNECT-HOST:CONNECT-PORT"[,...]
+	 * connects to the second pair when a URL names the first, as
+	 * curl's --connect-to (CURLOPT_CONNECT_TO): the URL, the Host
+	 * header, the TLS name check and the challenge stay the first
+	 * pair's. */
+	const char *connect_to;
 };
 
 struct atr_kv_client;
@@ -154,7 +169,7 @@ struct atr_kv_key {
 
 /* Parameters of create; zero means "the service's default". */
 struct atr_kv_create {
-	const char *kty;     /* NULL: "RSA" */
+	const char *kty;     /* NULL: "RSA", "RSA-HSM" on a Managed HSM */
 	unsigned size;       /* key_size */
 	unsigned key_ops;    /* 0: not sent */
 	int disabled;        /* 1: create disabled */
@@ -294,7 +309,9 @@ int atr_kv_parse_challenge(const char *header, struct atr_kv_challenge *out);
 /*
  * 1 when the challenge's resource (or scope) host is vault_host or a
  * parent domain of it (myvault.vault.azure.net and vault.azure.net), as
- * the SDKs' challenge resource verification demands.
+ * the SDKs' challenge resource verification demands; for a host in a
+ * key service's zone (vault.azure.net, managedhsm.azure.net), exactly
+ * that zone.
  */
 int atr_kv_challenge_fits(const char *vault_host,
     const struct atr_kv_challenge *ch);

@@ -482,7 +482,7 @@ static CURLcode
 perform(CURL *h, const struct atr_kv_client *c, const struct kv_req *rq,
     struct xfer *x, char *ebuf)
 {
-	struct curl_slist hl[6];
+	struct curl_slist hl[6], ct[KV_CONNECT_TO_MAX];
 	size_t nh = 0, i;
 	char ctype[96];
 	CURLcode cc = CURLE_OK;
@@ -509,6 +509,12 @@ perform(CURL *h, const struct atr_kv_client *c, const struct kv_req *rq,
 		hl[nh++].data = (char *)rq->hdr2;
 	for (i = 0; i < nh; i++)
 		hl[i].next = i + 1 < nh ? &hl[i + 1] : NULL;
+	/* Like the headers, on the stack: curl reads the list during the
+	 * transfer only (CURLOPT_CONNECT_TO). */
+	for (i = 0; i < c->nconnect_to; i++) {
+		ct[i].data = (char *)c->connect_to[i];
+		ct[i].next = i + 1 < c->nconnect_to ? &ct[i + 1] : NULL;
+	}
 
 	atr_curl()->easy_reset(h);
 	ebuf[0] = '\0';
@@ -527,6 +533,8 @@ perform(CURL *h, const struct atr_kv_client *c, const struct kv_req *rq,
 	SET(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (c->ca_file != NULL)
 		SET(CURLOPT_CAINFO, c->ca_file);
+	if (c->nconnect_to > 0)
+		SET(CURLOPT_CONNECT_TO, ct);
 	SET(CURLOPT_CONNECTTIMEOUT_MS, connect_ms);
 	SET(CURLOPT_TIMEOUT_MS, c->timeout_ms);
 	SET(CURLOPT_TCP_KEEPALIVE, 1L);
@@ -554,6 +562,7 @@ perform(CURL *h, const struct atr_kv_client *c, const struct kv_req *rq,
 	cc = atr_curl()->easy_perform(h);
 	/* The Authorization line and the body must not stay referenced. */
 	atr_curl()->easy_setopt(h, CURLOPT_HTTPHEADER, NULL);
+	atr_curl()->easy_setopt(h, CURLOPT_CONNECT_TO, NULL);
 	atr_curl()->easy_setopt(h, CURLOPT_POSTFIELDS, NULL);
 	if (cc == CURLE_OK) {
 		long v = 0;

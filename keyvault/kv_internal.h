@@ -35,6 +35,8 @@
 
 #define KV_BODY_MAX (1024U * 1024U)   /* largest reply accepted */
 #define KV_URL_MAX 4096U               /* longest URL sent */
+#define KV_CONNECT_TO_MAX 4U           /* ATREST_KV_CONNECT_TO entries */
+#define KV_CONNECT_TO_LEN 300U         /* bytes of one, NUL included */
 
 struct atr_kv_client {
 	struct atr_kv_kid vault;   /* origin, host, port; no name */
@@ -46,6 +48,10 @@ struct atr_kv_client {
 	long max_wait_ms;          /* all back-off of one call */
 	int max_retries;
 	char api_version[32];
+	/* ATREST_KV_CONNECT_TO entries, "HOST:PORT:CHOST:CPORT" each, given
+	 * to curl as CURLOPT_CONNECT_TO (kv_client.c checks them). */
+	char connect_to[KV_CONNECT_TO_MAX][KV_CONNECT_TO_LEN];
+	size_t nconnect_to;
 };
 
 /* ---- kv_http.c: the transport ---- */

@@ -454,17 +454,47 @@ atr_kv_parse_challenge(const char *header, struct atr_kv_challenge *out)
 }
 
 /*
+ * The DNS zones of the two key services and the one token audience
+ * each takes ("About keys", data-plane endpoint base URLs:
+ * https://learn.microsoft.com/en-us/azure/key-vault/keys/about-keys ;
+ * the Managed HSM audience: "Managed HSM access control",
+ * https://learn.microsoft.com/en-us/azure/key-vault/managed-hsm/access-control ).
+ */
+static const char *const service_zones[] = {
+	"vault.azure.net",
+	ATR_KV_MHSM_ZONE,
+};
+
+/* 1 when host is a name below zone (at least one label before it). */
+static int
+below_zone(const char *host, const char *zone)
+{
+	size_t hl = strlen(host), zl = strlen(zone);
+
+	return hl > zl + 1 && host[hl - zl - 1] == '.' &&
+	    strcasecmp(host + hl - zl, zone) == 0;
+}
+
+int
+atr_kv_host_is_mhsm(const char *host)
+{
+	return below_zone(host, ATR_KV_MHSM_ZONE);
+}
+
+/*
  * The resource (or scope) host must be the vault's domain:
  * myvault.vault.azure.net ends with .vault.azure.net.  Otherwise a vault
  * could have us fetch a token for another audience (management, graph)
- * and send it there.
+ * and send it there.  A host in a known service zone takes exactly that
+ * zone's audience: a Managed HSM's token is not a vault's (and not one
+ * for a parent such as azure.net), nor the other way round.
  */
 int
 atr_kv_challenge_fits(const char *vault_host, const struct atr_kv_challenge *ch)
 {
 	const char *r = ch->scope[0] != '\0' ? ch->scope : ch->resource;
 	const char *h;
-	size_t n, hl;
+	size_t n, hl, i;
 
 	h = strstr(r, "://");
 	if (h == NULL)
@@ -474,6 +504,10 @@ atr_kv_challenge_fits(const char *vault_host, const struct atr_kv_challenge *ch)
 	hl = strlen(vault_host);
 	if (n == 0 || n > hl)
 		return 0;
+	for (i = 0; i < sizeof(service_zones) / sizeof(service_zones[0]); i++)
+		if (below_zone(vault_host, service_zones[i]))
+			return strlen(service_zones[i]) == n &&
+			    strncasecmp(h, service_zones[i], n) == 0;
 	if (strncasecmp(vault_host + hl - n, h, n) != 0)
 		return 0;
 	return hl == n || vault_host[hl - n - 1] == '.';

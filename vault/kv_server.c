@@ -30,6 +30,9 @@
 #include "mhd_dl.h"
 
 #define DEFAULT_RESOURCE "https://vault.azure.net"
+/* A Managed HSM's audience ("Access control for Managed HSM",
+ * https://learn.microsoft.com/en-us/azure/key-vault/managed-hsm/access-control ). */
+#define MHSM_RESOURCE "https://managedhsm.azure.net"
 
 /* ------------------------------------------------------------------ */
 /* Small shared helpers */
@@ -243,7 +246,7 @@ server_new(const struct atr_kv_server_opts *o, struct atr_kv_server **out)
 static void
 config_from_opts(struct atr_kv_server *s, const struct atr_kv_server_opts *o)
 {
-	const char *res;
+	const char *res, *dflt;
 
 	s->cfg.disabled_blocks = o->disabled_blocks & ATR_JWK_CRYPTO_ALL;
 	s->cfg.disabled_get_forbidden = o->disabled_get_forbidden;
@@ -265,11 +268,11 @@ config_from_opts(struct atr_kv_server *s, const struct atr_kv_server_opts *o)
 	s->purge_protection = o->purge_protection;
 	s->recoverable_days = o->recoverable_days;
 	s->allow_oct = o->allow_oct;
+	s->managed_hsm = o->managed_hsm;
 	s->token_lifetime = o->token_lifetime;
-	res = o->challenge_resource != NULL ? o->challenge_resource :
-	    DEFAULT_RESOURCE;
-	snprintf(s->resource, sizeof(s->resource), "%s",
-	    *res ? res : DEFAULT_RESOURCE);
+	dflt = o->managed_hsm ? MHSM_RESOURCE : DEFAULT_RESOURCE;
+	res = o->challenge_resource != NULL ? o->challenge_resource : dflt;
+	snprintf(s->resource, sizeof(s->resource), "%s", *res ? res : dflt);
 }
 
 /* "https://ADDR:PORT": the address bound, as the certificate names it;

@@ -89,6 +89,11 @@ struct atr_kv_server_opts {
 	int purge_protection;       /* recoveryLevel "Recoverable", no purge */
 	int recoverable_days;       /* 7..90, default 90 */
 	int allow_oct;              /* oct-HSM keys (Managed HSM behaviour) */
+	/* 1: a Managed HSM (docs/VAULT.md): the challenge resource and
+	 * token audience default to https://managedhsm.azure.net, and only
+	 * HSM key types are created (RSA-HSM, oct-HSM); an import of RSA
+	 * material makes an RSA-HSM key. */
+	int managed_hsm;
 	long token_lifetime;        /* seconds, default 3599 */
 	/* Extra DNS names / IP addresses for the server certificate. */
 	const char *const *extra_sans;

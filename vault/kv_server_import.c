@@ -178,7 +178,8 @@ out:
 }
 
 /* The key type.  Import names the family ("RSA", "oct"); "Hsm": true
- * picks RSA-HSM.  0 after replying 400. */
+ * picks RSA-HSM, and so does a Managed HSM, whose keys are all
+ * HSM-protected.  0 after replying 400. */
 static int
 import_kty(struct kvs_http *h, const cJSON *j, const cJSON *key,
     enum kvs_kty *t)
@@ -192,8 +193,8 @@ import_kty(struct kvs_http *h, const cJSON *j, const cJSON *key,
 		return 0;
 	}
 	kty = it->valuestring;
-	if (strcmp(kty, "RSA") == 0 &&
-	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "Hsm")))
+	if (strcmp(kty, "RSA") == 0 && (h->s->managed_hsm ||
+	    cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, "Hsm"))))
 		kty = "RSA-HSM";
 	else if (strcmp(kty, "oct") == 0)
 		kty = "oct-HSM";

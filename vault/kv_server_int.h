@@ -403,6 +403,7 @@ struct atr_kv_server {
 	int purge_protection;
 	int recoverable_days;
 	int allow_oct;
+	int managed_hsm;            /* opts->managed_hsm */
 	char *tls_cert;             /* PEM, for the daemon */
 	char *tls_key;              /* PEM, wiped when freed */
 	size_t tls_key_len;

@@ -341,8 +341,11 @@ kvs_apply_update(struct kvs_version *v, struct kvs_attr_update *u, int64_t now)
 int
 kvs_kty_allowed(struct kvs_http *h, const char *kty, enum kvs_kty *t)
 {
+	/* A Managed HSM holds HSM-protected keys only ("About keys",
+	 * https://learn.microsoft.com/en-us/azure/key-vault/keys/about-keys ). */
 	if (kvs_kty_parse(kty, t) != 0 ||
-	    (*t == KVS_KTY_OCT_HSM && !h->s->allow_oct)) {
+	    (*t == KVS_KTY_OCT_HSM && !h->s->allow_oct) ||
+	    (*t == KVS_KTY_RSA && h->s->managed_hsm)) {
 		/* The service's answer for a kty the vault does not take. */
 		kvs_reply_error(h, 400, "BadParameter", "KeyTypeNotSupported",
 		    "Invalid kty value: %.40s", kty);

@@ -56,7 +56,7 @@ kvs_handle_rotate(struct kvs_http *h, const struct kvs_route *r)
 	struct kvs_store *st = &h->s->store;
 	struct kvs_key *k;
 	struct kvs_version *latest, *v = NULL;
-	enum kvs_kty kty = KVS_KTY_RSA;
+	enum kvs_kty kty = h->s->managed_hsm ? KVS_KTY_RSA_HSM : KVS_KTY_RSA;
 	unsigned bits = 0, ops = 0;
 	cJSON *tags = NULL;
 	int64_t lifetime = -1;
