@@ -21,6 +21,7 @@
 
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
+#include <curl/curl.h>
 
 #include "crypto.h"
 #include "testutil.h"
@@ -320,12 +321,63 @@ Test(mhsm_cli, encrypt_decrypt_verify_with_a_managed_hsm_uri)
 	free(json);
 }
 
-/* A software key type is refused by the HSM; RSA-HSM is taken. */
-Test(mhsm_cli, hsm_refuses_software_keys)
+static size_t
+on_body(char *p, size_t size, size_t n, void *ud)
+{
+	char *b = ud;
+	size_t have = strlen(b), add = size * n;
+
+	if (have + add < 8192) {
+		memcpy(b + have, p, add);
+		b[have + add] = '\0';
+	}
+	return size * n;
+}
+
+/* A token from the server's token endpoint for scope, as
+ * "ATREST_AZURE_TOKEN=..." in out. */
+static void
+token_for(const struct served *sv, const struct cenv *e, const char *scope,
+    char *out, size_t cap)
+{
+	CURL *h = curl_easy_init();
+	char url[700], body[1024], *reply = calloc(1, 8192), *esc;
+	cJSON *j;
+	const char *t;
+
+	cr_assert(h != NULL && reply != NULL);
+	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", sv->url,
+	    sv->tenant);
+	esc = curl_easy_escape(h, scope, 0);
+	snprintf(body, sizeof(body), "grant_type=client_credentials&"
+	    "client_id=%s&client_secret=%s&scope=%s", sv->client,
+	    e->secret + strlen("AZURE_CLIENT_SECRET="), esc);
+	curl_free(esc);
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_CAINFO, sv->ca);
+	curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_body);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, reply);
+	cr_assert_eq(curl_easy_perform(h), CURLE_OK);
+	curl_easy_cleanup(h);
+	atr_memzero(body, sizeof(body));
+	j = cJSON_Parse(reply);
+	t = cJSON_GetStringValue(cJSON_GetObjectItem(j, "access_token"));
+	cr_assert_not_null(t, "token endpoint: %s", reply);
+	snprintf(out, cap, "ATREST_AZURE_TOKEN=%s", t);
+	cJSON_Delete(j);
+	atr_memzero(reply, 8192);
+	free(reply);
+}
+
+/* A software key type is refused by the HSM; RSA-HSM is taken.  The
+ * HSM checks the token's audience: a token for the vault audience is
+ * refused, one for the Managed HSM audience is taken. */
+Test(mhsm_cli, hsm_refuses_software_keys_and_vault_tokens)
 {
 	struct served sv;
 	struct cenv e;
-	char *out = NULL;
+	char *out = NULL, tok[4200];
 	int rc;
 
 	serve(&sv);
@@ -346,5 +398,23 @@ Test(mhsm_cli, hsm_refuses_software_keys)
 		rc = run(&e, a, &out);
 		cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
 		free(out);
+	}
+	{
+		const char *a[] = {"vault", "get", KEY_URI, NULL};
+
+		token_for(&sv, &e, "https://vault.azure.net/.default", tok,
+		    sizeof(tok));
+		e.v[6] = tok;
+		rc = run(&e, a, &out);
+		cr_assert_neq(rc, 0, "a vault token opened the HSM: %s", out);
+		cr_assert(strstr(out, "AKV10022") != NULL, "%s", out);
+		free(out);
+		token_for(&sv, &e, "https://managedhsm.azure.net/.default", tok,
+		    sizeof(tok));
+		rc = run(&e, a, &out);
+		cr_assert_eq(rc, 0, "exit %d: %s", rc, out);
+		cr_assert(strstr(out, "\"RSA-HSM\"") != NULL, "%s", out);
+		free(out);
+		atr_memzero(tok, sizeof(tok));
 	}
 }

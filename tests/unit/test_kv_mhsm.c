@@ -17,7 +17,14 @@
 #include <string.h>
 
 #include <criterion/criterion.h>
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <openssl/bn.h>
+#include <openssl/core_names.h>
+#include <openssl/evp.h>
+#include <openssl/rsa.h>
 
+#include "codec.h"
 #include "crypto.h"
 #include "key.h"
 #include "keys.h"
@@ -359,6 +366,103 @@ Test(mhsm_vault_wrong_audience, challenge_refused_before_a_token,
 	cr_assert_eq(st.token_fetches, 0);
 	atr_kv_server_get_stats(srv, &ss);
 	cr_assert_eq(ss.tokens_issued, 0);
+	atr_kv_client_free(c);
+	free(k);
+}
+
+/* One RSA private-key parameter as base64url into a JWK object. */
+static void
+jwk_part(cJSON *jwk, const char *name, EVP_PKEY *pk, const char *param)
+{
+	BIGNUM *bn = NULL;
+	uint8_t buf[512];
+	char b64[720];
+	int n;
+
+	cr_assert(EVP_PKEY_get_bn_param(pk, param, &bn), "%s", param);
+	n = BN_bn2bin(bn, buf);
+	cr_assert_gt(n, 0);
+	cr_assert_gt(atr_b64url_encode(buf, (size_t)n, b64, sizeof(b64)), 0);
+	cJSON_AddStringToObject(jwk, name, b64);
+	atr_memzero(buf, sizeof(buf));
+	BN_clear_free(bn);
+}
+
+static size_t
+discard(char *p, size_t size, size_t n, void *ud)
+{
+	(void)p;
+	(void)ud;
+	return size * n;
+}
+
+/* An import of plain RSA material (no "Hsm") into a Managed HSM makes
+ * an RSA-HSM key: the HSM has no other kind. */
+Test(mhsm_vault, import_of_rsa_material_is_rsa_hsm)
+{
+	static const struct {
+		const char *jwk, *param;
+	} parts[] = {
+		{"n", OSSL_PKEY_PARAM_RSA_N}, {"e", OSSL_PKEY_PARAM_RSA_E},
+		{"d", OSSL_PKEY_PARAM_RSA_D}, {"p", OSSL_PKEY_PARAM_RSA_FACTOR1},
+		{"q", OSSL_PKEY_PARAM_RSA_FACTOR2},
+		{"dp", OSSL_PKEY_PARAM_RSA_EXPONENT1},
+		{"dq", OSSL_PKEY_PARAM_RSA_EXPONENT2},
+		{"qi", OSSL_PKEY_PARAM_RSA_COEFFICIENT1},
+	};
+	EVP_PKEY *pk = EVP_RSA_gen(2048);
+	cJSON *doc = cJSON_CreateObject(), *jwk = cJSON_CreateObject();
+	struct curl_slist *hl = NULL;
+	struct atr_kv_client *c;
+	struct atr_kv_key *k = calloc(1, sizeof(*k));
+	char tok[4096], hdr[4200], map[200], *body;
+	CURL *h = curl_easy_init();
+	long status = 0;
+	size_t i;
+
+	cr_assert(pk != NULL && doc != NULL && jwk != NULL && k != NULL &&
+	    h != NULL);
+	cJSON_AddStringToObject(jwk, "kty", "RSA");
+	for (i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+		jwk_part(jwk, parts[i].jwk, pk, parts[i].param);
+	cJSON_AddItemToObject(doc, "key", jwk);
+	body = cJSON_PrintUnformatted(doc);
+	cr_assert_not_null(body);
+	cr_assert_eq(tl_kv_mint_token(srv, NULL, ATR_KV_MHSM_RESOURCE, 600,
+	    tok, sizeof(tok)), ATR_OK);
+	snprintf(hdr, sizeof(hdr), "Authorization: Bearer %s", tok);
+	hl = curl_slist_append(hl, hdr);
+	hl = curl_slist_append(hl, "Content-Type: application/json");
+	snprintf(map, sizeof(map), "%s", getenv("ATREST_KV_CONNECT_TO"));
+	{
+		struct curl_slist ct = {map, NULL};
+
+		curl_easy_setopt(h, CURLOPT_URL,
+		    HSM_URL "/keys/imp?api-version=7.4");
+		curl_easy_setopt(h, CURLOPT_CONNECT_TO, &ct);
+		curl_easy_setopt(h, CURLOPT_CAINFO,
+		    atr_kv_server_ca_path(srv));
+		curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, "PUT");
+		curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+		curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, discard);
+		cr_assert_eq(curl_easy_perform(h), CURLE_OK);
+	}
+	curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+	cr_assert_eq(status, 200);
+	c = hsm_client();
+	cr_assert_eq(atr_kv_get_key(c, "imp", NULL, k), ATR_OK, "%s",
+	    atr_detail());
+	cr_assert_str_eq(k->kty, "RSA-HSM");
+	cr_assert_eq(k->bits, 2048);
+	atr_memzero(tok, sizeof(tok));
+	atr_memzero(hdr, sizeof(hdr));
+	atr_memzero(body, strlen(body));
+	free(body);
+	cJSON_Delete(doc);
+	curl_slist_free_all(hl);
+	curl_easy_cleanup(h);
+	EVP_PKEY_free(pk);
 	atr_kv_client_free(c);
 	free(k);
 }
