@@ -214,111 +214,125 @@ run(const struct cenv *e, const char *const *args, char **out)
 
 TestSuite(mhsm_cli, .init = setup, .fini = teardown, .timeout = 180);
 
+/* Creates the key through the CLI; `vault get` reports RSA-HSM (the
+ * default kty on a Managed HSM) and a kid on the HSM's name. */
+static void
+create_and_get(const struct cenv *e)
+{
+	const char *c[] = {"vault", "create", KEY_URI, "--size", "3072",
+	    "--ops", "wrapKey,unwrapKey", NULL};
+	const char *g[] = {"vault", "get", KEY_URI, NULL};
+	char *out = NULL;
+	int rc;
+
+	rc = run(e, c, &out);
+	cr_assert_eq(rc, 0, "vault create exit %d: %s", rc, out);
+	free(out);
+	rc = run(e, g, &out);
+	cr_assert_eq(rc, 0, "vault get exit %d: %s", rc, out);
+	cr_assert(strstr(out, "\"RSA-HSM\"") != NULL, "%s", out);
+	cr_assert(strstr(out, "https://" HSM_HOST "/keys/cmk/") != NULL, "%s",
+	    out);
+	free(out);
+}
+
+/* The kid of obj's first stanza must be a version of KEY_URI. */
+static void
+stanza_kid_is_the_hsms(const struct cenv *e, const char *obj)
+{
+	const char *a[] = {"inspect", "--json", obj, NULL};
+	char *po = tu_path(dir, "out");
+	const char *kid;
+	uint8_t *b;
+	cJSON *j, *r;
+
+	cr_assert_eq(run(e, a, NULL), 0);
+	b = tu_read_file(po, NULL);
+	cr_assert_not_null(b);
+	j = cJSON_Parse((char *)b);
+	cr_assert_not_null(j, "%s", (char *)b);
+	r = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "recipients"), 0);
+	kid = cJSON_GetStringValue(cJSON_GetObjectItem(r, "key_id"));
+	cr_assert_not_null(kid);
+	cr_assert_eq(strncmp(kid, KEY_URI "/", strlen(KEY_URI "/")), 0, "%s",
+	    kid);
+	cr_assert_gt(strlen(kid), strlen(KEY_URI "/"));
+	cJSON_Delete(j);
+	free(b);
+	free(po);
+}
+
+/* encrypt, inspect and decrypt of one file. */
+static void
+one_object(const struct cenv *e)
+{
+	const char *msg = "a record kept under a Managed HSM key\n";
+	char *out = NULL, *one = tu_path(dir, "one.txt"),
+	    *obj = tu_path(dir, "one.atr"), *back = tu_path(dir, "back.txt");
+	const char *enc[] = {"encrypt", "-q", "-k", KEY_URI, "-o", obj, one,
+	    NULL};
+	const char *dec[] = {"decrypt", "-k", KEY_URI, "-o", back, obj, NULL};
+	uint8_t *b;
+	int rc;
+
+	cr_assert_eq(tu_write_file(one, msg, strlen(msg)), 0);
+	rc = run(e, enc, &out);
+	cr_assert_eq(rc, 0, "encrypt exit %d: %s", rc, out);
+	free(out);
+	stanza_kid_is_the_hsms(e, obj);
+	rc = run(e, dec, &out);
+	cr_assert_eq(rc, 0, "decrypt exit %d: %s", rc, out);
+	free(out);
+	b = tu_read_file(back, NULL);
+	cr_assert_not_null(b);
+	cr_assert_str_eq((char *)b, msg);
+	free(b);
+	free(one);
+	free(obj);
+	free(back);
+}
+
+/* A fixture store encrypted for the HSM key verifies (exit 0). */
+static void
+verify_store(const struct cenv *e)
+{
+	char *out = NULL, *plain = tu_path(dir, "plain"),
+	    *store = tu_path(dir, "store"), *json = tu_path(dir, "verify.json");
+	const char *f[] = {"verify", "fixture", "--patients", "1",
+	    "--journeys", "1", "--blobs", "1", "--rows", "5", plain, NULL};
+	const char *enc[] = {"encrypt", "-q", "-k", KEY_URI, "-o", store,
+	    plain, NULL};
+	const char *v[] = {"verify", "-k", KEY_URI, "--json", json, store,
+	    NULL};
+	uint8_t *b;
+	int rc;
+
+	cr_assert_eq(run(e, f, NULL), 0);
+	rc = run(e, enc, &out);
+	cr_assert_eq(rc, 0, "encrypt store exit %d: %s", rc, out);
+	free(out);
+	rc = run(e, v, &out);
+	cr_assert_eq(rc, 0, "verify exit %d: %s", rc, out);
+	free(out);
+	b = tu_read_file(json, NULL);
+	cr_assert_not_null(b);
+	cr_assert(strstr((char *)b, HSM_HOST) != NULL);
+	free(b);
+	free(plain);
+	free(store);
+	free(json);
+}
+
 Test(mhsm_cli, encrypt_decrypt_verify_with_a_managed_hsm_uri)
 {
 	struct served sv;
 	struct cenv e;
-	char *out = NULL, *plain = tu_path(dir, "plain"),
-	    *store = tu_path(dir, "store"), *one = tu_path(dir, "one.txt"),
-	    *obj = tu_path(dir, "one.atr"), *back = tu_path(dir, "back.txt"),
-	    *json = tu_path(dir, "verify.json");
-	const char *msg = "a record kept under a Managed HSM key\n";
-	cJSON *j, *r;
-	const char *kid;
-	uint8_t *b;
-	int rc;
 
 	serve(&sv);
 	cenv_init(&e, &sv);
-	{
-		const char *a[] = {"vault", "create", KEY_URI, "--size", "3072",
-		    "--ops", "wrapKey,unwrapKey", NULL};
-
-		rc = run(&e, a, &out);
-		cr_assert_eq(rc, 0, "vault create exit %d: %s", rc, out);
-		free(out);
-	}
-	{
-		/* The default kty on a Managed HSM is RSA-HSM, and the
-		 * vault reports it. */
-		const char *a[] = {"vault", "get", KEY_URI, NULL};
-
-		rc = run(&e, a, &out);
-		cr_assert_eq(rc, 0, "vault get exit %d: %s", rc, out);
-		cr_assert(strstr(out, "\"RSA-HSM\"") != NULL, "%s", out);
-		cr_assert(strstr(out, "https://" HSM_HOST "/keys/cmk/") != NULL,
-		    "%s", out);
-		free(out);
-	}
-	cr_assert_eq(tu_write_file(one, msg, strlen(msg)), 0);
-	{
-		const char *a[] = {"encrypt", "-q", "-k", KEY_URI, "-o", obj, one,
-		    NULL};
-
-		rc = run(&e, a, &out);
-		cr_assert_eq(rc, 0, "encrypt exit %d: %s", rc, out);
-		free(out);
-	}
-	{
-		/* The stanza records the versioned kid on the HSM's name. */
-		const char *a[] = {"inspect", "--json", obj, NULL};
-		char *po = tu_path(dir, "out");
-
-		rc = run(&e, a, NULL);
-		cr_assert_eq(rc, 0);
-		b = tu_read_file(po, NULL);
-		cr_assert_not_null(b);
-		j = cJSON_Parse((char *)b);
-		cr_assert_not_null(j, "%s", (char *)b);
-		r = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "recipients"), 0);
-		kid = cJSON_GetStringValue(cJSON_GetObjectItem(r, "key_id"));
-		cr_assert_not_null(kid);
-		cr_assert_eq(strncmp(kid, KEY_URI "/", strlen(KEY_URI "/")), 0,
-		    "%s", kid);
-		cr_assert_gt(strlen(kid), strlen(KEY_URI "/"));
-		cJSON_Delete(j);
-		free(b);
-		free(po);
-	}
-	{
-		const char *a[] = {"decrypt", "-k", KEY_URI, "-o", back, obj,
-		    NULL};
-
-		rc = run(&e, a, &out);
-		cr_assert_eq(rc, 0, "decrypt exit %d: %s", rc, out);
-		free(out);
-		b = tu_read_file(back, NULL);
-		cr_assert_not_null(b);
-		cr_assert_str_eq((char *)b, msg);
-		free(b);
-	}
-	{
-		const char *f[] = {"verify", "fixture", "--patients", "1",
-		    "--journeys", "1", "--blobs", "1", "--rows", "5", plain,
-		    NULL};
-		const char *enc[] = {"encrypt", "-q", "-k", KEY_URI, "-o", store,
-		    plain, NULL};
-		const char *v[] = {"verify", "-k", KEY_URI, "--json", json,
-		    store, NULL};
-
-		cr_assert_eq(run(&e, f, NULL), 0);
-		rc = run(&e, enc, &out);
-		cr_assert_eq(rc, 0, "encrypt store exit %d: %s", rc, out);
-		free(out);
-		rc = run(&e, v, &out);
-		cr_assert_eq(rc, 0, "verify exit %d: %s", rc, out);
-		free(out);
-		b = tu_read_file(json, NULL);
-		cr_assert_not_null(b);
-		cr_assert(strstr((char *)b, HSM_HOST) != NULL);
-		free(b);
-	}
-	free(plain);
-	free(store);
-	free(one);
-	free(obj);
-	free(back);
-	free(json);
+	create_and_get(&e);
+	one_object(&e);
+	verify_store(&e);
 }
 
 static size_t
