@@ -157,9 +157,11 @@ set_connect_to(struct atr_kv_client *c, const struct atr_kv_opts *o)
 			    "more than %u mappings", KV_CONNECT_TO_MAX);
 		if (n >= KV_CONNECT_TO_LEN || !connect_to_ok(p, n)) {
 			/* Shown on one line: printable ASCII only. */
-			for (i = 0; i < n && i + 1 < sizeof(shown); i++)
-				shown[i] = p[i] > 0x20 && p[i] < 0x7f ? p[i] :
-				    '?';
+			for (i = 0; i < n && i + 1 < sizeof(shown); i++) {
+				shown[i] = '?';
+				if (p[i] > 0x20 && p[i] < 0x7f)
+					shown[i] = p[i];
+			}
 			shown[i] = '\0';
 			return atr_fail(ATR_ERR_CONFIG, "ATREST_KV_CONNECT_TO: "
 			    "'%s' is not HOST:PORT:CONNECT-HOST:CONNECT-PORT",
