@@ -476,6 +476,25 @@ version_dates(struct vfy_report *r, const struct vfy_version *v, int64_t now)
 		    "this version's not-before date is in the future");
 }
 
+/* key_ops of a version beyond the policy's, listed by name. */
+static void
+extra_ops(struct vfy_report *r, const struct vfy_version *v, unsigned ops)
+{
+	char list[160] = "";
+	unsigned k, bit;
+	size_t l;
+
+	for (k = 0; k < ATR_JWK_COUNT; k++) {
+		bit = atr_jwk_op_at(k);
+		l = strlen(list);
+		if (ops & bit)
+			snprintf(list + l, sizeof(list) - l, "%s%s",
+			    l ? ", " : "", atr_jwk_op_name(bit));
+	}
+	vfy_report_add(r, VFY_ERROR, -1, v->kid, -1, "policy.version-key-ops",
+	    "key_ops allow more than the policy: %s", list);
+}
+
 /* kty, size and key_ops of one version. */
 static void
 version_key(struct vfy_report *r, const struct vfy_version *v)
@@ -509,10 +528,7 @@ version_key(struct vfy_report *r, const struct vfy_version *v)
 		    (v->key_ops & ATR_JWK_UNWRAP) ? "rewrapped under it" :
 		    "opened");
 	else if ((v->key_ops & ~p->vault_allowed_ops) != 0)
-		vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
-		    "policy.version-key-ops", "key_ops allow more than the "
-		    "policy (0x%x beyond it)", v->key_ops &
-		    ~p->vault_allowed_ops);
+		extra_ops(r, v, v->key_ops & ~p->vault_allowed_ops);
 }
 
 /* Objects that would stay readable if only the current version of key k
