@@ -718,6 +718,16 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 	fprintf(f, "  %lld object%s proven by decryption\n",
 	    (long long)r->stats[VS_D_OPENED],
 	    r->stats[VS_D_OPENED] == 1 ? "" : "s");
+	if (r->revocation_drill)
+		fprintf(f, "  revocation drill: %lld key version%s disabled, "
+		    "%lld objects tried, %lld opened, latency %lld ms, "
+		    "%lld ms in all\n",
+		    (long long)r->stats[VS_N_DRILL_VERSIONS],
+		    r->stats[VS_N_DRILL_VERSIONS] == 1 ? "" : "s",
+		    (long long)r->stats[VS_N_DRILL],
+		    (long long)r->stats[VS_N_DRILL_OPENED],
+		    (long long)r->stats[VS_N_DRILL_LATENCY_MS],
+		    (long long)r->stats[VS_N_DRILL_MS]);
 	for (c = 0; c < VFY_NCHECKS; c++)
 		text_check(r, c, f, color, verbose, maxf);
 	text_versions(r, f);
