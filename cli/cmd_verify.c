@@ -49,14 +49,20 @@ usage(FILE *f)
 	    "      --shard K/N          verify the K-th of N deterministic parts\n"
 	    "      --fingerprint-key FILE  32-byte key (raw or hex) for DEK fingerprints;\n"
 	    "                           give every shard the same one\n"
-	    "      --revocation-drill   disable the vault key, confirm nothing opens, re-enable\n"
+	    "      --revocation-drill   disable every vault key version in use, confirm no\n"
+	    "                           object opens, restore each version's prior state\n"
+	    "      --drill-sample N     the drill tries N objects (deterministic, at least\n"
+	    "                           one per version) instead of every object\n"
+	    "      --allow-empty        a run that verified no object may pass (exit 0)\n"
 	    "      --jobs N             worker threads (default: online CPUs)\n"
 	    "  -q, --quiet              no text summary\n"
 	    "  -v, --verbose            list info findings too, and up to 50 per check\n"
 	    "  -h, --help\n\n"
 	    "Colour only on a terminal, never with NO_COLOR set.\n"
 	    "exit status: 0 every check passed, 1 an error-severity finding,\n"
-	    "2 usage, configuration or I/O error (or an incomplete run)\n");
+	    "2 usage, configuration or I/O error, an incomplete run, or nothing\n"
+	    "verified (no file, an empty shard) without --allow-empty;\n"
+	    "an interrupted drill restores the key versions, then exits 128+signal\n");
 }
 
 static void
@@ -96,24 +102,51 @@ show_progress(void *arg, const struct vfy_progress *p)
 }
 
 /* Holds SIGINT, SIGTERM and SIGHUP while the drill has a key disabled
- * (the workers are joined by then: only this thread runs). */
+ * (the workers are joined by then: only this thread runs).  A signal
+ * that arrives meanwhile stops the drill (drill_stop), is consumed when
+ * the versions are restored, and sets the exit status (128 + signal)
+ * once the report is written. */
 static sigset_t drill_old;
+static int drill_signal;
+
+static void
+drill_set(sigset_t *s)
+{
+	sigemptyset(s);
+	sigaddset(s, SIGINT);
+	sigaddset(s, SIGTERM);
+	sigaddset(s, SIGHUP);
+}
+
+static int
+drill_stop(void *arg)
+{
+	sigset_t pend;
+
+	(void)arg;
+	if (sigpending(&pend) != 0)
+		return 0;
+	return sigismember(&pend, SIGINT) == 1 ||
+	    sigismember(&pend, SIGTERM) == 1 || sigismember(&pend, SIGHUP) == 1;
+}
 
 static void
 drill_guard(void *arg, int on)
 {
+	const struct timespec zero = {0, 0};
 	sigset_t block;
+	int sig;
 
 	(void)arg;
+	drill_set(&block);
 	if (on) {
-		sigemptyset(&block);
-		sigaddset(&block, SIGINT);
-		sigaddset(&block, SIGTERM);
-		sigaddset(&block, SIGHUP);
 		sigprocmask(SIG_BLOCK, &block, &drill_old);
-	} else {
-		sigprocmask(SIG_SETMASK, &drill_old, NULL);
+		return;
 	}
+	while ((sig = sigtimedwait(&block, NULL, &zero)) > 0)
+		if (drill_signal == 0)
+			drill_signal = sig;
+	sigprocmask(SIG_SETMASK, &drill_old, NULL);
 }
 
 static int
@@ -424,8 +457,8 @@ struct verify_args {
 	struct cli_keys ks;
 	const char *policy, *manifest, *control_uri;
 	const char *json, *junit, *minver, *fpkey;
-	unsigned shard_k, shard_n, jobs;
-	int quiet, current_only, drill;
+	unsigned shard_k, shard_n, jobs, drill_sample;
+	int quiet, current_only, drill, allow_empty, has_sample;
 	struct vfy_text_opts to;
 	char **stores;          /* borrowed from argv */
 	size_t nstores;
@@ -438,6 +471,7 @@ parse_args(int argc, char **argv, struct verify_args *a)
 {
 	enum {
 		O_CURRENT = 256, O_MINVER, O_SHARD, O_DRILL, O_FPKEY, O_JOBS,
+		O_SAMPLE, O_EMPTY,
 	};
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},
@@ -450,6 +484,8 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		{"min-version", required_argument, NULL, O_MINVER},
 		{"shard", required_argument, NULL, O_SHARD},
 		{"revocation-drill", no_argument, NULL, O_DRILL},
+		{"drill-sample", required_argument, NULL, O_SAMPLE},
+		{"allow-empty", no_argument, NULL, O_EMPTY},
 		{"fingerprint-key", required_argument, NULL, O_FPKEY},
 		{"jobs", required_argument, NULL, O_JOBS},
 		{"quiet", no_argument, NULL, 'q'},
@@ -502,6 +538,16 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		case O_DRILL:
 			a->drill = 1;
 			break;
+		case O_SAMPLE:
+			if (parse_uint(optarg, 1U << 20, &v) != 0 || v == 0)
+				return cli_usage_error("verify",
+				    "--drill-sample must be 1..1048576");
+			a->drill_sample = (unsigned)v;
+			a->has_sample = 1;
+			break;
+		case O_EMPTY:
+			a->allow_empty = 1;
+			break;
 		case O_FPKEY:
 			a->fpkey = optarg;
 			break;
@@ -534,6 +580,9 @@ parse_args(int argc, char **argv, struct verify_args *a)
 	if (a->drill && a->shard_n > 1)
 		return cli_usage_error("verify", "--revocation-drill toggles "
 		    "the key: run it in one job, not with --shard");
+	if (a->has_sample && !a->drill)
+		return cli_usage_error("verify", "--drill-sample needs "
+		    "--revocation-drill");
 	a->stores = argv + optind;
 	a->nstores = (size_t)(argc - optind);
 	return -1;
@@ -627,6 +676,8 @@ make_config(struct verify_args *a, const struct vfy_policy *pol,
 		cfg->progress_arg = NULL;
 	}
 	cfg->drill_guard = drill_guard;
+	cfg->drill_stop = drill_stop;
+	cfg->allow_empty = a->allow_empty;
 }
 
 static int
@@ -657,6 +708,8 @@ run_verify(struct verify_args *a)
 	rc = open_keys(a, &control);
 	if (rc != 0)
 		goto out;
+	if (a->has_sample)
+		pol.drill_objects = a->drill_sample;
 	make_config(a, &pol, man, control, have_fk ? fk : NULL, &cfg);
 	e = vfy_run(&cfg, &r);
 	if (cfg.progress != NULL)
@@ -665,6 +718,12 @@ run_verify(struct verify_args *a)
 		rc = cli_error("verify", e);
 	else
 		rc = finish_report(r, a->json, a->junit, a->quiet, &a->to);
+	if (drill_signal != 0) {
+		fprintf(stderr, "atrest verify: revocation drill interrupted "
+		    "by signal %d; the key versions were restored\n",
+		    drill_signal);
+		rc = 128 + drill_signal;
+	}
 out:
 	atr_memzero(fk, sizeof(fk));
 	vfy_report_free(r);

@@ -59,6 +59,7 @@ eng_fill_config(struct engine *E)
 	r->shard_n = c->shard_n > 1 ? c->shard_n : 0;
 	r->keep_shard_data = c->shard_n > 1;
 	r->revocation_drill = c->revocation_drill;
+	r->allow_empty = c->allow_empty;
 	snprintf(r->current_key_id, sizeof(r->current_key_id), "%s",
 	    E->current);
 }
@@ -200,5 +201,66 @@ eng_config_findings(struct engine *E)
 			continue;
 		}
 		vault_findings(E, key, &va, now);
+	}
+}
+
+/* The configured vault key kid is a version of, or -1. */
+static int
+vault_key_of(const struct vfy_config *c, const struct vfy_cov *cv)
+{
+	size_t i;
+
+	if (cv->provider != ATR_PROV_AZURE_KV)
+		return -1;
+	for (i = 0; i < c->nkeys; i++)
+		if (vfy_vault_is_vault_key(c->keys[i]) &&
+		    c->keys[i]->ops->matches(c->keys[i], ATR_PROV_AZURE_KV,
+		    cv->key_id))
+			return (int)i;
+	return -1;
+}
+
+void
+eng_versions(struct engine *E)
+{
+	const struct vfy_config *c = E->c;
+	struct vfy_report *r = E->r;
+	struct vfy_vault_attrs va;
+	size_t i;
+
+	/* Every version objects are wrapped under is checked, not only
+	 * the one the URI resolves to: old versions stay enabled for old
+	 * data (docs/VERIFY.md "Verifying a rotated estate"). */
+	for (i = 0; i < r->cov.n; i++) {
+		const struct vfy_cov *cv = &r->cov.v[i];
+		int k = vault_key_of(c, cv);
+		struct vfy_version *v;
+
+		if (k < 0)
+			continue;
+		v = vfy_version_get(r, cv->key_id);
+		if (v == NULL) {
+			r->incomplete = 1;
+			snprintf(r->incomplete_why, sizeof(r->incomplete_why),
+			    "out of memory listing key versions");
+			return;
+		}
+		v->key = k;
+		v->resolved = strcmp(cv->key_id, c->keys[k]->key_id) == 0;
+		if (vfy_vault_kid_attrs(c->keys[k], cv->key_id, &va) !=
+		    ATR_OK) {
+			atr_detail_clear();
+			continue;
+		}
+		v->available = 1;
+		v->enabled = va.enabled;
+		v->has_nbf = va.has_nbf;
+		v->has_exp = va.has_exp;
+		v->nbf = va.nbf;
+		v->exp = va.exp;
+		v->key_ops = va.key_ops;
+		v->key_ops_present = va.key_ops_present;
+		v->bits = va.bits;
+		snprintf(v->kty, sizeof(v->kty), "%s", va.kty);
 	}
 }

@@ -267,6 +267,7 @@ take_cands(struct worker *w, struct cand **cand, size_t *ncand)
 	free(w->cand);
 	w->cand = NULL;
 	w->ncand = 0;
+	w->capcand = 0;
 }
 
 /* Manifest entries of this shard that no store holds. */
@@ -309,6 +310,7 @@ end_phase(struct engine *E, struct cand **cand, size_t *ncand)
 	}
 	if (c->manifest != NULL)
 		missing_entries(E);
+	eng_versions(E);
 	if (c->revocation_drill && !E->drill_only)
 		eng_revocation_drill(E, *cand, *ncand);
 }

@@ -9,8 +9,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "crypto.h"
+#include "jwk.h"
 #include "vfy_int.h"
 
 void
@@ -428,6 +430,218 @@ coverage_derived(struct vfy_report *r)
 	}
 }
 
+/* ---- key versions in use ----------------------------------------------- */
+
+static int
+cmp_version(const void *a, const void *b)
+{
+	return strcmp(((const struct vfy_version *)a)->kid,
+	    ((const struct vfy_version *)b)->kid);
+}
+
+/* Objects with a stanza for kid (from the coverage). */
+static uint64_t
+objects_of(const struct vfy_report *r, const char *kid)
+{
+	size_t i;
+
+	for (i = 0; i < r->cov.n; i++)
+		if (strcmp(r->cov.v[i].key_id, kid) == 0)
+			return r->cov.v[i].objects;
+	return 0;
+}
+
+/* The dates of one version: past exp is an error (what it wraps can no
+ * longer be opened), a near one a warning. */
+static void
+version_dates(struct vfy_report *r, const struct vfy_version *v, int64_t now)
+{
+	const struct vfy_policy *p = &r->policy;
+	unsigned long long n = (unsigned long long)v->objects;
+
+	if (v->has_exp && v->exp <= now)
+		vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
+		    "policy.version-expired", "this version expired: the %llu "
+		    "objects wrapped under it can no longer be opened", n);
+	else if (v->has_exp && v->exp - now <
+	    (int64_t)p->vault_expiry_warn_days * 86400)
+		vfy_report_add(r, VFY_WARN, -1, v->kid, -1,
+		    "policy.version-expiring", "this version expires within %u "
+		    "days (in %lld h): then its %llu objects can no longer be "
+		    "opened", p->vault_expiry_warn_days,
+		    (long long)((v->exp - now) / 3600), n);
+	if (v->has_nbf && v->nbf > now)
+		vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
+		    "policy.version-not-yet-valid",
+		    "this version's not-before date is in the future");
+}
+
+/* key_ops of a version beyond the policy's, listed by name. */
+static void
+extra_ops(struct vfy_report *r, const struct vfy_version *v, unsigned ops)
+{
+	char list[160] = "";
+	unsigned k, bit;
+	size_t l;
+
+	for (k = 0; k < ATR_JWK_COUNT; k++) {
+		bit = atr_jwk_op_at(k);
+		l = strlen(list);
+		if (ops & bit)
+			snprintf(list + l, sizeof(list) - l, "%s%s",
+			    l ? ", " : "", atr_jwk_op_name(bit));
+	}
+	vfy_report_add(r, VFY_ERROR, -1, v->kid, -1, "policy.version-key-ops",
+	    "key_ops allow more than the policy: %s", list);
+}
+
+/* kty, size and key_ops of one version. */
+static void
+version_key(struct vfy_report *r, const struct vfy_version *v)
+{
+	const struct vfy_policy *p = &r->policy;
+	unsigned need = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
+	int rsa = strncmp(v->kty, "RSA", 3) == 0;
+
+	if (!rsa && strncmp(v->kty, "oct", 3) != 0)
+		vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
+		    "policy.version-kty", "key type %s cannot wrap data keys",
+		    v->kty[0] ? v->kty : "(none)");
+	if (rsa && v->bits != 0 && v->bits < p->rsa_error_below)
+		vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
+		    "policy.version-rsa-size", "RSA-%u version (below %u bits "
+		    "is not allowed)", v->bits, p->rsa_error_below);
+	else if (rsa && v->bits != 0 && v->bits < p->rsa_min_bits)
+		vfy_report_add(r, VFY_WARN, -1, v->kid, -1,
+		    "policy.version-rsa-size", "RSA-%u version (%u bits or "
+		    "more are required)", v->bits, p->rsa_min_bits);
+	if (!v->key_ops_present)
+		vfy_report_add(r, VFY_WARN, -1, v->kid, -1,
+		    "policy.version-key-ops",
+		    "this version lists no key_ops (every operation allowed)");
+	else if ((v->key_ops & need) != need)
+		vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
+		    "policy.version-key-ops", "key_ops lack %s: the %llu "
+		    "objects wrapped under this version cannot be %s",
+		    (v->key_ops & ATR_JWK_UNWRAP) ? "wrapKey" : "unwrapKey",
+		    (unsigned long long)v->objects,
+		    (v->key_ops & ATR_JWK_UNWRAP) ? "rewrapped under it" :
+		    "opened");
+	else if ((v->key_ops & ~p->vault_allowed_ops) != 0)
+		extra_ops(r, v, v->key_ops & ~p->vault_allowed_ops);
+}
+
+/* Objects that would stay readable if only the current version of key k
+ * were disabled: those under its older, enabled versions. */
+static void
+readable_after_revoke(struct vfy_report *r, int k)
+{
+	uint64_t n = 0;
+	size_t i, nv = 0;
+	char list[256] = "";
+
+	for (i = 0; i < r->nversions; i++) {
+		const struct vfy_version *v = &r->versions[i];
+		size_t l = strlen(list);
+
+		if (v->key != k || v->resolved || !v->available ||
+		    !v->enabled || v->objects == 0)
+			continue;
+		n += v->objects;
+		nv++;
+		if (l < 160)
+			snprintf(list + l, sizeof(list) - l, "%s%s", l ? ", " :
+			    "", strrchr(v->kid, '/') + 1);
+	}
+	if (n == 0)
+		return;
+	vfy_report_add(r, VFY_WARN, -1, r->keys[k].uri, -1,
+	    "rotation.readable-after-revoke", "disabling only the current "
+	    "version would leave %llu objects readable through %zu older "
+	    "enabled version%s (%s): rewrap them to the current version "
+	    "(atrest rewrap), then disable the old versions",
+	    (unsigned long long)n, nv, nv == 1 ? "" : "s", list);
+}
+
+static void
+versions_derived(struct vfy_report *r)
+{
+	int64_t now = r->started ? r->started : (int64_t)time(NULL);
+	/* The caller's own drill disabled the key: not a finding. */
+	int caller_drill = r->stats[VS_D_ATTEMPTED] == 0 &&
+	    r->stats[VS_N_DRILL] > 0;
+	size_t i;
+
+	if (r->nversions > 1)
+		qsort(r->versions, r->nversions, sizeof(*r->versions),
+		    cmp_version);
+	for (i = 0; i < r->nversions; i++) {
+		struct vfy_version *v = &r->versions[i];
+
+		v->objects = objects_of(r, v->kid);
+		/* The resolved version is the configured key: config.c
+		 * checked it already (policy.vault-*). */
+		if (v->resolved)
+			continue;
+		if (!v->available) {
+			vfy_report_add(r, VFY_WARN, -1, v->kid, -1,
+			    "policy.version-unavailable", "the attributes of "
+			    "this version could not be read");
+			continue;
+		}
+		if (!v->enabled && !caller_drill)
+			vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
+			    "policy.version-disabled", "this version is "
+			    "disabled: the %llu objects wrapped under it "
+			    "cannot be opened",
+			    (unsigned long long)v->objects);
+		version_dates(r, v, now);
+		version_key(r, v);
+	}
+	for (i = 0; i < r->nkeys; i++)
+		readable_after_revoke(r, (int)i);
+}
+
+/* Kept findings naming each version (its kid, or for the resolved one
+ * the configured key's URI). */
+static void
+versions_count(struct vfy_report *r)
+{
+	size_t i, n;
+	int c;
+
+	for (i = 0; i < r->nversions; i++) {
+		struct vfy_version *v = &r->versions[i];
+		const char *uri = v->resolved && (size_t)v->key < r->nkeys ?
+		    r->keys[v->key].uri : NULL;
+
+		v->findings = 0;
+		for (c = 0; c < VFY_NCHECKS; c++)
+			for (n = 0; n < r->checks[c].f.n; n++) {
+				const char *s = r->checks[c].f.v[n].subject;
+
+				if (r->checks[c].f.v[n].store >= 0 || s == NULL)
+					continue;
+				if (strcmp(s, v->kid) == 0 ||
+				    (uri != NULL && strcmp(s, uri) == 0))
+					v->findings++;
+			}
+	}
+}
+
+/* A run that proved nothing says so (docs/VERIFY.md "Exit status"). */
+static void
+nothing_verified(struct vfy_report *r)
+{
+	const char *why = vfy_nothing_verified(r);
+
+	if (why[0] != '\0')
+		vfy_report_add(r, VFY_WARN, -1, "", -1,
+		    "envelope.nothing-verified", "nothing verified: %s%s", why,
+		    r->allow_empty ? " (allowed by --allow-empty)" :
+		    " (exit 2; --allow-empty accepts it)");
+}
+
 /* ---- statuses ---------------------------------------------------------- */
 
 /* A check that had nothing to examine says so rather than passing. */
@@ -470,7 +684,9 @@ vfy_finalize(struct vfy_report *r)
 	vfy_drop_derived(r);
 	for (c = 0; c < VFY_NCHECKS; c++)
 		memcpy(before[c], r->checks[c].f.count, sizeof(before[c]));
+	nothing_verified(r);
 	coverage_derived(r);
+	versions_derived(r);
 	uniqueness(r);
 	if (r->is_merged && r->fp_key_id[0] == '\0' && r->merged_from > 1)
 		vfy_report_add(r, VFY_WARN, -1, "", -1,
@@ -486,6 +702,7 @@ vfy_finalize(struct vfy_report *r)
 		vfy_flist_sort(&k->f);
 		k->reason[0] = '\0';
 	}
+	versions_count(r);
 	skip_reasons(r);
 	for (c = 0; c < VFY_NCHECKS; c++) {
 		struct vfy_checkres *k = &r->checks[c];

@@ -17,6 +17,7 @@
 
 #include "crypto.h"
 #include "fsutil.h"
+#include "jwk.h"
 #include "vfy_int.h"
 
 #define REPORT_MAX (1ULL << 32)
@@ -143,6 +144,7 @@ load_config(struct vfy_report *r, const cJSON *cfg)
 		r->shard_n = (unsigned)num_of(it, "n", 0);
 	}
 	r->revocation_drill = bool_of(cfg, "revocation_drill");
+	r->allow_empty = bool_of(cfg, "allow_empty");
 	fp = str_of(cfg, "fingerprint_key");
 	if (fp != NULL && strcmp(fp, "ephemeral") != 0)
 		snprintf(r->fp_key_id, sizeof(r->fp_key_id), "%s", fp);
@@ -305,6 +307,45 @@ load_objects(struct vfy_report *r, const cJSON *sd)
 	return ATR_OK;
 }
 
+/* "versions": the vault attributes of the key versions in use (reports
+ * written before they existed have none). */
+static enum atr_err
+load_versions(struct vfy_report *r, const cJSON *a)
+{
+	const cJSON *it, *ops, *op;
+	struct vfy_version *v;
+	unsigned bit;
+
+	cJSON_ArrayForEach(it, a) {
+		const char *kid = str_of(it, "kid"), *kty = str_of(it, "kty");
+
+		if (kid == NULL)
+			return atr_fail(ATR_ERR_FORMAT, "a version without kid");
+		v = vfy_version_get(r, kid);
+		if (v == NULL)
+			return ATR_ERR_NOMEM;
+		v->key = (int)num_of(it, "key_index", 0);
+		v->resolved = bool_of(it, "resolved");
+		v->available = bool_of(it, "available");
+		v->enabled = bool_of(it, "enabled");
+		v->bits = (unsigned)num_of(it, "bits", 0);
+		snprintf(v->kty, sizeof(v->kty), "%s", kty ? kty : "");
+		v->has_nbf = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+		    it, "nbf"));
+		v->nbf = num_of(it, "nbf", 0);
+		v->has_exp = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(
+		    it, "exp"));
+		v->exp = num_of(it, "exp", 0);
+		ops = cJSON_GetObjectItemCaseSensitive(it, "key_ops");
+		v->key_ops_present = cJSON_IsArray(ops);
+		cJSON_ArrayForEach(op, ops)
+			if (cJSON_IsString(op) &&
+			    (bit = atr_jwk_op_parse(op->valuestring)) != 0)
+				v->key_ops |= bit;
+	}
+	return ATR_OK;
+}
+
 enum atr_err
 vfy_report_load(const char *path, struct vfy_report **out)
 {
@@ -346,6 +387,9 @@ vfy_report_load(const char *path, struct vfy_report **out)
 		e = load_objects(r, sd);
 		r->keep_shard_data = 1;
 	}
+	if (e == ATR_OK)
+		e = load_versions(r, cJSON_GetObjectItemCaseSensitive(root,
+		    "versions"));
 	run = cJSON_GetObjectItemCaseSensitive(root, "run");
 	r->elapsed_ms = num_of(run, "elapsed_ms", 0);
 	r->jobs = (unsigned)num_of(run, "jobs", 0);
@@ -493,6 +537,7 @@ copy_config(struct vfy_report *r, const struct vfy_report *a)
 	memcpy(r->manifest_sha, a->manifest_sha, sizeof(r->manifest_sha));
 	memcpy(r->current_key_id, a->current_key_id, sizeof(r->current_key_id));
 	r->revocation_drill = a->revocation_drill;
+	r->allow_empty = a->allow_empty;
 	return ATR_OK;
 }
 
@@ -570,11 +615,26 @@ merge_stats(struct vfy_report *r, const struct vfy_report *a)
 	}
 }
 
-/* Coverage and object records: the union (strings copied). */
+/* Coverage, key versions and object records: the union (strings
+ * copied; a version's attributes from the first shard that read them). */
 static enum atr_err
 merge_shard_data(struct vfy_report *r, const struct vfy_report *a)
 {
 	size_t k;
+
+	for (k = 0; k < a->nversions; k++) {
+		const struct vfy_version *s = &a->versions[k];
+		struct vfy_version *d = vfy_version_get(r, s->kid);
+		char *kid;
+
+		if (d == NULL)
+			return ATR_ERR_NOMEM;
+		if (d->available)
+			continue;
+		kid = d->kid;
+		*d = *s;
+		d->kid = kid;
+	}
 
 	for (k = 0; k < a->cov.n; k++) {
 		struct vfy_cov *d = vfy_covmap_get(&r->cov, a->cov.v[k].key_id);

@@ -15,6 +15,7 @@
 #include "quote.h"
 #include "util.h"
 #include "version.h"
+#include "jwk.h"
 #include "vfy_int.h"
 
 /* ---- shared ------------------------------------------------------------ */
@@ -38,6 +39,8 @@ overall(const struct vfy_report *r)
 	int x = vfy_report_exit(r);
 	int c;
 
+	if (x == 2 && !r->incomplete)
+		return "nothing-verified";
 	if (x == 2)
 		return "incomplete";
 	if (x == 1)
@@ -219,7 +222,9 @@ json_config(struct vfy_out *o, const struct vfy_report *r)
 	else
 		vfy_out_str(o, ",\n    \"shard\": null");
 	vfy_out_fmt(o, ",\n    \"revocation_drill\": %s,\n    "
-	    "\"fingerprint_key\": ", r->revocation_drill ? "true" : "false");
+	    "\"allow_empty\": %s,\n    \"fingerprint_key\": ",
+	    r->revocation_drill ? "true" : "false",
+	    r->allow_empty ? "true" : "false");
 	vfy_out_json_str(o, r->fp_key_id[0] ? r->fp_key_id : "ephemeral");
 	vfy_out_str(o, ",\n    \"policy\": ");
 	vfy_policy_write(o, &r->policy, "    ");
@@ -238,10 +243,84 @@ json_summary(struct vfy_out *o, const struct vfy_report *r)
 	vfy_out_json_str(o, r->incomplete_why);
 	vfy_out_fmt(o, ", \"errors\": %llu, \"warnings\": %llu, \"infos\": %llu, "
 	    "\"files\": %lld, \"envelopes\": %lld, \"opened\": %lld, "
-	    "\"bytes\": %lld},\n", (unsigned long long)t[2],
+	    "\"bytes\": %lld", (unsigned long long)t[2],
 	    (unsigned long long)t[1], (unsigned long long)t[0],
 	    (long long)r->stats[VS_FILES], (long long)r->stats[VS_ENVELOPES],
 	    (long long)r->stats[VS_D_OPENED], (long long)r->stats[VS_BYTES]);
+	/* "opened" counts the objects proven by decryption; a run that
+	 * proved none says why (docs/VERIFY.md "Exit status"). */
+	vfy_out_fmt(o, ", \"proven_by_decryption\": %lld, "
+	    "\"nothing_verified\": %s, \"nothing_verified_reason\": ",
+	    (long long)r->stats[VS_D_OPENED],
+	    vfy_nothing_verified(r)[0] ? "true" : "false");
+	vfy_out_json_str(o, vfy_nothing_verified(r));
+	vfy_out_str(o, "},\n");
+}
+
+/* key_ops as a JSON array of names. */
+static void
+json_ops(struct vfy_out *o, unsigned ops)
+{
+	unsigned k, bit;
+	int first = 1;
+
+	vfy_out_str(o, "[");
+	for (k = 0; k < ATR_JWK_COUNT; k++) {
+		bit = atr_jwk_op_at(k);
+		if (ops & bit) {
+			vfy_out_fmt(o, "%s\"%s\"", first ? "" : ", ",
+			    atr_jwk_op_name(bit));
+			first = 0;
+		}
+	}
+	vfy_out_str(o, "]");
+}
+
+/* "versions": every Key Vault key version objects are wrapped under. */
+static void
+json_versions(struct vfy_out *o, const struct vfy_report *r)
+{
+	size_t i;
+
+	vfy_out_str(o, ",\n  \"versions\": [");
+	for (i = 0; i < r->nversions; i++) {
+		const struct vfy_version *v = &r->versions[i];
+
+		vfy_out_str(o, i ? ",\n    {\"kid\": " : "\n    {\"kid\": ");
+		vfy_out_json_str(o, v->kid);
+		vfy_out_str(o, ", \"key\": ");
+		vfy_out_json_str(o, (size_t)v->key < r->nkeys ?
+		    r->keys[v->key].uri : "");
+		vfy_out_fmt(o, ", \"key_index\": %d, \"resolved\": %s, "
+		    "\"objects\": %llu, \"available\": %s", v->key,
+		    v->resolved ? "true" : "false",
+		    (unsigned long long)v->objects,
+		    v->available ? "true" : "false");
+		if (v->available) {
+			vfy_out_fmt(o, ", \"enabled\": %s, \"kty\": ",
+			    v->enabled ? "true" : "false");
+			vfy_out_json_str(o, v->kty);
+			vfy_out_fmt(o, ", \"bits\": %u", v->bits);
+			if (v->has_nbf)
+				vfy_out_fmt(o, ", \"nbf\": %lld",
+				    (long long)v->nbf);
+			else
+				vfy_out_str(o, ", \"nbf\": null");
+			if (v->has_exp)
+				vfy_out_fmt(o, ", \"exp\": %lld",
+				    (long long)v->exp);
+			else
+				vfy_out_str(o, ", \"exp\": null");
+			vfy_out_str(o, ", \"key_ops\": ");
+			if (v->key_ops_present)
+				json_ops(o, v->key_ops);
+			else
+				vfy_out_str(o, "null");
+		}
+		vfy_out_fmt(o, ", \"findings\": %llu}",
+		    (unsigned long long)v->findings);
+	}
+	vfy_out_str(o, r->nversions ? "\n  ]" : "]");
 }
 
 /* One element of "checks": status, counts, counters, kept findings. */
@@ -353,6 +432,7 @@ vfy_write_json(const struct vfy_report *r, const char *path)
 	for (i = 0; i < r->cov.n; i++)
 		json_cov(o, &r->cov.v[i], i == 0);
 	vfy_out_str(o, r->cov.n ? "\n  ]" : "]");
+	json_versions(o, r);
 	if (r->keep_shard_data)
 		json_shard_data(o, r);
 	vfy_out_str(o, "\n}\n");
@@ -576,6 +656,41 @@ text_check(const struct vfy_report *r, int c, FILE *f, int color,
 		    (unsigned long long)(listed - shown));
 }
 
+static const char *
+text_result(const struct vfy_report *r, int x)
+{
+	if (x == 0)
+		return "PASS";
+	if (x == 1)
+		return "FAIL";
+	return r->incomplete ? "INCOMPLETE" : "NOTHING VERIFIED";
+}
+
+/* One line per key version in use: objects, state, findings. */
+static void
+text_versions(const struct vfy_report *r, FILE *f)
+{
+	char q[ATR_QUOTE_BUF], exp[32];
+	size_t i;
+
+	if (r->nversions > 0)
+		fprintf(f, "  key versions in use:\n");
+	for (i = 0; i < r->nversions; i++) {
+		const struct vfy_version *v = &r->versions[i];
+
+		if (v->has_exp)
+			iso_time(v->exp, exp, sizeof(exp));
+		fprintf(f, "    %s: %llu object%s, %s%s, %s-%u, exp %s, "
+		    "%llu finding%s\n", atr_escape(v->kid, q, sizeof(q)),
+		    (unsigned long long)v->objects, v->objects == 1 ? "" : "s",
+		    !v->available ? "attributes unavailable" : v->enabled ?
+		    "enabled" : "disabled", v->resolved ? ", current" : "",
+		    v->kty[0] ? v->kty : "?", v->bits,
+		    v->has_exp ? exp : "none", (unsigned long long)v->findings,
+		    v->findings == 1 ? "" : "s");
+	}
+}
+
 void
 vfy_write_text(const struct vfy_report *r, FILE *f,
     const struct vfy_text_opts *opt)
@@ -600,21 +715,35 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 	if (r->is_merged)
 		fprintf(f, " (merged from %u reports)", r->merged_from);
 	fputc('\n', f);
+	fprintf(f, "  %lld object%s proven by decryption\n",
+	    (long long)r->stats[VS_D_OPENED],
+	    r->stats[VS_D_OPENED] == 1 ? "" : "s");
+	if (r->revocation_drill)
+		fprintf(f, "  revocation drill: %lld key version%s disabled, "
+		    "%lld objects tried, %lld opened, latency %lld ms, "
+		    "%lld ms in all\n",
+		    (long long)r->stats[VS_N_DRILL_VERSIONS],
+		    r->stats[VS_N_DRILL_VERSIONS] == 1 ? "" : "s",
+		    (long long)r->stats[VS_N_DRILL],
+		    (long long)r->stats[VS_N_DRILL_OPENED],
+		    (long long)r->stats[VS_N_DRILL_LATENCY_MS],
+		    (long long)r->stats[VS_N_DRILL_MS]);
 	for (c = 0; c < VFY_NCHECKS; c++)
 		text_check(r, c, f, color, verbose, maxf);
+	text_versions(r, f);
 	x = vfy_report_exit(r);
 	if (color)
 		fprintf(f, "result: %s%s\033[0m", x == 0 ? text_col[0] :
-		    text_col[2], x == 0 ? "PASS" : x == 1 ? "FAIL" :
-		    "INCOMPLETE");
+		    text_col[2], text_result(r, x));
 	else
-		fprintf(f, "result: %s", x == 0 ? "PASS" : x == 1 ? "FAIL" :
-		    "INCOMPLETE");
+		fprintf(f, "result: %s", text_result(r, x));
 	fprintf(f, " - %llu error%s, %llu warning%s", (unsigned long long)t[2],
 	    t[2] == 1 ? "" : "s", (unsigned long long)t[1],
 	    t[1] == 1 ? "" : "s");
 	if (r->incomplete)
 		fprintf(f, "; incomplete: %s",
 		    atr_escape(r->incomplete_why, m, sizeof(m)));
+	else if (x == 2)
+		fprintf(f, "; %s", vfy_nothing_verified(r));
 	fprintf(f, " (exit %d)\n", x);
 }

@@ -41,7 +41,7 @@ vfy_policy_default(struct vfy_policy *p)
 	p->dek_scan = 1;
 	p->tamper_header_sample = 32;
 	p->negative_sample = 32;
-	p->drill_objects = 16;
+	p->drill_objects = 0;     /* every object */
 	p->vault_require_enabled = 1;
 	p->vault_require_expiry = 0;
 	p->vault_expiry_warn_days = 30;

@@ -456,7 +456,52 @@ vfy_report_free(struct vfy_report *r)
 		vfy_flist_free(&r->checks[i].f);
 	vfy_covmap_free(&r->cov);
 	vfy_objvec_free(&r->objs);
+	for (i = 0; i < r->nversions; i++)
+		free(r->versions[i].kid);
+	free(r->versions);
 	free(r);
+}
+
+struct vfy_version *
+vfy_version_get(struct vfy_report *r, const char *kid)
+{
+	struct vfy_version *v;
+	size_t i;
+
+	for (i = 0; i < r->nversions; i++)
+		if (strcmp(r->versions[i].kid, kid) == 0)
+			return &r->versions[i];
+	v = realloc(r->versions, (r->nversions + 1) * sizeof(*v));
+	if (v == NULL)
+		return NULL;
+	r->versions = v;
+	v += r->nversions;
+	memset(v, 0, sizeof(*v));
+	v->kid = strdup(kid);
+	if (v->kid == NULL)
+		return NULL;
+	r->nversions++;
+	return v;
+}
+
+const char *
+vfy_nothing_verified(const struct vfy_report *r)
+{
+	/* No verdict without evidence (docs/VERIFY.md "Exit status"): a
+	 * PASS over an empty mount or a shard that selected nothing would
+	 * say nothing about the data. */
+	if (r->stats[VS_FILES] == 0 && r->shard_n > 1 && !r->is_merged)
+		return "this shard selects no file";
+	if (r->stats[VS_FILES] == 0)
+		return "the store holds no file (an empty directory or only "
+		    "empty directories: a failed mount?)";
+	if (r->stats[VS_D_OPENED] > 0)
+		return "";
+	/* The caller's own drill (the primary key already disabled):
+	 * the evidence is that every object was tried and none opened. */
+	if (r->stats[VS_D_ATTEMPTED] == 0 && r->stats[VS_N_DRILL] > 0)
+		return "";
+	return "no object was proven by decryption";
 }
 
 void
@@ -544,5 +589,7 @@ vfy_report_exit(const struct vfy_report *r)
 	for (c = 0; c < VFY_NCHECKS; c++)
 		if (r->checks[c].f.count[VFY_ERROR] > 0)
 			return 1;
+	if (!r->allow_empty && vfy_nothing_verified(r)[0] != '\0')
+		return 2;
 	return 0;
 }

@@ -213,6 +213,12 @@ struct vfy_config {
 	 * between, so an interrupt cannot leave the key disabled. */
 	void (*drill_guard)(void *arg, int on);
 	void *drill_guard_arg;
+	/* Polled by the drill between objects with drill_guard_arg (may
+	 * be NULL): non-zero stops it early (the run is then incomplete);
+	 * every version is restored all the same. */
+	int (*drill_stop)(void *arg);
+	/* --allow-empty: a run that verified no object may exit 0. */
+	int allow_empty;
 	/* Wall-clock start for the report's "run" section (0: now). */
 	int64_t started;
 };
@@ -232,7 +238,8 @@ void vfy_report_free(struct vfy_report *r);         /* NULL-safe */
 /* Queries: r is borrowed; nothing returned points into it. */
 
 /* 0 every check passed (warnings allowed), 1 an error finding, 2 the run
- * was incomplete (I/O or key service errors, a missing shard). */
+ * was incomplete (I/O or key service errors, a missing shard) or, unless
+ * allow_empty, verified no object (no file, an empty shard). */
 int vfy_report_exit(const struct vfy_report *r);
 int vfy_report_status(const struct vfy_report *r, int check);
 uint64_t vfy_report_count(const struct vfy_report *r, int check, int sev);

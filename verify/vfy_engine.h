@@ -105,8 +105,8 @@ struct worker {
 	size_t ndyn, capdyn;
 	struct rescan *rs;
 	size_t nrs, caprs;
-	struct cand *cand;     /* the drill_objects first, in path order */
-	size_t ncand;
+	struct cand *cand;     /* every object opened through a vault key */
+	size_t ncand, capcand;
 	int incomplete;
 	char why[256];
 	/* capture wrappers around the configured keys (worker.c owns the
@@ -263,8 +263,9 @@ void eng_negative(struct worker *w, const struct job *j,
  * open h. */
 void eng_drill_object(struct worker *w, const struct job *j,
     const struct atr_header *h);
-/* Disables each vault key in turn and tries the candidates opened
- * through it (sorted here; cand is the caller's). */
+/* Disables every key version in use (E->r->versions), tries every
+ * candidate (or a sample) and restores each version (cand is the
+ * caller's). */
 void eng_revocation_drill(struct engine *E, struct cand *cand, size_t n);
 
 /* ---- body.c ------------------------------------------------------------ */
@@ -297,5 +298,8 @@ enum atr_err eng_rescan(struct engine *E);
 void eng_fill_config(struct engine *E);
 /* Policy findings about the configured keys (sizes, vault attributes). */
 void eng_config_findings(struct engine *E);
+/* The vault attributes of every key version in use (from the coverage)
+ * into r->versions; vfy_finalize checks them. */
+void eng_versions(struct engine *E);
 
 #endif

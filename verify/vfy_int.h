@@ -61,7 +61,8 @@ enum vfy_stat {
 	VS_D_MAN_VERIFIED, VS_D_MAN_MISSING, VS_D_MAN_MISMATCH, VS_D_UNLISTED,
 	/* negative */
 	VS_N_CONTROL, VS_N_CONTROL_OPENED, VS_N_IMPOSTOR, VS_N_IMPOSTOR_OPENED,
-	VS_N_DRILL, VS_N_DRILL_OPENED,
+	VS_N_DRILL, VS_N_DRILL_OPENED, VS_N_DRILL_VERSIONS, VS_N_DRILL_LATENCY_MS,
+	VS_N_DRILL_MS,
 	/* plaintext */
 	VS_P_SCANNED, VS_P_RESCANNED, VS_P_CANARIES, VS_P_SHINGLES, VS_P_KEYS,
 	VS_P_CANARY_HITS, VS_P_SHINGLE_HITS, VS_P_KEY_HITS, VS_P_STAT_TESTED,
@@ -236,6 +237,25 @@ struct vfy_checkres {
 	uint64_t dcount[3];     /* of f.count: derived by vfy_finalize */
 };
 
+/*
+ * A Key Vault key version that objects in the store are wrapped under
+ * (a stanza key id matched by a configured vault key), with the
+ * attributes the vault gave for that version (docs/VERIFY.md "Verifying
+ * a rotated estate").  objects and findings are derived by vfy_finalize.
+ */
+struct vfy_version {
+	char *kid;             /* versioned kid, malloc'd */
+	int key;               /* index of the configured key it belongs to */
+	int resolved;          /* the version that key's URI resolves to */
+	int available;         /* the attributes below were read */
+	int enabled, has_nbf, has_exp, key_ops_present;
+	int64_t nbf, exp;
+	char kty[16];
+	unsigned bits, key_ops;
+	uint64_t objects;      /* objects with a stanza for it */
+	uint64_t findings;     /* kept findings naming it */
+};
+
 /* Every pointer in a report is malloc'd and its own (vfy_report_free). */
 struct vfy_report {
 	struct vfy_store *stores;
@@ -254,6 +274,9 @@ struct vfy_report {
 	int64_t stats[VS__COUNT];
 	struct vfy_covmap cov;
 	struct vfy_objvec objs;
+	struct vfy_version *versions;  /* key versions in use, by kid */
+	size_t nversions;
+	int allow_empty;        /* --allow-empty: zero objects verified is ok */
 	int incomplete;
 	char incomplete_why[256];
 	/* run (not compared between a merged and a full report) */
@@ -297,6 +320,12 @@ void vfy_display_path(const struct vfy_report *r, int store, const char *rel,
 void vfy_finalize(struct vfy_report *r);
 /* Removes the derived findings and counters (vfy_finalize starts so). */
 void vfy_drop_derived(struct vfy_report *r);
+/* The entry of kid in r->versions, added (kid copied) when new; NULL
+ * when out of memory.  Valid until the next call. */
+struct vfy_version *vfy_version_get(struct vfy_report *r, const char *kid);
+/* Why no verdict can be given ("" when objects were proven): a store
+ * with no file, or no object verified. */
+const char *vfy_nothing_verified(const struct vfy_report *r);
 
 /* ---- pattern scan (canaries, shingles, unwrapped keys) ----------------- */
 
@@ -440,6 +469,11 @@ int vfy_vault_is_vault_key(const struct atr_key *k);
 enum atr_err vfy_vault_attrs(struct atr_key *k, int refresh,
     struct vfy_vault_attrs *out);
 enum atr_err vfy_vault_set_enabled(struct atr_key *k, int enabled);
+/* The same for the version kid of k's key (same vault and name). */
+enum atr_err vfy_vault_kid_attrs(struct atr_key *k, const char *kid,
+    struct vfy_vault_attrs *out);
+enum atr_err vfy_vault_kid_set_enabled(struct atr_key *k, const char *kid,
+    int enabled);
 /* Every version of k's key with its creation time (free() the array). */
 struct vfy_vver {
 	char version[128];

@@ -234,42 +234,36 @@ eng_push_header(struct worker *w, const char *path, const char *rel,
 	w->spill_len += len;
 }
 
-/* Keeps the drill_objects first candidates in report (path) order. */
+/* Keeps every candidate: the drill tries them all, or samples them
+ * (negative.c). */
 void
 eng_push_cand(struct worker *w, const char *path, const char *rel,
     int store, const char *kid)
 {
-	size_t cap = w->E->p->drill_objects, i, worst = 0;
 	struct cand *c;
 
-	if (cap == 0)
-		return;
-	if (w->cand == NULL) {
-		w->cand = calloc(cap, sizeof(*w->cand));
-		if (w->cand == NULL)
-			return;
-	}
-	if (w->ncand < cap) {
-		c = &w->cand[w->ncand++];
-	} else {
-		for (i = 1; i < w->ncand; i++) {
-			const struct cand *a = &w->cand[i],
-			    *b = &w->cand[worst];
+	if (w->ncand == w->capcand) {
+		size_t cap = w->capcand ? 2 * w->capcand : 64;
 
-			if (a->store > b->store || (a->store == b->store &&
-			    vfy_path_cmp(a->rel, b->rel) > 0))
-				worst = i;
-		}
-		c = &w->cand[worst];
-		if (store > c->store || (store == c->store &&
-		    vfy_path_cmp(rel, c->rel) >= 0))
+		c = realloc(w->cand, cap * sizeof(*c));
+		if (c == NULL) {
+			eng_incomplete(w, "out of memory for drill candidates");
 			return;
-		free(c->rel);
-		free(c->path);
-		free(c->kid);
+		}
+		w->cand = c;
+		w->capcand = cap;
 	}
+	c = &w->cand[w->ncand];
 	c->store = store;
 	c->rel = strdup(rel);
 	c->path = strdup(path);
 	c->kid = strdup(kid);
+	if (c->rel == NULL || c->path == NULL || c->kid == NULL) {
+		free(c->rel);
+		free(c->path);
+		free(c->kid);
+		eng_incomplete(w, "out of memory for drill candidates");
+		return;
+	}
+	w->ncand++;
 }
