@@ -146,6 +146,7 @@ enum atb_phase {
 #define ATB_MAX_THREADS 8U     /* entries in the thread list */
 #define ATB_MAX_WORKERS 256U   /* threads in one cell */
 #define ATB_NAME_MAX 160U
+#define ATB_MAX_TTLS 8U
 
 /*
  * Every pointer in the configuration is the caller's, borrowed: the
@@ -175,6 +176,14 @@ struct atb_config {
 	double cache_max_age;
 	uint64_t cache_max_uses;
 	uint64_t cache_max_bytes;
+	/* The decrypt-side key cache's lifetime (s, > 0; core/envelope.h):
+	 * the first value for the matrix, every value for --revocation. */
+	double cache_ttl[ATB_MAX_TTLS];
+	size_t ncache_ttl;
+	/* --revocation: seconds of workload before the disable, and the
+	 * most to wait after it for the workloads to stop succeeding. */
+	double rev_before;
+	double rev_window;
 	double noise_pct;            /* spread above which a cell is noisy */
 	/* The loopback Key Vault (key setup "vault" or "vault:rsa-N"):
 	 * one setup per added latency (ms), extra faults (docs/VAULT.md
