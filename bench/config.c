@@ -110,7 +110,7 @@ atb_config_default(struct atb_config *c)
 	c->cache_ttl[0] = ATR_KCACHE_TTL_DEFAULT_S;
 	c->ncache_ttl = 1;
 	c->rev_before = 0.5;
-	c->rev_window = 30.0;
+	c->rev_window = 0;    /* auto: TTL or key lifetime + 3 s */
 	c->noise_pct = 10.0;
 	c->key_opts.max_retries = -1;
 }
