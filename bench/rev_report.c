@@ -46,12 +46,12 @@ atb_rev_print(FILE *f, const struct atb_rev_results *r)
 	char ttl[32], life[32], lat[96], size[32];
 	size_t i;
 
-	fprintf(f, "revocation latency: %s in the loopback vault, %s objects, "
-	    "key disabled %.2f s after the workloads started (slowest "
-	    "disable call %.1f ms); a workload stops after failing for "
-	    "%.1f s\n", r->key_desc,
-	    atr_size_label(r->size, size, sizeof(size)), r->before_s, r->disable_ms_max,
-	    r->margin_s);
+	fprintf(f, "revocation latency: %s\n"
+	    "%s objects; the key is disabled %.2f s after the workloads "
+	    "start (slowest\ndisable call %.1f ms); a workload stops after "
+	    "failing for %.1f s\n", r->key_desc,
+	    atr_size_label(r->size, size, sizeof(size)), r->before_s,
+	    r->disable_ms_max, r->margin_s);
 	fprintf(f, "%-13s %-8s %-9s %-12s %10s %8s  %s\n", "hierarchy", "op",
 	    "cache-ttl", "key-lifetime", "ops/s", "KMS/op",
 	    "last success after disable");

@@ -14,8 +14,9 @@
  * it would); the instant is the vault's answer.  Each thread runs on
  * until it has failed for REV_MARGIN_S or the window closes.
  *
- * Azure documents that a revocation takes minutes to 24 hours to reach
- * a service because of caching; this measures what our own caches add.
+ * The platform's CMK documentation gives minutes to 24 hours for a
+ * revocation to reach a service, because of its caches; this measures
+ * what our own caches add.
  */
 #include "bench_int.h"
 

@@ -694,8 +694,9 @@ parse_args(int argc, char **argv, struct bench_args *a)
 		case O_REV_WINDOW:
 			if (parse_double(optarg, 0.1, 3600,
 			    &cfg->rev_window) != 0)
-				rc = cli_usage_error("bench", "--revocation-window: "
-				    "bad seconds '%s' (0.1..3600)", optarg);
+				rc = cli_usage_error("bench",
+				    "--revocation-window: bad seconds '%s' "
+				    "(0.1..3600)", optarg);
 			break;
 		case 'h':
 			a->help = 1;
