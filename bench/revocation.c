@@ -383,11 +383,12 @@ pool_make(struct rrun *R, enum atb_hier hier, struct robj pool[REV_POOL])
 	return err;
 }
 
+/* t is zeroed by the caller (measure), and freed by rt_free whatever
+ * this returns. */
 static enum atr_err
 rt_init(struct rrun *R, struct rthread *t, struct rctl *ctl,
     enum atb_hier hier, enum atb_op op, double ttl, double lifetime)
 {
-	memset(t, 0, sizeof(*t));
 	t->ctl = ctl;
 	t->hier = hier;
 	t->op = op;

@@ -704,10 +704,9 @@ kc_id(const struct atr_stanza *s, uint8_t id[KCACHE_ID_BYTES])
 static int
 kc_get(struct atr_kcache *c, const uint8_t id[32], uint8_t key[32])
 {
+	uint64_t now = atr_now_ns();
 	size_t i;
 	int found = 0;
-
-	uint64_t now = atr_now_ns();
 
 	pthread_mutex_lock(&c->lock);
 	for (i = 0; i < c->cap; i++) {
