@@ -146,6 +146,7 @@ enum atb_phase {
 #define ATB_MAX_THREADS 8U     /* entries in the thread list */
 #define ATB_MAX_WORKERS 256U   /* threads in one cell */
 #define ATB_NAME_MAX 160U
+#define ATB_MAX_TTLS 8U
 
 /*
  * Every pointer in the configuration is the caller's, borrowed: the
@@ -175,6 +176,14 @@ struct atb_config {
 	double cache_max_age;
 	uint64_t cache_max_uses;
 	uint64_t cache_max_bytes;
+	/* The decrypt-side key cache's lifetime (s, > 0; core/envelope.h):
+	 * the first value for the matrix, every value for --revocation. */
+	double cache_ttl[ATB_MAX_TTLS];
+	size_t ncache_ttl;
+	/* --revocation: seconds of workload before the disable, and the
+	 * most to wait after it for the workloads to stop succeeding. */
+	double rev_before;
+	double rev_window;
 	double noise_pct;            /* spread above which a cell is noisy */
 	/* The loopback Key Vault (key setup "vault" or "vault:rsa-N"):
 	 * one setup per added latency (ms), extra faults (docs/VAULT.md
@@ -387,6 +396,62 @@ struct atb_target {
 /* Fills the caller's t[] from r (borrowed for the call). */
 void atb_targets(const struct atb_results *r,
     struct atb_target t[ATB_NTARGETS]);
+
+/* ---- revocation latency (revocation.c) ------------------------------ */
+
+/*
+ * `atrest bench --revocation` (docs/BENCH.md, "Revocation latency"): per
+ * hierarchy and cache TTL, a reader (decrypt) and a writer (encrypt)
+ * run against a key in the loopback vault; the key is disabled at a
+ * known instant and each workload runs on until it has failed for a
+ * margin or the window closes.  The latency is the time from the
+ * disable (the vault's answer) to the workload's last success.
+ */
+#define ATB_REV_MAX_ROWS (2U * (1U + 2U * ATB_MAX_TTLS))
+
+struct atb_rev_row {
+	enum atb_hier hier;
+	enum atb_op op;
+	double ttl_s;            /* reader's cache TTL; NaN: no cache */
+	double lifetime_s;       /* writer's key lifetime; NaN: none */
+	uint64_t ops_ok, ops_failed;
+	uint64_t kms_calls;      /* KEK calls up to the last success */
+	double ops_per_s;        /* successful ops / their wall time */
+	double kms_calls_per_op;
+	/* Last success after the disable, seconds; 0 when none came. */
+	double latency_s;
+	double window_s;         /* the most it was given after the disable */
+	int censored;            /* still succeeding when the window closed */
+	char last_error[48];     /* the failures' error name ("" none) */
+};
+
+/* The caller's (about 10 KB); filled by atb_run_revocation. */
+struct atb_rev_results {
+	char key_desc[ATR_DESC_MAX];
+	uint64_t size;
+	uint32_t frame_size;
+	double before_s;         /* workload time before each disable */
+	double margin_s;         /* failing this long ends a workload */
+	double disable_ms_max;   /* slowest disable call (PATCH) */
+	double ik_seconds, cache_max_age;
+	struct atb_rev_row rows[ATB_REV_MAX_ROWS];
+	size_t nrows;
+	double wall_s;
+};
+
+/*
+ * Runs the measurement for cfg's hierarchies (hier[]), cache TTLs
+ * (cache_ttl[]), writer lifetimes (ik_seconds, cache_max_age), object
+ * size (sizes[0]), rev_before and rev_window (0: the largest of TTL
+ * and lifetime plus 3 s, at most 15 s).  Needs the loopback vault;
+ * errors are set-up failures (the vault, the key, no memory).
+ */
+enum atr_err atb_run_revocation(const struct atb_config *cfg,
+    struct atb_rev_results *out);
+void atb_rev_print(FILE *f, const struct atb_rev_results *r);
+/* path "-" is stdout; schema "atrest-bench-revocation/1". */
+enum atr_err atb_rev_write_json(const struct atb_rev_results *r,
+    const char *path);
 
 /* ---- reports (report.c) -------------------------------------------- */
 

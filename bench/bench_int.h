@@ -231,6 +231,9 @@ enum atr_err bn_ksets_open(struct run *R);
 /* Closes every key setup, then stops the loopback vault and removes the
  * run's temporary directory (ephemeral keys, the vault's state). */
 void bn_ksets_close(struct run *R);
+/* Removes path and what is below it (8 levels at most), never
+ * following a symbolic link; depth is 0 for the top. */
+void bn_rm_tree(const char *path, int depth);
 /* Sets the vault faults for the member's key setup (NULL: none). */
 void bn_vault_faults_for(struct run *R, const struct kset *ks);
 /* Client counters (attempts, retries, throttled) and server counters
@@ -297,6 +300,10 @@ void atb_vault_stop(struct atb_vault *v);   /* NULL is a no-op */
  * uri (cap bytes, the caller's); the strings are borrowed. */
 enum atr_err atb_vault_create_key(const char *url, const char *ca_file,
     const char *name, unsigned bits, char *uri, size_t cap);
+/* Enables or disables version `version` of key `name` (PATCH
+ * attributes.enabled); the strings are borrowed. */
+enum atr_err atb_vault_set_enabled(const char *url, const char *ca_file,
+    const char *name, const char *version, int enabled);
 /* Process-wide Key Vault client counters (all threads). */
 void atb_kv_counters(uint64_t *attempts, uint64_t *retries,
     uint64_t *throttled);

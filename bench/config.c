@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "envelope.h"
 #include "util.h"
 
 /* ---- names --------------------------------------------------------- */
@@ -102,6 +103,14 @@ atb_config_default(struct atb_config *c)
 	c->cache_max_age = 300.0;
 	c->cache_max_uses = 10000;
 	c->cache_max_bytes = 1ULL << 30;
+	/* A process keeps opening data this long after a key is disabled
+	 * (docs/BENCH.md, "Revocation latency"): the same bound as the
+	 * cached DEK's max age, well inside the minutes-to-24-hours that
+	 * Azure documents for a revocation to take effect. */
+	c->cache_ttl[0] = ATR_KCACHE_TTL_DEFAULT_S;
+	c->ncache_ttl = 1;
+	c->rev_before = 0.5;
+	c->rev_window = 0;    /* auto: TTL or key lifetime + 3 s */
 	c->noise_pct = 10.0;
 	c->key_opts.max_retries = -1;
 }

@@ -149,8 +149,8 @@ ephemeral(struct run *R, const char *type, const char *name, char *path,
 
 /* Removes path and what is below it, never following a symbolic link;
  * the recursion stops 8 levels down (the bench's own key directory). */
-static void /* NOLINTNEXTLINE(misc-no-recursion): depth <= 8 */
-rm_tree(const char *path, int depth)
+void /* NOLINTNEXTLINE(misc-no-recursion): depth <= 8 */
+bn_rm_tree(const char *path, int depth)
 {
 	struct stat st;
 	DIR *d;
@@ -173,7 +173,7 @@ rm_tree(const char *path, int depth)
 				continue;
 			n = snprintf(sub, sizeof(sub), "%s/%s", path, e->d_name);
 			if (n > 0 && (size_t)n < sizeof(sub))
-				rm_tree(sub, depth + 1);
+				bn_rm_tree(sub, depth + 1);
 		}
 		closedir(d);
 	}
@@ -186,7 +186,7 @@ rm_tmpdir(struct run *R)
 	/* Our own mkdtemp directory: ephemeral keys, the vault's state. */
 	if (R->tmpdir[0] == '\0')
 		return;
-	rm_tree(R->tmpdir, 0);
+	bn_rm_tree(R->tmpdir, 0);
 	R->tmpdir[0] = '\0';
 }
 

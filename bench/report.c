@@ -377,6 +377,7 @@ json_config(const struct atb_results *r)
 	cJSON_AddNumberToObject(o, "intermediate_every", (double)c->ik_every);
 	cJSON_AddNumberToObject(o, "intermediate_seconds", c->ik_seconds);
 	cJSON_AddNumberToObject(o, "cache_max_age", c->cache_max_age);
+	cJSON_AddNumberToObject(o, "cache_ttl", c->cache_ttl[0]);
 	cJSON_AddNumberToObject(o, "cache_max_uses", (double)c->cache_max_uses);
 	cJSON_AddNumberToObject(o, "cache_max_bytes", (double)c->cache_max_bytes);
 	cJSON_AddNumberToObject(o, "noise_pct", c->noise_pct);

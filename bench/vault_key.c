@@ -47,6 +47,35 @@ atb_vault_create_key(const char *url, const char *ca_file, const char *name,
 	return ATR_OK;
 }
 
+enum atr_err
+atb_vault_set_enabled(const char *url, const char *ca_file, const char *name,
+    const char *version, int enabled)
+{
+	struct atr_kv_opts o;
+	struct atr_kv_update u;
+	struct atr_kv_client *c = NULL;
+	struct atr_kv_key *k;
+	enum atr_err err;
+
+	memset(&o, 0, sizeof(o));
+	o.ca_file = ca_file;
+	o.max_retries = -1;
+	memset(&u, 0, sizeof(u));
+	u.set_enabled = 1;
+	u.enabled = enabled;
+	k = calloc(1, sizeof(*k));
+	if (k == NULL)
+		return ATR_ERR_NOMEM;
+	/* PATCH /keys/{name}/{version} (Update Key,
+	 * https://learn.microsoft.com/en-us/rest/api/keyvault/keys/update-key/update-key). */
+	err = atr_kv_client_new(url, &o, &c);
+	if (err == ATR_OK)
+		err = atr_kv_update_key(c, name, version, &u, k);
+	atr_kv_client_free(c);
+	free(k);
+	return err;
+}
+
 void
 atb_kv_counters(uint64_t *attempts, uint64_t *retries, uint64_t *throttled)
 {

@@ -221,6 +221,8 @@ job_load(struct worker *w, const struct hstate *h)
 		w->kc = atr_kcache_new(KCACHE_CAP);
 		if (w->kc == NULL)
 			return ATR_ERR_NOMEM;
+		atr_kcache_set_ttl(w->kc,
+		    (uint64_t)(w->R->cfg->cache_ttl[0] * 1e9));
 	}
 	return ATR_OK;
 }

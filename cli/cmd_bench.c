@@ -15,6 +15,7 @@
 #include "bench.h"
 #include "cli.h"
 #include "common.h"
+#include "envelope.h"
 #include "fsutil.h"
 #include "quote.h"
 #include "util.h"
@@ -56,6 +57,13 @@ usage(FILE *f)
 	    "      --cache-max-age S    cached DEK lifetime (300)\n"
 	    "      --cache-max-uses N   objects per cached DEK (10000)\n"
 	    "      --cache-max-bytes B  bytes per cached DEK (1G)\n"
+	    "      --cache-ttl LIST     decrypt-side key cache lifetime in seconds\n"
+	    "                           (300; --revocation: each value, default 2,10)\n"
+	    "      --revocation         measure revocation latency: per hierarchy and\n"
+	    "                           cache TTL, how long a reader and a writer go on\n"
+	    "                           after the key is disabled in the loopback vault\n"
+	    "      --revocation-window S  most seconds to wait after the disable\n"
+	    "                           (default: TTL or key lifetime + 3, at most 15)\n"
 	    "      --vault-latency LIST added loopback vault latency in ms, one vault\n"
 	    "                           setup per value, e.g. 0,5,20,100\n"
 	    "      --vault-faults SPEC  more vault faults, e.g. 429=0.05 (docs/VAULT.md)\n"
@@ -134,6 +142,7 @@ struct bench_args {
 	int keys_set;
 	const char *json, *csv, *charts;
 	int limits_only, no_table, help;
+	int revocation, ttl_set;
 	char lists[5][LIST_MAX];
 };
 
@@ -420,6 +429,7 @@ enum {
 	O_KEY = 256, O_IK_EVERY, O_IK_SECONDS, O_MAX_AGE, O_MAX_USES,
 	O_MAX_BYTES, O_VAULT_LAT, O_VAULT_FAULTS, O_VAULT_LIMITS,
 	O_VAULT_SCALE, O_CA, O_NOISE, O_LIMITS, O_LIMIT, O_NO_TABLE,
+	O_CACHE_TTL, O_REVOCATION, O_REV_WINDOW,
 };
 
 static const struct option bench_opts[] = {
@@ -442,6 +452,9 @@ static const struct option bench_opts[] = {
 	{"cache-max-age", required_argument, NULL, O_MAX_AGE},
 	{"cache-max-uses", required_argument, NULL, O_MAX_USES},
 	{"cache-max-bytes", required_argument, NULL, O_MAX_BYTES},
+	{"cache-ttl", required_argument, NULL, O_CACHE_TTL},
+	{"revocation", no_argument, NULL, O_REVOCATION},
+	{"revocation-window", required_argument, NULL, O_REV_WINDOW},
 	{"vault-latency", required_argument, NULL, O_VAULT_LAT},
 	{"vault-faults", required_argument, NULL, O_VAULT_FAULTS},
 	{"vault-limits", no_argument, NULL, O_VAULT_LIMITS},
@@ -522,6 +535,33 @@ parse_rotation(struct atb_config *c, int opt, const char *arg)
 	default:
 		break;
 	}
+	return 0;
+}
+
+/* --cache-ttl LIST: seconds, each > 0 (an entry without a lifetime is
+ * what the TTL prevents) and at most a day. */
+static int
+parse_cache_ttl(struct bench_args *a, const char *arg)
+{
+	struct atb_config *c = &a->cfg;
+	char tmp[LIST_MAX], *items[ATB_MAX_TTLS + 1];
+	size_t n, k;
+
+	if (strlen(arg) >= sizeof(tmp))
+		return cli_usage_error("bench", "--cache-ttl: list too long");
+	memcpy(tmp, arg, strlen(arg) + 1);
+	n = split(tmp, items, ATB_MAX_TTLS + 1);
+	if (n == 0 || n > ATB_MAX_TTLS)
+		return cli_usage_error("bench", "--cache-ttl: 1..%u values",
+		    ATB_MAX_TTLS);
+	for (k = 0; k < n; k++)
+		if (parse_double(items[k], 0.001, ATR_KCACHE_TTL_MAX_S,
+		    &c->cache_ttl[k]) != 0)
+			return cli_usage_error("bench", "--cache-ttl: bad "
+			    "seconds '%s' (0.001..%u)", items[k],
+			    ATR_KCACHE_TTL_MAX_S);
+	c->ncache_ttl = n;
+	a->ttl_set = 1;
 	return 0;
 }
 
@@ -645,6 +685,19 @@ parse_args(int argc, char **argv, struct bench_args *a)
 		case O_NO_TABLE:
 			a->no_table = 1;
 			break;
+		case O_CACHE_TTL:
+			rc = parse_cache_ttl(a, optarg);
+			break;
+		case O_REVOCATION:
+			a->revocation = 1;
+			break;
+		case O_REV_WINDOW:
+			if (parse_double(optarg, 0.1, 3600,
+			    &cfg->rev_window) != 0)
+				rc = cli_usage_error("bench",
+				    "--revocation-window: bad seconds '%s' "
+				    "(0.1..3600)", optarg);
+			break;
 		case 'h':
 			a->help = 1;
 			return 0;
@@ -707,6 +760,46 @@ write_files(FILE *tab, const struct bench_args *a,
 	return rc;
 }
 
+/* --revocation: the revocation table (text, and JSON with --json). */
+static int
+bench_revocation(struct bench_args *a)
+{
+	struct atb_rev_results *res;
+	enum atr_err err;
+	FILE *tab;
+	int rc = 0;
+
+	if (a->limits_only || a->csv != NULL || a->charts != NULL)
+		return cli_usage_error("bench", "--revocation: no --limits, "
+		    "--csv or --charts");
+	if (!a->ttl_set) {
+		/* Short TTLs, so the default run ends in about a minute. */
+		a->cfg.cache_ttl[0] = 2;
+		a->cfg.cache_ttl[1] = 10;
+		a->cfg.ncache_ttl = 2;
+	}
+	res = calloc(1, sizeof(*res));
+	if (res == NULL)
+		return cli_error("bench", ATR_ERR_NOMEM);
+	if (cli_stderr_tty())
+		a->cfg.progress = progress_cb;
+	tab = a->json && strcmp(a->json, "-") == 0 ? stderr : stdout;
+	err = atb_run_revocation(&a->cfg, res);
+	if (err != ATR_OK) {
+		free(res);
+		return cli_error("bench", err);
+	}
+	if (!a->no_table)
+		atb_rev_print(tab, res);
+	if (a->json != NULL) {
+		err = atb_rev_write_json(res, a->json);
+		if (err != ATR_OK)
+			rc = cli_error_file(a->json, err);
+	}
+	free(res);
+	return rc;
+}
+
 /* Runs the matrix (or only the limits) and reports it. */
 static int
 bench_run(struct bench_args *a)
@@ -753,6 +846,8 @@ cmd_bench(int argc, char **argv)
 	rc = parse_args(argc, argv, a);
 	if (rc == 0 && a->help)
 		usage(stdout);
+	else if (rc == 0 && a->revocation)
+		rc = bench_revocation(a);
 	else if (rc == 0)
 		rc = bench_run(a);
 	free(a);

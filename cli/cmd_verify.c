@@ -18,6 +18,7 @@
 #include "cli.h"
 #include "common.h"
 #include "crypto.h"
+#include "envelope.h"
 #include "fsutil.h"
 #include "quote.h"
 #include "util.h"
@@ -55,6 +56,7 @@ usage(FILE *f)
 	    "                           one per version) instead of every object\n"
 	    "      --allow-empty        a run that verified no object may pass (exit 0)\n"
 	    "      --jobs N             worker threads (default: online CPUs)\n"
+	    "      --cache-ttl S        lifetime of cached unwraps, seconds (300)\n"
 	    "  -q, --quiet              no text summary\n"
 	    "  -v, --verbose            list info findings too, and up to 50 per check\n"
 	    "  -h, --help\n\n"
@@ -458,6 +460,7 @@ struct verify_args {
 	const char *policy, *manifest, *control_uri;
 	const char *json, *junit, *minver, *fpkey;
 	unsigned shard_k, shard_n, jobs, drill_sample;
+	double cache_ttl;
 	int quiet, current_only, drill, allow_empty, has_sample;
 	struct vfy_text_opts to;
 	char **stores;          /* borrowed from argv */
@@ -471,7 +474,7 @@ parse_args(int argc, char **argv, struct verify_args *a)
 {
 	enum {
 		O_CURRENT = 256, O_MINVER, O_SHARD, O_DRILL, O_FPKEY, O_JOBS,
-		O_SAMPLE, O_EMPTY,
+		O_SAMPLE, O_EMPTY, O_CACHE_TTL,
 	};
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},
@@ -488,6 +491,7 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		{"allow-empty", no_argument, NULL, O_EMPTY},
 		{"fingerprint-key", required_argument, NULL, O_FPKEY},
 		{"jobs", required_argument, NULL, O_JOBS},
+		{"cache-ttl", required_argument, NULL, O_CACHE_TTL},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -557,6 +561,18 @@ parse_args(int argc, char **argv, struct verify_args *a)
 				    "--jobs must be 1..64");
 			a->jobs = (unsigned)v;
 			break;
+		case O_CACHE_TTL: {
+			char *end = NULL;
+
+			a->cache_ttl = strtod(optarg, &end);
+			if (end == optarg || *end != '\0' ||
+			    !(a->cache_ttl >= 0.001 &&
+			    a->cache_ttl <= ATR_KCACHE_TTL_MAX_S))
+				return cli_usage_error("verify", "--cache-ttl: "
+				    "bad seconds '%s' (0.001..%u)", optarg,
+				    ATR_KCACHE_TTL_MAX_S);
+			break;
+		}
 		case 'q':
 			a->quiet = 1;
 			break;
@@ -670,6 +686,7 @@ make_config(struct verify_args *a, const struct vfy_policy *pol,
 	cfg->fp_key = fk;
 	cfg->fp_key_len = fk != NULL ? 32 : 0;
 	cfg->jobs = a->jobs;
+	cfg->cache_ttl = a->cache_ttl;
 	cfg->started = (int64_t)time(NULL);
 	if (cli_stderr_tty() && !a->quiet) {
 		cfg->progress = show_progress;

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util.h"
+
 struct share_stanza {
 	uint8_t provider, alg;
 	char key_id[ATR_KEYID_MAX + 1];
@@ -41,12 +43,14 @@ struct atr_dec {
 struct kc_entry {
 	uint8_t id[KCACHE_ID_BYTES];
 	uint8_t key[ATR_DEK_BYTES];
+	uint64_t born;             /* atr_now_ns() before the unwrap */
 	int used;
 };
 
 struct atr_kcache {
 	pthread_mutex_t lock;
 	size_t cap, next;
+	uint64_t ttl_ns;
 	uint64_t unwraps, hits;
 	struct kc_entry *e;
 };
@@ -630,7 +634,29 @@ atr_kcache_new(size_t capacity)
 		return NULL;
 	}
 	c->cap = capacity;
+	c->ttl_ns = (uint64_t)ATR_KCACHE_TTL_DEFAULT_S * 1000000000ULL;
 	return c;
+}
+
+void
+atr_kcache_set_ttl(struct atr_kcache *c, uint64_t ttl_ns)
+{
+	if (ttl_ns == 0)
+		return;
+	pthread_mutex_lock(&c->lock);
+	c->ttl_ns = ttl_ns;
+	pthread_mutex_unlock(&c->lock);
+}
+
+uint64_t
+atr_kcache_ttl(const struct atr_kcache *c)
+{
+	uint64_t t;
+
+	pthread_mutex_lock((pthread_mutex_t *)&c->lock);
+	t = c->ttl_ns;
+	pthread_mutex_unlock((pthread_mutex_t *)&c->lock);
+	return t;
 }
 
 void
@@ -678,23 +704,37 @@ kc_id(const struct atr_stanza *s, uint8_t id[KCACHE_ID_BYTES])
 static int
 kc_get(struct atr_kcache *c, const uint8_t id[32], uint8_t key[32])
 {
+	uint64_t now = atr_now_ns();
 	size_t i;
 	int found = 0;
 
 	pthread_mutex_lock(&c->lock);
-	for (i = 0; i < c->cap; i++)
-		if (c->e[i].used && atr_ct_equal(c->e[i].id, id, 32)) {
-			memcpy(key, c->e[i].key, 32);
+	for (i = 0; i < c->cap; i++) {
+		struct kc_entry *e = &c->e[i];
+
+		if (!e->used)
+			continue;
+		/* Expired: dropped and wiped, never served, so a revoked
+		 * key stops opening data within the TTL. */
+		if (now - e->born >= c->ttl_ns) {
+			atr_memzero(e, sizeof(*e));
+			continue;
+		}
+		if (!found && atr_ct_equal(e->id, id, 32)) {
+			memcpy(key, e->key, 32);
 			c->hits++;
 			found = 1;
-			break;
 		}
+	}
 	pthread_mutex_unlock(&c->lock);
 	return found;
 }
 
+/* born: when the unwrap was asked for, so the lifetime also covers the
+ * unwrap's own round trip. */
 static void
-kc_put(struct atr_kcache *c, const uint8_t id[32], const uint8_t key[32])
+kc_put(struct atr_kcache *c, const uint8_t id[32], const uint8_t key[32],
+    uint64_t born)
 {
 	struct kc_entry *e;
 
@@ -703,6 +743,7 @@ kc_put(struct atr_kcache *c, const uint8_t id[32], const uint8_t key[32])
 	c->next = (c->next + 1) % c->cap;
 	memcpy(e->id, id, 32);
 	memcpy(e->key, key, 32);
+	e->born = born;
 	e->used = 1;
 	pthread_mutex_unlock(&c->lock);
 }
@@ -728,6 +769,7 @@ open_stanza(const struct atr_header *h, const struct atr_stanza *s,
 	uint8_t out[ATR_WRAPPED_MAX], digest[32], id[32], key[32];
 	uint8_t in[ATR_WRAP_INPUT_BYTES];
 	size_t ol = sizeof(out), il = sizeof(in);
+	uint64_t born;
 	int cached = 0;
 	enum atr_err err;
 
@@ -738,6 +780,7 @@ open_stanza(const struct atr_header *h, const struct atr_stanza *s,
 		cached = kc_get(cache, id, key);
 	}
 	if (!cached) {
+		born = atr_now_ns();
 		err = k->ops->unwrap(k, s->key_id, (enum atr_wrap_alg)s->alg,
 		    s->wrapped, s->wrapped_len, out, &ol);
 		if (cache != NULL)
@@ -763,7 +806,7 @@ open_stanza(const struct atr_header *h, const struct atr_stanza *s,
 		}
 		memcpy(key, out, 32);
 		if (s->kind != ATR_KIND_DIRECT && cache != NULL)
-			kc_put(cache, id, key);
+			kc_put(cache, id, key, born);
 	}
 	if (inner != NULL)
 		memcpy(inner, key, 32);

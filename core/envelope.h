@@ -187,9 +187,22 @@ void atr_enc_free(struct atr_enc *e);
  * is shared by any number of threads (a mutex).  It holds secrets:
  * atr_kcache_free (NULL-safe) wipes them; no other thread may be using
  * it then.  atr_kcache_new returns NULL when out of memory.
+ *
+ * Every entry has a lifetime, counted on the monotonic clock from the
+ * unwrap that filled it: an entry older than the TTL is never served
+ * (it is wiped when found), so the next object needs a new KEK unwrap,
+ * which fails once the key is disabled.  The TTL bounds how long a
+ * process keeps opening data after a revocation (docs/BENCH.md,
+ * "Revocation latency").  atr_kcache_new uses ATR_KCACHE_TTL_DEFAULT_S;
+ * atr_kcache_set_ttl changes it (ttl_ns > 0; 0 is ignored: an entry
+ * without a lifetime is what the TTL exists to prevent).
  */
+#define ATR_KCACHE_TTL_DEFAULT_S 300U
+#define ATR_KCACHE_TTL_MAX_S 86400U
 struct atr_kcache;
 struct atr_kcache *atr_kcache_new(size_t capacity);
+void atr_kcache_set_ttl(struct atr_kcache *c, uint64_t ttl_ns);
+uint64_t atr_kcache_ttl(const struct atr_kcache *c);
 void atr_kcache_free(struct atr_kcache *c);
 /* Counters: KEK unwraps done and hits served from the cache.  c and both
  * out pointers must not be NULL. */

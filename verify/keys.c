@@ -21,6 +21,8 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "envelope.h"
+#include "util.h"
 #include "vfy_int.h"
 #include "keys.h"
 
@@ -29,6 +31,7 @@
 struct wentry {
 	uint8_t id[32];
 	uint8_t out[ATR_WRAP_INPUT_BYTES];
+	uint64_t born;      /* atr_now_ns() before the unwrap */
 	int used;
 };
 
@@ -40,6 +43,7 @@ struct vfy_wkey {
 	int have_cap;
 	struct wentry cache[WCACHE];
 	size_t next;
+	uint64_t ttl_ns;    /* an entry's lifetime, as core's atr_kcache */
 };
 
 static enum atr_err
@@ -80,10 +84,16 @@ w_unwrap(struct atr_key *k, const char *kid, enum atr_wrap_alg alg,
 {
 	struct vfy_wkey *w = k->impl;
 	uint8_t cid[32], capid[32];
+	uint64_t now = atr_now_ns();
 	enum atr_err err;
 	size_t i;
 
 	ids(kid, alg, in, in_len, cid, capid);
+	/* An entry older than the TTL is wiped, never served: a disabled
+	 * key stops opening data within it (docs/BENCH.md). */
+	for (i = 0; i < WCACHE; i++)
+		if (w->cache[i].used && now - w->cache[i].born >= w->ttl_ns)
+			atr_memzero(&w->cache[i], sizeof(w->cache[i]));
 	if (w->cacheable && *out_len >= ATR_WRAP_INPUT_BYTES) {
 		for (i = 0; i < WCACHE; i++)
 			if (w->cache[i].used &&
@@ -108,6 +118,7 @@ w_unwrap(struct atr_key *k, const char *kid, enum atr_wrap_alg alg,
 			w->next = (w->next + 1) % WCACHE;
 			memcpy(e->id, cid, 32);
 			memcpy(e->out, out, ATR_WRAP_INPUT_BYTES);
+			e->born = now;
 			e->used = 1;
 		}
 	}
@@ -165,6 +176,7 @@ vfy_wkey_new(struct atr_key *inner, struct vfy_wkey **wout)
 		return NULL;
 	}
 	w->inner = inner;
+	w->ttl_ns = (uint64_t)ATR_KCACHE_TTL_DEFAULT_S * 1000000000ULL;
 	k->impl = w;
 	copy_identity(k, inner);
 	*wout = w;
@@ -175,6 +187,13 @@ void
 vfy_wkey_set_cacheable(struct vfy_wkey *w, int on)
 {
 	w->cacheable = on;
+}
+
+void
+vfy_wkey_set_ttl(struct vfy_wkey *w, uint64_t ttl_ns)
+{
+	if (ttl_ns > 0)
+		w->ttl_ns = ttl_ns;
 }
 
 int

@@ -205,6 +205,9 @@ struct vfy_config {
 	const uint8_t *fp_key;
 	size_t fp_key_len;
 	unsigned jobs;                       /* 0: online CPUs */
+	/* Lifetime of the workers' unwrap caches, seconds (0: core's
+	 * ATR_KCACHE_TTL_DEFAULT_S). */
+	double cache_ttl;
 	const struct vfy_decryptor *dec;     /* NULL: lib */
 	void (*progress)(void *arg, const struct vfy_progress *p);
 	void *progress_arg;

@@ -425,6 +425,9 @@ double vfy_chi2_bound(double z);
 struct vfy_wkey;
 struct atr_key *vfy_wkey_new(struct atr_key *inner, struct vfy_wkey **w);
 void vfy_wkey_set_cacheable(struct vfy_wkey *w, int on);
+/* The cache's lifetime (default ATR_KCACHE_TTL_DEFAULT_S; 0 ignored):
+ * an older entry is wiped, never served. */
+void vfy_wkey_set_ttl(struct vfy_wkey *w, uint64_t ttl_ns);
 /* Copies the last captured unwrap for these wrapped bytes (64 bytes);
  * 0 when none. */
 int vfy_wkey_captured(struct vfy_wkey *w, const uint8_t *wrapped,

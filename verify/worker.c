@@ -72,6 +72,9 @@ eng_worker_init(struct engine *E, struct worker *w)
 		w->wk[i] = vfy_wkey_new(E->c->keys[i], &w->ww[i]);
 		if (w->wk[i] == NULL)
 			return ATR_ERR_NOMEM;
+		if (E->c->cache_ttl > 0)
+			vfy_wkey_set_ttl(w->ww[i],
+			    (uint64_t)(E->c->cache_ttl * 1e9));
 	}
 	w->hbuf = malloc(ATR_HEADER_MAX);
 	w->chunk = malloc(CHUNK);

@@ -423,6 +423,100 @@ Test(bench_cli, limits_only, .timeout = 180)
 	ctx_free(&c);
 }
 
+/*
+ * Revocation latency (issue 11, item 7): with a 2 s cache TTL the cached
+ * and intermediate readers go on decrypting for about the TTL after the
+ * key is disabled (2 s +- 1 s: the disable comes 0.5 s after their
+ * unwrap), per-object stops at once (< 1 s), and the writers stop
+ * within their key lifetime (1 s here).  Without the cache's TTL the
+ * caching readers never stop: censored, the test fails.
+ */
+static const cJSON *
+rev_row(const cJSON *rows, const char *hier, const char *op)
+{
+	const cJSON *r;
+
+	cJSON_ArrayForEach(r, rows) {
+		const char *h = cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(r, "hierarchy"));
+		const char *o = cJSON_GetStringValue(
+		    cJSON_GetObjectItemCaseSensitive(r, "op"));
+
+		if (h && o && strcmp(h, hier) == 0 && strcmp(o, op) == 0)
+			return r;
+	}
+	cr_assert_fail("no %s %s row", hier, op);
+	return NULL;
+}
+
+static double
+rev_num(const cJSON *row, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, name);
+
+	cr_assert(cJSON_IsNumber(v), "%s is not a number", name);
+	return v->valuedouble;
+}
+
+Test(bench_cli, revocation_latency_follows_cache_ttl, .timeout = 180)
+{
+	static const char *const hiers[] = {"per-object", "intermediate",
+	    "cached"};
+	struct ctx c;
+	char *json;
+	const char *argv[] = {atrest(), "bench", "--revocation",
+	    "--hierarchy", "per-object,intermediate,cached", "--cache-ttl",
+	    "2", "--cache-max-age", "1", "--intermediate-seconds", "1",
+	    "--json", NULL, NULL};
+	cJSON *j;
+	const cJSON *rows;
+	size_t i;
+	int rc;
+
+	ctx_init(&c, "bench-e2e-revocation");
+	json = tu_path(c.dir, "rev.json");
+	argv[12] = json;
+	rc = run(&c, argv);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, slurp(c.err));
+	{
+		char *out = slurp(c.out);
+
+		cr_assert_not_null(strstr(out, "last success after disable"),
+		    "%s", out);
+		free(out);
+	}
+	j = load_json(json);
+	cr_assert_str_eq(cJSON_GetStringValue(
+	    cJSON_GetObjectItemCaseSensitive(j, "schema")),
+	    "atrest-bench-revocation/1");
+	rows = cJSON_GetObjectItemCaseSensitive(j, "rows");
+	cr_assert_eq(cJSON_GetArraySize(rows), 6);
+	for (i = 0; i < 3; i++) {
+		const cJSON *rd = rev_row(rows, hiers[i], "decrypt");
+		const cJSON *wr = rev_row(rows, hiers[i], "encrypt");
+		double ld = rev_num(rd, "revocation_latency_s");
+		double lw = rev_num(wr, "revocation_latency_s");
+
+		cr_assert(rev_num(rd, "ops_per_s") > 0);
+		cr_assert(rev_num(rd, "kms_calls_per_op") > 0);
+		cr_assert(rev_num(rd, "ops_failed") > 0);
+		if (i == 0) {
+			cr_assert_lt(ld, 1.0, "per-object reader: %g s", ld);
+			cr_assert_eq(rev_num(rd, "kms_calls_per_op"), 1.0);
+		} else {
+			cr_assert_eq(rev_num(rd, "cache_ttl_s"), 2.0);
+			cr_assert(ld >= 1.0 && ld <= 3.0,
+			    "%s reader with a 2 s TTL: %g s", hiers[i], ld);
+			cr_assert_lt(rev_num(rd, "kms_calls_per_op"), 0.5);
+		}
+		cr_assert_lt(lw, i == 0 ? 1.0 : 2.0, "%s writer: %g s",
+		    hiers[i], lw);
+	}
+	cJSON_Delete(j);
+	free(json);
+	ctx_free(&c);
+}
+
 Test(bench_cli, usage_errors)
 {
 	static const char *const cases[][4] = {
@@ -436,6 +530,9 @@ Test(bench_cli, usage_errors)
 		{"--keys", "rsa-1024", NULL, "rsa-1024"},
 		{"--keys", "file:/nonexistent/atrest-key", NULL, "nonexistent"},
 		{"extra-arg", NULL, NULL, "extra-arg"},
+		{"--cache-ttl", "0", NULL, "--cache-ttl"},
+		{"--cache-ttl", "2,x", NULL, "'x'"},
+		{"--revocation-window", "0", NULL, "--revocation-window"},
 	};
 	struct ctx c;
 	size_t i;

@@ -423,6 +423,38 @@ Test(run, counts_calls_per_hierarchy, .timeout = 180)
 	atb_results_free(r);
 }
 
+/* The cells' decrypt cache honours cache_ttl[0] (issue 11): with a
+ * 1 us lifetime no entry is ever served, every object unwraps. */
+Test(run, decrypt_cache_ttl_applies, .timeout = 180)
+{
+	struct atb_config c;
+	struct atb_results *r = NULL;
+	const struct atb_cell *x;
+	enum atr_err err;
+
+	atb_config_default(&c);
+	c.keys[0] = "smk";
+	c.nkeys = 1;
+	c.hier[ATB_PER_OBJECT] = c.hier[ATB_INTERMEDIATE] = 0;
+	c.ops[ATB_ENCRYPT] = 0;
+	c.sizes[0] = 1024;
+	c.nsizes = 1;
+	c.threads[0] = 1;
+	c.nthreads = 1;
+	c.seconds = 0.01;
+	c.warmup = 0.002;
+	c.reps = 2;
+	c.cache_ttl[0] = 1e-6;
+	err = atb_run(&c, &r);
+	cr_assert_eq(err, ATR_OK, "atb_run: %s", atr_detail());
+	x = cell(r, "smk", ATB_CACHED, 1024, ATB_DECRYPT);
+	cr_assert_gt(x->ops, 10);
+	cr_assert_eq(x->kms_calls, x->ops, "%llu calls, %llu ops",
+	    (unsigned long long)x->kms_calls, (unsigned long long)x->ops);
+	cr_assert_eq(r->cfg.cache_ttl[0], 1e-6);
+	atb_results_free(r);
+}
+
 Test(run, cmk_against_smk, .timeout = 180)
 {
 	static const char *const keys[] = {"smk", "rsa-2048"};

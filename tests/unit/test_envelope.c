@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <criterion/criterion.h>
 #include <criterion/hooks.h>
@@ -472,6 +473,64 @@ Test(envelope, hierarchy_direct_with_cache_unwraps_every_object)
 	atr_kcache_stats(o.cache, &u, &hits);
 	cr_assert_eq(u, 3);
 	cr_assert_eq(hits, 0);
+	atr_kcache_free(o.cache);
+	atr_key_free(k);
+}
+
+/*
+ * The cache's lifetime (issue 11): an entry is served before its TTL
+ * and never after, so a revoked key stops opening data within the TTL.
+ * Each open after the TTL must go back to the key (one more unwrap).
+ */
+static void
+open_shared(struct atr_key *k, struct atr_dec_opts *o, struct et_buf *ct)
+{
+	struct et_buf out;
+
+	cr_assert_eq(et_open(ct->p, ct->len, &k, 1, o, &out, NULL), ATR_OK);
+	et_buf_free(&out);
+}
+
+Test(envelope, kcache_entry_not_served_after_ttl)
+{
+	struct atr_key *k = key("aes-256");
+	struct atr_share *sh = NULL;
+	struct atr_enc_params p = {NULL, 0, NULL, 64};
+	struct atr_dec_opts o = {atr_kcache_new(4)};
+	struct et_buf ct;
+	uint64_t u, hits;
+	uint8_t pt[12] = "ttl-check...";
+
+	cr_assert_not_null(o.cache);
+	cr_assert_eq(atr_kcache_ttl(o.cache),
+	    (uint64_t)ATR_KCACHE_TTL_DEFAULT_S * 1000000000ULL);
+	atr_kcache_set_ttl(o.cache, 0);   /* ignored: no entry lives forever */
+	cr_assert_eq(atr_kcache_ttl(o.cache),
+	    (uint64_t)ATR_KCACHE_TTL_DEFAULT_S * 1000000000ULL);
+	atr_kcache_set_ttl(o.cache, 300000000ULL);   /* 300 ms */
+	cr_assert_eq(atr_share_new(ATR_KIND_SHARED, &k, 1, &sh), ATR_OK);
+	p.share = sh;
+	seal_ok(&p, pt, sizeof(pt), &ct);
+	open_shared(k, &o, &ct);            /* unwrap, cached */
+	open_shared(k, &o, &ct);            /* served from the cache */
+	atr_kcache_stats(o.cache, &u, &hits);
+	cr_assert_eq(u, 1);
+	cr_assert_eq(hits, 1);
+	{
+		struct timespec nap = {0, 450000000L};
+
+		nanosleep(&nap, NULL);
+	}
+	open_shared(k, &o, &ct);            /* expired: a new unwrap */
+	atr_kcache_stats(o.cache, &u, &hits);
+	cr_assert_eq(u, 2, "an entry older than the TTL was served");
+	cr_assert_eq(hits, 1);
+	open_shared(k, &o, &ct);            /* the fresh entry is served */
+	atr_kcache_stats(o.cache, &u, &hits);
+	cr_assert_eq(u, 2);
+	cr_assert_eq(hits, 2);
+	et_buf_free(&ct);
+	atr_share_free(sh);
 	atr_kcache_free(o.cache);
 	atr_key_free(k);
 }
