@@ -39,7 +39,9 @@ usage(FILE *f)
 	    "and rotation coverage (docs/VERIFY.md).  The first --key is the\n"
 	    "primary (current) key; every --key is in the allowed set.\n\n"
 	    "  -k, --key URI            allowed key (file:, pkcs11:, https://VAULT/keys/NAME)\n"
-	    "  -p, --policy FILE        JSON overrides of the policy defaults\n"
+	    "  -p, --policy FILE        JSON overrides of the policy (profile first)\n"
+	    "      --profile NAME       built-in policy: default, azure-cmk, strict\n"
+	    "      --print-policy       print the effective policy as JSON and exit\n"
 	    "  -m, --manifest FILE      expected plaintext: path, size, SHA-256, canaries\n"
 	    "  -c, --control-key URI    a key that must open nothing (default: generated)\n"
 	    "  -j, --json FILE          write the JSON report ('-' = stdout)\n"
@@ -422,10 +424,10 @@ cmd_fixture(int argc, char **argv)
 
 struct verify_args {
 	struct cli_keys ks;
-	const char *policy, *manifest, *control_uri;
+	const char *policy, *manifest, *control_uri, *profile;
 	const char *json, *junit, *minver, *fpkey;
 	unsigned shard_k, shard_n, jobs;
-	int quiet, current_only, drill;
+	int quiet, current_only, drill, print_policy;
 	struct vfy_text_opts to;
 	char **stores;          /* borrowed from argv */
 	size_t nstores;
@@ -438,6 +440,7 @@ parse_args(int argc, char **argv, struct verify_args *a)
 {
 	enum {
 		O_CURRENT = 256, O_MINVER, O_SHARD, O_DRILL, O_FPKEY, O_JOBS,
+		O_PROFILE, O_PRINT_POLICY,
 	};
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},
@@ -452,6 +455,8 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		{"revocation-drill", no_argument, NULL, O_DRILL},
 		{"fingerprint-key", required_argument, NULL, O_FPKEY},
 		{"jobs", required_argument, NULL, O_JOBS},
+		{"profile", required_argument, NULL, O_PROFILE},
+		{"print-policy", no_argument, NULL, O_PRINT_POLICY},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
@@ -511,6 +516,12 @@ parse_args(int argc, char **argv, struct verify_args *a)
 				    "--jobs must be 1..64");
 			a->jobs = (unsigned)v;
 			break;
+		case O_PROFILE:
+			a->profile = optarg;
+			break;
+		case O_PRINT_POLICY:
+			a->print_policy = 1;
+			break;
 		case 'q':
 			a->quiet = 1;
 			break;
@@ -525,6 +536,9 @@ parse_args(int argc, char **argv, struct verify_args *a)
 			return cli_usage_error("verify", "bad option");
 		}
 	}
+	if (a->print_policy)
+		return optind < argc ? cli_usage_error("verify",
+		    "--print-policy takes no STORE") : -1;
 	if (a->ks.n == 0)
 		return cli_usage_error("verify",
 		    "at least one --key is required");
@@ -562,7 +576,10 @@ load_inputs(const struct verify_args *a, struct vfy_policy *pol,
 {
 	enum atr_err e;
 
-	vfy_policy_default(pol);
+	e = vfy_policy_profile(a->profile != NULL ? a->profile : "default",
+	    pol);
+	if (e != ATR_OK)
+		return cli_usage_error("verify", "--profile: %s", atr_detail());
 	if (a->policy != NULL) {
 		e = vfy_policy_load(a->policy, pol);
 		if (e != ATR_OK)
@@ -673,6 +690,24 @@ out:
 	return rc;
 }
 
+/* --print-policy: the policy a run with these options would apply. */
+static int
+print_policy(const struct verify_args *a)
+{
+	struct vfy_policy pol;
+	struct vfy_manifest *man = NULL;
+	int rc = load_inputs(a, &pol, &man);
+
+	vfy_manifest_free(man);
+	if (rc != 0)
+		return rc;
+	if (vfy_policy_print(&pol, stdout) != 0) {
+		atr_detail_set("%s", strerror(errno));
+		return cli_error("verify --print-policy", ATR_ERR_IO);
+	}
+	return 0;
+}
+
 int
 cmd_verify(int argc, char **argv)
 {
@@ -686,7 +721,7 @@ cmd_verify(int argc, char **argv)
 	rc = parse_args(argc, argv, &a);
 	if (rc >= 0)
 		return rc;
-	rc = run_verify(&a);
+	rc = a.print_policy ? print_policy(&a) : run_verify(&a);
 	cli_keys_free(&a.ks);
 	return rc;
 }
