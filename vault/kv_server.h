@@ -90,6 +90,9 @@ struct atr_kv_server_opts {
 	int recoverable_days;       /* 7..90, default 90 */
 	int allow_oct;              /* oct-HSM keys (Managed HSM behaviour) */
 	long token_lifetime;        /* seconds, default 3599 */
+	/* 1: recoveryLevel gains "+ProtectedSubscription" with purge
+	 * protection (a subscription that cannot be cancelled). */
+	int protected_subscription;
 	/* Extra DNS names / IP addresses for the server certificate. */
 	const char *const *extra_sans;
 	size_t n_extra_sans;
