@@ -428,6 +428,7 @@ struct verify_args {
 	const char *json, *junit, *minver, *fpkey;
 	unsigned shard_k, shard_n, jobs;
 	int quiet, current_only, drill, print_policy;
+	struct vfy_policy scratch;  /* for checking --profile */
 	struct vfy_text_opts to;
 	char **stores;          /* borrowed from argv */
 	size_t nstores;
@@ -517,6 +518,11 @@ parse_args(int argc, char **argv, struct verify_args *a)
 			a->jobs = (unsigned)v;
 			break;
 		case O_PROFILE:
+			/* Checked at once: a bad name is a usage error,
+			 * whatever else is wrong. */
+			if (vfy_policy_profile(optarg, &a->scratch) != ATR_OK)
+				return cli_usage_error("verify", "--profile: %s",
+				    atr_detail());
 			a->profile = optarg;
 			break;
 		case O_PRINT_POLICY:
