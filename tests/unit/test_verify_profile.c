@@ -326,7 +326,7 @@ sev_of(const struct vfy_report *r, const char *code)
 	return -1;
 }
 
-Test(vault, recovery_levels_through_the_vault, .timeout = 240)
+Test(vault, recovery_levels_through_the_vault)
 {
 	static const struct {
 		int pp, days, ps;
@@ -367,8 +367,7 @@ Test(vault, recovery_levels_through_the_vault, .timeout = 240)
 	}
 }
 
-Test(vault, rsa_2048_is_an_error_under_azure_cmk_a_warning_by_default,
-    .timeout = 180)
+Test(vault, rsa_2048_is_an_error_under_azure_cmk_a_warning_by_default)
 {
 	struct vfy_report *r;
 	struct atr_key *k;
@@ -393,7 +392,7 @@ Test(vault, rsa_2048_is_an_error_under_azure_cmk_a_warning_by_default,
 	vx_stop(&v);
 }
 
-Test(vault, key_ops_without_unwrap_fail_azure_cmk, .timeout = 180)
+Test(vault, key_ops_without_unwrap_fail_azure_cmk)
 {
 	struct atr_kv_client *c;
 	struct atr_kv_update u;
@@ -428,7 +427,7 @@ Test(vault, key_ops_without_unwrap_fail_azure_cmk, .timeout = 180)
 
 /* ---- rotation policies ------------------------------------------------- */
 
-Test(rotation, client_gets_and_sets_the_policy, .timeout = 180)
+Test(rotation, client_gets_and_sets_the_policy)
 {
 	struct atr_kv_rotation_policy p, got;
 	struct atr_kv_client *c;
@@ -571,7 +570,7 @@ expect_rotation(const char *store, struct atr_key *k, const char *want)
 	vfy_report_free(r);
 }
 
-Test(rotation, strict_checks_the_rotation_policy, .timeout = 240)
+Test(rotation, strict_checks_the_rotation_policy)
 {
 	struct atr_key *k;
 	struct vx v;
@@ -594,7 +593,7 @@ Test(rotation, strict_checks_the_rotation_policy, .timeout = 240)
 	vx_stop(&v);
 }
 
-Test(rotation, strict_flags_a_version_older_than_the_period, .timeout = 180)
+Test(rotation, strict_flags_a_version_older_than_the_period)
 {
 	struct atr_key *k;
 	struct vx v;
