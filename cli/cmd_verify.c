@@ -521,8 +521,8 @@ parse_args(int argc, char **argv, struct verify_args *a)
 			/* Checked at once: a bad name is a usage error,
 			 * whatever else is wrong. */
 			if (vfy_policy_profile(optarg, &a->scratch) != ATR_OK)
-				return cli_usage_error("verify", "--profile: %s",
-				    atr_detail());
+				return cli_usage_error("verify",
+				    "--profile: %s", atr_detail());
 			a->profile = optarg;
 			break;
 		case O_PRINT_POLICY:

@@ -80,7 +80,8 @@ policy_from_args(const struct rp_args *a, struct atr_kv_rotation_policy *p)
 			return cli_error_file(a->file, e);
 		e = atr_kv_rotation_policy_from_json((const char *)buf, len, p);
 		free(buf);
-		return e != ATR_OK ? cli_error_file(a->file, ATR_ERR_CONFIG) : 0;
+		return e != ATR_OK ? cli_error_file(a->file, ATR_ERR_CONFIG) :
+		    0;
 	}
 	if (a->rotate_after != NULL && add_action(p, "--rotate-after",
 	    a->rotate_after, 1, 0) != 0)
@@ -94,8 +95,9 @@ policy_from_args(const struct rp_args *a, struct atr_kv_rotation_policy *p)
 	if (a->expiry != NULL) {
 		if (strlen(a->expiry) >= sizeof(p->expiry) ||
 		    atr_iso8601_duration(a->expiry, &d) != 0)
-			return cli_usage_error("vault rotation-policy", "--expiry: "
-			    "'%s' is not an ISO 8601 duration", a->expiry);
+			return cli_usage_error("vault rotation-policy",
+			    "--expiry: '%s' is not an ISO 8601 duration",
+			    a->expiry);
 		snprintf(p->expiry, sizeof(p->expiry), "%s", a->expiry);
 		p->expiry_seconds = d;
 	}
@@ -110,7 +112,8 @@ print_policy(const struct atr_kv_rotation_policy *p)
 
 	cJSON_Delete(o);
 	if (s == NULL)
-		return cli_error(NULL, atr_fail(ATR_ERR_NOMEM, "out of memory"));
+		return cli_error(NULL, atr_fail(ATR_ERR_NOMEM,
+		    "out of memory"));
 	printf("%s\n", s);
 	free(s);
 	return fflush(stdout) == 0 ? 0 : 2;
@@ -205,7 +208,8 @@ parse_args(int argc, char **argv, struct rp_args *a)
 			break;
 		case O_RETRIES:
 			if (parse_long(optarg, 0, 20, &v) != 0)
-				return cli_usage_error(L, "bad --retries (0 to 20)");
+				return cli_usage_error(L,
+				    "bad --retries (0 to 20)");
 			a->ko.max_retries = (int)v;
 			break;
 		case 'h':

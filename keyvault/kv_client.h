@@ -240,7 +240,8 @@ enum atr_err atr_kv_unwrap(struct atr_kv_client *c, const char *name,
 #define ATR_KV_DURATION_MAX 32U
 struct atr_kv_rotation_action {
 	int rotate;                    /* 1 Rotate, 0 Notify */
-	int before_expiry;             /* 1 timeBeforeExpiry, 0 timeAfterCreate */
+	int before_expiry;             /* 1 timeBeforeExpiry, else
+	                                * timeAfterCreate */
 	char duration[ATR_KV_DURATION_MAX];
 	int64_t seconds;
 };

@@ -155,7 +155,8 @@ policy_shape(const cJSON *j)
 	if (!cJSON_IsArray(acts))
 		return "lifetimeActions is not a list";
 	cJSON_ArrayForEach(a, acts) {
-		const cJSON *tr = cJSON_GetObjectItemCaseSensitive(a, "trigger");
+		const cJSON *tr = cJSON_GetObjectItemCaseSensitive(a,
+		    "trigger");
 		const cJSON *after = cJSON_GetObjectItemCaseSensitive(tr,
 		    "timeAfterCreate");
 		const cJSON *before = cJSON_GetObjectItemCaseSensitive(tr,
@@ -164,17 +165,19 @@ policy_shape(const cJSON *j)
 		    cJSON_GetObjectItemCaseSensitive(a, "action"), "type");
 		const cJSON *when = after != NULL ? after : before;
 
-		if (!cJSON_IsObject(tr) || (after == NULL) == (before == NULL) ||
+		if (!cJSON_IsObject(tr) ||
+		    (after == NULL) == (before == NULL) ||
 		    !cJSON_IsString(when) ||
 		    atr_iso8601_duration(when->valuestring, &d) != 0)
-			return "a lifetime action's trigger needs exactly one of "
-			    "timeAfterCreate and timeBeforeExpiry, an ISO 8601 "
-			    "duration";
+			return "a lifetime action's trigger needs exactly "
+			    "one of timeAfterCreate and timeBeforeExpiry, an "
+			    "ISO 8601 duration";
 		if (!cJSON_IsString(ty) ||
 		    (strcasecmp(ty->valuestring, "Rotate") != 0 &&
 		    strcasecmp(ty->valuestring, "Notify") != 0))
 			return "a lifetime action's type is Rotate or Notify";
-		if (strcasecmp(ty->valuestring, "Notify") == 0 && before == NULL)
+		if (strcasecmp(ty->valuestring, "Notify") == 0 &&
+		    before == NULL)
 			return "Notify takes timeBeforeExpiry";
 	}
 	return NULL;

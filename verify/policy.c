@@ -406,10 +406,11 @@ get_ops(const struct pctx *c, const cJSON *it, unsigned *out)
 	if (!cJSON_IsArray(it))
 		return bad(c, it, "expected an array of operations");
 	cJSON_ArrayForEach(v, it) {
-		if (!cJSON_IsString(v) || op_from_name(v->valuestring, &bit) != 0)
+		if (!cJSON_IsString(v) ||
+		    op_from_name(v->valuestring, &bit) != 0)
 			return bad(c, it, "unknown key operation (encrypt, "
-			    "decrypt, sign, verify, wrapKey, unwrapKey, import, "
-			    "export)");
+			    "decrypt, sign, verify, wrapKey, unwrapKey, "
+			    "import, export)");
 		mask |= bit;
 	}
 	*out = mask;
@@ -427,8 +428,8 @@ get_kty(const struct pctx *c, const cJSON *it, unsigned *out)
 	cJSON_ArrayForEach(v, it) {
 		bit = cJSON_IsString(v) ? kty_bit(v->valuestring) : 0;
 		if (bit == 0)
-			return bad(c, it, "unknown key type (RSA, RSA-HSM, oct, "
-			    "oct-HSM)");
+			return bad(c, it, "unknown key type (RSA, RSA-HSM, "
+			    "oct, oct-HSM)");
 		mask |= bit;
 	}
 	*out = mask;

@@ -141,8 +141,8 @@ Test(profile_cli, print_policy_reads_back_and_unknown_profiles_exit_2)
 	{
 		static const char j[] = "{\"algorithms\": {\"rsa_min_bits\": "
 		    "4096}}";
-		const char *a[] = {"verify", "--profile", "azure-cmk", "--policy",
-		    over, "--print-policy", NULL};
+		const char *a[] = {"verify", "--profile", "azure-cmk",
+		    "--policy", over, "--print-policy", NULL};
 		char *o;
 
 		cr_assert_eq(tu_write_file(over, j, sizeof(j) - 1), 0);
@@ -220,8 +220,8 @@ Test(profile_cli, the_profile_is_in_the_report_and_survives_merge)
 	shard_report(&e, cmk, "azure-cmk", "2/2", s2);
 	shard_report(&e, cmk, "strict", "2/2", s3);
 	{
-		const char *a[] = {"verify", "merge", "-q", "--json", merged, s1,
-		    s2, NULL};
+		const char *a[] = {"verify", "merge", "-q", "--json", merged,
+		    s1, s2, NULL};
 		int rc = run(&e, a);
 
 		cr_assert(rc == 0 || rc == 1, "merge: exit %d: %s", rc,
@@ -322,8 +322,8 @@ Test(profile_cli, vault_rotation_policy_get_and_set, .timeout = 180)
 		    NULL};
 
 		o = run_out(&e, 0, a);
-		cr_assert(strstr(o, "\"timeBeforeExpiry\":\t\"P30D\"") != NULL &&
-		    strstr(o, "\"Notify\"") != NULL, "%s", o);
+		cr_assert(strstr(o, "\"timeBeforeExpiry\":\t\"P30D\"") !=
+		    NULL && strstr(o, "\"Notify\"") != NULL, "%s", o);
 		free(o);
 	}
 	{
@@ -399,7 +399,8 @@ Test(profile_cli, strict_judges_the_rotation_policy_end_to_end,
 	json = tu_path(e.dir, "r.json");
 	{
 		const char *a[] = {"verify", "fixture", "--patients", "1",
-		    "--journeys", "0", "--blobs", "1", "--rows", "5", plain, NULL};
+		    "--journeys", "0", "--blobs", "1", "--rows", "5", plain,
+		    NULL};
 		const char *b[] = {"encrypt", "-q", "-k", v.url, "-o", store,
 		    plain, NULL};
 

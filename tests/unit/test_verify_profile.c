@@ -175,7 +175,8 @@ Test(profile, iso8601_durations_as_key_vault_counts_them)
 		cr_assert_eq(v, good[i].v, "%s", good[i].s);
 	}
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-		cr_assert_eq(atr_iso8601_duration(bad[i], &v), -1, "%s", bad[i]);
+		cr_assert_eq(atr_iso8601_duration(bad[i], &v), -1, "%s",
+		    bad[i]);
 }
 
 /* ---- the loopback vault ------------------------------------------------ */
