@@ -175,6 +175,32 @@ nomem:
 	return NULL;
 }
 
+/*
+ * The reply's id, when it sends one, must be this key's policy on this
+ * vault ("https://VAULT/keys/NAME/rotationpolicy", host and name in any
+ * case): a policy of another key would be reported as this one's.
+ */
+static enum atr_err
+check_id(const struct atr_kv_client *c, const char *name, const char *what,
+    const struct kv_resp *rs)
+{
+	cJSON *doc = cJSON_ParseWithLength(rs->body.p, rs->body.len);
+	const cJSON *id = cJSON_GetObjectItemCaseSensitive(doc, "id");
+	char want[KV_URL_MAX];
+	int ok;
+
+	snprintf(want, sizeof(want), "%s/keys/%s/rotationpolicy",
+	    c->vault.origin, name);
+	ok = id == NULL || cJSON_IsNull(id) || (cJSON_IsString(id) &&
+	    strcasecmp(id->valuestring, want) == 0);
+	cJSON_Delete(doc);
+	if (!ok)
+		return atr_fail(ATR_ERR_BAD_RESPONSE, "%s: the reply's id is "
+		    "not this key's rotation policy on vault %s", what,
+		    c->vault.hostport);
+	return ATR_OK;
+}
+
 static enum atr_err
 policy_call(struct atr_kv_client *c, const char *name,
     const struct atr_kv_rotation_policy *p,
@@ -212,6 +238,8 @@ policy_call(struct atr_kv_client *c, const char *name,
 	    rs.body.len, out) != ATR_OK)
 		err = atr_fail(ATR_ERR_BAD_RESPONSE, "%s: unusable reply: %s",
 		    what, atr_detail());
+	if (err == ATR_OK && (err = check_id(c, name, what, &rs)) != ATR_OK)
+		memset(out, 0, sizeof(*out));
 	kv_resp_free(&rs);
 	free(body);
 	return err;

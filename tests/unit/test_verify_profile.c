@@ -13,6 +13,7 @@
 
 #include <criterion/criterion.h>
 
+#include "hostile.h"
 #include "kv_client.h"
 #include "kv_server.h"
 #include "kv_server_int.h"
@@ -613,4 +614,57 @@ Test(rotation, strict_flags_a_version_older_than_the_period)
 	free(store);
 	atr_key_free(k);
 	vx_stop(&v);
+}
+
+/* A vault that answers with another key's policy, or another vault's. */
+Test(rotation, a_policy_of_another_key_or_vault_is_refused)
+{
+	static const char *const names[] = {"vault.evil.test", NULL};
+	/* after this vault's URL, or ("!") alone */
+	static const char *const ids[] = {
+		"/keys/other/rotationpolicy",
+		"!https://vault.evil.test/keys/cmk/rotationpolicy",
+		"/keys/cmk",
+	};
+	struct hs_server *hs = hs_start(names);
+	struct atr_kv_rotation_policy p;
+	struct atr_kv_client *c = NULL;
+	char body[600], id[300];
+	size_t i;
+
+	cr_assert_not_null(hs);
+	setenv("ATREST_CA_FILE", hs_ca(hs), 1);
+	setenv("ATREST_AZURE_TOKEN", "hostile-test-token", 1);
+	setenv("ATREST_KV_MAX_RETRIES", "0", 1);
+	atr_kv_cache_clear();
+	cr_assert_eq(atr_kv_client_new(hs_url(hs), NULL, &c), ATR_OK, "%s",
+	    atr_detail());
+	for (i = 0; i < sizeof(ids) / sizeof(ids[0]); i++) {
+		if (ids[i][0] == '!')
+			snprintf(id, sizeof(id), "%s", ids[i] + 1);
+		else
+			snprintf(id, sizeof(id), "%s%s", hs_url(hs), ids[i]);
+		snprintf(body, sizeof(body), "{\"id\": \"%s\", "
+		    "\"lifetimeActions\": [{\"trigger\": {\"timeAfterCreate\":"
+		    " \"P90D\"}, \"action\": {\"type\": \"Rotate\"}}], "
+		    "\"attributes\": {\"expiryTime\": \"P1Y\"}}", id);
+		hs_forget(hs);
+		cr_assert_eq(hs_reply(hs, "rotationpolicy", 200, NULL, body, 0),
+		    0);
+		cr_assert_eq(atr_kv_get_rotation_policy(c, "cmk", &p),
+		    ATR_ERR_BAD_RESPONSE, "accepted %s", id);
+		cr_assert_eq(p.nactions, 0, "the lying policy is kept");
+	}
+	/* this key's, any case: taken */
+	snprintf(id, sizeof(id), "%s/keys/CMK/rotationpolicy", hs_url(hs));
+	snprintf(body, sizeof(body), "{\"id\": \"%s\", \"lifetimeActions\":"
+	    " [], \"attributes\": {}}", id);
+	hs_forget(hs);
+	cr_assert_eq(hs_reply(hs, "rotationpolicy", 200, NULL, body, 0), 0);
+	cr_assert_eq(atr_kv_get_rotation_policy(c, "cmk", &p), ATR_OK, "%s",
+	    atr_detail());
+	atr_kv_client_free(c);
+	atr_kv_thread_cleanup();
+	atr_kv_cache_clear();
+	hs_stop(hs);
 }
