@@ -40,7 +40,9 @@ usage(FILE *f)
 	    "and rotation coverage (docs/VERIFY.md).  The first --key is the\n"
 	    "primary (current) key; every --key is in the allowed set.\n\n"
 	    "  -k, --key URI            allowed key (file:, pkcs11:, https://VAULT/keys/NAME)\n"
-	    "  -p, --policy FILE        JSON overrides of the policy defaults\n"
+	    "  -p, --policy FILE        JSON overrides of the policy (profile first)\n"
+	    "      --profile NAME       built-in policy: default, azure-cmk, strict\n"
+	    "      --print-policy       print the effective policy as JSON and exit\n"
 	    "  -m, --manifest FILE      expected plaintext: path, size, SHA-256, canaries\n"
 	    "  -c, --control-key URI    a key that must open nothing (default: generated)\n"
 	    "  -j, --json FILE          write the JSON report ('-' = stdout)\n"
@@ -457,25 +459,85 @@ cmd_fixture(int argc, char **argv)
 
 struct verify_args {
 	struct cli_keys ks;
-	const char *policy, *manifest, *control_uri;
+	const char *policy, *manifest, *control_uri, *profile;
 	const char *json, *junit, *minver, *fpkey;
 	unsigned shard_k, shard_n, jobs, drill_sample;
 	double cache_ttl;
-	int quiet, current_only, drill, allow_empty, has_sample;
+	int quiet, current_only, drill, allow_empty, has_sample, print_policy;
+	struct vfy_policy scratch;  /* for checking --profile */
 	struct vfy_text_opts to;
 	char **stores;          /* borrowed from argv */
 	size_t nstores;
 };
+
+/* verify's long-only options */
+enum {
+	O_CURRENT = 256, O_MINVER, O_SHARD, O_DRILL, O_FPKEY, O_JOBS,
+	O_SAMPLE, O_EMPTY, O_CACHE_TTL, O_PROFILE, O_PRINT_POLICY,
+};
+
+/* The options whose value is checked; -1 when good, else the exit
+ * status (the usage line printed). */
+static int
+checked_option(struct verify_args *a, int c, const char *arg)
+{
+	unsigned long long v;
+
+	switch (c) {
+	case O_MINVER:
+		a->minver = arg;
+		if (*arg == '\0' || strlen(arg) >=
+		    sizeof(((struct vfy_policy *)0)->min_version))
+			return cli_usage_error("verify",
+			    "bad --min-version");
+		break;
+	case O_SHARD:
+		if (parse_shard(arg, &a->shard_k, &a->shard_n) != 0)
+			return cli_usage_error("verify", "--shard must "
+			    "be K/N with 1 <= K <= N");
+		break;
+	case O_SAMPLE:
+		if (parse_uint(arg, 1U << 20, &v) != 0 || v == 0)
+			return cli_usage_error("verify",
+			    "--drill-sample must be 1..1048576");
+		a->drill_sample = (unsigned)v;
+		a->has_sample = 1;
+		break;
+	case O_JOBS:
+		if (parse_uint(arg, 64, &v) != 0 || v == 0)
+			return cli_usage_error("verify",
+			    "--jobs must be 1..64");
+		a->jobs = (unsigned)v;
+		break;
+	case O_CACHE_TTL: {
+		char *end = NULL;
+
+		a->cache_ttl = strtod(arg, &end);
+		if (end == arg || *end != '\0' ||
+		    !(a->cache_ttl >= 0.001 &&
+		    a->cache_ttl <= ATR_KCACHE_TTL_MAX_S))
+			return cli_usage_error("verify", "--cache-ttl: "
+			    "bad seconds '%s' (0.001..%u)", arg,
+			    ATR_KCACHE_TTL_MAX_S);
+		break;
+	}
+	case O_PROFILE:
+		/* Checked at once: a bad name is a usage error,
+		 * whatever else is wrong. */
+		if (vfy_policy_profile(arg, &a->scratch) != ATR_OK)
+			return cli_usage_error("verify",
+			    "--profile: %s", atr_detail());
+		a->profile = arg;
+		break;
+	}
+	return -1;
+}
 
 /* -1: run; else the exit status (after --help, or a usage error).  The
  * switch is the option table and reads better whole. */
 static int
 parse_args(int argc, char **argv, struct verify_args *a)
 {
-	enum {
-		O_CURRENT = 256, O_MINVER, O_SHARD, O_DRILL, O_FPKEY, O_JOBS,
-		O_SAMPLE, O_EMPTY, O_CACHE_TTL,
-	};
 	static const struct option opts[] = {
 		{"key", required_argument, NULL, 'k'},
 		{"policy", required_argument, NULL, 'p'},
@@ -492,13 +554,14 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		{"fingerprint-key", required_argument, NULL, O_FPKEY},
 		{"jobs", required_argument, NULL, O_JOBS},
 		{"cache-ttl", required_argument, NULL, O_CACHE_TTL},
+		{"profile", required_argument, NULL, O_PROFILE},
+		{"print-policy", no_argument, NULL, O_PRINT_POLICY},
 		{"quiet", no_argument, NULL, 'q'},
 		{"verbose", no_argument, NULL, 'v'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
-	unsigned long long v;
-	int c;
+	int c, rc;
 
 	memset(a, 0, sizeof(*a));
 	optind = 1;
@@ -527,27 +590,8 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		case O_CURRENT:
 			a->current_only = 1;
 			break;
-		case O_MINVER:
-			a->minver = optarg;
-			if (*optarg == '\0' || strlen(optarg) >=
-			    sizeof(((struct vfy_policy *)0)->min_version))
-				return cli_usage_error("verify",
-				    "bad --min-version");
-			break;
-		case O_SHARD:
-			if (parse_shard(optarg, &a->shard_k, &a->shard_n) != 0)
-				return cli_usage_error("verify", "--shard must "
-				    "be K/N with 1 <= K <= N");
-			break;
 		case O_DRILL:
 			a->drill = 1;
-			break;
-		case O_SAMPLE:
-			if (parse_uint(optarg, 1U << 20, &v) != 0 || v == 0)
-				return cli_usage_error("verify",
-				    "--drill-sample must be 1..1048576");
-			a->drill_sample = (unsigned)v;
-			a->has_sample = 1;
 			break;
 		case O_EMPTY:
 			a->allow_empty = 1;
@@ -555,24 +599,19 @@ parse_args(int argc, char **argv, struct verify_args *a)
 		case O_FPKEY:
 			a->fpkey = optarg;
 			break;
+		case O_PRINT_POLICY:
+			a->print_policy = 1;
+			break;
+		case O_MINVER:
+		case O_SHARD:
+		case O_SAMPLE:
 		case O_JOBS:
-			if (parse_uint(optarg, 64, &v) != 0 || v == 0)
-				return cli_usage_error("verify",
-				    "--jobs must be 1..64");
-			a->jobs = (unsigned)v;
+		case O_CACHE_TTL:
+		case O_PROFILE:
+			rc = checked_option(a, c, optarg);
+			if (rc >= 0)
+				return rc;
 			break;
-		case O_CACHE_TTL: {
-			char *end = NULL;
-
-			a->cache_ttl = strtod(optarg, &end);
-			if (end == optarg || *end != '\0' ||
-			    !(a->cache_ttl >= 0.001 &&
-			    a->cache_ttl <= ATR_KCACHE_TTL_MAX_S))
-				return cli_usage_error("verify", "--cache-ttl: "
-				    "bad seconds '%s' (0.001..%u)", optarg,
-				    ATR_KCACHE_TTL_MAX_S);
-			break;
-		}
 		case 'q':
 			a->quiet = 1;
 			break;
@@ -587,6 +626,9 @@ parse_args(int argc, char **argv, struct verify_args *a)
 			return cli_usage_error("verify", "bad option");
 		}
 	}
+	if (a->print_policy)
+		return optind < argc ? cli_usage_error("verify",
+		    "--print-policy takes no STORE") : -1;
 	if (a->ks.n == 0)
 		return cli_usage_error("verify",
 		    "at least one --key is required");
@@ -627,7 +669,10 @@ load_inputs(const struct verify_args *a, struct vfy_policy *pol,
 {
 	enum atr_err e;
 
-	vfy_policy_default(pol);
+	e = vfy_policy_profile(a->profile != NULL ? a->profile : "default",
+	    pol);
+	if (e != ATR_OK)
+		return cli_usage_error("verify", "--profile: %s", atr_detail());
 	if (a->policy != NULL) {
 		e = vfy_policy_load(a->policy, pol);
 		if (e != ATR_OK)
@@ -749,6 +794,24 @@ out:
 	return rc;
 }
 
+/* --print-policy: the policy a run with these options would apply. */
+static int
+print_policy(const struct verify_args *a)
+{
+	struct vfy_policy pol;
+	struct vfy_manifest *man = NULL;
+	int rc = load_inputs(a, &pol, &man);
+
+	vfy_manifest_free(man);
+	if (rc != 0)
+		return rc;
+	if (vfy_policy_print(&pol, stdout) != 0) {
+		atr_detail_set("%s", strerror(errno));
+		return cli_error("verify --print-policy", ATR_ERR_IO);
+	}
+	return 0;
+}
+
 int
 cmd_verify(int argc, char **argv)
 {
@@ -762,7 +825,7 @@ cmd_verify(int argc, char **argv)
 	rc = parse_args(argc, argv, &a);
 	if (rc >= 0)
 		return rc;
-	rc = run_verify(&a);
+	rc = a.print_policy ? print_policy(&a) : run_verify(&a);
 	cli_keys_free(&a.ks);
 	return rc;
 }

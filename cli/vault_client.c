@@ -49,7 +49,8 @@ usage(FILE *f)
 	    "                                   [--enabled true|false]\n"
 	    "       atrest vault rotate KEY-URI\n"
 	    "       atrest vault versions KEY-URI\n"
-	    "       atrest vault delete|recover|purge KEY-URI\n\n"
+	    "       atrest vault delete|recover|purge KEY-URI\n"
+	    "       atrest vault rotation-policy get|set KEY-URI [...]\n\n"
 	    "Key Vault client commands (Azure Key Vault or 'atrest vault serve').\n"
 	    "KEY-URI is https://HOST[:PORT]/keys/NAME[/VERSION].\n\n"
 	    "  create    create a key (a new version if NAME exists); prints its kid\n"
@@ -63,7 +64,9 @@ usage(FILE *f)
 	    "  versions  print every version's kid and attributes as JSON\n"
 	    "  delete    soft-delete the key (all versions)\n"
 	    "  recover   recover a soft-deleted key\n"
-	    "  purge     purge a soft-deleted key for good\n\n"
+	    "  purge     purge a soft-deleted key for good\n"
+	    "  rotation-policy  print or set the key's rotation policy\n"
+	    "            (atrest vault rotation-policy --help)\n\n"
 	    "options:\n"
 	    "  --url VAULT        vault URL https://HOST[:PORT] (create)\n"
 	    "  --name NAME        key name (create)\n"
@@ -619,6 +622,8 @@ vault_client_main(int argc, char **argv)
 	struct vc_args a;
 	int rc;
 
+	if (argc >= 1 && strcmp(argv[0], "rotation-policy") == 0)
+		return vault_rotation_main(argc, argv);
 	if ((rc = parse_args(argc, argv, &a)) >= 0)
 		return rc;
 	if (strcmp(a.cmd, "create") == 0)

@@ -8,4 +8,8 @@
  */
 int vault_client_main(int argc, char **argv);
 
+/* atrest vault rotation-policy get|set (cli/vault_rotation.c); argv[0]
+ * is "rotation-policy". */
+int vault_rotation_main(int argc, char **argv);
+
 #endif

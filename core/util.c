@@ -2,6 +2,7 @@
 #include "util.h"
 
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -50,4 +51,53 @@ atr_size_label(uint64_t bytes, char *buf, size_t cap)
 	else
 		snprintf(buf, cap, "%llu", (unsigned long long)bytes);
 	return buf;
+}
+
+int
+atr_iso8601_duration(const char *s, int64_t *secs)
+{
+	/* The designators in their order: date part, then time part. */
+	static const char date_units[] = "YMWD", time_units[] = "HMS";
+	static const int64_t date_secs[] = {365 * 86400, 30 * 86400,
+	    7 * 86400, 86400};
+	static const int64_t time_secs[] = {3600, 60, 1};
+	const char *units = date_units, *u;
+	const int64_t *mult = date_secs;
+	int64_t total = 0;
+	size_t next = 0;
+	int parts = 0;
+
+	if (s == NULL || *s++ != 'P')
+		return -1;
+	while (*s != '\0') {
+		int64_t n = 0;
+		int digits = 0;
+
+		if (*s == 'T' && units == date_units) {
+			units = time_units;
+			mult = time_secs;
+			next = 0;
+			s++;
+			if (*s == '\0')
+				return -1;
+			continue;
+		}
+		while (*s >= '0' && *s <= '9' && digits < 7) {
+			n = n * 10 + (*s++ - '0');
+			digits++;
+		}
+		if (digits == 0 || n > 100000 || *s == '\0')
+			return -1;
+		u = strchr(units + next, *s);
+		if (u == NULL)
+			return -1;
+		total += n * mult[u - units];
+		next = (size_t)(u - units) + 1;
+		parts++;
+		s++;
+	}
+	if (parts == 0)
+		return -1;
+	*secs = total;
+	return 0;
 }

@@ -34,4 +34,15 @@ const char *atr_size_label(uint64_t bytes, char *buf, size_t cap);
  */
 #define ATR_DATE_MAX 253402300799LL
 
+/*
+ * An ISO 8601 duration as Key Vault rotation policies write them
+ * ("P90D", "P1Y", "P3M", "PT12H", "P1Y2M10DT2H30M"): PnYnMnWnD then,
+ * after T, nHnMnS, each part at most once, in that order, at least one
+ * part.  Years count 365 days and months 30, as Key Vault counts them
+ * ("Configure cryptographic key auto-rotation",
+ * https://learn.microsoft.com/en-us/azure/key-vault/keys/how-to-configure-key-rotation).
+ * 0 with *secs set, -1 when s is not one (or above 100000 of a unit).
+ */
+int atr_iso8601_duration(const char *s, int64_t *secs);
+
 #endif

@@ -242,6 +242,57 @@ enum atr_err atr_kv_unwrap(struct atr_kv_client *c, const char *name,
     const uint8_t *in, size_t in_len, uint8_t *out, size_t *out_len);
 
 /*
+ * A key's rotation policy (Get / Update Key Rotation Policy in the Key
+ * Vault REST reference, https://learn.microsoft.com/en-us/rest/api/keyvault/keys/get-key-rotation-policy/get-key-rotation-policy):
+ * lifetime actions, each a trigger (a duration after the version's
+ * creation, or before its expiry) and an action (Rotate or Notify), and
+ * attributes.expiryTime, the lifetime a rotation gives a new version.
+ * Durations are kept as sent and in seconds (atr_iso8601_duration: a
+ * year is 365 days, a month 30).  A key that never had a policy gets
+ * the service's default: Notify 30 days before expiry, no expiryTime.
+ */
+#define ATR_KV_ROTATION_ACTIONS_MAX 8U
+#define ATR_KV_DURATION_MAX 32U
+struct atr_kv_rotation_action {
+	int rotate;                    /* 1 Rotate, 0 Notify */
+	int before_expiry;             /* 1 timeBeforeExpiry, else
+	                                * timeAfterCreate */
+	char duration[ATR_KV_DURATION_MAX];
+	int64_t seconds;
+};
+struct atr_kv_rotation_policy {
+	struct atr_kv_rotation_action actions[ATR_KV_ROTATION_ACTIONS_MAX];
+	size_t nactions;
+	char expiry[ATR_KV_DURATION_MAX]; /* "" when none */
+	int64_t expiry_seconds;           /* 0 when none */
+	int64_t created, updated;         /* 0 when not sent */
+};
+
+/*
+ * GET /keys/{name}/rotationpolicy and PUT of p (its actions and
+ * expiry; created and updated are the service's).  *out is zeroed and
+ * filled from the reply.  A reply with an action or duration this
+ * client cannot read is ATR_ERR_BAD_RESPONSE, never a shorter policy.
+ */
+enum atr_err atr_kv_get_rotation_policy(struct atr_kv_client *c,
+    const char *name, struct atr_kv_rotation_policy *out);
+enum atr_err atr_kv_set_rotation_policy(struct atr_kv_client *c,
+    const char *name, const struct atr_kv_rotation_policy *p,
+    struct atr_kv_rotation_policy *out);
+/* Parses a KeyRotationPolicy document (json[len], borrowed). */
+enum atr_err atr_kv_rotation_policy_from_json(const char *json, size_t len,
+    struct atr_kv_rotation_policy *out);
+/* The document of p (created and updated only when not 0), as Update
+ * Key Rotation Policy takes it and Get answers: a new cJSON object, the
+ * caller's to cJSON_Delete; NULL when out of memory. */
+struct cJSON *atr_kv_rotation_policy_json(
+    const struct atr_kv_rotation_policy *p);
+/* The period p rotates keys at: the Rotate action's time after
+ * creation, or expiryTime minus its time before expiry (the shortest
+ * when several); 0 when p rotates nothing automatically. */
+int64_t atr_kv_rotation_period(const struct atr_kv_rotation_policy *p);
+
+/*
  * Statistics.  Every operation above is one "call"; a call makes one or
  * more HTTP attempts (the challenge, retries, a 401 refresh).  Token
  * requests are counted apart.  The per-thread record of the last call

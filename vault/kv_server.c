@@ -267,6 +267,7 @@ config_from_opts(struct atr_kv_server *s, const struct atr_kv_server_opts *o)
 	}
 	s->purge_protection = o->purge_protection;
 	s->recoverable_days = o->recoverable_days;
+	s->protected_subscription = o->protected_subscription;
 	s->allow_oct = o->allow_oct;
 	s->managed_hsm = o->managed_hsm;
 	s->token_lifetime = o->token_lifetime;

@@ -95,6 +95,9 @@ struct atr_kv_server_opts {
 	 * material makes an RSA-HSM key. */
 	int managed_hsm;
 	long token_lifetime;        /* seconds, default 3599 */
+	/* 1: recoveryLevel gains "+ProtectedSubscription" with purge
+	 * protection (a subscription that cannot be cancelled). */
+	int protected_subscription;
 	/* Extra DNS names / IP addresses for the server certificate. */
 	const char *const *extra_sans;
 	size_t n_extra_sans;

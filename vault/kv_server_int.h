@@ -402,6 +402,7 @@ struct atr_kv_server {
 	long token_lifetime;
 	int purge_protection;
 	int recoverable_days;
+	int protected_subscription;
 	int allow_oct;
 	int managed_hsm;            /* opts->managed_hsm */
 	char *tls_cert;             /* PEM, for the daemon */

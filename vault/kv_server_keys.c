@@ -32,6 +32,10 @@ recovery_level(struct atr_kv_server *s)
 {
 	/* DeletionRecoveryLevel: "Customized" when recoverableDays < 90;
 	 * no "+Purgeable" with purge protection. */
+	if (s->purge_protection && s->protected_subscription)
+		return s->recoverable_days >= 90 ?
+		    "Recoverable+ProtectedSubscription" :
+		    "CustomizedRecoverable+ProtectedSubscription";
 	if (s->recoverable_days >= 90)
 		return s->purge_protection ? "Recoverable" :
 		    "Recoverable+Purgeable";

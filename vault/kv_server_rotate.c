@@ -7,48 +7,12 @@
  * https://learn.microsoft.com/en-us/azure/key-vault/keys/how-to-configure-key-rotation).
  */
 #include "kv_server_int.h"
+#include "util.h"
 
-#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* ISO 8601 duration, the forms rotation policies use: PnY, PnM, PnD,
- * PTnH...; months count 30 days, years 365. */
-static int64_t
-iso_duration(const char *s)
-{
-	int64_t total = 0;
-	int time_part = 0;
-
-	if (*s++ != 'P')
-		return -1;
-	while (*s != '\0') {
-		char *end;
-		long long n;
-
-		if (*s == 'T') {
-			time_part = 1;
-			s++;
-			continue;
-		}
-		errno = 0;
-		n = strtoll(s, &end, 10);
-		if (end == s || errno != 0 || n < 0 || n > 100000)
-			return -1;
-		switch (*end) {
-		case 'Y': total += n * 365 * 86400; break;
-		case 'M': total += time_part ? n * 60 : n * 30 * 86400; break;
-		case 'W': total += n * 7 * 86400; break;
-		case 'D': total += n * 86400; break;
-		case 'H': total += n * 3600; break;
-		case 'S': total += n; break;
-		default: return -1;
-		}
-		s = end + 1;
-	}
-	return total;
-}
+#include <strings.h>
 
 void
 kvs_handle_rotate(struct kvs_http *h, const struct kvs_route *r)
@@ -76,8 +40,9 @@ kvs_handle_rotate(struct kvs_http *h, const struct kvs_route *r)
 		exp = cJSON_GetObjectItemCaseSensitive(
 		    cJSON_GetObjectItemCaseSensitive(k->rotation_policy,
 		    "attributes"), "expiryTime");
-		if (cJSON_IsString(exp))
-			lifetime = iso_duration(exp->valuestring);
+		if (!cJSON_IsString(exp) ||
+		    atr_iso8601_duration(exp->valuestring, &lifetime) != 0)
+			lifetime = -1;
 	}
 	pthread_rwlock_unlock(&st->lock);
 	if (latest == NULL) {
@@ -164,6 +129,60 @@ policy_fits(struct kvs_http *h, const cJSON *j)
 	return 1;
 }
 
+/*
+ * The shape Key Vault accepts (KeyRotationPolicy in the REST reference,
+ * https://learn.microsoft.com/en-us/rest/api/keyvault/keys/update-key-rotation-policy/update-key-rotation-policy):
+ * lifetimeActions a list of {trigger, action}, the trigger exactly one
+ * of timeAfterCreate and timeBeforeExpiry (ISO 8601 durations), the
+ * action's type Rotate or Notify (any case, as the service takes both),
+ * Notify only before expiry; attributes.expiryTime a duration.  NULL
+ * when j has it, else what is wrong.
+ */
+static const char *
+policy_shape(const cJSON *j)
+{
+	const cJSON *acts = cJSON_GetObjectItemCaseSensitive(j,
+	    "lifetimeActions"), *a, *exp;
+	int64_t d;
+
+	exp = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(
+	    j, "attributes"), "expiryTime");
+	if (exp != NULL && !cJSON_IsNull(exp) && (!cJSON_IsString(exp) ||
+	    atr_iso8601_duration(exp->valuestring, &d) != 0))
+		return "attributes.expiryTime is not an ISO 8601 duration";
+	if (acts == NULL)
+		return NULL;
+	if (!cJSON_IsArray(acts))
+		return "lifetimeActions is not a list";
+	cJSON_ArrayForEach(a, acts) {
+		const cJSON *tr = cJSON_GetObjectItemCaseSensitive(a,
+		    "trigger");
+		const cJSON *after = cJSON_GetObjectItemCaseSensitive(tr,
+		    "timeAfterCreate");
+		const cJSON *before = cJSON_GetObjectItemCaseSensitive(tr,
+		    "timeBeforeExpiry");
+		const cJSON *ty = cJSON_GetObjectItemCaseSensitive(
+		    cJSON_GetObjectItemCaseSensitive(a, "action"), "type");
+		const cJSON *when = after != NULL ? after : before;
+
+		if (!cJSON_IsObject(tr) ||
+		    (after == NULL) == (before == NULL) ||
+		    !cJSON_IsString(when) ||
+		    atr_iso8601_duration(when->valuestring, &d) != 0)
+			return "a lifetime action's trigger needs exactly "
+			    "one of timeAfterCreate and timeBeforeExpiry, an "
+			    "ISO 8601 duration";
+		if (!cJSON_IsString(ty) ||
+		    (strcasecmp(ty->valuestring, "Rotate") != 0 &&
+		    strcasecmp(ty->valuestring, "Notify") != 0))
+			return "a lifetime action's type is Rotate or Notify";
+		if (strcasecmp(ty->valuestring, "Notify") == 0 &&
+		    before == NULL)
+			return "Notify takes timeBeforeExpiry";
+	}
+	return NULL;
+}
+
 void
 kvs_handle_policy(struct kvs_http *h, const struct kvs_route *r, int set)
 {
@@ -180,11 +199,11 @@ kvs_handle_policy(struct kvs_http *h, const struct kvs_route *r, int set)
 		attrs = cJSON_GetObjectItemCaseSensitive(j, "attributes");
 		if (attrs == NULL)
 			attrs = cJSON_AddObjectToObject(j, "attributes");
-		if (!cJSON_IsObject(attrs) || (cJSON_GetObjectItemCaseSensitive(
-		    j, "lifetimeActions") != NULL && !cJSON_IsArray(
-		    cJSON_GetObjectItemCaseSensitive(j, "lifetimeActions")))) {
+		if (!cJSON_IsObject(attrs) || policy_shape(j) != NULL) {
 			kvs_reply_error(h, 400, "BadParameter", NULL,
-			    "The rotation policy is not valid.");
+			    "The rotation policy is not valid: %s.",
+			    cJSON_IsObject(attrs) ? policy_shape(j) :
+			    "attributes is not an object");
 			cJSON_Delete(j);
 			return;
 		}

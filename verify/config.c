@@ -146,26 +146,22 @@ vault_findings(struct engine *E, const struct atr_key *key,
 {
 	const struct vfy_policy *p = E->p;
 	struct vfy_report *r = E->r;
-	size_t k;
 
 	if (!va->enabled && p->vault_require_enabled && !E->drill_only)
 		vfy_report_add(r, VFY_ERROR, -1, key->uri, -1,
 		    "policy.vault-disabled", "the key is disabled");
 	vault_dates(r, p, key, va, now);
 	vault_key_ops(r, p, key, va);
-	for (k = 0; k < p->vault_nrecovery; k++)
-		if (strcmp(va->recovery_level, p->vault_recovery[k]) == 0)
-			break;
-	if (k == p->vault_nrecovery)
+	if (!vfy_policy_recovery_ok(p, va->recovery_level))
 		vfy_report_add(r, VFY_ERROR, -1, key->uri, -1,
 		    "policy.vault-recovery",
 		    "recoveryLevel \"%s\" lacks soft delete with purge "
 		    "protection", va->recovery_level[0] ?
 		    va->recovery_level : "(none)");
-	if (strncmp(va->kty, "RSA", 3) != 0 && strncmp(va->kty, "oct", 3) != 0)
+	if (!vfy_policy_kty_ok(p, va->kty))
 		vfy_report_add(r, VFY_ERROR, -1, key->uri, -1,
-		    "policy.vault-kty", "key type %s cannot wrap data keys",
-		    va->kty);
+		    "policy.vault-kty", "key type %s is not one the policy "
+		    "allows to wrap data keys", va->kty);
 	if (strncmp(va->kty, "RSA", 3) == 0 && va->bits != 0 &&
 	    va->bits < p->rsa_error_below)
 		vfy_report_add(r, VFY_ERROR, -1, key->uri, -1,
@@ -201,6 +197,7 @@ eng_config_findings(struct engine *E)
 			continue;
 		}
 		vault_findings(E, key, &va, now);
+		eng_vault_policy_findings(E, key, &va);
 	}
 }
 
@@ -262,5 +259,11 @@ eng_versions(struct engine *E)
 		v->key_ops_present = va.key_ops_present;
 		v->bits = va.bits;
 		snprintf(v->kty, sizeof(v->kty), "%s", va.kty);
+		/* strict: no version older than the rotation period in use
+		 * (the resolved one is judged as the current version by
+		 * eng_rotation_findings). */
+		if (!v->resolved)
+			eng_version_age_finding(E, cv->key_id, va.created,
+			    cv->objects > 0 ? cv->objects : 1);
 	}
 }

@@ -503,10 +503,12 @@ version_key(struct vfy_report *r, const struct vfy_version *v)
 	unsigned need = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
 	int rsa = strncmp(v->kty, "RSA", 3) == 0;
 
-	if (!rsa && strncmp(v->kty, "oct", 3) != 0)
+	/* The policy's key types (vault.allowed_kty: azure-cmk allows
+	 * RSA and RSA-HSM only), as for the configured key. */
+	if (!vfy_policy_kty_ok(p, v->kty))
 		vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
-		    "policy.version-kty", "key type %s cannot wrap data keys",
-		    v->kty[0] ? v->kty : "(none)");
+		    "policy.version-kty", "key type %s is not allowed by the "
+		    "policy", v->kty[0] ? v->kty : "(none)");
 	if (rsa && v->bits != 0 && v->bits < p->rsa_error_below)
 		vfy_report_add(r, VFY_ERROR, -1, v->kid, -1,
 		    "policy.version-rsa-size", "RSA-%u version (below %u bits "

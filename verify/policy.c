@@ -14,6 +14,28 @@
 #include "vfy_int.h"
 #include "jwk.h"
 
+/* Soft delete with purge protection: the DeletionRecoveryLevel values
+ * without "Purgeable" (Key Vault REST API reference,
+ * https://learn.microsoft.com/en-us/rest/api/keyvault/keys/get-key/get-key).
+ * "+ProtectedSubscription" adds a subscription that cannot be cancelled:
+ * still purge-protected. */
+static void
+set_recovery_levels(struct vfy_policy *p)
+{
+	static const char *const levels[] = {
+		"Recoverable",
+		"Recoverable+ProtectedSubscription",
+		"CustomizedRecoverable",
+		"CustomizedRecoverable+ProtectedSubscription",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(levels) / sizeof(levels[0]); i++)
+		snprintf(p->vault_recovery[i], sizeof(p->vault_recovery[i]),
+		    "%s", levels[i]);
+	p->vault_nrecovery = i;
+}
+
 void
 vfy_policy_default(struct vfy_policy *p)
 {
@@ -46,16 +68,103 @@ vfy_policy_default(struct vfy_policy *p)
 	p->vault_require_expiry = 0;
 	p->vault_expiry_warn_days = 30;
 	p->vault_allowed_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
-	/* Soft delete with purge protection: the levels without
-	 * "Purgeable" (DeletionRecoveryLevel in the Key Vault REST API
-	 * reference, https://learn.microsoft.com/en-us/rest/api/keyvault/
-	 * keys/get-key/get-key). */
-	snprintf(p->vault_recovery[0], sizeof(p->vault_recovery[0]),
-	    "Recoverable");
-	snprintf(p->vault_recovery[1], sizeof(p->vault_recovery[1]),
-	    "CustomizedRecoverable");
-	p->vault_nrecovery = 2;
+	set_recovery_levels(p);
+	p->vault_required_ops = 0;
+	p->vault_kty = VFY_KTY_RSA | VFY_KTY_RSA_HSM | VFY_KTY_OCT |
+	    VFY_KTY_OCT_HSM;
 	p->max_findings = 1000;
+	snprintf(p->profile, sizeof(p->profile), "default");
+}
+
+/*
+ * The platform's requirements for a customer-managed key in Azure Key
+ * Vault or Managed HSM (docs/VERIFY.md "Profiles"): RSA or RSA-HSM of
+ * at least 3072 bits, wrapKey and unwrapKey allowed and nothing else,
+ * soft delete with purge protection, enabled and not expired.
+ */
+static void
+profile_azure_cmk(struct vfy_policy *p)
+{
+	p->rsa_min_bits = 3072;
+	p->rsa_error_below = 3072;
+	p->require_cmk = 1;
+	p->vault_require_enabled = 1;
+	p->vault_allowed_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
+	p->vault_required_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
+	p->vault_kty = VFY_KTY_RSA | VFY_KTY_RSA_HSM;
+	snprintf(p->profile, sizeof(p->profile), "azure-cmk");
+}
+
+/* azure-cmk, and a rotation policy that rotates at least yearly and
+ * sets an expiry, with no version older than its period in use. */
+static void
+profile_strict(struct vfy_policy *p)
+{
+	profile_azure_cmk(p);
+	p->rotation_require_policy = 1;
+	p->rotation_max_days = 365;
+	p->rotation_require_expiry = 1;
+	p->rotation_version_age = 1;
+	snprintf(p->profile, sizeof(p->profile), "strict");
+}
+
+enum atr_err
+vfy_policy_profile(const char *name, struct vfy_policy *p)
+{
+	vfy_policy_default(p);
+	if (strcmp(name, "default") == 0)
+		return ATR_OK;
+	if (strcmp(name, "azure-cmk") == 0)
+		profile_azure_cmk(p);
+	else if (strcmp(name, "strict") == 0)
+		profile_strict(p);
+	else
+		return atr_fail(ATR_ERR_CONFIG, "unknown profile \"%.32s\" "
+		    "(default, azure-cmk, strict)", name);
+	return ATR_OK;
+}
+
+int
+vfy_policy_recovery_ok(const struct vfy_policy *p, const char *level)
+{
+	size_t k;
+
+	/* "Purgeable" alone or "+Purgeable": a privileged user can purge
+	 * the key, and the data with it, at once. */
+	if (strstr(level, "Purgeable") != NULL)
+		return 0;
+	for (k = 0; k < p->vault_nrecovery; k++)
+		if (strcmp(level, p->vault_recovery[k]) == 0)
+			return 1;
+	return 0;
+}
+
+/* Key types by name, as Key Vault spells them (JsonWebKeyType). */
+static const struct {
+	const char *name;
+	unsigned bit;
+} kty_names[] = {
+	{"RSA", VFY_KTY_RSA},
+	{"RSA-HSM", VFY_KTY_RSA_HSM},
+	{"oct", VFY_KTY_OCT},
+	{"oct-HSM", VFY_KTY_OCT_HSM},
+};
+
+static unsigned
+kty_bit(const char *kty)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(kty_names) / sizeof(kty_names[0]); i++)
+		if (strcmp(kty, kty_names[i].name) == 0)
+			return kty_names[i].bit;
+	return 0;
+}
+
+int
+vfy_policy_kty_ok(const struct vfy_policy *p, const char *kty)
+{
+	return (kty_bit(kty) & p->vault_kty) != 0;
 }
 
 /* Key Vault's exact spelling: a policy is not a place for "WRAPKEY". */
@@ -289,6 +398,45 @@ sec_sampling(const struct pctx *c, const cJSON *s, struct vfy_policy *p)
 }
 
 static enum atr_err
+get_ops(const struct pctx *c, const cJSON *it, unsigned *out)
+{
+	const cJSON *v;
+	unsigned mask = 0, bit;
+
+	if (!cJSON_IsArray(it))
+		return bad(c, it, "expected an array of operations");
+	cJSON_ArrayForEach(v, it) {
+		if (!cJSON_IsString(v) ||
+		    op_from_name(v->valuestring, &bit) != 0)
+			return bad(c, it, "unknown key operation (encrypt, "
+			    "decrypt, sign, verify, wrapKey, unwrapKey, "
+			    "import, export)");
+		mask |= bit;
+	}
+	*out = mask;
+	return ATR_OK;
+}
+
+static enum atr_err
+get_kty(const struct pctx *c, const cJSON *it, unsigned *out)
+{
+	const cJSON *v;
+	unsigned mask = 0, bit;
+
+	if (!cJSON_IsArray(it))
+		return bad(c, it, "expected an array of key types");
+	cJSON_ArrayForEach(v, it) {
+		bit = cJSON_IsString(v) ? kty_bit(v->valuestring) : 0;
+		if (bit == 0)
+			return bad(c, it, "unknown key type (RSA, RSA-HSM, "
+			    "oct, oct-HSM)");
+		mask |= bit;
+	}
+	*out = mask;
+	return ATR_OK;
+}
+
+static enum atr_err
 sec_vault(const struct pctx *c, const cJSON *s, struct vfy_policy *p)
 {
 	const cJSON *it, *v;
@@ -303,21 +451,13 @@ sec_vault(const struct pctx *c, const cJSON *s, struct vfy_policy *p)
 			e = get_bool(c, it, &p->vault_require_expiry);
 		else if (strcmp(k, "expiry_warn_days") == 0)
 			e = get_u32(c, it, 36500, &p->vault_expiry_warn_days);
-		else if (strcmp(k, "allowed_key_ops") == 0) {
-			unsigned mask = 0, bit;
-
-			if (!cJSON_IsArray(it))
-				return bad(c, it, "expected an array of operations");
-			cJSON_ArrayForEach(v, it) {
-				if (!cJSON_IsString(v) ||
-				    op_from_name(v->valuestring, &bit) != 0)
-					return bad(c, it, "unknown key operation "
-					    "(encrypt, decrypt, sign, verify, "
-					    "wrapKey, unwrapKey, import, export)");
-				mask |= bit;
-			}
-			p->vault_allowed_ops = mask;
-		} else if (strcmp(k, "recovery_levels") == 0) {
+		else if (strcmp(k, "allowed_key_ops") == 0)
+			e = get_ops(c, it, &p->vault_allowed_ops);
+		else if (strcmp(k, "required_key_ops") == 0)
+			e = get_ops(c, it, &p->vault_required_ops);
+		else if (strcmp(k, "allowed_kty") == 0)
+			e = get_kty(c, it, &p->vault_kty);
+		else if (strcmp(k, "recovery_levels") == 0) {
 			size_t n = 0;
 
 			if (!cJSON_IsArray(it))
@@ -361,7 +501,15 @@ sec_rotation(const struct pctx *c, const cJSON *s, struct vfy_policy *p)
 			else
 				snprintf(p->min_version, sizeof(p->min_version),
 				    "%s", it->valuestring);
-		} else
+		} else if (strcmp(k, "require_policy") == 0)
+			e = get_bool(c, it, &p->rotation_require_policy);
+		else if (strcmp(k, "max_rotate_days") == 0)
+			e = get_u32(c, it, 36500, &p->rotation_max_days);
+		else if (strcmp(k, "require_policy_expiry") == 0)
+			e = get_bool(c, it, &p->rotation_require_expiry);
+		else if (strcmp(k, "version_age") == 0)
+			e = get_bool(c, it, &p->rotation_version_age);
+		else
 			e = bad(c, it, "unknown setting");
 		if (e != ATR_OK)
 			return e;
@@ -386,6 +534,29 @@ sec_report(const struct pctx *c, const cJSON *s, struct vfy_policy *p)
 	return ATR_OK;
 }
 
+/*
+ * A document's "profile" is its base, applied before its sections
+ * whatever their order.  On a policy still at "default" (no --profile)
+ * it loads that profile; naming another profile than the one chosen is
+ * an error rather than a silent switch.
+ */
+static enum atr_err
+apply_profile(const cJSON *it, struct vfy_policy *p)
+{
+	if (it == NULL)
+		return ATR_OK;
+	if (!cJSON_IsString(it))
+		return atr_fail(ATR_ERR_CONFIG, "policy: profile: expected a "
+		    "profile name");
+	if (strcmp(it->valuestring, p->profile) == 0)
+		return ATR_OK;
+	if (strcmp(p->profile, "default") != 0)
+		return atr_fail(ATR_ERR_CONFIG, "policy: profile \"%.32s\" "
+		    "differs from the profile chosen, \"%s\"",
+		    it->valuestring, p->profile);
+	return vfy_policy_profile(it->valuestring, p);
+}
+
 enum atr_err
 vfy_policy_parse(const char *json, size_t len, struct vfy_policy *p)
 {
@@ -404,7 +575,7 @@ vfy_policy_parse(const char *json, size_t len, struct vfy_policy *p)
 		{"report", sec_report},
 	};
 	cJSON *root = cJSON_ParseWithLength(json, len);
-	const cJSON *it;
+	const cJSON *it, *secs_of;
 	enum atr_err e = ATR_OK;
 	size_t i;
 
@@ -412,9 +583,13 @@ vfy_policy_parse(const char *json, size_t len, struct vfy_policy *p)
 		cJSON_Delete(root);
 		return atr_fail(ATR_ERR_CONFIG, "policy: not a JSON object");
 	}
-	cJSON_ArrayForEach(it, root) {
+	e = apply_profile(cJSON_GetObjectItemCaseSensitive(root, "profile"), p);
+	secs_of = e == ATR_OK ? root : NULL;
+	cJSON_ArrayForEach(it, secs_of) {
 		struct pctx c = {it->string};
 
+		if (strcmp(it->string, "profile") == 0)
+			continue;
 		for (i = 0; i < sizeof(secs) / sizeof(secs[0]); i++)
 			if (strcmp(it->string, secs[i].name) == 0)
 				break;
@@ -456,6 +631,21 @@ vfy_policy_load(const char *path, struct vfy_policy *p)
 
 /* ---- writing ----------------------------------------------------------- */
 
+/* Key operations of mask by name, in bit order, comma-separated. */
+static void
+write_ops(struct vfy_out *o, unsigned mask)
+{
+	unsigned i;
+	int first = 1;
+
+	for (i = 0; i < ATR_JWK_COUNT; i++)
+		if (mask & atr_jwk_op_at(i)) {
+			vfy_out_fmt(o, "%s\"%s\"", first ? "" : ", ",
+			    atr_jwk_op_name(atr_jwk_op_at(i)));
+			first = 0;
+		}
+}
+
 void
 vfy_policy_write(struct vfy_out *o, const struct vfy_policy *p,
     const char *in)
@@ -463,7 +653,8 @@ vfy_policy_write(struct vfy_out *o, const struct vfy_policy *p,
 	size_t i;
 	int first = 1;
 
-	vfy_out_fmt(o, "{\n%s  \"algorithms\": {\"rsa_min_bits\": %u, "
+	vfy_out_fmt(o, "{\n%s  \"profile\": \"%s\",\n", in, p->profile);
+	vfy_out_fmt(o, "%s  \"algorithms\": {\"rsa_min_bits\": %u, "
 	    "\"rsa_error_below_bits\": %u, \"oaep_sha1\": \"%s\", "
 	    "\"aes_kw\": \"%s\", \"tag_bits\": %u, "
 	    "\"require_commitment\": %s},\n", in, p->rsa_min_bits,
@@ -499,10 +690,14 @@ vfy_policy_write(struct vfy_out *o, const struct vfy_policy *p,
 	    p->vault_require_enabled ? "true" : "false",
 	    p->vault_require_expiry ? "true" : "false",
 	    p->vault_expiry_warn_days);
-	for (i = 0; i < ATR_JWK_COUNT; i++)
-		if (p->vault_allowed_ops & atr_jwk_op_at((unsigned)i)) {
+	write_ops(o, p->vault_allowed_ops);
+	vfy_out_str(o, "], \"required_key_ops\": [");
+	write_ops(o, p->vault_required_ops);
+	vfy_out_str(o, "], \"allowed_kty\": [");
+	for (i = 0; i < sizeof(kty_names) / sizeof(kty_names[0]); i++)
+		if (p->vault_kty & kty_names[i].bit) {
 			vfy_out_fmt(o, "%s\"%s\"", first ? "" : ", ",
-			    atr_jwk_op_name(atr_jwk_op_at((unsigned)i)));
+			    kty_names[i].name);
 			first = 0;
 		}
 	vfy_out_str(o, "], \"recovery_levels\": [");
@@ -517,6 +712,30 @@ vfy_policy_write(struct vfy_out *o, const struct vfy_policy *p,
 		vfy_out_json_str(o, p->min_version);
 	else
 		vfy_out_str(o, "null");
+	vfy_out_fmt(o, ", \"require_policy\": %s, \"max_rotate_days\": %u, "
+	    "\"require_policy_expiry\": %s, \"version_age\": %s",
+	    p->rotation_require_policy ? "true" : "false",
+	    p->rotation_max_days,
+	    p->rotation_require_expiry ? "true" : "false",
+	    p->rotation_version_age ? "true" : "false");
 	vfy_out_fmt(o, "},\n%s  \"report\": {\"max_findings_per_check\": %u}\n"
 	    "%s}", in, p->max_findings, in);
+}
+
+int
+vfy_policy_print(const struct vfy_policy *p, FILE *f)
+{
+	struct vfy_out *o = malloc(sizeof(*o));
+	enum atr_err e;
+
+	if (o == NULL || fflush(f) != 0) {
+		free(o);
+		return -1;
+	}
+	vfy_out_init(o, fileno(f));
+	vfy_policy_write(o, p, "");
+	vfy_out_str(o, "\n");
+	e = vfy_out_flush(o);
+	free(o);
+	return e == ATR_OK ? 0 : -1;
 }

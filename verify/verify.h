@@ -71,8 +71,17 @@ enum vfy_require_keys { VFY_REQ_ANY = 0, VFY_REQ_ALL, VFY_REQ_PRIMARY };
 
 #define VFY_MAX_RECOVERY 8
 
+/* Key types a policy may allow (vault.allowed_kty). */
+#define VFY_KTY_RSA 1U
+#define VFY_KTY_RSA_HSM 2U
+#define VFY_KTY_OCT 4U
+#define VFY_KTY_OCT_HSM 8U
+
 /* Every field's default and meaning is in docs/VERIFY.md "Policy". */
 struct vfy_policy {
+	/* the built-in profile the rest overrides (docs/VERIFY.md
+	 * "Profiles"): "default", "azure-cmk" or "strict" */
+	char profile[16];
 	/* algorithms */
 	unsigned rsa_min_bits;        /* 3072: smaller is a warning */
 	unsigned rsa_error_below;     /* 2048: smaller is an error */
@@ -106,16 +115,32 @@ struct vfy_policy {
 	unsigned vault_expiry_warn_days; /* 30 */
 	unsigned vault_allowed_ops;   /* ATR_JWK_* (core/jwk.h) */
 	char vault_recovery[VFY_MAX_RECOVERY][48];
-	size_t vault_nrecovery;       /* Recoverable, CustomizedRecoverable */
+	size_t vault_nrecovery;       /* the four purge-protected levels */
+	unsigned vault_required_ops;  /* ATR_JWK_*: key_ops must hold (none) */
+	unsigned vault_kty;           /* VFY_KTY_* allowed (all four) */
 	/* rotation (also --current-only / --min-version) */
 	int current_only;
 	char min_version[128];
+	/* the key's rotation policy (strict: 1, 365, 1, 1) */
+	int rotation_require_policy;  /* an automatic Rotate action */
+	unsigned rotation_max_days;   /* its period at most (0: any) */
+	int rotation_require_expiry;  /* attributes.expiryTime set */
+	int rotation_version_age;     /* no version in use older than it */
 	/* report */
 	unsigned max_findings;        /* kept per check (1000); all are counted */
 };
 
 /* A policy is a plain value (no pointers): the caller owns it. */
 void vfy_policy_default(struct vfy_policy *p);
+/* The built-in profile name into p (everything reset); ATR_ERR_CONFIG
+ * naming the profiles when there is none of that name. */
+enum atr_err vfy_policy_profile(const char *name, struct vfy_policy *p);
+/* 1 when a vault key's recoveryLevel / kty meets p. */
+int vfy_policy_recovery_ok(const struct vfy_policy *p, const char *level);
+int vfy_policy_kty_ok(const struct vfy_policy *p, const char *kty);
+/* The policy as --policy reads it, into f (the CLI's --print-policy);
+ * 0, or -1 on a write error. */
+int vfy_policy_print(const struct vfy_policy *p, FILE *f);
 /*
  * Applies the overrides of a --policy JSON document (json, len bytes,
  * borrowed) onto p.  Unknown sections or keys and bad values are

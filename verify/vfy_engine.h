@@ -302,4 +302,19 @@ void eng_config_findings(struct engine *E);
  * into r->versions; vfy_finalize checks them. */
 void eng_versions(struct engine *E);
 
+/* ---- rotation.c -------------------------------------------------------- */
+
+/* What the policy asks of a configured vault key beyond its attributes
+ * (va, as read): the key_ops it must hold, and its rotation policy,
+ * reported, checked when the policy asks (strict), with the age of the
+ * current version. */
+void eng_vault_policy_findings(struct engine *E, struct atr_key *key,
+    const struct vfy_vault_attrs *va);
+/* An error when the policy asks (rotation.version_age) and the version
+ * kid, created at created (seconds since 1970), is older than its key's
+ * rotation period while nobjects objects (0: the current version) are
+ * wrapped under it.  kid must be a version of a configured key. */
+void eng_version_age_finding(struct engine *E, const char *kid,
+    int64_t created, uint64_t nobjects);
+
 #endif

@@ -325,8 +325,13 @@ Test(policy, defaults_are_the_documented_ones)
 	cr_assert_not(p.allow_foreign);
 	cr_assert_eq(p.kek_max_wraps, 1ULL << 32);
 	cr_assert_eq(p.vault_allowed_ops, ATR_JWK_WRAP | ATR_JWK_UNWRAP);
-	cr_assert_eq(p.vault_nrecovery, 2);
+	cr_assert_eq(p.vault_nrecovery, 4);
 	cr_assert_str_eq(p.vault_recovery[0], "Recoverable");
+	cr_assert_str_eq(p.vault_recovery[1],
+	    "Recoverable+ProtectedSubscription");
+	cr_assert_str_eq(p.profile, "default");
+	cr_assert_eq(p.vault_required_ops, 0);
+	cr_assert_not(p.rotation_require_policy);
 	cr_assert_eq(p.shared_dek, VFY_INFO);
 }
 
