@@ -476,3 +476,94 @@ Test(versions, objects_under_older_enabled_versions_are_reported,
 	atr_key_free(ks[0]);
 	est_stop(&e);
 }
+
+/* Creates a new version of NAME of the given size (Create Key on an
+ * existing name adds a version, as Key Vault does). */
+static void
+est_version_bits(struct est *e, const char *name, unsigned bits, char *ver)
+{
+	struct atr_kv_key *k = calloc(1, sizeof(*k));
+	struct atr_kv_create p;
+
+	cr_assert_not_null(k);
+	memset(&p, 0, sizeof(p));
+	p.kty = "RSA";
+	p.size = bits;
+	p.key_ops = ATR_JWK_WRAP | ATR_JWK_UNWRAP;
+	cr_assert_eq(atr_kv_create_key(e->c, name, &p, k), ATR_OK, "%s",
+	    atr_detail());
+	snprintf(ver, 128, "%s", k->version);
+	free(k);
+}
+
+/* The severity of the kept finding with this code on the subject ending
+ * with tail; -1 when there is none. */
+static int
+sev_on(const struct vfy_report *r, const char *code, const char *tail)
+{
+	size_t n, i, lt = strlen(tail);
+	int c;
+
+	for (c = 0; c < VFY_NCHECKS; c++)
+		for (i = 0; i < r->checks[c].f.n; i++) {
+			const struct vfy_finding *f = &r->checks[c].f.v[i];
+
+			n = f->subject ? strlen(f->subject) : 0;
+			if (strcmp(f->code, code) == 0 && n >= lt &&
+			    strcmp(f->subject + n - lt, tail) == 0)
+				return f->sev;
+		}
+	return -1;
+}
+
+static struct vfy_report *
+est_run_profile(struct est *e, struct atr_key **keys, const char *profile)
+{
+	struct vfy_policy pol;
+	struct vfy_config c;
+	struct vfy_report *r = NULL;
+	const char *stores[1];
+
+	cr_assert_eq(vfy_policy_profile(profile, &pol), ATR_OK);
+	memset(&c, 0, sizeof(c));
+	stores[0] = e->store;
+	c.stores = stores;
+	c.nstores = 1;
+	c.keys = keys;
+	c.nkeys = 1;
+	c.policy = &pol;
+	c.jobs = 2;
+	cr_assert_eq(vfy_run(&c, &r), ATR_OK, "%s", atr_detail());
+	return r;
+}
+
+/* The platform's RSA >= 3072 (azure-cmk) holds for every version in use,
+ * not only the current one: an RSA-2048 v1 under a 3072-bit v2. */
+Test(versions, an_rsa_2048_version_fails_azure_cmk,
+    .timeout = 240)
+{
+	struct est e;
+	struct vfy_report *r;
+	struct atr_key *ks[1];
+	char v1[128], v2[128];
+
+	est_start(&e);
+	est_version_bits(&e, "cmk", 2048, v1);
+	est_objects(&e, "cmk", 2, NULL);
+	est_version_bits(&e, "cmk", 3072, v2);
+	est_objects(&e, "cmk", 1, NULL);
+	ks[0] = est_key(&e, "cmk");
+	r = est_run_profile(&e, ks, "azure-cmk");
+	if (!has_on(r, "policy.version-rsa-size", v1))
+		dump(r);
+	cr_assert_eq(sev_on(r, "policy.version-rsa-size", v1), VFY_ERROR,
+	    "an error under azure-cmk");
+	cr_assert_eq(sev_on(r, "policy.version-rsa-size", v2), -1);
+	vfy_report_free(r);
+	/* the default profile: a warning (below its 3072 advice) */
+	r = est_run_profile(&e, ks, "default");
+	cr_assert_eq(sev_on(r, "policy.version-rsa-size", v1), VFY_WARN);
+	vfy_report_free(r);
+	atr_key_free(ks[0]);
+	est_stop(&e);
+}
