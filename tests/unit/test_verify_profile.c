@@ -668,3 +668,39 @@ Test(rotation, a_policy_of_another_key_or_vault_is_refused)
 	atr_kv_cache_clear();
 	hs_stop(hs);
 }
+
+/* strict: an older version still in use by an object is judged too, not
+ * only the current one: v1 made 100 days ago wraps the object, v2 (the
+ * current version) is fresh. */
+Test(rotation, strict_flags_an_old_version_in_use)
+{
+	struct atr_kv_client *c;
+	struct atr_kv_key *info = calloc(1, sizeof(*info));
+	struct atr_key *k1, *k2;
+	struct vx v;
+	char uri[256], *store;
+
+	cr_assert_not_null(info);
+	vx_start_opts(&v, 1, 90, 0);
+	vx_clock(&v, -100LL * DAY);
+	k1 = vx_key(&v, "cmk", 3072, ATR_JWK_WRAP | ATR_JWK_UNWRAP);
+	store = vx_store(&v, k1);
+	vx_clock(&v, 0);
+	c = vx_client(&v);
+	cr_assert_eq(atr_kv_rotate_key(c, "cmk", info), ATR_OK, "%s",
+	    atr_detail());
+	atr_kv_client_free(c);
+	snprintf(uri, sizeof(uri), "%s/keys/cmk", v.url);
+	atr_kv_cache_clear();
+	cr_assert_eq(atr_key_open(uri, NULL, &k2), ATR_OK, "%s", atr_detail());
+	cr_assert_str_eq(strrchr(k2->key_id, '/') + 1, info->version);
+	set_policy(&v, "P90D", "P1Y");
+	expect_rotation(store, k2, "policy.rotation-version-age");
+	set_policy(&v, "P180D", "P1Y");
+	expect_rotation(store, k2, "");
+	free(store);
+	free(info);
+	atr_key_free(k1);
+	atr_key_free(k2);
+	vx_stop(&v);
+}
