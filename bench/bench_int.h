@@ -308,4 +308,9 @@ enum atr_err atb_vault_set_enabled(const char *url, const char *ca_file,
 void atb_kv_counters(uint64_t *attempts, uint64_t *retries,
     uint64_t *throttled);
 
+/* v as a JSON number, or null when NaN or infinite (JSON has neither);
+ * one definition for the bench results and the revocation table. */
+struct cJSON;
+void atb_json_num(struct cJSON *o, const char *name, double v);
+
 #endif

@@ -90,25 +90,17 @@ static const struct atr_key_ops counted_ops = {
 static enum atr_err
 counted_new(struct atr_key *inner, struct atr_key **out)
 {
-	struct atr_key *k = atr_key_alloc(&counted_ops);
 	struct counted *c = calloc(1, sizeof(*c));
+	struct atr_key *k;
 
-	if (k == NULL || c == NULL) {
-		free(k);
+	if (c == NULL)
+		return ATR_ERR_NOMEM;
+	c->inner = inner;
+	k = atr_key_alloc_as(&counted_ops, inner, c);
+	if (k == NULL) {
 		free(c);
 		return ATR_ERR_NOMEM;
 	}
-	c->inner = inner;
-	k->impl = c;
-	k->provider = inner->provider;
-	k->alg = inner->alg;
-	memcpy(k->uri, inner->uri, sizeof(k->uri));
-	memcpy(k->key_id, inner->key_id, sizeof(k->key_id));
-	memcpy(k->desc, inner->desc, sizeof(k->desc));
-	k->customer_managed = inner->customer_managed;
-	k->can_wrap = inner->can_wrap;
-	k->can_unwrap = inner->can_unwrap;
-	k->bits = inner->bits;
 	*out = k;
 	return ATR_OK;
 }

@@ -4,6 +4,7 @@
  * renamed into place only when complete.
  */
 #include "bench.h"
+#include "bench_int.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -286,8 +287,8 @@ atb_print_warnings(FILE *f, const struct atb_results *r)
 
 /* ---- JSON ---------------------------------------------------------------- */
 
-static void
-jnum(cJSON *o, const char *name, double v)
+void
+atb_json_num(cJSON *o, const char *name, double v)
 {
 	if (isnan(v) || isinf(v))
 		cJSON_AddNullToObject(o, name);
@@ -300,11 +301,11 @@ jstat(cJSON *o, const char *name, const struct atb_stat *s)
 {
 	char n[64];
 
-	jnum(o, name, s->n ? s->med : NAN);
+	atb_json_num(o, name, s->n ? s->med : NAN);
 	snprintf(n, sizeof(n), "%s_min", name);
-	jnum(o, n, s->n ? s->min : NAN);
+	atb_json_num(o, n, s->n ? s->min : NAN);
 	snprintf(n, sizeof(n), "%s_max", name);
-	jnum(o, n, s->n ? s->max : NAN);
+	atb_json_num(o, n, s->n ? s->max : NAN);
 }
 
 static cJSON *
@@ -335,8 +336,8 @@ json_env(const struct atb_env *e)
 	cJSON_AddStringToObject(o, "compiler", e->compiler);
 	cJSON_AddStringToObject(o, "kernel", e->kernel);
 	cJSON_AddStringToObject(o, "transparent_hugepages", e->thp);
-	jnum(o, "load_start", e->load_start);
-	jnum(o, "load_end", e->load_end);
+	atb_json_num(o, "load_start", e->load_start);
+	atb_json_num(o, "load_end", e->load_end);
 	return o;
 }
 
@@ -415,48 +416,48 @@ json_cell(const struct atb_cell *c)
 	cJSON_AddNumberToObject(o, "op_errors", (double)c->op_errors);
 	jstat(o, "ops_per_s", &c->ops_per_s);
 	jstat(o, "mb_per_s", &c->mb_per_s);
-	jnum(o, "p50_us", c->p50_us);
-	jnum(o, "p90_us", c->p90_us);
-	jnum(o, "p99_us", c->p99_us);
-	jnum(o, "p999_us", c->p999_us);
-	jnum(o, "max_us", c->max_us);
-	jnum(o, "min_us", c->min_us);
-	jnum(o, "mean_us", c->mean_us);
+	atb_json_num(o, "p50_us", c->p50_us);
+	atb_json_num(o, "p90_us", c->p90_us);
+	atb_json_num(o, "p99_us", c->p99_us);
+	atb_json_num(o, "p999_us", c->p999_us);
+	atb_json_num(o, "max_us", c->max_us);
+	atb_json_num(o, "min_us", c->min_us);
+	atb_json_num(o, "mean_us", c->mean_us);
 	cJSON_AddNumberToObject(o, "kms_calls", (double)c->kms_calls);
-	jnum(o, "kms_calls_per_op", c->kms_calls_per_op);
+	atb_json_num(o, "kms_calls_per_op", c->kms_calls_per_op);
 	cJSON_AddNumberToObject(o, "kms_errors", (double)c->kms_errors);
-	jnum(o, "kms_p50_us", c->kms_p50_us);
-	jnum(o, "kms_p99_us", c->kms_p99_us);
-	jnum(o, "kms_max_us", c->kms_max_us);
-	jnum(o, "kms_per_s", c->kms_per_s);
+	atb_json_num(o, "kms_p50_us", c->kms_p50_us);
+	atb_json_num(o, "kms_p99_us", c->kms_p99_us);
+	atb_json_num(o, "kms_max_us", c->kms_max_us);
+	atb_json_num(o, "kms_per_s", c->kms_per_s);
 	cJSON_AddNumberToObject(o, "kms_attempts", (double)c->kms_attempts);
 	cJSON_AddNumberToObject(o, "kms_retries", (double)c->kms_retries);
 	cJSON_AddNumberToObject(o, "kms_throttled", (double)c->kms_throttled);
 	cJSON_AddNumberToObject(o, "vault_requests", (double)c->vault_requests);
 	cJSON_AddNumberToObject(o, "vault_throttled",
 	    (double)c->vault_throttled);
-	jnum(o, "vault_latency_ms", c->vault_latency_ms >= 0 ?
+	atb_json_num(o, "vault_latency_ms", c->vault_latency_ms >= 0 ?
 	    c->vault_latency_ms : NAN);
-	jnum(o, "cache_hit_rate", c->cache_hit_rate >= 0 ? c->cache_hit_rate :
+	atb_json_num(o, "cache_hit_rate", c->cache_hit_rate >= 0 ? c->cache_hit_rate :
 	    NAN);
-	jnum(o, "cpu_us_per_op", c->cpu_us_per_op);
-	jnum(o, "cpu_util", c->cpu_util);
+	atb_json_num(o, "cpu_us_per_op", c->cpu_us_per_op);
+	atb_json_num(o, "cpu_util", c->cpu_util);
 	ph = cJSON_AddObjectToObject(o, "phase_us");
 	for (i = 0; ph != NULL && i < ATB_PH__COUNT; i++)
-		jnum(ph, atb_phase_name((enum atb_phase)i),
+		atb_json_num(ph, atb_phase_name((enum atb_phase)i),
 		    c->skipped ? NAN : c->phase_us[i]);
-	jnum(o, "limit_ops_per_s", c->limit_ops_per_s);
-	jnum(o, "limit_aead_us", c->limit_aead_us);
-	jnum(o, "limit_kek_us", c->limit_kek_us);
+	atb_json_num(o, "limit_ops_per_s", c->limit_ops_per_s);
+	atb_json_num(o, "limit_aead_us", c->limit_aead_us);
+	atb_json_num(o, "limit_kek_us", c->limit_kek_us);
 	jstat(o, "vs_limit", &c->vs_limit);
 	jstat(o, "vs_limit_cpu", &c->vs_limit_cpu);
-	jnum(o, "vs_limit_best", c->vs_limit_best);
-	jnum(o, "vs_limit_cpu_best", c->vs_limit_cpu_best);
-	jnum(o, "ops_per_cpu_s", c->ops_per_cpu_s);
+	atb_json_num(o, "vs_limit_best", c->vs_limit_best);
+	atb_json_num(o, "vs_limit_cpu_best", c->vs_limit_cpu_best);
+	atb_json_num(o, "ops_per_cpu_s", c->ops_per_cpu_s);
 	jstat(o, "vs_aead", &c->vs_aead);
 	jstat(o, "cmk_vs_smk", &c->cmk_vs_smk);
 	jstat(o, "vs_1thread", &c->vs_1thread);
-	jnum(o, "spread", c->skipped ? NAN : c->spread);
+	atb_json_num(o, "spread", c->skipped ? NAN : c->spread);
 	cJSON_AddBoolToObject(o, "noisy", c->noisy);
 	cdf = cJSON_AddArrayToObject(o, "cdf_us");
 	for (i = 0; cdf != NULL && !c->skipped && i < ATB_CDF_POINTS; i++) {
@@ -491,8 +492,8 @@ atb_json_string(const struct atb_results *r)
 	cJSON_AddItemToObject(root, "config", json_config(r));
 	o = cJSON_AddObjectToObject(root, "harness");
 	if (o != NULL) {
-		jnum(o, "clock_ns", r->clock_ns);
-		jnum(o, "empty_op_ns", r->empty_op_ns);
+		atb_json_num(o, "clock_ns", r->clock_ns);
+		atb_json_num(o, "empty_op_ns", r->empty_op_ns);
 		cJSON_AddNumberToObject(o, "clock_reads_per_op", 3);
 		cJSON_AddNumberToObject(o, "clock_reads_per_kms_call", 2);
 	}
@@ -508,9 +509,9 @@ atb_json_string(const struct atb_results *r)
 		cJSON_AddNumberToObject(l, "size", (double)L->size);
 		cJSON_AddNumberToObject(l, "bits", L->bits);
 		jstat(l, "ns_per_op", &L->ns_per_op);
-		jnum(l, "cpu_ns_per_op", L->cpu_ns_per_op);
-		jnum(l, "ops_per_s", L->ops_per_s);
-		jnum(l, "mb_per_s", L->mb_per_s);
+		atb_json_num(l, "cpu_ns_per_op", L->cpu_ns_per_op);
+		atb_json_num(l, "ops_per_s", L->ops_per_s);
+		atb_json_num(l, "mb_per_s", L->mb_per_s);
 		cJSON_AddItemToArray(a, l);
 	}
 	a = cJSON_AddArrayToObject(root, "cells");
@@ -525,8 +526,8 @@ atb_json_string(const struct atb_results *r)
 			break;
 		cJSON_AddStringToObject(x, "name", t[i].name);
 		cJSON_AddStringToObject(x, "want", t[i].want);
-		jnum(x, "value", t[i].value);
-		jnum(x, "value_cpu", t[i].value_cpu);
+		atb_json_num(x, "value", t[i].value);
+		atb_json_num(x, "value_cpu", t[i].value_cpu);
 		if (t[i].met < 0)
 			cJSON_AddNullToObject(x, "met");
 		else
@@ -546,8 +547,8 @@ atb_json_string(const struct atb_results *r)
 		cJSON_AddItemToArray(a, cJSON_CreateString(r->notes[i]));
 	o = cJSON_AddObjectToObject(root, "run");
 	if (o != NULL) {
-		jnum(o, "wall_s", r->wall_s);
-		jnum(o, "cpu_s", r->cpu_s);
+		atb_json_num(o, "wall_s", r->wall_s);
+		atb_json_num(o, "cpu_s", r->cpu_s);
 	}
 	s = cJSON_Print(root);
 	cJSON_Delete(root);

@@ -4,6 +4,7 @@
  * it.
  */
 #include "bench.h"
+#include "bench_int.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -72,15 +73,6 @@ atb_rev_print(FILE *f, const struct atb_rev_results *r)
 	    "run: %.1f s\n", r->ik_seconds, r->cache_max_age, r->wall_s);
 }
 
-static void
-jnum(cJSON *o, const char *name, double v)
-{
-	if (isnan(v) || isinf(v))
-		cJSON_AddNullToObject(o, name);
-	else
-		cJSON_AddNumberToObject(o, name, v);
-}
-
 static cJSON *
 row_json(const struct atb_rev_row *w)
 {
@@ -90,18 +82,18 @@ row_json(const struct atb_rev_row *w)
 		return NULL;
 	cJSON_AddStringToObject(o, "hierarchy", atb_hier_name(w->hier));
 	cJSON_AddStringToObject(o, "op", atb_op_name(w->op));
-	jnum(o, "cache_ttl_s", w->ttl_s);
-	jnum(o, "key_lifetime_s", w->lifetime_s);
-	jnum(o, "ops_per_s", w->ops_per_s);
-	jnum(o, "kms_calls_per_op", w->kms_calls_per_op);
+	atb_json_num(o, "cache_ttl_s", w->ttl_s);
+	atb_json_num(o, "key_lifetime_s", w->lifetime_s);
+	atb_json_num(o, "ops_per_s", w->ops_per_s);
+	atb_json_num(o, "kms_calls_per_op", w->kms_calls_per_op);
 	cJSON_AddNumberToObject(o, "ops_ok", (double)w->ops_ok);
 	cJSON_AddNumberToObject(o, "ops_failed", (double)w->ops_failed);
 	cJSON_AddNumberToObject(o, "kms_calls", (double)w->kms_calls);
 	/* null when not measured: still succeeding, or never failed. */
-	jnum(o, "revocation_latency_s", w->censored || w->ops_failed == 0 ?
+	atb_json_num(o, "revocation_latency_s", w->censored || w->ops_failed == 0 ?
 	    NAN : w->latency_s);
 	cJSON_AddBoolToObject(o, "censored", w->censored);
-	jnum(o, "window_s", w->window_s);
+	atb_json_num(o, "window_s", w->window_s);
 	cJSON_AddStringToObject(o, "last_error", w->last_error);
 	return o;
 }
@@ -120,12 +112,12 @@ atb_rev_write_json(const struct atb_rev_results *r, const char *path)
 	cJSON_AddStringToObject(root, "key", r->key_desc);
 	cJSON_AddNumberToObject(root, "size", (double)r->size);
 	cJSON_AddNumberToObject(root, "frame_size", r->frame_size);
-	jnum(root, "before_s", r->before_s);
-	jnum(root, "margin_s", r->margin_s);
-	jnum(root, "disable_ms_max", r->disable_ms_max);
-	jnum(root, "intermediate_seconds", r->ik_seconds);
-	jnum(root, "cache_max_age", r->cache_max_age);
-	jnum(root, "wall_s", r->wall_s);
+	atb_json_num(root, "before_s", r->before_s);
+	atb_json_num(root, "margin_s", r->margin_s);
+	atb_json_num(root, "disable_ms_max", r->disable_ms_max);
+	atb_json_num(root, "intermediate_seconds", r->ik_seconds);
+	atb_json_num(root, "cache_max_age", r->cache_max_age);
+	atb_json_num(root, "wall_s", r->wall_s);
 	a = cJSON_AddArrayToObject(root, "rows");
 	for (i = 0; a != NULL && i < r->nrows; i++)
 		cJSON_AddItemToArray(a, row_json(&r->rows[i]));

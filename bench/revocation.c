@@ -85,25 +85,15 @@ static const struct atr_key_ops rcount_ops = {
 static struct atr_key *
 rcount_new(struct atr_key *inner)
 {
-	struct atr_key *k = atr_key_alloc(&rcount_ops);
 	struct rcount *c = calloc(1, sizeof(*c));
+	struct atr_key *k;
 
-	if (k == NULL || c == NULL) {
-		free(k);
-		free(c);
+	if (c == NULL)
 		return NULL;
-	}
 	c->inner = inner;
-	k->impl = c;
-	k->provider = inner->provider;
-	k->alg = inner->alg;
-	memcpy(k->uri, inner->uri, sizeof(k->uri));
-	memcpy(k->key_id, inner->key_id, sizeof(k->key_id));
-	memcpy(k->desc, inner->desc, sizeof(k->desc));
-	k->customer_managed = inner->customer_managed;
-	k->can_wrap = inner->can_wrap;
-	k->can_unwrap = inner->can_unwrap;
-	k->bits = inner->bits;
+	k = atr_key_alloc_as(&rcount_ops, inner, c);
+	if (k == NULL)
+		free(c);
 	return k;
 }
 

@@ -108,21 +108,6 @@ split(char *buf, char **out, size_t max)
 }
 
 static int
-parse_double(const char *s, double lo, double hi, double *out)
-{
-	char *end = NULL;
-	double v;
-
-	errno = 0;
-	v = strtod(s, &end);
-	if (errno != 0 || end == s || *end != '\0' || isnan(v) || v < lo ||
-	    v > hi)
-		return -1;
-	*out = v;
-	return 0;
-}
-
-static int
 parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
 {
 	uint64_t v;
@@ -298,12 +283,12 @@ compare_parse_args(int argc, char **argv, struct compare_args *a)
 	while ((c = getopt_long(argc, argv, "m:g:M:h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'm':
-			if (parse_double(optarg, 0, 1000, &a->pct) != 0)
+			if (cli_parse_double(optarg, 0, 1000, &a->pct) != 0)
 				return cli_usage_error("bench compare",
 				    "--max-regression: bad percentage '%s'", optarg);
 			break;
 		case 'g':
-			if (parse_double(optarg, 0, 1000, &a->gpct) != 0)
+			if (cli_parse_double(optarg, 0, 1000, &a->gpct) != 0)
 				return cli_usage_error("bench compare",
 				    "--max-geomean-regression: bad percentage '%s'",
 				    optarg);
@@ -476,7 +461,7 @@ parse_timing(struct atb_config *c, int opt, const char *arg)
 
 	switch (opt) {
 	case 'T':
-		if (parse_double(arg, 0.001, 3600, &c->seconds) != 0)
+		if (cli_parse_double(arg, 0.001, 3600, &c->seconds) != 0)
 			return cli_usage_error("bench", "--time: bad seconds "
 			    "'%s' (0.001..3600)", arg);
 		break;
@@ -486,7 +471,7 @@ parse_timing(struct atb_config *c, int opt, const char *arg)
 		c->reps = (unsigned)u;
 		break;
 	case 'w':
-		if (parse_double(arg, 0, 600, &c->warmup) != 0)
+		if (cli_parse_double(arg, 0, 600, &c->warmup) != 0)
 			return cli_usage_error("bench", "--warmup: bad seconds "
 			    "'%s'", arg);
 		break;
@@ -513,12 +498,12 @@ parse_rotation(struct atb_config *c, int opt, const char *arg)
 			    "--intermediate-every: bad count '%s'", arg);
 		break;
 	case O_IK_SECONDS:
-		if (parse_double(arg, 0, 1e9, &c->ik_seconds) != 0)
+		if (cli_parse_double(arg, 0, 1e9, &c->ik_seconds) != 0)
 			return cli_usage_error("bench",
 			    "--intermediate-seconds: bad seconds '%s'", arg);
 		break;
 	case O_MAX_AGE:
-		if (parse_double(arg, 0, 1e9, &c->cache_max_age) != 0)
+		if (cli_parse_double(arg, 0, 1e9, &c->cache_max_age) != 0)
 			return cli_usage_error("bench",
 			    "--cache-max-age: bad seconds '%s'", arg);
 		break;
@@ -555,7 +540,7 @@ parse_cache_ttl(struct bench_args *a, const char *arg)
 		return cli_usage_error("bench", "--cache-ttl: 1..%u values",
 		    ATB_MAX_TTLS);
 	for (k = 0; k < n; k++)
-		if (parse_double(items[k], 0.001, ATR_KCACHE_TTL_MAX_S,
+		if (cli_parse_double(items[k], 0.001, ATR_KCACHE_TTL_MAX_S,
 		    &c->cache_ttl[k]) != 0)
 			return cli_usage_error("bench", "--cache-ttl: bad "
 			    "seconds '%s' (0.001..%u)", items[k],
@@ -580,7 +565,7 @@ parse_vault_latency(struct atb_config *c, const char *arg)
 	if (n == 0 || n > 15)
 		return cli_usage_error("bench", "--vault-latency: 1..15 values");
 	for (k = 0; k < n; k++)
-		if (parse_double(items[k], 0, 60000,
+		if (cli_parse_double(items[k], 0, 60000,
 		    &c->vault_latency_ms[k]) != 0)
 			return cli_usage_error("bench",
 			    "--vault-latency: bad milliseconds '%s'", items[k]);
@@ -663,7 +648,7 @@ parse_args(int argc, char **argv, struct bench_args *a)
 			cfg->vault_limits = 1;
 			break;
 		case O_VAULT_SCALE:
-			if (parse_double(optarg, 1e-6, 1e6,
+			if (cli_parse_double(optarg, 1e-6, 1e6,
 			    &cfg->vault_limit_scale) != 0)
 				rc = cli_usage_error("bench", "--vault-limit-scale: "
 				    "bad factor '%s'", optarg);
@@ -672,7 +657,7 @@ parse_args(int argc, char **argv, struct bench_args *a)
 			cfg->key_opts.ca_file = optarg;
 			break;
 		case O_NOISE:
-			if (parse_double(optarg, 0, 1000, &cfg->noise_pct) != 0)
+			if (cli_parse_double(optarg, 0, 1000, &cfg->noise_pct) != 0)
 				rc = cli_usage_error("bench", "--noise: bad "
 				    "percentage '%s'", optarg);
 			break;
@@ -692,7 +677,7 @@ parse_args(int argc, char **argv, struct bench_args *a)
 			a->revocation = 1;
 			break;
 		case O_REV_WINDOW:
-			if (parse_double(optarg, 0.1, 3600,
+			if (cli_parse_double(optarg, 0.1, 3600,
 			    &cfg->rev_window) != 0)
 				rc = cli_usage_error("bench",
 				    "--revocation-window: bad seconds '%s' "

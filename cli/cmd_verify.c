@@ -509,18 +509,13 @@ checked_option(struct verify_args *a, int c, const char *arg)
 			    "--jobs must be 1..64");
 		a->jobs = (unsigned)v;
 		break;
-	case O_CACHE_TTL: {
-		char *end = NULL;
-
-		a->cache_ttl = strtod(arg, &end);
-		if (end == arg || *end != '\0' ||
-		    !(a->cache_ttl >= 0.001 &&
-		    a->cache_ttl <= ATR_KCACHE_TTL_MAX_S))
+	case O_CACHE_TTL:
+		if (cli_parse_double(arg, 0.001, ATR_KCACHE_TTL_MAX_S,
+		    &a->cache_ttl) != 0)
 			return cli_usage_error("verify", "--cache-ttl: "
 			    "bad seconds '%s' (0.001..%u)", arg,
 			    ATR_KCACHE_TTL_MAX_S);
 		break;
-	}
 	case O_PROFILE:
 		/* Checked at once: a bad name is a usage error,
 		 * whatever else is wrong. */

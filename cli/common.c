@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#include <math.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -86,6 +87,39 @@ cli_parse_jobs(const char *cmd, const char *s, unsigned *out)
 	if (cli_parse_size(s, &v) != 0 || v > 64 || strpbrk(s, "kKmMgGB"))
 		return cli_usage_error(cmd, "--jobs must be 0..64 (0 = every CPU)");
 	*out = (unsigned)v;
+	return 0;
+}
+
+int
+cli_parse_long(const char *s, long min, long max, long *out)
+{
+	char *end = NULL;
+	long v;
+
+	if (s == NULL || *s == '\0' || (min >= 0 && *s == '-'))
+		return -1;
+	errno = 0;
+	v = strtol(s, &end, 10);
+	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
+		return -1;
+	*out = v;
+	return 0;
+}
+
+int
+cli_parse_double(const char *s, double lo, double hi, double *out)
+{
+	char *end = NULL;
+	double v;
+
+	if (s == NULL)
+		return -1;
+	errno = 0;
+	v = strtod(s, &end);
+	if (errno != 0 || end == s || *end != '\0' || isnan(v) || v < lo ||
+	    v > hi)
+		return -1;
+	*out = v;
 	return 0;
 }
 

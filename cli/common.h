@@ -64,6 +64,13 @@ int cli_bad_option(const char *cmd, char **argv);
  * Returns 0, or -1 when bad (nothing printed, *out untouched). */
 int cli_parse_size(const char *s, uint64_t *out);
 
+/* A decimal integer in [min, max] (no sign for min >= 0, no suffix), or
+ * a number of seconds (strtod) in [lo, hi], never NaN: 0, or -1 when bad
+ * or empty (nothing printed, *out untouched).  One rule for every
+ * command's numeric options. */
+int cli_parse_long(const char *s, long min, long max, long *out);
+int cli_parse_double(const char *s, double lo, double hi, double *out);
+
 /* Parses --jobs N (0..64; 0 = one per online CPU).  Returns 0, or 2
  * after a usage line. */
 int cli_parse_jobs(const char *cmd, const char *s, unsigned *out);

@@ -14,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "cli.h"
+#include "common.h"
 #include "kv_client.h"
 #include "vault_client.h"
 
@@ -458,21 +459,6 @@ static const struct option vc_opts[] = {
 	{NULL, 0, NULL, 0},
 };
 
-/* A decimal number in [min, max]: 0, or -1. */
-static int
-parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /*
  * One option into a.  Returns -1 to go on, else the exit code (0 after
  * --help).  The switch is the option table and reads better whole.
@@ -493,7 +479,7 @@ take_option(struct vc_args *a, int c, const char *arg)
 		a->kty = arg;
 		break;
 	case O_SIZE:
-		if (parse_long(arg, 128, 16384, &v) != 0)
+		if (cli_parse_long(arg, 128, 16384, &v) != 0)
 			return cli_usage_error(a->label, "bad --size '%s'", arg);
 		a->size = (unsigned)v;
 		break;
@@ -537,13 +523,13 @@ take_option(struct vc_args *a, int c, const char *arg)
 		a->ko.api_version = arg;
 		break;
 	case O_TIMEOUT:
-		if (parse_long(arg, 1, 3600000, &v) != 0)
+		if (cli_parse_long(arg, 1, 3600000, &v) != 0)
 			return cli_usage_error(a->label,
 			    "bad --timeout-ms '%s'", arg);
 		a->ko.timeout_ms = v;
 		break;
 	case O_RETRIES:
-		if (parse_long(arg, 0, 20, &v) != 0)
+		if (cli_parse_long(arg, 0, 20, &v) != 0)
 			return cli_usage_error(a->label,
 			    "bad --retries '%s' (0 to 20)", arg);
 		a->ko.max_retries = (int)v;

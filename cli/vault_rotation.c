@@ -151,21 +151,6 @@ run(const struct rp_args *a)
 	return print_policy(&got);
 }
 
-/* A decimal number in [min, max]: 0, or -1. */
-static int
-parse_long(const char *s, long min, long max, long *out)
-{
-	char *end;
-	long v;
-
-	errno = 0;
-	v = strtol(s, &end, 10);
-	if (errno != 0 || end == s || *end != '\0' || v < min || v > max)
-		return -1;
-	*out = v;
-	return 0;
-}
-
 /* -1 to go on, else the exit status.  The switch is the option table. */
 static int
 parse_args(int argc, char **argv, struct rp_args *a)
@@ -202,12 +187,12 @@ parse_args(int argc, char **argv, struct rp_args *a)
 		case O_CA: a->ko.ca_file = optarg; break;
 		case O_API: a->ko.api_version = optarg; break;
 		case O_TO:
-			if (parse_long(optarg, 1, 3600000, &v) != 0)
+			if (cli_parse_long(optarg, 1, 3600000, &v) != 0)
 				return cli_usage_error(L, "bad --timeout-ms");
 			a->ko.timeout_ms = v;
 			break;
 		case O_RETRIES:
-			if (parse_long(optarg, 0, 20, &v) != 0)
+			if (cli_parse_long(optarg, 0, 20, &v) != 0)
 				return cli_usage_error(L,
 				    "bad --retries (0 to 20)");
 			a->ko.max_retries = (int)v;

@@ -16,6 +16,27 @@ atr_key_alloc(const struct atr_key_ops *ops)
 	return k;
 }
 
+struct atr_key *
+atr_key_alloc_as(const struct atr_key_ops *ops, const struct atr_key *inner,
+    void *impl)
+{
+	struct atr_key *k = atr_key_alloc(ops);
+
+	if (k == NULL)
+		return NULL;
+	k->impl = impl;
+	k->provider = inner->provider;
+	k->alg = inner->alg;
+	memcpy(k->uri, inner->uri, sizeof(k->uri));
+	memcpy(k->key_id, inner->key_id, sizeof(k->key_id));
+	memcpy(k->desc, inner->desc, sizeof(k->desc));
+	k->customer_managed = inner->customer_managed;
+	k->can_wrap = inner->can_wrap;
+	k->can_unwrap = inner->can_unwrap;
+	k->bits = inner->bits;
+	return k;
+}
+
 void
 atr_key_free(struct atr_key *k)
 {

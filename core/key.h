@@ -109,6 +109,16 @@ void atr_key_free(struct atr_key *k);
  */
 struct atr_key *atr_key_alloc(const struct atr_key_ops *ops);
 
+/*
+ * For wrappers (a key that counts, times or fails the calls of another):
+ * a key with ops whose identity is inner's (provider, alg, uri, key_id,
+ * desc, capabilities, bits), with impl set as given.  inner is borrowed:
+ * it must outlive the result, whose free_impl owns impl.  NULL when out
+ * of memory (impl untouched).
+ */
+struct atr_key *atr_key_alloc_as(const struct atr_key_ops *ops,
+    const struct atr_key *inner, void *impl);
+
 /* "file-rsa", "RSA-OAEP-256", ...: static strings, "unknown" for a value
  * outside the enum (a stanza may carry any byte). */
 const char *atr_provider_name(enum atr_provider_type p);

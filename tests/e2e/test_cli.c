@@ -318,6 +318,21 @@ Test(cli, usage_errors_exit_2)
 		run_free(&r);
 	}
 	cr_assert_eq(access(out, F_OK), -1, "no output on a usage error");
+	/* An empty number is not 0 (the vault client read it so), and NaN
+	 * is no number of seconds: the option is named. */
+	r = RUN("vault", "get", "https://127.0.0.1:9/keys/k", "--retries", "");
+	expect_rc(&r, 2, "empty --retries");
+	one_line_naming(&r, "--retries", "empty --retries");
+	run_free(&r);
+	r = RUN("vault", "rotation-policy", "get", "https://127.0.0.1:9/keys/k",
+	    "--retries", "");
+	expect_rc(&r, 2, "empty rotation-policy --retries");
+	one_line_naming(&r, "--retries", "empty rotation-policy --retries");
+	run_free(&r);
+	r = RUN("verify", "-k", k, "--cache-ttl", "nan", in);
+	expect_rc(&r, 2, "--cache-ttl nan");
+	one_line_naming(&r, "--cache-ttl", "--cache-ttl nan");
+	run_free(&r);
 }
 
 /* ---- keygen --------------------------------------------------------- */

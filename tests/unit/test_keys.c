@@ -908,3 +908,50 @@ Test(keys, keygen_unknown_type_or_bad_dir)
 	cr_assert_eq(atr_keygen("aes-256", "/nonexistent-dir/k"), ATR_ERR_IO);
 	free(p);
 }
+
+/* A wrapper key (bench's counting and failing keys) presents exactly the
+ * identity of the key it wraps, and freeing it leaves that key alone. */
+static int wrapper_freed;
+
+static void
+wrapper_free(struct atr_key *k)
+{
+	wrapper_freed++;
+	free(k->impl);
+	k->impl = NULL;
+}
+
+static const struct atr_key_ops wrapper_ops = {
+	NULL, NULL, NULL, wrapper_free,
+};
+
+Test(keys, alloc_as_copies_the_identity)
+{
+	uint8_t key[32];
+	char *raw = path_in("inner.key");
+	struct atr_key *inner, *w;
+	void *impl = malloc(8);
+
+	cr_assert_not_null(impl);
+	et_fill(key, 32, 7);
+	write_mode(raw, key, 32, 0600);
+	inner = open_ok(raw);
+	w = atr_key_alloc_as(&wrapper_ops, inner, impl);
+	cr_assert_not_null(w);
+	cr_assert_eq(w->ops, &wrapper_ops);
+	cr_assert_eq(w->impl, impl);
+	cr_assert_eq(w->provider, inner->provider);
+	cr_assert_eq(w->alg, inner->alg);
+	cr_assert_str_eq(w->uri, inner->uri);
+	cr_assert_str_eq(w->key_id, inner->key_id);
+	cr_assert_str_eq(w->desc, inner->desc);
+	cr_assert_eq(w->customer_managed, inner->customer_managed);
+	cr_assert_eq(w->can_wrap, inner->can_wrap);
+	cr_assert_eq(w->can_unwrap, inner->can_unwrap);
+	cr_assert_eq(w->bits, inner->bits);
+	atr_key_free(w);
+	cr_assert_eq(wrapper_freed, 1);
+	cr_assert_str_neq(inner->key_id, "", "the inner key is intact");
+	atr_key_free(inner);
+	free(raw);
+}
