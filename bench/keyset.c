@@ -6,6 +6,7 @@
  * a counting key that times each KEK call into the current worker.
  */
 #include "bench_int.h"
+#include "fsutil.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -110,18 +111,9 @@ counted_new(struct atr_key *inner, struct atr_key **out)
 static enum atr_err
 tmpdir_make(struct run *R)
 {
-	const char *t = getenv("TMPDIR");
-
 	if (R->tmpdir[0] != '\0')
 		return ATR_OK;
-	snprintf(R->tmpdir, sizeof(R->tmpdir), "%s/atrest-bench-XXXXXX",
-	    t && *t ? t : "/tmp");
-	if (mkdtemp(R->tmpdir) == NULL) {
-		R->tmpdir[0] = '\0';
-		return atr_fail(ATR_ERR_IO,
-		    "cannot create a temporary directory: %s", strerror(errno));
-	}
-	return ATR_OK;
+	return atr_mkdtemp("atrest-bench", R->tmpdir, sizeof(R->tmpdir));
 }
 
 static enum atr_err

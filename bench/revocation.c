@@ -19,6 +19,7 @@
  * what our own caches add.
  */
 #include "bench_int.h"
+#include "fsutil.h"
 
 #include <math.h>
 #include <stdatomic.h>
@@ -564,17 +565,13 @@ static enum atr_err
 rrun_open(struct rrun *R)
 {
 	struct atr_key_opts o = R->cfg->key_opts;
-	const char *tmp = getenv("TMPDIR"), *tok, *slash;
+	const char *tok, *slash;
 	char state[300];
 	enum atr_err err;
 
-	snprintf(R->dir, sizeof(R->dir), "%s/atrest-bench-rev-XXXXXX",
-	    tmp && *tmp ? tmp : "/tmp");
-	if (mkdtemp(R->dir) == NULL) {
-		R->dir[0] = '\0';
-		return atr_fail(ATR_ERR_IO, "cannot create a temporary "
-		    "directory");
-	}
+	err = atr_mkdtemp("atrest-bench-rev", R->dir, sizeof(R->dir));
+	if (err != ATR_OK)
+		return err;
 	snprintf(state, sizeof(state), "%s/vault", R->dir);
 	err = atb_vault_start(state, 0, 1.0, &R->kv);
 	if (err != ATR_OK)

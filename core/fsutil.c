@@ -558,3 +558,27 @@ atr_out_tmp_name(const char *name)
 			return 0;
 	return 1;
 }
+
+enum atr_err
+atr_mkdtemp(const char *prefix, char *buf, size_t cap)
+{
+	const char *t = getenv("TMPDIR");
+	int n;
+
+	n = snprintf(buf, cap, "%s/%s-XXXXXX", t != NULL && *t != '\0' ?
+	    t : "/tmp", prefix);
+	if (n < 0 || (size_t)n >= cap) {
+		if (cap > 0)
+			buf[0] = '\0';
+		return atr_fail(ATR_ERR_IO, "cannot create a temporary "
+		    "directory: $TMPDIR is too long");
+	}
+	if (mkdtemp(buf) == NULL) {
+		int e = errno;
+
+		buf[0] = '\0';
+		return atr_fail(ATR_ERR_IO, "cannot create a temporary "
+		    "directory: %s", strerror(e));
+	}
+	return ATR_OK;
+}

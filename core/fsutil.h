@@ -208,4 +208,13 @@ enum atr_err atr_tmp_createat(int dirfd, const char *stem, const char *set,
  * followed: the caller named it). */
 enum atr_err atr_mkdirs(const char *path);
 
+/*
+ * A new private directory (mkdtemp: mode 0700) named PREFIX-XXXXXX in
+ * $TMPDIR (or /tmp), its path into buf (cap bytes).  ATR_ERR_IO with
+ * the reason when the name does not fit or mkdtemp fails (buf then "").
+ * One definition for the bench's, the revocation run's and verify's
+ * scratch directories.
+ */
+enum atr_err atr_mkdtemp(const char *prefix, char *buf, size_t cap);
+
 #endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "crypto.h"
+#include "fsutil.h"
 #include "envelope.h"
 #include "util.h"
 #include "vfy_int.h"
@@ -234,17 +235,12 @@ static enum atr_err
 gen_key(const char *type, struct atr_key **out)
 {
 	char dir[PATH_MAX], path[PATH_MAX + 16], uri[PATH_MAX + 32];
-	const char *tmp = getenv("TMPDIR");
 	enum atr_err err;
-	int n;
 
 	*out = NULL;
-	if (tmp == NULL || *tmp == '\0')
-		tmp = "/tmp";
-	n = snprintf(dir, sizeof(dir), "%s/atrest-verify-ctl-XXXXXX", tmp);
-	if (n < 0 || (size_t)n >= sizeof(dir) || mkdtemp(dir) == NULL)
-		return atr_fail(ATR_ERR_IO, "cannot create a directory for the "
-		    "control key");
+	err = atr_mkdtemp("atrest-verify-ctl", dir, sizeof(dir));
+	if (err != ATR_OK)
+		return err;
 	snprintf(path, sizeof(path), "%s/control", dir);
 	snprintf(uri, sizeof(uri), "file:%s", path);
 	err = atr_keygen(type, path);

@@ -923,3 +923,30 @@ Test(quote, escape_and_truncation)
 	cr_assert_eq(buf[n - 1], '\'');
 	free(big);
 }
+
+/* Scratch directories: private, under $TMPDIR, and a clear error (with
+ * nothing left in the buffer) when the name cannot fit. */
+Test(fsutil, mkdtemp_private_and_bounded)
+{
+	char buf[PATH_MAX], small[16], *old = getenv("TMPDIR");
+	char *saved = old ? strdup(old) : NULL;
+	struct stat st;
+
+	cr_assert_eq(atr_mkdtemp("atrest-test", buf, sizeof(buf)), ATR_OK,
+	    "%s", atr_detail());
+	cr_assert_eq(stat(buf, &st), 0);
+	cr_assert(S_ISDIR(st.st_mode));
+	cr_assert_eq(st.st_mode & 0777, 0700);
+	cr_assert_not_null(strstr(buf, "/atrest-test-"));
+	cr_assert_eq(rmdir(buf), 0);
+	setenv("TMPDIR", "/tmp", 1);
+	cr_assert_eq(atr_mkdtemp("atrest-test", small, sizeof(small)),
+	    ATR_ERR_IO);
+	cr_assert_str_eq(small, "");
+	if (saved != NULL)
+		setenv("TMPDIR", saved, 1);
+	else
+		unsetenv("TMPDIR");
+	free(saved);
+	atr_detail_clear();
+}
