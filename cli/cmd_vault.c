@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "kv_server.h"
 #include "vault_client.h"
+#include "vault_fedtoken.h"
 #include "jwk.h"
 
 #define MAX_CLIENTS 32
@@ -30,9 +31,12 @@ usage_top(FILE *f)
 {
 	fprintf(f,
 	    "usage: atrest vault serve --state DIR [OPTIONS]\n"
+	    "       atrest vault federated-token --issuer-key KEY.pem --issuer URL\n"
+	    "                    --subject S [--jwks FILE] [--out FILE] ...\n"
 	    "       atrest vault create|get|disable|enable|update|rotate|versions|\n"
 	    "                    delete|recover|purge ... (see 'atrest vault get --help')\n\n"
 	    "  serve     run the loopback Key Vault-compatible HTTPS server\n"
+	    "  federated-token  a workload-identity token for serve --federated\n"
 	    "  others    Key Vault client commands (Azure or the loopback server)\n");
 }
 
@@ -686,6 +690,8 @@ cmd_vault(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return serve_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "federated-token") == 0)
+		return vault_fedtoken_main(argc - 1, argv + 1);
 	/* argv[0] is the subcommand, as for any command (cli.h). */
 	return vault_client_main(argc - 1, argv + 1);
 }
