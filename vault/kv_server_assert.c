@@ -206,7 +206,7 @@ jwks_parse(struct kvs_client *c, const cJSON *j, const char *path)
 		const cJSON *ke = cJSON_GetObjectItemCaseSensitive(k, "e");
 		struct kvs_fed_key *fk = &c->keys[c->nkeys];
 
-		if (!cJSON_IsString(kty) || strcmp(kty->valuestring, "RSA") ||
+		if (!cJSON_IsString(kty) || strcmp(kty->valuestring, "RSA") != 0 ||
 		    !cJSON_IsString(kid) || !cJSON_IsString(kn) ||
 		    !cJSON_IsString(ke) ||
 		    strlen(kid->valuestring) >= sizeof(fk->kid))
