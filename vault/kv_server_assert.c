@@ -206,7 +206,8 @@ jwks_parse(struct kvs_client *c, const cJSON *j, const char *path)
 		const cJSON *ke = cJSON_GetObjectItemCaseSensitive(k, "e");
 		struct kvs_fed_key *fk = &c->keys[c->nkeys];
 
-		if (!cJSON_IsString(kty) || strcmp(kty->valuestring, "RSA") != 0 ||
+		if (!cJSON_IsString(kty) ||
+		    strcmp(kty->valuestring, "RSA") != 0 ||
 		    !cJSON_IsString(kid) || !cJSON_IsString(kn) ||
 		    !cJSON_IsString(ke) ||
 		    strlen(kid->valuestring) >= sizeof(fk->kid))
@@ -332,7 +333,8 @@ jwt_parse(const char *tok, struct jwt *t)
 	t->signed_len = (size_t)(d2 - tok);
 	/* An empty signature ("alg":"none") decodes to nothing. */
 	if (t->hdr == NULL || t->claims == NULL ||
-	    (d2[1] != '\0' && kvs_unb64url(d2 + 1, &t->sig, &t->sig_len) != 0)) {
+	    (d2[1] != '\0' &&
+	    kvs_unb64url(d2 + 1, &t->sig, &t->sig_len) != 0)) {
 		jwt_free(t);
 		return -1;
 	}

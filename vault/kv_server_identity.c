@@ -229,9 +229,9 @@ secret_check(struct kvs_http *h, const struct kvs_client *c,
 		return -1;
 	}
 	if (q->secret[0] == '\0') {
-		aad_error(h, 401, "invalid_client", 7000216, "'client_assertion', "
-		    "'client_secret' or 'request' is required for the "
-		    "'client_credentials' grant type.");
+		aad_error(h, 401, "invalid_client", 7000216,
+		    "'client_assertion', 'client_secret' or 'request' is "
+		    "required for the 'client_credentials' grant type.");
 		return -1;
 	}
 	if (!kvs_secret_equal(c->secret, c->secret_len, q->secret,
@@ -263,9 +263,9 @@ assertion_check(struct kvs_http *h, const struct kvs_client *c,
 		return -1;
 	}
 	if (q->assertion[0] == '\0') {
-		aad_error(h, 401, "invalid_client", 7000216, "'client_assertion', "
-		    "'client_secret' or 'request' is required for the "
-		    "'client_credentials' grant type.");
+		aad_error(h, 401, "invalid_client", 7000216,
+		    "'client_assertion', 'client_secret' or 'request' is "
+		    "required for the 'client_credentials' grant type.");
 		return -1;
 	}
 	if (strcmp(q->atype, kvs_assert_type()) != 0) {
