@@ -31,6 +31,7 @@
 #include "kv_server.h"
 #include "rewrap.h"
 #include "testutil.h"
+#include "util.h"
 
 #define NFILES 60
 
@@ -46,6 +47,7 @@ static char *dir;
 static struct atr_kv_server *srv;
 static char key[700], key1[1100], ca_env[800], plain[600], store[600];
 static char long_tok[2048], tok_env[2200];
+static long token_lifetime;     /* of the token endpoint; 0: default */
 
 static int
 run(const char *const argv[], const char *const *env, char **out,
@@ -101,6 +103,8 @@ setup(void)
 	o.listen = "127.0.0.1:0";
 	o.state_dir = tu_path(dir, "vault");
 	o.token_mode = ATR_KV_TOKEN_VALIDATE;
+	if (token_lifetime > 0)
+		o.token_lifetime = token_lifetime;
 	cr_assert_eq(atr_kv_server_start(&o, &srv), ATR_OK, "%s", atr_detail());
 	free((char *)o.state_dir);
 	snprintf(ca_env, sizeof(ca_env), "ATREST_CA_FILE=%s",
@@ -391,6 +395,115 @@ Test(cred_midrun, bench_stops_with_exit_2)
 	rc = run(b, env, &out, &err);
 	cr_assert_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
 	cr_assert_eq(count(err, "401"), 1, "%s", err);
+	free(out);
+	free(err);
+}
+
+/* ---- refresh ---------------------------------------------------------- */
+
+#define NREFRESH 160
+
+static void
+setup_refresh(void)
+{
+	token_lifetime = 5;
+	setup();
+}
+
+TestSuite(cred_refresh, .init = setup_refresh, .fini = teardown,
+    .timeout = 240);
+
+/* Tokens of 5 s from the token endpoint (client secret credential)
+ * during a verify of some 20 s on 2 threads: each is renewed before it
+ * expires, from both workers, and nothing fails. */
+Test(cred_refresh, short_tokens_renewed_during_a_long_verify)
+{
+	struct atr_kv_server_stats st0, st1;
+	char big[700], json[700], p[800], *out = NULL, *err = NULL, *rep, *sec;
+	const char *d;
+	char tenant[200], client[200], secret[600], authority[700];
+	const char *env[] = {ca_env, tenant, client, secret, authority,
+	    "ATREST_AZURE_TOKEN", NULL};
+	const char *v[] = {bin(), "verify", "--jobs", "2", "-k", key, "--json",
+	    json, big, NULL};
+	uint8_t buf[600];
+	uint64_t t0, ms;
+	size_t n;
+	int i, rc;
+
+	snprintf(big, sizeof(big), "%s/big", dir);
+	snprintf(json, sizeof(json), "%s/report.json", dir);
+	cr_assert_eq(mkdir(big, 0700), 0);
+	for (i = 0; i < NREFRESH; i++) {
+		snprintf(p, sizeof(p), "%s/o%03d", big, i);
+		atr_random(buf, sizeof(buf));
+		cr_assert_eq(tu_write_file(p, buf, sizeof(buf)), 0);
+	}
+	{
+		const char *enc[] = {bin(), "encrypt", "-q", "-k", key, "-o", big,
+		    big, NULL};
+		const char *genv[] = {ca_env, tok_env, NULL};
+
+		snprintf(p, sizeof(p), "%s/bigenc", dir);
+		enc[6] = p;
+		cr_assert_eq(run(enc, genv, NULL, &err), 0, "%s", err);
+		free(err);
+		err = NULL;
+		v[8] = p;
+	}
+	sec = (char *)tu_read_file(atr_kv_server_client_secret_path(srv), &n);
+	cr_assert_not_null(sec);
+	while (n > 0 && (sec[n - 1] == '\n' || sec[n - 1] == '\r'))
+		sec[--n] = '\0';
+	snprintf(tenant, sizeof(tenant), "AZURE_TENANT_ID=%s",
+	    atr_kv_server_tenant(srv));
+	snprintf(client, sizeof(client), "AZURE_CLIENT_ID=%s",
+	    atr_kv_server_client_id(srv));
+	snprintf(secret, sizeof(secret), "AZURE_CLIENT_SECRET=%s", sec);
+	snprintf(authority, sizeof(authority), "AZURE_AUTHORITY_HOST=%s",
+	    atr_kv_server_url(srv));
+	atr_memzero(sec, n);
+	free(sec);
+	/* Some 20 s on 2 threads: an unwrap per object. */
+	slow_vault("latency=200ms");
+	atr_kv_server_get_stats(srv, &st0);
+	t0 = atr_now_ns();
+	rc = run(v, env, &out, &err);
+	ms = (atr_now_ns() - t0) / 1000000U;
+	atr_kv_server_get_stats(srv, &st1);
+	atr_memzero(secret, sizeof(secret));
+	/* Exit 1 is the policy's word on the test key's attributes (key_ops,
+	 * recovery level); the decrypt check is what must pass. */
+	cr_assert(rc == 0 || rc == 1, "exit %d\n%s\n%s", rc, out, err);
+	rep = (char *)tu_read_file(json, NULL);
+	cr_assert_not_null(rep);
+	d = strstr(rep, "\"id\": \"decrypt\"");
+	cr_assert_not_null(d);
+	d = strstr(d, "\"status\": \"");
+	cr_assert(d != NULL && strncmp(d + 11, "pass\"", 5) == 0,
+	    "decrypt did not pass: %.80s", d ? d : "");
+	snprintf(p, sizeof(p), "\"opened\": %d,", NREFRESH);
+	cr_assert_not_null(strstr(rep, p), "not every object verified: %s", rep);
+	cr_assert_not_null(strstr(rep, "\"incomplete\": false"));
+	/* The run outlived several tokens and fetched new ones. */
+	cr_assert(ms > 10000, "the run took %llu ms: too short to need a "
+	    "refresh", (unsigned long long)ms);
+	cr_assert(st1.tokens_issued - st0.tokens_issued > 1,
+	    "%llu token(s) for a run of %llu ms",
+	    (unsigned long long)(st1.tokens_issued - st0.tokens_issued),
+	    (unsigned long long)ms);
+	cr_assert_eq(count(err, "atrest"), 0, "%s", err);
+	/* Renewed before expiry, not after a refusal: the only 401s are
+	 * the first request's challenge (one per worker at most).  A
+	 * client that waits for the 401 to renew draws one per token. */
+	cr_assert(st1.unauthorized - st0.unauthorized <= 2,
+	    "%llu requests refused: tokens renewed only after they expired",
+	    (unsigned long long)(st1.unauthorized - st0.unauthorized));
+	cr_log_info("refresh: %llu ms, %llu tokens issued, %llu 401s",
+	    (unsigned long long)ms,
+	    (unsigned long long)(st1.tokens_issued - st0.tokens_issued),
+	    (unsigned long long)(st1.unauthorized - st0.unauthorized));
+	free(rep);
 	free(out);
 	free(err);
 }
