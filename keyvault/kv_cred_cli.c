@@ -482,7 +482,7 @@ cli_parse(const char *json, struct kv_cli_token *out)
 	}
 	out->expires_on = exp;
 out:
-	if (cJSON_IsString(tok))
+	if (tok != NULL && cJSON_IsString(tok) && tok->valuestring != NULL)
 		atr_memzero(tok->valuestring, strlen(tok->valuestring));
 	cJSON_Delete(root);
 	return err;
@@ -544,8 +544,12 @@ enum atr_err
 kv_cli_get_token(const char *scope, const char *tenant,
     struct kv_cli_token *out)
 {
-	char prog[PATH_MAX], resource[600];
-	const char *argv[11];
+	char prog[PATH_MAX], resource[600], sc[600], tn[600];
+	/* posix_spawn takes char *const[]: writable copies, no cast. */
+	char a0[] = "az", a1[] = "account", a2[] = "get-access-token";
+	char a3[] = "--output", a4[] = "json", a5[] = "--scope";
+	char a6[] = "--resource", a7[] = "--tenant";
+	char *argv[11];
 	struct cli_run r = {0};
 	enum atr_err err;
 	long ms;
@@ -573,21 +577,23 @@ kv_cli_get_token(const char *scope, const char *tenant,
 	sl = strlen(scope);
 	n = sl > 9 && strcmp(scope + sl - 9, "/.default") == 0 ? sl - 9 : sl;
 	(void)snprintf(resource, sizeof(resource), "%.*s", (int)n, scope);
+	(void)snprintf(sc, sizeof(sc), "%s", scope);
+	(void)snprintf(tn, sizeof(tn), "%s", tenant != NULL ? tenant : "");
 	for (attempt = 0; attempt < 2; attempt++) {
 		n = 0;
-		argv[n++] = "az";
-		argv[n++] = "account";
-		argv[n++] = "get-access-token";
-		argv[n++] = "--output";
-		argv[n++] = "json";
-		argv[n++] = attempt == 0 ? "--scope" : "--resource";
-		argv[n++] = attempt == 0 ? scope : resource;
-		if (tenant != NULL && *tenant != '\0') {
-			argv[n++] = "--tenant";
-			argv[n++] = tenant;
+		argv[n++] = a0;
+		argv[n++] = a1;
+		argv[n++] = a2;
+		argv[n++] = a3;
+		argv[n++] = a4;
+		argv[n++] = attempt == 0 ? a5 : a6;
+		argv[n++] = attempt == 0 ? sc : resource;
+		if (*tn != '\0') {
+			argv[n++] = a7;
+			argv[n++] = tn;
 		}
 		argv[n] = NULL;
-		err = run_az(prog, (char *const *)(uintptr_t)argv, ms, &r);
+		err = run_az(prog, argv, ms, &r);
 		if (err != ATR_OK)
 			goto out;
 		if (r.timed_out || r.overflow || !WIFEXITED(r.status) ||
