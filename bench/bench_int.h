@@ -199,6 +199,11 @@ struct run {
 	char kv_keys[4][ATR_URI_MAX]; /* created keys' URIs, by size */
 	unsigned kv_bits[4];
 	size_t done, total;
+	/* A key service refused the credential (ATR_ERR_UNAUTHORIZED): the
+	 * run ends with that error rather than skipping cell after cell
+	 * (group.c); halt_why is the credential's one-line detail. */
+	int halted;
+	char halt_why[512];
 };
 
 /* ---- run.c and results.c ------------------------------------------- */

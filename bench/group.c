@@ -155,10 +155,16 @@ member_free(struct member *M)
 	free(M->kms);
 }
 
-/* A member that cannot go on: its cell is skipped with the reason. */
+/* A member that cannot go on: its cell is skipped with the reason; a
+ * credential the key service refused stops the whole run (R->halted). */
 static void
-member_fail(struct member *M, enum atr_err err)
+member_fail(struct run *R, struct member *M, enum atr_err err)
 {
+	if (err == ATR_ERR_UNAUTHORIZED && !R->halted) {
+		R->halted = 1;
+		snprintf(R->halt_why, sizeof(R->halt_why), "%s", *atr_detail() ?
+		    atr_detail() : atr_strerror(err));
+	}
 	M->failed = 1;
 	M->cell->skipped = 1;
 	snprintf(M->cell->note, sizeof(M->cell->note), "failed: %s: %s",
@@ -194,7 +200,7 @@ group_warmup(struct run *R, struct group *G)
 
 			err = bn_run_rep(R, G, M, c->warmup, 0, &ops, &cpu);
 			if (err != ATR_OK)
-				member_fail(M, err);
+				member_fail(R, M, err);
 		}
 	}
 }
@@ -213,7 +219,7 @@ group_rep_cells(struct run *R, struct group *G, unsigned r, const char *sl)
 		double ops, cpu;
 		enum atr_err err;
 
-		if (M->failed) {
+		if (M->failed || R->halted) {
 			R->done++;
 			continue;
 		}
@@ -224,7 +230,7 @@ group_rep_cells(struct run *R, struct group *G, unsigned r, const char *sl)
 		err = bn_run_rep(R, G, M, c->seconds, 1, &ops, &cpu);
 		R->done++;
 		if (err != ATR_OK) {
-			member_fail(M, err);
+			member_fail(R, M, err);
 			continue;
 		}
 		M->rep_ops[M->nrep] = ops;
@@ -308,11 +314,15 @@ group_run(struct run *R, struct group *G)
 		return err;
 	group_warmup(R, G);
 	for (r = 0; r < R->cfg->reps; r++) {
+		if (R->halted)
+			break;
 		group_rep_cells(R, G, r, sl);
 		err = group_rep_refs(R, G);
 		if (err != ATR_OK)
 			return err;
 	}
+	if (R->halted)
+		return atr_fail(ATR_ERR_UNAUTHORIZED, "%s", R->halt_why);
 	for (i = 0; i < G->nm; i++)
 		bn_member_finish(R, G, &G->m[i]);
 	bn_group_ratios(G);

@@ -65,6 +65,8 @@ struct rw {
 	unsigned done, skipped, failed, linked, stale, kept, unverified;
 	unsigned flags;
 	int rc, quiet;
+	/* The key service refused the credential: the run stops there. */
+	int halted;
 };
 
 static void
@@ -136,6 +138,15 @@ rw_cb(struct atr_walk_ent *e, void *arg)
 	else
 		err = atr_rewrap_fileat(e->dirfd, e->name, &r->spec, r->flags,
 		    &res);
+	if (err == ATR_ERR_UNAUTHORIZED) {
+		/* A credential that failed fails every later object the same
+		 * way: said once, and the walk stops.  The object was left as
+		 * it was (core/rewrap.h); the ones done stay done. */
+		worst(r, cli_error_file(e->path, err));
+		r->failed++;
+		r->halted = 1;
+		return ATR_ERR_UNAUTHORIZED;
+	}
 	if (err != ATR_OK) {
 		if (res.outcome == ATR_REWRAP_UNVERIFIED) {
 			/* Its stanzas look done, but nothing proves it. */
@@ -311,6 +322,9 @@ report(const struct rw *r)
 	if (r->kept > 0)
 		fprintf(stderr, "; left %u other temporary file(s) alone",
 		    r->kept);
+	if (r->halted)
+		fprintf(stderr, "; stopped at the credential failure above "
+		    "(the objects not reached are unchanged)");
 	fputc('\n', stderr);
 	if (r->unverified > 0)
 		fprintf(stderr, "atrest rewrap: %u object(s) name the new "
@@ -333,6 +347,8 @@ run(struct rw_args *a, int argc, char **argv)
 	for (i = a->first; i < argc; i++) {
 		enum atr_err err = atr_walkat(argv[i], rw_cb, &r);
 
+		if (r.halted)
+			break;
 		if (err != ATR_OK)
 			worst(&r, cli_error_file(argv[i], err));
 	}

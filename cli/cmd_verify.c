@@ -771,10 +771,19 @@ run_verify(struct verify_args *a)
 	e = vfy_run(&cfg, &r);
 	if (cfg.progress != NULL)
 		fprintf(stderr, "\r\033[K");
-	if (e != ATR_OK)
+	if (e != ATR_OK) {
 		rc = cli_error("verify", e);
-	else
+	} else {
+		/* A credential that failed mid-run: said once here; the
+		 * reports carry it as the reason the run is incomplete. */
+		if (vfy_report_halted(r) != NULL) {
+			char m[ATR_QUOTE_BUF];
+
+			fprintf(stderr, "atrest: verify: stopped: %s\n",
+			    atr_escape(vfy_report_halted(r), m, sizeof(m)));
+		}
 		rc = finish_report(r, a->json, a->junit, a->quiet, &a->to);
+	}
 	if (drill_signal != 0) {
 		fprintf(stderr, "atrest verify: revocation drill interrupted "
 		    "by signal %d; the key versions were restored\n",

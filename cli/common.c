@@ -7,6 +7,7 @@
 #include <limits.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -199,6 +200,10 @@ struct tx {
 	int closed, pooled;
 	unsigned ok, fail;
 	int rc;
+	/* The key service refused the credential: said once, then every
+	 * file not yet started is left alone and the walk stops (a token
+	 * that cannot be had fails them all the same way). */
+	atomic_int halted;
 	/* Output directories by depth (walker only): odir[0] is OUT. */
 	int *odir;
 	size_t nodir;
@@ -236,6 +241,10 @@ one_file(struct tx *t, int in_fd, const char *in, int out_dirfd,
 	enum atr_err err;
 
 	atr_detail_clear();
+	if (atomic_load(&t->halted)) {
+		tx_result(t, 2);
+		return;
+	}
 	if (out_dirfd >= 0)
 		err = atr_out_beginat(&o, out_dirfd, name, out, t->mode, 0);
 	else
@@ -246,6 +255,15 @@ one_file(struct tx *t, int in_fd, const char *in, int out_dirfd,
 			err = atr_out_commit(&o, 0);
 		else
 			atr_out_abort(&o);
+	}
+	if (err == ATR_ERR_UNAUTHORIZED) {
+		int zero = 0;
+
+		/* The file in flight was aborted above: nothing half-written. */
+		if (!atomic_compare_exchange_strong(&t->halted, &zero, 1)) {
+			tx_result(t, atr_exit_code(err));
+			return;
+		}
 	}
 	if (err != ATR_OK) {
 		tx_result(t, strcmp(in, "-") == 0 ? cli_error("stdin", err) :
@@ -417,6 +435,8 @@ tx_cb(struct atr_walk_ent *e, void *arg)
 	char out[PATH_MAX], q[ATR_QUOTE_BUF];
 	int n;
 
+	if (atomic_load(&t->halted))
+		return ATR_ERR_UNAUTHORIZED;
 	if (e->depth == 0)   /* IN itself, a directory a moment ago */
 		return e->type == ATR_WALK_DIR ? ATR_OK :
 		    atr_fail(ATR_ERR_IO, "changed during the walk");
@@ -627,7 +647,9 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 	/* A tree: files in parallel, each on one thread. */
 	t.threads = 1;
 	err = tx_tree(&t, ib, jobs);
-	if (err != ATR_OK)
+	if (atomic_load(&t.halted))
+		t.rc = worse(t.rc, 2);
+	else if (err != ATR_OK)
 		t.rc = worse(t.rc, cli_error_file(in, err));
 	for (d = 0; d < t.nodir; d++)
 		if (t.odir[d] >= 0)

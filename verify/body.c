@@ -148,7 +148,10 @@ body_layout(struct obj *o)
 
 /* The configured keys, through the worker's capture wrappers, open the
  * object; 0 when open, else -1 after the findings and the control keys'
- * attempt. */
+ * attempt, or -2 when the key service refused the credential: a token
+ * that can no longer be had fails every later object the same way, so
+ * the run stops there (eng_halt) with one reason instead of a finding
+ * per object (issue 12: "reported once"). */
 static int
 open_with_keys(struct obj *o)
 {
@@ -179,6 +182,10 @@ open_with_keys(struct obj *o)
 		eng_add(w, VFY_ERROR, j->store, j->rel, -1,
 		    "decrypt.auth-failed",
 		    "the key unwrap or the header failed authentication");
+	} else if (e == ATR_ERR_UNAUTHORIZED) {
+		eng_halt(E, atr_detail());
+		atr_detail_clear();
+		return -2;
 	} else {
 		w->stats[VS_D_SERVICE]++;
 		eng_add(w, VFY_ERROR, j->store, j->rel, -1,
@@ -449,9 +456,15 @@ check_envelope(struct worker *w, const struct job *j, int fd, uint64_t size,
 		if (w->E->drill_only) {
 			/* The caller disabled the key: nothing may open. */
 			eng_drill_object(w, j, o.h);
-		} else if (open_with_keys(&o) == 0) {
-			check_opened(&o);
-			return;
+		} else {
+			int opened = open_with_keys(&o);
+
+			if (opened == 0) {
+				check_opened(&o);
+				return;
+			}
+			if (opened == -2)
+				return;
 		}
 	}
 	check_unopened(&o);

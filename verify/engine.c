@@ -308,11 +308,23 @@ end_phase(struct engine *E, struct cand **cand, size_t *ncand)
 		snprintf(E->r->incomplete_why, sizeof(E->r->incomplete_why),
 		    "%s", E->walk_why);
 	}
-	if (c->manifest != NULL)
-		missing_entries(E);
-	eng_versions(E);
-	if (c->revocation_drill && !E->drill_only)
-		eng_revocation_drill(E, *cand, *ncand);
+	/* Stopped at a credential failure: what was not reached is neither
+	 * missing nor judged, and the key service is not asked again
+	 * (versions, the drill). */
+	if (!eng_halted(E)) {
+		if (c->manifest != NULL)
+			missing_entries(E);
+		eng_versions(E);
+		if (c->revocation_drill && !E->drill_only)
+			eng_revocation_drill(E, *cand, *ncand);
+	}
+	/* Also when the drill itself was refused the credential. */
+	if (eng_halted(E)) {
+		E->r->incomplete = 1;
+		E->r->halted = 1;
+		snprintf(E->r->incomplete_why, sizeof(E->r->incomplete_why),
+		    "%s", E->halt_why);
+	}
 }
 
 static void
@@ -360,7 +372,7 @@ vfy_run(const struct vfy_config *c, struct vfy_report **out)
 	err = setup(E);
 	if (err == ATR_OK)
 		err = run_pass(E);
-	if (err == ATR_OK)
+	if (err == ATR_OK && !eng_halted(E))
 		err = eng_rescan(E);
 	if (err == ATR_OK) {
 		end_phase(E, &cand, &ncand);

@@ -81,6 +81,13 @@ eng_drill_object(struct worker *w, const struct job *j,
 
 	w->stats[VS_N_DRILL]++;
 	e = E->dec->dec_new(h, E->c->keys, E->c->nkeys, NULL, &d, NULL, NULL);
+	if (e == ATR_ERR_UNAUTHORIZED) {
+		/* Refused for the credential, not for the disabled key: no
+		 * evidence that revocation works. */
+		eng_halt(E, atr_detail());
+		atr_detail_clear();
+		return;
+	}
 	if (e == ATR_OK) {
 		w->stats[VS_N_DRILL_OPENED]++;
 		eng_add(w, VFY_ERROR, j->store, j->rel, -1,
@@ -240,6 +247,12 @@ drill_one(struct drill *D, const struct cand *cand)
 	 * the vault. */
 	e = E->dec->dec_new(D->h, E->c->keys, E->c->nkeys, NULL, &d, NULL,
 	    NULL);
+	if (e == ATR_ERR_UNAUTHORIZED) {
+		/* As in eng_drill_object: no evidence; the run stops. */
+		eng_halt(E, atr_detail());
+		atr_detail_clear();
+		return;
+	}
 	if (e == ATR_OK) {
 		D->t_last = (int64_t)atr_now_ns();
 		r->stats[VS_N_DRILL_OPENED]++;
@@ -295,6 +308,8 @@ drill_objects(struct drill *D, const struct cand *cand, size_t ncand)
 			continue;
 		if (vi >= 0)
 			seen[vi] = 1;
+		if (eng_halted(D->E))
+			break;
 		if (c->drill_stop != NULL &&
 		    c->drill_stop(c->drill_guard_arg)) {
 			vfy_report_add(D->E->r, VFY_WARN, -1, "", -1,

@@ -64,7 +64,9 @@ worker_main(void *arg)
 		pthread_cond_signal(&q->nonfull);
 		pthread_mutex_unlock(&q->mu);
 		atr_detail_clear();
-		eng_process_job(w, &j);
+		/* After a credential failure the rest is only drained. */
+		if (!eng_halted(E))
+			eng_process_job(w, &j);
 		atomic_fetch_add(&E->done, 1);
 		free(j.path);
 		free(j.rel);
@@ -91,6 +93,8 @@ walk_cb(const char *path, const char *rel, enum atr_walk_type type,
 	struct job j;
 
 	(void)st;
+	if (eng_halted(E))
+		return ATR_ERR_UNAUTHORIZED;
 	if (type == ATR_WALK_DIR)
 		return ATR_OK;
 	if (*rel == '\0') {
@@ -171,6 +175,10 @@ eng_walk_stores(struct engine *E)
 		    realpath(root, real) != NULL)
 			root = real;
 		we = atr_walk(root, walk_cb, &a);
+		if (eng_halted(E)) {
+			atr_detail_clear();
+			break;
+		}
 		if (we == ATR_OK && a.queued == 0 && c->shard_n <= 1)
 			vfy_report_add(E->r, VFY_WARN, (int)i, "", -1,
 			    "envelope.empty-store",

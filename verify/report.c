@@ -593,3 +593,9 @@ vfy_report_exit(const struct vfy_report *r)
 		return 2;
 	return 0;
 }
+
+const char *
+vfy_report_halted(const struct vfy_report *r)
+{
+	return r != NULL && r->halted ? r->incomplete_why : NULL;
+}

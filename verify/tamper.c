@@ -61,6 +61,13 @@ eng_tamper_header(struct worker *w, const struct job *j,
 		if (e == ATR_OK)
 			e = E->dec->dec_new(w->h2, w->wk, nkeys, NULL, &d, NULL,
 			    NULL);
+		if (e == ATR_ERR_UNAUTHORIZED) {
+			/* The key service refused the credential: that is
+			 * no rejection of the flipped bit. */
+			eng_halt(E, atr_detail());
+			atr_detail_clear();
+			break;
+		}
 		atr_detail_clear();
 		if (e == ATR_OK) {
 			w->stats[VS_T_ACCEPTED]++;

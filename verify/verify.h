@@ -269,6 +269,10 @@ void vfy_report_free(struct vfy_report *r);         /* NULL-safe */
  * was incomplete (I/O or key service errors, a missing shard) or, unless
  * allow_empty, verified no object (no file, an empty shard). */
 int vfy_report_exit(const struct vfy_report *r);
+/* The credential's one-line failure when the run stopped because the
+ * key service refused it (ATR_ERR_UNAUTHORIZED); NULL otherwise.  The
+ * run is then incomplete (exit 2). */
+const char *vfy_report_halted(const struct vfy_report *r);
 int vfy_report_status(const struct vfy_report *r, int check);
 uint64_t vfy_report_count(const struct vfy_report *r, int check, int sev);
 /* 1 when the report holds at least one finding with this code

@@ -165,6 +165,12 @@ struct engine {
 	int64_t last_progress;
 	int walk_failed;
 	char walk_why[256];
+	/* A credential failed (ATR_ERR_UNAUTHORIZED from the key service):
+	 * every worker stops taking objects and the walk stops; halt_why
+	 * is written once, by the worker that set halted first, and read
+	 * after the workers are joined. */
+	atomic_int halted;
+	char halt_why[256];
 };
 
 /* ---- worker.c ---------------------------------------------------------- */
@@ -182,6 +188,11 @@ void eng_add(struct worker *w, int sev, int store, const char *subject,
     int64_t offset, const char *code, const char *fmt, ...);
 /* The run is incomplete; the first reason is kept. */
 void eng_incomplete(struct worker *w, const char *why);
+/* The key service refused the credential (ATR_ERR_UNAUTHORIZED): the
+ * run stops.  The first call keeps why (the credential's one-line
+ * detail); the others do nothing.  1 when the run is halted. */
+void eng_halt(struct engine *E, const char *why);
+int eng_halted(struct engine *E);
 /* Opens a listed object for reading (non-blocking, not following a
  * link, a regular file only); -1 with *why (static) on failure. */
 int eng_open_object(const char *path, const char **why);

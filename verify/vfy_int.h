@@ -279,6 +279,8 @@ struct vfy_report {
 	int allow_empty;        /* --allow-empty: zero objects verified is ok */
 	int incomplete;
 	char incomplete_why[256];
+	/* stopped at a credential failure (incomplete_why: its detail) */
+	int halted;
 	/* run (not compared between a merged and a full report) */
 	int64_t started;
 	int64_t elapsed_ms;

@@ -124,6 +124,22 @@ eng_incomplete(struct worker *w, const char *why)
 	w->incomplete = 1;
 }
 
+void
+eng_halt(struct engine *E, const char *why)
+{
+	int zero = 0;
+
+	if (atomic_compare_exchange_strong(&E->halted, &zero, 1))
+		snprintf(E->halt_why, sizeof(E->halt_why), "%s",
+		    *why ? why : "the key service refused the credential");
+}
+
+int
+eng_halted(struct engine *E)
+{
+	return atomic_load(&E->halted) != 0;
+}
+
 /*
  * Opens a store object the walk listed.  Between the listing and this
  * open, or a later reopen, another user may have put a FIFO in its

@@ -13,6 +13,7 @@
  * reports merged must equal a single run.
  */
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -642,6 +643,83 @@ Test(tamper, a_decryptor_that_ignores_tags_fails)
 	cr_assert_gt(vfy_report_stat(r, "tamper.accepted"), 0);
 	/* the genuine data still decrypts: only tamper fails */
 	expect_status(r, VFY_DECRYPT, VFY_PASS);
+	vfy_report_free(r);
+	fx_free(&f);
+}
+
+/* ---- a credential refused mid-run (issue 12) ---- */
+
+static atomic_int refuse_after;
+
+/* The key service stops accepting the credential after refuse_after
+ * unwraps, as when a token can no longer be renewed. */
+static enum atr_err
+refusing_new(const struct atr_header *h, struct atr_key *const *keys,
+    size_t nkeys, const struct atr_dec_opts *aad, struct atr_dec **d,
+    size_t *used, size_t *stanza)
+{
+	if (atomic_fetch_sub(&refuse_after, 1) <= 0)
+		return atr_fail(ATR_ERR_UNAUTHORIZED, "ClientSecretCredential: "
+		    "test refusal");
+	return atr_dec_new(h, keys, nkeys, aad, d, used, stanza);
+}
+
+Test(halt, a_refused_credential_stops_the_run_once)
+{
+	static const struct vfy_decryptor refusing = {
+		refusing_new, atr_dec_frame, atr_dec_free,
+	};
+	struct fx f;
+	struct vfy_report *r;
+
+	fx_init(&f, ATR_KIND_DIRECT);
+	f.pol.tamper_header_sample = 0;
+	atomic_store(&refuse_after, 3);
+	f.dec = &refusing;
+	r = fx_run(&f);
+	cr_assert_eq(vfy_report_exit(r), 2);
+	cr_assert_not_null(vfy_report_halted(r));
+	cr_assert_str_eq(vfy_report_halted(r),
+	    "ClientSecretCredential: test refusal");
+	cr_assert(!vfy_report_has(r, "decrypt.key-service"),
+	    "a finding per object");
+	cr_assert(!vfy_report_has(r, "decrypt.missing"),
+	    "objects not reached reported missing");
+	/* Stopped at the refusal: not every object was opened. */
+	cr_assert_leq(vfy_report_stat(r, "decrypt.opened"), 3);
+	vfy_report_free(r);
+	fx_free(&f);
+}
+
+/* Refuses the credential exactly when an unwrap would fail: the tamper
+ * check's flipped header bits. */
+static enum atr_err
+refusing_on_auth(const struct atr_header *h, struct atr_key *const *keys,
+    size_t nkeys, const struct atr_dec_opts *aad, struct atr_dec **d,
+    size_t *used, size_t *stanza)
+{
+	enum atr_err e = atr_dec_new(h, keys, nkeys, aad, d, used, stanza);
+
+	return e == ATR_ERR_AUTH ? atr_fail(ATR_ERR_UNAUTHORIZED,
+	    "ClientSecretCredential: test refusal") : e;
+}
+
+Test(halt, a_refusal_is_no_tamper_rejection)
+{
+	static const struct vfy_decryptor refusing = {
+		refusing_on_auth, atr_dec_frame, atr_dec_free,
+	};
+	struct fx f;
+	struct vfy_report *r;
+
+	fx_init(&f, ATR_KIND_DIRECT);
+	f.dec = &refusing;
+	r = fx_run(&f);
+	/* Counted as a rejected tamper, it would be a PASS without
+	 * evidence: the run stops instead. */
+	cr_assert_not_null(vfy_report_halted(r));
+	cr_assert_eq(vfy_report_stat(r, "tamper.accepted"), 0);
+	cr_assert_eq(vfy_report_exit(r), 2);
 	vfy_report_free(r);
 	fx_free(&f);
 }
