@@ -239,7 +239,7 @@ cred_part(const struct app *a, const char *url, char **part, size_t *plen)
 		err = kv_form_encode(a->secret, enc + 14, cap - 14) == 0 ?
 		    ATR_OK : atr_fail(ATR_ERR_CONFIG, "secret too long");
 	} else {
-		int n = snprintf(enc, cap, "client_assertion_type="
+		int n = snprintf(enc, cap, "%s", "client_assertion_type="
 		    ASSERTION_TYPE "&client_assertion=");
 
 		err = kv_form_encode(raw, enc + n, cap - (size_t)n) == 0 ?
@@ -272,9 +272,10 @@ app_token(struct cctx *x, const struct app *a)
 	err = token_url(x->ch, url, sizeof(url), authority, sizeof(authority));
 	if (err != ATR_OK)
 		return err;
-	snprintf(x->ref->key, sizeof(x->ref->key), "%s|%s|%.200s|%.300s|%.300s",
-	    a->tag, url, a->cid, x->ch->scope, a->cert_path != NULL ?
-	    a->cert_path : a->token_file != NULL ? a->token_file : "");
+	(void)snprintf(x->ref->key, sizeof(x->ref->key),
+	    "%s|%.700s|%.200s|%.200s|%.250s", a->tag, url, a->cid,
+	    x->ch->scope, a->cert_path != NULL ? a->cert_path :
+	    a->token_file != NULL ? a->token_file : "");
 	if ((*x->hdr = kv_tok_lookup(x->ref->key)) != NULL)
 		return ATR_OK;
 	kv_fetch_lock();
@@ -507,9 +508,15 @@ cr_cli(struct cctx *x)
 		err = ATR_OK;
 		goto out;
 	}
-	x->call->token_fetches++;
-	kv_stats_token_fetch();
 	err = kv_cli_get_token(x->ch->scope, tenant, &t);
+	if (err != ATR_ERR_NOT_FOUND) {
+		x->call->token_fetches++;
+		kv_stats_token_fetch();
+	}
+	/* Its detail is named already; the chain names it once. */
+	if (err != ATR_OK && strncmp(atr_detail(), "AzureCliCredential: ",
+	    20) == 0)
+		atr_detail_set("%s", atr_detail() + 20);
 	if (err == ATR_ERR_NOT_FOUND) {
 		x->unavailable = 1;
 		err = ATR_ERR_UNAUTHORIZED;
