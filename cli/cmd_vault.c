@@ -20,6 +20,7 @@
 #include "fsutil.h"
 #include "kv_server.h"
 #include "vault_client.h"
+#include "vault_fedtoken.h"
 #include "jwk.h"
 
 #define MAX_CLIENTS 32
@@ -30,9 +31,12 @@ usage_top(FILE *f)
 {
 	fprintf(f,
 	    "usage: atrest vault serve --state DIR [OPTIONS]\n"
+	    "       atrest vault federated-token --issuer-key KEY.pem --issuer URL\n"
+	    "                    --subject S [--jwks FILE] [--out FILE] ...\n"
 	    "       atrest vault create|get|disable|enable|update|rotate|versions|\n"
 	    "                    delete|recover|purge ... (see 'atrest vault get --help')\n\n"
 	    "  serve     run the loopback Key Vault-compatible HTTPS server\n"
+	    "  federated-token  a workload-identity token for serve --federated\n"
 	    "  others    Key Vault client commands (Azure or the loopback server)\n");
 }
 
@@ -64,6 +68,13 @@ usage_serve(FILE *f)
 	    "  --client-file FILE       another client of the token endpoint,\n"
 	    "                           ID:SECRET in FILE (mode 0600)\n"
 	    "  --client ID:SECRET       the same, but the secret shows in ps\n"
+	    "  --client-cert ID:CERT.pem  a certificate client: its token\n"
+	    "                           requests carry a JWT client assertion\n"
+	    "                           signed by CERT.pem's key (repeatable)\n"
+	    "  --federated ID:ISSUER:JWKS.json  a federated client: tokens of\n"
+	    "                           ISSUER signed by a JWKS key (repeatable)\n"
+	    "  --federated-subject S    their sub claim (system:serviceaccount:\n"
+	    "                           default:atrest)\n"
 	    "  --tenant ID              tenant GUID (default: generated, kept)\n"
 	    "  --authority URL          challenge authorization= (URL/TENANT)\n"
 	    "  --resource URL           challenge resource= and token audience\n"
@@ -256,6 +267,10 @@ struct serve_args {
 	size_t nclients;
 	const char *sans[MAX_SANS];
 	size_t nsans;
+	const char *certs[MAX_CLIENTS];   /* --client-cert */
+	size_t ncerts;
+	const char *feds[MAX_CLIENTS];    /* --federated */
+	size_t nfeds;
 	const char *cfile_paths[MAX_CLIENTS];
 	size_t ncfiles;
 	/* The --client-file contents, read by read_client_files, wiped and
@@ -274,6 +289,7 @@ enum {
 	O_SCOPE, O_BLOCKS, O_DGET, O_APIV, O_PURGE, O_DAYS, O_NOOCT,
 	O_LIFETIME, O_SAN, O_PIDFILE, O_PRINTENV, O_VERBOSE, O_MHSM,
 	O_REMOTE, O_ADMIN, O_MI, O_CLIENT_FILE, O_MAXCONN, O_MAXIP,
+	O_CLIENT_CERT, O_FEDERATED, O_FED_SUBJECT,
 };
 
 static const struct option serve_opts[] = {
@@ -286,6 +302,9 @@ static const struct option serve_opts[] = {
 	{"token-mode", required_argument, NULL, O_TOKEN_MODE},
 	{"client", required_argument, NULL, O_CLIENT},
 	{"client-file", required_argument, NULL, O_CLIENT_FILE},
+	{"client-cert", required_argument, NULL, O_CLIENT_CERT},
+	{"federated", required_argument, NULL, O_FEDERATED},
+	{"federated-subject", required_argument, NULL, O_FED_SUBJECT},
 	{"allow-remote", no_argument, NULL, O_REMOTE},
 	{"admin", no_argument, NULL, O_ADMIN},
 	{"managed-identity", required_argument, NULL, O_MI},
@@ -399,6 +418,24 @@ serve_option(struct serve_args *a, int c, const char *v, const char *text)
 		if (a->nclients + a->ncfiles == MAX_CLIENTS)
 			return USAGE("at most %d clients", MAX_CLIENTS);
 		a->cfile_paths[a->ncfiles++] = v;
+		break;
+	case O_CLIENT_CERT:
+		if (a->ncerts == MAX_CLIENTS || strchr(v, ':') == NULL)
+			return USAGE("--client-cert takes ID:CERT.pem (at "
+			    "most %d)", MAX_CLIENTS);
+		a->certs[a->ncerts++] = v;
+		break;
+	case O_FEDERATED:
+		if (a->nfeds == MAX_CLIENTS ||
+		    strchr(v, ':') == strrchr(v, ':'))
+			return USAGE("--federated takes ID:ISSUER:JWKS.json "
+			    "(at most %d)", MAX_CLIENTS);
+		a->feds[a->nfeds++] = v;
+		break;
+	case O_FED_SUBJECT:
+		if (*v == '\0')
+			return USAGE("--federated-subject takes a subject");
+		o->fed_subject = v;
 		break;
 	case O_REMOTE:
 		o->allow_remote = 1;
@@ -543,6 +580,9 @@ print_facts(struct atr_kv_server *s, int env)
 {
 	const char *admin_path = atr_kv_server_admin_token_path(s);
 	const char *mi = atr_kv_server_mi_client_id(s);
+	const char *id;
+	size_t i;
+	int fed = 0;
 
 	printf("url=%s\n", atr_kv_server_url(s));
 	printf("port=%u\n", (unsigned)atr_kv_server_port(s));
@@ -563,6 +603,9 @@ print_facts(struct atr_kv_server *s, int env)
 		printf("admin_url=%s/admin\n", atr_kv_server_url(s));
 		printf("admin_token_file=%s\n", admin_path);
 	}
+	for (i = 0; (id = atr_kv_server_assert_client(s, i, &fed)) != NULL;
+	    i++)
+		printf("%s=%s\n", fed ? "federated" : "client_cert", id);
 	printf("challenge=%s\n", atr_kv_server_challenge(s));
 	printf("pid=%ld\n", (long)getpid());
 	if (env)
@@ -582,6 +625,10 @@ serve_run(struct serve_args *a)
 
 	a->o.clients = a->clients;
 	a->o.nclients = a->nclients;
+	a->o.cert_clients = a->certs;
+	a->o.ncert_clients = a->ncerts;
+	a->o.fed_clients = a->feds;
+	a->o.nfed_clients = a->nfeds;
 	a->o.extra_sans = a->sans;
 	a->o.n_extra_sans = a->nsans;
 	a->o.log = log_stderr;
@@ -643,6 +690,8 @@ cmd_vault(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "serve") == 0)
 		return serve_main(argc - 1, argv + 1);
+	if (strcmp(argv[1], "federated-token") == 0)
+		return vault_fedtoken_main(argc - 1, argv + 1);
 	/* argv[0] is the subcommand, as for any command (cli.h). */
 	return vault_client_main(argc - 1, argv + 1);
 }

@@ -80,6 +80,26 @@ struct atr_kv_server_opts {
 	 * A default test client is always generated into the state dir. */
 	const char *const *clients;
 	size_t nclients;
+	/*
+	 * Certificate clients, each "ID:CERT.pem": the token endpoint
+	 * takes from ID only a JWT client assertion (RFC 7523) signed by
+	 * the key of the (RSA) certificate in CERT.pem and naming it by
+	 * x5t#S256 or x5t.  Read during the start.
+	 */
+	const char *const *cert_clients;
+	size_t ncert_clients;
+	/*
+	 * Federated clients, each "ID:ISSUER:JWKS.json" (ID up to the
+	 * first ':', the file after the last one, ISSUER a URL between):
+	 * the token endpoint takes from ID only an assertion signed by a
+	 * key of the JWKS (RFC 7517) with iss ISSUER, sub fed_subject and
+	 * aud api://AzureADTokenExchange, as Entra ID checks a federated
+	 * identity credential.  fed_subject NULL or "":
+	 * "system:serviceaccount:default:atrest".
+	 */
+	const char *const *fed_clients;
+	size_t nfed_clients;
+	const char *fed_subject;
 	/* ATR_KV_OP_* bits a disabled key refuses with 403 KeyDisabled. */
 	unsigned disabled_blocks;
 	/* 1: GET of a disabled key answers 403 KeyDisabled (default 200). */
@@ -155,6 +175,10 @@ const char *atr_kv_server_client_secret_path(const struct atr_kv_server *s);
 const char *atr_kv_server_challenge(const struct atr_kv_server *s);
 /* STATE/admin-token, or NULL when the admin API is off. */
 const char *atr_kv_server_admin_token_path(const struct atr_kv_server *s);
+/* The i-th certificate or federated client's id (*federated says
+ * which), in the order of the options, or NULL past the last. */
+const char *atr_kv_server_assert_client(const struct atr_kv_server *s,
+    size_t i, int *federated);
 /* The managed identity's client id, or NULL when IMDS is off. */
 const char *atr_kv_server_mi_client_id(const struct atr_kv_server *s);
 /* The token mode in force (allow_remote forces validate). */

@@ -141,6 +141,8 @@ struct token_req {
 	char id[256];
 	char secret[512];           /* "" when none was sent */
 	char aud[512];              /* v1: resource; v2: scope less /.default */
+	char atype[128];            /* client_assertion_type, or "" */
+	char assertion[16384];      /* client_assertion (RFC 7521 4.2), or "" */
 };
 
 /* Who asks: HTTP Basic (RFC 6749 2.3.1) or client_id and client_secret
@@ -156,10 +158,19 @@ token_req_client(struct kvs_http *h, struct token_req *q)
 		    "credentials in the Authorization header are malformed.");
 		return -1;
 	}
+	if (kvs_form_get(h->body, h->body_len, "client_assertion",
+	    q->assertion, sizeof(q->assertion)) != 1)
+		q->assertion[0] = '\0';
+	if (kvs_form_get(h->body, h->body_len, "client_assertion_type",
+	    q->atype, sizeof(q->atype)) != 1)
+		q->atype[0] = '\0';
 	if (basic > 0)
 		return 0;
+	/* RFC 7521 4.2: with an assertion, client_id may be left out;
+	 * the assertion's subject names the client. */
 	if (kvs_form_get(h->body, h->body_len, "client_id", q->id,
-	    sizeof(q->id)) != 1) {
+	    sizeof(q->id)) != 1 && (q->assertion[0] == '\0' ||
+	    kvs_assert_subject(q->assertion, q->id, sizeof(q->id)) != 0)) {
 		aad_error(h, 400, "invalid_request", 900144, "The request "
 		    "body must contain the following parameter: 'client_id'.");
 		return -1;
@@ -205,7 +216,75 @@ token_req_audience(struct kvs_http *h, int v1, struct token_req *q)
 	return 0;
 }
 
-/* The client named and its secret; NULL after replying. */
+/* A secret client's secret; 0, or -1 after replying. */
+static int
+secret_check(struct kvs_http *h, const struct kvs_client *c,
+    const struct token_req *q)
+{
+	if (q->assertion[0] != '\0') {
+		aad_error(h, 401, "invalid_client", 700027, "Client assertion "
+		    "contains an invalid signature. [Reason - The key was not "
+		    "found., app '%s' has no certificate or federated "
+		    "identity credential.]", c->id);
+		return -1;
+	}
+	if (q->secret[0] == '\0') {
+		aad_error(h, 401, "invalid_client", 7000216, "'client_assertion', "
+		    "'client_secret' or 'request' is required for the "
+		    "'client_credentials' grant type.");
+		return -1;
+	}
+	if (!kvs_secret_equal(c->secret, c->secret_len, q->secret,
+	    strlen(q->secret))) {
+		aad_error(h, 401, "invalid_client", 7000215, "Invalid client "
+		    "secret provided. Ensure the secret being sent in the "
+		    "request is the client secret value, not the client secret "
+		    "ID, for a secret added to app '%s'.", c->id);
+		return -1;
+	}
+	return 0;
+}
+
+/* A certificate or federated client's assertion; 0, or -1 after
+ * replying. */
+static int
+assertion_check(struct kvs_http *h, const struct kvs_client *c,
+    const struct token_req *q)
+{
+	struct kvs_assert_fail f;
+	char endpoint[KVS_BASE_MAX + 256];
+
+	if (q->secret[0] != '\0') {
+		aad_error(h, 401, "invalid_client", 7000215, "Invalid client "
+		    "secret provided: app '%s' has no client secret; it "
+		    "authenticates with a %s.", c->id, c->kind ==
+		    KVS_CLIENT_CERT ? "certificate (client assertion)" :
+		    "federated identity credential (client assertion)");
+		return -1;
+	}
+	if (q->assertion[0] == '\0') {
+		aad_error(h, 401, "invalid_client", 7000216, "'client_assertion', "
+		    "'client_secret' or 'request' is required for the "
+		    "'client_credentials' grant type.");
+		return -1;
+	}
+	if (strcmp(q->atype, kvs_assert_type()) != 0) {
+		aad_error(h, 400, "invalid_request", 7000216, "The "
+		    "'client_assertion_type' must be '%s' with a "
+		    "'client_assertion'.", kvs_assert_type());
+		return -1;
+	}
+	/* RFC 7523 3, item 3: the audience is the token endpoint, as the
+	 * client called it. */
+	snprintf(endpoint, sizeof(endpoint), "%s%s", h->base, h->path);
+	if (kvs_assert_verify(h->s, c, q->assertion, endpoint, &f) != 0) {
+		aad_error(h, f.status, f.error, f.code, "%s", f.desc);
+		return -1;
+	}
+	return 0;
+}
+
+/* The client named, authenticated; NULL after replying. */
 static const struct kvs_client *
 token_req_authenticate(struct kvs_http *h, const struct token_req *q)
 {
@@ -222,20 +301,9 @@ token_req_authenticate(struct kvs_http *h, const struct token_req *q)
 		    s->tenant);
 		return NULL;
 	}
-	if (q->secret[0] == '\0') {
-		aad_error(h, 401, "invalid_client", 7000216, "'client_assertion', "
-		    "'client_secret' or 'request' is required for the "
-		    "'client_credentials' grant type.");
+	if ((c->kind == KVS_CLIENT_SECRET ? secret_check(h, c, q) :
+	    assertion_check(h, c, q)) != 0)
 		return NULL;
-	}
-	if (!kvs_secret_equal(c->secret, c->secret_len, q->secret,
-	    strlen(q->secret))) {
-		aad_error(h, 401, "invalid_client", 7000215, "Invalid client "
-		    "secret provided. Ensure the secret being sent in the "
-		    "request is the client secret value, not the client secret "
-		    "ID, for a secret added to app '%s'.", c->id);
-		return NULL;
-	}
 	return c;
 }
 
@@ -422,6 +490,7 @@ oidc_config(struct kvs_http *h, const char *tenant, int v2)
 	a = cJSON_AddArrayToObject(j, "token_endpoint_auth_methods_supported");
 	cJSON_AddItemToArray(a, cJSON_CreateString("client_secret_post"));
 	cJSON_AddItemToArray(a, cJSON_CreateString("client_secret_basic"));
+	cJSON_AddItemToArray(a, cJSON_CreateString("private_key_jwt"));
 	snprintf(buf, sizeof(buf), "%s/%s/discovery%s/keys", h->base, tenant, ver);
 	cJSON_AddStringToObject(j, "jwks_uri", buf);
 	snprintf(buf, sizeof(buf), "%s/%s/oauth2%s/authorize", h->base, tenant,

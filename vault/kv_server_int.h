@@ -361,12 +361,44 @@ struct kvs_stats {
 /* ------------------------------------------------------------------ */
 /* The server */
 
-/* A token-endpoint client; the server owns secret (wiped when freed). */
+enum kvs_client_kind {
+	KVS_CLIENT_SECRET = 0,      /* client_secret (RFC 6749 2.3.1) */
+	KVS_CLIENT_CERT,            /* private_key_jwt (RFC 7523 2.2) */
+	KVS_CLIENT_FED,             /* a federated identity credential */
+};
+
+/* One signing key of a federated client's issuer (its JWKS). */
+struct kvs_fed_key {
+	char kid[128];
+	EVP_PKEY *pub;
+};
+
+/* A token-endpoint client; the server owns every pointer in it
+ * (kvs_client_free; the secret is wiped). */
 struct kvs_client {
 	char id[128];
-	char *secret;
+	enum kvs_client_kind kind;
+	char *secret;               /* KVS_CLIENT_SECRET */
 	size_t secret_len;
+	/* KVS_CLIENT_CERT: the certificate's public key and the SHA-256
+	 * and SHA-1 of its DER, which x5t#S256 and x5t name (RFC 7515
+	 * 4.1.8, 4.1.7). */
+	EVP_PKEY *cert_pub;
+	uint8_t x5t_s256[32];
+	uint8_t x5t_sha1[20];
+	/* KVS_CLIENT_FED */
+	char *issuer;
+	char *subject;
+	struct kvs_fed_key *keys;
+	size_t nkeys;
 };
+
+/* A used certificate assertion, kept until its exp (replay check). */
+struct kvs_jti {
+	uint8_t h[32];              /* SHA-256 of client id, NUL, jti */
+	int64_t exp;
+};
+#define KVS_JTI_MAX 4096U
 
 /* The server; it owns every pointer in it (atr_kv_server_stop frees). */
 struct atr_kv_server {
@@ -418,6 +450,8 @@ struct atr_kv_server {
 	struct kvs_config cfg;
 	struct kvs_stats stats;
 	struct kvs_limits limits;
+	struct kvs_jti *jti;        /* KVS_JTI_MAX, allocated on first use */
+	size_t njti;
 	uint64_t rng;
 	void (*log)(void *arg, const char *line);
 	void *log_arg;
@@ -496,6 +530,43 @@ enum atr_err kvs_state_open(struct atr_kv_server *s,
     const struct atr_kv_server_opts *o);
 /* Removes STATE/admin-token, frees the clients, unlocks STATE. */
 void kvs_state_close(struct atr_kv_server *s);
+
+/* A new client named id at the end of s->clients, zeroed but for its
+ * id; ATR_ERR_USAGE when id is empty, too long or already a client. */
+enum atr_err kvs_client_new(struct atr_kv_server *s, const char *id,
+    struct kvs_client **out);
+
+/* kv_server_assert.c: certificate and federated clients */
+/* Adds the client of "ID:CERT.pem" / "ID:ISSUER:JWKS.json" (subject:
+ * the federated subject).  ATR_ERR_USAGE or ATR_ERR_CONFIG naming the
+ * option or file. */
+enum atr_err kvs_cert_client_add(struct atr_kv_server *s, const char *spec);
+enum atr_err kvs_fed_client_add(struct atr_kv_server *s, const char *spec,
+    const char *subject);
+/* Frees what c owns (not c). */
+void kvs_client_free(struct kvs_client *c);
+
+/* How the token endpoint refuses an assertion (its aad_error). */
+struct kvs_assert_fail {
+	int status;
+	const char *error;          /* static: "invalid_client", ... */
+	long code;                  /* AADSTS number */
+	char desc[700];
+};
+/*
+ * 0 when the JWT client assertion jwt authenticates c (a certificate
+ * or federated client) at the token endpoint whose URL is endpoint
+ * (the assertion's aud for a certificate client); a certificate
+ * assertion's jti is then spent.  -1 with f filled otherwise.
+ */
+int kvs_assert_verify(struct atr_kv_server *s, const struct kvs_client *c,
+    const char *jwt, const char *endpoint, struct kvs_assert_fail *f);
+/* The sub claim of jwt, unverified, into out (the client when the
+ * request names none, RFC 7521 4.2); -1 when there is none. */
+int kvs_assert_subject(const char *jwt, char *out, size_t cap);
+/* "urn:ietf:params:oauth:client-assertion-type:jwt-bearer" (RFC 7523
+ * 2.2), static. */
+const char *kvs_assert_type(void);
 
 /* kv_server_route.c */
 struct kvs_route {

@@ -21,26 +21,49 @@
 #include "fsutil.h"
 #include "json.h"
 
-static enum atr_err
-client_add(struct atr_kv_server *s, const char *id, const char *secret)
+enum atr_err
+kvs_client_new(struct atr_kv_server *s, const char *id,
+    struct kvs_client **out)
 {
 	struct kvs_client *c;
+	size_t i;
 
-	if (*id == '\0' || strlen(id) >= sizeof(c->id) || *secret == '\0')
-		return atr_fail(ATR_ERR_USAGE, "client: expected ID:SECRET");
+	*out = NULL;
+	if (*id == '\0' || strlen(id) >= sizeof(c->id))
+		return atr_fail(ATR_ERR_USAGE, "client: bad client id '%.40s'",
+		    id);
+	for (i = 0; i < s->nclients; i++)
+		if (strcmp(s->clients[i].id, id) == 0)
+			return atr_fail(ATR_ERR_USAGE, "client '%.100s' is "
+			    "registered twice", id);
 	c = realloc(s->clients, (s->nclients + 1) * sizeof(*c));
 	if (c == NULL)
 		return ATR_ERR_NOMEM;
 	s->clients = c;
-	c = &s->clients[s->nclients];
+	c = &s->clients[s->nclients++];
 	memset(c, 0, sizeof(*c));
 	snprintf(c->id, sizeof(c->id), "%s", id);
+	*out = c;
+	return ATR_OK;
+}
+
+static enum atr_err
+client_add(struct atr_kv_server *s, const char *id, const char *secret)
+{
+	struct kvs_client *c;
+	enum atr_err err;
+
+	if (*secret == '\0')
+		return atr_fail(ATR_ERR_USAGE, "client: expected ID:SECRET");
+	err = kvs_client_new(s, id, &c);
+	if (err != ATR_OK)
+		return err;
+	c->kind = KVS_CLIENT_SECRET;
 	c->secret_len = strlen(secret);
 	c->secret = malloc(c->secret_len + 1);
 	if (c->secret == NULL)
 		return ATR_ERR_NOMEM;
 	memcpy(c->secret, secret, c->secret_len + 1);
-	s->nclients++;
 	return ATR_OK;
 }
 
@@ -238,6 +261,24 @@ state_lock(struct atr_kv_server *s)
 	return ATR_OK;
 }
 
+/* The certificate and federated clients of the options. */
+static enum atr_err
+assert_clients_add(struct atr_kv_server *s,
+    const struct atr_kv_server_opts *o)
+{
+	const char *sub = o->fed_subject;
+	enum atr_err err = ATR_OK;
+	size_t i;
+
+	if (sub == NULL || *sub == '\0')
+		sub = "system:serviceaccount:default:atrest";
+	for (i = 0; err == ATR_OK && i < o->ncert_clients; i++)
+		err = kvs_cert_client_add(s, o->cert_clients[i]);
+	for (i = 0; err == ATR_OK && i < o->nfed_clients; i++)
+		err = kvs_fed_client_add(s, o->fed_clients[i], sub);
+	return err;
+}
+
 enum atr_err
 kvs_state_open(struct atr_kv_server *s, const struct atr_kv_server_opts *o)
 {
@@ -260,7 +301,8 @@ kvs_state_open(struct atr_kv_server *s, const struct atr_kv_server_opts *o)
 		return err;
 	if (o->tenant != NULL && *o->tenant != '\0')
 		snprintf(s->tenant, sizeof(s->tenant), "%s", o->tenant);
-	return clients_add(s, o->clients, o->nclients);
+	err = clients_add(s, o->clients, o->nclients);
+	return err == ATR_OK ? assert_clients_add(s, o) : err;
 }
 
 void
@@ -272,8 +314,11 @@ kvs_state_close(struct atr_kv_server *s)
 	if (s->admin_path[0] != '\0')
 		unlink(s->admin_path);
 	for (i = 0; i < s->nclients; i++)
-		atr_secure_free(s->clients[i].secret, s->clients[i].secret_len);
+		kvs_client_free(&s->clients[i]);
 	free(s->clients);
+	free(s->jti);
+	s->jti = NULL;
+	s->njti = 0;
 	s->clients = NULL;
 	s->nclients = 0;
 	if (s->lock_fd >= 0)
