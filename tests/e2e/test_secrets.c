@@ -440,7 +440,8 @@ Test(secrets, no_secret_in_any_output, .timeout = 900)
 	snprintf(kvkey, sizeof(kvkey), "%s/keys/cmk", atr_kv_server_url(srv));
 	{
 		char ca[700], ah[700], tid[200], cid[200];
-		const char *envtok[] = {tokenv, ca, NULL};
+		const char *envtok[] = {tokenv, ca, "ATREST_AZURE_CREDENTIAL=token",
+		    NULL};
 		const char *envcc[] = {"ATREST_AZURE_TOKEN", ca, ah, tid, cid, cse, NULL};
 		const char *envbad[] = {"ATREST_AZURE_TOKEN", ca, ah, tid, cid, csbad,
 		    "ATREST_KV_MAX_RETRIES=0", NULL};
