@@ -534,11 +534,15 @@ Test(kv_cred, cli_before_static_token)
 	    ATR_OK);
 	atr_memzero(tok, sizeof(tok));
 	atr_memzero(script, sizeof(script));
-	/* Skips the VM's IMDS in this test: an endpoint that is absent. */
+	/* The chain, unpinned: the default IMDS is probed (absent here),
+	 * then az answers before the static token is reached. */
 	setenv("ATREST_AZ_PATH", az, 1);
 	setenv("ATREST_AZURE_TOKEN", "not-a-token-the-vault-knows", 1);
-	setenv("ATREST_AZURE_CREDENTIAL", "cli", 1);
 	cr_assert_eq(probe(), ATR_ERR_NOT_FOUND, "%s", atr_detail());
+	/* Pinned to the static token, the vault refuses it. */
+	atr_kv_cache_clear();
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
+	cr_assert_eq(probe(), ATR_ERR_UNAUTHORIZED);
 	free(az);
 }
 
