@@ -431,7 +431,10 @@ mi_fetch(struct cctx *x, struct kv_req *rq, const char *ep, const char *idh,
 		    "endpoint answered (%s: %s)", hp, why);
 	}
 	atr_memzero(idhdr, sizeof(idhdr));
+	/* rq is the caller's: leave it no pointer into this frame. */
 	rq->hdr2 = NULL;
+	rq->target = NULL;
+	rq->hostport = NULL;
 	return err;
 }
 
