@@ -200,7 +200,11 @@ vault_start(struct run *R)
 	 * (docs/KEYVAULT.md).  Set only when the user has none. */
 	tok = getenv(VAULT_TOKEN_ENV);
 	if (tok == NULL || *tok == '\0') {
-		if (setenv(VAULT_TOKEN_ENV, "atrest-bench-loopback", 1) == 0)
+		/* Pinned too: the static token is the chain's last credential
+		 * (docs/KEYVAULT.md), and the user's own credentials must
+		 * not be asked for a token for the loopback vault. */
+		if (setenv(VAULT_TOKEN_ENV, "atrest-bench-loopback", 1) == 0 &&
+		    setenv("ATREST_AZURE_CREDENTIAL", "token", 1) == 0)
 			R->kv_token_set = 1;
 	}
 	R->kv_faults[0] = '\0';
@@ -212,8 +216,10 @@ vault_stop(struct run *R)
 {
 	atb_vault_stop(R->kv);
 	R->kv = NULL;
-	if (R->kv_token_set)
+	if (R->kv_token_set) {
 		unsetenv(VAULT_TOKEN_ENV);
+		unsetenv("ATREST_AZURE_CREDENTIAL");
+	}
 	R->kv_token_set = 0;
 }
 

@@ -580,7 +580,8 @@ rrun_open(struct rrun *R)
 	 * when the user has none, as bench/keyset.c does. */
 	tok = getenv(VAULT_TOKEN_ENV);
 	if ((tok == NULL || *tok == '\0') &&
-	    setenv(VAULT_TOKEN_ENV, "atrest-bench-loopback", 1) == 0)
+	    setenv(VAULT_TOKEN_ENV, "atrest-bench-loopback", 1) == 0 &&
+	    setenv("ATREST_AZURE_CREDENTIAL", "token", 1) == 0)
 		R->token_set = 1;
 	snprintf(R->name, sizeof(R->name), "bench-revocation");
 	err = atb_vault_create_key(atb_vault_url(R->kv), atb_vault_ca(R->kv),
@@ -612,8 +613,10 @@ rrun_close(struct rrun *R)
 	R->key = NULL;
 	atb_vault_stop(R->kv);
 	R->kv = NULL;
-	if (R->token_set)
+	if (R->token_set) {
 		unsetenv(VAULT_TOKEN_ENV);
+		unsetenv("ATREST_AZURE_CREDENTIAL");
+	}
 	R->token_set = 0;
 	if (R->dir[0] != '\0')
 		bn_rm_tree(R->dir, 0);

@@ -48,11 +48,16 @@ usage(FILE *f)
 int
 cli_error(const char *what, enum atr_err err)
 {
-	char w[ATR_QUOTE_BUF], d[4 * 512 + 8];
+	char w[ATR_QUOTE_BUF], line[2048], d[4 * 2048 + 8];
+	const char *p = atr_detail(), *nl = strstr(p, "\n  ");
 
 	/* The detail may name files (the layers below put paths in it): control
-	 * characters are escaped, never printed (core/quote.h). */
-	atr_escape(atr_detail(), d, sizeof(d));
+	 * characters are escaped, never printed (core/quote.h).  A detail of
+	 * indented lines (the credential chain's, keyvault/kv_cred.c) is
+	 * printed one line each, each escaped. */
+	snprintf(line, sizeof(line), "%.*s",
+	    (int)(nl != NULL ? (size_t)(nl - p) : strlen(p)), p);
+	atr_escape(line, d, sizeof(d));
 	if (what != NULL)
 		fprintf(stderr, "atrest: %s: %s%s%s\n",
 		    atr_escape(what, w, sizeof(w)), atr_strerror(err),
@@ -60,6 +65,13 @@ cli_error(const char *what, enum atr_err err)
 	else
 		fprintf(stderr, "atrest: %s%s%s\n", atr_strerror(err),
 		    *d ? ": " : "", d);
+	while (nl != NULL) {
+		p = nl + 1;
+		nl = strstr(p + 2, "\n  ");
+		snprintf(line, sizeof(line), "%.*s",
+		    (int)(nl != NULL ? (size_t)(nl - p) : strlen(p)), p);
+		fprintf(stderr, "%s\n", atr_escape(line, d, sizeof(d)));
+	}
 	atr_detail_clear();
 	return atr_exit_code(err);
 }

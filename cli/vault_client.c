@@ -85,10 +85,10 @@ usage(FILE *f)
 	    "  --timeout-ms MS    per-request timeout\n"
 	    "  --retries N        retries on 429, 5xx and network errors\n"
 	    "  -h, --help\n\n"
-	    "Authentication: ATREST_AZURE_TOKEN, else AZURE_TENANT_ID +\n"
-	    "AZURE_CLIENT_ID + AZURE_CLIENT_SECRET (AZURE_AUTHORITY_HOST), else a\n"
-	    "managed identity (ATREST_IMDS_ENDPOINT, IDENTITY_ENDPOINT, IMDS).\n"
-	    "See docs/KEYVAULT.md.\n");
+	    "Authentication, first configured: AZURE_CLIENT_SECRET,\n"
+	    "AZURE_CLIENT_CERTIFICATE_PATH, AZURE_FEDERATED_TOKEN_FILE, a managed\n"
+	    "identity, the Azure CLI (az), ATREST_AZURE_TOKEN;\n"
+	    "ATREST_AZURE_CREDENTIAL pins one.  See docs/KEYVAULT.md.\n");
 }
 
 static int

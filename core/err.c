@@ -5,7 +5,9 @@
 #include <stdio.h>
 #include <string.h>
 
-static _Thread_local char detail[512];
+/* 2048: the credential chain's failure lists one line per credential
+ * (keyvault/kv_cred.c). */
+static _Thread_local char detail[2048];
 
 static const struct {
 	const char *name;

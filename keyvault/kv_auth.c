@@ -1,37 +1,14 @@
 /*
- * kv_auth.c - challenges and bearer tokens for the Key Vault client.
+ * kv_auth.c - challenges and bearer tokens for the Key Vault client: the
+ * caches and the token request itself.  The credentials that make the
+ * requests, and the chain that picks one, are in kv_cred.c.
  *
- * Token sources, first that applies, in the order of Azure Identity's
- * credential chain (DefaultAzureCredential: the environment's service
- * principal, then a managed identity):
- *   1. ATREST_AZURE_TOKEN             a token obtained elsewhere, as is
- *   2. client credentials             AZURE_CLIENT_SECRET + AZURE_CLIENT_ID
- *      + AZURE_TENANT_ID (else the challenge's tenant), POSTed to
- *      AZURE_AUTHORITY_HOST/{tenant}/oauth2/v2.0/token (Entra ID v2,
- *      RFC 6749 4.4) with the challenge's scope
- *   3. managed identity               GET ATREST_IMDS_ENDPOINT, else
- *      IDENTITY_ENDPOINT (App Service, with X-IDENTITY-HEADER), else the
- *      VM's IMDS http://169.254.169.254/metadata/identity/oauth2/token,
- *      with "Metadata: true" and the resource; AZURE_CLIENT_ID selects a
- *      user-assigned identity
- *
- * Sources:
- *   Azure Identity and DefaultAzureCredential
- *     https://learn.microsoft.com/en-us/azure/developer/intro/azure-developer-authentication-overview
- *   client credentials grant (Microsoft identity platform)
- *     https://learn.microsoft.com/en-us/entra/identity-platform/v2-oauth2-client-creds-grant-flow
- *   IMDS token request ("How to use managed identities for Azure
- *   resources on an Azure VM to acquire an access token")
- *     https://learn.microsoft.com/en-us/entra/identity/managed-identities-azure-resources/how-to-use-vm-token
- *   App Service / Functions identity endpoint (IDENTITY_ENDPOINT,
- *   X-IDENTITY-HEADER, api-version 2019-08-01)
- *     https://learn.microsoft.com/en-us/azure/app-service/overview-managed-identity
- *
- * Fetched tokens are cached process-wide per (source, authority, tenant,
- * client, scope) and refreshed 5 minutes before they expire (half the
- * lifetime for short-lived ones).  Every copy is wiped when released.
- * Token requests are serialised so that many threads starting together
- * fetch one token, not one each.
+ * Fetched tokens are cached process-wide per (credential, authority,
+ * tenant, client, scope) and refreshed 5 minutes before they expire
+ * (half the lifetime for short-lived ones: a 1-hour token at 55
+ * minutes, a 10-minute one at 5).  Every copy is wiped when released.
+ * Token requests are serialised (kv_fetch_lock) so that many threads
+ * starting together fetch one token, not one each.
  */
 #include <ctype.h>
 #include <pthread.h>
@@ -49,10 +26,6 @@
 #include "kv_internal.h"
 #include "json.h"
 
-#define AUTHORITY_DEFAULT "https://login.microsoftonline.com"
-#define IMDS_DEFAULT "http://169.254.169.254/metadata/identity/oauth2/token"
-#define IMDS_CONNECT_MS 1000L
-#define TOKEN_MAX 16384U
 #define AUTH_PREFIX "Authorization: Bearer "
 /* A token lifetime beyond a year is no real token's (Entra ID issues
  * 1 to 24 hours); dates stop at ATR_DATE_MAX. */
@@ -124,6 +97,18 @@ static pthread_mutex_t fetch_mu = PTHREAD_MUTEX_INITIALIZER;
 static struct tok_ent *tok_head;
 
 void
+kv_fetch_lock(void)
+{
+	pthread_mutex_lock(&fetch_mu);
+}
+
+void
+kv_fetch_unlock(void)
+{
+	pthread_mutex_unlock(&fetch_mu);
+}
+
+void
 kv_auth_free(char *hdr)
 {
 	if (hdr != NULL)
@@ -138,9 +123,9 @@ tok_free(struct tok_ent *e)
 	free(e);
 }
 
-/* atr_kv_cache_clear (kv_client.h): tokens and challenges alike. */
+/* Drops every token and challenge (atr_kv_cache_clear). */
 void
-atr_kv_cache_clear(void)
+kv_auth_caches_clear(void)
 {
 	struct tok_ent *t, *tn;
 	struct chal_ent *c, *cn;
@@ -174,8 +159,8 @@ dup_secret(const char *s, size_t n)
 }
 
 /* A copy of the cached header when it is still fresh, else NULL. */
-static char *
-tok_lookup(const char *key)
+char *
+kv_tok_lookup(const char *key)
 {
 	struct tok_ent *e;
 	char *hdr = NULL;
@@ -192,8 +177,8 @@ tok_lookup(const char *key)
 	return hdr;
 }
 
-static void
-tok_store(const char *key, const char *hdr, time_t refresh_at)
+void
+kv_tok_store(const char *key, const char *hdr, time_t refresh_at)
 {
 	struct tok_ent *e, **pp;
 
@@ -248,20 +233,20 @@ kv_auth_invalidate(const struct kv_token_ref *ref, const char *hdr)
 
 /* A form value (application/x-www-form-urlencoded, as the token
  * endpoints take it): RFC 3986 percent-encoding of a C string. */
-static int
-form_encode(const char *in, char *out, size_t cap)
+int
+kv_form_encode(const char *in, char *out, size_t cap)
 {
 	return atr_pct_encode((const uint8_t *)in, strlen(in), 0, out, cap) <
 	    0 ? -1 : 0;
 }
 
 /* RFC 6750 2.1 b64token: also keeps CR/LF out of the header. */
-static int
-token_ok(const char *t, size_t n)
+int
+kv_token_ok(const char *t, size_t n)
 {
 	size_t i;
 
-	if (n == 0 || n > TOKEN_MAX)
+	if (n == 0 || n > KV_TOKEN_MAX)
 		return 0;
 	for (i = 0; i < n; i++) {
 		unsigned char ch = (unsigned char)t[i];
@@ -272,8 +257,8 @@ token_ok(const char *t, size_t n)
 	return 1;
 }
 
-static char *
-make_header(const char *tok, size_t n)
+char *
+kv_make_header(const char *tok, size_t n)
 {
 	size_t pl = sizeof(AUTH_PREFIX) - 1;
 	char *h = malloc(pl + n + 1);
@@ -287,8 +272,8 @@ make_header(const char *tok, size_t n)
 }
 
 /* "host[:port]" of an URL, for messages. */
-static void
-url_hostport(const char *url, char *out, size_t cap)
+void
+kv_url_hostport(const char *url, char *out, size_t cap)
 {
 	const char *h = strstr(url, "://");
 	size_t n;
@@ -296,6 +281,17 @@ url_hostport(const char *url, char *out, size_t cap)
 	h = h != NULL ? h + 3 : url;
 	n = strcspn(h, "/?#");
 	snprintf(out, cap, "%.*s", (int)n, h);
+}
+
+time_t
+kv_refresh_time(time_t now, int64_t life)
+{
+	if (life < 0)
+		life = 0;
+	if (life > LIFETIME_MAX)
+		life = LIFETIME_MAX;
+	/* Refresh 5 minutes early, or half-way for short-lived tokens. */
+	return now + (time_t)(life - (life / 2 < 300 ? life / 2 : 300));
 }
 
 /* Older App Service identity endpoints (api-version 2017-09-01) send
@@ -313,8 +309,8 @@ date_string(const cJSON *o, const char *name)
  * Runs a token request and turns the reply into a header.  what names
  * the endpoint in messages.
  */
-static enum atr_err
-token_request(const struct atr_kv_client *c, const struct kv_req *rq,
+enum atr_err
+kv_token_request(const struct atr_kv_client *c, const struct kv_req *rq,
     const char *what, char **hdr, time_t *refresh_at,
     struct atr_kv_call *call)
 {
@@ -350,7 +346,7 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 	doc = cJSON_ParseWithLength(rs.body.p, rs.body.len);
 	tok = doc != NULL ? cJSON_GetStringValue(
 	    cJSON_GetObjectItemCaseSensitive(doc, "access_token")) : NULL;
-	if (tok == NULL || !token_ok(tok, strlen(tok))) {
+	if (tok == NULL || !kv_token_ok(tok, strlen(tok))) {
 		err = atr_fail(ATR_ERR_BAD_RESPONSE,
 		    "%s: the reply has no usable access_token", what);
 		goto out;
@@ -378,9 +374,8 @@ token_request(const struct atr_kv_client *c, const struct kv_req *rq,
 		life = exp_in;
 	else
 		life = 300;
-	/* Refresh 5 minutes early, or half-way for short-lived tokens. */
-	*refresh_at = now + (time_t)(life - (life / 2 < 300 ? life / 2 : 300));
-	*hdr = make_header(tok, strlen(tok));
+	*refresh_at = kv_refresh_time(now, life);
+	*hdr = kv_make_header(tok, strlen(tok));
 	if (*hdr == NULL)
 		err = atr_fail(ATR_ERR_NOMEM, "out of memory");
 out:
@@ -392,229 +387,12 @@ out:
 	return err;
 }
 
-static int
-tenant_ok(const char *t)
+int
+kv_tenant_ok(const char *t)
 {
 	size_t n = strlen(t);
 
 	return n > 0 && n < 128 &&
 	    strspn(t, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 	    "0123456789-._") == n;
-}
-
-static enum atr_err
-client_credentials(const struct atr_kv_client *c,
-    const struct atr_kv_challenge *ch, const char *cid, const char *secret,
-    char **hdr, struct kv_token_ref *ref, struct atr_kv_call *call)
-{
-	const char *tenant = getenv("AZURE_TENANT_ID");
-	const char *auth = getenv("AZURE_AUTHORITY_HOST");
-	char authority[512], url[1024], what[1100], hp[300];
-	char ecid[512], escope[800];
-	char *body = NULL, *esecret = NULL;
-	size_t blen = 0, an, sl;
-	struct kv_req rq;
-	time_t refresh_at = 0;
-	enum atr_err err;
-
-	if (tenant == NULL || *tenant == '\0')
-		tenant = ch->tenant;
-	if (!tenant_ok(tenant))
-		return atr_fail(ATR_ERR_CONFIG, "%s",
-		    *tenant == '\0' ?
-		    "AZURE_TENANT_ID is not set and the vault's challenge "
-		    "names no tenant" : "AZURE_TENANT_ID is not a tenant id");
-	if (auth == NULL || *auth == '\0')
-		auth = AUTHORITY_DEFAULT;
-	an = strlen(auth);
-	while (an > 0 && auth[an - 1] == '/')
-		an--;
-	if (an >= sizeof(authority) - 1 ||
-	    strncasecmp(auth, "https://", 8) != 0)
-		return atr_fail(ATR_ERR_CONFIG,
-		    "AZURE_AUTHORITY_HOST must be an https:// URL (the client "
-		    "secret is sent there)");
-	snprintf(authority, sizeof(authority), "%.*s", (int)an, auth);
-	snprintf(url, sizeof(url), "%s/%s/oauth2/v2.0/token", authority,
-	    tenant);
-	snprintf(ref->key, sizeof(ref->key), "cc|%s|%s|%.200s|%.300s",
-	    authority, tenant, cid, ch->scope);
-	if ((*hdr = tok_lookup(ref->key)) != NULL)
-		return ATR_OK;
-	pthread_mutex_lock(&fetch_mu);
-	if ((*hdr = tok_lookup(ref->key)) != NULL) {
-		err = ATR_OK;
-		goto out;
-	}
-	sl = strlen(secret);
-	esecret = malloc(sl * 3 + 1);
-	if (esecret == NULL || form_encode(secret, esecret, sl * 3 + 1) != 0 ||
-	    form_encode(cid, ecid, sizeof(ecid)) != 0 ||
-	    form_encode(ch->scope, escope, sizeof(escope)) != 0) {
-		err = atr_fail(ATR_ERR_CONFIG,
-		    "AZURE_CLIENT_ID or the challenge scope is too long");
-		goto out;
-	}
-	blen = strlen(esecret) + strlen(ecid) + strlen(escope) + 128;
-	body = malloc(blen);
-	if (body == NULL) {
-		err = atr_fail(ATR_ERR_NOMEM, "out of memory");
-		goto out;
-	}
-	snprintf(body, blen,
-	    "grant_type=client_credentials&client_id=%s&client_secret=%s"
-	    "&scope=%s", ecid, esecret, escope);
-	url_hostport(url, hp, sizeof(hp));
-	snprintf(what, sizeof(what), "token endpoint %s", url);
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "POST";
-	rq.url = url;
-	rq.body = body;
-	rq.body_len = strlen(body);
-	rq.content_type = "application/x-www-form-urlencoded";
-	rq.target = what;
-	rq.hostport = hp;
-	err = token_request(c, &rq, what, hdr, &refresh_at, call);
-	if (err == ATR_OK)
-		tok_store(ref->key, *hdr, refresh_at);
-out:
-	pthread_mutex_unlock(&fetch_mu);
-	if (esecret != NULL)
-		atr_secure_free(esecret, strlen(esecret));
-	atr_secure_free(body, blen);
-	return err;
-}
-
-static enum atr_err
-managed_identity(const struct atr_kv_client *c,
-    const struct atr_kv_challenge *ch, const char *cid, char **hdr,
-    struct kv_token_ref *ref, struct atr_kv_call *call)
-{
-	const char *ep = getenv("ATREST_IMDS_ENDPOINT");
-	const char *idh = NULL, *apiv = "2018-02-01";
-	char resource[300], eres[900], ecid[512], url[2048], what[2200];
-	char hp[300], idhdr[600];
-	size_t rl;
-	struct kv_req rq;
-	time_t refresh_at = 0;
-	enum atr_err err;
-	int dflt = 0;
-
-	if (ep == NULL || *ep == '\0') {
-		ep = getenv("IDENTITY_ENDPOINT");
-		if (ep != NULL && *ep != '\0') {
-			/* App Service / Functions (see the top of the
-			 * file). */
-			idh = getenv("IDENTITY_HEADER");
-			if (idh != NULL && *idh != '\0')
-				apiv = "2019-08-01";
-			else
-				idh = NULL;
-		}
-	}
-	if (ep == NULL || *ep == '\0') {
-		ep = IMDS_DEFAULT;
-		dflt = 1;
-	}
-	if (strlen(ep) > 1024 || (strncasecmp(ep, "https://", 8) != 0 &&
-	    strncasecmp(ep, "http://", 7) != 0) || strpbrk(ep, "?# \r\n"))
-		return atr_fail(ATR_ERR_CONFIG,
-		    "the managed identity endpoint must be an http(s) URL "
-		    "without a query");
-	/* IMDS takes a resource, not a scope: drop "/.default". */
-	rl = strlen(ch->scope);
-	if (rl >= 9 && strcmp(ch->scope + rl - 9, "/.default") == 0)
-		rl -= 9;
-	if (rl == 0 || rl >= sizeof(resource))
-		return atr_fail(ATR_ERR_CONFIG, "bad challenge scope");
-	snprintf(resource, sizeof(resource), "%.*s", (int)rl, ch->scope);
-	if (form_encode(resource, eres, sizeof(eres)) != 0 ||
-	    (cid != NULL && form_encode(cid, ecid, sizeof(ecid)) != 0))
-		return atr_fail(ATR_ERR_CONFIG, "AZURE_CLIENT_ID is too long");
-	snprintf(url, sizeof(url), "%s?api-version=%s&resource=%s%s%s", ep,
-	    apiv, eres, cid != NULL ? "&client_id=" : "",
-	    cid != NULL ? ecid : "");
-	snprintf(ref->key, sizeof(ref->key), "mi|%.300s|%.100s|%.300s", ep,
-	    cid != NULL ? cid : "", resource);
-	if ((*hdr = tok_lookup(ref->key)) != NULL)
-		return ATR_OK;
-	pthread_mutex_lock(&fetch_mu);
-	if ((*hdr = tok_lookup(ref->key)) != NULL) {
-		err = ATR_OK;
-		goto out;
-	}
-	url_hostport(ep, hp, sizeof(hp));
-	snprintf(what, sizeof(what), "managed identity endpoint %s", ep);
-	memset(&rq, 0, sizeof(rq));
-	rq.method = "GET";
-	rq.url = url;
-	rq.hdr1 = "Metadata: true";
-	if (idh != NULL) {
-		if (strpbrk(idh, "\r\n") != NULL ||
-		    strlen(idh) >= sizeof(idhdr) - 24) {
-			err = atr_fail(ATR_ERR_CONFIG, "bad IDENTITY_HEADER");
-			goto out;
-		}
-		snprintf(idhdr, sizeof(idhdr), "X-IDENTITY-HEADER: %s", idh);
-		rq.hdr2 = idhdr;
-	}
-	rq.target = what;
-	rq.hostport = hp;
-	rq.allow_http = 1;
-	rq.imds = 1;
-	if (dflt) {
-		rq.no_connect_retry = 1;
-		rq.connect_timeout_ms = IMDS_CONNECT_MS;
-	}
-	err = token_request(c, &rq, what, hdr, &refresh_at, call);
-	if (err == ATR_OK) {
-		tok_store(ref->key, *hdr, refresh_at);
-	} else if (dflt) {
-		/* Not on Azure, most likely: say what the choices are. */
-		char why[200];
-
-		snprintf(why, sizeof(why), "%s", atr_detail());
-		err = atr_fail(ATR_ERR_UNAUTHORIZED,
-		    "no Azure credentials: set ATREST_AZURE_TOKEN, or "
-		    "AZURE_TENANT_ID, AZURE_CLIENT_ID and AZURE_CLIENT_SECRET, "
-		    "or run where a managed identity endpoint answers (%s: %s)",
-		    hp, why);
-	}
-out:
-	pthread_mutex_unlock(&fetch_mu);
-	atr_memzero(idhdr, sizeof(idhdr));
-	return err;
-}
-
-enum atr_err
-kv_auth_header(const struct atr_kv_client *c,
-    const struct atr_kv_challenge *ch, char **hdr, struct kv_token_ref *ref,
-    struct atr_kv_call *call)
-{
-	const char *env = getenv("ATREST_AZURE_TOKEN");
-	const char *cid = getenv("AZURE_CLIENT_ID");
-	const char *secret = getenv("AZURE_CLIENT_SECRET");
-
-	*hdr = NULL;
-	memset(ref, 0, sizeof(*ref));
-	if (cid != NULL && *cid == '\0')
-		cid = NULL;
-	if (env != NULL && *env != '\0') {
-		ref->is_static = 1;
-		if (!token_ok(env, strlen(env)))
-			return atr_fail(ATR_ERR_CONFIG,
-			    "ATREST_AZURE_TOKEN is not a bearer token "
-			    "(RFC 6750 b64token characters only)");
-		*hdr = make_header(env, strlen(env));
-		return *hdr != NULL ? ATR_OK :
-		    atr_fail(ATR_ERR_NOMEM, "out of memory");
-	}
-	if (secret != NULL && *secret != '\0') {
-		if (cid == NULL)
-			return atr_fail(ATR_ERR_CONFIG,
-			    "AZURE_CLIENT_SECRET is set but AZURE_CLIENT_ID "
-			    "is not");
-		return client_credentials(c, ch, cid, secret, hdr, ref, call);
-	}
-	return managed_identity(c, ch, cid, hdr, ref, call);
 }

@@ -155,6 +155,9 @@ mapped:
 		err = kv_note_refused_wait(c, rs,
 		    atr_kv_error_from_response(rs->status, rs->body.p,
 		    rs->body.len, cls, what, call.retries + 1));
+	/* A static token cannot be refreshed: say which one was refused. */
+	if (auth != NULL && ref.is_static && rs->status == 401)
+		err = kv_static_refused(err);
 out:
 	kv_auth_free(auth);
 	call.err = err;

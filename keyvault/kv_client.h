@@ -6,9 +6,9 @@
  * follows what the official SDKs do: the first request to a vault goes
  * without a token, the vault's 401 carries a WWW-Authenticate Bearer
  * challenge naming the authority and resource, and a token is then
- * obtained, in order, from ATREST_AZURE_TOKEN, client credentials
- * (AZURE_TENANT_ID, AZURE_CLIENT_ID, AZURE_CLIENT_SECRET against
- * AZURE_AUTHORITY_HOST) or a managed identity endpoint (IMDS).  Tokens
+ * obtained from the first configured credential of Azure Identity's
+ * chain (client secret, certificate, workload identity, managed
+ * identity, Azure CLI, then ATREST_AZURE_TOKEN; keyvault/kv_cred.c).  Tokens
  * and challenges are cached process-wide; docs/KEYVAULT.md has the
  * details.
  *

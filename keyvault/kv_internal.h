@@ -10,8 +10,13 @@
  *                error bodies, KeyBundles (no I/O)
  *   kv_http.c    the transport: one exchange with retries and the
  *                Retry-After budget; statistics
- *   kv_auth.c    challenge cache and bearer tokens; token requests go
- *                out through kv_http()
+ *   kv_auth.c    challenge and token caches; one token request, sent
+ *                through kv_http()
+ *   kv_assert.c  a certificate credential's file and its signed JWT
+ *                client assertion (no I/O beyond reading the file)
+ *   kv_cred_cli.c  the Azure CLI credential (runs az)
+ *   kv_cred.c    the credentials and the chain that picks one;
+ *                kv_auth_header, refresh and its failure latch
  *   kv_client.c  the client object and its settings
  *   kv_call.c    one authenticated vault request: the challenge and the
  *                token from kv_auth.c, sent through kv_http()
@@ -30,6 +35,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "kv_client.h"
 
@@ -132,12 +138,71 @@ void kv_stats_record(enum atr_kv_opclass cls, const struct atr_kv_call *call);
 int kv_challenge_get(const char *hostport, struct atr_kv_challenge *out);
 void kv_challenge_put(const char *hostport, const struct atr_kv_challenge *ch);
 
+/* Drops every cached token and challenge (atr_kv_cache_clear). */
+void kv_auth_caches_clear(void);
+/* Serialises token requests: taken around a lookup-fetch-store. */
+void kv_fetch_lock(void);
+void kv_fetch_unlock(void);
+/* A copy of the cached header for key when still fresh (the caller's,
+ * kv_auth_free), else NULL.  Stores a copy of hdr until refresh_at. */
+char *kv_tok_lookup(const char *key);
+void kv_tok_store(const char *key, const char *hdr, time_t refresh_at);
+/* When to refresh a token that lives life seconds from now: 5 minutes
+ * early, or half-way for one of less than 10 minutes. */
+time_t kv_refresh_time(time_t now, int64_t life);
+
+#define KV_TOKEN_MAX 16384U
+/* RFC 6750 2.1 b64token of 1 to KV_TOKEN_MAX characters: also keeps
+ * CR/LF out of the header. */
+int kv_token_ok(const char *t, size_t n);
+/* "Authorization: Bearer TOK", malloc'd (kv_auth_free), or NULL. */
+char *kv_make_header(const char *tok, size_t n);
+/* RFC 3986 percent-encoding of a form value into out[cap]; -1 when it
+ * does not fit (out wiped). */
+int kv_form_encode(const char *in, char *out, size_t cap);
+/* "host[:port]" of an URL, for messages. */
+void kv_url_hostport(const char *url, char *out, size_t cap);
+/* 1 when t can be a tenant id in a URL path. */
+int kv_tenant_ok(const char *t);
+/*
+ * Sends a token request rq (borrowed) and turns a JSON reply with
+ * access_token and expires_in / expires_on into a header in *hdr
+ * (kv_auth_free) and its refresh time.  what names the endpoint.  A 4xx
+ * refusal is ATR_ERR_UNAUTHORIZED with the endpoint's error in the
+ * detail.  Counts one token fetch in call and the statistics.
+ */
+enum atr_err kv_token_request(const struct atr_kv_client *c,
+    const struct kv_req *rq, const char *what, char **hdr,
+    time_t *refresh_at, struct atr_kv_call *call);
+
+/* ---- kv_assert.c: certificate client assertions ---- */
+
+struct kv_cert;
+/* Loads a PEM (certificates and an RSA key, any order; an encrypted key
+ * opened with password) or PKCS#12 file (password may be NULL): the
+ * leaf is the certificate of the key.  ATR_ERR_CONFIG naming
+ * AZURE_CLIENT_CERTIFICATE_PATH when unusable. */
+enum atr_err kv_cert_load(const char *path, const char *password,
+    struct kv_cert **out);
+void kv_cert_free(struct kv_cert *c);
+/* A signed JWT client assertion (PS256, or RS256 when pss is 0) for
+ * client cid and token endpoint aud, valid from now for 10 minutes,
+ * with x5c when send_chain; malloc'd into *jwt, the caller's to wipe
+ * and free (atr_secure_free). */
+enum atr_err kv_assertion_build(const struct kv_cert *c, const char *cid,
+    const char *aud, int pss, int send_chain, time_t now, char **jwt);
+
+/* ---- kv_cred.c: credentials ---- */
+
 /*
  * A bearer token for the challenge's scope, as a malloc'd header line
  * "Authorization: Bearer TOKEN" in *hdr, the caller's to release with
  * kv_auth_free (which wipes it).  *is_static is set when it came from
  * ATREST_AZURE_TOKEN (nothing to refresh).  c and ch are borrowed for
- * the call.
+ * the call.  A credential's failure is ATR_ERR_UNAUTHORIZED (or a
+ * configuration error) with a detail that starts with its name; once a
+ * credential that had given a token fails to refresh it, every later
+ * call fails at once with that same detail (docs/KEYVAULT.md).
  */
 struct kv_token_ref {
 	char key[1400];  /* cache key; "" when not cached */
@@ -150,7 +215,8 @@ enum atr_err kv_auth_header(const struct atr_kv_client *c,
 void kv_auth_invalidate(const struct kv_token_ref *ref, const char *hdr);
 /* Wipes and frees a header from kv_auth_header; NULL-safe. */
 void kv_auth_free(char *hdr);
-
+/* After the vault refused a static token (401): the error for it. */
+enum atr_err kv_static_refused(enum atr_err err);
 
 /* ---- kv_call.c: authenticated requests, shared checks ---- */
 

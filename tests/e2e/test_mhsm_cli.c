@@ -419,6 +419,9 @@ Test(mhsm_cli, hsm_refuses_software_keys_and_vault_tokens)
 		token_for(&sv, &e, "https://vault.azure.net/.default", tok,
 		    sizeof(tok));
 		e.v[6] = tok;
+		/* The static token is the chain's last credential: pinned,
+		 * in place of the client secret. */
+		e.v[5] = "ATREST_AZURE_CREDENTIAL=token";
 		rc = run(&e, a, &out);
 		cr_assert_neq(rc, 0, "a vault token opened the HSM: %s", out);
 		cr_assert(strstr(out, "AKV10022") != NULL, "%s", out);

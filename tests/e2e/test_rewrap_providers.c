@@ -83,6 +83,7 @@ Test(rewrap_providers, key_vault_rotated_version, .timeout = 300)
 	snprintf(ca, sizeof(ca), "ATREST_CA_FILE=%s", atr_kv_server_ca_path(srv));
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "rewrap-test-token", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	cr_assert_eq(atr_kv_client_new(atr_kv_server_url(srv), NULL, &c), ATR_OK);
 	cr.kty = "RSA";
 	cr.size = 2048;

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -25,6 +26,9 @@
 #include <openssl/pem.h>
 
 #include "crypto.h"
+#include "fsutil.h"
+#include "jwt_mint.h"
+#include "kv_fedtoken.h"
 #include "envelope.h"
 #include "kv_mint.h"
 #include "kv_server.h"
@@ -178,6 +182,122 @@ command_exists(const char *cmd)
 	return run("probe", argv, NULL) == 0;
 }
 
+/*
+ * The credentials of the chain (keyvault/kv_cred.c): a certificate
+ * client (PKCS#12 and its password), a federated client (the issuer's
+ * token file) and the Azure CLI (a fake az printing a token).  Their
+ * secrets: the certificate's private key, the password, the federated
+ * token and the CLI's token.
+ */
+struct credfx {
+	char p12[600], pw[64], issuer_key[600], jwks[600], fedfile[600];
+	char az[600], spec_cert[700], spec_fed[800];
+	const char *certs[1], *feds[1];
+};
+
+static void
+cred_setup(struct atr_kv_server_opts *o, struct credfx *cf)
+{
+	struct atr_fedtoken_opts fo = {0};
+	EVP_PKEY *k = tl_rsa_key(2048);
+	BIGNUM *d = NULL;
+	uint8_t db[512], rnd[12];
+	char pem[600], *t = NULL, *hex;
+	size_t n = 0;
+	int dn;
+
+	cr_assert_not_null(k);
+	snprintf(pem, sizeof(pem), "%s/cert.pem", dir);
+	snprintf(cf->p12, sizeof(cf->p12), "%s/cert.p12", dir);
+	cr_assert_eq(tl_cert_write(k, "secrets-app", pem, NULL), 0);
+	cr_assert_eq(atr_random(rnd, sizeof(rnd)), ATR_OK);
+	hex = tu_hex(rnd, sizeof(rnd));
+	snprintf(cf->pw, sizeof(cf->pw), "p12-%s", hex);
+	free(hex);
+	cr_assert_eq(tl_p12_write(k, pem, cf->pw, cf->p12), 0);
+	add_secret("PKCS#12 password", (uint8_t *)cf->pw, strlen(cf->pw));
+	cr_assert(EVP_PKEY_get_bn_param(k, OSSL_PKEY_PARAM_RSA_D, &d));
+	dn = BN_bn2bin(d, db);
+	add_secret("certificate private exponent", db, (size_t)dn);
+	BN_clear_free(d);
+	atr_memzero(db, sizeof(db));
+	EVP_PKEY_free(k);
+	snprintf(cf->issuer_key, sizeof(cf->issuer_key), "%s/issuer.pem", dir);
+	snprintf(cf->jwks, sizeof(cf->jwks), "%s/jwks.json", dir);
+	snprintf(cf->fedfile, sizeof(cf->fedfile), "%s/fed-token", dir);
+	fo.key_path = cf->issuer_key;
+	fo.issuer = "https://oidc.example.test/c1";
+	fo.subject = "system:serviceaccount:default:atrest";
+	fo.jwks_path = cf->jwks;
+	cr_assert_eq(atr_fedtoken_make(&fo, &t, &n), ATR_OK, "%s",
+	    atr_detail());
+	cr_assert_eq(atr_write_file(cf->fedfile, 0600, t, n), ATR_OK);
+	add_secret("federated token", (uint8_t *)t, n);
+	atr_secure_free(t, n);
+	snprintf(cf->spec_cert, sizeof(cf->spec_cert), "secrets-cert:%s", pem);
+	snprintf(cf->spec_fed, sizeof(cf->spec_fed),
+	    "secrets-fed:https://oidc.example.test/c1:%s", cf->jwks);
+	cf->certs[0] = cf->spec_cert;
+	cf->feds[0] = cf->spec_fed;
+	o->cert_clients = cf->certs;
+	o->ncert_clients = 1;
+	o->fed_clients = cf->feds;
+	o->nfed_clients = 1;
+}
+
+/* vault get through each credential, on its good and error paths. */
+static void
+cred_runs(struct atr_kv_server *srv, struct credfx *cf, const char *kvkey,
+    const char *ca, const char *ah, const char *tid)
+{
+	char cert[700], pw[200], badpw[200], fed[700], azp[700], tok[4096];
+	char script[8192];
+	const char *get[] = {bin(), "vault", "get", kvkey, NULL};
+	const char *envcert[] = {"ATREST_AZURE_TOKEN", ca, ah, tid,
+	    "AZURE_CLIENT_ID=secrets-cert", cert, pw, NULL};
+	const char *envbadpw[] = {"ATREST_AZURE_TOKEN", ca, ah, tid,
+	    "AZURE_CLIENT_ID=secrets-cert", cert, badpw, NULL};
+	const char *envfed[] = {"ATREST_AZURE_TOKEN", ca, ah, tid,
+	    "AZURE_CLIENT_ID=secrets-fed", fed, NULL};
+	const char *envfedbad[] = {"ATREST_AZURE_TOKEN", ca, ah, tid,
+	    "AZURE_CLIENT_ID=secrets-cert", fed, NULL};
+	const char *envcli[] = {"ATREST_AZURE_TOKEN", ca, tid, azp,
+	    "ATREST_AZURE_CREDENTIAL=cli", NULL};
+
+	snprintf(cert, sizeof(cert), "AZURE_CLIENT_CERTIFICATE_PATH=%s",
+	    cf->p12);
+	snprintf(pw, sizeof(pw), "AZURE_CLIENT_CERTIFICATE_PASSWORD=%s", cf->pw);
+	snprintf(badpw, sizeof(badpw),
+	    "AZURE_CLIENT_CERTIFICATE_PASSWORD=wrong-p12-password-31");
+	add_secret("wrong PKCS#12 password",
+	    (const uint8_t *)"wrong-p12-password-31", 21);
+	snprintf(fed, sizeof(fed), "AZURE_FEDERATED_TOKEN_FILE=%s", cf->fedfile);
+	snprintf(cf->az, sizeof(cf->az), "%s/az", dir);
+	snprintf(azp, sizeof(azp), "ATREST_AZ_PATH=%s", cf->az);
+	cr_assert_eq(tl_kv_mint_token(srv, atr_kv_server_client_id(srv),
+	    "https://vault.azure.net", 3000, tok, sizeof(tok)), ATR_OK);
+	add_secret("CLI token", (uint8_t *)tok, strlen(tok));
+	snprintf(script, sizeof(script), "#!/bin/sh\nprintf '%%s' "
+	    "'{\"accessToken\":\"%s\",\"expires_on\":%lld}'\n", tok,
+	    (long long)time(NULL) + 3000);
+	cr_assert_eq(atr_write_file(cf->az, 0700, script, strlen(script)),
+	    ATR_OK);
+	cr_assert_eq(run("vault-get-cert", get, envcert), 0);
+	cr_assert_eq(run("vault-get-cert-badpw", get, envbadpw), 2);
+	cr_assert_eq(run("vault-get-fed", get, envfed), 0);
+	/* The federated token sent for a client it does not belong to. */
+	cr_assert_eq(run("vault-get-fed-refused", get, envfedbad), 2);
+	cr_assert_eq(run("vault-get-cli", get, envcli), 0);
+	/* A CLI that fails with the token in its error output. */
+	snprintf(script, sizeof(script), "#!/bin/sh\necho 'ERROR: bad %s' "
+	    ">&2\nexit 1\n", tok);
+	cr_assert_eq(atr_write_file(cf->az, 0700, script, strlen(script)),
+	    ATR_OK);
+	cr_assert_eq(run("vault-get-cli-fails", get, envcli), 2);
+	atr_memzero(tok, sizeof(tok));
+	atr_memzero(script, sizeof(script));
+}
+
 Test(secrets, no_secret_in_any_output, .timeout = 900)
 {
 	char smk[600], smkuri[700], cmk[600], cmkuri[700], cmkpub[700];
@@ -188,6 +308,7 @@ Test(secrets, no_secret_in_any_output, .timeout = 900)
 	struct softhsm hsm;
 	struct atr_kv_server *srv = NULL;
 	struct atr_kv_server_opts o;
+	struct credfx cf;
 	struct atr_header *h;
 	size_t len, dl = 0, i;
 	unsigned files = 0, hits;
@@ -284,6 +405,7 @@ Test(secrets, no_secret_in_any_output, .timeout = 900)
 	o.listen = "127.0.0.1:0";
 	o.state_dir = tu_path(dir, "vault");
 	o.token_mode = ATR_KV_TOKEN_VALIDATE;
+	cred_setup(&o, &cf);
 	cr_assert_eq(atr_kv_server_start(&o, &srv), ATR_OK, "%s", atr_detail());
 	secret_cs = (char *)tu_read_file(atr_kv_server_client_secret_path(srv),
 	    &len);
@@ -318,7 +440,8 @@ Test(secrets, no_secret_in_any_output, .timeout = 900)
 	snprintf(kvkey, sizeof(kvkey), "%s/keys/cmk", atr_kv_server_url(srv));
 	{
 		char ca[700], ah[700], tid[200], cid[200];
-		const char *envtok[] = {tokenv, ca, NULL};
+		const char *envtok[] = {tokenv, ca, "ATREST_AZURE_CREDENTIAL=token",
+		    NULL};
 		const char *envcc[] = {"ATREST_AZURE_TOKEN", ca, ah, tid, cid, cse, NULL};
 		const char *envbad[] = {"ATREST_AZURE_TOKEN", ca, ah, tid, cid, csbad,
 		    "ATREST_KV_MAX_RETRIES=0", NULL};
@@ -341,6 +464,7 @@ Test(secrets, no_secret_in_any_output, .timeout = 900)
 		cr_assert_eq(run("vault-rotate", rot, envtok), 0);
 		cr_assert_eq(run("vault-versions", vers, envtok), 0);
 		cr_assert_eq(run("vault-get-badsecret", get, envbad), 2);
+		cred_runs(srv, &cf, kvkey, ca, ah, tid);
 
 		/* 4. Encrypt for every key; open with each; error paths. */
 		{

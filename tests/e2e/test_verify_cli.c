@@ -537,6 +537,7 @@ Test(verify_cli, revocation_drill_disables_and_reenables, .timeout = 180)
 	cr_assert_eq(atr_kv_server_start(&o, &srv), ATR_OK, "%s", atr_detail());
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "test-token-for-the-loopback-vault", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	cr_assert_eq(atr_kv_client_new(atr_kv_server_url(srv), NULL, &c), ATR_OK,
 	    "%s", atr_detail());
 	memset(&p, 0, sizeof(p));

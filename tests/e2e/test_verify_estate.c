@@ -319,6 +319,7 @@ Test(estate, an_interrupted_drill_restores_every_version, .timeout = 240)
 	cr_assert_eq(atr_kv_server_start(&o, &srv), ATR_OK, "%s", atr_detail());
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "test-token-for-the-loopback-vault", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	setenv("ATREST_KV_MAX_RETRIES", "0", 1);
 	cr_assert_eq(atr_kv_client_new(atr_kv_server_url(srv), NULL, &c),
 	    ATR_OK, "%s", atr_detail());

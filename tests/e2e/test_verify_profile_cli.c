@@ -280,6 +280,7 @@ vs_start(struct env *e, struct vs *v)
 	    atr_detail());
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(v->srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "test-token-for-the-loopback-vault", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	cr_assert_eq(atr_kv_client_new(atr_kv_server_url(v->srv), NULL, &c),
 	    ATR_OK, "%s", atr_detail());
 	memset(&p, 0, sizeof(p));

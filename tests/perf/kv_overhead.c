@@ -140,6 +140,7 @@ main(void)
 	}
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "perf-token", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	atr_kv_client_new(atr_kv_server_url(srv), NULL, &c);
 	cr.kty = "RSA";
 	cr.size = 2048;

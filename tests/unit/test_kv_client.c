@@ -1305,6 +1305,7 @@ Test(kv_vault, static_token_from_env)
 	make_key("cmk", NULL, 0, 0, NULL);
 	atr_kv_cache_clear();
 	unsetenv("AZURE_CLIENT_SECRET");
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	cr_assert_eq(tl_kv_mint_token(srv, atr_kv_server_client_id(srv),
 	    NULL, 3600, tok, sizeof(tok)), ATR_OK);
 	setenv("ATREST_AZURE_TOKEN", tok, 1);

@@ -63,6 +63,7 @@ up(void)
 	clear_env();
 	setenv("ATREST_CA_FILE", hs_ca(hs), 1);
 	setenv("ATREST_AZURE_TOKEN", TOKEN, 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	setenv("ATREST_KV_BACKOFF_MS", "1", 1);
 	setenv("ATREST_KV_MAX_BACKOFF_MS", "20", 1);
 	setenv("ATREST_KV_TIMEOUT_MS", "10000", 1);
@@ -604,6 +605,7 @@ static void
 use_client_credentials(void)
 {
 	unsetenv("ATREST_AZURE_TOKEN");
+	unsetenv("ATREST_AZURE_CREDENTIAL");
 	setenv("AZURE_CLIENT_ID", "cid", 1);
 	setenv("AZURE_CLIENT_SECRET", "hostile-test-secret", 1);
 	setenv("AZURE_TENANT_ID", "tid", 1);

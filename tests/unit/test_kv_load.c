@@ -112,6 +112,7 @@ Test(kv_load, ten_thousand_calls_under_faults, .timeout = 600)
 	cr_assert_eq(atr_kv_server_start(&o, &srv), ATR_OK, "%s", atr_detail());
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "load-test-token", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	setenv("ATREST_KV_BACKOFF_MS", "1", 1);
 	setenv("ATREST_KV_MAX_BACKOFF_MS", "10", 1);
 	unsetenv("ATREST_KV_MAX_RETRIES");

@@ -188,6 +188,7 @@ hsm_start_with(const char *resource)
 	atr_memzero(secret, n);
 	free(secret);
 	unsetenv("ATREST_AZURE_TOKEN");
+	unsetenv("ATREST_AZURE_CREDENTIAL");
 	unsetenv("ATREST_IMDS_ENDPOINT");
 	unsetenv("IDENTITY_ENDPOINT");
 	unsetenv("ATREST_KV_DISABLE_CHALLENGE_VERIFY");
@@ -328,6 +329,7 @@ Test(mhsm_vault, token_for_the_vault_audience_is_refused)
 	cr_assert_eq(tl_kv_mint_token(srv, NULL, "https://vault.azure.net",
 	    600, t, sizeof(t)), ATR_OK);
 	setenv("ATREST_AZURE_TOKEN", t, 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	c = hsm_client();
 	cr_assert_eq(atr_kv_get_key(c, "cmk", NULL, k), ATR_ERR_UNAUTHORIZED);
 	cr_assert(strstr(atr_detail(), "AKV10022") != NULL, "%s",
@@ -336,12 +338,14 @@ Test(mhsm_vault, token_for_the_vault_audience_is_refused)
 	cr_assert_eq(tl_kv_mint_token(srv, NULL, "https://managedhsm.azure.net",
 	    600, t, sizeof(t)), ATR_OK);
 	setenv("ATREST_AZURE_TOKEN", t, 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	c = hsm_client();
 	cr_assert_eq(atr_kv_get_key(c, "cmk", NULL, k), ATR_OK, "%s",
 	    atr_detail());
 	cr_assert_str_eq(k->kty, "RSA-HSM");
 	atr_memzero(t, sizeof(t));
 	unsetenv("ATREST_AZURE_TOKEN");
+	unsetenv("ATREST_AZURE_CREDENTIAL");
 	atr_kv_client_free(c);
 	free(k);
 }

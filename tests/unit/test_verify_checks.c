@@ -1259,6 +1259,7 @@ vx_start(struct vx *v, int purge_protection)
 	snprintf(v->url, sizeof(v->url), "%s", atr_kv_server_url(v->srv));
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(v->srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "test-token-for-the-loopback-vault", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	setenv("ATREST_KV_MAX_RETRIES", "0", 1);
 	setenv("ATREST_KV_BACKOFF_MS", "1", 1);
 	atr_kv_cache_clear();

@@ -208,6 +208,7 @@ vx_start_opts(struct vx *v, int purge_protection, int days, int protsub)
 	snprintf(v->url, sizeof(v->url), "%s", atr_kv_server_url(v->srv));
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(v->srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "test-token-for-the-loopback-vault", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	setenv("ATREST_KV_MAX_RETRIES", "0", 1);
 	setenv("ATREST_KV_BACKOFF_MS", "1", 1);
 	atr_kv_cache_clear();
@@ -635,6 +636,7 @@ Test(rotation, a_policy_of_another_key_or_vault_is_refused)
 	cr_assert_not_null(hs);
 	setenv("ATREST_CA_FILE", hs_ca(hs), 1);
 	setenv("ATREST_AZURE_TOKEN", "hostile-test-token", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	setenv("ATREST_KV_MAX_RETRIES", "0", 1);
 	atr_kv_cache_clear();
 	cr_assert_eq(atr_kv_client_new(hs_url(hs), NULL, &c), ATR_OK, "%s",

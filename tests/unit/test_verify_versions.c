@@ -56,6 +56,7 @@ est_start(struct est *e)
 	snprintf(e->url, sizeof(e->url), "%s", atr_kv_server_url(e->srv));
 	setenv("ATREST_CA_FILE", atr_kv_server_ca_path(e->srv), 1);
 	setenv("ATREST_AZURE_TOKEN", "test-token-for-the-loopback-vault", 1);
+	setenv("ATREST_AZURE_CREDENTIAL", "token", 1);
 	setenv("ATREST_KV_MAX_RETRIES", "0", 1);
 	setenv("ATREST_KV_BACKOFF_MS", "1", 1);
 	atr_kv_cache_clear();
