@@ -78,13 +78,13 @@ read_example(const char *name)
 static int
 atrest_out(const char *const *args, const char *out)
 {
-	const char *argv[16];
+	const char *argv[24];
 	struct tu_run_opts o;
 	size_t i;
 
 	memset(&o, 0, sizeof(o));
 	argv[0] = bin();
-	for (i = 0; args[i] != NULL && i < 14; i++)
+	for (i = 0; args[i] != NULL && i < 22; i++)
 		argv[i + 1] = args[i];
 	argv[i + 1] = NULL;
 	o.stdout_path = out;
@@ -448,4 +448,314 @@ Test(examples, job_has_workload_identity_and_matching_shards)
 	    "\"$ATREST_IMAGE\" .") != NULL, "the image is the Dockerfile's");
 	free(r);
 	free(t);
+}
+
+/* ---- the scripts run for real ------------------------------------- */
+
+struct run_env {
+	char *dir, *bindir, *store, *manifest, *fk, *cmk, *log;
+	char path[4096];
+};
+
+static int
+sh_run(const struct run_env *r, const char *shell, const char *script,
+    const char *const *env)
+{
+	const char *argv[] = {shell, script, NULL};
+	struct tu_run_opts o;
+
+	memset(&o, 0, sizeof(o));
+	o.stdout_path = r->log;
+	o.stderr_path = r->log;
+	o.env = env;
+	o.timeout_ms = 120000;
+	return tu_run(argv, &o);
+}
+
+/* A store of 171 objects (no shard of 16 is empty), its manifest,
+ * a fingerprint key, `atrest` on PATH, and one run's report. */
+static void
+run_env_init(struct run_env *r, int in_data)
+{
+	const char *pth = getenv("PATH");
+	char *plain, *key, *src, *link;
+	uint8_t *b;
+	size_t n;
+
+	memset(r, 0, sizeof(*r));
+	r->dir = tu_tmpdir("examples-run");
+	cr_assert_not_null(r->dir);
+	r->log = tu_path(r->dir, "log");
+	r->bindir = tu_path(r->dir, "bin");
+	cr_assert_eq(mkdir(r->bindir, 0700), 0);
+	link = tu_path(r->bindir, "atrest");
+	cr_assert_eq(symlink(bin(), link), 0);
+	free(link);
+	snprintf(r->path, sizeof(r->path), "PATH=%s:%s", r->bindir,
+	    pth != NULL ? pth : "/usr/bin:/bin");
+	/* at DIR/data/store for the Job, whose volume is /data/store */
+	r->store = tu_path(r->dir, in_data ? "data/store" : "store");
+	if (in_data) {
+		char *d = tu_path(r->dir, "data"), *m = tu_path(r->dir,
+		    "manifest");
+
+		cr_assert_eq(mkdir(d, 0700), 0);
+		cr_assert_eq(mkdir(m, 0700), 0);
+		free(d);
+		free(m);
+	}
+	r->manifest = tu_path(r->dir, in_data ? "manifest/manifest.json" :
+	    "plain.manifest.json");
+	r->fk = tu_path(r->dir, "fk.key");
+	cr_assert_eq(tu_write_file(r->fk, "000102030405060708090a0b0c0d0e0f"
+	    "101112131415161718191a1b1c1d1e1f\n", 65), 0);
+	src = root_path("fixtures/verify/small/keys/TEST-ONLY-cmk-rsa3072.pem");
+	key = tu_path(r->dir, "cmk.pem");
+	b = tu_read_file(src, &n);
+	cr_assert_not_null(b, "%s", src);
+	cr_assert_eq(tu_write_file(key, b, n), 0);
+	free(b);
+	free(src);
+	r->cmk = malloc(strlen(key) + 6);
+	cr_assert_not_null(r->cmk);
+	snprintf(r->cmk, strlen(key) + 6, "file:%s", key);
+	free(key);
+	plain = tu_path(r->dir, "plain");
+	{
+		const char *a[] = {"verify", "fixture", "--seed", "3",
+		    "--patients", "40", "--journeys", "40", "--blobs", "4",
+		    "--rows", "2", "--manifest", r->manifest, plain, NULL};
+		const char *e[] = {"encrypt", "-k", r->cmk, "-o", r->store,
+		    plain, NULL};
+		const char *v[] = {"verify", "-q", "-k", r->cmk, "-m",
+		    r->manifest, "--fingerprint-key", r->fk, "--json", NULL,
+		    r->store, NULL};
+		char *one = tu_path(r->dir, "one.json");
+
+		cr_assert_eq(atrest_out(a, r->log), 0, "%s", slurp(r->log));
+		cr_assert_eq(atrest_out(e, r->log), 0, "%s", slurp(r->log));
+		v[9] = one;
+		cr_assert_eq(atrest_out(v, r->log), 0, "%s", slurp(r->log));
+		free(one);
+	}
+	free(plain);
+}
+
+static void
+run_env_free(struct run_env *r)
+{
+	tu_rmtree(r->dir);
+	free(r->dir);
+	free(r->bindir);
+	free(r->store);
+	free(r->manifest);
+	free(r->fk);
+	free(r->cmk);
+	free(r->log);
+}
+
+/* The merged report (path) equals the single run's, "run" aside. */
+static void
+assert_merged_equals_one(const struct run_env *r, const char *path)
+{
+	char *one = tu_path(r->dir, "one.json"), *a = slurp(one),
+	    *b = slurp(path);
+	cJSON *x = cJSON_Parse(a), *y = cJSON_Parse(b);
+
+	cr_assert(x != NULL && y != NULL);
+	cJSON_DeleteItemFromObjectCaseSensitive(x, "run");
+	cJSON_DeleteItemFromObjectCaseSensitive(y, "run");
+	cr_assert(cJSON_Compare(x, y, 1), "the merged report differs from "
+	    "one run");
+	cJSON_Delete(x);
+	cJSON_Delete(y);
+	free(a);
+	free(b);
+	free(one);
+}
+
+Test(examples, slurm_array_and_merge_equal_one_run, .timeout = 300)
+{
+	struct run_env r;
+	char *t = read_example("slurm-verify.sh"), *verify, *merge, *rep;
+	char e_key[4200], e_store[4200], e_man[4200], e_fk[4200], e_rep[4200];
+	char e_id[64], e_max[64], *at;
+	long n, k;
+
+	/* "#SBATCH --array=1-N": the array starts at 1 */
+	at = strstr(t, "#SBATCH --array=");
+	cr_assert_not_null(at);
+	cr_assert(strncmp(at + 16, "1-", 2) == 0, "the array starts at 1");
+	n = strtol(at + 18, NULL, 10);
+	cr_assert_gt(n, 1);
+	run_env_init(&r, 0);
+	rep = tu_path(r.dir, "reports");
+	cr_assert_eq(mkdir(rep, 0700), 0);
+	verify = root_path("docs/examples/slurm-verify.sh");
+	merge = root_path("docs/examples/slurm-merge.sh");
+	snprintf(e_key, sizeof(e_key), "ATREST_KEY=%s", r.cmk);
+	snprintf(e_store, sizeof(e_store), "ATREST_STORE=%s", r.store);
+	snprintf(e_man, sizeof(e_man), "ATREST_MANIFEST=%s", r.manifest);
+	snprintf(e_fk, sizeof(e_fk), "ATREST_FK=%s", r.fk);
+	snprintf(e_rep, sizeof(e_rep), "ATREST_REPORTS=%s", rep);
+	snprintf(e_max, sizeof(e_max), "SLURM_ARRAY_TASK_MAX=%ld", n);
+	for (k = 1; k <= n; k++) {
+		const char *env[] = {r.path, e_key, e_store, e_man, e_fk, e_rep,
+		    "SLURM_ARRAY_TASK_MIN=1", e_max, e_id,
+		    "SLURM_CPUS_PER_TASK=2", NULL};
+		int rc;
+
+		snprintf(e_id, sizeof(e_id), "SLURM_ARRAY_TASK_ID=%ld", k);
+		rc = sh_run(&r, "bash", verify, env);
+		cr_assert_eq(rc, 0, "task %ld: exit %d: %s", k, rc,
+		    slurp(r.log));
+	}
+	{
+		const char *env[] = {r.path, e_rep, NULL};
+		char *merged = tu_path(rep, "report.json");
+		int rc = sh_run(&r, "bash", merge, env);
+
+		cr_assert_eq(rc, 0, "merge: exit %d: %s", rc, slurp(r.log));
+		assert_merged_equals_one(&r, merged);
+		free(merged);
+	}
+	free(verify);
+	free(merge);
+	free(rep);
+	free(t);
+	run_env_free(&r);
+}
+
+/* The block scalar under "args:" of a YAML container ("- |" then lines
+ * indented deeper), dedented, with every mountPath P of the file
+ * written as root+P: a pod's script runnable on this host. */
+static char *
+job_script(const char *yaml, const char *root)
+{
+	const char *a = strstr(yaml, "args:\n"), *l, *m;
+	char *out, mounts[16][64];
+	size_t nm = 0, o = 0, cap, ind = 0, i;
+
+	cr_assert_not_null(a, "no args:");
+	for (m = yaml; (m = strstr(m, "mountPath: ")) != NULL && nm < 16;
+	    m++)
+		snprintf(mounts[nm++], sizeof(mounts[0]), "%.*s",
+		    (int)strcspn(m + 11, ",}\n "), m + 11);
+	l = strchr(a, '\n') + 1;
+	cr_assert(strstr(l, "- |\n") == l + strspn(l, " "), "not a block");
+	cap = strlen(yaml) * 2 + strlen(root) * 64;
+	out = malloc(cap);
+	cr_assert_not_null(out);
+	for (l = strchr(l, '\n') + 1; *l != '\0';) {
+		const char *e = strchr(l, '\n'), *c;
+		size_t sp = strspn(l, " ");
+
+		if (ind == 0)
+			ind = sp;
+		if (e == NULL || sp < ind || sp == (size_t)(e - l))
+			break;
+		for (c = l + ind; c < e;) {
+			for (i = 0; i < nm; i++)
+				if (strncmp(c, mounts[i], strlen(mounts[i])) == 0
+				    && strchr("/\" \n", c[strlen(mounts[i])]))
+					break;
+			if (i < nm) {
+				o += (size_t)snprintf(out + o, cap - o, "%s",
+				    root);
+				memcpy(out + o, c, strlen(mounts[i]));
+				o += strlen(mounts[i]);
+				c += strlen(mounts[i]);
+			} else {
+				out[o++] = *c++;
+			}
+		}
+		out[o++] = '\n';
+		l = e + 1;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static void
+write_job_script(const struct run_env *r, const char *yaml_name,
+    const char *to)
+{
+	char *y = read_example(yaml_name), *s = job_script(y, r->dir);
+
+	cr_assert_eq(tu_write_file(to, s, strlen(s)), 0);
+	free(s);
+	free(y);
+}
+
+static char *
+mk(const struct run_env *r, const char *rel)
+{
+	char *p = tu_path(r->dir, rel);
+
+	cr_assert_eq(mkdir(p, 0700), 0, "%s", p);
+	return p;
+}
+
+Test(examples, k8s_job_indices_and_merge_equal_one_run, .timeout = 300)
+{
+	struct run_env r;
+	char *y, *vs, *ms, *sec, *priv, *tmp, *rep, *fk, *b;
+	char e_key[4200], e_tmp[4200], e_idx[64];
+	long n, i;
+	size_t len;
+
+	run_env_init(&r, 1);
+	y = read_example("k8s-verify-job.yaml");
+	n = yaml_num(y, "completions: ");
+	cr_assert(strstr(y, "- name: ATREST_KEY\n") != NULL);
+	free(y);
+	/* the volumes, below r.dir; the store is at data/store already */
+	/* /manifest/manifest.json: made so by run_env_init */
+	sec = mk(&r, "secrets");
+	fk = tu_path(sec, "fk.key");
+	b = (char *)tu_read_file(r.fk, &len);
+	cr_assert_eq(tu_write_file(fk, b, len), 0);
+	free(b);
+	priv = tu_path(r.dir, "run");
+	cr_assert_eq(mkdir(priv, 0700), 0);
+	free(priv);
+	priv = mk(&r, "run/atrest");
+	tmp = mk(&r, "tmp");
+	rep = mk(&r, "reports");
+	vs = tu_path(r.dir, "verify.sh");
+	ms = tu_path(r.dir, "merge.sh");
+	write_job_script(&r, "k8s-verify-job.yaml", vs);
+	write_job_script(&r, "k8s-verify-merge-job.yaml", ms);
+	snprintf(e_key, sizeof(e_key), "ATREST_KEY=%s", r.cmk);
+	snprintf(e_tmp, sizeof(e_tmp), "TMPDIR=%s", tmp);
+	for (i = 0; i < n; i++) {
+		const char *env[] = {r.path, e_key, e_tmp, e_idx, NULL};
+		char *pf = tu_path(priv, "fk.key");
+		int rc;
+
+		/* a fresh pod: an empty memory volume */
+		unlink(pf);
+		free(pf);
+		snprintf(e_idx, sizeof(e_idx), "JOB_COMPLETION_INDEX=%ld", i);
+		rc = sh_run(&r, "sh", vs, env);
+		cr_assert_eq(rc, 0, "index %ld: exit %d: %s", i, rc,
+		    slurp(r.log));
+	}
+	{
+		const char *env[] = {r.path, NULL};
+		char *merged = tu_path(rep, "report.json");
+		int rc = sh_run(&r, "sh", ms, env);
+
+		cr_assert_eq(rc, 0, "merge: exit %d: %s", rc, slurp(r.log));
+		assert_merged_equals_one(&r, merged);
+		free(merged);
+	}
+	free(vs);
+	free(ms);
+	free(sec);
+	free(fk);
+	free(priv);
+	free(tmp);
+	free(rep);
+	run_env_free(&r);
 }
