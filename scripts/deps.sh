@@ -10,6 +10,7 @@ pkgs=(
 	age gnuplot-nox
 	clang clang-tidy libclang-rt-14-dev valgrind
 	libxml2-utils
+	parallel
 )
 
 missing=()
