@@ -376,6 +376,8 @@ check_opened(struct obj *o)
 	E->dec->dec_free(o->d);
 	o->d = NULL;
 	eng_judge_stats(w, j, proven);
+	if (proven)
+		w->stats[VS_D_PROVEN]++;
 	/* The header is not ciphertext: rescanned once every key and
 	 * shingle of the store is known. */
 	if (proven)

@@ -121,6 +121,9 @@ const struct vfy_stat_def vfy_stat_defs[VS__COUNT] = {
 	[VS_R_CONFIGURED] = {VFY_RECIPIENTS, "objects_with_configured_key", SUM, 0},
 	[VS_D_ATTEMPTED] = {VFY_DECRYPT, "attempted", SUM, 0},
 	[VS_D_OPENED] = {VFY_DECRYPT, "opened", SUM, 0},
+	/* opened and every frame authenticated: "opened" alone proves
+	 * only that the header's stanza unwrapped */
+	[VS_D_PROVEN] = {VFY_DECRYPT, "proven", SUM, 0},
 	[VS_D_FRAMES] = {VFY_DECRYPT, "frames", SUM, 0},
 	[VS_D_PLAIN_BYTES] = {VFY_DECRYPT, "plaintext_bytes", SUM, 0},
 	[VS_D_AUTH_FAILED] = {VFY_DECRYPT, "auth_failed", SUM, 0},

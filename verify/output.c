@@ -247,11 +247,12 @@ json_summary(struct vfy_out *o, const struct vfy_report *r)
 	    (unsigned long long)t[1], (unsigned long long)t[0],
 	    (long long)r->stats[VS_FILES], (long long)r->stats[VS_ENVELOPES],
 	    (long long)r->stats[VS_D_OPENED], (long long)r->stats[VS_BYTES]);
-	/* "opened" counts the objects proven by decryption; a run that
-	 * proved none says why (docs/VERIFY.md "Exit status"). */
+	/* "opened" counts objects whose header opened; "proven" those whose
+	 * every frame also authenticated.  A run that proved none says why
+	 * (docs/VERIFY.md "Exit status"). */
 	vfy_out_fmt(o, ", \"proven_by_decryption\": %lld, "
 	    "\"nothing_verified\": %s, \"nothing_verified_reason\": ",
-	    (long long)r->stats[VS_D_OPENED],
+	    (long long)r->stats[VS_D_PROVEN],
 	    vfy_nothing_verified(r)[0] ? "true" : "false");
 	vfy_out_json_str(o, vfy_nothing_verified(r));
 	vfy_out_str(o, "},\n");
@@ -716,8 +717,8 @@ vfy_write_text(const struct vfy_report *r, FILE *f,
 		fprintf(f, " (merged from %u reports)", r->merged_from);
 	fputc('\n', f);
 	fprintf(f, "  %lld object%s proven by decryption\n",
-	    (long long)r->stats[VS_D_OPENED],
-	    r->stats[VS_D_OPENED] == 1 ? "" : "s");
+	    (long long)r->stats[VS_D_PROVEN],
+	    r->stats[VS_D_PROVEN] == 1 ? "" : "s");
 	if (r->revocation_drill)
 		fprintf(f, "  revocation drill: %lld key version%s disabled, "
 		    "%lld objects tried, %lld opened, latency %lld ms, "

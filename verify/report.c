@@ -495,7 +495,7 @@ vfy_nothing_verified(const struct vfy_report *r)
 	if (r->stats[VS_FILES] == 0)
 		return "the store holds no file (an empty directory or only "
 		    "empty directories: a failed mount?)";
-	if (r->stats[VS_D_OPENED] > 0)
+	if (r->stats[VS_D_PROVEN] > 0)
 		return "";
 	/* The caller's own drill (the primary key already disabled):
 	 * the evidence is that every object was tried and none opened. */

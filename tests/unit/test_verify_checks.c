@@ -472,6 +472,11 @@ Test(decrypt, tampered_lost_and_changed_objects_fail)
 	cr_assert_eq(vfy_report_stat(r, "decrypt.manifest_missing"), 1);
 	cr_assert_eq(vfy_report_stat(r, "decrypt.manifest_mismatch"), 1);
 	cr_assert_eq(vfy_report_stat(r, "decrypt.auth_failed"), 1);
+	/* The tampered object's header opened, its frame did not: it is
+	 * opened but not proven (the summary's proven_by_decryption). */
+	cr_assert_eq(vfy_report_stat(r, "decrypt.proven"),
+	    vfy_report_stat(r, "decrypt.opened") - 1);
+	cr_assert_gt(vfy_report_stat(r, "decrypt.proven"), 0);
 	cr_assert_eq(vfy_report_exit(r), 1);
 	vfy_report_free(r);
 	fx_free(&f);
