@@ -4,8 +4,9 @@
  *
  * The loopback vault runs in this process in --token-mode validate with
  * added latency; the commands get a token minted for a short lifetime
- * in ATREST_AZURE_TOKEN, which cannot be renewed, so the vault answers
- * 401 once it has expired, partway through the run.  Every command must
+ * in ATREST_AZURE_TOKEN, which cannot be renewed: once it has expired,
+ * partway through the run, the client refuses to send it (or the vault
+ * answers 401), naming the variable once.  Every command must
  * then stop at the first refusal: the reason said once, exit 2, nothing
  * half-written (verify: the report says incomplete; encrypt, decrypt and
  * rewrap: every output is complete or absent, no temporary file left;
@@ -248,14 +249,14 @@ Test(cred_midrun, verify_stops_once_and_reports_incomplete)
 	/* Said once, on stderr, with the vault's reason. */
 	cr_assert_eq(count(err, "stopped:"), 1, "%s", err);
 	cr_assert_eq(count(err, "\n"), 1, "more than one line: %s", err);
-	cr_assert_eq(count(err, "401"), 1, "%s", err);
+	cr_assert_eq(count(err, "ATREST_AZURE_TOKEN"), 1, "%s", err);
 	cr_assert_eq(count(out, "key-service"), 0, "a finding per object: %s",
 	    out);
 	rep = (char *)tu_read_file(json, NULL);
 	cr_assert_not_null(rep, "no report");
 	cr_assert_not_null(strstr(rep, "\"incomplete\": true"), "%s", rep);
 	cr_assert_not_null(strstr(rep, "\"status\": \"incomplete\""));
-	cr_assert_eq(count(rep, "401"), 1, "%s", rep);
+	cr_assert_eq(count(rep, "ATREST_AZURE_TOKEN"), 1, "%s", rep);
 	cr_assert_eq(count(rep, "decrypt.key-service"), 0);
 	/* Not reached is not missing: no finding about unread objects. */
 	cr_assert_eq(count(rep, "decrypt.missing"), 0);
@@ -282,7 +283,7 @@ Test(cred_midrun, decrypt_tree_stops_once_nothing_half_written)
 	short_token(2, t, sizeof(t));
 	rc = run(d, env, NULL, &err);
 	cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
-	cr_assert_eq(count(err, "401"), 1, "%s", err);
+	cr_assert_eq(count(err, "ATREST_AZURE_TOKEN"), 1, "%s", err);
 	no_tmp(outd);
 	/* Every plaintext written is whole. */
 	n = 0;
@@ -323,7 +324,7 @@ Test(cred_midrun, encrypt_tree_stops_once_nothing_half_written)
 	short_token(2, t, sizeof(t));
 	rc = run(en, env, NULL, &err);
 	cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
-	cr_assert_eq(count(err, "401"), 1, "%s", err);
+	cr_assert_eq(count(err, "ATREST_AZURE_TOKEN"), 1, "%s", err);
 	no_tmp(outd);
 	slow_vault("");
 	n = outputs_complete(outd, plain);
@@ -350,7 +351,7 @@ Test(cred_midrun, rewrap_stops_once_done_stays_done)
 	short_token(2, t, sizeof(t));
 	rc = run(rw, env, NULL, &err);
 	cr_assert_eq(rc, 2, "exit %d: %s", rc, err);
-	cr_assert_eq(count(err, "401"), 1, "%s", err);
+	cr_assert_eq(count(err, "ATREST_AZURE_TOKEN"), 1, "%s", err);
 	cr_assert_not_null(strstr(err, "stopped at the credential failure"),
 	    "%s", err);
 	m = strstr(err, "atrest rewrap: ");
@@ -394,7 +395,7 @@ Test(cred_midrun, bench_stops_with_exit_2)
 	short_token(2, t, sizeof(t));
 	rc = run(b, env, &out, &err);
 	cr_assert_eq(rc, 2, "exit %d\n%s\n%s", rc, out, err);
-	cr_assert_eq(count(err, "401"), 1, "%s", err);
+	cr_assert_eq(count(err, "ATREST_AZURE_TOKEN"), 1, "%s", err);
 	free(out);
 	free(err);
 }
