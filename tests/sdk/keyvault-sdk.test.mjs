@@ -452,6 +452,19 @@ describe("identity: certificate and federated clients (docs/VAULT.md)", () => {
 		await wrapRoundTrip(cred, "sdk-cert-chain");
 	});
 
+	it("ClientCertificateCredential asks again for another scope: msal-node sends the same assertion (same jti) and gets a token", async () => {
+		const rec = tokenRecorder();
+		const cred = certCredential(CERT_PEM, { additionalPolicies: rec.additionalPolicies });
+		const t1 = await cred.getToken(SCOPE);
+		const t2 = await cred.getToken("https://managedhsm.azure.net/.default");
+		assert.equal(jwtClaims(t1.token).aud, "https://vault.azure.net");
+		assert.equal(jwtClaims(t2.token).aud, "https://managedhsm.azure.net");
+		const sent = rec.seen.map((r) => r.form.client_assertion);
+		assert.equal(sent.length, 2, "two token requests on the wire");
+		assert.equal(jwtClaims(sent[0]).jti, jwtClaims(sent[1]).jti,
+		    "msal-node reuses its assertion for its 10 minutes (ClientAssertion.getJwt)");
+	});
+
 	it("ClientCertificateCredential with a certificate the client was not registered with: AADSTS700027", async () => {
 		await expectAadsts(certCredential(OTHER_CERT_PEM).getToken(SCOPE), "700027");
 		await expectAadsts(certCredential(OTHER_CERT_PEM, { sendCertificateChain: true }).getToken(SCOPE), "700027");
