@@ -10,8 +10,11 @@
 # - Installs the locked packages into tests/sdk/node_modules with "npm ci"
 #   when they are missing or older than the lock file ("npm install" when
 #   there is no lock file yet); fails clearly if the registry is unreachable.
+# - Makes a client certificate (openssl) and a federated issuer key, JWKS
+#   and token (atrest vault federated-token) in the temporary directory.
 # - Starts the server on 127.0.0.1:0 with a fresh state directory, the admin
-#   API and a managed identity, runs the tests with NODE_EXTRA_CA_CERTS set to
+#   API, a managed identity, a certificate client and a federated client,
+#   runs the tests with NODE_EXTRA_CA_CERTS set to
 #   its test CA, stops it, cleans up.
 # - Ends with node's summary and one line "sdk: N passed, N failed".
 set -uo pipefail
@@ -69,8 +72,39 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mi_id=$(node -p 'require("node:crypto").randomUUID()')
+
+# A certificate client and a federated (workload identity) client, for
+# @azure/identity's ClientCertificateCredential, WorkloadIdentityCredential
+# and ClientAssertionCredential (docs/VAULT.md, "Certificate and federated
+# clients").  The certificate PEM holds the certificate and its key, the
+# form ClientCertificateCredential's certificatePath takes; a second one,
+# never registered, is for the refusal test.  The issuer key signs the
+# federated tokens, its public JWKS is what the server checks them with.
+cert_id=$(node -p 'require("node:crypto").randomUUID()')
+fed_id=$(node -p 'require("node:crypto").randomUUID()')
+fed_issuer=https://oidc.atrest.test/$(node -p 'require("node:crypto").randomUUID()')
+fed_subject=system:serviceaccount:sdk:atrest-sdk-test
+mkdir -m 700 "$tmp/id" || exit 2
+for c in cert other-cert; do
+	if ! openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj "/CN=atrest sdk $c" \
+		-keyout "$tmp/id/$c.key" -out "$tmp/id/$c.crt" >/dev/null 2>&1; then
+		echo "sdk: FAILED: openssl could not make the test certificate $c" >&2
+		exit 1
+	fi
+	cat "$tmp/id/$c.crt" "$tmp/id/$c.key" >"$tmp/id/$c.pem"
+done
+if ! "$atrest" vault federated-token --issuer-key "$tmp/id/issuer.pem" \
+	--issuer "$fed_issuer" --subject "$fed_subject" \
+	--jwks "$tmp/id/jwks.json" --out "$tmp/id/federated-token"; then
+	echo "sdk: FAILED: atrest vault federated-token did not make a token" >&2
+	exit 1
+fi
+
 if ! facts=$(ATREST_BIN=$atrest bash scripts/vault-start.sh "$state" --listen 127.0.0.1:0 \
-	--admin --managed-identity "$mi_id" --verbose); then
+	--admin --managed-identity "$mi_id" \
+	--client-cert "$cert_id:$tmp/id/cert.crt" \
+	--federated "$fed_id:$fed_issuer:$tmp/id/jwks.json" \
+	--federated-subject "$fed_subject" --verbose); then
 	echo "sdk: FAILED: atrest vault serve did not start" >&2
 	exit 1
 fi
@@ -79,6 +113,10 @@ fi
 eval "$(printf '%s\n' "$facts" | grep '^VAULT_')"
 export VAULT_URL VAULT_CA VAULT_TENANT VAULT_CLIENT_ID VAULT_CLIENT_SECRET_FILE \
 	VAULT_ADMIN_TOKEN_FILE VAULT_MI_CLIENT_ID
+export VAULT_CERT_CLIENT_ID=$cert_id VAULT_CERT_PEM=$tmp/id/cert.pem \
+	VAULT_OTHER_CERT_PEM=$tmp/id/other-cert.pem VAULT_FED_CLIENT_ID=$fed_id \
+	VAULT_FED_ISSUER=$fed_issuer VAULT_FED_SUBJECT=$fed_subject \
+	VAULT_FED_ISSUER_KEY=$tmp/id/issuer.pem VAULT_FED_TOKEN_FILE=$tmp/id/federated-token
 export ATREST_BIN=$atrest NODE_EXTRA_CA_CERTS=$VAULT_CA
 unset AZURE_CLIENT_ID AZURE_CLIENT_SECRET AZURE_TENANT_ID AZURE_AUTHORITY_HOST \
 	AZURE_POD_IDENTITY_AUTHORITY_HOST AZURE_FEDERATED_TOKEN_FILE IDENTITY_ENDPOINT \

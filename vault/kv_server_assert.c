@@ -8,7 +8,8 @@
  * https://learn.microsoft.com/en-us/entra/identity-platform/certificate-credentials)
  * signs with the key of a registered certificate: header alg RS256 or
  * PS256 and x5t#S256 (or the older x5t) naming it; claims aud = the
- * token endpoint, iss = sub = the client id, jti unique, exp and nbf.
+ * token endpoint, iss = sub = the client id, exp and nbf, and a jti no
+ * other assertion used.
  * A federated client ("Workload identity federation",
  * https://learn.microsoft.com/en-us/entra/workload-id/workload-identity-federation)
  * presents a token of an external issuer: signed by a key of the
@@ -465,23 +466,36 @@ aud_has(const cJSON *claims, const char *want)
 }
 
 /*
- * Spends jti of client id until exp: -1 when it was spent before (RFC
- * 7523 3, item 7) or the cache is full of live entries.
+ * Spends jti of client id until exp: -1 when another assertion spent
+ * it before (RFC 7523 3, item 7) or the cache is full of live entries.
+ *
+ * The same assertion (byte for byte) presented again is accepted until
+ * its exp.  Microsoft's own libraries do that: msal-node signs one
+ * assertion per certificate and sends it with every token request
+ * until it is within its 10 minutes (ClientAssertion.getJwt,
+ * https://github.com/AzureAD/microsoft-authentication-library-for-js/blob/dev/lib/msal-node/src/client/ClientAssertion.ts),
+ * so @azure/identity's ClientCertificateCredential asking for a second
+ * scope sends the jti it sent for the first, and Entra ID answers it;
+ * RFC 7523 3 item 7 makes the replay check a MAY.  A different
+ * assertion that reuses a jti is still refused.
  */
 static int
 jti_spend(struct atr_kv_server *s, const char *id, const char *jti,
-    int64_t exp, struct kvs_assert_fail *f)
+    const char *jwt, int64_t exp, struct kvs_assert_fail *f)
 {
-	uint8_t h[32];
+	uint8_t h[32], a[32];
 	int64_t now = kvs_now(s);
 	size_t i, k;
-	int rc = 0;
+	int rc = 0, again = 0;
 	EVP_MD_CTX *m = EVP_MD_CTX_new();
 
 	if (m == NULL || EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1 ||
 	    EVP_DigestUpdate(m, id, strlen(id) + 1) != 1 ||
 	    EVP_DigestUpdate(m, jti, strlen(jti)) != 1 ||
-	    EVP_DigestFinal_ex(m, h, NULL) != 1) {
+	    EVP_DigestFinal_ex(m, h, NULL) != 1 ||
+	    EVP_DigestInit_ex(m, EVP_sha256(), NULL) != 1 ||
+	    EVP_DigestUpdate(m, jwt, strlen(jwt)) != 1 ||
+	    EVP_DigestFinal_ex(m, a, NULL) != 1) {
 		EVP_MD_CTX_free(m);
 		return fail(f, 500, "server_error", 50000, "Cannot record "
 		    "the assertion.");
@@ -493,13 +507,20 @@ jti_spend(struct atr_kv_server *s, const char *id, const char *jti,
 	for (i = k = 0; s->jti != NULL && i < s->njti; i++) {
 		if (s->jti[i].exp + SKEW < now)
 			continue;           /* expired: dropped */
-		if (memcmp(s->jti[i].h, h, sizeof(h)) == 0)
-			rc = 1;
+		if (memcmp(s->jti[i].h, h, sizeof(h)) == 0) {
+			if (memcmp(s->jti[i].a, a, sizeof(a)) == 0)
+				again = 1;
+			else
+				rc = 1;
+		}
 		s->jti[k++] = s->jti[i];
 	}
 	s->njti = k;
-	if (rc == 0 && s->jti != NULL && s->njti < KVS_JTI_MAX) {
+	if (rc == 0 && again) {
+		;                   /* already recorded, until its exp */
+	} else if (rc == 0 && s->jti != NULL && s->njti < KVS_JTI_MAX) {
 		memcpy(s->jti[s->njti].h, h, sizeof(h));
+		memcpy(s->jti[s->njti].a, a, sizeof(a));
 		s->jti[s->njti++].exp = exp;
 	} else if (rc == 0) {
 		rc = 2;
@@ -509,8 +530,8 @@ jti_spend(struct atr_kv_server *s, const char *id, const char *jti,
 		/* Entra's public error list names no code of its own for a
 		 * replay; AADSTS50013 is its "InvalidAssertion". */
 		return fail(f, 401, "invalid_client", 50013, "Assertion is "
-		    "invalid: its jti '%.64s' was already used; a client "
-		    "assertion may be used once (RFC 7523 section 3).", jti);
+		    "invalid: its jti '%.64s' was already used by another "
+		    "assertion (RFC 7523 section 3).", jti);
 	if (rc == 2)
 		return fail(f, 503, "temporarily_unavailable", 90033, "Too "
 		    "many unexpired client assertions; retry later.");
@@ -521,7 +542,8 @@ jti_spend(struct atr_kv_server *s, const char *id, const char *jti,
  * times, jti. */
 static int
 cert_claims(struct atr_kv_server *s, const struct kvs_client *c,
-    const struct jwt *t, const char *endpoint, struct kvs_assert_fail *f)
+    const struct jwt *t, const char *jwt, const char *endpoint,
+    struct kvs_assert_fail *f)
 {
 	const char *iss = jstr(t->claims, "iss"), *sub = jstr(t->claims, "sub");
 	const char *jti = jstr(t->claims, "jti");
@@ -543,7 +565,7 @@ cert_claims(struct atr_kv_server *s, const struct kvs_client *c,
 	if (jti == NULL || *jti == '\0' || strlen(jti) > 256)
 		return fail(f, 401, "invalid_client", 50013, "Assertion is "
 		    "invalid: it has no 'jti' claim of 1 to 256 characters.");
-	return jti_spend(s, c->id, jti, exp, f);
+	return jti_spend(s, c->id, jti, jwt, exp, f);
 }
 
 static int
@@ -576,7 +598,7 @@ cert_verify(struct atr_kv_server *s, const struct kvs_client *c,
 		    "provided signature value did not match the expected "
 		    "signature value., Thumbprint of key used by client: "
 		    "'%.64s']", s256 != NULL ? s256 : x5t);
-	return cert_claims(s, c, t, endpoint, f);
+	return cert_claims(s, c, t, jwt, endpoint, f);
 }
 
 static int

@@ -396,6 +396,7 @@ struct kvs_client {
 /* A used certificate assertion, kept until its exp (replay check). */
 struct kvs_jti {
 	uint8_t h[32];              /* SHA-256 of client id, NUL, jti */
+	uint8_t a[32];              /* SHA-256 of the whole assertion */
 	int64_t exp;
 };
 #define KVS_JTI_MAX 4096U
@@ -557,7 +558,9 @@ struct kvs_assert_fail {
  * 0 when the JWT client assertion jwt authenticates c (a certificate
  * or federated client) at the token endpoint whose URL is endpoint
  * (the assertion's aud for a certificate client); a certificate
- * assertion's jti is then spent.  -1 with f filled otherwise.
+ * assertion's jti is then spent (the same assertion may come again
+ * until its exp, another one with that jti may not).  -1 with f filled
+ * otherwise.
  */
 int kvs_assert_verify(struct atr_kv_server *s, const struct kvs_client *c,
     const char *jwt, const char *endpoint, struct kvs_assert_fail *f);

@@ -2,9 +2,12 @@
 // unmodified, against atrest's loopback Key Vault ("atrest vault serve").
 //
 // Run by scripts/sdk-test.sh (make check-sdk), which starts the server (with
-// --admin and --managed-identity) and sets VAULT_URL, VAULT_CA, VAULT_TENANT,
-// VAULT_CLIENT_ID, VAULT_CLIENT_SECRET_FILE, VAULT_ADMIN_TOKEN_FILE,
-// VAULT_MI_CLIENT_ID, ATREST_BIN and NODE_EXTRA_CA_CERTS (the test CA).
+// --admin, --managed-identity, --client-cert and --federated) and sets
+// VAULT_URL, VAULT_CA, VAULT_TENANT, VAULT_CLIENT_ID, VAULT_CLIENT_SECRET_FILE,
+// VAULT_ADMIN_TOKEN_FILE, VAULT_MI_CLIENT_ID, VAULT_CERT_CLIENT_ID,
+// VAULT_CERT_PEM, VAULT_OTHER_CERT_PEM, VAULT_FED_CLIENT_ID,
+// VAULT_FED_ISSUER, VAULT_FED_ISSUER_KEY, VAULT_FED_TOKEN_FILE, ATREST_BIN
+// and NODE_EXTRA_CA_CERTS (the test CA).
 // The only concessions to the loopback server are the ones the project
 // allows: trusting its CA, disableChallengeResourceVerification (127.0.0.1
 // is not a subdomain of vault.azure.net) and, for MSAL, an authority host
@@ -25,6 +28,9 @@ import crypto from "node:crypto";
 
 import {
 	ClientSecretCredential,
+	ClientCertificateCredential,
+	WorkloadIdentityCredential,
+	ClientAssertionCredential,
 	ManagedIdentityCredential,
 	DefaultAzureCredential,
 } from "@azure/identity";
@@ -49,6 +55,16 @@ const ADMIN = {
 	"x-atrest-admin": readFileSync(need("VAULT_ADMIN_TOKEN_FILE"), "utf8").trim(),
 };
 const MI_CLIENT_ID = need("VAULT_MI_CLIENT_ID");
+/* A certificate client (--client-cert) and a federated one (--federated):
+ * the PEM files hold certificate and key; OTHER_CERT_PEM is registered
+ * nowhere.  FED_ISSUER_KEY signs tokens as the federated issuer. */
+const CERT_CLIENT_ID = need("VAULT_CERT_CLIENT_ID");
+const CERT_PEM = need("VAULT_CERT_PEM");
+const OTHER_CERT_PEM = need("VAULT_OTHER_CERT_PEM");
+const FED_CLIENT_ID = need("VAULT_FED_CLIENT_ID");
+const FED_ISSUER = need("VAULT_FED_ISSUER");
+const FED_ISSUER_KEY = need("VAULT_FED_ISSUER_KEY");
+const FED_TOKEN_FILE = need("VAULT_FED_TOKEN_FILE");
 const ATREST = resolve(process.env.ATREST_BIN || "build/atrest");
 const SDK = { disableChallengeResourceVerification: true };
 const VERSION_RE = /^[0-9a-f]{32}$/;
@@ -323,6 +339,185 @@ describe("identity: tokens from the loopback token endpoint", () => {
 		const kc = new KeyClient(VAULT, staticCredential(), SDK);
 		const k = await kc.getKey("sdk-validate");
 		assert.equal(k.name, "sdk-validate");
+	});
+});
+
+describe("identity: certificate and federated clients (docs/VAULT.md)", () => {
+	const SCOPE = "https://vault.azure.net/.default";
+	const dek = crypto.randomBytes(32);
+
+	after(() => setConfig(DEFAULT_CONFIG));
+
+	/* In validate mode the credential's own token wraps and unwraps a DEK
+	 * with a key it made: KeyClient and CryptographyClient both carry it. */
+	async function wrapRoundTrip(cred, name) {
+		await setConfig({ token_mode: "validate" });
+		try {
+			const kc = new KeyClient(VAULT, cred, SDK);
+			const k = await kc.createRsaKey(name, { keySize: 2048 });
+			assert.match(k.properties.version, VERSION_RE);
+			const cc = new CryptographyClient(k.id, cred, SDK);
+			const w = await cc.wrapKey("RSA-OAEP-256", dek);
+			assert.equal(w.result.length, 256);
+			assert.deepEqual(Buffer.from((await cc.unwrapKey("RSA-OAEP-256", w.result)).result), dek);
+			/* And a fake token still is not enough for the same key. */
+			const bad = new CryptographyClient(k.id, staticCredential("not.a-token"), SDK);
+			await expectRestError(bad.unwrapKey("RSA-OAEP-256", w.result), 401, "Unauthorized");
+		} finally {
+			await setConfig(DEFAULT_CONFIG);
+		}
+	}
+
+	/* The token request msal-node puts on the wire, and its assertion. */
+	function tokenRecorder() {
+		const seen = [];
+		return {
+			seen,
+			additionalPolicies: [{
+				position: "perCall",
+				policy: {
+					name: "atrestTokenRecorder",
+					async sendRequest(req, next) {
+						const res = await next(req);
+						if (/\/oauth2\//.test(req.url) && typeof req.body === "string")
+							seen.push({ url: req.url, status: res.status,
+							    form: Object.fromEntries(new URLSearchParams(req.body)) });
+						return res;
+					},
+				},
+			}],
+		};
+	}
+
+	const jwtHeader = (jwt) => JSON.parse(Buffer.from(jwt.split(".")[0], "base64url").toString("utf8"));
+
+	function certCredential(path, extra = {}) {
+		return new ClientCertificateCredential(TENANT, CERT_CLIENT_ID, { certificatePath: path },
+		    { authorityHost: VAULT, disableInstanceDiscovery: true, ...extra });
+	}
+
+	async function expectAadsts(promise, code) {
+		let err;
+		try {
+			await promise;
+		} catch (e) {
+			err = e;
+		}
+		assert.ok(err, `expected a refusal with AADSTS${code}, but a token came back`);
+		assert.match(err.message, new RegExp(`AADSTS${code}\\b`), `${err.name}: ${err.message}`);
+		return err;
+	}
+
+	it("ClientCertificateCredential (PEM path) gets a vault token and wraps/unwraps in token-mode validate", async () => {
+		const rec = tokenRecorder();
+		const cred = certCredential(CERT_PEM, { additionalPolicies: rec.additionalPolicies });
+		const s0 = await stats();
+		const t = await cred.getToken(SCOPE);
+		const c = jwtClaims(t.token);
+		assert.equal(c.aud, "https://vault.azure.net");
+		assert.equal(c.tid, TENANT);
+		assert.equal(c.appid, CERT_CLIENT_ID);
+		assert.equal((await stats()).tokens_issued, s0.tokens_issued + 1);
+		/* What msal-node sent: an RFC 7523 assertion, no secret. */
+		const sent = rec.seen.find((r) => r.status === 200);
+		assert.ok(sent, `a token request was recorded: ${JSON.stringify(rec.seen.map((r) => r.url))}`);
+		assert.equal(sent.form.client_assertion_type, "urn:ietf:params:oauth:client-assertion-type:jwt-bearer");
+		assert.equal(sent.form.client_secret, undefined);
+		/* msal-node 5 signs PS256 and names the certificate by x5t#S256
+		 * (seen on the wire; the server takes RS256 or PS256, x5t#S256
+		 * or x5t); aud is the v2 token URL without its query. */
+		const h = jwtHeader(sent.form.client_assertion);
+		assert.ok(h["x5t#S256"] || h.x5t, `the assertion names its certificate: ${JSON.stringify(h)}`);
+		assert.ok(["PS256", "RS256"].includes(h.alg), h.alg);
+		const a = jwtClaims(sent.form.client_assertion);
+		const u = new URL(sent.url);
+		assert.equal(u.pathname, `/${TENANT}/oauth2/v2.0/token`);
+		assert.equal(a.aud, `${u.origin}${u.pathname}`);
+		assert.equal(a.iss, CERT_CLIENT_ID);
+		assert.equal(a.sub, CERT_CLIENT_ID);
+		assert.ok(a.jti, "a jti");
+		await wrapRoundTrip(cred, "sdk-cert");
+	});
+
+	it("ClientCertificateCredential with sendCertificateChain: true (x5c in the assertion) works too", async () => {
+		const rec = tokenRecorder();
+		const cred = certCredential(CERT_PEM,
+		    { sendCertificateChain: true, additionalPolicies: rec.additionalPolicies });
+		const t = await cred.getToken(SCOPE);
+		assert.equal(jwtClaims(t.token).appid, CERT_CLIENT_ID);
+		const sent = rec.seen.find((r) => r.status === 200);
+		assert.ok(sent);
+		const h = jwtHeader(sent.form.client_assertion);
+		assert.ok(Array.isArray(h.x5c) && h.x5c.length === 1, `x5c: ${JSON.stringify(h)}`);
+		await wrapRoundTrip(cred, "sdk-cert-chain");
+	});
+
+	it("ClientCertificateCredential asks again for another scope: msal-node sends the same assertion (same jti) and gets a token", async () => {
+		const rec = tokenRecorder();
+		const cred = certCredential(CERT_PEM, { additionalPolicies: rec.additionalPolicies });
+		const t1 = await cred.getToken(SCOPE);
+		const t2 = await cred.getToken("https://managedhsm.azure.net/.default");
+		assert.equal(jwtClaims(t1.token).aud, "https://vault.azure.net");
+		assert.equal(jwtClaims(t2.token).aud, "https://managedhsm.azure.net");
+		const sent = rec.seen.map((r) => r.form.client_assertion);
+		assert.equal(sent.length, 2, "two token requests on the wire");
+		assert.equal(jwtClaims(sent[0]).jti, jwtClaims(sent[1]).jti,
+		    "msal-node reuses its assertion for its 10 minutes (ClientAssertion.getJwt)");
+	});
+
+	it("ClientCertificateCredential with a certificate the client was not registered with: AADSTS700027", async () => {
+		await expectAadsts(certCredential(OTHER_CERT_PEM).getToken(SCOPE), "700027");
+		await expectAadsts(certCredential(OTHER_CERT_PEM, { sendCertificateChain: true }).getToken(SCOPE), "700027");
+	});
+
+	it("WorkloadIdentityCredential (tokenFilePath) gets a vault token and wraps/unwraps in token-mode validate", async () => {
+		const cred = new WorkloadIdentityCredential({ tenantId: TENANT, clientId: FED_CLIENT_ID,
+		    tokenFilePath: FED_TOKEN_FILE, authorityHost: VAULT, disableInstanceDiscovery: true });
+		const t = await cred.getToken(SCOPE);
+		assert.equal(jwtClaims(t.token).aud, "https://vault.azure.net");
+		assert.equal(jwtClaims(t.token).appid, FED_CLIENT_ID);
+		await wrapRoundTrip(cred, "sdk-workload");
+	});
+
+	it("WorkloadIdentityCredential from AZURE_FEDERATED_TOKEN_FILE, AZURE_CLIENT_ID, AZURE_TENANT_ID", async () => {
+		const saved = { ...process.env };
+		try {
+			Object.assign(process.env, { AZURE_TENANT_ID: TENANT, AZURE_CLIENT_ID: FED_CLIENT_ID,
+			    AZURE_FEDERATED_TOKEN_FILE: FED_TOKEN_FILE });
+			const cred = new WorkloadIdentityCredential({ authorityHost: VAULT, disableInstanceDiscovery: true });
+			const t = await cred.getToken(SCOPE);
+			assert.equal(jwtClaims(t.token).appid, FED_CLIENT_ID);
+			await wrapRoundTrip(cred, "sdk-workload-env");
+		} finally {
+			for (const k of Object.keys(process.env))
+				if (!(k in saved))
+					delete process.env[k];
+			Object.assign(process.env, saved);
+		}
+	});
+
+	it("ClientAssertionCredential with a callback returning the federated token", async () => {
+		let calls = 0;
+		const cred = new ClientAssertionCredential(TENANT, FED_CLIENT_ID, async () => {
+			calls++;
+			return readFileSync(FED_TOKEN_FILE, "utf8").trim();
+		}, { authorityHost: VAULT, disableInstanceDiscovery: true });
+		const t = await cred.getToken(SCOPE);
+		assert.equal(jwtClaims(t.token).appid, FED_CLIENT_ID);
+		assert.ok(calls >= 1, "the callback was asked");
+		await wrapRoundTrip(cred, "sdk-assertion");
+	});
+
+	it("a federated token with another subject is refused: AADSTS70021", async () => {
+		const r = await run(["vault", "federated-token", "--issuer-key", FED_ISSUER_KEY,
+		    "--issuer", FED_ISSUER, "--subject", "system:serviceaccount:other:intruder"], atrestEnv());
+		assert.equal(r.code, 0, r.stderr);
+		const other = r.stdout.toString("utf8").trim();
+		assert.equal(jwtClaims(other).sub, "system:serviceaccount:other:intruder");
+		const cred = new ClientAssertionCredential(TENANT, FED_CLIENT_ID, async () => other,
+		    { authorityHost: VAULT, disableInstanceDiscovery: true });
+		const err = await expectAadsts(cred.getToken(SCOPE), "70021");
+		assert.ok(!err.message.includes(other), "the token is not echoed");
 	});
 });
 
