@@ -86,6 +86,25 @@ void atb_stat_of(double *v, unsigned n, struct atb_stat *out);
 /* (max - min) / median; 0 when the median is not positive. */
 double atb_stat_spread(const struct atb_stat *s);
 
+/* ---- the U test (utest.c) ------------------------------------------ */
+
+/*
+ * Two-sided Mann-Whitney U test of x[0..n1) against y[0..n2): *u1 is
+ * U of x (the number of pairs with x > y, ties counting one half), *p
+ * the p-value: exact when there are no ties and n1 + n2 <= 50, else
+ * the normal approximation with tie and continuity corrections (as
+ * scipy.stats.mannwhitneyu, which Google Benchmark's compare.py uses);
+ * *exact says which.  -1 when a sample is empty or on no memory.
+ */
+int atb_utest(const double *x, unsigned n1, const double *y, unsigned n2,
+    double *u1, double *p, int *exact);
+/* The smallest two-sided p-value samples of n1 and n2 can ever give,
+ * 2 / C(n1 + n2, n1): at or above alpha the test can never decide. */
+double atb_utest_min_p(unsigned n1, unsigned n2);
+/* Quartiles of v[0..n) (not reordered), linear interpolation. */
+int atb_quartiles(const double *v, unsigned n, double *q1, double *med,
+    double *q3);
+
 /* ---- environment fingerprint (env.c) ------------------------------- */
 
 struct atb_env {
@@ -282,6 +301,8 @@ double atb_clock_cost_ns(void);
 
 /* ---- runs and results (run.c, results.c, targets.c) ---------------- */
 
+/* Most repetitions of a cell (--reps 1..100). */
+#define ATB_REPS_MAX 100U
 #define ATB_CDF_POINTS 24U
 /* Quantiles stored for each cell's latency CDF (charts, JSON). */
 extern const double atb_cdf_q[ATB_CDF_POINTS];
@@ -341,6 +362,12 @@ struct atb_cell {
 	struct atb_stat vs_1thread;   /* n == 0 when not applicable */
 	double spread;                /* of ops_per_s */
 	int noisy;
+	/* Every repetition's value, in the order they ran (nrep_v of
+	 * them): what `bench compare` tests, not only the summary. */
+	unsigned nrep_v;
+	double rep_ops_per_s[ATB_REPS_MAX];
+	double rep_vs_limit[ATB_REPS_MAX];
+	double rep_vs_limit_cpu[ATB_REPS_MAX];
 };
 
 /* Owned by the caller after atb_run, with every array in it; freed by
@@ -478,6 +505,12 @@ enum atr_err atb_write_charts(const struct atb_results *r, const char *dir,
 
 /* ---- compare (compare.c) ------------------------------------------- */
 
+enum atb_verdict {
+	ATB_V_OK, ATB_V_IMPROVED, ATB_V_REGRESSED,
+	ATB_V_NOISY,      /* inconclusive: noise wider than the threshold */
+	ATB_V_FEW,        /* inconclusive: too few repetitions for alpha */
+};
+
 struct atb_cmp_row {
 	char key[ATB_NAME_MAX];
 	char hier[16], op[16];
@@ -485,23 +518,29 @@ struct atb_cmp_row {
 	unsigned threads;
 	int in_base, in_new;
 	double base_ratio, new_ratio;    /* the metric's medians */
-	double new_best;                 /* the new run's best repetition */
 	double base_ops, new_ops;        /* ops/s medians (for context) */
 	double change_pct;               /* of the median */
-	double best_change_pct;          /* of the best repetition */
-	/* The drop this cell may show: the threshold, or more when the
-	 * cell's repetitions spread more than that in either run (a
-	 * difference smaller than a run's own noise means nothing). */
-	double allowance_pct;
-	int regressed;
+	/* Repetitions each side recorded (0: an older document with only
+	 * the summary, so no rank test: summary_only). */
+	unsigned base_n, new_n;
+	int summary_only;
+	double u, p;                     /* the U test; NaN when not run */
+	int exact;                       /* p is exact, not approximated */
+	/* The spread, (max - min) / median of the repetitions, in % (of
+	 * the summary's min, max and median for a summary-only side). */
+	double base_noise_pct, new_noise_pct;
+	enum atb_verdict verdict;
+	int regressed;                   /* verdict == ATB_V_REGRESSED */
 };
 
 /* Filled by atb_compare; rows is owned, freed by atb_cmp_free. */
 struct atb_cmp {
 	struct atb_cmp_row *rows;
 	size_t nrows;
-	size_t regressions, missing, added;
+	size_t regressions, improved, missing, added;
+	size_t noisy, few, summary_only;   /* inconclusive = noisy + few */
 	double max_regression_pct;
+	double alpha;
 	/* Geometric mean of new/base over the compared cells: noise in
 	 * single cells averages out, a change in common code does not. */
 	double geomean_change_pct;
@@ -520,22 +559,29 @@ int atb_json_check(const char *text, char *why, size_t cap);
 /*
  * Compares two results files (JSON text) on one metric: 0 vs_limit
  * ("wall"), 1 vs_limit_cpu ("cpu"), 2 vs_limit_best ("wall-best"),
- * 3 vs_limit_cpu_best ("cpu-best").  A cell regressed when even its
- * best repetition in the new run (METRIC_max; the median when absent)
- * is below the base median by more than its allowance: the larger of
- * max_regression_pct and the metric's spread between repetitions,
- * (max - min) / median, in either run.  The run regressed when the
+ * 3 vs_limit_cpu_best ("cpu-best").  Per cell (docs/BENCH.md, "The CI
+ * gate"): the two-sided U test over the repetitions (vs_limit_reps or
+ * vs_limit_cpu_reps) and the change of the metric's median; regressed
+ * when p < alpha and the change is below -max_regression_pct, improved
+ * likewise above it; inconclusive when the samples are too small for
+ * p to ever reach alpha, or otherwise when either side's spread
+ * ((max - min) / median) is wider than max_regression_pct; ok
+ * otherwise.  A side without repetitions (an older document) is judged
+ * on its summary (the spread of its _min and _max fields), no test.  The run regressed when the
  * geometric mean of new/base medians fell by more than max_geomean_pct
  * (<= 0: not checked).  The texts are borrowed for the call; on error
  * *out holds no rows.
  */
 enum atr_err atb_compare(const char *base_json, const char *new_json,
-    double max_regression_pct, double max_geomean_pct, int metric,
-    struct atb_cmp *out);
+    double max_regression_pct, double max_geomean_pct, double alpha,
+    int metric, struct atb_cmp *out);
 /* "wall", "cpu", "wall-best", "cpu-best" -> 0..3, -1 when unknown. */
 int atb_metric_parse(const char *s);
 const char *atb_metric_name(int metric);
 void atb_cmp_print(FILE *f, const struct atb_cmp *c);
+/* The gate's verdict as an exit status: 1 a cell or the geometric mean
+ * regressed; else 3 a cell could not be judged; else 0. */
+int atb_cmp_status(const struct atb_cmp *c);
 void atb_cmp_free(struct atb_cmp *c);   /* frees the rows, not c */
 
 #endif

@@ -6,6 +6,12 @@
  * the KEK operation).  A machine that is uniformly slower lowers both
  * and leaves the ratio alone, so a slower CI runner does not trip the
  * gate; a change in atrest's own code moves the ratio.
+ *
+ * Each cell is judged on its repetitions (docs/BENCH.md, "The CI
+ * gate"): a rank test says whether the two samples differ at all, the
+ * threshold whether the difference matters, and a cell whose noise is
+ * wider than the threshold is reported inconclusive instead of ok, so
+ * a noisy run never passes as if it had been judged.
  */
 #include "bench.h"
 
@@ -165,9 +171,9 @@ str_of(const cJSON *o, const char *name)
 	return cJSON_IsString(x) ? x->valuestring : "";
 }
 
-/* (max - min) / median of a metric's repetitions; 0 when unknown. */
+/* (max - min) / median of a metric's summary, in %; 0 when unknown. */
 static double
-spread_of(const cJSON *cell, const char *metric)
+summary_noise(const cJSON *cell, const char *metric)
 {
 	char n[64];
 	double med = num_or_nan(cell, metric), lo, hi;
@@ -178,7 +184,49 @@ spread_of(const cJSON *cell, const char *metric)
 	hi = num_or_nan(cell, n);
 	if (!(med > 0) || isnan(lo) || isnan(hi) || hi < lo)
 		return 0;
-	return (hi - lo) / med;
+	return (hi - lo) / med * 100.0;
+}
+
+/*
+ * The repetitions of a cell's metric (cpu odd: vs_limit_cpu_reps,
+ * else vs_limit_reps) into v (ATB_REPS_MAX, the caller's): how many
+ * are numbers, 0 when the document recorded none.
+ */
+static unsigned
+reps_of(const cJSON *cell, int cpu, double *v)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(cell,
+	    cpu % 2 ? "vs_limit_cpu_reps" : "vs_limit_reps"), *x;
+	unsigned n = 0;
+
+	cJSON_ArrayForEach(x, a) {
+		if (n == ATB_REPS_MAX)
+			break;
+		if (cJSON_IsNumber(x) && x->valuedouble > 0)
+			v[n++] = x->valuedouble;
+	}
+	return n;
+}
+
+/*
+ * The spread of the repetitions, (max - min) / median in %: the
+ * project's one measure of a cell's noise (the bench table's spread
+ * column, --noise).  One slow repetition widens it; that is on purpose:
+ * the gate says it could not judge such a cell rather than guess.
+ */
+static double
+rep_noise(const double *v, unsigned n)
+{
+	double q1, med, q3, lo = INFINITY, hi = -INFINITY;
+	unsigned i;
+
+	if (atb_quartiles(v, n, &q1, &med, &q3) != 0 || !(med > 0))
+		return 0;
+	for (i = 0; i < n; i++) {
+		lo = v[i] < lo ? v[i] : lo;
+		hi = v[i] > hi ? v[i] : hi;
+	}
+	return (hi - lo) / med * 100.0;
 }
 
 static int
@@ -218,7 +266,7 @@ add_row(struct atb_cmp *c, const cJSON *cell)
 	r->size = (uint64_t)num_or_nan(cell, "size");
 	r->threads = (unsigned)num_or_nan(cell, "threads");
 	r->base_ratio = r->new_ratio = r->base_ops = r->new_ops = NAN;
-	r->change_pct = NAN;
+	r->change_pct = r->u = r->p = NAN;
 	return r;
 }
 
@@ -270,43 +318,89 @@ match_of(const cJSON *a, const cJSON *cells, int cpu)
 	return NULL;
 }
 
+/* The verdict from the change, the test (p, NaN for none) and the
+ * noise; thr is the threshold in %. */
+static enum atb_verdict
+verdict_of(const struct atb_cmp_row *r, double thr, double alpha)
+{
+	double noise = r->base_noise_pct > r->new_noise_pct ?
+	    r->base_noise_pct : r->new_noise_pct;
+	int sig = r->summary_only || r->p < alpha;
+
+	if (!r->summary_only && atb_utest_min_p(r->base_n, r->new_n) >= alpha)
+		return ATB_V_FEW;
+	/* A significant change past the threshold is evidence even in a
+	 * noisy cell; without a test (summary only) noise comes first. */
+	if (r->summary_only && noise > thr)
+		return ATB_V_NOISY;
+	if (sig && r->change_pct < -thr)
+		return ATB_V_REGRESSED;
+	if (sig && r->change_pct > thr)
+		return ATB_V_IMPROVED;
+	return noise > thr ? ATB_V_NOISY : ATB_V_OK;
+}
+
 /*
- * A cell in both runs: the change of its median and of the new run's
- * best repetition, its allowance and whether it regressed.  The log of
- * new/base goes into the geometric mean (*logsum, *nlog).
+ * A cell in both runs: the change of its median, the U test over the
+ * repetitions (base against new), the noise of each side and the
+ * verdict.  The log of new/base goes into the geometric mean (*logsum,
+ * *nlog).
  */
 static void
 compare_cell(struct atb_cmp_row *r, const cJSON *a, const cJSON *match,
-    int cpu, double max_regression_pct, double *logsum, unsigned *nlog)
+    const struct atb_cmp *c, double *logsum, unsigned *nlog)
 {
-	const char *m = metric_name(cpu);
-	double sb, sn;
-	char mx[48];
+	const char *m = metric_name(c->cpu);
+	double bv[ATB_REPS_MAX], nv[ATB_REPS_MAX];
 
 	r->in_new = 1;
 	r->new_ratio = num_or_nan(match, m);
 	r->new_ops = num_or_nan(match, "ops_per_s");
-	snprintf(mx, sizeof(mx), "%s_max", m);
-	r->new_best = num_or_nan(match, mx);
-	if (isnan(r->new_best) || r->new_best < r->new_ratio)
-		r->new_best = r->new_ratio;
 	if (!(r->base_ratio > 0 && r->new_ratio > 0))
 		return;
-	sb = spread_of(a, m);
-	sn = spread_of(match, m);
 	r->change_pct = (r->new_ratio / r->base_ratio - 1.0) * 100.0;
-	r->best_change_pct = (r->new_best / r->base_ratio - 1.0) * 100.0;
-	r->allowance_pct = max_regression_pct;
-	if (sb * 100.0 > r->allowance_pct)
-		r->allowance_pct = sb * 100.0;
-	if (sn * 100.0 > r->allowance_pct)
-		r->allowance_pct = sn * 100.0;
-	/* Noise only ever costs a repetition time: a cell has regressed
-	 * when even its best repetition is slower, by more than either
-	 * run's own spread. */
-	r->regressed = r->best_change_pct < -r->allowance_pct;
+	r->base_n = reps_of(a, c->cpu, bv);
+	r->new_n = reps_of(match, c->cpu, nv);
+	r->summary_only = r->base_n == 0 || r->new_n == 0;
+	if (r->summary_only) {
+		r->base_noise_pct = summary_noise(a, m);
+		r->new_noise_pct = summary_noise(match, m);
+	} else {
+		r->base_noise_pct = rep_noise(bv, r->base_n);
+		r->new_noise_pct = rep_noise(nv, r->new_n);
+		if (atb_utest(bv, r->base_n, nv, r->new_n, &r->u, &r->p,
+		    &r->exact) != 0)
+			r->p = NAN;
+	}
+	r->verdict = verdict_of(r, c->max_regression_pct, c->alpha);
+	r->regressed = r->verdict == ATB_V_REGRESSED;
 	*logsum += log(r->new_ratio / r->base_ratio);
 	(*nlog)++;
+}
+
+/* Counts a compared row's verdict into c. */
+static void
+count_verdict(struct atb_cmp *c, const struct atb_cmp_row *r)
+{
+	if (isnan(r->change_pct))
+		return;
+	c->summary_only += r->summary_only != 0;
+	switch (r->verdict) {
+	case ATB_V_REGRESSED:
+		c->regressions++;
+		break;
+	case ATB_V_IMPROVED:
+		c->improved++;
+		break;
+	case ATB_V_NOISY:
+		c->noisy++;
+		break;
+	case ATB_V_FEW:
+		c->few++;
+		break;
+	case ATB_V_OK:
+		break;
+	}
 }
 
 /* One row per cell that ran in the base run, compared with the new run
@@ -336,10 +430,8 @@ compare_base_cells(struct atb_cmp *out, const cJSON *bc, const cJSON *nc,
 			out->missing++;
 			continue;
 		}
-		compare_cell(r, a, match, cpu, out->max_regression_pct,
-		    &logsum, &nlog);
-		if (r->regressed)
-			out->regressions++;
+		compare_cell(r, a, match, out, &logsum, &nlog);
+		count_verdict(out, r);
 	}
 	out->geomean_change_pct = nlog ? (exp(logsum / nlog) - 1.0) * 100.0 :
 	    NAN;
@@ -395,8 +487,8 @@ parse_doc(const char *text, const char *which, cJSON **out)
 
 enum atr_err
 atb_compare(const char *base_json, const char *new_json,
-    double max_regression_pct, double max_geomean_pct, int cpu,
-    struct atb_cmp *out)
+    double max_regression_pct, double max_geomean_pct, double alpha,
+    int cpu, struct atb_cmp *out)
 {
 	cJSON *base = NULL, *cur = NULL;
 	const cJSON *bc, *nc;
@@ -405,6 +497,7 @@ atb_compare(const char *base_json, const char *new_json,
 	memset(out, 0, sizeof(*out));
 	out->max_regression_pct = max_regression_pct;
 	out->max_geomean_pct = max_geomean_pct;
+	out->alpha = alpha;
 	out->cpu = cpu;
 	err = parse_doc(base_json, "base", &base);
 	if (err == ATR_OK)
@@ -426,52 +519,76 @@ out:
 	return err;
 }
 
+static const char *
+status_of(const struct atb_cmp_row *r)
+{
+	static const char *const v[] = {
+		"ok", "improved", "REGRESSED", "inconclusive: noise",
+		"inconclusive: too few reps",
+	};
+
+	if (!r->in_new)
+		return "missing in new";
+	if (!r->in_base)
+		return "new cell";
+	if (isnan(r->change_pct))
+		return "-";
+	return v[r->verdict];
+}
+
+static void
+print_row(FILE *f, const struct atb_cmp_row *r)
+{
+	char ch[16], p[16], nz[24];
+
+	if (isnan(r->change_pct))
+		snprintf(ch, sizeof(ch), "-");
+	else
+		snprintf(ch, sizeof(ch), "%+.1f%%", r->change_pct);
+	if (isnan(r->p))
+		snprintf(p, sizeof(p), "%s", r->summary_only ? "none" : "-");
+	else
+		snprintf(p, sizeof(p), "%.4f", r->p);
+	if (isnan(r->change_pct))
+		snprintf(nz, sizeof(nz), "-");
+	else
+		snprintf(nz, sizeof(nz), "%.0f%%/%.0f%%", r->base_noise_pct,
+		    r->new_noise_pct);
+	fprintf(f, "%-22.22s %-12s %9llu %-7s %3u %9.4f %9.4f %8s %3u/%-3u "
+	    "%7s %9s %11.0f %11.0f  %s%s\n", r->key, r->hier,
+	    (unsigned long long)r->size, r->op, r->threads, r->base_ratio,
+	    r->new_ratio, ch, r->base_n, r->new_n, p, nz, r->base_ops,
+	    r->new_ops, status_of(r), r->summary_only && !isnan(r->change_pct)
+	    ? " (summary only)" : "");
+}
+
 void
 atb_cmp_print(FILE *f, const struct atb_cmp *c)
 {
 	size_t i;
 
 	fprintf(f, "base: %s\nnew:  %s\n", c->base_env, c->new_env);
-	fprintf(f, "metric: %s (%s%s); regression threshold %.1f%%\n\n",
+	fprintf(f, "metric: %s (%s%s); threshold %.1f%%, U test alpha %g\n\n",
 	    metric_name(c->cpu), c->cpu % 2 ? "limit CPU time per op / cell "
 	    "CPU time per op, same run" : "cell throughput / limit measured in "
 	    "the same run", c->cpu >= 2 ? ", best repetitions" : "",
-	    c->max_regression_pct);
-	fprintf(f, "%-22s %-12s %9s %-7s %3s %9s %9s %8s %8s %6s %11s %11s  "
+	    c->max_regression_pct, c->alpha);
+	fprintf(f, "%-22s %-12s %9s %-7s %3s %9s %9s %8s %7s %7s %9s %11s %11s  "
 	    "%s\n", "key", "hierarchy", "size", "op", "thr", "base", "new",
-	    "change", "best", "allow", "base ops/s", "new ops/s", "status");
-	for (i = 0; i < c->nrows; i++) {
-		const struct atb_cmp_row *r = &c->rows[i];
-		const char *st;
-		char ch[16], bc[16];
-
-		if (!r->in_new)
-			st = "missing in new";
-		else if (!r->in_base)
-			st = "new cell";
-		else if (r->regressed)
-			st = "REGRESSED";
-		else if (r->change_pct > r->allowance_pct)
-			st = "improved";
-		else
-			st = "ok";
-		if (isnan(r->change_pct)) {
-			snprintf(ch, sizeof(ch), "-");
-			snprintf(bc, sizeof(bc), "-");
-		} else {
-			snprintf(ch, sizeof(ch), "%+.1f%%", r->change_pct);
-			snprintf(bc, sizeof(bc), "%+.1f%%", r->best_change_pct);
-		}
-		fprintf(f, "%-22.22s %-12s %9llu %-7s %3u %9.4f %9.4f %8s %8s "
-		    "%5.0f%% %11.0f %11.0f  %s\n", r->key, r->hier,
-		    (unsigned long long)r->size, r->op, r->threads, r->base_ratio,
-		    r->new_ratio, ch, bc, r->allowance_pct, r->base_ops,
-		    r->new_ops, st);
-	}
-	fprintf(f, "\n%zu cells compared, %zu regressed past max(%.1f%%, the "
-	    "cell's spread) (best repetition), %zu missing in new, %zu new\n",
-	    c->nrows - c->added - c->missing, c->regressions,
-	    c->max_regression_pct, c->missing, c->added);
+	    "change", "reps", "p", "noise", "base ops/s", "new ops/s",
+	    "status");
+	for (i = 0; i < c->nrows; i++)
+		print_row(f, &c->rows[i]);
+	fprintf(f, "\n%zu cells compared: %zu regressed, %zu improved, %zu "
+	    "inconclusive (%zu noise wider than %.1f%%, %zu too few "
+	    "repetitions for p < %g); %zu missing in new, %zu new\n",
+	    c->nrows - c->added - c->missing, c->regressions, c->improved,
+	    c->noisy + c->few, c->noisy, c->max_regression_pct, c->few,
+	    c->alpha, c->missing, c->added);
+	if (c->summary_only > 0)
+		fprintf(f, "%zu cells judged on their summary only: a results "
+		    "file without the repetitions (vs_limit_reps), so no rank "
+		    "test\n", c->summary_only);
 	if (c->max_geomean_pct > 0)
 		fprintf(f, "geometric mean of the changes: %+.1f%% (threshold "
 		    "-%.1f%%): %s\n", c->geomean_change_pct, c->max_geomean_pct,
@@ -479,6 +596,14 @@ atb_cmp_print(FILE *f, const struct atb_cmp *c)
 	else
 		fprintf(f, "geometric mean of the changes: %+.1f%% (not "
 		    "checked)\n", c->geomean_change_pct);
+}
+
+int
+atb_cmp_status(const struct atb_cmp *c)
+{
+	if (c->regressions > 0 || c->geomean_regressed)
+		return 1;
+	return c->noisy + c->few > 0 ? 3 : 0;
 }
 
 void

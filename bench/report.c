@@ -308,6 +308,18 @@ jstat(cJSON *o, const char *name, const struct atb_stat *s)
 	atb_json_num(o, n, s->n ? s->max : NAN);
 }
 
+/* Every repetition's value, in the order they ran (null for none). */
+static void
+jreps(cJSON *o, const char *name, const double *v, unsigned n)
+{
+	cJSON *a = cJSON_AddArrayToObject(o, name);
+	unsigned i;
+
+	for (i = 0; a != NULL && i < n; i++)
+		cJSON_AddItemToArray(a, isnan(v[i]) || isinf(v[i]) ?
+		    cJSON_CreateNull() : cJSON_CreateNumber(v[i]));
+}
+
 static cJSON *
 json_env(const struct atb_env *e)
 {
@@ -451,6 +463,9 @@ json_cell(const struct atb_cell *c)
 	atb_json_num(o, "limit_kek_us", c->limit_kek_us);
 	jstat(o, "vs_limit", &c->vs_limit);
 	jstat(o, "vs_limit_cpu", &c->vs_limit_cpu);
+	jreps(o, "ops_per_s_reps", c->rep_ops_per_s, c->nrep_v);
+	jreps(o, "vs_limit_reps", c->rep_vs_limit, c->nrep_v);
+	jreps(o, "vs_limit_cpu_reps", c->rep_vs_limit_cpu, c->nrep_v);
 	atb_json_num(o, "vs_limit_best", c->vs_limit_best);
 	atb_json_num(o, "vs_limit_cpu_best", c->vs_limit_cpu_best);
 	atb_json_num(o, "ops_per_cpu_s", c->ops_per_cpu_s);

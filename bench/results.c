@@ -175,6 +175,16 @@ cell_limits(struct atb_cell *c, struct member *M, unsigned n, double eff)
 	for (i = 0; i < n; i++)
 		u[i] = M->rep_gcm_cpu[i] + M->rep_kek_cpu[i];
 	stat_ratio(u, M->rep_cpu, n, &c->vs_limit_cpu);
+	/* Each repetition's own values, in order, for the U test of
+	 * `bench compare` (NaN where a repetition has none). */
+	c->nrep_v = n < ATB_REPS_MAX ? n : ATB_REPS_MAX;
+	for (i = 0; i < c->nrep_v; i++) {
+		c->rep_ops_per_s[i] = M->rep_ops[i];
+		c->rep_vs_limit[i] = M->rep_ops[i] > 0 && M->rep_lim[i] > 0 ?
+		    M->rep_ops[i] / M->rep_lim[i] : NAN;
+		c->rep_vs_limit_cpu[i] = u[i] > 0 && M->rep_cpu[i] > 0 ?
+		    u[i] / M->rep_cpu[i] : NAN;
+	}
 	c->ops_per_cpu_s = M->cpu_ns ? 1e9 * (double)M->ops /
 	    (double)M->cpu_ns : NAN;
 	{

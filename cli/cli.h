@@ -6,7 +6,7 @@
  * layers below and prints.  It returns the process exit code: 0 success,
  * 1 the data failed authentication or no key opens it (or, for verify
  * and bench compare, a finding/regression), 2 usage, configuration or I/O
- * error.
+ * error; bench compare also 3, a cell it could not judge (docs/BENCH.md).
  */
 #ifndef ATR_CLI_H
 #define ATR_CLI_H

@@ -1,6 +1,7 @@
 /*
  * atrest bench [OPTIONS]
  * atrest bench compare BASE.json NEW.json [--max-regression PCT]
+ *                      [--alpha P]
  *
  * Argument parsing and printing only; the measuring is bench/ (bench.h).
  */
@@ -29,7 +30,8 @@ usage(FILE *f)
 	    "usage: atrest bench [OPTIONS]\n"
 	    "       atrest bench compare BASE.json NEW.json [--max-regression PCT]\n"
 	    "                            [--max-geomean-regression PCT]\n"
-	    "                            [--metric cpu|wall|cpu-best|wall-best]\n\n"
+	    "                            [--metric cpu|wall|cpu-best|wall-best]\n"
+	    "                            [--alpha P]\n\n"
 	    "Measures envelope encryption with customer-managed keys (CMK) against\n"
 	    "service-managed keys (SMK), next to the machine's own limits measured\n"
 	    "in the same run (raw AES-256-GCM, RSA, AES-KWP).  With no options it\n"
@@ -78,11 +80,15 @@ usage(FILE *f)
 	    "compare: cells are compared on their ratio to the limit measured in\n"
 	    "the same run: vs_limit_cpu (--metric cpu, the default: CPU time, so\n"
 	    "time slices lost to other jobs do not count) or vs_limit (wall).\n"
-	    "Exit 1 when a cell's best repetition fell more than\n"
-	    "--max-regression (default 15%%) below the base median, or the\n"
-	    "geometric mean over all cells fell more than\n"
-	    "--max-geomean-regression (default 8%%, 0 = off); 0 otherwise; 2 on\n"
-	    "a bad file.\n");
+	    "Per cell, a two-sided Mann-Whitney U test over the repetitions\n"
+	    "(--alpha, default 0.05) and the change of the median against\n"
+	    "--max-regression (default 15%%): regressed when both say so;\n"
+	    "inconclusive when the repetitions are too few for the test or their\n"
+	    "interquartile range is wider than the threshold.  Exit 1 when a\n"
+	    "cell regressed or the geometric mean over all cells fell more than\n"
+	    "--max-geomean-regression (default 8%%, 0 = off); else 3 when a cell\n"
+	    "is inconclusive (the run could not judge it); 0 otherwise; 2 on a\n"
+	    "bad file.\n");
 }
 
 /* Splits a comma-separated list in place (buf is a copy). */
@@ -258,7 +264,7 @@ progress_cb(void *arg, size_t done, size_t total, const char *what)
 /* ---- atrest bench compare ------------------------------------------ */
 
 struct compare_args {
-	double pct, gpct;
+	double pct, gpct, alpha;
 	int metric;
 	int help;
 	const char *path[2];       /* BASE.json, NEW.json (argv's) */
@@ -271,6 +277,7 @@ compare_parse_args(int argc, char **argv, struct compare_args *a)
 		{"max-regression", required_argument, NULL, 'm'},
 		{"max-geomean-regression", required_argument, NULL, 'g'},
 		{"metric", required_argument, NULL, 'M'},
+		{"alpha", required_argument, NULL, 'a'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
@@ -278,10 +285,17 @@ compare_parse_args(int argc, char **argv, struct compare_args *a)
 
 	a->pct = 15.0;
 	a->gpct = 8.0;
+	a->alpha = 0.05;
 	a->metric = 1;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "m:g:M:h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "m:g:M:a:h", opts, NULL)) != -1) {
 		switch (c) {
+		case 'a':
+			if (cli_parse_double(optarg, 1e-9, 0.5, &a->alpha) != 0)
+				return cli_usage_error("bench compare",
+				    "--alpha: a significance level in (0, 0.5], "
+				    "not '%s'", optarg);
+			break;
 		case 'm':
 			if (cli_parse_double(optarg, 0, 1000, &a->pct) != 0)
 				return cli_usage_error("bench compare",
@@ -341,7 +355,8 @@ read_results(const char *path, char **text)
 }
 
 /* Compares the two files and prints the table: exit 1 on a regression,
- * 2 on a file that is not a results document. */
+ * 3 when a cell could not be judged (and none regressed), 2 on a file
+ * that is not a results document. */
 static int
 compare_run(const struct compare_args *a)
 {
@@ -355,7 +370,8 @@ compare_run(const struct compare_args *a)
 		if (rc != 0)
 			goto out;
 	}
-	err = atb_compare(text[0], text[1], a->pct, a->gpct, a->metric, &cmp);
+	err = atb_compare(text[0], text[1], a->pct, a->gpct, a->alpha,
+	    a->metric, &cmp);
 	if (err == ATR_ERR_FORMAT) {
 		/* Not an envelope: a results file that is not one is an
 		 * input error (exit 2), named by its role and path. */
@@ -376,14 +392,20 @@ compare_run(const struct compare_args *a)
 		goto out;
 	}
 	atb_cmp_print(stdout, &cmp);
-	rc = cmp.regressions > 0 || cmp.geomean_regressed ? 1 : 0;
+	rc = atb_cmp_status(&cmp);
 	if (cmp.regressions > 0)
 		fprintf(stderr, "atrest bench compare: %zu cell(s) regressed by "
-		    "more than %.1f%%\n", cmp.regressions, a->pct);
+		    "more than %.1f%% (U test p < %g)\n", cmp.regressions,
+		    a->pct, a->alpha);
 	if (cmp.geomean_regressed)
 		fprintf(stderr, "atrest bench compare: the geometric mean fell "
 		    "by %.1f%% (threshold %.1f%%)\n", -cmp.geomean_change_pct,
 		    a->gpct);
+	if (rc == 3)
+		fprintf(stderr, "atrest bench compare: could not judge %zu "
+		    "cell(s): %zu with noise wider than %.1f%%, %zu with too "
+		    "few repetitions for p < %g (exit 3)\n", cmp.noisy +
+		    cmp.few, cmp.noisy, a->pct, cmp.few, a->alpha);
 	atb_cmp_free(&cmp);
 out:
 	for (i = 0; i < 2; i++)

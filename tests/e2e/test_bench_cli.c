@@ -240,6 +240,14 @@ scaled_copy(const char *from, const char *path, int which, double f)
 			cJSON_SetNumberValue(cJSON_GetObjectItem(cell, name), x);
 			snprintf(name, sizeof(name), "%s_max", fields[k]);
 			cJSON_SetNumberValue(cJSON_GetObjectItem(cell, name), x);
+			snprintf(name, sizeof(name), "%s_reps", fields[k]);
+			{
+				cJSON *r;
+
+				cJSON_ArrayForEach(r, cJSON_GetObjectItem(cell,
+				    name))
+					cJSON_SetNumberValue(r, x);
+			}
 		}
 		i++;
 	}
@@ -249,10 +257,33 @@ scaled_copy(const char *from, const char *path, int which, double f)
 	cJSON_Delete(j);
 }
 
+/* A copy of from whose cells keep only their first n repetitions. */
+static void
+reps_cut(const char *from, const char *path, int n)
+{
+	static const char *const fields[] = {"vs_limit_reps",
+	    "vs_limit_cpu_reps", "ops_per_s_reps"};
+	cJSON *j = load_json(from), *cell;
+	char *s;
+	size_t k;
+
+	cJSON_ArrayForEach(cell, cJSON_GetObjectItem(j, "cells"))
+		for (k = 0; k < sizeof(fields) / sizeof(fields[0]); k++) {
+			cJSON *a = cJSON_GetObjectItem(cell, fields[k]);
+
+			while (cJSON_GetArraySize(a) > n)
+				cJSON_DeleteItemFromArray(a, n);
+		}
+	s = cJSON_Print(j);
+	cr_assert_eq(tu_write_file(path, s, strlen(s)), 0);
+	free(s);
+	cJSON_Delete(j);
+}
+
 Test(bench_cli, compare_gate_exit_codes, .timeout = 180)
 {
 	struct ctx c;
-	char *base, *steady, *reg, *ok, *junk, *out, *err;
+	char *base, *steady, *reg, *ok, *junk, *few, *out, *err;
 	int rc;
 
 	ctx_init(&c, "bench-e2e-compare");
@@ -261,22 +292,26 @@ Test(bench_cli, compare_gate_exit_codes, .timeout = 180)
 	reg = tu_path(c.dir, "regressed.json");
 	ok = tu_path(c.dir, "ok.json");
 	junk = tu_path(c.dir, "junk.json");
+	few = tu_path(c.dir, "few.json");
 	{
-		const char *argv[] = {atrest(), "bench", QUICK, "--keys", "smk",
-		    "--hierarchy", "per-object,cached", "--json", base,
-		    "--no-table", NULL};
+		/* 5 repetitions: the fewest for which the U test of 5
+		 * against 5 can reach p < 0.05 (2 / C(10, 5) = 0.008). */
+		const char *argv[] = {atrest(), "bench", QUICK, "--reps", "5",
+		    "--keys", "smk", "--hierarchy", "per-object,cached",
+		    "--json", base, "--no-table", NULL};
 
 		rc = run(&c, argv);
 		err = slurp(c.err);
 		cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
 		free(err);
 	}
-	/* A steady base (every repetition at its median): the gate allows
-	 * a cell its own spread, and a quick run on a busy machine can
-	 * spread more than the 20 % planted below. */
+	/* A steady base (every repetition at its median): a quick run on
+	 * a busy machine can spread more than the threshold, which makes a
+	 * cell inconclusive (exit 3) rather than judged. */
 	scaled_copy(base, steady, -1, 1.0);
 	scaled_copy(steady, reg, 1, 0.80);
 	scaled_copy(steady, ok, -1, 0.95);
+	reps_cut(steady, few, 2);
 	cr_assert_eq(tu_write_file(junk, "{\"schema\": 1}", 13), 0);
 	{
 		const char *argv[] = {atrest(), "bench", "compare", base, base,
@@ -284,7 +319,10 @@ Test(bench_cli, compare_gate_exit_codes, .timeout = 180)
 
 		rc = run(&c, argv);
 		out = slurp(c.out);
-		cr_assert_eq(rc, 0, "a run against itself: %s", out);
+		/* 3 when a cell of this busy machine's run spread more
+		 * than the threshold: never a regression. */
+		cr_assert(rc == 0 || rc == 3, "a run against itself: %d %s",
+		    rc, out);
 		cr_assert_not_null(strstr(out, "0 regressed"));
 		free(out);
 	}
@@ -333,6 +371,25 @@ Test(bench_cli, compare_gate_exit_codes, .timeout = 180)
 		free(err);
 	}
 	{
+		/* Two repetitions can never reach p < 0.05: exit 3 with
+		 * the reason, not 0. */
+		const char *argv[] = {atrest(), "bench", "compare", "--alpha",
+		    "0.3", steady, few, NULL};
+
+		cr_assert_eq(run(&c, argv), 0, "alpha 0.3 is reachable");
+	}
+	{
+		const char *argv[] = {atrest(), "bench", "compare", steady,
+		    few, NULL};
+
+		rc = run(&c, argv);
+		err = slurp(c.err);
+		cr_assert_eq(rc, 3, "too few repetitions must not pass: %s",
+		    err);
+		cr_assert_not_null(strstr(err, "could not judge"), "%s", err);
+		free(err);
+	}
+	{
 		const char *argv[] = {atrest(), "bench", "compare", base, NULL};
 
 		cr_assert_eq(run(&c, argv), 2);
@@ -342,6 +399,7 @@ Test(bench_cli, compare_gate_exit_codes, .timeout = 180)
 	free(reg);
 	free(ok);
 	free(junk);
+	free(few);
 	ctx_free(&c);
 }
 

@@ -693,6 +693,9 @@ doc_with_best(const double *ratio, const double *best, size_t n,
 		cJSON_AddNumberToObject(c, "vs_limit", ratio[i]);
 		cJSON_AddNumberToObject(c, "vs_limit_cpu", ratio[i] * 1.1);
 		if (best != NULL) {
+			cJSON_AddNumberToObject(c, "vs_limit_min", ratio[i]);
+			cJSON_AddNumberToObject(c, "vs_limit_cpu_min",
+			    ratio[i] * 1.1);
 			cJSON_AddNumberToObject(c, "vs_limit_max", best[i]);
 			cJSON_AddNumberToObject(c, "vs_limit_cpu_max", best[i] * 1.1);
 		}
@@ -723,7 +726,7 @@ Test(compare, planted_regression_fails)
 	cur[2] *= 0.80;   /* a 20 % regression in one cell */
 	a = doc_with(base, 4, NULL);
 	b = doc_with(cur, 4, NULL);
-	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0.05, 0, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 1);
 	cr_assert_eq(c.nrows, 4);
 	for (i = 0; i < c.nrows; i++)
@@ -731,11 +734,11 @@ Test(compare, planted_regression_fails)
 	cr_assert_float_eq(c.rows[2].change_pct, -20.0, 1e-6);
 	atb_cmp_free(&c);
 	/* The same on the CPU-time metric. */
-	cr_assert_eq(atb_compare(a, b, 10.0, 0, 1, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0.05, 1, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 1);
 	atb_cmp_free(&c);
 	/* A threshold above the drop lets it pass. */
-	cr_assert_eq(atb_compare(a, b, 25.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 25.0, 0, 0.05, 0, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 0);
 	atb_cmp_free(&c);
 	free(a);
@@ -751,15 +754,15 @@ Test(compare, variation_inside_threshold_passes)
 	char *a = doc_with(base, 5, NULL), *b = doc_with(cur, 5, NULL);
 	char *d = doc_with(better, 5, NULL);
 
-	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0.05, 0, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 0);
 	cr_assert_eq(c.missing + c.added, 0);
 	atb_cmp_free(&c);
-	cr_assert_eq(atb_compare(a, d, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, d, 10.0, 0, 0.05, 0, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 0, "improvements are not regressions");
 	atb_cmp_free(&c);
 	/* Reversed, the improvement is a regression in every cell. */
-	cr_assert_eq(atb_compare(d, a, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(atb_compare(d, a, 10.0, 0, 0.05, 0, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 5);
 	atb_cmp_free(&c);
 	free(a);
@@ -774,7 +777,7 @@ Test(compare, missing_and_new_cells)
 	char *a = doc_with(base, 2, NULL), *b = doc_with(base, 3, "key0");
 
 	/* key0 was skipped in the new run, key2 is new: neither fails. */
-	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0.05, 0, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 0);
 	cr_assert_eq(c.missing, 1);
 	cr_assert_eq(c.added, 1);
@@ -789,9 +792,10 @@ Test(compare, bad_documents_are_format_errors)
 	struct atb_cmp c;
 	char *a = doc_with(base, 1, NULL);
 
-	cr_assert_eq(atb_compare(a, "{not json", 10.0, 0, 0, &c), ATR_ERR_FORMAT);
+	cr_assert_eq(atb_compare(a, "{not json", 10.0, 0, 0.05, 0, &c),
+	    ATR_ERR_FORMAT);
 	cr_assert_not_null(strstr(atr_detail(), "new results"));
-	cr_assert_eq(atb_compare("{\"schema\":\"x\"}", a, 10.0, 0, 0, &c),
+	cr_assert_eq(atb_compare("{\"schema\":\"x\"}", a, 10.0, 0, 0.05, 0, &c),
 	    ATR_ERR_FORMAT);
 	cr_assert_not_null(strstr(atr_detail(), "base results"));
 	free(a);
@@ -962,24 +966,24 @@ Test(compare, metrics_by_name)
 	cr_assert_str_eq(atb_metric_name(3), "vs_limit_cpu_best");
 	/* The synthetic documents carry no best-of ratios: no cell has the
 	 * metric, so none is compared and none regresses... */
-	cr_assert_eq(atb_compare(a, b, 10.0, 0, 2, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0.05, 2, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 0);
 	cr_assert_eq(c.nrows, 0);
 	atb_cmp_free(&c);
 	/* ...while the default metric sees the 20 % drop. */
-	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 10.0, 0, 0.05, 0, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 1);
 	atb_cmp_free(&c);
 	free(a);
 	free(b);
 }
 
-Test(compare, noise_aware_cells)
+Test(compare, summary_only_cells_use_their_spread)
 {
 	double base[] = {0.50, 0.80};
 	double med[] = {0.40, 0.80};        /* cell 0: median -20 % */
-	double noisy_best[] = {0.49, 0.82}; /* ...but one repetition at -2 % */
-	double slow_best[] = {0.42, 0.82};  /* ...every repetition below -15 % */
+	double noisy_best[] = {0.49, 0.82}; /* ...spread 22.5 % */
+	double slow_best[] = {0.42, 0.82};  /* ...spread 5 % */
 	struct atb_cmp c;
 	char *a = doc_with(base, 2, NULL);
 	char *n1 = doc_with_best(med, noisy_best, 2, NULL);
@@ -987,21 +991,257 @@ Test(compare, noise_aware_cells)
 	int m;
 
 	for (m = 0; m < 2; m++) {
-		/* A burst of noise in some repetitions is not a regression. */
-		cr_assert_eq(atb_compare(a, n1, 10.0, 0, m, &c), ATR_OK);
+		/* Documents without repetitions: no test, and a spread
+		 * wider than the threshold cannot be judged (it used to
+		 * widen the threshold and pass). */
+		cr_assert_eq(atb_compare(a, n1, 10.0, 0, 0.05, m, &c), ATR_OK);
 		cr_assert_eq(c.regressions, 0, "metric %d", m);
-		cr_assert_float_eq(c.rows[0].change_pct, -20.0, 1e-6);
-		cr_assert_float_eq(c.rows[0].best_change_pct, -2.0, 1e-6);
+		cr_assert_eq(c.rows[0].verdict, ATB_V_NOISY);
+		cr_assert(c.rows[0].summary_only && isnan(c.rows[0].p));
+		cr_assert_eq(c.summary_only, 2);
+		cr_assert_eq(atb_cmp_status(&c), 3);
 		atb_cmp_free(&c);
-		/* When even the best repetition is slower, it is one. */
-		cr_assert_eq(atb_compare(a, n2, 10.0, 0, m, &c), ATR_OK);
+		cr_assert_eq(atb_compare(a, n2, 10.0, 0, 0.05, m, &c), ATR_OK);
 		cr_assert_eq(c.regressions, 1, "metric %d", m);
 		cr_assert(c.rows[0].regressed && !c.rows[1].regressed);
+		cr_assert_eq(atb_cmp_status(&c), 1);
 		atb_cmp_free(&c);
 	}
 	free(a);
 	free(n1);
 	free(n2);
+}
+
+/* ---- the U test over recorded repetitions --------------------------------------------- */
+
+/* A results document of one cell whose vs_limit and vs_limit_cpu
+ * repetitions are v[0..n), the summary fields their median, min, max. */
+static char *
+doc_reps(const double *v, unsigned n)
+{
+	static const char *const m[] = {"vs_limit", "vs_limit_cpu"};
+	double med = NAN, lo = NAN, hi = NAN, s[ATB_REPS_MAX];
+	cJSON *root, *cell;
+	char *out, name[48];
+	unsigned i, k;
+
+	memcpy(s, v, n * sizeof(*s));
+	if (n > 0) {
+		struct atb_stat st;
+
+		atb_stat_of(s, n, &st);
+		med = st.med;
+		lo = st.min;
+		hi = st.max;
+	}
+	out = doc_with(&med, 1, NULL);
+	root = cJSON_Parse(out);
+	free(out);
+	cell = cJSON_GetArrayItem(cJSON_GetObjectItem(root, "cells"), 0);
+	for (k = 0; k < 2; k++) {
+		cJSON *a;
+
+		cJSON_ReplaceItemInObject(cell, m[k], cJSON_CreateNumber(med));
+		snprintf(name, sizeof(name), "%s_min", m[k]);
+		cJSON_AddNumberToObject(cell, name, lo);
+		snprintf(name, sizeof(name), "%s_max", m[k]);
+		cJSON_AddNumberToObject(cell, name, hi);
+		snprintf(name, sizeof(name), "%s_reps", m[k]);
+		a = cJSON_AddArrayToObject(cell, name);
+		for (i = 0; i < n; i++)
+			cJSON_AddItemToArray(a, cJSON_CreateNumber(v[i]));
+	}
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	cr_assert_not_null(out);
+	return out;
+}
+
+/* xorshift64*: the same samples on every machine. */
+static double
+rnd_unit(uint64_t *st)
+{
+	*st ^= *st >> 12;
+	*st ^= *st << 25;
+	*st ^= *st >> 27;
+	return (double)((*st * 0x2545F4914F6CDD1DULL) >> 11) * 0x1.0p-53;
+}
+
+/* n repetitions around mean: Gaussian with relative sd (Box-Muller),
+ * or uniform over mean * (1 +- half) when half > 0. */
+static void
+sample(uint64_t *st, double mean, double sd, double half, double *v,
+    unsigned n)
+{
+	unsigned i;
+
+	for (i = 0; i < n; i++) {
+		double u1 = rnd_unit(st), u2 = rnd_unit(st);
+
+		if (half > 0)
+			v[i] = mean * (1.0 + half * (2.0 * u1 - 1.0));
+		else
+			v[i] = mean * (1.0 + sd * sqrt(-2.0 * log(u1 + 1e-300)) *
+			    cos(2.0 * M_PI * u2));
+	}
+}
+
+/* The verdicts of comparing base and new samples of n repetitions. */
+static int
+status_of_pair(const double *b, const double *nw, unsigned n, double thr,
+    struct atb_cmp *c)
+{
+	char *a = doc_reps(b, n), *d = doc_reps(nw, n);
+
+	cr_assert_eq(atb_compare(a, d, thr, 0, 0.05, 1, c), ATR_OK);
+	free(a);
+	free(d);
+	cr_assert_eq(c->nrows, 1);
+	cr_assert(!c->rows[0].summary_only);
+	return atb_cmp_status(c);
+}
+
+Test(utest, textbook_exact_and_normal_values)
+{
+	/* Mann-Whitney's worked example in scipy.stats.mannwhitneyu's
+	 * documentation: U1 = 17, exact two-sided p = 1/9 (7 of the 126
+	 * orderings of 5 and 4 values give U <= 3, doubled), and with
+	 * the normal approximation (continuity-corrected) 0.1113. */
+	double males[] = {19, 22, 16, 29, 24}, females[] = {20, 11, 17, 12};
+	double lo[] = {1, 2, 3, 4, 5}, hi[] = {6, 7, 8, 9, 10};
+	double x[60], y[60], u, p, q1, med, q3;
+	int exact;
+	unsigned i;
+
+	cr_assert_eq(atb_utest(males, 5, females, 4, &u, &p, &exact), 0);
+	cr_assert_float_eq(u, 17.0, 1e-12);
+	cr_assert(exact);
+	cr_assert_float_eq(p, 1.0 / 9.0, 1e-12);
+	/* The same data, 6 copies each (n = 54 > 50): the approximation.
+	 * z = (|U - mu| - 0.5) / sigma by hand with the tie term. */
+	for (i = 0; i < 30; i++)
+		x[i] = males[i % 5];
+	for (i = 0; i < 24; i++)
+		y[i] = females[i % 4];
+	cr_assert_eq(atb_utest(x, 30, y, 24, &u, &p, &exact), 0);
+	cr_assert(!exact);
+	cr_assert_float_eq(u, 17.0 * 36.0, 1e-9);
+	{
+		/* 9 distinct values, each tied 6 times: sum(t^3 - t) =
+		 * 9 * 210; var = n1 n2 / 12 * (N + 1 - 1890 / (N (N - 1))). */
+		double n = 54, var = 30.0 * 24.0 / 12.0 *
+		    (n + 1.0 - 1890.0 / (n * (n - 1.0)));
+		double z = (612.0 - 360.0 - 0.5) / sqrt(var);
+
+		cr_assert_float_eq(p, erfc(z / sqrt(2.0)), 1e-12);
+		cr_assert(p < 0.001, "p %g", p);
+	}
+	/* Complete separation: 2 / C(10, 5), the smallest p of 5 + 5,
+	 * either way round; 3 + 3 can never go below 0.1. */
+	cr_assert_eq(atb_utest(lo, 5, hi, 5, &u, &p, &exact), 0);
+	cr_assert_float_eq(u, 0.0, 1e-12);
+	cr_assert_float_eq(p, 2.0 / 252.0, 1e-12);
+	cr_assert_eq(atb_utest(hi, 5, lo, 5, &u, &p, &exact), 0);
+	cr_assert_float_eq(u, 25.0, 1e-12);
+	cr_assert_float_eq(p, 2.0 / 252.0, 1e-12);
+	cr_assert_float_eq(atb_utest_min_p(5, 5), 2.0 / 252.0, 1e-12);
+	cr_assert_float_eq(atb_utest_min_p(3, 3), 0.1, 1e-12);
+	cr_assert_float_eq(atb_utest_min_p(1, 1), 1.0, 1e-12);
+	/* Identical samples: no evidence. */
+	cr_assert_eq(atb_utest(lo, 5, lo, 5, &u, &p, &exact), 0);
+	cr_assert_float_eq(p, 1.0, 1e-12);
+	cr_assert_eq(atb_quartiles(lo, 5, &q1, &med, &q3), 0);
+	cr_assert_float_eq(q1, 2.0, 1e-12);
+	cr_assert_float_eq(med, 3.0, 1e-12);
+	cr_assert_float_eq(q3, 4.0, 1e-12);
+}
+
+Test(utest, planted_uniform_regression_is_caught)
+{
+	double b[10], nw[10];
+	struct atb_cmp c;
+	uint64_t st = 0x9e3779b97f4a7c15ULL;
+	unsigned k, i;
+
+	/* 20 seeded cases: every repetition 10 % slower, 2.5 % noise,
+	 * threshold 5 %: regressed every time, exit 1. */
+	for (k = 0; k < 20; k++) {
+		sample(&st, 0.60, 0.025, 0, b, 10);
+		sample(&st, 0.60, 0.025, 0, nw, 10);
+		for (i = 0; i < 10; i++)
+			nw[i] *= 0.90;
+		cr_assert_eq(status_of_pair(b, nw, 10, 5.0, &c), 1,
+		    "case %u: p %g change %.1f%%", k, c.rows[0].p,
+		    c.rows[0].change_pct);
+		cr_assert_eq(c.rows[0].verdict, ATB_V_REGRESSED);
+		cr_assert(c.rows[0].p < 0.05 && c.rows[0].exact);
+		atb_cmp_free(&c);
+	}
+}
+
+Test(utest, same_distribution_twenty_pairs_never_regress)
+{
+	double b[10], nw[10];
+	struct atb_cmp c;
+	uint64_t st = 0x0123456789abcdefULL;
+	unsigned k, ok = 0;
+
+	for (k = 0; k < 20; k++) {
+		int rc;
+
+		sample(&st, 0.60, 0.025, 0, b, 10);
+		sample(&st, 0.60, 0.025, 0, nw, 10);
+		rc = status_of_pair(b, nw, 10, 10.0, &c);
+		cr_assert_neq(rc, 1, "pair %u: p %g change %.1f%%", k,
+		    c.rows[0].p, c.rows[0].change_pct);
+		cr_assert_neq(c.rows[0].verdict, ATB_V_IMPROVED);
+		ok += rc == 0;
+		atb_cmp_free(&c);
+	}
+	/* Quiet cells (spread about 7.7 % against a 10 % threshold) are
+	 * mostly judged, not waved through as inconclusive. */
+	cr_assert_geq(ok, 10, "%u of 20 ok", ok);
+}
+
+Test(utest, noisy_cell_is_inconclusive_not_ok)
+{
+	double b[10], nw[10];
+	struct atb_cmp c;
+	uint64_t st = 42;
+	unsigned k, noisy = 0;
+
+	/* Spread 30 % (uniform +-15 %) against a 10 % threshold, 20
+	 * seeded pairs from one distribution: never ok.  A pair may
+	 * still differ significantly by more than the threshold (the
+	 * test's alpha; one improved here): reported as that change. */
+	for (k = 0; k < 20; k++) {
+		int rc;
+
+		sample(&st, 0.60, 0, 0.15, b, 10);
+		sample(&st, 0.60, 0, 0.15, nw, 10);
+		rc = status_of_pair(b, nw, 10, 10.0, &c);
+		cr_assert_neq(c.rows[0].verdict, ATB_V_OK, "case %u ok", k);
+		if (c.rows[0].verdict == ATB_V_NOISY) {
+			cr_assert_eq(rc, 3);
+			cr_assert_eq(c.noisy, 1);
+			noisy++;
+		}
+		atb_cmp_free(&c);
+	}
+	cr_assert_geq(noisy, 18, "%u of 20 inconclusive", noisy);
+}
+
+Test(utest, too_few_repetitions_are_inconclusive)
+{
+	double b[] = {0.60, 0.61, 0.59}, nw[] = {0.40, 0.41, 0.39};
+	struct atb_cmp c;
+
+	/* -33 %, perfectly separated, but 3 + 3 repetitions can never
+	 * reach p < 0.05 (their smallest p is 0.1): not judged. */
+	cr_assert_eq(status_of_pair(b, nw, 3, 10.0, &c), 3);
+	cr_assert_eq(c.rows[0].verdict, ATB_V_FEW);
+	cr_assert_eq(c.few, 1);
+	atb_cmp_free(&c);
 }
 
 Test(compare, geometric_mean_catches_a_broad_slowdown)
@@ -1018,16 +1258,16 @@ Test(compare, geometric_mean_catches_a_broad_slowdown)
 		cur[i] = base[i] * 0.90;
 	a = doc_with(base, 6, NULL);
 	b = doc_with(cur, 6, NULL);
-	cr_assert_eq(atb_compare(a, b, 15.0, 8.0, 1, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 15.0, 8.0, 0.05, 1, &c), ATR_OK);
 	cr_assert_eq(c.regressions, 0);
 	cr_assert_float_eq(c.geomean_change_pct, -10.0, 1e-6);
 	cr_assert_eq(c.geomean_regressed, 1);
 	atb_cmp_free(&c);
 	/* Off when the threshold is 0; passes at 12 %. */
-	cr_assert_eq(atb_compare(a, b, 15.0, 0, 1, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 15.0, 0, 0.05, 1, &c), ATR_OK);
 	cr_assert_eq(c.geomean_regressed, 0);
 	atb_cmp_free(&c);
-	cr_assert_eq(atb_compare(a, b, 15.0, 12.0, 1, &c), ATR_OK);
+	cr_assert_eq(atb_compare(a, b, 15.0, 12.0, 0.05, 1, &c), ATR_OK);
 	cr_assert_eq(c.geomean_regressed, 0);
 	atb_cmp_free(&c);
 	free(a);
