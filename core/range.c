@@ -147,6 +147,7 @@ atr_decrypt_range(int in_fd, int out_fd, struct atr_key *const *keys,
 	st->plain_len = plain;
 	if (len == ATR_RANGE_TO_END)
 		len = off <= plain ? plain - off : 0;
+	/* off > plain first: then plain - off would wrap. */
 	past = off > plain || len > plain - off;
 	R.in = malloc(R.fs + ATR_GCM_TAGBYTES);
 	R.out = malloc(R.fs);
@@ -167,9 +168,10 @@ atr_decrypt_range(int in_fd, int out_fd, struct atr_key *const *keys,
 			goto out;
 	}
 	if (past)
-		err = atr_fail(ATR_ERR_USAGE, "range %llu:%llu is past the "
-		    "end of the object (%llu bytes)", (unsigned long long)off,
-		    (unsigned long long)len, (unsigned long long)plain);
+		err = atr_fail(ATR_ERR_USAGE, "range of %llu bytes at offset "
+		    "%llu is past the end of the object (%llu bytes)",
+		    (unsigned long long)len, (unsigned long long)off,
+		    (unsigned long long)plain);
 out:
 	atr_dec_free(R.d);
 	free(R.in);
