@@ -421,6 +421,28 @@ atr_read_full(int fd, void *buf, size_t len, size_t *got)
 	return ATR_OK;
 }
 
+enum atr_err
+atr_pread_full(int fd, void *buf, size_t len, uint64_t off)
+{
+	unsigned char *p = buf;
+	ssize_t n;
+
+	while (len > 0) {
+		n = pread(fd, p, len, (off_t)off);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return atr_fail(ATR_ERR_IO, "read: %s", strerror(errno));
+		if (n == 0)
+			return atr_fail(ATR_ERR_IO,
+			    "the input shrank while it was read");
+		p += n;
+		len -= (size_t)n;
+		off += (uint64_t)n;
+	}
+	return ATR_OK;
+}
+
 void
 atr_secure_free(void *p, size_t n)
 {

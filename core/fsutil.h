@@ -21,6 +21,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -136,6 +137,10 @@ enum atr_err atr_write_all(int fd, const void *buf, size_t len);
 /* Reads until len bytes or end of file; *got says how many, also on
  * failure (the bytes read before the error). */
 enum atr_err atr_read_full(int fd, void *buf, size_t len, size_t *got);
+/* Reads exactly len bytes at offset off (pread, retrying after EINTR and
+ * short reads); end of file before len bytes is ATR_ERR_IO ("the input
+ * shrank"): callers know the size from fstat. */
+enum atr_err atr_pread_full(int fd, void *buf, size_t len, uint64_t off);
 
 /*
  * Reads a whole small file (at most max bytes, else ATR_ERR_KEY "file

@@ -19,27 +19,6 @@ struct rng {
 	struct atr_range_stats *st;
 };
 
-static enum atr_err
-pread_all(int fd, uint8_t *buf, size_t len, uint64_t off)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = pread(fd, buf, len, (off_t)off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return atr_fail(ATR_ERR_IO, "read: %s", strerror(errno));
-		if (n == 0)
-			return atr_fail(ATR_ERR_IO,
-			    "the input shrank while it was read");
-		buf += n;
-		len -= (size_t)n;
-		off += (uint64_t)n;
-	}
-	return ATR_OK;
-}
-
 /* Reads frame i at its offset (docs/FORMAT.md, section 5) and opens it,
  * as the final frame when it is the last one of the body. */
 static enum atr_err
@@ -51,7 +30,7 @@ open_frame(struct rng *R, uint64_t i, size_t *plain)
 	enum atr_err err;
 
 	*plain = 0;
-	err = pread_all(R->fd, R->in, n, R->hlen + at);
+	err = atr_pread_full(R->fd, R->in, n, R->hlen + at);
 	if (err != ATR_OK)
 		return err;
 	R->st->cipher_read += n;
@@ -103,7 +82,7 @@ open_header(struct rng *R, uint64_t size, struct atr_key *const *keys,
 		err = ATR_ERR_NOMEM;
 		goto out;
 	}
-	err = pread_all(R->fd, buf, want, 0);
+	err = atr_pread_full(R->fd, buf, want, 0);
 	if (err != ATR_OK)
 		goto out;
 	err = atr_header_parse(buf, want, h);

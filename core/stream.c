@@ -226,27 +226,6 @@ struct par_worker {
 };
 
 static enum atr_err
-pread_full(int fd, uint8_t *buf, size_t len, off_t off)
-{
-	ssize_t n;
-
-	while (len > 0) {
-		n = pread(fd, buf, len, off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return atr_fail(ATR_ERR_IO, "read: %s", strerror(errno));
-		if (n == 0)
-			return atr_fail(ATR_ERR_IO,
-			    "the input shrank while it was read");
-		buf += n;
-		len -= (size_t)n;
-		off += n;
-	}
-	return ATR_OK;
-}
-
-static enum atr_err
 pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
 {
 	ssize_t n;
@@ -279,8 +258,8 @@ par_batch(struct par *P, struct par_worker *w, uint64_t k)
 	len = (size_t)(P->in_len - first * P->unit_in);
 	if (len > nfr * P->unit_in)
 		len = nfr * P->unit_in;
-	err = pread_full(P->in_fd, w->in, len,
-	    P->in_off + (off_t)(first * P->unit_in));
+	err = atr_pread_full(P->in_fd, w->in, len,
+	    (uint64_t)P->in_off + first * P->unit_in);
 	if (err != ATR_OK)
 		return err;
 	do {
