@@ -516,13 +516,12 @@ jti_spend(struct atr_kv_server *s, const char *id, const char *jti,
 		s->jti[k++] = s->jti[i];
 	}
 	s->njti = k;
-	if (rc == 0 && again) {
-		;                   /* already recorded, until its exp */
-	} else if (rc == 0 && s->jti != NULL && s->njti < KVS_JTI_MAX) {
+	/* again: already recorded, until its exp. */
+	if (rc == 0 && !again && s->jti != NULL && s->njti < KVS_JTI_MAX) {
 		memcpy(s->jti[s->njti].h, h, sizeof(h));
 		memcpy(s->jti[s->njti].a, a, sizeof(a));
 		s->jti[s->njti++].exp = exp;
-	} else if (rc == 0) {
+	} else if (rc == 0 && !again) {
 		rc = 2;
 	}
 	pthread_mutex_unlock(&s->mu);

@@ -216,6 +216,17 @@ token_req_audience(struct kvs_http *h, int v1, struct token_req *q)
 	return 0;
 }
 
+/* A request that carries neither a secret nor an assertion; -1 after
+ * replying. */
+static int
+no_credential(struct kvs_http *h)
+{
+	aad_error(h, 401, "invalid_client", 7000216,
+	    "'client_assertion', 'client_secret' or 'request' is "
+	    "required for the 'client_credentials' grant type.");
+	return -1;
+}
+
 /* A secret client's secret; 0, or -1 after replying. */
 static int
 secret_check(struct kvs_http *h, const struct kvs_client *c,
@@ -229,10 +240,7 @@ secret_check(struct kvs_http *h, const struct kvs_client *c,
 		return -1;
 	}
 	if (q->secret[0] == '\0') {
-		aad_error(h, 401, "invalid_client", 7000216,
-		    "'client_assertion', 'client_secret' or 'request' is "
-		    "required for the 'client_credentials' grant type.");
-		return -1;
+		return no_credential(h);
 	}
 	if (!kvs_secret_equal(c->secret, c->secret_len, q->secret,
 	    strlen(q->secret))) {
@@ -263,10 +271,7 @@ assertion_check(struct kvs_http *h, const struct kvs_client *c,
 		return -1;
 	}
 	if (q->assertion[0] == '\0') {
-		aad_error(h, 401, "invalid_client", 7000216,
-		    "'client_assertion', 'client_secret' or 'request' is "
-		    "required for the 'client_credentials' grant type.");
-		return -1;
+		return no_credential(h);
 	}
 	if (strcmp(q->atype, kvs_assert_type()) != 0) {
 		aad_error(h, 400, "invalid_request", 7000216, "The "

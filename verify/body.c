@@ -183,8 +183,7 @@ open_with_keys(struct obj *o)
 		    "decrypt.auth-failed",
 		    "the key unwrap or the header failed authentication");
 	} else if (e == ATR_ERR_UNAUTHORIZED) {
-		eng_halt(E, atr_detail());
-		atr_detail_clear();
+		eng_halt(E);
 		return -2;
 	} else {
 		w->stats[VS_D_SERVICE]++;
@@ -376,14 +375,13 @@ check_opened(struct obj *o)
 	E->dec->dec_free(o->d);
 	o->d = NULL;
 	eng_judge_stats(w, j, proven);
-	if (proven)
-		w->stats[VS_D_PROVEN]++;
 	/* The header is not ciphertext: rescanned once every key and
 	 * shingle of the store is known. */
-	if (proven)
+	if (proven) {
+		w->stats[VS_D_PROVEN]++;
 		eng_push_header(w, j->path, j->rel, j->store, o->h->raw,
 		    o->h->len);
-	else
+	} else
 		eng_push_rescan(w, j->path, j->rel, j->store, o->size);
 }
 

@@ -84,8 +84,7 @@ eng_drill_object(struct worker *w, const struct job *j,
 	if (e == ATR_ERR_UNAUTHORIZED) {
 		/* Refused for the credential, not for the disabled key: no
 		 * evidence that revocation works. */
-		eng_halt(E, atr_detail());
-		atr_detail_clear();
+		eng_halt(E);
 		return;
 	}
 	if (e == ATR_OK) {
@@ -249,8 +248,7 @@ drill_one(struct drill *D, const struct cand *cand)
 	    NULL);
 	if (e == ATR_ERR_UNAUTHORIZED) {
 		/* As in eng_drill_object: no evidence; the run stops. */
-		eng_halt(E, atr_detail());
-		atr_detail_clear();
+		eng_halt(E);
 		return;
 	}
 	if (e == ATR_OK) {

@@ -64,8 +64,7 @@ eng_tamper_header(struct worker *w, const struct job *j,
 		if (e == ATR_ERR_UNAUTHORIZED) {
 			/* The key service refused the credential: that is
 			 * no rejection of the flipped bit. */
-			eng_halt(E, atr_detail());
-			atr_detail_clear();
+			eng_halt(E);
 			break;
 		}
 		atr_detail_clear();

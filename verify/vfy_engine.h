@@ -189,9 +189,10 @@ void eng_add(struct worker *w, int sev, int store, const char *subject,
 /* The run is incomplete; the first reason is kept. */
 void eng_incomplete(struct worker *w, const char *why);
 /* The key service refused the credential (ATR_ERR_UNAUTHORIZED): the
- * run stops.  The first call keeps why (the credential's one-line
- * detail); the others do nothing.  1 when the run is halted. */
-void eng_halt(struct engine *E, const char *why);
+ * run stops.  The first call keeps this thread's error detail (the
+ * credential's one-line reason) as the run's; every call clears the
+ * detail.  eng_halted: 1 when the run is halted. */
+void eng_halt(struct engine *E);
 int eng_halted(struct engine *E);
 /* Opens a listed object for reading (non-blocking, not following a
  * link, a regular file only); -1 with *why (static) on failure. */

@@ -125,13 +125,15 @@ eng_incomplete(struct worker *w, const char *why)
 }
 
 void
-eng_halt(struct engine *E, const char *why)
+eng_halt(struct engine *E)
 {
+	const char *why = atr_detail();
 	int zero = 0;
 
 	if (atomic_compare_exchange_strong(&E->halted, &zero, 1))
 		snprintf(E->halt_why, sizeof(E->halt_why), "%s",
 		    *why ? why : "the key service refused the credential");
+	atr_detail_clear();
 }
 
 int
