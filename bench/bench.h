@@ -419,7 +419,7 @@ struct atb_target {
 	int met, met_cpu; /* -1 unknown */
 	char detail[512];
 };
-#define ATB_NTARGETS 4U
+#define ATB_NTARGETS 9U
 /* Fills the caller's t[] from r (borrowed for the call). */
 void atb_targets(const struct atb_results *r,
     struct atb_target t[ATB_NTARGETS]);

@@ -21,19 +21,17 @@
 static pthread_once_t fetch_once = PTHREAD_ONCE_INIT;
 static EVP_CIPHER *c_gcm256;
 static EVP_CIPHER *c_ecb[3]; /* AES-128/192/256-ECB */
-static EVP_MD *d_sha256;
 static pthread_key_t tls_key;
 
 /*
- * Per-thread scratch contexts, so the per-object primitives (key wrap,
- * HMAC) neither allocate nor fetch: one AES-ECB context re-keyed per
- * call (an AES-NI key schedule costs ~0.2 us) and two digest contexts.
+ * Per-thread scratch state, so the per-object primitives neither
+ * allocate nor fetch: one AES-ECB context re-keyed per key wrap (an
+ * AES-NI key schedule costs ~0.2 us) and a pool of DRBG output.  The
+ * hashes (core/hmac.c) need no context.
  */
 #define RAND_POOL_BYTES 1024U
 struct tls_ctx {
 	EVP_CIPHER_CTX *ecb;
-	EVP_MD_CTX *md_in;
-	EVP_MD_CTX *md_out;
 	/* DRBG output drawn ahead, handed out once and wiped as it goes. */
 	uint8_t pool[RAND_POOL_BYTES];
 	size_t pool_left;
@@ -59,8 +57,6 @@ tls_free(void *p)
 		return;
 	atr_memzero(t->pool, sizeof(t->pool));
 	EVP_CIPHER_CTX_free(t->ecb); /* cleanses the key schedule */
-	EVP_MD_CTX_free(t->md_in);
-	EVP_MD_CTX_free(t->md_out);
 	free(t);
 }
 
@@ -71,7 +67,6 @@ fetch_all(void)
 	c_ecb[0] = EVP_CIPHER_fetch(NULL, "AES-128-ECB", NULL);
 	c_ecb[1] = EVP_CIPHER_fetch(NULL, "AES-192-ECB", NULL);
 	c_ecb[2] = EVP_CIPHER_fetch(NULL, "AES-256-ECB", NULL);
-	d_sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
 	(void)pthread_key_create(&tls_key, tls_free);
 	(void)pthread_atfork(NULL, NULL, on_fork_child);
 }
@@ -80,7 +75,7 @@ static int
 fetched(void)
 {
 	pthread_once(&fetch_once, fetch_all);
-	return c_gcm256 != NULL && d_sha256 != NULL &&
+	return c_gcm256 != NULL &&
 	    c_ecb[0] != NULL && c_ecb[1] != NULL && c_ecb[2] != NULL;
 }
 
@@ -98,9 +93,7 @@ tls_get(void)
 	if (t == NULL)
 		return NULL;
 	t->ecb = EVP_CIPHER_CTX_new();
-	t->md_in = EVP_MD_CTX_new();
-	t->md_out = EVP_MD_CTX_new();
-	if (t->ecb == NULL || t->md_in == NULL || t->md_out == NULL ||
+	if (t->ecb == NULL ||
 	    pthread_setspecific(tls_key, t) != 0) {
 		tls_free(t);
 		return NULL;
@@ -108,11 +101,22 @@ tls_get(void)
 	return t;
 }
 
+/*
+ * explicit_bzero (glibc 2.25, the BSDs) is a memset the compiler may not
+ * remove; it runs at memset's speed where OPENSSL_cleanse's x86-64 loop
+ * stores 8 bytes at a time, and an object wipes a few KiB of key
+ * material and hash states.
+ */
 void
 atr_memzero(void *p, size_t n)
 {
-	if (p != NULL && n > 0)
-		OPENSSL_cleanse(p, n);
+	if (p == NULL || n == 0)
+		return;
+#if defined(__GLIBC__) && (__GLIBC__ > 2 || __GLIBC_MINOR__ >= 25)
+	explicit_bzero(p, n);
+#else
+	OPENSSL_cleanse(p, n);
+#endif
 }
 
 int
@@ -588,7 +592,7 @@ atr_aes_kw_unwrap(int pad, const uint8_t *kek, size_t kek_len,
 out:
 	ecb_forget(t, kek_len);
 	atr_memzero(a, sizeof(a));
-	atr_memzero(r, sizeof(r));
+	atr_memzero(r, in_len - 8); /* what was written of r */
 	if (err != ATR_OK)
 		atr_memzero(out, in_len - 8);
 	return err;
@@ -673,114 +677,6 @@ atr_rsa_oaep_decrypt(EVP_PKEY *priv, const EVP_MD *md, const uint8_t *label,
 	}
 	EVP_PKEY_CTX_free(ctx);
 	return err;
-}
-
-/*
- * HMAC-SHA-256 (RFC 2104) on the thread's two digest contexts, with the
- * digest fetched once: EVP_MAC's per-call context and parameter parsing
- * cost ~1.5 us, the four SHA-256 compressions ~0.2 us.  The message may
- * come in two parts (HKDF-Expand's T(i-1) | info | i).
- */
-static enum atr_err
-hmac2(struct tls_ctx *t, const uint8_t *key, size_t key_len,
-    const uint8_t *m1, size_t l1, const uint8_t *m2, size_t l2,
-    const uint8_t *m3, size_t l3, uint8_t out[32])
-{
-	uint8_t k[64], pad[64], ih[32];
-	unsigned int n = 0;
-	enum atr_err err = ATR_ERR_CRYPTO;
-	size_t i;
-
-	memset(k, 0, sizeof(k));
-	if (key_len > 64) {
-		if (!ATR_OSSL(EVP_Digest(key, key_len, k, &n, d_sha256, NULL)))
-			goto out;
-	} else if (key_len > 0) {
-		memcpy(k, key, key_len);
-	}
-	for (i = 0; i < 64; i++)
-		pad[i] = k[i] ^ 0x36;
-	if (!ATR_OSSL(EVP_DigestInit_ex2(t->md_in, d_sha256, NULL)) ||
-	    !ATR_OSSL(EVP_DigestUpdate(t->md_in, pad, 64)) ||
-	    (l1 && !ATR_OSSL(EVP_DigestUpdate(t->md_in, m1, l1))) ||
-	    (l2 && !ATR_OSSL(EVP_DigestUpdate(t->md_in, m2, l2))) ||
-	    (l3 && !ATR_OSSL(EVP_DigestUpdate(t->md_in, m3, l3))) ||
-	    !ATR_OSSL(EVP_DigestFinal_ex(t->md_in, ih, &n)))
-		goto out;
-	for (i = 0; i < 64; i++)
-		pad[i] = k[i] ^ 0x5c;
-	if (!ATR_OSSL(EVP_DigestInit_ex2(t->md_out, d_sha256, NULL)) ||
-	    !ATR_OSSL(EVP_DigestUpdate(t->md_out, pad, 64)) ||
-	    !ATR_OSSL(EVP_DigestUpdate(t->md_out, ih, 32)) ||
-	    !ATR_OSSL(EVP_DigestFinal_ex(t->md_out, out, &n)))
-		goto out;
-	err = ATR_OK;
-out:
-	atr_memzero(k, sizeof(k));
-	atr_memzero(pad, sizeof(pad));
-	atr_memzero(ih, sizeof(ih));
-	return err;
-}
-
-enum atr_err
-atr_hmac_sha256(const uint8_t *key, size_t key_len, const uint8_t *msg,
-    size_t msg_len, uint8_t out[32])
-{
-	struct tls_ctx *t = tls_get();
-
-	if (t == NULL)
-		return atr_fail(ATR_ERR_CRYPTO, "HMAC-SHA-256 is not available");
-	return hmac2(t, key, key_len, msg, msg_len, NULL, 0, NULL, 0, out);
-}
-
-enum atr_err
-atr_hkdf_sha256(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
-    size_t salt_len, const uint8_t *info, size_t info_len, uint8_t *out,
-    size_t out_len)
-{
-	/* RFC 5869 2.2-2.3 on hmac2: EVP_KDF's per-call provider setup
-	 * costs more than the hashing for the short keys used here. */
-	static const uint8_t zeros[32];
-	struct tls_ctx *t = tls_get();
-	uint8_t prk[32], tb[32];
-	enum atr_err err = ATR_OK;
-	size_t done = 0, n;
-	uint8_t counter = 0;
-
-	if (out_len > 255 * 32)
-		return atr_fail(ATR_ERR_USAGE, "HKDF output too long");
-	if (t == NULL)
-		return atr_fail(ATR_ERR_CRYPTO, "HKDF-SHA-256 is not available");
-	if (salt == NULL || salt_len == 0) {
-		salt = zeros;
-		salt_len = sizeof(zeros);
-	}
-	err = hmac2(t, salt, salt_len, ikm, ikm_len, NULL, 0, NULL, 0, prk);
-	while (err == ATR_OK && done < out_len) {
-		counter++;
-		err = hmac2(t, prk, sizeof(prk), tb, counter > 1 ? 32 : 0,
-		    info, info_len, &counter, 1, tb);
-		n = out_len - done < 32 ? out_len - done : 32;
-		memcpy(out + done, tb, n);
-		done += n;
-	}
-	atr_memzero(prk, sizeof(prk));
-	atr_memzero(tb, sizeof(tb));
-	if (err != ATR_OK)
-		atr_memzero(out, out_len);
-	return err;
-}
-
-enum atr_err
-atr_sha256(const uint8_t *msg, size_t len, uint8_t out[32])
-{
-	unsigned int n = 0;
-
-	if (!fetched())
-		return ATR_ERR_CRYPTO;
-	if (!ATR_OSSL(EVP_Digest(msg, len, out, &n, d_sha256, NULL)) || n != 32)
-		return ATR_ERR_CRYPTO;
-	return ATR_OK;
 }
 
 void

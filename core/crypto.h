@@ -169,6 +169,15 @@ enum atr_err atr_hmac_sha256(const uint8_t *key, size_t key_len,
 
 enum atr_err atr_sha256(const uint8_t *msg, size_t len, uint8_t out[32]);
 
+/* The three functions above hash with OpenSSL's SHA-256 block function
+ * directly unless the process runs with FIPS properties by default,
+ * when they go through the provider (EVP); core/hmac.c says why.
+ * atr_hash_direct() says which path is in use; tests force the
+ * provider path with atr_hash_force_provider(1) to check both against
+ * the same vectors (not thread-safe: call before hashing starts). */
+int atr_hash_direct(void);
+void atr_hash_force_provider(int on);
+
 /* Lower-case hex of in[n] into out, which must hold 2*n + 1 bytes (the
  * NUL included). */
 void atr_hex(const uint8_t *in, size_t n, char *out);

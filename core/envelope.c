@@ -23,13 +23,16 @@ struct atr_share {
 };
 
 struct atr_enc {
-	uint8_t header[ATR_HEADER_MAX];
 	size_t header_len;
 	uint8_t prefix[ATR_NONCE_PREFIX_BYTES];
 	uint32_t frame_size;
 	uint64_t next;
 	int finished;
 	struct atr_gcm gcm;
+	/* Room for the core, this object's stanzas at their largest and
+	 * the MAC: a few KiB instead of ATR_HEADER_MAX (~34 KiB). */
+	size_t header_cap;
+	uint8_t header[];
 };
 
 struct atr_dec {
@@ -244,7 +247,14 @@ atr_header_parse(const uint8_t *buf, size_t len, struct atr_header *h)
 		struct atr_stanza *s = &h->st[i];
 		size_t kl;
 
-		memset(s, 0, sizeof(*s));
+		/* The arrays are filled up to their lengths (key_id with its
+		 * NUL) and read no further; zeroing all of them would cost
+		 * ~2 KiB of stores per stanza of every object parsed. */
+		s->wrapped_len = 0;
+		s->key_id[0] = '\0';
+		memset(s->share_id, 0, sizeof(s->share_id));
+		s->ik_wrapped_len = 0;
+		memset(s->ik_wrapped, 0, sizeof(s->ik_wrapped));
 		if (len - off < 5)
 			return atr_fail(ATR_ERR_FORMAT, "truncated stanza %zu", i);
 		s->provider = buf[off];
@@ -385,7 +395,8 @@ atr_share_free(struct atr_share *s)
 
 /* Appends one stanza to the header being built; checks every limit. */
 static enum atr_err
-put_stanza(uint8_t *hdr, size_t *off, uint8_t provider, uint8_t alg,
+put_stanza(uint8_t *hdr, size_t cap, size_t *off, uint8_t provider,
+    uint8_t alg,
     uint8_t kind, const char *key_id, const uint8_t *wrapped, size_t wl,
     const uint8_t *share_id, const uint8_t *ikw)
 {
@@ -398,7 +409,7 @@ put_stanza(uint8_t *hdr, size_t *off, uint8_t provider, uint8_t alg,
 	need = 5 + kl + 2 + wl + (kind != ATR_KIND_DIRECT ?
 	    ATR_SHARE_ID_BYTES : 0) + (kind == ATR_KIND_INTERMEDIATE ?
 	    2 + ATR_IK_WRAPPED_BYTES : 0);
-	if (*off + need + ATR_MAC_BYTES > ATR_HEADER_MAX)
+	if (*off + need + ATR_MAC_BYTES > cap)
 		return atr_fail(ATR_ERR_LIMIT, "header too large");
 	hdr[*off] = provider;
 	hdr[*off + 1] = alg;
@@ -434,7 +445,7 @@ atr_enc_new(const struct atr_enc_params *p, struct atr_enc **out)
 	uint8_t ikw[ATR_IK_WRAPPED_BYTES];
 	uint8_t rnd[ATR_OBJECT_ID_BYTES + ATR_NONCE_PREFIX_BYTES + ATR_DEK_BYTES];
 	uint32_t fs = p->frame_size ? p->frame_size : ATR_FRAME_DEFAULT;
-	size_t i, off, n = p->share ? p->share->nst : p->nkeys;
+	size_t i, off, cap, n = p->share ? p->share->nst : p->nkeys;
 	enum atr_err err;
 
 	*out = NULL;
@@ -444,9 +455,17 @@ atr_enc_new(const struct atr_enc_params *p, struct atr_enc **out)
 	if (n == 0 || n > ATR_MAX_STANZAS)
 		return atr_fail(ATR_ERR_USAGE, "1..%u recipients needed",
 		    ATR_MAX_STANZAS);
-	e = calloc(1, sizeof(*e));
+	/* Not calloc: the header is written front to back and only
+	 * header[0..header_len) is read. */
+	cap = ATR_CORE_BYTES + 2 + n * ATR_STANZA_MAX + ATR_MAC_BYTES;
+	e = malloc(sizeof(*e) + cap);
 	if (e == NULL)
 		return ATR_ERR_NOMEM;
+	e->header_cap = cap;
+	e->header_len = 0;
+	e->next = 0;
+	e->finished = 0;
+	memset(&e->gcm, 0, sizeof(e->gcm));
 	e->frame_size = fs;
 
 	/* Core: magic, version, flags, suite, object id, frame size,
@@ -493,9 +512,9 @@ atr_enc_new(const struct atr_enc_params *p, struct atr_enc **out)
 		if (p->share != NULL) {
 			const struct share_stanza *ss = &p->share->st[i];
 
-			err = put_stanza(e->header, &off, ss->provider, ss->alg,
-			    (uint8_t)p->share->kind, ss->key_id, ss->wrapped,
-			    ss->wrapped_len, p->share->share_id, ikw);
+			err = put_stanza(e->header, cap, &off, ss->provider,
+			    ss->alg, (uint8_t)p->share->kind, ss->key_id,
+			    ss->wrapped, ss->wrapped_len, p->share->share_id, ikw);
 		} else {
 			struct atr_key *k = p->keys[i];
 			size_t wl = sizeof(wrapped);
@@ -511,7 +530,7 @@ atr_enc_new(const struct atr_enc_params *p, struct atr_enc **out)
 			if (err == ATR_OK)
 				err = k->ops->wrap(k, in, sizeof(in), wrapped, &wl);
 			if (err == ATR_OK)
-				err = put_stanza(e->header, &off,
+				err = put_stanza(e->header, cap, &off,
 				    (uint8_t)k->provider, (uint8_t)k->alg,
 				    ATR_KIND_DIRECT, k->key_id, wrapped, wl,
 				    NULL, NULL);
@@ -829,7 +848,8 @@ open_stanza(const struct atr_header *h, const struct atr_stanza *s,
 	}
 	memcpy(dek, in, 32);
 out:
-	atr_memzero(out, sizeof(out));
+	/* A provider that failed may have written anywhere in out. */
+	atr_memzero(out, err == ATR_OK ? ATR_WRAP_INPUT_BYTES : sizeof(out));
 	atr_memzero(in, sizeof(in));
 	atr_memzero(key, sizeof(key));
 	return err;
@@ -1026,9 +1046,9 @@ atr_rewrap_header(const struct atr_header *h,
 			differs = 1;
 			continue;
 		}
-		err = put_stanza(out, &off, s->provider, s->alg, s->kind,
-		    s->key_id, s->wrapped, s->wrapped_len, s->share_id,
-		    s->ik_wrapped);
+		err = put_stanza(out, ATR_HEADER_MAX, &off, s->provider,
+		    s->alg, s->kind, s->key_id, s->wrapped, s->wrapped_len,
+		    s->share_id, s->ik_wrapped);
 		if (err != ATR_OK)
 			goto out;
 		n++;
@@ -1063,9 +1083,10 @@ atr_rewrap_header(const struct atr_header *h,
 		if (err == ATR_OK)
 			err = k->ops->wrap(k, in, sizeof(in), wrapped, &wl);
 		if (err == ATR_OK)
-			err = put_stanza(out, &off, (uint8_t)k->provider,
-			    (uint8_t)k->alg, used->kind, k->key_id, wrapped, wl,
-			    used->share_id, used->ik_wrapped);
+			err = put_stanza(out, ATR_HEADER_MAX, &off,
+			    (uint8_t)k->provider, (uint8_t)k->alg, used->kind,
+			    k->key_id, wrapped, wl, used->share_id,
+			    used->ik_wrapped);
 		if (err != ATR_OK)
 			goto out;
 		n++;

@@ -836,14 +836,75 @@ Test(targets, computed_from_cells)
 	atb_targets(&r, t);
 	cr_assert_eq(t[0].met, -1, "no 64 MiB cell");
 	cr_assert(isnan(t[0].value));
-	cr_assert_eq(t[1].met, 1);
-	cr_assert_float_eq(t[1].value, 200000, 1e-9);
-	cr_assert_eq(t[2].met, 0);
-	cr_assert_float_eq(t[2].value, 0.85, 1e-9);
-	cr_assert_eq(t[3].met, 1);
-	cr_assert_float_eq(t[3].value, 1.95, 1e-9);
+	cr_assert_eq(t[1].met, -1, "no 64 MiB cell");
+	/* The SMK cell has no vs-limit ratio: unknown, not met. */
+	cr_assert_eq(t[2].met, -1);
+	cr_assert_eq(t[6].met, 1);
+	cr_assert_float_eq(t[6].value, 200000, 1e-9);
+	cr_assert_eq(t[7].met, 0);
+	cr_assert_float_eq(t[7].value, 0.85, 1e-9);
+	cr_assert_eq(t[8].met, 1);
+	cr_assert_float_eq(t[8].value, 1.95, 1e-9);
 	/* Two-thread CPU time per op 10 % above one thread's: 2 / 1.1. */
-	cr_assert_float_eq(t[3].value_cpu, 2.0 / 1.1, 1e-9);
+	cr_assert_float_eq(t[8].value_cpu, 2.0 / 1.1, 1e-9);
+}
+
+/* The round-2 per-object targets: each cell against its own limit,
+ * found by key and op, on wall clock and CPU time apart. */
+Test(targets, per_object_vs_limit)
+{
+	struct atb_results r;
+	struct atb_cell c[5];
+	struct atb_target t[ATB_NTARGETS];
+	size_t i;
+
+	memset(&r, 0, sizeof(r));
+	memset(c, 0, sizeof(c));
+	for (i = 0; i < 5; i++) {
+		c[i].hier = ATB_PER_OBJECT;
+		c[i].size = 1024;
+		c[i].threads = 1;
+		c[i].op = i % 2 ? ATB_DECRYPT : ATB_ENCRYPT;
+		c[i].vs_limit.n = c[i].vs_limit_cpu.n = 3;
+		c[i].ops_per_s.med = 1000;
+		c[i].limit_ops_per_s = 2000;
+	}
+	snprintf(c[0].key, sizeof(c[0].key), "smk");
+	snprintf(c[1].key, sizeof(c[1].key), "smk");
+	c[0].vs_limit.med = 0.61;
+	c[0].vs_limit_cpu.med = 0.59;
+	c[1].vs_limit.med = 0.55;
+	c[1].vs_limit_cpu.med = 0.65;
+	for (i = 2; i < 4; i++) {
+		snprintf(c[i].key, sizeof(c[i].key), "rsa-3072");
+		c[i].cmk = 1;
+	}
+	c[2].vs_limit.med = c[2].vs_limit_cpu.med = 0.96;
+	c[3].vs_limit.med = c[3].vs_limit_cpu.med = 0.96; /* < 0.97 */
+	/* Another CMK that must not be taken for RSA-3072. */
+	snprintf(c[4].key, sizeof(c[4].key), "rsa-2048");
+	c[4].cmk = 1;
+	c[4].op = ATB_DECRYPT;
+	c[4].vs_limit.med = c[4].vs_limit_cpu.med = 0.99;
+	memmove(&c[1], &c[4], sizeof(c[4])); /* rsa-2048 decrypt first */
+	snprintf(c[4].key, sizeof(c[4].key), "smk");
+	c[4].cmk = 0;
+	c[4].op = ATB_DECRYPT;
+	c[4].vs_limit.med = 0.55;
+	c[4].vs_limit_cpu.med = 0.65;
+	r.cells = c;
+	r.ncells = 5;
+	atb_targets(&r, t);
+	cr_assert_eq(t[2].met, 1);
+	cr_assert_eq(t[2].met_cpu, 0);
+	cr_assert_float_eq(t[2].value, 0.61, 1e-9);
+	cr_assert_eq(t[3].met, 0);
+	cr_assert_eq(t[3].met_cpu, 1);
+	cr_assert_float_eq(t[3].value_cpu, 0.65, 1e-9);
+	cr_assert_eq(t[4].met, 1, "0.96 >= 0.95");
+	cr_assert_eq(t[5].met, 0, "0.96 < 0.97, not rsa-2048's 0.99");
+	cr_assert_float_eq(t[5].value, 0.96, 1e-9);
+	cr_assert_not_null(strstr(t[5].detail, "rsa-3072"));
 }
 
 Test(charts, scripts_and_pictures, .timeout = 180)

@@ -1296,7 +1296,8 @@ static const struct hkdf_kat hkdf_kats[] = {
 	  "9d201395faa4b61a96c8" },
 };
 
-Test(crypto_kdf, hkdf_rfc5869)
+static void
+run_hkdf_kats(void)
 {
 	struct tally t = { .what = "hkdf_sha256" };
 	size_t i, ikm_len, salt_len, info_len, okm_len;
@@ -1342,6 +1343,26 @@ Test(crypto_kdf, hkdf_rfc5869)
 	summary(&t, "");
 	cr_expect_eq(t.failed, 0);
 	cr_expect_eq(t.passed, 3);
+}
+
+/* core/hmac.c has two paths (crypto.h): the direct one by default, the
+ * provider one under FIPS properties; every vector runs through both. */
+static void
+provider_path(void)
+{
+	atr_hash_force_provider(1);
+	cr_assert_eq(atr_hash_direct(), 0);
+}
+
+Test(crypto_kdf, hkdf_rfc5869)
+{
+	cr_assert_eq(atr_hash_direct(), 1, "not FIPS: the direct path");
+	run_hkdf_kats();
+}
+
+Test(crypto_kdf_provider, hkdf_rfc5869, .init = provider_path)
+{
+	run_hkdf_kats();
 }
 
 Test(crypto_kdf, hkdf_limits)
@@ -1393,7 +1414,8 @@ static const struct hmac_kat hmac_kats[] = {
 	  "fd7adb152c05ef80dccf50a1fa4c05d5a3ec6da95575fc312ae7c5d091836351" },
 };
 
-Test(crypto_kdf, hmac_sha256_rfc4231)
+static void
+run_hmac_kats(void)
 {
 	struct tally t = { .what = "hmac_sha256" };
 	size_t i, key_len, data_len, mac_len;
@@ -1422,7 +1444,15 @@ Test(crypto_kdf, hmac_sha256_rfc4231)
 	cr_expect_eq(t.passed, 4);
 }
 
-Test(crypto_kdf, hmac_null_empty_key)
+Test(crypto_kdf, hmac_sha256_rfc4231) { run_hmac_kats(); }
+
+Test(crypto_kdf_provider, hmac_sha256_rfc4231, .init = provider_path)
+{
+	run_hmac_kats();
+}
+
+static void
+run_hmac_null_empty_key(void)
 {
 	uint8_t out[32], *mac;
 	size_t len;
@@ -1437,7 +1467,15 @@ Test(crypto_kdf, hmac_null_empty_key)
 	free(mac);
 }
 
-Test(crypto_kdf, sha256_fips180)
+Test(crypto_kdf, hmac_null_empty_key) { run_hmac_null_empty_key(); }
+
+Test(crypto_kdf_provider, hmac_null_empty_key, .init = provider_path)
+{
+	run_hmac_null_empty_key();
+}
+
+static void
+run_sha256_fips180(void)
 {
 	uint8_t out[32], *exp;
 	size_t len;
@@ -1453,6 +1491,50 @@ Test(crypto_kdf, sha256_fips180)
 	    "7852b855", &len);
 	cr_expect_eq(memcmp(out, exp, 32), 0);
 	free(exp);
+}
+
+Test(crypto_kdf, sha256_fips180) { run_sha256_fips180(); }
+
+Test(crypto_kdf_provider, sha256_fips180, .init = provider_path)
+{
+	run_sha256_fips180();
+}
+
+/*
+ * Beyond the vectors: both paths give the same bytes for every message
+ * length across the block and padding boundaries (0..300), keys of
+ * 0..130 bytes (hashed above 64, RFC 2104) and HKDF outputs of
+ * 1..200 bytes (partial last block).
+ */
+Test(crypto_kdf_provider, paths_agree)
+{
+	uint8_t msg[300], key[130], a[200], b[200];
+	size_t n;
+
+	for (n = 0; n < sizeof(msg); n++)
+		msg[n] = (uint8_t)(n * 7 + 1);
+	for (n = 0; n < sizeof(key); n++)
+		key[n] = (uint8_t)(n * 13 + 5);
+	for (n = 0; n <= sizeof(msg); n++) {
+		atr_hash_force_provider(0);
+		cr_assert_eq(atr_sha256(msg, n, a), ATR_OK);
+		cr_assert_eq(atr_hmac_sha256(key, n % 131, msg, n, a + 32),
+		    ATR_OK);
+		atr_hash_force_provider(1);
+		cr_assert_eq(atr_sha256(msg, n, b), ATR_OK);
+		cr_assert_eq(atr_hmac_sha256(key, n % 131, msg, n, b + 32),
+		    ATR_OK);
+		cr_assert_eq(memcmp(a, b, 64), 0, "length %zu", n);
+	}
+	for (n = 1; n <= sizeof(a); n++) {
+		atr_hash_force_provider(0);
+		cr_assert_eq(atr_hkdf_sha256(key, 32, msg, n % 70, msg + 100,
+		    n % 90, a, n), ATR_OK);
+		atr_hash_force_provider(1);
+		cr_assert_eq(atr_hkdf_sha256(key, 32, msg, n % 70, msg + 100,
+		    n % 90, b, n), ATR_OK);
+		cr_assert_eq(memcmp(a, b, n), 0, "HKDF length %zu", n);
+	}
 }
 
 /* ---- hex ---- */
