@@ -162,6 +162,20 @@ hkdf_direct(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 
 /* ---- provider path ---------------------------------------------------- */
 
+/* The OSSL_PARAM constructors take non-const pointers; the KDF only
+ * reads through them. */
+static void *
+unconst(const void *p)
+{
+	union {
+		const void *c;
+		void *v;
+	} u;
+
+	u.c = p;
+	return u.v;
+}
+
 static enum atr_err
 hkdf_provider(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
     size_t salt_len, const uint8_t *info, size_t info_len, uint8_t *out,
@@ -174,16 +188,14 @@ hkdf_provider(const uint8_t *ikm, size_t ikm_len, const uint8_t *salt,
 
 	if (ctx == NULL)
 		goto out;
-	/* The OSSL_PARAM constructors take non-const pointers; the KDF
-	 * only reads them. */
 	p[0] = OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
+	    unconst("SHA256"), 0);
 	p[1] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY,
-	    (void *)(uintptr_t)ikm, ikm_len);
+	    unconst(ikm), ikm_len);
 	p[2] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_SALT,
-	    (void *)(uintptr_t)salt, salt_len);
+	    unconst(salt), salt_len);
 	p[3] = OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO,
-	    (void *)(uintptr_t)info, info_len);
+	    unconst(info), info_len);
 	p[4] = OSSL_PARAM_construct_end();
 	if (ATR_OSSL(EVP_KDF_derive(ctx, out, out_len, p)))
 		err = ATR_OK;
