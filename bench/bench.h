@@ -85,6 +85,20 @@ struct atb_stat {
 void atb_stat_of(double *v, unsigned n, struct atb_stat *out);
 /* (max - min) / median; 0 when the median is not positive. */
 double atb_stat_spread(const struct atb_stat *s);
+/*
+ * The spread of repetitions v[0..n) (not reordered): the width of the
+ * distribution-free 95 % confidence interval of their median, between
+ * the k-th smallest and the k-th largest value, over the median.  k is
+ * the largest with 2 P(Bin(n, 1/2) < k) <= 0.05, at least 1: up to 8
+ * repetitions that is (max - min) / median; from 9 on the extremes
+ * drop out one by one, so more repetitions narrow the spread of a
+ * cell with a few slow ones instead of only ever widening it
+ * (docs/BENCH.md, "Noise").  0 when n == 0 or the median is not
+ * positive; INFINITY (noisy, the safe side) on no memory.
+ */
+double atb_rep_spread(const double *v, unsigned n);
+/* k of atb_rep_spread for n repetitions (1 when n < 9). */
+unsigned atb_rep_spread_k(unsigned n);
 
 /* ---- the U test (utest.c) ------------------------------------------ */
 
@@ -101,6 +115,10 @@ int atb_utest(const double *x, unsigned n1, const double *y, unsigned n2,
 /* The smallest two-sided p-value samples of n1 and n2 can ever give,
  * 2 / C(n1 + n2, n1): at or above alpha the test can never decide. */
 double atb_utest_min_p(unsigned n1, unsigned n2);
+/* The fewest repetitions n (per side, n against n) whose smallest
+ * p-value is below alpha: 4 for 0.05, 5 for 0.01; ATB_REPS_MAX + 1
+ * when none up to ATB_REPS_MAX is. */
+unsigned atb_utest_min_reps(double alpha);
 /* Quartiles of v[0..n) (not reordered), linear interpolation. */
 int atb_quartiles(const double *v, unsigned n, double *q1, double *med,
     double *q3);
@@ -204,6 +222,17 @@ struct atb_config {
 	double rev_before;
 	double rev_window;
 	double noise_pct;            /* spread above which a cell is noisy */
+	/*
+	 * --until-quiet: seconds (0: off) the run may spend, over the whole
+	 * matrix, on more repetitions of the cells that are not quiet: each
+	 * extra round of a group runs one more repetition of every such
+	 * member, then the references, as the first rounds did.  A cell is
+	 * quiet when it has the repetitions a U test at alpha needs
+	 * (atb_utest_min_reps) and the spread (atb_rep_spread) of its ops/s,
+	 * vs_limit and vs_limit_cpu is each at most noise_pct.
+	 */
+	double until_quiet;
+	double alpha;                /* --alpha, 0.05 */
 	/* The loopback Key Vault (key setup "vault" or "vault:rsa-N"):
 	 * one setup per added latency (ms), extra faults (docs/VAULT.md
 	 * grammar, e.g. "429=0.05"), Azure's service limits on or off.
@@ -226,7 +255,7 @@ struct atb_config {
 	void *progress_arg;
 };
 
-/* Defaults: the embedded matrix that runs in about a minute (the key
+/* Defaults: the embedded matrix that runs in about a minute and a half (the key
  * names are static strings). */
 void atb_config_default(struct atb_config *c);
 /* The --quick matrix: small, for CI and the end-to-end test. */
@@ -360,8 +389,13 @@ struct atb_cell {
 	struct atb_stat vs_aead;      /* cell MB/s / raw GCM MB/s */
 	struct atb_stat cmk_vs_smk;   /* n == 0 when not applicable */
 	struct atb_stat vs_1thread;   /* n == 0 when not applicable */
-	double spread;                /* of ops_per_s */
+	double spread;                /* of ops_per_s (atb_rep_spread) */
 	int noisy;
+	/* Quiet as --until-quiet means it (struct atb_config), whether or
+	 * not the run re-ran anything; extra_reps: the repetitions
+	 * --until-quiet added (reps counts them too). */
+	int quiet;
+	unsigned extra_reps;
 	/* Every repetition's value, in the order they ran (nrep_v of
 	 * them): what `bench compare` tests, not only the summary. */
 	unsigned nrep_v;
@@ -391,6 +425,9 @@ struct atb_results {
 	char **notes;                 /* each line malloc'd, owned */
 	size_t nnotes;
 	double wall_s, cpu_s;
+	/* --until-quiet: seconds spent, cells re-run, repetitions added. */
+	double quiet_s;
+	size_t quiet_cells, quiet_reps;
 };
 
 /*
@@ -545,7 +582,20 @@ struct atb_cmp {
 	 * single cells averages out, a change in common code does not. */
 	double geomean_change_pct;
 	double max_geomean_pct;          /* <= 0: not checked */
-	int geomean_regressed;
+	int geomean_regressed;           /* geomean.verdict == REGRESSED */
+	/*
+	 * The geometric mean judged as a cell is (docs/BENCH.md, "The CI
+	 * gate"): each side's repetition i gives one geometric mean over
+	 * the geomean_cells cells that recorded at least i + 1 repetitions
+	 * on both sides; base_n and new_n are how many such means each side
+	 * has, p the U test between them, the noise their spread, and the
+	 * verdict that of a cell against max_geomean_pct (change_pct is
+	 * geomean_change_pct).  summary_only when no cell has repetitions
+	 * on both sides: then the change alone decides, as before.  Only
+	 * meaningful when max_geomean_pct > 0.
+	 */
+	struct atb_cmp_row geomean;
+	size_t geomean_cells;
 	int cpu;                         /* the metric, as atb_compare's */
 	char base_env[200], new_env[200];
 };
@@ -567,9 +617,11 @@ int atb_json_check(const char *text, char *why, size_t cap);
  * p to ever reach alpha, or otherwise when either side's spread
  * ((max - min) / median) is wider than max_regression_pct; ok
  * otherwise.  A side without repetitions (an older document) is judged
- * on its summary (the spread of its _min and _max fields), no test.  The run regressed when the
- * geometric mean of new/base medians fell by more than max_geomean_pct
- * (<= 0: not checked).  The texts are borrowed for the call; on error
+ * on its summary (the spread of its _min and _max fields), no test.  The
+ * run regressed when the geometric mean of new/base medians fell by more
+ * than max_geomean_pct (<= 0: not checked) and the U test between the
+ * two sides' per-repetition geometric means says p < alpha; a fall
+ * without it is inconclusive (struct atb_cmp, geomean).  The texts are borrowed for the call; on error
  * *out holds no rows.
  */
 enum atr_err atb_compare(const char *base_json, const char *new_json,
@@ -580,7 +632,8 @@ int atb_metric_parse(const char *s);
 const char *atb_metric_name(int metric);
 void atb_cmp_print(FILE *f, const struct atb_cmp *c);
 /* The gate's verdict as an exit status: 1 a cell or the geometric mean
- * regressed; else 3 a cell could not be judged; else 0. */
+ * regressed; else 3 a cell or the checked geometric mean could not be
+ * judged; else 0. */
 int atb_cmp_status(const struct atb_cmp *c);
 void atb_cmp_free(struct atb_cmp *c);   /* frees the rows, not c */
 

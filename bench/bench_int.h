@@ -145,7 +145,13 @@ struct member {
 	struct pool *pool;
 	double *rep_ops, *rep_lim, *rep_gcm, *rep_kek;
 	double *rep_cpu, *rep_gcm_cpu, *rep_kek_cpu;  /* CPU ns per op */
-	unsigned nrep;
+	/* The group's round each repetition ran in: ratios between members
+	 * pair repetitions of the same round (--until-quiet rounds run only
+	 * some members). */
+	unsigned *rep_round;
+	unsigned nrep, cap;        /* repetitions recorded, array length */
+	int sit_out;               /* not in the current --until-quiet round */
+	unsigned extra;            /* repetitions --until-quiet added */
 	struct atb_hist *lat, *kms;
 	uint64_t ops, kms_calls, kms_errors, hits, misses, cpu_ns, wall_ns;
 	uint64_t ns[ATB_PH__COUNT];
@@ -204,6 +210,10 @@ struct run {
 	 * (group.c); halt_why is the credential's one-line detail. */
 	int halted;
 	char halt_why[512];
+	/* --until-quiet: seconds left for the groups still to run, and how
+	 * many of them there are (group.c shares the time out). */
+	double quiet_left;
+	size_t groups_left;
 };
 
 /* ---- run.c and results.c ------------------------------------------- */
@@ -283,6 +293,10 @@ void bn_cell_init(struct atb_cell *c, const struct group *G,
 void bn_member_finish(struct run *R, struct group *G, struct member *M);
 /* Ratios between members of a group, per repetition. */
 void bn_group_ratios(struct group *G);
+/* 1 when the member's repetitions are quiet (struct atb_config,
+ * until_quiet): enough for the U test at alpha, and the spread of ops/s,
+ * vs_limit and vs_limit_cpu each within noise_pct. */
+int bn_member_quiet(const struct run *R, const struct member *M);
 /* Warnings about the machine and the cells, once the run is done. */
 void bn_run_warnings(struct run *R);
 

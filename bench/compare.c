@@ -209,24 +209,19 @@ reps_of(const cJSON *cell, int cpu, double *v)
 }
 
 /*
- * The spread of the repetitions, (max - min) / median in %: the
- * project's one measure of a cell's noise (the bench table's spread
- * column, --noise).  One slow repetition widens it; that is on purpose:
- * the gate says it could not judge such a cell rather than guess.
+ * The spread of the repetitions in %: the project's one measure of a
+ * cell's noise (the bench table's spread column, --noise), atb_rep_spread.
+ * Up to 8 repetitions it is (max - min) / median, so one slow repetition
+ * widens it; that is on purpose: the gate says it could not judge such a
+ * cell rather than guess.  With more repetitions (bench --until-quiet)
+ * the extremes drop out of the median's confidence interval.
  */
 static double
 rep_noise(const double *v, unsigned n)
 {
-	double q1, med, q3, lo = INFINITY, hi = -INFINITY;
-	unsigned i;
+	double s = atb_rep_spread(v, n);
 
-	if (atb_quartiles(v, n, &q1, &med, &q3) != 0 || !(med > 0))
-		return 0;
-	for (i = 0; i < n; i++) {
-		lo = v[i] < lo ? v[i] : lo;
-		hi = v[i] > hi ? v[i] : hi;
-	}
-	return (hi - lo) / med * 100.0;
+	return isinf(s) ? INFINITY : s * 100.0;
 }
 
 static int
@@ -341,14 +336,45 @@ verdict_of(const struct atb_cmp_row *r, double thr, double alpha)
 }
 
 /*
+ * What the geometric mean gathers over the cells: the sum of
+ * log(new/base) of the medians (the change), and per repetition index i
+ * the sums of log(value) of each side's repetition i over the cells that
+ * recorded repetitions on both sides (cb[i], cn[i] of them).
+ */
+struct gacc {
+	double logsum;
+	unsigned nlog;
+	unsigned ncells;                 /* cells with repetitions both sides */
+	double sb[ATB_REPS_MAX], sn[ATB_REPS_MAX];
+	unsigned cb[ATB_REPS_MAX], cn[ATB_REPS_MAX];
+};
+
+static void
+gacc_add(struct gacc *g, const double *bv, unsigned nb, const double *nv,
+    unsigned nn)
+{
+	unsigned i;
+
+	g->ncells++;
+	for (i = 0; i < nb; i++) {
+		g->sb[i] += log(bv[i]);
+		g->cb[i]++;
+	}
+	for (i = 0; i < nn; i++) {
+		g->sn[i] += log(nv[i]);
+		g->cn[i]++;
+	}
+}
+
+/*
  * A cell in both runs: the change of its median, the U test over the
  * repetitions (base against new), the noise of each side and the
- * verdict.  The log of new/base goes into the geometric mean (*logsum,
- * *nlog).
+ * verdict.  The log of new/base and the repetitions go into the
+ * geometric mean (g).
  */
 static void
 compare_cell(struct atb_cmp_row *r, const cJSON *a, const cJSON *match,
-    const struct atb_cmp *c, double *logsum, unsigned *nlog)
+    const struct atb_cmp *c, struct gacc *g)
 {
 	const char *m = metric_name(c->cpu);
 	double bv[ATB_REPS_MAX], nv[ATB_REPS_MAX];
@@ -371,11 +397,60 @@ compare_cell(struct atb_cmp_row *r, const cJSON *a, const cJSON *match,
 		if (atb_utest(bv, r->base_n, nv, r->new_n, &r->u, &r->p,
 		    &r->exact) != 0)
 			r->p = NAN;
+		gacc_add(g, bv, r->base_n, nv, r->new_n);
 	}
 	r->verdict = verdict_of(r, c->max_regression_pct, c->alpha);
 	r->regressed = r->verdict == ATB_V_REGRESSED;
-	*logsum += log(r->new_ratio / r->base_ratio);
-	(*nlog)++;
+	g->logsum += log(r->new_ratio / r->base_ratio);
+	g->nlog++;
+}
+
+/*
+ * The geometric mean as a row of its own.  Repetition i of a side is
+ * summed over every cell with repetitions only while each of them has
+ * an i-th one, so every per-repetition mean covers the same cells (the
+ * extra repetitions of --until-quiet cells are left out of it).  The U
+ * test between the two sides' means says whether the whole run moved
+ * beyond its own repetition-to-repetition noise: a fall of the median
+ * change past the threshold on a noisy run is then inconclusive, not a
+ * failure, and a steady 10 % slowdown of every cell is significant.
+ */
+static void
+geomean_judge(struct atb_cmp *c, const struct gacc *g)
+{
+	struct atb_cmp_row *r = &c->geomean;
+	double bm[ATB_REPS_MAX], nm[ATB_REPS_MAX];
+	unsigned nb = 0, nn = 0;
+
+	memset(r, 0, sizeof(*r));
+	snprintf(r->key, sizeof(r->key), "geometric mean");
+	r->in_base = r->in_new = 1;
+	r->base_ratio = r->new_ratio = r->base_ops = r->new_ops = NAN;
+	r->u = r->p = NAN;
+	r->change_pct = c->geomean_change_pct;
+	c->geomean_cells = g->ncells;
+	if (isnan(r->change_pct))
+		return;
+	while (nb < ATB_REPS_MAX && g->ncells > 0 && g->cb[nb] == g->ncells) {
+		bm[nb] = exp(g->sb[nb] / g->ncells);
+		nb++;
+	}
+	while (nn < ATB_REPS_MAX && g->ncells > 0 && g->cn[nn] == g->ncells) {
+		nm[nn] = exp(g->sn[nn] / g->ncells);
+		nn++;
+	}
+	r->base_n = nb;
+	r->new_n = nn;
+	r->summary_only = nb == 0 || nn == 0;
+	if (!r->summary_only) {
+		r->base_noise_pct = rep_noise(bm, nb);
+		r->new_noise_pct = rep_noise(nm, nn);
+		if (atb_utest(bm, nb, nm, nn, &r->u, &r->p, &r->exact) != 0)
+			r->p = NAN;
+	}
+	if (c->max_geomean_pct > 0)
+		r->verdict = verdict_of(r, c->max_geomean_pct, c->alpha);
+	r->regressed = r->verdict == ATB_V_REGRESSED;
 }
 
 /* Counts a compared row's verdict into c. */
@@ -410,9 +485,10 @@ compare_base_cells(struct atb_cmp *out, const cJSON *bc, const cJSON *nc,
     int cpu)
 {
 	const cJSON *a;
-	double logsum = 0;
-	unsigned nlog = 0;
+	struct gacc *g = calloc(1, sizeof(*g));
 
+	if (g == NULL)
+		return ATR_ERR_NOMEM;
 	cJSON_ArrayForEach(a, bc) {
 		struct atb_cmp_row *r;
 		const cJSON *match;
@@ -421,8 +497,10 @@ compare_base_cells(struct atb_cmp *out, const cJSON *bc, const cJSON *nc,
 			continue;
 		match = match_of(a, nc, cpu);
 		r = add_row(out, a);
-		if (r == NULL)
+		if (r == NULL) {
+			free(g);
 			return ATR_ERR_NOMEM;
+		}
 		r->in_base = 1;
 		r->base_ratio = num_or_nan(a, metric_name(cpu));
 		r->base_ops = num_or_nan(a, "ops_per_s");
@@ -430,13 +508,15 @@ compare_base_cells(struct atb_cmp *out, const cJSON *bc, const cJSON *nc,
 			out->missing++;
 			continue;
 		}
-		compare_cell(r, a, match, out, &logsum, &nlog);
+		compare_cell(r, a, match, out, g);
 		count_verdict(out, r);
 	}
-	out->geomean_change_pct = nlog ? (exp(logsum / nlog) - 1.0) * 100.0 :
-	    NAN;
-	out->geomean_regressed = out->max_geomean_pct > 0 && nlog > 0 &&
-	    out->geomean_change_pct < -out->max_geomean_pct;
+	out->geomean_change_pct = g->nlog ? (exp(g->logsum / g->nlog) - 1.0) *
+	    100.0 : NAN;
+	geomean_judge(out, g);
+	out->geomean_regressed = out->max_geomean_pct > 0 &&
+	    out->geomean.regressed;
+	free(g);
 	return ATR_OK;
 }
 
@@ -562,6 +642,36 @@ print_row(FILE *f, const struct atb_cmp_row *r)
 	    ? " (summary only)" : "");
 }
 
+/* The geometric mean's line: its change, then how it was judged. */
+static void
+geomean_print(FILE *f, const struct atb_cmp *c)
+{
+	const struct atb_cmp_row *g = &c->geomean;
+	static const char *const v[] = {
+		"ok", "improved", "REGRESSED", "inconclusive: noise",
+		"inconclusive: too few reps",
+	};
+
+	if (!(c->max_geomean_pct > 0)) {
+		fprintf(f, "geometric mean of the changes: %+.1f%% (not "
+		    "checked)\n", c->geomean_change_pct);
+		return;
+	}
+	fprintf(f, "geometric mean of the changes: %+.1f%% (threshold "
+	    "-%.1f%%): %s", c->geomean_change_pct, c->max_geomean_pct,
+	    isnan(g->change_pct) ? "-" : v[g->verdict]);
+	if (isnan(g->change_pct))
+		fprintf(f, "\n");
+	else if (g->summary_only)
+		fprintf(f, " (no repetitions recorded: the change alone, no "
+		    "test)\n");
+	else
+		fprintf(f, " (U test over %u against %u per-repetition "
+		    "geometric means of %zu cells: p %.4f, spread %.0f%%/%.0f%%)"
+		    "\n", g->base_n, g->new_n, c->geomean_cells, g->p,
+		    g->base_noise_pct, g->new_noise_pct);
+}
+
 void
 atb_cmp_print(FILE *f, const struct atb_cmp *c)
 {
@@ -589,21 +699,26 @@ atb_cmp_print(FILE *f, const struct atb_cmp *c)
 		fprintf(f, "%zu cells judged on their summary only: a results "
 		    "file without the repetitions (vs_limit_reps), so no rank "
 		    "test\n", c->summary_only);
-	if (c->max_geomean_pct > 0)
-		fprintf(f, "geometric mean of the changes: %+.1f%% (threshold "
-		    "-%.1f%%): %s\n", c->geomean_change_pct, c->max_geomean_pct,
-		    c->geomean_regressed ? "REGRESSED" : "ok");
-	else
-		fprintf(f, "geometric mean of the changes: %+.1f%% (not "
-		    "checked)\n", c->geomean_change_pct);
+	if (c->few > 0)
+		fprintf(f, "too few repetitions: the smallest two-sided p of n "
+		    "against n is 2 / C(2n, n); p < %g needs at least %u on each "
+		    "side (atrest bench --reps %u, the default 5, or "
+		    "--until-quiet)\n", c->alpha, atb_utest_min_reps(c->alpha),
+		    atb_utest_min_reps(c->alpha) > 5 ?
+		    atb_utest_min_reps(c->alpha) : 5);
+	geomean_print(f, c);
 }
 
 int
 atb_cmp_status(const struct atb_cmp *c)
 {
+	int g_open = c->max_geomean_pct > 0 && !isnan(c->geomean.change_pct) &&
+	    (c->geomean.verdict == ATB_V_NOISY ||
+	    c->geomean.verdict == ATB_V_FEW);
+
 	if (c->regressions > 0 || c->geomean_regressed)
 		return 1;
-	return c->noisy + c->few > 0 ? 3 : 0;
+	return c->noisy + c->few > 0 || g_open ? 3 : 0;
 }
 
 void

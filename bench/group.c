@@ -151,6 +151,7 @@ member_free(struct member *M)
 	free(M->rep_cpu);
 	free(M->rep_gcm_cpu);
 	free(M->rep_kek_cpu);
+	free(M->rep_round);
 	free(M->lat);
 	free(M->kms);
 }
@@ -219,13 +220,20 @@ group_rep_cells(struct run *R, struct group *G, unsigned r, const char *sl)
 		double ops, cpu;
 		enum atr_err err;
 
+		if (M->sit_out)
+			continue;
 		if (M->failed || R->halted) {
 			R->done++;
 			continue;
 		}
-		snprintf(what, sizeof(what), "%s %s %s %s x%u rep %u/%u",
-		    M->ks->name, atb_hier_name(G->hier), sl,
-		    atb_op_name(G->op), M->threads, r + 1, c->reps);
+		if (r < c->reps)
+			snprintf(what, sizeof(what), "%s %s %s %s x%u rep %u/%u",
+			    M->ks->name, atb_hier_name(G->hier), sl,
+			    atb_op_name(G->op), M->threads, r + 1, c->reps);
+		else
+			snprintf(what, sizeof(what), "%s %s %s %s x%u rep %u "
+			    "(until quiet)", M->ks->name, atb_hier_name(G->hier),
+			    sl, atb_op_name(G->op), M->threads, M->nrep + 1);
 		bn_progress(R, what);
 		err = bn_run_rep(R, G, M, c->seconds, 1, &ops, &cpu);
 		R->done++;
@@ -235,6 +243,7 @@ group_rep_cells(struct run *R, struct group *G, unsigned r, const char *sl)
 		}
 		M->rep_ops[M->nrep] = ops;
 		M->rep_cpu[M->nrep] = cpu;
+		M->rep_round[M->nrep] = r;
 	}
 }
 
@@ -271,7 +280,7 @@ group_rep_refs(struct run *R, struct group *G)
 		enum atb_limit_kind k = kek_ref(G, M->ks, &bits);
 		double ns = 0, cpu = 0;
 
-		if (M->failed)
+		if (M->failed || M->sit_out)
 			continue;
 		if (k != ATB_L__COUNT) {
 			for (j = 0; j < nk; j++)
@@ -299,6 +308,61 @@ group_rep_refs(struct run *R, struct group *G)
 	return ATR_OK;
 }
 
+/*
+ * --until-quiet: more rounds of the members that are not quiet yet
+ * (bn_member_quiet), each a repetition of every such member and then the
+ * references, as the first rounds; members already quiet sit the round
+ * out.  The group gets an even share of the time left (R->quiet_left /
+ * R->groups_left; what it does not use goes to the groups after it) and
+ * starts no round once its share is spent, so it may run over by one
+ * round.  A member stops at ATB_REPS_MAX repetitions.
+ */
+static enum atr_err
+group_until_quiet(struct run *R, struct group *G, const char *sl)
+{
+	double share = R->groups_left > 0 ?
+	    R->quiet_left / (double)R->groups_left : R->quiet_left;
+	uint64_t t0 = atr_now_ns();
+	unsigned r = R->cfg->reps;
+	enum atr_err err = ATR_OK;
+	size_t i, n;
+
+	for (;;) {
+		double spent = (double)(atr_now_ns() - t0) / 1e9;
+
+		for (i = 0, n = 0; i < G->nm; i++) {
+			struct member *M = &G->m[i];
+
+			M->sit_out = M->failed || M->nrep >= M->cap ||
+			    bn_member_quiet(R, M);
+			n += !M->sit_out;
+		}
+		if (n == 0 || spent >= share || R->halted)
+			break;
+		R->total += n;
+		group_rep_cells(R, G, r, sl);
+		err = group_rep_refs(R, G);
+		if (err != ATR_OK)
+			break;
+		for (i = 0; i < G->nm; i++)
+			if (!G->m[i].sit_out && !G->m[i].failed)
+				G->m[i].extra++;
+		r++;
+	}
+	for (i = 0; i < G->nm; i++) {
+		G->m[i].sit_out = 0;
+		if (G->m[i].extra > 0) {
+			R->res->quiet_cells++;
+			R->res->quiet_reps += G->m[i].extra;
+		}
+	}
+	R->res->quiet_s += (double)(atr_now_ns() - t0) / 1e9;
+	R->quiet_left -= (double)(atr_now_ns() - t0) / 1e9;
+	if (R->quiet_left < 0)
+		R->quiet_left = 0;
+	return err;
+}
+
 static enum atr_err
 group_run(struct run *R, struct group *G)
 {
@@ -321,6 +385,11 @@ group_run(struct run *R, struct group *G)
 		if (err != ATR_OK)
 			return err;
 	}
+	if (R->cfg->until_quiet > 0 && !R->halted) {
+		err = group_until_quiet(R, G, sl);
+		if (err != ATR_OK)
+			return err;
+	}
 	if (R->halted)
 		return atr_fail(ATR_ERR_UNAUTHORIZED, "%s", R->halt_why);
 	for (i = 0; i < G->nm; i++)
@@ -335,6 +404,8 @@ group_run(struct run *R, struct group *G)
 static enum atr_err
 member_alloc(struct member *M, unsigned reps)
 {
+	M->cap = reps;
+	M->rep_round = calloc(reps, sizeof(unsigned));
 	M->rep_ops = calloc(reps, sizeof(double));
 	M->rep_lim = calloc(reps, sizeof(double));
 	M->rep_gcm = calloc(reps, sizeof(double));
@@ -347,7 +418,7 @@ member_alloc(struct member *M, unsigned reps)
 	M->kms = malloc(sizeof(*M->kms));
 	if (!M->rep_ops || !M->rep_lim || !M->rep_gcm || !M->rep_kek ||
 	    !M->rep_cpu || !M->rep_gcm_cpu || !M->rep_kek_cpu || !M->hs ||
-	    !M->lat || !M->kms)
+	    !M->lat || !M->kms || !M->rep_round)
 		return ATR_ERR_NOMEM;
 	atb_hist_reset(M->lat);
 	atb_hist_reset(M->kms);
@@ -388,7 +459,10 @@ group_one(struct run *R, size_t gi, enum atb_hier h, uint64_t size,
 			M->threads = c->threads[t];
 			M->cell = &R->res->cells[gi * nm + i];
 			bn_cell_init(M->cell, &G, M);
-			if (member_alloc(M, c->reps) != ATR_OK)
+			/* --until-quiet may add repetitions up to the most
+			 * a cell records. */
+			if (member_alloc(M, c->until_quiet > 0 ?
+			    ATB_REPS_MAX : c->reps) != ATR_OK)
 				err = ATR_ERR_NOMEM;
 		}
 	}
@@ -421,6 +495,7 @@ bn_run_groups(struct run *R)
 		return ATR_ERR_NOMEM;
 	res->ncells = ng * nm;
 	R->total = ng * nm * c->reps;
+	R->quiet_left = c->until_quiet;
 	gi = 0;
 	for (h = 0; h < ATB_HIER__COUNT; h++) {
 		if (!c->hier[h])
@@ -429,6 +504,7 @@ bn_run_groups(struct run *R)
 			for (o = 0; o < ATB_OP__COUNT; o++) {
 				if (!c->ops[o])
 					continue;
+				R->groups_left = ng - gi;
 				err = group_one(R, gi, (enum atb_hier)h,
 				    c->sizes[si], (enum atb_op)o);
 				if (err != ATR_OK)

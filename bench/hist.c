@@ -184,3 +184,51 @@ atb_stat_spread(const struct atb_stat *s)
 		return 0.0;
 	return (s->max - s->min) / s->med;
 }
+
+/*
+ * The order statistics x(k) and x(n+1-k) bound a confidence interval of
+ * the median with coverage 1 - 2 P(Bin(n, 1/2) <= k - 1), whatever the
+ * distribution (Hollander, Wolfe and Chicken, "Nonparametric Statistical
+ * Methods", 3rd ed., 3.6; Conover, "Practical Nonparametric
+ * Statistics", 3.2).  The largest k with coverage >= 95 %.
+ */
+unsigned
+atb_rep_spread_k(unsigned n)
+{
+	double pk = 0, tail = 0;
+	unsigned k = 0;
+
+	if (n == 0)
+		return 1;
+	/* P(Bin(n, 1/2) = 0) = 2^-n, then P(= j + 1) = P(= j) (n - j) /
+	 * (j + 1); tail is P(<= k - 1) for the k being tried. */
+	pk = ldexp(1.0, -(int)(n < 1000 ? n : 1000));
+	while (k < n / 2) {
+		tail += pk;
+		if (2.0 * tail > 0.05)
+			break;
+		pk = pk * (double)(n - k) / (double)(k + 1);
+		k++;
+	}
+	return k > 0 ? k : 1;
+}
+
+double
+atb_rep_spread(const double *v, unsigned n)
+{
+	double *s, med, w;
+	unsigned k;
+
+	if (n == 0)
+		return 0;
+	s = malloc(n * sizeof(*s));
+	if (s == NULL)
+		return INFINITY;
+	memcpy(s, v, n * sizeof(*s));
+	qsort(s, n, sizeof(*s), cmp_double);
+	med = n % 2 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2.0;
+	k = atb_rep_spread_k(n);
+	w = s[n - k] - s[k - 1];
+	free(s);
+	return med > 0 ? w / med : 0;
+}

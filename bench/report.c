@@ -135,6 +135,50 @@ atb_print_limits(FILE *f, const struct atb_results *r)
 		    "call 2\n", r->empty_op_ns, r->clock_ns);
 }
 
+/*
+ * After the cells, with --until-quiet: what the extra rounds did, and
+ * one line per cell that stayed noisy (not quiet) with its repetitions
+ * and spreads.
+ */
+static void
+print_quiet(FILE *f, const struct atb_results *r)
+{
+	size_t i, left = 0;
+
+	if (!(r->cfg.until_quiet > 0))
+		return;
+	for (i = 0; i < r->ncells; i++)
+		left += !r->cells[i].skipped && !r->cells[i].quiet;
+	fprintf(f, "\nuntil quiet (--until-quiet %g s; quiet = at least %u "
+	    "repetitions for p < %g and a spread of ops/s, vs_limit and "
+	    "vs_limit_cpu within %.0f%%): %.1f s spent, %zu cells re-run, %zu "
+	    "repetitions added; %zu cells stayed noisy%s\n", r->cfg.until_quiet,
+	    atb_utest_min_reps(r->cfg.alpha), r->cfg.alpha, r->cfg.noise_pct,
+	    r->quiet_s, r->quiet_cells, r->quiet_reps, left, left ? ":" : "");
+	for (i = 0; i < r->ncells; i++) {
+		const struct atb_cell *c = &r->cells[i];
+		char sz[32], k[32];
+		double wl[ATB_REPS_MAX], cpu[ATB_REPS_MAX];
+		unsigned j, nw = 0, nc = 0;
+
+		if (c->skipped || c->quiet)
+			continue;
+		atr_size_label(c->size, sz, sizeof(sz));
+		short_key(c->key, k, sizeof(k));
+		for (j = 0; j < c->nrep_v; j++) {
+			if (c->rep_vs_limit[j] > 0)
+				wl[nw++] = c->rep_vs_limit[j];
+			if (c->rep_vs_limit_cpu[j] > 0)
+				cpu[nc++] = c->rep_vs_limit_cpu[j];
+		}
+		fprintf(f, "  still noisy: %-12s %5s %-7s %3u %-22s %3u reps "
+		    "(+%u), spread: ops/s %.0f%%, vs_limit %.0f%%, vs_limit_cpu "
+		    "%.0f%%\n", atb_hier_name(c->hier), sz, atb_op_name(c->op),
+		    c->threads, k, c->reps, c->extra_reps, c->spread * 100,
+		    atb_rep_spread(wl, nw) * 100, atb_rep_spread(cpu, nc) * 100);
+	}
+}
+
 void
 atb_print_table(FILE *f, const struct atb_results *r)
 {
@@ -179,6 +223,7 @@ atb_print_table(FILE *f, const struct atb_results *r)
 		    atb_op_name(c->op), c->threads, k, ops, mb, p50, p99, p999,
 		    kms, hit, cs, vl, c->spread * 100, c->noisy ? "!" : "");
 	}
+	print_quiet(f, r);
 	if (!any_phase)
 		return;
 	fprintf(f, "\ntime per op by phase (us; dek = DEK/ids/HKDF/MAC/GCM "
@@ -394,6 +439,8 @@ json_config(const struct atb_results *r)
 	cJSON_AddNumberToObject(o, "cache_max_uses", (double)c->cache_max_uses);
 	cJSON_AddNumberToObject(o, "cache_max_bytes", (double)c->cache_max_bytes);
 	cJSON_AddNumberToObject(o, "noise_pct", c->noise_pct);
+	cJSON_AddNumberToObject(o, "until_quiet_s", c->until_quiet);
+	cJSON_AddNumberToObject(o, "alpha", c->alpha);
 	a = cJSON_AddArrayToObject(o, "vault_latency_ms");
 	for (i = 0; a != NULL && i < c->nvault_latency; i++)
 		cJSON_AddItemToArray(a, cJSON_CreateNumber(c->vault_latency_ms[i]));
@@ -474,6 +521,8 @@ json_cell(const struct atb_cell *c)
 	jstat(o, "vs_1thread", &c->vs_1thread);
 	atb_json_num(o, "spread", c->skipped ? NAN : c->spread);
 	cJSON_AddBoolToObject(o, "noisy", c->noisy);
+	cJSON_AddBoolToObject(o, "quiet", !c->skipped && c->quiet);
+	cJSON_AddNumberToObject(o, "extra_reps", c->extra_reps);
 	cdf = cJSON_AddArrayToObject(o, "cdf_us");
 	for (i = 0; cdf != NULL && !c->skipped && i < ATB_CDF_POINTS; i++) {
 		cJSON *pt = cJSON_CreateArray();
@@ -564,6 +613,11 @@ atb_json_string(const struct atb_results *r)
 	if (o != NULL) {
 		atb_json_num(o, "wall_s", r->wall_s);
 		atb_json_num(o, "cpu_s", r->cpu_s);
+		atb_json_num(o, "until_quiet_s", r->quiet_s);
+		cJSON_AddNumberToObject(o, "until_quiet_cells",
+		    (double)r->quiet_cells);
+		cJSON_AddNumberToObject(o, "until_quiet_reps",
+		    (double)r->quiet_reps);
 	}
 	s = cJSON_Print(root);
 	cJSON_Delete(root);

@@ -232,10 +232,51 @@ bn_member_finish(struct run *R, struct group *G, struct member *M)
 	atb_stat_of(v, n, &c->mb_per_s);
 	cell_counts(c, G, M);
 	cell_limits(c, M, n, eff);
-	c->spread = atb_stat_spread(&c->ops_per_s);
+	c->spread = atb_rep_spread(M->rep_ops, n);
 	c->noisy = c->spread * 100.0 > R->cfg->noise_pct;
+	c->quiet = bn_member_quiet(R, M);
+	c->extra_reps = M->extra;
 	if (c->cache_hit_rate < 0 && G->hier != ATB_PER_OBJECT)
 		c->cache_hit_rate = 0;
+}
+
+int
+bn_member_quiet(const struct run *R, const struct member *M)
+{
+	const struct atb_config *c = R->cfg;
+	double lim[ATB_REPS_MAX], cpu[ATB_REPS_MAX];
+	unsigned i, n = M->nrep < ATB_REPS_MAX ? M->nrep : ATB_REPS_MAX;
+
+	if (M->failed || n < atb_utest_min_reps(c->alpha))
+		return 0;
+	/* vs_limit up to the constant factor of the cores, which does not
+	 * change a spread: ops/s times the limit's ns per op. */
+	for (i = 0; i < n; i++) {
+		lim[i] = M->rep_ops[i] * (M->rep_gcm[i] + M->rep_kek[i]);
+		cpu[i] = M->rep_cpu[i] > 0 ? (M->rep_gcm_cpu[i] +
+		    M->rep_kek_cpu[i]) / M->rep_cpu[i] : 0;
+	}
+	return atb_rep_spread(M->rep_ops, n) * 100.0 <= c->noise_pct &&
+	    atb_rep_spread(lim, n) * 100.0 <= c->noise_pct &&
+	    atb_rep_spread(cpu, n) * 100.0 <= c->noise_pct;
+}
+
+/* The ratio of M's repetitions to S's that ran in the same round. */
+static void
+round_ratio(const struct member *M, const struct member *S,
+    struct atb_stat *out)
+{
+	double a[256], b[256];
+	unsigned i, j, k = 0;
+
+	for (i = 0; i < M->nrep && k < 256; i++)
+		for (j = 0; j < S->nrep; j++)
+			if (S->rep_round[j] == M->rep_round[i]) {
+				a[k] = M->rep_ops[i];
+				b[k++] = S->rep_ops[j];
+				break;
+			}
+	stat_ratio(a, b, k, out);
 }
 
 void
@@ -251,17 +292,15 @@ bn_group_ratios(struct group *G)
 		for (j = 0; j < G->nm; j++) {
 			struct member *S = &G->m[j];
 
-			if (S->failed || S->nrep != M->nrep)
+			if (S->failed || S->nrep == 0)
 				continue;
 			if (M->ks->cmk && !S->ks->cmk &&
 			    S->threads == M->threads &&
 			    M->cell->cmk_vs_smk.n == 0)
-				stat_ratio(M->rep_ops, S->rep_ops, M->nrep,
-				    &M->cell->cmk_vs_smk);
+				round_ratio(M, S, &M->cell->cmk_vs_smk);
 			if (M->threads > 1 && S->threads == 1 &&
 			    S->ks == M->ks)
-				stat_ratio(M->rep_ops, S->rep_ops, M->nrep,
-				    &M->cell->vs_1thread);
+				round_ratio(M, S, &M->cell->vs_1thread);
 		}
 	}
 }
@@ -315,8 +354,15 @@ bn_run_warnings(struct run *R)
 	if (noisy > 0)
 		WARN(R, "noisy machine: %zu of %zu cells spread more than %.0f%% "
 		    "between repetitions (e.g. %s); ratios are per-repetition "
-		    "medians, re-run with more --reps or a longer --time to "
-		    "confirm", noisy, res->ncells, R->cfg->noise_pct, first);
+		    "medians, re-run with more --reps, a longer --time or "
+		    "--until-quiet to confirm", noisy, res->ncells,
+		    R->cfg->noise_pct, first);
+	if (res->ncells > 0 && R->cfg->reps < atb_utest_min_reps(R->cfg->alpha)
+	    && R->cfg->until_quiet <= 0)
+		NOTE(R, "%u repetitions per cell: bench compare's U test "
+		    "needs at least %u on each side to reach p < %g, so it will "
+		    "call every cell of this run inconclusive", R->cfg->reps,
+		    atb_utest_min_reps(R->cfg->alpha), R->cfg->alpha);
 	if (failed > 0)
 		WARN(R, "%zu cells failed; see their notes", failed);
 	for (i = 0; i < R->cfg->nthreads; i++)

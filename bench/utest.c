@@ -89,6 +89,17 @@ atb_utest_min_p(unsigned n1, unsigned n2)
 	return 2.0 / c < 1.0 ? 2.0 / c : 1.0;
 }
 
+unsigned
+atb_utest_min_reps(double alpha)
+{
+	unsigned n;
+
+	for (n = 1; n <= ATB_REPS_MAX; n++)
+		if (atb_utest_min_p(n, n) < alpha)
+			return n;
+	return ATB_REPS_MAX + 1;
+}
+
 /* Ranks (ties get their mean rank) of x then y, pooled; the sum of
  * x's ranks into *r1 and sum(t^3 - t) over tied groups into *ties. */
 static int

@@ -35,7 +35,7 @@ usage(FILE *f)
 	    "Measures envelope encryption with customer-managed keys (CMK) against\n"
 	    "service-managed keys (SMK), next to the machine's own limits measured\n"
 	    "in the same run (raw AES-256-GCM, RSA, AES-KWP).  With no options it\n"
-	    "runs an embedded matrix in about a minute on ephemeral keys.\n"
+	    "runs an embedded matrix in about a minute and a half on ephemeral keys.\n"
 	    "docs/BENCH.md explains every column and the JSON schema.\n\n"
 	    "  -k, --keys LIST          key setups: smk, rsa-2048, rsa-3072, rsa-4096,\n"
 	    "                           vault[:rsa-N] (the loopback Key Vault, started\n"
@@ -47,7 +47,8 @@ usage(FILE *f)
 	    "  -o, --ops LIST           encrypt, decrypt (default both)\n"
 	    "  -t, --threads LIST       thread counts, 'all' = every core (default 1,all)\n"
 	    "  -T, --time SECONDS       measured time per cell and repetition (0.1)\n"
-	    "  -r, --reps N             repetitions per cell, interleaved (3)\n"
+	    "  -r, --reps N             repetitions per cell, interleaved (5: the fewest\n"
+	    "                           whose U test in compare can reach p < 0.01)\n"
 	    "  -w, --warmup SECONDS     unrecorded warm-up per cell (0.025)\n"
 	    "  -f, --frame-size N       envelope frame size (64K)\n"
 	    "  -q, --quick              small matrix for CI: 1K,64K, 1 thread, 5 x 0.04 s\n"
@@ -73,6 +74,10 @@ usage(FILE *f)
 	    "      --vault-limit-scale X  multiply those limits (e.g. 0.1)\n"
 	    "      --ca-file FILE       CA bundle for https:// key URIs\n"
 	    "      --noise PCT          spread that marks a cell noisy (10)\n"
+	    "      --until-quiet S      spend up to S seconds on more repetitions\n"
+	    "                           of the cells that are not quiet (spread over\n"
+	    "                           --noise or too few reps for --alpha)\n"
+	    "      --alpha P            the U test level those reps must allow (0.05)\n"
 	    "      --limits             measure only the machine limits\n"
 	    "      --limit NAME         only the limits whose name contains NAME\n"
 	    "      --no-table           print no table (files only)\n"
@@ -83,12 +88,13 @@ usage(FILE *f)
 	    "Per cell, a two-sided Mann-Whitney U test over the repetitions\n"
 	    "(--alpha, default 0.05) and the change of the median against\n"
 	    "--max-regression (default 15%%): regressed when both say so;\n"
-	    "inconclusive when the repetitions are too few for the test or their\n"
-	    "interquartile range is wider than the threshold.  Exit 1 when a\n"
-	    "cell regressed or the geometric mean over all cells fell more than\n"
-	    "--max-geomean-regression (default 8%%, 0 = off); else 3 when a cell\n"
-	    "is inconclusive (the run could not judge it); 0 otherwise; 2 on a\n"
-	    "bad file.\n");
+	    "inconclusive when the repetitions are too few for the test (fewer\n"
+	    "than 4 a side at 0.05) or their spread is wider than the threshold.\n"
+	    "The geometric mean over all cells is judged the same way against\n"
+	    "--max-geomean-regression (default 8%%, 0 = off), its test over the\n"
+	    "per-repetition geometric means.  Exit 1 when a cell or the geometric\n"
+	    "mean regressed; else 3 when one is inconclusive (the run could not\n"
+	    "judge it); 0 otherwise; 2 on a bad file.\n");
 }
 
 /* Splits a comma-separated list in place (buf is a copy). */
@@ -401,11 +407,19 @@ compare_run(const struct compare_args *a)
 		fprintf(stderr, "atrest bench compare: the geometric mean fell "
 		    "by %.1f%% (threshold %.1f%%)\n", -cmp.geomean_change_pct,
 		    a->gpct);
-	if (rc == 3)
+	if (rc == 3 && cmp.noisy + cmp.few > 0)
 		fprintf(stderr, "atrest bench compare: could not judge %zu "
 		    "cell(s): %zu with noise wider than %.1f%%, %zu with too "
-		    "few repetitions for p < %g (exit 3)\n", cmp.noisy +
-		    cmp.few, cmp.noisy, a->pct, cmp.few, a->alpha);
+		    "few repetitions for p < %g (at least %u a side) (exit 3)\n",
+		    cmp.noisy + cmp.few, cmp.noisy, a->pct, cmp.few, a->alpha,
+		    atb_utest_min_reps(a->alpha));
+	if (rc == 3 && (cmp.geomean.verdict == ATB_V_NOISY ||
+	    cmp.geomean.verdict == ATB_V_FEW))
+		fprintf(stderr, "atrest bench compare: could not judge the "
+		    "geometric mean (%+.1f%%): %s (exit 3)\n",
+		    cmp.geomean_change_pct, cmp.geomean.verdict == ATB_V_FEW ?
+		    "too few repetitions for the U test" : "its per-repetition "
+		    "values spread wider than the threshold");
 	atb_cmp_free(&cmp);
 out:
 	for (i = 0; i < 2; i++)
@@ -437,6 +451,7 @@ enum {
 	O_MAX_BYTES, O_VAULT_LAT, O_VAULT_FAULTS, O_VAULT_LIMITS,
 	O_VAULT_SCALE, O_CA, O_NOISE, O_LIMITS, O_LIMIT, O_NO_TABLE,
 	O_CACHE_TTL, O_REVOCATION, O_REV_WINDOW,
+	O_UNTIL_QUIET, O_ALPHA,
 };
 
 static const struct option bench_opts[] = {
@@ -468,6 +483,8 @@ static const struct option bench_opts[] = {
 	{"vault-limit-scale", required_argument, NULL, O_VAULT_SCALE},
 	{"ca-file", required_argument, NULL, O_CA},
 	{"noise", required_argument, NULL, O_NOISE},
+	{"until-quiet", required_argument, NULL, O_UNTIL_QUIET},
+	{"alpha", required_argument, NULL, O_ALPHA},
 	{"limits", no_argument, NULL, O_LIMITS},
 	{"limit", required_argument, NULL, O_LIMIT},
 	{"no-table", no_argument, NULL, O_NO_TABLE},
@@ -682,6 +699,17 @@ parse_args(int argc, char **argv, struct bench_args *a)
 			if (cli_parse_double(optarg, 0, 1000, &cfg->noise_pct) != 0)
 				rc = cli_usage_error("bench", "--noise: bad "
 				    "percentage '%s'", optarg);
+			break;
+		case O_UNTIL_QUIET:
+			if (cli_parse_double(optarg, 0, 86400,
+			    &cfg->until_quiet) != 0)
+				rc = cli_usage_error("bench", "--until-quiet: bad "
+				    "seconds '%s' (0..86400)", optarg);
+			break;
+		case O_ALPHA:
+			if (cli_parse_double(optarg, 1e-6, 0.5, &cfg->alpha) != 0)
+				rc = cli_usage_error("bench", "--alpha: bad "
+				    "level '%s' (0.000001..0.5)", optarg);
 			break;
 		case O_LIMITS:
 			a->limits_only = 1;

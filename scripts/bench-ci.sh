@@ -44,6 +44,6 @@ for a in $(seq 1 "$attempts"); do
 	fi
 done
 if [ "$rc" -eq 3 ]; then
-	echo "bench-ci: could not judge: a cell stayed noisier than ${pct}% in $attempts attempt(s); no regression found, but this is not a pass" >&2
+	echo "bench-ci: could not judge: a cell (or the geometric mean) stayed noisier than its threshold in $attempts attempt(s); no regression found, but this is not a pass" >&2
 fi
 exit "$rc"

@@ -1,21 +1,28 @@
 #!/usr/bin/env bash
-# bench-vs-age.sh - atrest next to age on the same 256 MiB file, in the
-# same run, plus in-memory 64 MiB throughput next to openssl speed.
+# bench-vs-age.sh - atrest next to cp and age on the same 256 MiB file, in
+# the same run, plus in-memory 64 MiB throughput next to openssl speed.
 #
 #   scripts/bench-vs-age.sh [ATREST_BIN] [RUNS] [MIB]
 #
-# File part: RUNS (default 3) runs of each, interleaved, median wall time:
-#   atrest encrypt/decrypt with an SMK (file: AES-256 KEK, AES-KWP) and a
-#   CMK (file: RSA-3072, RSA-OAEP-256), with the default --jobs (one per
-#   CPU) and with -j 1, and age encrypt/decrypt with an X25519 recipient
-#   (age-keygen).  DIRS (space-separated) overrides where the files go.  atrest fsyncs every output before renaming it
-#   into place (core/fsutil.h); age does not, so age is also shown with a
-#   `sync FILE` after it ("age+fsync") for a like-for-like comparison.
+# File part: RUNS (default 5) runs of each command, the order of the
+#   commands reversed every other run, median wall time:
+#   cp of the plaintext (and of the ciphertext, for decrypt), with and
+#   without a `sync FILE` after it; atrest encrypt/decrypt with an SMK
+#   (file: AES-256 KEK, AES-KWP) and a CMK (file: RSA-3072, RSA-OAEP-256),
+#   with the default --jobs (one per CPU) and with -j 1; age
+#   encrypt/decrypt with an X25519 recipient (age-keygen), with and
+#   without sync.  atrest fsyncs every output before renaming it into
+#   place (core/fsutil.h); cp and age do not, hence the "+sync" rows.
+#   DIRS (space-separated) overrides where the files go; MEMORY=0 skips
+#   the memory part.  Then the ratios
+#   of the medians, atrest/cp and age/atrest, for encrypt and decrypt,
+#   next to the targets (docs/BENCH.md, "Against cp and age"): atrest
+#   encrypt within 1.3x of cp and age >= 2.5x atrest, in memory.
 # Memory part: `atrest bench` 64 MiB per-object encrypt/decrypt (SMK and
 #   RSA-3072, one thread) and `openssl speed -evp aes-256-gcm -bytes 16384`.
 set -euo pipefail
 bin=${1:-${ATREST_BIN:-build/atrest}}
-runs=${2:-3}
+runs=${2:-5}
 mib=${3:-256}
 
 [ -x "$bin" ] || { echo "bench-vs-age: $bin is not executable" >&2; exit 2; }
@@ -73,54 +80,96 @@ row() {
 }
 
 echo "atrest: $bin; $(age --version | head -1 | sed 's/^/age /'); $(openssl version); $(nproc) CPUs"
+# ratio A B: median(A) / median(B), and the median and range of the
+# per-run ratios (run r of A over run r of B: the same minute of the host).
+ratio() {
+	local a=$1 b=$2 want=$3 cmpop=$4
+	paste "times.$a" "times.$b" | awk '{ printf "%.6f\n", $1 / $2 }' | sort -n |
+	awk -v a="$a" -v b="$b" -v want="$want" -v op="$cmpop" -v ma="$(med "$a")" -v mb="$(med "$b")" '
+		{ r[NR] = $1 }
+		END {
+			n = NR
+			pm = (n % 2) ? r[(n + 1) / 2] : (r[n / 2] + r[n / 2 + 1]) / 2
+			rr = ma / mb
+			ok = (op == "<=") ? (rr <= want) : (rr >= want)
+			printf "  %-18s / %-18s %5.2f  (per run: median %.2f, %.2f-%.2f)  target %s %.1f: %s\n",
+			    a, b, rr, pm, r[1], r[n], op, want, ok ? "met" : "NOT met"
+		}'
+}
+# The timed commands of one run, by name (enc.* and out.* are deleted as
+# soon as they are timed and checked; smk.atr, cmk.atr and plain.age,
+# made once before the runs, are the decrypt inputs).
+job() {
+	case $1 in
+	cp-enc) t cp-enc enc.cp cp plain enc.cp; same enc.cp ;;
+	cp-enc-sync) t cp-enc-sync enc.cps sh -c "cp plain enc.cps && sync enc.cps"; same enc.cps ;;
+	atrest-smk-enc) t atrest-smk-enc enc.smk "$bin" encrypt -q -k file:smk.key -o enc.smk plain; rm -f enc.smk ;;
+	atrest-smk-enc-j1) t atrest-smk-enc-j1 enc.smk1 "$bin" encrypt -q -j 1 -k file:smk.key -o enc.smk1 plain; rm -f enc.smk1 ;;
+	atrest-cmk-enc) t atrest-cmk-enc enc.cmk "$bin" encrypt -q -k file:cmk.pem.pub -o enc.cmk plain; rm -f enc.cmk ;;
+	age-enc) t age-enc enc.age age -r "$recip" -o enc.age plain; rm -f enc.age ;;
+	age-enc-sync) t age-enc-sync enc.ages sh -c "age -r '$recip' -o enc.ages plain && sync enc.ages"; rm -f enc.ages ;;
+	cp-dec) t cp-dec out.cp cp smk.atr out.cp; cmp -s smk.atr out.cp || { echo "bench-vs-age: cp differs" >&2; exit 1; }; rm -f out.cp ;;
+	atrest-smk-dec) t atrest-smk-dec out.smk "$bin" decrypt -q -k file:smk.key -o out.smk smk.atr; same out.smk ;;
+	atrest-smk-dec-j1) t atrest-smk-dec-j1 out.smk1 "$bin" decrypt -q -j 1 -k file:smk.key -o out.smk1 smk.atr; same out.smk1 ;;
+	atrest-cmk-dec) t atrest-cmk-dec out.cmk "$bin" decrypt -q -k file:cmk.pem -o out.cmk cmk.atr; same out.cmk ;;
+	age-dec) t age-dec out.age age -d -i age.key -o out.age plain.age; same out.age ;;
+	age-dec-sync) t age-dec-sync out.ages sh -c "age -d -i age.key -o out.ages plain.age && sync out.ages"; same out.ages ;;
+	esac
+}
+jobs=(cp-enc atrest-smk-enc age-enc atrest-smk-enc-j1 atrest-cmk-enc cp-enc-sync age-enc-sync
+	cp-dec atrest-smk-dec age-dec atrest-smk-dec-j1 atrest-cmk-dec age-dec-sync)
+
 for base in $dirs; do
 	dir=$(mktemp -d "$base/atrest-vs-age-XXXXXX")
 	work+=("$dir")
 	cd "$dir"
 	echo
-	echo "file to file, $mib MiB in $dir ($(df -T . | awk 'NR == 2 { print $2 }')), median of $runs runs (MB = 10^6 B):"
+	echo "file to file, $mib MiB in $dir ($(df -T . | awk 'NR == 2 { print $2 }')), median of $runs runs, order reversed every other run (MB = 10^6 B):"
 	head -c $((mib * 1024 * 1024)) /dev/urandom > plain
 	"$bin" keygen --type aes-256 -o smk.key >/dev/null
 	"$bin" keygen --type rsa-3072 -o cmk.pem >/dev/null
 	age-keygen -o age.key 2>/dev/null
 	recip=$(age-keygen -y age.key)
+	"$bin" encrypt -q -k file:smk.key -o smk.atr plain
+	"$bin" encrypt -q -k file:cmk.pem.pub -o cmk.atr plain
+	age -r "$recip" -o plain.age plain
+	rm -f times.*
 	for r in $(seq 1 "$runs"); do
-		rm -f smk.atr smk1.atr cmk.atr out.* plain.age
-		# Outputs are checked and deleted as soon as they are timed, so
-		# that the memory in use (tmpfs) stays at five files.
-		t atrest-smk-enc smk.atr "$bin" encrypt -q -k file:smk.key -o smk.atr plain
-		t atrest-smk-enc-j1 smk1.atr "$bin" encrypt -q -j 1 -k file:smk.key -o smk1.atr plain
-		rm -f smk1.atr
-		t age-enc plain.age age -r "$recip" -o plain.age plain
-		t age-enc-fsync plain.age2 sh -c "age -r '$recip' -o plain.age2 plain && sync plain.age2"
-		rm -f plain.age2
-		t atrest-cmk-enc cmk.atr "$bin" encrypt -q -k file:cmk.pem.pub -o cmk.atr plain
-		t atrest-smk-dec out.smk "$bin" decrypt -q -k file:smk.key -o out.smk smk.atr
-		same out.smk
-		t atrest-smk-dec-j1 out.smk1 "$bin" decrypt -q -j 1 -k file:smk.key -o out.smk1 smk.atr
-		same out.smk1
-		t age-dec out.age age -d -i age.key -o out.age plain.age
-		same out.age
-		t age-dec-fsync out.age2 sh -c "age -d -i age.key -o out.age2 plain.age && sync out.age2"
-		rm -f out.age2
-		t atrest-cmk-dec out.cmk "$bin" decrypt -q -k file:cmk.pem -o out.cmk cmk.atr
-		same out.cmk
+		if [ $((r % 2)) -eq 1 ]; then
+			order=("${jobs[@]}")
+		else
+			order=()
+			for ((i = ${#jobs[@]} - 1; i >= 0; i--)); do order+=("${jobs[i]}"); done
+		fi
+		for j in "${order[@]}"; do job "$j"; done
 	done
-	row atrest-smk-enc age-enc
-	row atrest-smk-enc-j1 age-enc
-	row atrest-cmk-enc age-enc
-	row age-enc age-enc
-	row age-enc-fsync age-enc
-	row atrest-smk-enc age-enc-fsync
-	row atrest-smk-dec age-dec
-	row atrest-smk-dec-j1 age-dec
-	row atrest-cmk-dec age-dec
-	row age-dec age-dec
-	row age-dec-fsync age-dec
-	row atrest-smk-dec age-dec-fsync
-	rm -f plain smk.atr smk1.atr cmk.atr out.* plain.age
+	row cp-enc cp-enc
+	row cp-enc-sync cp-enc
+	row atrest-smk-enc cp-enc
+	row atrest-smk-enc-j1 cp-enc
+	row atrest-cmk-enc cp-enc
+	row age-enc cp-enc
+	row age-enc-sync cp-enc
+	row cp-dec cp-dec
+	row atrest-smk-dec cp-dec
+	row atrest-smk-dec-j1 cp-dec
+	row atrest-cmk-dec cp-dec
+	row age-dec cp-dec
+	row age-dec-sync cp-dec
+	echo "ratios of the medians (targets in memory, i.e. on tmpfs: atrest within 1.3x of cp, age >= 2.5x atrest):"
+	ratio atrest-smk-enc cp-enc 1.3 "<="
+	ratio atrest-cmk-enc cp-enc 1.3 "<="
+	ratio atrest-smk-enc cp-enc-sync 1.3 "<="
+	ratio age-enc atrest-smk-enc 2.5 ">="
+	ratio age-enc-sync atrest-smk-enc 2.5 ">="
+	ratio atrest-smk-dec cp-dec 1.3 "<="
+	ratio atrest-cmk-dec cp-dec 1.3 "<="
+	ratio age-dec atrest-smk-dec 2.5 ">="
+	ratio age-dec-sync atrest-smk-dec 2.5 ">="
+	rm -f plain smk.atr cmk.atr plain.age enc.* out.*
 done
 
+[ "${MEMORY:-1}" = 0 ] && exit 0
 echo
 echo "in memory, 64 MiB objects, one thread (atrest bench) vs openssl speed:"
 # openssl speed divides by CPU user time, or by wall time with -elapsed:

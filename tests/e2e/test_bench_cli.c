@@ -582,6 +582,58 @@ Test(bench_cli, revocation_latency_follows_cache_ttl, .timeout = 180)
 	ctx_free(&c);
 }
 
+Test(bench_cli, until_quiet_table_and_json, .timeout = 180)
+{
+	struct ctx c;
+	char *json, *out, *err;
+	cJSON *j, *cells, *cell, *rs;
+	int rc, n = 0;
+
+	ctx_init(&c, "bench-e2e-quiet");
+	json = tu_path(c.dir, "q.json");
+	{
+		/* --noise 0: no cell can become quiet, so every one gets
+		 * rounds until the 0.5 s are spent and the table names it. */
+		const char *argv[] = {atrest(), "bench", QUICK, "--keys", "smk",
+		    "--hierarchy", "per-object", "--noise", "0",
+		    "--until-quiet", "0.5", "--json", json, NULL};
+
+		rc = run(&c, argv);
+	}
+	out = slurp(c.out);
+	err = slurp(c.err);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+	cr_assert_not_null(strstr(out, "until quiet (--until-quiet 0.5 s"),
+	    "%s", out);
+	cr_assert_not_null(strstr(out, "2 cells stayed noisy:"), "%s", out);
+	cr_assert_not_null(strstr(out, "still noisy: per-object"), "%s", out);
+	j = load_json(json);
+	cells = cJSON_GetObjectItem(j, "cells");
+	cJSON_ArrayForEach(cell, cells) {
+		double reps = cJSON_GetObjectItem(cell, "reps")->valuedouble;
+		double extra = cJSON_GetObjectItem(cell,
+		    "extra_reps")->valuedouble;
+
+		cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cell, "quiet")));
+		cr_assert_geq(extra, 1);
+		cr_assert_float_eq(reps, 2 + extra, 1e-9);
+		cr_assert_eq(cJSON_GetArraySize(cJSON_GetObjectItem(cell,
+		    "vs_limit_cpu_reps")), (int)reps);
+		n++;
+	}
+	cr_assert_eq(n, 2);
+	rs = cJSON_GetObjectItem(j, "run");
+	cr_assert_eq(cJSON_GetObjectItem(rs, "until_quiet_cells")->valueint,
+	    2);
+	cr_assert_float_eq(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
+	    "config"), "until_quiet_s")->valuedouble, 0.5, 1e-9);
+	cJSON_Delete(j);
+	free(out);
+	free(err);
+	free(json);
+	ctx_free(&c);
+}
+
 Test(bench_cli, usage_errors)
 {
 	static const char *const cases[][4] = {
@@ -598,6 +650,10 @@ Test(bench_cli, usage_errors)
 		{"--cache-ttl", "0", NULL, "--cache-ttl"},
 		{"--cache-ttl", "2,x", NULL, "'x'"},
 		{"--revocation-window", "0", NULL, "--revocation-window"},
+		{"--until-quiet", "-1", NULL, "--until-quiet"},
+		{"--until-quiet", "soon", NULL, "--until-quiet"},
+		{"--alpha", "0", NULL, "--alpha"},
+		{"--alpha", "0.9", NULL, "--alpha"},
 	};
 	struct ctx c;
 	size_t i;

@@ -487,6 +487,102 @@ Test(run, cmk_against_smk, .timeout = 180)
 	atb_results_free(r);
 }
 
+/* --until-quiet on a one-group run (smk and rsa-2048, per-object 1K
+ * encrypt): reps first repetitions, noise and alpha as given. */
+static struct atb_results *
+quiet_run(unsigned reps, double noise, double alpha, double until)
+{
+	struct atb_config c;
+	struct atb_results *r = NULL;
+	enum atr_err err;
+
+	atb_config_default(&c);
+	c.keys[0] = "smk";
+	c.keys[1] = "rsa-2048";
+	c.nkeys = 2;
+	c.hier[ATB_INTERMEDIATE] = c.hier[ATB_CACHED] = 0;
+	c.ops[ATB_DECRYPT] = 0;
+	c.sizes[0] = 1024;
+	c.nsizes = 1;
+	c.threads[0] = 1;
+	c.nthreads = 1;
+	c.seconds = 0.005;
+	c.warmup = 0.001;
+	c.reps = reps;
+	c.noise_pct = noise;
+	c.alpha = alpha;
+	c.until_quiet = until;
+	err = atb_run(&c, &r);
+	cr_assert_eq(err, ATR_OK, "atb_run: %s: %s", atr_strerror(err),
+	    atr_detail());
+	cr_assert_eq(r->ncells, 2);
+	return r;
+}
+
+Test(run, until_quiet_adds_the_repetitions_the_test_needs, .timeout = 180)
+{
+	struct atb_results *r;
+	size_t i;
+
+	/* A --noise no spread reaches: only the count decides.  2
+	 * repetitions are too few for p < 0.05 (4 a side): 2 rounds more
+	 * for both members, interleaved, so the CMK/SMK ratio pairs all 4. */
+	r = quiet_run(2, 1e6, 0.05, 60);
+	for (i = 0; i < r->ncells; i++) {
+		const struct atb_cell *c = &r->cells[i];
+
+		cr_assert_eq(c->reps, 4, "%s: %u reps", c->key, c->reps);
+		cr_assert_eq(c->extra_reps, 2);
+		cr_assert_eq(c->nrep_v, 4);
+		cr_assert(c->quiet);
+		cr_assert_gt(c->rep_vs_limit_cpu[3], 0);
+	}
+	cr_assert_eq(cell(r, "rsa-2048", ATB_PER_OBJECT, 1024,
+	    ATB_ENCRYPT)->cmk_vs_smk.n, 4);
+	cr_assert_eq(r->quiet_cells, 2);
+	cr_assert_eq(r->quiet_reps, 4);
+	atb_results_free(r);
+	/* Already enough: nothing re-run.  At alpha 0.01 (5 a side): one
+	 * round more. */
+	r = quiet_run(4, 1e6, 0.05, 60);
+	cr_assert_eq(r->quiet_cells, 0);
+	cr_assert_eq(r->cells[0].reps, 4);
+	cr_assert(r->cells[0].quiet && r->cells[1].quiet);
+	atb_results_free(r);
+	r = quiet_run(4, 1e6, 0.01, 60);
+	cr_assert_eq(r->cells[0].reps, 5);
+	cr_assert_eq(r->cells[1].extra_reps, 1);
+	atb_results_free(r);
+	/* Without --until-quiet the verdict is still recorded. */
+	r = quiet_run(2, 1e6, 0.05, 0);
+	cr_assert_eq(r->cells[0].reps, 2);
+	cr_assert(!r->cells[0].quiet);
+	cr_assert_eq(r->cells[0].extra_reps, 0);
+	atb_results_free(r);
+}
+
+Test(run, until_quiet_stops_when_the_time_is_spent, .timeout = 180)
+{
+	struct atb_results *r;
+	char *j;
+
+	/* --noise 0: only identical repetitions would be quiet, so the
+	 * cells stay noisy; the run stops adding rounds once its 0.3 s are
+	 * spent (well before ATB_REPS_MAX) and says so per cell. */
+	r = quiet_run(2, 0, 0.05, 0.3);
+	cr_assert_eq(r->quiet_cells, 2);
+	cr_assert(!r->cells[0].quiet && !r->cells[1].quiet);
+	cr_assert_geq(r->cells[0].extra_reps, 1);
+	cr_assert_lt(r->cells[0].reps, ATB_REPS_MAX);
+	cr_assert_eq(r->cells[0].reps, 2 + r->cells[0].extra_reps);
+	j = atb_json_string(r);
+	cr_assert_not_null(j);
+	cr_assert_not_null(strstr(j, "\"quiet\":\tfalse"), "%.400s", j);
+	cr_assert_not_null(strstr(j, "\"until_quiet_s\":\t0.3"));
+	free(j);
+	atb_results_free(r);
+}
+
 Test(run, bad_configurations_fail_cleanly)
 {
 	static struct atb_results sentinel;
@@ -1333,6 +1429,198 @@ Test(compare, geometric_mean_catches_a_broad_slowdown)
 	atb_cmp_free(&c);
 	free(a);
 	free(b);
+}
+
+/* ---- the geometric mean's own test ----------------------------------------------------- */
+
+/* A document of nc cells whose vs_limit and vs_limit_cpu repetitions are
+ * v[c * n .. c * n + n) (cell c), the summary fields their medians. */
+static char *
+doc_cells_reps(const double *v, unsigned nc, unsigned n)
+{
+	static const char *const m[] = {"vs_limit", "vs_limit_cpu"};
+	double med[16];
+	cJSON *root, *cells;
+	char *out, name[48];
+	unsigned c, i, k;
+
+	cr_assert(nc <= 16);
+	for (c = 0; c < nc; c++) {
+		double s[ATB_REPS_MAX];
+		struct atb_stat st;
+
+		memcpy(s, v + c * n, n * sizeof(*s));
+		atb_stat_of(s, n, &st);
+		med[c] = st.med;
+	}
+	out = doc_with(med, nc, NULL);
+	root = cJSON_Parse(out);
+	free(out);
+	cells = cJSON_GetObjectItem(root, "cells");
+	for (c = 0; c < nc; c++) {
+		cJSON *cell = cJSON_GetArrayItem(cells, (int)c);
+
+		for (k = 0; k < 2; k++) {
+			cJSON *a;
+
+			cJSON_ReplaceItemInObject(cell, m[k],
+			    cJSON_CreateNumber(med[c]));
+			snprintf(name, sizeof(name), "%s_reps", m[k]);
+			a = cJSON_AddArrayToObject(cell, name);
+			for (i = 0; i < n; i++)
+				cJSON_AddItemToArray(a,
+				    cJSON_CreateNumber(v[c * n + i]));
+		}
+	}
+	out = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	cr_assert_not_null(out);
+	return out;
+}
+
+/* Compares base and new (nc cells of n repetitions) with a per-cell
+ * threshold of cthr and a geometric-mean threshold of gthr. */
+static int
+geomean_pair(const double *b, const double *nw, unsigned nc, unsigned n,
+    double cthr, double gthr, struct atb_cmp *c)
+{
+	char *a = doc_cells_reps(b, nc, n), *d = doc_cells_reps(nw, nc, n);
+
+	cr_assert_eq(atb_compare(a, d, cthr, gthr, 0.05, 1, c), ATR_OK);
+	free(a);
+	free(d);
+	cr_assert_eq(c->nrows, nc);
+	cr_assert_eq(c->geomean_cells, nc);
+	return atb_cmp_status(c);
+}
+
+Test(geomean, planted_uniform_regression_is_caught)
+{
+	double b[8 * 5], nw[8 * 5];
+	struct atb_cmp c;
+	uint64_t st = 0x51ed270b27a4c3d1ULL;
+	unsigned k, cell, i;
+
+	/* 20 seeded runs of 8 cells x 5 repetitions, 2.5 % noise, every
+	 * cell 10 % slower: under the 20 % per-cell threshold, so only the
+	 * geometric mean (threshold 8 %) catches it, and its test agrees:
+	 * the 5 per-repetition means of each side never overlap. */
+	for (k = 0; k < 20; k++) {
+		for (cell = 0; cell < 8; cell++) {
+			double mean = 0.3 + 0.1 * cell;
+
+			sample(&st, mean, 0.025, 0, b + cell * 5, 5);
+			sample(&st, mean, 0.025, 0, nw + cell * 5, 5);
+			for (i = 0; i < 5; i++)
+				nw[cell * 5 + i] *= 0.90;
+		}
+		cr_assert_eq(geomean_pair(b, nw, 8, 5, 20.0, 8.0, &c), 1,
+		    "run %u: change %.1f%% p %g", k, c.geomean_change_pct,
+		    c.geomean.p);
+		cr_assert_eq(c.regressions, 0);
+		cr_assert(c.geomean_regressed);
+		cr_assert_eq(c.geomean.verdict, ATB_V_REGRESSED);
+		cr_assert(c.geomean.p < 0.05 && c.geomean.exact);
+		cr_assert_eq(c.geomean.base_n, 5);
+		atb_cmp_free(&c);
+	}
+}
+
+Test(geomean, noise_only_never_regresses)
+{
+	double b[8 * 5], nw[8 * 5];
+	struct atb_cmp c;
+	uint64_t st = 0x2545f4914f6cdd1dULL;
+	unsigned k, cell, judged = 0;
+
+	/* 40 seeded pairs from one distribution, wide noise (uniform
+	 * +-15 % per repetition): the geometric mean may be ok or
+	 * inconclusive, never regressed (nor improved).  The per-repetition
+	 * means of 8 cells still spread about 7 %, near the threshold, so
+	 * about half are inconclusive; some must be judged ok. */
+	for (k = 0; k < 40; k++) {
+		int rc;
+
+		for (cell = 0; cell < 8; cell++) {
+			sample(&st, 0.5, 0, 0.15, b + cell * 5, 5);
+			sample(&st, 0.5, 0, 0.15, nw + cell * 5, 5);
+		}
+		rc = geomean_pair(b, nw, 8, 5, 100.0, 8.0, &c);
+		cr_assert_neq(rc, 1, "pair %u: change %.1f%% p %g", k,
+		    c.geomean_change_pct, c.geomean.p);
+		cr_assert(c.geomean.verdict == ATB_V_OK ||
+		    c.geomean.verdict == ATB_V_NOISY, "pair %u: verdict %d",
+		    k, (int)c.geomean.verdict);
+		judged += c.geomean.verdict == ATB_V_OK;
+		atb_cmp_free(&c);
+	}
+	cr_assert_geq(judged, 10, "%u of 40 judged ok", judged);
+}
+
+Test(geomean, a_noisy_fall_is_inconclusive_not_a_failure)
+{
+	/* Every cell's median fell 12 % (past the 8 % threshold: the old
+	 * rule, on the change alone, failed the run), but the new run's
+	 * repetitions swing from 0.6 to 1.15 of the base in step across
+	 * the cells: its per-repetition geometric means overlap the base's
+	 * (p 0.55), so the run is not judged: inconclusive, exit 3. */
+	static const double br[5] = {0.90, 0.95, 1.00, 1.05, 1.10};
+	static const double nr[5] = {0.60, 0.70, 0.88, 1.12, 1.15};
+	double b[6 * 5], nw[6 * 5];
+	struct atb_cmp c;
+	unsigned cell, i;
+
+	for (cell = 0; cell < 6; cell++)
+		for (i = 0; i < 5; i++) {
+			b[cell * 5 + i] = (0.4 + 0.1 * cell) * br[i];
+			nw[cell * 5 + i] = (0.4 + 0.1 * cell) * nr[i];
+		}
+	cr_assert_eq(geomean_pair(b, nw, 6, 5, 100.0, 8.0, &c), 3);
+	cr_assert_float_eq(c.geomean_change_pct, -12.0, 1e-6);
+	cr_assert_eq(c.regressions, 0);
+	cr_assert(!c.geomean_regressed);
+	cr_assert_eq(c.geomean.verdict, ATB_V_NOISY);
+	cr_assert(c.geomean.p > 0.5, "p %g", c.geomean.p);
+	atb_cmp_free(&c);
+	/* Two repetitions a side cannot be tested at all: too few. */
+	{
+		double b2[6 * 2], n2[6 * 2];
+
+		for (cell = 0; cell < 6; cell++)
+			for (i = 0; i < 2; i++) {
+				b2[cell * 2 + i] = b[cell * 5 + i];
+				n2[cell * 2 + i] = b[cell * 5 + i] * 0.8;
+			}
+		cr_assert_eq(geomean_pair(b2, n2, 6, 2, 100.0, 8.0, &c), 3);
+		cr_assert_eq(c.geomean.verdict, ATB_V_FEW);
+		atb_cmp_free(&c);
+	}
+}
+
+Test(stat, rep_spread_narrows_with_more_repetitions)
+{
+	double v[30];
+	unsigned i;
+
+	/* k of the median's 95 % interval: 1 up to 8 repetitions (the
+	 * range), then 2 at 9, 3 at 12, 6 at 20 (2 P(Bin(n, 1/2) < k) <=
+	 * 0.05, the largest). */
+	cr_assert_eq(atb_rep_spread_k(3), 1);
+	cr_assert_eq(atb_rep_spread_k(5), 1);
+	cr_assert_eq(atb_rep_spread_k(8), 1);
+	cr_assert_eq(atb_rep_spread_k(9), 2);
+	cr_assert_eq(atb_rep_spread_k(12), 3);
+	cr_assert_eq(atb_rep_spread_k(20), 6);
+	/* Five steady repetitions and one slow one: the range (spread 50 %);
+	 * the same slow one among 12 drops out (spread 4 %). */
+	for (i = 0; i < 12; i++)
+		v[i] = 1.0 + 0.01 * (i % 5);
+	v[0] = 0.5;
+	cr_assert_float_eq(atb_rep_spread(v, 6), 0.54 / 1.015, 1e-9);
+	cr_assert_lt(atb_rep_spread(v, 12), 0.05);
+	cr_assert_float_eq(atb_rep_spread(v, 0), 0.0, 1e-12);
+	cr_assert_eq(atb_utest_min_reps(0.05), 4);
+	cr_assert_eq(atb_utest_min_reps(0.01), 5);
 }
 
 Test(vault, throttled_ops_are_counted_not_fatal, .timeout = 180)
