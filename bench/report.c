@@ -261,6 +261,9 @@ atb_print_targets(FILE *f, const struct atb_results *r)
 	atb_targets(r, t);
 	fprintf(f, "\ntargets (measured, side by side in this run; wall clock, "
 	    "then on CPU time):\n");
+	if (r->env.io_dir[0] != '\0')
+		fprintf(f, "  (--io: the targets are set for cells in memory; "
+		    "here every cell also pays for storage)\n");
 	for (i = 0; i < ATB_NTARGETS; i++) {
 		char v[32], w[32];
 

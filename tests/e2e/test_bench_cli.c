@@ -697,6 +697,8 @@ Test(bench_cli, io_cells_run_through_files, .timeout = 180)
 	cr_assert_not_null(strstr(out, "storage: --io "), "%s", out);
 	cr_assert_not_null(strstr(out, "note: cells run through files in "));
 	cr_assert_null(strstr(out, "cells run in memory"));
+	cr_assert_not_null(strstr(out, "(--io: the targets are set for cells "
+	    "in memory"));
 	cr_assert_not_null(strstr(out, "io-write-1024"));
 	j = load_json(json);
 	cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
