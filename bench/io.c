@@ -295,8 +295,8 @@ bn_io_group_files(struct run *R, struct group *G)
 			return err;
 		if (len != P->objs[0].len || memcmp(R->refout.p, R->pool.p +
 		    P->objs[0].off, len) != 0)
-			return atr_fail(ATR_ERR_IO, "%s: a file read back "
-			    "differs from what was written", R->cfg->io_dir);
+			return atr_fail(ATR_ERR_IO, "a file read back differs "
+			    "from what was written");
 		if (G->op != ATB_DECRYPT)
 			continue;
 		/* The decrypt cells' inputs, written before they are timed:

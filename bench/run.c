@@ -426,6 +426,15 @@ run_common(const struct atb_config *cfg, struct atb_results **out, int cells)
 out:
 	free(vals);
 	free(cpus);
+	/* A storage failure (a full disk, a file gone) names DIR: the io
+	 * code below knows only the names inside the run's directory. */
+	if (err == ATR_ERR_IO && cfg->io_dir != NULL && !R->stopped &&
+	    strncmp(atr_detail(), "--io ", 5) != 0) {
+		char d[400];
+
+		snprintf(d, sizeof(d), "%s", atr_detail());
+		atr_detail_set("--io %s: %s", cfg->io_dir, d);
+	}
 	res->env.load_end = atb_loadavg();
 	run_free(R);
 	res->wall_s = (double)(atr_now_ns() - t0) / 1e9;
