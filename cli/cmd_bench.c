@@ -895,8 +895,8 @@ bench_run(struct bench_args *a)
 			progress_cb(NULL, 0, 0, "");
 		atr_detail_clear();
 		atb_results_free(res);
-		fprintf(stderr, "atrest: bench: interrupted by signal %d; the "
-		    "run's files in --io DIR were removed\n", sig);
+		fprintf(stderr, "atrest: bench: interrupted (%s); the run's "
+		    "files in --io DIR were removed\n", strsignal(sig));
 		return 128 + sig;
 	}
 	if (err != ATR_OK) {
