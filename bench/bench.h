@@ -141,6 +141,12 @@ struct atb_env {
 	char thp[32];              /* transparent hugepage mode */
 	char started[32];          /* UTC, ISO 8601 */
 	double load_start, load_end; /* 1-minute load average */
+	/* --io DIR: the directory as given and its filesystem (statfs
+	 * f_type, named by atb_fs_name); "" and 0 when cells run in
+	 * memory. */
+	char io_dir[256];
+	char io_fs[32];
+	unsigned long io_magic;
 };
 
 /* The 1-minute load average (/proc/loadavg), NaN when unknown. */
@@ -173,7 +179,9 @@ enum atb_phase {
 	ATB_PH_WRAP,      /* KEK wrap calls (the counting wrapper) */
 	ATB_PH_UNWRAP,    /* KEK unwrap calls */
 	ATB_PH_AEAD,      /* AES-256-GCM over the frames */
-	ATB_PH_IO,        /* reading/writing storage: 0, cells run in memory */
+	ATB_PH_IO,        /* --io: the object's file written (temp file,
+	                   * fsync, rename, directory fsync) or read back;
+	                   * 0 in memory */
 	ATB_PH_OTHER,     /* the rest: header copy, frees, hierarchy upkeep */
 	ATB_PH__COUNT
 };
@@ -246,6 +254,14 @@ struct atb_config {
 	int vault_optional;
 	int quick;                   /* recorded in the results */
 	const char *limit_filter;    /* measure only limits whose name holds it */
+	/* --io DIR (NULL: cells run in memory): objects go through files
+	 * in a directory the run creates in DIR and removes at the end;
+	 * the storage limits io-write-N / io-read-N join each cell's. */
+	const char *io_dir;
+	/* Asked between repetitions (may be NULL): non-zero ends the run
+	 * early with ATR_ERR_IO "interrupted", through its clean-up. */
+	int (*stop)(void *arg);
+	void *stop_arg;
 	struct atr_key_opts key_opts; /* for URI keys (CA file, timeouts) */
 	/* Called before each cell repetition (done = repetitions finished)
 	 * and once at the end with what = ""; may be NULL.  what is
@@ -282,6 +298,8 @@ enum atb_limit_kind {
 	ATB_L_RAND,           /* RAND_bytes, 32 bytes */
 	ATB_L_GCM_KEY,        /* AES-256-GCM context set-up (key schedule) */
 	ATB_L_EMPTY,          /* the harness: an op that does nothing */
+	ATB_L_IO_WRITE,       /* --io: write, fsync, rename, directory fsync */
+	ATB_L_IO_READ,        /* --io: open, read, close (page cache warm) */
 	ATB_L__COUNT
 };
 
@@ -325,6 +343,22 @@ const char *atb_limit_kind_name(enum atb_limit_kind k);
  * out (cap bytes, the caller's). */
 void atb_limit_name(enum atb_limit_kind k, uint64_t size, unsigned bits,
     char *out, size_t cap);
+/* The storage references (ATB_L_IO_*) write and read files in the
+ * directory dirfd (borrowed, open until atb_refs_free); without it
+ * they fail with ATR_ERR_USAGE. */
+void atb_refs_set_io(struct atb_refs *r, int dirfd);
+/* A filesystem's name for a statfs(2) f_type ("tmpfs", "xfs", ...;
+ * "unknown"): a static string. */
+const char *atb_fs_name(unsigned long magic);
+/*
+ * A cell's limit in ops/s (docs/BENCH.md, "Limits and ratios"): eff
+ * threads, each needing the raw AEAD time, the KEK time and the storage
+ * time (0 in memory) of one object, in ns:
+ *	eff * 1e9 / (aead_ns + kek_ns + io_ns)
+ * NaN when a time is NaN or negative or the sum is not positive.
+ */
+double atb_limit_ops_per_s(double aead_ns, double kek_ns, double io_ns,
+    double eff);
 /* Cost of one clock_gettime(CLOCK_MONOTONIC), in ns. */
 double atb_clock_cost_ns(void);
 
@@ -372,9 +406,14 @@ struct atb_cell {
 	double cpu_util;
 	double phase_us[ATB_PH__COUNT];
 	/* The limit: raw AES-256-GCM at this size plus the KEK operation the
-	 * hierarchy needs per object, measured next to each repetition,
-	 * times min(threads, cores). */
+	 * hierarchy needs per object (plus, with --io, the storage limit of
+	 * the size), measured next to each repetition, times
+	 * min(threads, cores): atb_limit_ops_per_s. */
 	double limit_aead_us, limit_kek_us, limit_ops_per_s;
+	/* --io: the cell ran through files (io), its storage limit per op
+	 * (io-write-N or io-read-N; NaN in memory) is in its limit. */
+	int io;
+	double limit_io_us;
 	struct atb_stat vs_limit;     /* cell ops/s / limit ops/s */
 	/* The same on CPU time: limit CPU ns per op / cell CPU ns per op.
 	 * Time slices lost to other processes do not count, so it holds on

@@ -14,6 +14,7 @@
 #ifndef ATR_BENCH_INT_H
 #define ATR_BENCH_INT_H
 
+#include <limits.h>
 #include <pthread.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -89,6 +90,9 @@ struct worker {
 	unsigned idx;
 	pthread_t th;
 	struct bigbuf out;
+	struct bigbuf in;          /* --io decrypt: the file read back */
+	uint64_t io_seq;           /* --io encrypt: objects written */
+	int no_io;                 /* the set-up worker: memory only */
 	struct atr_header *hdr;
 	struct atb_hist *lat, *kms;
 	uint64_t seconds_ns, min_ops;
@@ -145,6 +149,7 @@ struct member {
 	struct pool *pool;
 	double *rep_ops, *rep_lim, *rep_gcm, *rep_kek;
 	double *rep_cpu, *rep_gcm_cpu, *rep_kek_cpu;  /* CPU ns per op */
+	double *rep_io, *rep_io_cpu;  /* --io: the storage reference (ns) */
 	/* The group's round each repetition ran in: ratios between members
 	 * pair repetitions of the same round (--until-quiet rounds run only
 	 * some members). */
@@ -214,6 +219,15 @@ struct run {
 	 * many of them there are (group.c shares the time out). */
 	double quiet_left;
 	size_t groups_left;
+	/* The caller's stop callback said stop (an interrupt): the run
+	 * ends between two repetitions, through its normal clean-up. */
+	int stopped;
+	/* --io DIR: the run's own directory in DIR (io_path, removed with
+	 * everything in it by bn_io_close), open as io_fd; -1 in memory. */
+	int io_fd;
+	char io_path[PATH_MAX];
+	char io_fs[32];            /* atb_fs_name of DIR's statfs f_type */
+	unsigned long io_magic;
 };
 
 /* ---- run.c and results.c ------------------------------------------- */
@@ -277,6 +291,50 @@ void bn_workers_stop(struct run *R);
  */
 enum atr_err bn_run_rep(struct run *R, struct group *G, struct member *M,
     double seconds, int record, double *ops_per_s, double *cpu_per_op);
+
+/* ---- storage (io.c) -------------------------------------------------- */
+
+/* A thread's encrypt objects cycle through at most IO_RING_MAX file
+ * names and IO_RING_BYTES, overwritten through the atomic rename. */
+#define IO_RING_MAX 4U
+#define IO_RING_BYTES (64ULL * 1024U * 1024U)
+
+/* With cfg->io_dir: checks DIR (a directory), records its filesystem
+ * and creates the run's directory in it; a no-op without. */
+enum atr_err bn_io_open(struct run *R);
+/* Removes the run's directory and everything in it (no-op when none). */
+void bn_io_close(struct run *R);
+/* Names in a thread's ring for objects of size bytes (1..IO_RING_MAX). */
+unsigned bn_io_ring(uint64_t size);
+/* The file name of encrypt object seq of a thread, of pool pool's
+ * object obj (decrypt); out is the caller's (cap bytes). */
+void bn_io_enc_name(unsigned thread, uint64_t seq, uint64_t size, char *out,
+    size_t cap);
+void bn_io_pool_name(size_t pool, size_t obj, char *out, size_t cap);
+/* The cells' write (atr_out_beginat ... atr_out_commit, as `atrest
+ * encrypt`) and read (open, fstat, read, as `atrest decrypt`) of name
+ * in dirfd; *len = bytes read (at most cap). */
+enum atr_err bn_io_write_obj(int dirfd, const char *name, const uint8_t *p,
+    size_t len);
+enum atr_err bn_io_read_obj(int dirfd, const char *name, uint8_t *buf,
+    size_t cap, size_t *len);
+/* The storage limit's: open(tmp, O_CREAT | O_TRUNC), write, then with
+ * durable fsync, rename to name (when it differs) and fsync of the
+ * directory; and open, read len bytes, close. */
+enum atr_err bn_io_plain_write(int dirfd, const char *tmp, const char *name,
+    const uint8_t *p, size_t len, int durable);
+enum atr_err bn_io_plain_read(int dirfd, const char *name, uint8_t *buf,
+    size_t len);
+/* Writes back everything dirty on dirfd's filesystem (syncfs), so that
+ * no writeback of set-up files runs while cells are timed. */
+enum atr_err bn_io_sync(int dirfd);
+/* Before a group's cells: checks the write and read paths on one pool
+ * object and writes the decrypt cells' inputs (untimed).  After: removes
+ * the group's files. */
+enum atr_err bn_io_group_files(struct run *R, struct group *G);
+void bn_io_group_clean(struct run *R, struct group *G);
+/* 1 when the caller asked the run to stop (sets R->stopped). */
+int bn_stop_check(struct run *R);
 
 /* ---- groups (group.c) ------------------------------------------------ */
 

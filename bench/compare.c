@@ -565,6 +565,50 @@ parse_doc(const char *text, const char *which, cJSON **out)
 	return ATR_OK;
 }
 
+/*
+ * How a run stored its objects: 0 in memory (also a document older than
+ * --io, which has no "io" field), 1 through files, with the
+ * filesystem's name in fs (cap bytes).
+ */
+static int
+doc_io(const cJSON *root, char *fs, size_t cap)
+{
+	const cJSON *cfg = cJSON_GetObjectItemCaseSensitive(root, "config");
+	const cJSON *env = cJSON_GetObjectItemCaseSensitive(root,
+	    "environment");
+
+	snprintf(fs, cap, "%s", str_of(env, "io_fs"));
+	return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(cfg, "io"));
+}
+
+/*
+ * An --io run's cells carry storage in their time and in their limit,
+ * an in-memory run's do not, and fsync on one filesystem has nothing to
+ * do with fsync on another: such ratios are not the same quantity, so
+ * the two documents are refused rather than compared (docs/BENCH.md,
+ * "Storage (--io)").
+ */
+static enum atr_err
+same_storage(const cJSON *base, const cJSON *cur)
+{
+	char bfs[64], nfs[64];
+	int bio = doc_io(base, bfs, sizeof(bfs));
+	int nio = doc_io(cur, nfs, sizeof(nfs));
+
+	if (bio != nio)
+		return atr_fail(ATR_ERR_CONFIG, "the base results ran %s, the "
+		    "new results %s: their cells are not comparable (compare "
+		    "two runs made the same way)", bio ? "through files "
+		    "(--io)" : "in memory", nio ? "through files (--io)" :
+		    "in memory");
+	if (bio && strcmp(bfs, nfs) != 0)
+		return atr_fail(ATR_ERR_CONFIG, "the base results ran on %s, "
+		    "the new results on %s (--io): their storage limits are "
+		    "not comparable", bfs[0] ? bfs : "an unknown filesystem",
+		    nfs[0] ? nfs : "an unknown filesystem");
+	return ATR_OK;
+}
+
 enum atr_err
 atb_compare(const char *base_json, const char *new_json,
     double max_regression_pct, double max_geomean_pct, double alpha,
@@ -582,6 +626,8 @@ atb_compare(const char *base_json, const char *new_json,
 	err = parse_doc(base_json, "base", &base);
 	if (err == ATR_OK)
 		err = parse_doc(new_json, "new", &cur);
+	if (err == ATR_OK)
+		err = same_storage(base, cur);
 	if (err != ATR_OK)
 		goto out;
 	env_line(base, out->base_env, sizeof(out->base_env));

@@ -152,6 +152,8 @@ member_free(struct member *M)
 	free(M->rep_gcm_cpu);
 	free(M->rep_kek_cpu);
 	free(M->rep_round);
+	free(M->rep_io);
+	free(M->rep_io_cpu);
 	free(M->lat);
 	free(M->kms);
 }
@@ -195,7 +197,7 @@ group_warmup(struct run *R, struct group *G)
 			    M->ks->name);
 			continue;
 		}
-		if (c->warmup > 0) {
+		if (c->warmup > 0 && !bn_stop_check(R)) {
 			double ops, cpu;
 			enum atr_err err;
 
@@ -222,7 +224,7 @@ group_rep_cells(struct run *R, struct group *G, unsigned r, const char *sl)
 
 		if (M->sit_out)
 			continue;
-		if (M->failed || R->halted) {
+		if (M->failed || R->halted || bn_stop_check(R)) {
 			R->done++;
 			continue;
 		}
@@ -260,7 +262,7 @@ group_rep_refs(struct run *R, struct group *G)
 	 * move all their ratios at once. */
 	double secs = R->cfg->seconds, ref_s = secs / 4.0 > 0.03 ?
 	    secs / 4.0 : 0.03;
-	double gcm_ns = NAN, gcm_cpu = NAN;
+	double gcm_ns = NAN, gcm_cpu = NAN, io_ns = 0, io_cpu = 0;
 	struct {
 		enum atb_limit_kind k;
 		unsigned bits;
@@ -274,6 +276,15 @@ group_rep_refs(struct run *R, struct group *G)
 	    REF_MIN_OPS, &gcm_ns, &gcm_cpu);
 	if (err != ATR_OK)
 		return err;
+	/* --io: storage's own cost of the object, written as the encrypt
+	 * cells write it or read as the decrypt cells read it. */
+	if (R->io_fd >= 0) {
+		err = atb_ref_measure(R->refs, G->op == ATB_ENCRYPT ?
+		    ATB_L_IO_WRITE : ATB_L_IO_READ, G->size, 0, ref_s,
+		    REF_MIN_OPS, &io_ns, &io_cpu);
+		if (err != ATR_OK)
+			return err;
+	}
 	for (i = 0; i < G->nm; i++) {
 		struct member *M = &G->m[i];
 		unsigned bits;
@@ -303,6 +314,8 @@ group_rep_refs(struct run *R, struct group *G)
 		M->rep_kek[M->nrep] = ns;
 		M->rep_gcm_cpu[M->nrep] = gcm_cpu;
 		M->rep_kek_cpu[M->nrep] = cpu;
+		M->rep_io[M->nrep] = io_ns;
+		M->rep_io_cpu[M->nrep] = io_cpu;
 		M->nrep++;
 	}
 	return ATR_OK;
@@ -374,11 +387,13 @@ group_run(struct run *R, struct group *G)
 	atr_size_label(G->size, sl, sizeof(sl));
 	/* Pools (decrypt) or the round-trip check (encrypt). */
 	err = pools_build(R, G, 1);
+	if (err == ATR_OK)
+		err = bn_io_group_files(R, G);
 	if (err != ATR_OK)
 		return err;
 	group_warmup(R, G);
 	for (r = 0; r < R->cfg->reps; r++) {
-		if (R->halted)
+		if (R->halted || bn_stop_check(R))
 			break;
 		group_rep_cells(R, G, r, sl);
 		err = group_rep_refs(R, G);
@@ -392,6 +407,8 @@ group_run(struct run *R, struct group *G)
 	}
 	if (R->halted)
 		return atr_fail(ATR_ERR_UNAUTHORIZED, "%s", R->halt_why);
+	if (R->stopped)
+		return atr_fail(ATR_ERR_IO, "interrupted");
 	for (i = 0; i < G->nm; i++)
 		bn_member_finish(R, G, &G->m[i]);
 	bn_group_ratios(G);
@@ -413,12 +430,14 @@ member_alloc(struct member *M, unsigned reps)
 	M->rep_cpu = calloc(reps, sizeof(double));
 	M->rep_gcm_cpu = calloc(reps, sizeof(double));
 	M->rep_kek_cpu = calloc(reps, sizeof(double));
+	M->rep_io = calloc(reps, sizeof(double));
+	M->rep_io_cpu = calloc(reps, sizeof(double));
 	M->hs = calloc(M->threads, sizeof(*M->hs));
 	M->lat = malloc(sizeof(*M->lat));
 	M->kms = malloc(sizeof(*M->kms));
 	if (!M->rep_ops || !M->rep_lim || !M->rep_gcm || !M->rep_kek ||
-	    !M->rep_cpu || !M->rep_gcm_cpu || !M->rep_kek_cpu || !M->hs ||
-	    !M->lat || !M->kms || !M->rep_round)
+	    !M->rep_cpu || !M->rep_gcm_cpu || !M->rep_kek_cpu || !M->rep_io ||
+	    !M->rep_io_cpu || !M->hs || !M->lat || !M->kms || !M->rep_round)
 		return ATR_ERR_NOMEM;
 	atb_hist_reset(M->lat);
 	atb_hist_reset(M->kms);
@@ -459,6 +478,7 @@ group_one(struct run *R, size_t gi, enum atb_hier h, uint64_t size,
 			M->threads = c->threads[t];
 			M->cell = &R->res->cells[gi * nm + i];
 			bn_cell_init(M->cell, &G, M);
+			M->cell->io = R->io_fd >= 0;
 			/* --until-quiet may add repetitions up to the most
 			 * a cell records. */
 			if (member_alloc(M, c->until_quiet > 0 ?
@@ -468,6 +488,8 @@ group_one(struct run *R, size_t gi, enum atb_hier h, uint64_t size,
 	}
 	if (err == ATR_OK)
 		err = group_run(R, &G);
+	/* --io: the group's files go with it, whatever happened. */
+	bn_io_group_clean(R, &G);
 	for (i = 0; i < nm; i++)
 		member_free(&G.m[i]);
 	for (k = 0; k < G.npools; k++)
@@ -505,6 +527,9 @@ bn_run_groups(struct run *R)
 				if (!c->ops[o])
 					continue;
 				R->groups_left = ng - gi;
+				if (bn_stop_check(R))
+					return atr_fail(ATR_ERR_IO,
+					    "interrupted");
 				err = group_one(R, gi, (enum atb_hier)h,
 				    c->sizes[si], (enum atb_op)o);
 				if (err != ATR_OK)

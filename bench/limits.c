@@ -7,6 +7,7 @@
  */
 #include "bench_int.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,8 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
+
+#include <unistd.h>
 
 #include "crypto.h"
 #include "util.h"
@@ -44,6 +47,12 @@ struct atb_refs {
 	uint8_t small[256];
 	struct rsa_ref rsa[REF_MAX_RSA];
 	size_t nrsa;
+	/* --io: the directory (borrowed), the write ring's position and
+	 * the size of the file the read reference reads (0: none yet). */
+	int io_fd;
+	uint64_t io_seq;
+	uint64_t read_size;
+	size_t read_n, read_next;  /* files "lr-K" of read_size bytes */
 };
 
 /* Keeps the empty op from being optimised away. */
@@ -83,6 +92,10 @@ atb_limit_kind_name(enum atb_limit_kind k)
 		return "aes-256-gcm-setup";
 	case ATB_L_EMPTY:
 		return "harness-empty-op";
+	case ATB_L_IO_WRITE:
+		return "io-write";
+	case ATB_L_IO_READ:
+		return "io-read";
 	case ATB_L__COUNT:
 		break;
 	}
@@ -97,6 +110,8 @@ atb_limit_name(enum atb_limit_kind k, uint64_t size, unsigned bits,
 	case ATB_L_GCM_SEAL:
 	case ATB_L_GCM_OPEN:
 	case ATB_L_GCM_STREAM:
+	case ATB_L_IO_WRITE:
+	case ATB_L_IO_READ:
 		snprintf(out, cap, "%s-%llu", atb_limit_kind_name(k),
 		    (unsigned long long)size);
 		break;
@@ -137,6 +152,7 @@ atb_refs_new(const uint8_t *in, uint8_t *out, uint8_t *scratch, size_t cap,
 	r = calloc(1, sizeof(*r));
 	if (r == NULL)
 		return ATR_ERR_NOMEM;
+	r->io_fd = -1;
 	r->in = in;
 	r->out = out;
 	r->scratch = scratch;
@@ -176,6 +192,25 @@ atb_refs_free(struct atb_refs *r)
 		EVP_PKEY_free(r->rsa[i].pkey);
 	atr_memzero(r, sizeof(*r));
 	free(r);
+}
+
+void
+atb_refs_set_io(struct atb_refs *r, int dirfd)
+{
+	r->io_fd = dirfd;
+	r->read_size = 0;
+}
+
+double
+atb_limit_ops_per_s(double aead_ns, double kek_ns, double io_ns, double eff)
+{
+	double ns = aead_ns + kek_ns + io_ns;
+
+	/* NaN compares false: a missing part makes no limit, rather than
+	 * a limit that silently leaves it out. */
+	if (!(aead_ns >= 0 && kek_ns >= 0 && io_ns >= 0 && ns > 0 && eff > 0))
+		return NAN;
+	return eff * 1e9 / ns;
 }
 
 static enum atr_err
@@ -295,6 +330,68 @@ stream_init(struct atb_refs *r)
 	return ATR_OK;
 }
 
+/*
+ * Writes the files the read reference reads, once per size, durably:
+ * as many as a decrypt cell's pool holds (group.c pools_build), so
+ * that the reference cycles over as many files, inodes and cached
+ * pages as the cells do, not over one hot file.
+ */
+static enum atr_err
+prepare_read(struct atb_refs *r, uint64_t size)
+{
+	uint64_t n = POOL_PER_KEY_BYTES / (size ? size : 1);
+	enum atr_err err = ATR_OK;
+	char name[32];
+	size_t i;
+
+	if (r->read_size == size)
+		return ATR_OK;
+	for (i = 0; i < r->read_n; i++) {
+		snprintf(name, sizeof(name), "lr-%zu", i);
+		(void)unlinkat(r->io_fd, name, 0);
+	}
+	r->read_size = 0;
+	r->read_n = 0;
+	if (n < 1)
+		n = 1;
+	if (n > POOL_MAX_OBJECTS)
+		n = POOL_MAX_OBJECTS;
+	for (i = 0; i < n && err == ATR_OK; i++) {
+		snprintf(name, sizeof(name), "lr-%zu", i);
+		err = bn_io_plain_write(r->io_fd, name, name, r->in,
+		    (size_t)size, 0);
+		if (err == ATR_OK)
+			r->read_n = i + 1;
+	}
+	if (err == ATR_OK && fsync(r->io_fd) != 0)
+		err = atr_fail(ATR_ERR_IO, "directory fsync: %s",
+		    strerror(errno));
+	if (err == ATR_OK)
+		err = bn_io_sync(r->io_fd);
+	if (err == ATR_OK)
+		r->read_size = size;
+	return err;
+}
+
+/* The storage limit of one object: the atomic write's steps without
+ * atrest (docs/BENCH.md, "Storage (--io)"), over the same ring of
+ * names the cells use, or a plain read of a file of that size. */
+static enum atr_err
+one_io(struct atb_refs *r, enum atb_limit_kind k, uint64_t size)
+{
+	char name[32];
+
+	if (k == ATB_L_IO_READ) {
+		snprintf(name, sizeof(name), "lr-%zu", r->read_next++ %
+		    r->read_n);
+		return bn_io_plain_read(r->io_fd, name, r->out, (size_t)size);
+	}
+	snprintf(name, sizeof(name), "lw-%u",
+	    (unsigned)(r->io_seq++ % bn_io_ring(size)));
+	return bn_io_plain_write(r->io_fd, "lw-tmp", name, r->in,
+	    (size_t)size, 1);
+}
+
 /* One operation of kind k; rk is the key of the RSA kinds. */
 static enum atr_err
 one(struct atb_refs *r, enum atb_limit_kind k, uint64_t size,
@@ -357,6 +454,9 @@ one(struct atb_refs *r, enum atb_limit_kind k, uint64_t size,
 	case ATB_L_EMPTY:
 		noop_ptr();
 		return ATR_OK;
+	case ATB_L_IO_WRITE:
+	case ATB_L_IO_READ:
+		return one_io(r, k, size);
 	case ATB_L__COUNT:
 		break;
 	}
@@ -408,8 +508,16 @@ atb_ref_measure(struct atb_refs *r, enum atb_limit_kind kind, uint64_t size,
 	if (kind == ATB_L_EMPTY)
 		return measure_empty(seconds, min_ops, ns, cpu_ns);
 	if ((kind == ATB_L_GCM_SEAL || kind == ATB_L_GCM_OPEN ||
-	    kind == ATB_L_GCM_STREAM) && (size > r->cap || size > INT32_MAX))
+	    kind == ATB_L_GCM_STREAM || kind == ATB_L_IO_WRITE ||
+	    kind == ATB_L_IO_READ) && (size > r->cap || size > INT32_MAX))
 		return atr_fail(ATR_ERR_LIMIT, "reference size too large");
+	if ((kind == ATB_L_IO_WRITE || kind == ATB_L_IO_READ) && r->io_fd < 0)
+		return atr_fail(ATR_ERR_USAGE, "no --io directory");
+	if (kind == ATB_L_IO_READ) {
+		err = prepare_read(r, size);
+		if (err != ATR_OK)
+			return err;
+	}
 	if (kind == ATB_L_RSA_PUB || kind == ATB_L_RSA_PRIV) {
 		err = rsa_get(r, bits, &rk);
 		if (err != ATR_OK)

@@ -101,6 +101,13 @@ atb_print_env(FILE *f, const struct atb_results *r)
 	    e->cpu_flags[0] ? e->cpu_flags : "-", e->load_start);
 	fprintf(f, "software: %s; %s; kernel %s\n", e->openssl_version,
 	    e->compiler, e->kernel);
+	if (e->io_dir[0] != '\0')
+		fprintf(f, "storage: --io %s, filesystem %s (statfs f_type "
+		    "0x%lx); page cache warm for reads\n", e->io_dir, e->io_fs,
+		    e->io_magic);
+	else
+		fprintf(f, "storage: none, cells run in memory (--io DIR "
+		    "adds the file write and read)\n");
 }
 
 void
@@ -227,7 +234,9 @@ atb_print_table(FILE *f, const struct atb_results *r)
 	if (!any_phase)
 		return;
 	fprintf(f, "\ntime per op by phase (us; dek = DEK/ids/HKDF/MAC/GCM "
-	    "set-up or header parse/HKDF/MAC; io = 0, in memory):\n");
+	    "set-up or header parse/HKDF/MAC; io = %s):\n",
+	    r->env.io_dir[0] != '\0' ? "temp file, write, fsync, rename, "
+	    "directory fsync, or open, read, close" : "0, in memory");
 	fprintf(f, "%-12s %5s %-7s %3s %-22s %8s %8s %8s %8s %6s %8s %8s "
 	    "%6s %9s %9s %9s %7s\n", "hierarchy", "size", "op", "thr", "key",
 	    "dek", "wrap", "unwrap", "aead", "io", "other", "cpu/op", "util",
@@ -297,6 +306,9 @@ atb_print_targets(FILE *f, const struct atb_results *r)
 	atb_targets(r, t);
 	fprintf(f, "\ntargets (measured, side by side in this run; wall clock, "
 	    "then on CPU time):\n");
+	if (r->env.io_dir[0] != '\0')
+		fprintf(f, "  (--io: the targets are set for cells in memory; "
+		    "here every cell also pays for storage)\n");
 	for (i = 0; i < ATB_NTARGETS; i++) {
 		char v[32], w[32];
 
@@ -393,6 +405,18 @@ json_env(const struct atb_env *e)
 	cJSON_AddStringToObject(o, "compiler", e->compiler);
 	cJSON_AddStringToObject(o, "kernel", e->kernel);
 	cJSON_AddStringToObject(o, "transparent_hugepages", e->thp);
+	if (e->io_dir[0] != '\0') {
+		char magic[24];
+
+		snprintf(magic, sizeof(magic), "0x%lx", e->io_magic);
+		cJSON_AddStringToObject(o, "io_dir", e->io_dir);
+		cJSON_AddStringToObject(o, "io_fs", e->io_fs);
+		cJSON_AddStringToObject(o, "io_fs_magic", magic);
+	} else {
+		cJSON_AddNullToObject(o, "io_dir");
+		cJSON_AddNullToObject(o, "io_fs");
+		cJSON_AddNullToObject(o, "io_fs_magic");
+	}
 	atb_json_num(o, "load_start", e->load_start);
 	atb_json_num(o, "load_end", e->load_end);
 	return o;
@@ -432,6 +456,7 @@ json_config(const struct atb_results *r)
 	cJSON_AddNumberToObject(o, "frame_size",
 	    c->frame_size ? c->frame_size : 65536);
 	cJSON_AddBoolToObject(o, "quick", c->quick);
+	cJSON_AddBoolToObject(o, "io", c->io_dir != NULL);
 	cJSON_AddNumberToObject(o, "intermediate_every", (double)c->ik_every);
 	cJSON_AddNumberToObject(o, "intermediate_seconds", c->ik_seconds);
 	cJSON_AddNumberToObject(o, "cache_max_age", c->cache_max_age);
@@ -454,7 +479,7 @@ json_config(const struct atb_results *r)
 }
 
 static cJSON *
-json_cell(const struct atb_cell *c)
+json_cell(const struct atb_cell *c, const struct atb_env *e)
 {
 	cJSON *o = cJSON_CreateObject(), *ph, *cdf;
 	unsigned i;
@@ -468,6 +493,11 @@ json_cell(const struct atb_cell *c)
 	cJSON_AddNumberToObject(o, "size", (double)c->size);
 	cJSON_AddStringToObject(o, "op", atb_op_name(c->op));
 	cJSON_AddNumberToObject(o, "threads", c->threads);
+	cJSON_AddBoolToObject(o, "io", c->io);
+	if (c->io)
+		cJSON_AddStringToObject(o, "io_fs", e->io_fs);
+	else
+		cJSON_AddNullToObject(o, "io_fs");
 	cJSON_AddBoolToObject(o, "skipped", c->skipped);
 	cJSON_AddStringToObject(o, "note", c->note);
 	cJSON_AddNumberToObject(o, "reps", c->reps);
@@ -508,6 +538,7 @@ json_cell(const struct atb_cell *c)
 	atb_json_num(o, "limit_ops_per_s", c->limit_ops_per_s);
 	atb_json_num(o, "limit_aead_us", c->limit_aead_us);
 	atb_json_num(o, "limit_kek_us", c->limit_kek_us);
+	atb_json_num(o, "limit_io_us", c->limit_io_us);
 	jstat(o, "vs_limit", &c->vs_limit);
 	jstat(o, "vs_limit_cpu", &c->vs_limit_cpu);
 	jreps(o, "ops_per_s_reps", c->rep_ops_per_s, c->nrep_v);
@@ -580,7 +611,7 @@ atb_json_string(const struct atb_results *r)
 	}
 	a = cJSON_AddArrayToObject(root, "cells");
 	for (i = 0; a != NULL && i < r->ncells; i++)
-		cJSON_AddItemToArray(a, json_cell(&r->cells[i]));
+		cJSON_AddItemToArray(a, json_cell(&r->cells[i], &r->env));
 	atb_targets(r, t);
 	a = cJSON_AddArrayToObject(root, "targets");
 	for (i = 0; a != NULL && i < ATB_NTARGETS; i++) {
@@ -748,7 +779,8 @@ atb_write_csv(const struct atb_results *r, const char *path)
 	for (p = 0; p < ATB_PH__COUNT; p++)
 		sb_printf(&b, ",phase_%s_us", atb_phase_name((enum atb_phase)p));
 	sb_printf(&b, ",limit_ops_per_s,vs_limit,vs_limit_min,vs_limit_max,"
-	    "vs_limit_cpu,vs_aead,cmk_vs_smk,vs_1thread,spread,noisy,note\r\n");
+	    "vs_limit_cpu,vs_aead,cmk_vs_smk,vs_1thread,spread,noisy,io,"
+	    "limit_io_us,note\r\n");
 	for (i = 0; i < r->ncells; i++) {
 		const struct atb_cell *c = &r->cells[i];
 
@@ -790,7 +822,8 @@ atb_write_csv(const struct atb_results *r, const char *path)
 		sb_num(&b, c->cmk_vs_smk.n ? c->cmk_vs_smk.med : NAN);
 		sb_num(&b, c->vs_1thread.n ? c->vs_1thread.med : NAN);
 		sb_num(&b, c->skipped ? NAN : c->spread);
-		sb_printf(&b, ",%d", c->noisy);
+		sb_printf(&b, ",%d,%d", c->noisy, c->io);
+		sb_num(&b, c->limit_io_us);
 		sb_field(&b, c->note, 0);
 		sb_printf(&b, "\r\n");
 	}

@@ -90,6 +90,14 @@ limit_list(const struct run *R, struct limspec *l, size_t cap)
 		if (c->ops[ATB_DECRYPT])
 			ADD(ATB_L_GCM_OPEN, c->sizes[i], 0);
 	}
+	/* --io: the storage limit of each size, next to its GCM limit's
+	 * place in the cells' formula (docs/BENCH.md, "Storage (--io)"). */
+	for (i = 0; R->io_fd >= 0 && i < c->nsizes; i++) {
+		if (c->ops[ATB_ENCRYPT])
+			ADD(ATB_L_IO_WRITE, c->sizes[i], 0);
+		if (c->ops[ATB_DECRYPT])
+			ADD(ATB_L_IO_READ, c->sizes[i], 0);
+	}
 	ADD(ATB_L_GCM_STREAM, 16384, 0);
 	for (i = 0; i < R->nks; i++) {
 		if (R->ks[i].wrap_ref != ATB_L_RSA_PUB)
@@ -141,6 +149,8 @@ limits_pass(struct run *R, const struct limspec *l, size_t n, double seconds,
 	for (i = 0; i < n; i++) {
 		double ns, cpu;
 
+		if (bn_stop_check(R))
+			return atr_fail(ATR_ERR_IO, "interrupted");
 		err = atb_ref_measure(R->refs, l[i].kind, l[i].size, l[i].bits,
 		    seconds, REF_MIN_OPS, &ns, &cpu);
 		if (err != ATR_OK)
@@ -202,6 +212,7 @@ run_free(struct run *R)
 	bn_big_free(&R->pool);
 	bn_big_free(&R->refout);
 	atb_refs_free(R->refs);
+	bn_io_close(R);
 	bn_ksets_close(R);
 }
 
@@ -266,6 +277,7 @@ buffers_setup(struct run *R, uint64_t max, size_t cap)
 		    (size_t)max, &R->refs);
 	if (err != ATR_OK)
 		return err;
+	atb_refs_set_io(R->refs, R->io_fd);
 	for (i = 0; i < R->nks; i++)
 		if (R->ks[i].pem[0] != '\0')
 			(void)atb_refs_load_rsa(R->refs, R->ks[i].pem);
@@ -283,6 +295,9 @@ run_setup(struct run *R, int cells)
 	R->cores = atr_cpu_count();
 	R->fs = R->cfg->frame_size ? R->cfg->frame_size : ATR_FRAME_DEFAULT;
 	err = config_check(R, &max, &maxthr);
+	/* A bad --io DIR is refused before any key is made. */
+	if (err == ATR_OK)
+		err = bn_io_open(R);
 	if (err == ATR_OK)
 		err = bn_ksets_open(R);
 	if (err != ATR_OK)
@@ -298,7 +313,18 @@ run_setup(struct run *R, int cells)
 	err = bn_workers_start(R, R->max_obj);
 	if (err != ATR_OK)
 		return err;
+	/* Builds the pools in memory: the cells alone do the --io. */
+	R->setup.no_io = 1;
 	return bn_worker_alloc(&R->setup, R, 0, R->max_obj);
+}
+
+int
+bn_stop_check(struct run *R)
+{
+	if (!R->stopped && R->cfg->stop != NULL &&
+	    R->cfg->stop(R->cfg->stop_arg))
+		R->stopped = 1;
+	return R->stopped;
 }
 
 void
@@ -343,6 +369,7 @@ run_common(const struct atb_config *cfg, struct atb_results **out, int cells)
 	}
 	R->cfg = cfg;
 	R->res = res;
+	R->io_fd = -1;
 	pthread_mutex_init(&R->mu, NULL);
 	pthread_cond_init(&R->cv, NULL);
 	pthread_cond_init(&R->done_cv, NULL);
@@ -351,9 +378,15 @@ run_common(const struct atb_config *cfg, struct atb_results **out, int cells)
 	if (err != ATR_OK)
 		goto out;
 	res->clock_ns = atb_clock_cost_ns();
-	if (cells)
+	if (cells && R->io_fd < 0)
 		NOTE(R, "cells run in memory: the io phase is 0 by design "
 		    "(plaintext and ciphertext are pre-faulted buffers)");
+	else if (cells)
+		NOTE(R, "cells run through files in %s (%s): encrypt writes "
+		    "each object as atrest encrypt does (temporary file, fsync, "
+		    "rename, directory fsync), decrypt reads back files written "
+		    "before it was timed, from a warm page cache; each limit "
+		    "adds io-write-N or io-read-N", cfg->io_dir, R->io_fs);
 	nl = limit_list(R, ls, sizeof(ls) / sizeof(ls[0]));
 	/* Cells: limits at the start and at the end.  Limits only: reps. */
 	npass = cells ? 2 : cfg->reps;
@@ -393,6 +426,15 @@ run_common(const struct atb_config *cfg, struct atb_results **out, int cells)
 out:
 	free(vals);
 	free(cpus);
+	/* A storage failure (a full disk, a file gone) names DIR: the io
+	 * code below knows only the names inside the run's directory. */
+	if (err == ATR_ERR_IO && cfg->io_dir != NULL && !R->stopped &&
+	    strncmp(atr_detail(), "--io ", 5) != 0) {
+		char d[400];
+
+		snprintf(d, sizeof(d), "%s", atr_detail());
+		atr_detail_set("--io %s: %s", cfg->io_dir, d);
+	}
 	res->env.load_end = atb_loadavg();
 	run_free(R);
 	res->wall_s = (double)(atr_now_ns() - t0) / 1e9;

@@ -108,6 +108,19 @@ bn_op_encrypt(struct worker *w, uint64_t t0, uint64_t *t_end, size_t *len)
 	w->ns[ATB_PH_DEK] += (t1 - t0) - (w->ns[ATB_PH_WRAP] - wrap0);
 	w->ns[ATB_PH_AEAD] += t2 - t1;
 	w->ns[ATB_PH_OTHER] += t3 - t2;
+	if (err == ATR_OK && w->R->io_fd >= 0 && !w->no_io) {
+		char name[48];
+		uint64_t t4;
+
+		/* --io: the object as `atrest encrypt` stores it, over the
+		 * oldest name of this thread's ring. */
+		bn_io_enc_name(w->idx, w->io_seq++, G->size, name,
+		    sizeof(name));
+		err = bn_io_write_obj(w->R->io_fd, name, w->out.p, off);
+		t4 = atr_now_ns();
+		w->ns[ATB_PH_IO] += t4 - t3;
+		t3 = t4;
+	}
 	*t_end = t3;
 	*len = off;
 	return err;
@@ -122,10 +135,33 @@ bn_op_decrypt(struct worker *w, uint64_t t0, uint64_t *t_end)
 	struct atr_dec_opts opts = {w->kc};
 	struct atr_dec *d = NULL;
 	uint64_t unwrap0 = w->ns[ATB_PH_UNWRAP], t1, t2, t3, idx = 0;
-	size_t off, pos = 0;
+	size_t off, pos = 0, obj = w->next_obj;
 	enum atr_err err;
 
 	w->next_obj = (w->next_obj + 1) % P->nobj;
+	if (w->R->io_fd >= 0 && !w->no_io) {
+		char name[48];
+		size_t got = 0;
+		uint64_t tio;
+
+		/* --io: the object's file, read whole as `atrest decrypt`
+		 * opens and reads its input; decrypted from that copy. */
+		bn_io_pool_name((size_t)(P - w->G->pools), obj, name,
+		    sizeof(name));
+		err = bn_io_read_obj(w->R->io_fd, name, w->in.p, w->in.len,
+		    &got);
+		tio = atr_now_ns();
+		w->ns[ATB_PH_IO] += tio - t0;
+		t0 = tio;
+		if (err == ATR_OK && got != o->len)
+			err = atr_fail(ATR_ERR_IO, "%s: %zu bytes, expected %zu",
+			    name, got, o->len);
+		if (err != ATR_OK) {
+			*t_end = tio;
+			return err;
+		}
+		in = w->in.p;
+	}
 	err = atr_header_parse(in, o->len, w->hdr);
 	if (err != ATR_OK)
 		return err;
@@ -490,6 +526,12 @@ bn_worker_alloc(struct worker *w, struct run *R, unsigned idx, size_t out_cap)
 	memset(w->hdr, 0x11, sizeof(*w->hdr));
 	atb_hist_reset(w->lat);
 	atb_hist_reset(w->kms);
+	if (R->io_fd >= 0) {
+		enum atr_err err = bn_big_alloc(&w->in, out_cap, 0x6b);
+
+		if (err != ATR_OK)
+			return err;
+	}
 	return bn_big_alloc(&w->out, out_cap, 0x5a);
 }
 
@@ -497,6 +539,7 @@ void
 bn_worker_free(struct worker *w)
 {
 	bn_big_free(&w->out);
+	bn_big_free(&w->in);
 	free(w->hdr);
 	free(w->lat);
 	free(w->kms);

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,6 +81,12 @@ usage(FILE *f)
 	    "      --alpha P            the U test level those reps must allow (0.05)\n"
 	    "      --limits             measure only the machine limits\n"
 	    "      --limit NAME         only the limits whose name contains NAME\n"
+	    "      --io DIR             run the cells through files in DIR (an existing\n"
+	    "                           directory): encrypt writes each object as\n"
+	    "                           encrypt does (temp file, fsync, rename, directory\n"
+	    "                           fsync), decrypt reads files back; each limit adds\n"
+	    "                           the storage limit io-write-N / io-read-N measured\n"
+	    "                           on DIR.  Default: in memory (docs/BENCH.md)\n"
 	    "      --no-table           print no table (files only)\n"
 	    "  -h, --help\n\n"
 	    "compare: cells are compared on their ratio to the limit measured in\n"
@@ -451,7 +458,7 @@ enum {
 	O_MAX_BYTES, O_VAULT_LAT, O_VAULT_FAULTS, O_VAULT_LIMITS,
 	O_VAULT_SCALE, O_CA, O_NOISE, O_LIMITS, O_LIMIT, O_NO_TABLE,
 	O_CACHE_TTL, O_REVOCATION, O_REV_WINDOW,
-	O_UNTIL_QUIET, O_ALPHA,
+	O_UNTIL_QUIET, O_ALPHA, O_IO,
 };
 
 static const struct option bench_opts[] = {
@@ -488,6 +495,7 @@ static const struct option bench_opts[] = {
 	{"limits", no_argument, NULL, O_LIMITS},
 	{"limit", required_argument, NULL, O_LIMIT},
 	{"no-table", no_argument, NULL, O_NO_TABLE},
+	{"io", required_argument, NULL, O_IO},
 	{"help", no_argument, NULL, 'h'},
 	{NULL, 0, NULL, 0},
 };
@@ -720,6 +728,9 @@ parse_args(int argc, char **argv, struct bench_args *a)
 		case O_NO_TABLE:
 			a->no_table = 1;
 			break;
+		case O_IO:
+			cfg->io_dir = optarg;
+			break;
 		case O_CACHE_TTL:
 			rc = parse_cache_ttl(a, optarg);
 			break;
@@ -804,9 +815,10 @@ bench_revocation(struct bench_args *a)
 	FILE *tab;
 	int rc = 0;
 
-	if (a->limits_only || a->csv != NULL || a->charts != NULL)
+	if (a->limits_only || a->csv != NULL || a->charts != NULL ||
+	    a->cfg.io_dir != NULL)
 		return cli_usage_error("bench", "--revocation: no --limits, "
-		    "--csv or --charts");
+		    "--csv, --charts or --io");
 	if (!a->ttl_set) {
 		/* Short TTLs, so the default run ends in about a minute. */
 		a->cfg.cache_ttl[0] = 2;
@@ -835,14 +847,57 @@ bench_revocation(struct bench_args *a)
 	return rc;
 }
 
+/*
+ * --io: SIGINT, SIGTERM and SIGHUP are held (blocked in every thread,
+ * which all inherit the mask) while the run has files in DIR; the run
+ * asks io_stop between repetitions and, when one is pending, ends
+ * through its clean-up, which leaves DIR as it was.  The signal is then
+ * taken and the exit status is 128 + its number, as a shell reports.
+ */
+static void
+io_sigset(sigset_t *s)
+{
+	sigemptyset(s);
+	sigaddset(s, SIGINT);
+	sigaddset(s, SIGTERM);
+	sigaddset(s, SIGHUP);
+}
+
+static int
+io_stop(void *arg)
+{
+	sigset_t pend;
+
+	(void)arg;
+	if (sigpending(&pend) != 0)
+		return 0;
+	return sigismember(&pend, SIGINT) == 1 ||
+	    sigismember(&pend, SIGTERM) == 1 || sigismember(&pend, SIGHUP) == 1;
+}
+
+/* Takes a pending held signal (0: none) and restores the mask. */
+static int
+io_release(const sigset_t *old)
+{
+	const struct timespec zero = {0, 0};
+	sigset_t s;
+	int sig;
+
+	io_sigset(&s);
+	sig = io_stop(NULL) ? sigtimedwait(&s, NULL, &zero) : 0;
+	pthread_sigmask(SIG_SETMASK, old, NULL);
+	return sig > 0 ? sig : 0;
+}
+
 /* Runs the matrix (or only the limits) and reports it. */
 static int
 bench_run(struct bench_args *a)
 {
 	struct atb_results *res = NULL;
+	sigset_t held, old;
 	enum atr_err err;
 	FILE *tab;
-	int rc;
+	int rc, sig = 0;
 
 	if (cli_stderr_tty()) {
 		a->cfg.progress = progress_cb;
@@ -851,10 +906,26 @@ bench_run(struct bench_args *a)
 	/* JSON or CSV on stdout: the table goes to stderr. */
 	tab = (a->json && strcmp(a->json, "-") == 0) ||
 	    (a->csv && strcmp(a->csv, "-") == 0) ? stderr : stdout;
+	if (a->cfg.io_dir != NULL) {
+		io_sigset(&held);
+		pthread_sigmask(SIG_BLOCK, &held, &old);
+		a->cfg.stop = io_stop;
+	}
 	if (a->limits_only)
 		err = atb_run_limits(&a->cfg, &res);
 	else
 		err = atb_run(&a->cfg, &res);
+	if (a->cfg.io_dir != NULL)
+		sig = io_release(&old);
+	if (sig != 0) {
+		if (a->cfg.progress != NULL)
+			progress_cb(NULL, 0, 0, "");
+		atr_detail_clear();
+		atb_results_free(res);
+		fprintf(stderr, "atrest: bench: interrupted (%s); the run's "
+		    "files in --io DIR were removed\n", strsignal(sig));
+		return 128 + sig;
+	}
 	if (err != ATR_OK) {
 		if (a->cfg.progress != NULL)
 			progress_cb(NULL, 0, 0, "");

@@ -2,15 +2,22 @@
  * test_bench_cli.c - `atrest bench` end to end: a short --quick run that
  * writes valid JSON and CSV, JSON on stdout, the compare gate's exit
  * codes on real output (a planted 20 % regression fails, 5 % passes),
- * a public-only CMK key (decrypt cells skipped), and usage errors.
+ * a public-only CMK key (decrypt cells skipped), usage errors, and
+ * --io DIR (cells through files, storage limits, DIR left empty, also
+ * when interrupted; bad DIRs refused; no comparison with memory).
  *
  * The tool is $ATREST_BIN (scripts/run-tests.sh sets it), else the
  * atrest next to this test's build directory.
  */
+#include <dirent.h>
+#include <fcntl.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -679,5 +686,209 @@ Test(bench_cli, usage_errors)
 		}
 		free(err);
 	}
+	ctx_free(&c);
+}
+
+/* ---- --io DIR ------------------------------------------------------ */
+
+/* Entries of dir besides . and ..; with inner, also those of the
+ * directories in it (the run's own directory). */
+static int
+entries(const char *dir, int inner)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d, "%s", dir);
+	while ((e = readdir(d)) != NULL) {
+		if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+			continue;
+		n++;
+		if (inner && e->d_type == DT_DIR) {
+			char *sub = tu_path(dir, e->d_name);
+
+			n += entries(sub, 0);
+			free(sub);
+		}
+	}
+	closedir(d);
+	return n;
+}
+
+static const cJSON *
+limit_named(const cJSON *root, const char *name)
+{
+	const cJSON *l;
+
+	cJSON_ArrayForEach(l, cJSON_GetObjectItem(root, "limits"))
+		if (strcmp(cJSON_GetObjectItem(l, "name")->valuestring,
+		    name) == 0)
+			return l;
+	return NULL;
+}
+
+Test(bench_cli, io_cells_run_through_files, .timeout = 180)
+{
+	struct ctx c;
+	char *dir, *json, *mem, *out, *err;
+	const char *fs;
+	cJSON *j, *cell;
+	int rc, n = 0;
+
+	ctx_init(&c, "bench-e2e-io");
+	dir = tu_path(c.dir, "store");
+	json = tu_path(c.dir, "io.json");
+	mem = tu_path(c.dir, "mem.json");
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	{
+		const char *argv[] = {atrest(), "bench", QUICK, "--keys",
+		    "smk,rsa-3072", "--io", dir, "--json", json, NULL};
+
+		rc = run(&c, argv);
+	}
+	out = slurp(c.out);
+	err = slurp(c.err);
+	cr_assert_eq(rc, 0, "exit %d: %s", rc, err);
+	cr_assert_not_null(strstr(out, "storage: --io "), "%s", out);
+	cr_assert_not_null(strstr(out, "note: cells run through files in "));
+	cr_assert_null(strstr(out, "cells run in memory"));
+	cr_assert_not_null(strstr(out, "(--io: the targets are set for cells "
+	    "in memory"));
+	cr_assert_not_null(strstr(out, "io-write-1024"));
+	j = load_json(json);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
+	    "config"), "io")));
+	fs = cJSON_GetStringValue(cJSON_GetObjectItem(cJSON_GetObjectItem(j,
+	    "environment"), "io_fs"));
+	cr_assert(fs != NULL && *fs != '\0', "environment.io_fs");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(
+	    cJSON_GetObjectItem(j, "environment"), "io_dir")), dir);
+	/* The storage limits, measured on DIR in this run. */
+	cr_assert_not_null(limit_named(j, "io-write-1024"));
+	cr_assert_not_null(limit_named(j, "io-read-1024"));
+	cr_assert_gt(cJSON_GetObjectItem(limit_named(j, "io-write-1024"),
+	    "ns_per_op")->valuedouble, 0);
+	cr_assert_gt(cJSON_GetObjectItem(limit_named(j, "io-read-1024"),
+	    "ns_per_op")->valuedouble, 0);
+	cJSON_ArrayForEach(cell, cJSON_GetObjectItem(j, "cells")) {
+		const char *what = cJSON_GetObjectItem(cell, "op")->valuestring;
+
+		cr_assert(cJSON_IsFalse(cJSON_GetObjectItem(cell, "skipped")),
+		    "%s", cJSON_GetObjectItem(cell, "note")->valuestring);
+		cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(cell, "io")));
+		cr_assert_str_eq(cJSON_GetObjectItem(cell, "io_fs")->valuestring,
+		    fs);
+		cr_assert_gt(cJSON_GetObjectItem(cJSON_GetObjectItem(cell,
+		    "phase_us"), "io")->valuedouble, 0, "%s: io phase", what);
+		cr_assert_gt(cJSON_GetObjectItem(cell,
+		    "limit_io_us")->valuedouble, 0);
+		n++;
+	}
+	/* 2 keys x 3 hierarchies x 1 size x 2 ops. */
+	cr_assert_eq(n, 12);
+	cr_assert_eq(entries(dir, 1), 0, "the run left files in DIR");
+	cJSON_Delete(j);
+	free(out);
+	free(err);
+	/* An in-memory run is not compared with it, either way round. */
+	{
+		const char *argv[] = {atrest(), "bench", QUICK, "--keys", "smk",
+		    "--hierarchy", "per-object", "--json", mem, "--no-table",
+		    NULL};
+		const char *cmp[] = {atrest(), "bench", "compare", mem, json,
+		    NULL};
+		const char *rev[] = {atrest(), "bench", "compare", json, mem,
+		    NULL};
+
+		cr_assert_eq(run(&c, argv), 0);
+		cr_assert_eq(run(&c, cmp), 2);
+		err = slurp(c.err);
+		cr_assert_not_null(strstr(err, "not comparable"), "%s", err);
+		free(err);
+		cr_assert_eq(run(&c, rev), 2);
+	}
+	free(dir);
+	free(json);
+	free(mem);
+	ctx_free(&c);
+}
+
+Test(bench_cli, io_bad_dir_is_refused)
+{
+	struct ctx c;
+	char *file, *missing;
+	size_t i;
+
+	ctx_init(&c, "bench-e2e-io-bad");
+	file = tu_path(c.dir, "plain-file");
+	missing = tu_path(c.dir, "missing");
+	cr_assert_eq(tu_write_file(file, "x", 1), 0);
+	for (i = 0; i < 2; i++) {
+		const char *d = i ? file : missing;
+		const char *argv[] = {atrest(), "bench", "--quick", "--io", d,
+		    NULL};
+		char *err;
+		const char *p;
+		int rc = run(&c, argv), lines = 0;
+
+		err = slurp(c.err);
+		cr_assert_eq(rc, 2, "%s: exit %d: %s", d, rc, err);
+		cr_assert_not_null(strstr(err, d), "names the DIR: %s", err);
+		cr_assert_not_null(strstr(err, i ? "not a directory" :
+		    "No such file"), "%s", err);
+		for (p = err; *p; p++)
+			lines += *p == '\n';
+		cr_assert_eq(lines, 1, "one line: %s", err);
+		free(err);
+	}
+	/* stdout, stderr and the file: nothing else. */
+	cr_assert_eq(entries(c.dir, 0), 3, "nothing created next to it");
+	free(file);
+	free(missing);
+	ctx_free(&c);
+}
+
+/* SIGINT in the middle of an --io run: the run stops between two
+ * repetitions, removes its files and exits 128 + SIGINT. */
+Test(bench_cli, io_interrupt_leaves_dir_empty, .timeout = 180)
+{
+	struct ctx c;
+	char *dir;
+	pid_t pid;
+	int st, i, busy = 0;
+
+	ctx_init(&c, "bench-e2e-io-int");
+	dir = tu_path(c.dir, "store");
+	cr_assert_eq(mkdir(dir, 0700), 0);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		const char *argv[] = {atrest(), "bench", "--quick", "--keys",
+		    "smk", "--time", "0.2", "--io", dir, NULL};
+		int fd = open(c.err, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+
+		if (fd >= 0) {
+			dup2(fd, 1);
+			dup2(fd, 2);
+		}
+		execv(argv[0], (char *const *)argv);
+		_exit(127);
+	}
+	/* Wait until the run has files of its own in DIR. */
+	for (i = 0; i < 1500 && !busy; i++) {
+		busy = entries(dir, 1) > 1;
+		if (!busy)
+			usleep(10000);
+	}
+	cr_assert(busy, "the run never wrote into DIR");
+	cr_assert_eq(kill(pid, SIGINT), 0);
+	cr_assert_eq(waitpid(pid, &st, 0), pid);
+	cr_assert(WIFEXITED(st), "killed by signal %d, not cleaned up",
+	    WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+	cr_assert_eq(WEXITSTATUS(st), 128 + SIGINT);
+	cr_assert_eq(entries(dir, 1), 0, "files left in DIR after SIGINT");
+	cr_assert(tu_file_contains(c.err, "interrupted"));
+	free(dir);
 	ctx_free(&c);
 }

@@ -2,12 +2,14 @@
  * test_bench.c - bench/: the latency histogram on known distributions,
  * the small statistics, the environment fingerprint, the references,
  * a tiny in-process run (counting wrapper, hierarchies, phases), the
- * JSON schema and CSV, and the compare gate (a planted 20 % regression
- * fails, variation inside the threshold passes).
+ * JSON schema and CSV, the compare gate (a planted 20 % regression
+ * fails, variation inside the threshold passes), and --io: the limit's
+ * composition, cells through files, DIR left empty, bad DIRs refused.
  *
  * Speed is never asserted: only counts, bounds that hold on any
  * machine, and the shape of the results.
  */
+#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -1669,4 +1671,261 @@ Test(vault, throttled_ops_are_counted_not_fatal, .timeout = 180)
 		    r->cells[i].note);
 	}
 	atb_results_free(r);
+}
+
+/* ---- storage (--io) ------------------------------------------------------------ */
+
+Test(io, limit_composition)
+{
+	/* In memory: raw AEAD plus the KEK operation, per op. */
+	assert_close(atb_limit_ops_per_s(1000, 3000, 0, 1), 250000, 1e-12,
+	    "aead + kek");
+	/* --io: storage's time per op joins the sum, it does not replace
+	 * or multiply it. */
+	assert_close(atb_limit_ops_per_s(1000, 3000, 6000, 1), 100000, 1e-12,
+	    "aead + kek + io");
+	/* min(threads, cores) multiplies the whole. */
+	assert_close(atb_limit_ops_per_s(1000, 3000, 6000, 2), 200000, 1e-12,
+	    "two threads");
+	/* cached: no KEK call per object. */
+	assert_close(atb_limit_ops_per_s(500, 0, 500, 1), 1e6, 1e-12,
+	    "no kek");
+	/* A part that was not measured makes no limit at all. */
+	cr_assert(isnan(atb_limit_ops_per_s(NAN, 0, 0, 1)));
+	cr_assert(isnan(atb_limit_ops_per_s(1000, NAN, 0, 1)));
+	cr_assert(isnan(atb_limit_ops_per_s(1000, 0, NAN, 1)));
+	cr_assert(isnan(atb_limit_ops_per_s(1000, -1, 0, 1)));
+	cr_assert(isnan(atb_limit_ops_per_s(0, 0, 0, 1)));
+	cr_assert(isnan(atb_limit_ops_per_s(1000, 0, 0, 0)));
+}
+
+Test(io, filesystem_names)
+{
+	cr_assert_str_eq(atb_fs_name(0x01021994UL), "tmpfs");
+	cr_assert_str_eq(atb_fs_name(0xEF53UL), "ext2/ext3/ext4");
+	cr_assert_str_eq(atb_fs_name(0x58465342UL), "xfs");
+	cr_assert_str_eq(atb_fs_name(0x9123683EUL), "btrfs");
+	cr_assert_str_eq(atb_fs_name(0x794C7630UL), "overlayfs");
+	cr_assert_str_eq(atb_fs_name(0x12345678UL), "unknown");
+}
+
+/* Entries in dir besides . and .. */
+static int
+dir_entries(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	int n = 0;
+
+	cr_assert_not_null(d, "%s", dir);
+	while ((e = readdir(d)) != NULL)
+		n += strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+	closedir(d);
+	return n;
+}
+
+/* One key, per-object, 1 KiB, both ops, one repetition, through dir
+ * (NULL: in memory); stop and stop_arg as given. */
+static enum atr_err
+io_run(const char *dir, int (*stop)(void *), void *arg,
+    struct atb_results **r)
+{
+	struct atb_config c;
+
+	atb_config_default(&c);
+	c.keys[0] = "smk";
+	c.nkeys = 1;
+	c.hier[ATB_INTERMEDIATE] = c.hier[ATB_CACHED] = 0;
+	c.sizes[0] = 1024;
+	c.nsizes = 1;
+	c.threads[0] = 1;
+	c.nthreads = 1;
+	c.seconds = 0.01;
+	c.warmup = 0.002;
+	c.reps = 1;
+	c.io_dir = dir;
+	c.stop = stop;
+	c.stop_arg = arg;
+	return atb_run(&c, r);
+}
+
+static int
+has_limit(const struct atb_results *r, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < r->nlimits; i++)
+		if (strcmp(r->limits[i].name, name) == 0)
+			return r->limits[i].ns_per_op.med > 0;
+	return 0;
+}
+
+Test(io, cells_run_through_files_and_leave_dir_empty, .timeout = 180)
+{
+	char *dir = tu_tmpdir("bench-io");
+	struct atb_results *r = NULL;
+	enum atr_err err;
+	size_t i;
+
+	err = io_run(dir, NULL, NULL, &r);
+	cr_assert_eq(err, ATR_OK, "%s", atr_detail());
+	cr_assert_str_eq(r->env.io_dir, dir);
+	cr_assert_str_neq(r->env.io_fs, "");
+	cr_assert_str_eq(r->cfg.io_dir, dir);
+	cr_assert(has_limit(r, "io-write-1024"));
+	cr_assert(has_limit(r, "io-read-1024"));
+	cr_assert_eq(r->ncells, 2);
+	for (i = 0; i < r->ncells; i++) {
+		const struct atb_cell *c = &r->cells[i];
+		double want;
+
+		cr_assert_not(c->skipped, "%s", c->note);
+		cr_assert(c->io);
+		cr_assert_gt(c->phase_us[ATB_PH_IO], 0, "%s: io phase",
+		    atb_op_name(c->op));
+		cr_assert_gt(c->limit_io_us, 0);
+		/* One repetition: the limit is exactly the formula over the
+		 * parts the cell records (docs/BENCH.md). */
+		want = atb_limit_ops_per_s(c->limit_aead_us * 1e3,
+		    c->limit_kek_us * 1e3, c->limit_io_us * 1e3, 1);
+		assert_close(c->limit_ops_per_s, want, 1e-9, "the limit");
+	}
+	cr_assert_eq(dir_entries(dir), 0, "files left in DIR");
+	atb_results_free(r);
+	/* In memory: no storage anywhere. */
+	err = io_run(NULL, NULL, NULL, &r);
+	cr_assert_eq(err, ATR_OK, "%s", atr_detail());
+	cr_assert_str_eq(r->env.io_dir, "");
+	cr_assert_not(has_limit(r, "io-write-1024"));
+	for (i = 0; i < r->ncells; i++) {
+		const struct atb_cell *c = &r->cells[i];
+
+		cr_assert_not(c->io);
+		cr_assert_eq(c->phase_us[ATB_PH_IO], 0);
+		cr_assert(isnan(c->limit_io_us));
+		assert_close(c->limit_ops_per_s, atb_limit_ops_per_s(
+		    c->limit_aead_us * 1e3, c->limit_kek_us * 1e3, 0, 1), 1e-9,
+		    "the in-memory limit");
+	}
+	atb_results_free(r);
+	tu_rmtree(dir);
+	free(dir);
+}
+
+/* Counts its calls down (arg: the calls left, int) and says stop on
+ * the last; a negative count never stops, it only counts. */
+static int
+stop_after(void *arg)
+{
+	int *n = arg;
+
+	return --*n == 0;
+}
+
+Test(io, interrupted_run_leaves_dir_empty, .timeout = 180)
+{
+	char *dir = tu_tmpdir("bench-io-stop");
+	struct atb_results *r = NULL;
+	int total = -1, at[3];
+	size_t i;
+	enum atr_err err;
+
+	/* How often a whole run asks, then a stop at the first question
+	 * (the start's limits), in the middle (inside the groups) and at
+	 * the last (the end's limits). */
+	err = io_run(dir, stop_after, &total, &r);
+	cr_assert_eq(err, ATR_OK, "%s", atr_detail());
+	atb_results_free(r);
+	r = NULL;
+	total = -1 - total;
+	cr_assert_gt(total, 4, "%d questions", total);
+	at[0] = 1;
+	at[1] = total / 2;
+	at[2] = total;
+	for (i = 0; i < 3; i++) {
+		int n = at[i];
+
+		err = io_run(dir, stop_after, &n, &r);
+		cr_assert_eq(err, ATR_ERR_IO, "stop at question %d of %d: %s",
+		    at[i], total, atr_strerror(err));
+		cr_assert_not_null(strstr(atr_detail(), "interrupted"));
+		cr_assert_null(r);
+		cr_assert_eq(dir_entries(dir), 0, "stop at question %d: files "
+		    "left in DIR", at[i]);
+	}
+	atr_detail_clear();
+	tu_rmtree(dir);
+	free(dir);
+}
+
+Test(io, bad_dir_is_refused)
+{
+	char *dir = tu_tmpdir("bench-io-bad"), *file = tu_path(dir, "f");
+	char *missing = tu_path(dir, "missing");
+	struct atb_results *r = NULL;
+
+	cr_assert_eq(tu_write_file(file, "x", 1), 0);
+	cr_assert_eq(io_run(missing, NULL, NULL, &r), ATR_ERR_CONFIG);
+	cr_assert_not_null(strstr(atr_detail(), missing), "%s", atr_detail());
+	cr_assert_eq(io_run(file, NULL, NULL, &r), ATR_ERR_CONFIG);
+	cr_assert_not_null(strstr(atr_detail(), "not a directory"), "%s",
+	    atr_detail());
+	cr_assert_null(r);
+	atr_detail_clear();
+	tu_rmtree(dir);
+	free(dir);
+	free(file);
+	free(missing);
+}
+
+/* doc_with's document, stored through files on fs (NULL: in memory). */
+static char *
+doc_io(const double *ratio, size_t n, const char *fs)
+{
+	char *s = doc_with(ratio, n, NULL), *t;
+	cJSON *root = cJSON_Parse(s);
+
+	cr_assert_not_null(root);
+	free(s);
+	if (fs != NULL) {
+		cJSON *cfg = cJSON_GetObjectItem(root, "config");
+
+		if (cfg == NULL)
+			cfg = cJSON_AddObjectToObject(root, "config");
+		cJSON_AddBoolToObject(cfg, "io", 1);
+		cJSON_AddStringToObject(cJSON_GetObjectItem(root, "environment"),
+		    "io_fs", fs);
+	}
+	t = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	cr_assert_not_null(t);
+	return t;
+}
+
+Test(compare, io_and_memory_runs_are_not_compared)
+{
+	double ratio[] = {0.5, 0.6};
+	char *mem = doc_io(ratio, 2, NULL), *ext = doc_io(ratio, 2, "xfs");
+	char *ext2 = doc_io(ratio, 2, "xfs"), *tmp = doc_io(ratio, 2, "tmpfs");
+	struct atb_cmp c;
+
+	cr_assert_eq(atb_compare(mem, ext, 10.0, 0, 0.05, 0, &c),
+	    ATR_ERR_CONFIG);
+	cr_assert_not_null(strstr(atr_detail(), "in memory"));
+	cr_assert_eq(c.nrows, 0);
+	cr_assert_eq(atb_compare(ext, mem, 10.0, 0, 0.05, 0, &c),
+	    ATR_ERR_CONFIG);
+	cr_assert_eq(atb_compare(ext, tmp, 10.0, 0, 0.05, 0, &c),
+	    ATR_ERR_CONFIG);
+	cr_assert_not_null(strstr(atr_detail(), "tmpfs"));
+	/* Two --io runs on the same filesystem compare as usual. */
+	cr_assert_eq(atb_compare(ext, ext2, 10.0, 0, 0.05, 0, &c), ATR_OK,
+	    "%s", atr_detail());
+	cr_assert_eq(c.nrows, 2);
+	atb_cmp_free(&c);
+	atr_detail_clear();
+	free(mem);
+	free(ext);
+	free(ext2);
+	free(tmp);
 }
