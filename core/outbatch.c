@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #ifdef __linux__
 #include <sys/utsname.h>
@@ -47,7 +48,19 @@ struct atr_outbatch {
 	size_t ndirs;
 	atr_batch_done_fn done;
 	void *arg;
+	struct timespec first;   /* when the oldest entry was added */
 };
+
+/* Milliseconds since *t (CLOCK_MONOTONIC). */
+static long
+ms_since(const struct timespec *t)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (long)(now.tv_sec - t->tv_sec) * 1000L +
+	    (now.tv_nsec - t->tv_nsec) / 1000000L;
+}
 
 #ifdef __linux__
 /* File systems whose sync_fs writes back and waits for every dirty
@@ -382,9 +395,10 @@ atr_batch_add(struct atr_outbatch *b, int fd, int dirfd,
 		e->dev = expect->st_dev;
 		e->ino = expect->st_ino;
 	}
-	b->nent++;
+	if (b->nent++ == 0)
+		clock_gettime(CLOCK_MONOTONIC, &b->first);
 	b->bytes += fs.st_size > 0 ? (uint64_t)fs.st_size : 0;
-	if (b->bytes >= b->max_bytes)
+	if (b->bytes >= b->max_bytes || ms_since(&b->first) >= ATR_BATCH_MS)
 		(void)atr_batch_flush(b);
 	return ATR_OK;
 }

@@ -33,8 +33,10 @@
  * an older kernel) is fsynced when it is added: slower, never weaker.
  *
  * Bounds: at most max_files temporary files, max_dirs directory
- * descriptors and about max_bytes of unsynced data are held; reaching
- * one flushes the batch.
+ * descriptors and about max_bytes of unsynced data are held, for at most
+ * about ATR_BATCH_MS (checked as entries are added); reaching one
+ * flushes the batch.  The age bound keeps a slow run (a key service per
+ * object) showing progress, and limits what a crash makes it redo.
  *
  * Ownership: the batch owns what is added to it (the temporary file, a
  * duplicate of its directory descriptor, the tag) until it calls done
@@ -67,6 +69,7 @@ typedef void (*atr_batch_done_fn)(void *tag, enum atr_err err, void *arg);
  * scripts/tree-cost.sh (docs/DURABILITY.md). */
 #define ATR_BATCH_FILES 1024U
 #define ATR_BATCH_BYTES (64ULL << 20)
+#define ATR_BATCH_MS 250L
 
 /*
  * A new, empty batch in *out (NULL on failure).  rootfd (borrowed) is a
