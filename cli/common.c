@@ -5,17 +5,23 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <limits.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
 #include "fsutil.h"
+#include "outbatch.h"
 #include "keyuri.h"
 #include "quote.h"
 #include "stream.h"
@@ -179,7 +185,16 @@ cli_error_file(const char *path, enum atr_err err)
  * descriptor, and a job carries its own descriptors (the open input and
  * a dup(2) of its output directory), so the walker may move on and close
  * its own while a worker still writes, and a directory or file swapped
- * for a symbolic link can never send a write outside OUT. */
+ * for a symbolic link can never send a write outside OUT.
+ *
+ * Each worker (or the walker, with one job) ends its files through its
+ * own batch (core/outbatch.h): the temporary files of up to
+ * ATR_BATCH_FILES outputs wait for one syncfs(2), then are renamed, then
+ * each directory is fsynced once; a file is counted done only then.
+ * SIGINT, SIGTERM and SIGHUP are held during a tree: when one arrives,
+ * no new file is started, the files in flight finish, every batch's
+ * temporary files are removed (what was renamed stays: complete and
+ * durable), and the signal is let through (docs/DURABILITY.md). */
 #define TX_QUEUE 64U
 
 struct tx_job {
@@ -204,6 +219,10 @@ struct tx {
 	 * file not yet started is left alone and the walk stops (a token
 	 * that cannot be had fails them all the same way). */
 	atomic_int halted;
+	/* SIGINT, SIGTERM or SIGHUP is pending: stop, keep nothing queued. */
+	atomic_int interrupted;
+	size_t batch_dirs;       /* directories a batch may hold open */
+	struct atr_outbatch *wb; /* the walker's, when it does the files */
 	/* Output directories by depth (walker only): odir[0] is OUT. */
 	int *odir;
 	size_t nodir;
@@ -230,15 +249,83 @@ tx_result(struct tx *t, int rc)
 		pthread_mutex_unlock(&t->mu);
 }
 
-/* Transforms in_fd into the output: name in out_dirfd (a tree), or the
- * path out (a single file, out_dirfd < 0).  in names the input in
- * messages. */
+/* The signals a tree run holds (see TX_QUEUE). */
 static void
-one_file(struct tx *t, int in_fd, const char *in, int out_dirfd,
-    const char *name, const char *out)
+tx_sigset(sigset_t *s)
+{
+	sigemptyset(s);
+	sigaddset(s, SIGINT);
+	sigaddset(s, SIGTERM);
+	sigaddset(s, SIGHUP);
+}
+
+/* 1 once one of them is pending (checked between files). */
+static int
+tx_interrupted(struct tx *t)
+{
+	sigset_t pend;
+
+	if (atomic_load(&t->interrupted))
+		return 1;
+	if (sigpending(&pend) != 0)
+		return 0;
+	if (sigismember(&pend, SIGINT) == 1 ||
+	    sigismember(&pend, SIGTERM) == 1 ||
+	    sigismember(&pend, SIGHUP) == 1) {
+		atomic_store(&t->interrupted, 1);
+		return 1;
+	}
+	return 0;
+}
+
+/* A batch entry's end (core/outbatch.h): tag is the input's shown path. */
+static void
+tx_done(void *tag, enum atr_err err, void *arg)
+{
+	struct tx *t = arg;
+
+	if (err == ATR_OK)
+		tx_result(t, 0);
+	else if (!atomic_load(&t->interrupted))
+		tx_result(t, cli_error_file(tag, err));
+	free(tag);
+}
+
+/* Ends o: through the batch b (counted by tx_done, *queued set), or at
+ * once without one (a single file: fsync, rename, directory fsync). */
+static enum atr_err
+tx_commit(struct atr_outfile *o, struct atr_outbatch *b, const char *in,
+    int *queued)
+{
+	enum atr_err err;
+	char *tag;
+
+	*queued = 0;
+	if (b == NULL)
+		return atr_out_commit(o, 0);
+	tag = strdup(in);
+	if (tag == NULL) {
+		atr_out_abort(o);
+		return ATR_ERR_NOMEM;
+	}
+	err = atr_out_commit_batch(o, b, tag);
+	if (err != ATR_OK)
+		free(tag);
+	else
+		*queued = 1;
+	return err;
+}
+
+/* Transforms in_fd into the output: name in out_dirfd (a tree, ended
+ * through the batch b), or the path out (a single file, out_dirfd < 0,
+ * b NULL).  in names the input in messages. */
+static void
+one_file(struct tx *t, struct atr_outbatch *b, int in_fd, const char *in,
+    int out_dirfd, const char *name, const char *out)
 {
 	struct atr_outfile o;
 	enum atr_err err;
+	int queued = 0;
 
 	atr_detail_clear();
 	if (atomic_load(&t->halted)) {
@@ -252,10 +339,12 @@ one_file(struct tx *t, int in_fd, const char *in, int out_dirfd,
 	if (err == ATR_OK) {
 		err = t->fn(in_fd, o.fd, t->threads, t->arg);
 		if (err == ATR_OK)
-			err = atr_out_commit(&o, 0);
+			err = tx_commit(&o, b, in, &queued);
 		else
 			atr_out_abort(&o);
 	}
+	if (queued)
+		return;   /* tx_done counts it once it is durable */
 	if (err == ATR_ERR_UNAUTHORIZED) {
 		int zero = 0;
 
@@ -285,10 +374,30 @@ job_free(struct tx_job *j)
 	free(j->name);
 }
 
+/* A worker: its tree and its own batch. */
+struct tx_worker_arg {
+	struct tx *t;
+	struct atr_outbatch *b;
+};
+
+/* What a batch holds when the work ends: made durable and renamed, or
+ * removed after a signal. */
+static void
+tx_batch_end(struct tx *t, struct atr_outbatch *b)
+{
+	if (b == NULL)
+		return;
+	if (tx_interrupted(t))
+		atr_batch_discard(b);
+	else
+		(void)atr_batch_flush(b);   /* tx_done reported each */
+}
+
 static void *
 tx_worker(void *arg)
 {
-	struct tx *t = arg;
+	struct tx_worker_arg *w = arg;
+	struct tx *t = w->t;
 	struct tx_job j;
 
 	for (;;) {
@@ -297,6 +406,7 @@ tx_worker(void *arg)
 			pthread_cond_wait(&t->more, &t->mu);
 		if (t->count == 0) {
 			pthread_mutex_unlock(&t->mu);
+			tx_batch_end(t, w->b);
 			return NULL;
 		}
 		j = t->q[t->head];
@@ -304,7 +414,9 @@ tx_worker(void *arg)
 		t->count--;
 		pthread_cond_signal(&t->room);
 		pthread_mutex_unlock(&t->mu);
-		one_file(t, j.in_fd, j.in, j.out_dirfd, j.name, j.out);
+		if (!tx_interrupted(t))
+			one_file(t, w->b, j.in_fd, j.in, j.out_dirfd, j.name,
+			    j.out);
 		job_free(&j);
 	}
 }
@@ -333,9 +445,11 @@ open_listed(const struct atr_walk_ent *e, int *fd)
 	return ATR_OK;
 }
 
-/* Queues a file for the workers, or does it here when there are none. */
+/* Queues a file for the workers, or does it here (through b) when there
+ * are none. */
 static enum atr_err
-tx_file(struct tx *t, const struct atr_walk_ent *e, const char *out)
+tx_file(struct tx *t, struct atr_outbatch *b, const struct atr_walk_ent *e,
+    const char *out)
 {
 	struct tx_job j = {-1, -1, NULL, NULL, NULL};
 	enum atr_err err;
@@ -347,7 +461,7 @@ tx_file(struct tx *t, const struct atr_walk_ent *e, const char *out)
 		return ATR_OK;
 	}
 	if (!t->pooled) {
-		one_file(t, j.in_fd, e->path, dfd, e->name, out);
+		one_file(t, b, j.in_fd, e->path, dfd, e->name, out);
 		close(j.in_fd);
 		return ATR_OK;
 	}
@@ -437,6 +551,8 @@ tx_cb(struct atr_walk_ent *e, void *arg)
 
 	if (atomic_load(&t->halted))
 		return ATR_ERR_UNAUTHORIZED;
+	if (tx_interrupted(t))
+		return atr_fail(ATR_ERR_IO, "interrupted");
 	if (e->depth == 0)   /* IN itself, a directory a moment ago */
 		return e->type == ATR_WALK_DIR ? ATR_OK :
 		    atr_fail(ATR_ERR_IO, "changed during the walk");
@@ -448,7 +564,7 @@ tx_cb(struct atr_walk_ent *e, void *arg)
 	case ATR_WALK_DIR:
 		return tx_dir(t, e, out);
 	case ATR_WALK_FILE:
-		return tx_file(t, e, out);
+		return tx_file(t, t->wb, e, out);
 	default:
 		cli_warn("%s: skipped (%s, not a regular file or directory)",
 		    atr_quote(e->path, q, sizeof(q)),
@@ -457,20 +573,56 @@ tx_cb(struct atr_walk_ent *e, void *arg)
 	}
 }
 
+/* Directories one batch may hold open: a share of half the descriptor
+ * limit among the batches (the rest is for the queue and the walk). */
+static size_t
+tx_batch_dirs(unsigned batches)
+{
+	struct rlimit rl;
+	rlim_t n = 1024;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		n = rl.rlim_cur;
+	n = n / 2 / (batches > 0 ? batches : 1);
+	return n < 1 ? 1 : n > 64 ? 64 : (size_t)n;
+}
+
+/* One batch per worker: w[i].b (NULL where it could not be made; that
+ * worker's files then fail). */
+static enum atr_err
+tx_batches(struct tx *t, struct tx_worker_arg *w, unsigned n)
+{
+	enum atr_err err;
+	unsigned i;
+
+	t->batch_dirs = tx_batch_dirs(n);
+	for (i = 0; i < n; i++) {
+		w[i].t = t;
+		err = atr_batch_new(t->odir[0], ATR_BATCH_FILES, t->batch_dirs,
+		    ATR_BATCH_BYTES, tx_done, t, &w[i].b);
+		if (err != ATR_OK)
+			return err;
+	}
+	return ATR_OK;
+}
+
 /* Walks the tree with `jobs` workers (see cli_transform). */
 static enum atr_err
 tx_tree(struct tx *t, const char *in, unsigned jobs)
 {
 	pthread_t th[64];
-	unsigned i, started = 0;
+	struct tx_worker_arg w[64];
+	unsigned i, started = 0, n = jobs > 64 ? 64 : jobs;
 	enum atr_err err;
 
-	if (jobs > 1 && pthread_mutex_init(&t->mu, NULL) == 0) {
+	memset(w, 0, sizeof(w));
+	if (n > 1 && pthread_mutex_init(&t->mu, NULL) == 0) {
 		pthread_cond_init(&t->more, NULL);
 		pthread_cond_init(&t->room, NULL);
 		t->pooled = 1;
-		for (i = 0; i < jobs && i < 64; i++) {
-			if (pthread_create(&th[i], NULL, tx_worker, t) != 0)
+		err = tx_batches(t, w, n);
+		for (i = 0; err == ATR_OK && i < n; i++) {
+			if (pthread_create(&th[i], NULL, tx_worker, &w[i]) != 0)
 				break;
 			started++;
 		}
@@ -481,15 +633,31 @@ tx_tree(struct tx *t, const char *in, unsigned jobs)
 			pthread_mutex_destroy(&t->mu);
 		}
 	}
-	err = atr_walkat(in, tx_cb, t);
-	if (!t->pooled)
+	if (!t->pooled) {
+		for (i = 0; i < 64; i++)
+			atr_batch_free(w[i].b);
+		memset(w, 0, sizeof(w));
+		err = tx_batches(t, w, 1);
+		if (err != ATR_OK) {
+			atr_batch_free(w[0].b);
+			return err;
+		}
+		t->wb = w[0].b;
+		err = atr_walkat(in, tx_cb, t);
+		tx_batch_end(t, t->wb);
+		atr_batch_free(t->wb);
+		t->wb = NULL;
 		return err;
+	}
+	err = atr_walkat(in, tx_cb, t);
 	pthread_mutex_lock(&t->mu);
 	t->closed = 1;
 	pthread_cond_broadcast(&t->more);
 	pthread_mutex_unlock(&t->mu);
 	for (i = 0; i < started; i++)
 		pthread_join(th[i], NULL);
+	for (i = 0; i < 64; i++)
+		atr_batch_free(w[i].b);
 	t->pooled = 0;
 	pthread_cond_destroy(&t->more);
 	pthread_cond_destroy(&t->room);
@@ -546,7 +714,7 @@ single(struct tx *t, const char *in, const char *out)
 		tx_result(t, cli_error_file(in, ATR_ERR_IO));
 		return;
 	}
-	one_file(t, fd, in, -1, NULL, out);
+	one_file(t, NULL, fd, in, -1, NULL, out);
 	close(fd);
 }
 
@@ -558,6 +726,7 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 	struct stat st;
 	enum atr_err err;
 	char ib[PATH_MAX], ob[PATH_MAX], rin[PATH_MAX], rout[PATH_MAX];
+	sigset_t hold, old;
 	size_t l, d;
 	int fd;
 
@@ -575,8 +744,8 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 	t.threads = atr_out_names_fd(out, &fd) ? 1 : jobs;
 
 	if (in_names_fd(in, &fd)) {
-		one_file(&t, fd, strcmp(in, "/dev/stdin") ? in : "-", -1, NULL,
-		    out);
+		one_file(&t, NULL, fd, strcmp(in, "/dev/stdin") ? in : "-", -1,
+		    NULL, out);
 		goto done;
 	}
 	if (strip_slashes(in, ib, sizeof(ib)) != 0) {
@@ -646,10 +815,27 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 		t.odir[d] = -1;
 	/* A tree: files in parallel, each on one thread. */
 	t.threads = 1;
+#ifdef __GLIBC__
+	/* Each file takes and frees its frame buffers (~200 KiB, wiped
+	 * before free): glibc would hand them back to the kernel and fault
+	 * them in again for every file of a tree of small files. */
+	(void)mallopt(M_TRIM_THRESHOLD, 16 << 20);
+#endif
+	tx_sigset(&hold);
+	pthread_sigmask(SIG_BLOCK, &hold, &old);
 	err = tx_tree(&t, ib, jobs);
+	if (tx_interrupted(&t)) {
+		/* Every batch removed its temporary files: the signal may
+		 * end the process now, as it would have. */
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		atr_fail(ATR_ERR_IO, "interrupted");
+		t.rc = worse(t.rc, cli_error_file(in, ATR_ERR_IO));
+	} else {
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+	}
 	if (atomic_load(&t.halted))
 		t.rc = worse(t.rc, 2);
-	else if (err != ATR_OK)
+	else if (err != ATR_OK && !atomic_load(&t.interrupted))
 		t.rc = worse(t.rc, cli_error_file(in, err));
 	for (d = 0; d < t.nodir; d++)
 		if (t.odir[d] >= 0)

@@ -15,6 +15,7 @@
 #include "crypto.h"
 #include "fsmeta.h"
 #include "fsutil.h"
+#include "outbatch.h"
 #include "stream.h"
 
 #define TMP_PREFIX_LEN (sizeof(ATR_TMP_PREFIX) - 1)
@@ -346,9 +347,45 @@ atr_rewrap_file(const char *path, const struct atr_rewrap_spec *spec,
 	return err;
 }
 
+/* Hands the finished temporary file tmp (open as tfd) to the batch b:
+ * it is renamed over base once durable, if base is still the object st
+ * (core/outbatch.h).  *tmp is cleared when the batch took it. */
+static enum atr_err
+queue(struct atr_outbatch *b, int dfd, const char *base, char *tmp,
+    int tfd, const struct stat *st, void *tag)
+{
+	enum atr_err err;
+
+	err = atr_batch_add(b, tfd, dfd, tmp, base, NULL, st, tag);
+	if (err == ATR_OK)
+		tmp[0] = '\0';
+	return err;
+}
+
+static enum atr_err rewrap_at(int dfd, const char *base,
+    const struct atr_rewrap_spec *spec, unsigned flags,
+    struct atr_outbatch *b, void *tag, struct atr_rewrap_result *res);
+
 enum atr_err
 atr_rewrap_fileat(int dfd, const char *base,
     const struct atr_rewrap_spec *spec, unsigned flags,
+    struct atr_rewrap_result *res)
+{
+	return rewrap_at(dfd, base, spec, flags, NULL, NULL, res);
+}
+
+enum atr_err
+atr_rewrap_fileat_batch(int dfd, const char *base,
+    const struct atr_rewrap_spec *spec, unsigned flags,
+    struct atr_outbatch *b, void *tag, struct atr_rewrap_result *res)
+{
+	return rewrap_at(dfd, base, spec, flags, b, tag, res);
+}
+
+/* atr_rewrap_fileat, through the batch b when not NULL. */
+static enum atr_err
+rewrap_at(int dfd, const char *base, const struct atr_rewrap_spec *spec,
+    unsigned flags, struct atr_outbatch *b, void *tag,
     struct atr_rewrap_result *res)
 {
 	struct atr_header *h = NULL;
@@ -423,6 +460,16 @@ atr_rewrap_fileat(int dfd, const char *base,
 		err = atr_meta_finish(fd, tfd, &st);
 	if (err != ATR_OK)
 		goto out;
+	if (b != NULL) {
+		/* The object stays as it is until the batch made the new
+		 * file durable (syncfs or fsync), then the same check and
+		 * rename as below are done there, and the directory is
+		 * fsynced once for the batch. */
+		err = queue(b, dfd, base, tmp, tfd, &st, tag);
+		if (err == ATR_OK)
+			res->outcome = ATR_REWRAP_QUEUED;
+		goto out;
+	}
 	if (fsync(tfd) != 0) {
 		err = atr_fail(ATR_ERR_IO, "fsync: %s", strerror(errno));
 		goto out;

@@ -40,6 +40,9 @@ enum atr_rewrap_outcome {
 	/* Nothing to change by its stanzas, but no key of the spec could
 	 * authenticate its header (ATR_ERR_NOKEY): not a success. */
 	ATR_REWRAP_UNVERIFIED,
+	/* atr_rewrap_fileat_batch: the new file is written and waits in
+	 * the batch; its callback says whether it replaced the object. */
+	ATR_REWRAP_QUEUED,
 };
 
 /* The caller's; filled by every call (nlink once the object was
@@ -70,6 +73,22 @@ enum atr_err atr_rewrap_file(const char *path,
 enum atr_err atr_rewrap_fileat(int dirfd, const char *name,
     const struct atr_rewrap_spec *spec, unsigned flags,
     struct atr_rewrap_result *res);
+
+/*
+ * The same, for many objects with few waits (core/outbatch.h): the new
+ * file is written and handed to the batch b with tag (outcome
+ * ATR_REWRAP_QUEUED), instead of being fsynced and renamed at once.  The
+ * object stays intact until the batch has made the new file durable
+ * (syncfs(2) or fsync(2)); then, if the name still holds the object that
+ * was read, the new file is renamed over it and the directory fsynced
+ * once per batch; the batch's callback gets tag with ATR_OK, or the
+ * error (the object then left as it was, the temporary file removed).
+ * Any other outcome or an error: tag stays the caller's.
+ */
+struct atr_outbatch;
+enum atr_err atr_rewrap_fileat_batch(int dirfd, const char *name,
+    const struct atr_rewrap_spec *spec, unsigned flags,
+    struct atr_outbatch *b, void *tag, struct atr_rewrap_result *res);
 
 /*
  * Temporary files.  A rewrap names its temporary file

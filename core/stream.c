@@ -17,7 +17,7 @@ static enum atr_err
 seq_encrypt(struct atr_enc *e, int in_fd, int out_fd,
     struct atr_stream_stats *st)
 {
-	size_t fs = atr_enc_frame_size(e), na = 0, nb = 0;
+	size_t fs = atr_enc_frame_size(e), na = 0, nb = 0, hi = 0;
 	uint8_t *a = NULL, *b = NULL, *o = NULL, *t;
 	enum atr_err err;
 	int final;
@@ -30,6 +30,7 @@ seq_encrypt(struct atr_enc *e, int in_fd, int out_fd,
 		goto out;
 	}
 	err = atr_read_full(in_fd, a, fs, &na);
+	hi = na;
 	if (err != ATR_OK)
 		goto out;
 	for (;;) {
@@ -38,6 +39,7 @@ seq_encrypt(struct atr_enc *e, int in_fd, int out_fd,
 		final = na < fs;
 		if (!final) {
 			err = atr_read_full(in_fd, b, fs, &nb);
+			hi = nb > hi ? nb : hi;
 			if (err != ATR_OK)
 				goto out;
 			final = nb == 0;
@@ -59,9 +61,12 @@ seq_encrypt(struct atr_enc *e, int in_fd, int out_fd,
 		na = nb;
 	}
 out:
-	/* Plaintext buffers are wiped before they are released. */
-	atr_secure_free(a, fs);
-	atr_secure_free(b, fs);
+	/* Plaintext buffers are wiped before they are released: the bytes
+	 * read into them, no more (a 1 KiB file, the frequent case in a
+	 * tree, need not wipe two 64 KiB frames).  hi counts a failed
+	 * read's bytes too (atr_read_full sets *got on failure). */
+	atr_secure_free(a, hi);
+	atr_secure_free(b, hi);
 	free(o);
 	return err;
 }
@@ -120,6 +125,7 @@ seq_decrypt(struct atr_dec *d, uint32_t frame_size, struct src *r,
 {
 	uint8_t *a = NULL, *b = NULL, *o = NULL, *t;
 	size_t fs = frame_size, rec = fs + ATR_GCM_TAGBYTES, na = 0, nb = 0;
+	size_t hi = 0;
 	uint64_t index = 0;
 	enum atr_err err;
 	int final;
@@ -148,6 +154,10 @@ seq_decrypt(struct atr_dec *d, uint32_t frame_size, struct src *r,
 		}
 		/* A frame that claims to be final but was sealed as a middle
 		 * frame (truncation at a frame boundary) fails its tag. */
+		/* What atr_dec_frame may write into o, authenticated or not:
+		 * the wipe below covers it. */
+		if (na > ATR_GCM_TAGBYTES && na - ATR_GCM_TAGBYTES > hi)
+			hi = na - ATR_GCM_TAGBYTES;
 		err = atr_dec_frame(d, index, final, a, na, o);
 		if (err != ATR_OK)
 			goto out;
@@ -170,7 +180,7 @@ seq_decrypt(struct atr_dec *d, uint32_t frame_size, struct src *r,
 out:
 	free(a);
 	free(b);
-	atr_secure_free(o, fs);
+	atr_secure_free(o, hi);   /* the plaintext written into it */
 	return err;
 }
 

@@ -11,6 +11,7 @@ pkgs=(
 	clang clang-tidy libclang-rt-14-dev valgrind
 	libxml2-utils
 	parallel
+	strace
 )
 
 missing=()
