@@ -47,14 +47,15 @@ LDFLAGS += $(SANFLAGS) -pthread
 # compiled with the include paths of the layers it may use and nothing
 # else, so an include that reaches up does not compile;
 # scripts/check-layers.sh also checks every include against this table.
-LAYERS := core keyvault keys vault verify bench cli
+LAYERS := core keyvault keys vault verify bench report cli
 INC_core := -Icore
 INC_keyvault := $(INC_core) -Ikeyvault
 INC_keys := $(INC_keyvault) -Ikeys -I/usr/include/p11-kit-1
 INC_vault := $(INC_core) -Ivault
 INC_verify := $(INC_keys) -Iverify
 INC_bench := $(INC_keys) -Ivault -Ibench
-INC_cli := $(INC_keys) -Ivault -Iverify -Ibench -Icli
+INC_report := $(INC_bench) -Ireport
+INC_cli := $(INC_keys) -Ivault -Iverify -Ibench -Ireport -Icli
 INC_tests := $(INC_cli) -Itests/testlib
 
 # One archive per layer, named for what it holds.
@@ -64,7 +65,8 @@ ARCHIVE_keys := libatrest-keys.a
 ARCHIVE_vault := libatrest-vault.a
 ARCHIVE_verify := libatrest-verify.a
 ARCHIVE_bench := libatrest-bench.a
-LIB_LAYERS := bench verify vault keys keyvault core
+ARCHIVE_report := libatrest-report.a
+LIB_LAYERS := report bench verify vault keys keyvault core
 ARCHIVES := $(foreach l,$(LIB_LAYERS),$(B)/$(ARCHIVE_$(l)))
 
 src_of = $(sort $(wildcard $(1)/*.c))

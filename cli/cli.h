@@ -24,6 +24,7 @@ int cmd_vault(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_verify(int argc, char **argv);
 int cmd_rewrap(int argc, char **argv);
+int cmd_report(int argc, char **argv);
 
 /* "atrest: WHAT: REASON[: DETAIL]" on stderr, one line, the detail
  * being this thread's atr_detail(), which is then cleared.  what may be

@@ -20,6 +20,7 @@ static const struct {
 	{"encrypt", cmd_encrypt, "encrypt files into envelopes for one or more keys"},
 	{"inspect", cmd_inspect, "show an envelope's header without any key"},
 	{"keygen", cmd_keygen, "write a new RSA or AES key file"},
+	{"report", cmd_report, "write an HTML evidence page from verify and bench JSON"},
 	{"rewrap", cmd_rewrap, "replace recipients without re-encrypting data"},
 	{"vault", cmd_vault, "loopback Key Vault server and client commands"},
 	{"verify", cmd_verify, "prove that the configured key protects a store"},

@@ -26,11 +26,12 @@ declare -A ALLOW=(
 	[vault]="vault core"
 	[verify]="verify keys keyvault core"
 	[bench]="bench vault keys keyvault core"
-	[cli]="cli bench verify vault keys keyvault core"
-	[tests/testlib]="tests/testlib cli bench verify vault keys keyvault core"
+	[report]="report bench vault keys keyvault core"
+	[cli]="cli report bench verify vault keys keyvault core"
+	[tests/testlib]="tests/testlib cli report bench verify vault keys keyvault core"
 )
-LAYERS="core keyvault keys vault verify bench cli tests/testlib"
-QUIET_LAYERS="core keyvault keys vault verify bench"
+LAYERS="core keyvault keys vault verify bench report cli tests/testlib"
+QUIET_LAYERS="core keyvault keys vault verify bench report"
 
 # Source text without comments and string or character literals, so that
 # "/dev/stdout" or a comment about exit() is not a finding.  Line numbers

@@ -41,7 +41,8 @@ declare -A INC=(
 	[vault]="-Icore -Ivault"
 	[verify]="-Icore -Ikeyvault -Ikeys -I/usr/include/p11-kit-1 -Iverify"
 	[bench]="-Icore -Ikeyvault -Ikeys -I/usr/include/p11-kit-1 -Ivault -Ibench"
-	[cli]="-Icore -Ikeyvault -Ikeys -I/usr/include/p11-kit-1 -Ivault -Iverify -Ibench -Icli"
+	[report]="-Icore -Ikeyvault -Ikeys -I/usr/include/p11-kit-1 -Ivault -Ibench -Ireport"
+	[cli]="-Icore -Ikeyvault -Ikeys -I/usr/include/p11-kit-1 -Ivault -Iverify -Ibench -Ireport -Icli"
 )
 jobs=${JOBS:-$(nproc)}
 out=$(mktemp -d "${TMPDIR:-/tmp}/atrest-lint-XXXXXX") || exit 2
@@ -71,7 +72,7 @@ planted(const char *a, const char *b)
 PLANT
 	printf 'core\t%s\n' "$out/planted.c" >"$out/files"
 else
-	for layer in core keyvault keys vault verify bench cli; do
+	for layer in core keyvault keys vault verify bench report cli; do
 		for f in "$layer"/*.c; do
 			printf '%s\t%s\n' "$layer" "$f"
 		done
