@@ -28,9 +28,162 @@ rpt_classify(const cJSON *json, enum rpt_kind *kind)
 const char *
 rpt_css_page(void)
 {
-	/* Filled in by the page's owner: light default, dark by
-	 * prefers-color-scheme, an A4 print stylesheet. */
-	return "";
+	/* Light by default, dark by prefers-color-scheme (Media Queries
+	 * Level 5); status words carry the meaning, colour only adds to it
+	 * (WCAG 2.1, 1.4.1).  Print: A4, black on white, tables allowed to
+	 * break between rows but not inside one, headers repeated. */
+	return
+":root{--fg:#1b1b1b;--bg:#fff;--mut:#5a5a5a;--line:#ccc;--head:#f2f2f2;"
+"--pass:#1a7f37;--warn:#9a6700;--fail:#cf222e;--skip:#57606a;"
+"color-scheme:light dark}\n"
+"@media (prefers-color-scheme:dark){:root{--fg:#e6e6e6;--bg:#161a1d;"
+"--mut:#a0a0a0;--line:#3a4045;--head:#22282d;--pass:#4ac26b;"
+"--warn:#d4a72c;--fail:#ff7b72;--skip:#9da7b1}}\n"
+"body{font:15px/1.45 system-ui,sans-serif;color:var(--fg);"
+"background:var(--bg);margin:0}\n"
+"main{max-width:80rem;margin:0 auto;padding:1rem 1.5rem}\n"
+"h1{font-size:1.6rem;margin:.5rem 0}h2{font-size:1.3rem;"
+"border-bottom:2px solid var(--line);margin-top:2rem}"
+"h3{font-size:1.05rem;margin:1.2rem 0 .4rem}\n"
+"header.run,.na,.note,.capped,caption{color:var(--mut)}\n"
+"caption{text-align:left;font-weight:600;padding:.2rem 0}\n"
+"table{border-collapse:collapse;margin:.4rem 0 1rem;font-size:.9rem}\n"
+"th,td{border:1px solid var(--line);padding:.2rem .45rem;"
+"text-align:left;vertical-align:top}\n"
+"thead th{background:var(--head)}td.num{text-align:right}\n"
+".path,.id,.code{font-family:ui-monospace,monospace;"
+"overflow-wrap:anywhere}\n"
+"table.findings{width:100%}td.fix{min-width:14rem}\n"
+".verdict{font-size:1.1rem;padding:.5rem .8rem;border-left:.4rem solid;"
+"background:var(--head)}\n"
+".verdict[data-verdict=PASS],.verdict[data-verdict=WARN]{border-color:var(--pass)}"
+".verdict[data-verdict=FAIL]{border-color:var(--fail)}"
+".verdict[data-verdict=INCOMPLETE],.verdict[data-verdict=NOTHING-VERIFIED]"
+"{border-color:var(--warn)}\n"
+".st-pass,td.v-PASS{color:var(--pass)}.st-warn,.sev-warning,td.v-WARN"
+"{color:var(--warn)}.st-fail,.sev-error,td.v-FAIL{color:var(--fail)}"
+".st-skip{color:var(--skip)}.status,td[class^=v-]{font-weight:700}\n"
+"section.check{border-left:.25rem solid var(--line);padding-left:.8rem}"
+"section.check[data-status=fail]{border-color:var(--fail)}"
+"section.check[data-status=warn]{border-color:var(--warn)}"
+"section.check[data-status=pass]{border-color:var(--pass)}\n"
+"nav.toc ul{margin:.2rem 0;padding-left:1.2rem}"
+"nav.toc li{margin:.1rem 0}\n"
+"a{color:inherit}\n"
+"@page{size:A4;margin:15mm 12mm}\n"
+"@media print{:root{--fg:#000;--bg:#fff;--mut:#333;--line:#999;"
+"--head:#eee;--pass:#1a7f37;--warn:#7a5200;--fail:#b00020}"
+"body{font-size:9.5pt}main{max-width:none;padding:0}"
+"nav.toc{display:none}table{page-break-inside:auto;width:100%}"
+"tr,figure{break-inside:avoid}thead{display:table-header-group}"
+"h2,h3{break-after:avoid}section.verify{break-before:page}"
+"section.verify:first-of-type{break-before:auto}"
+"td,th{overflow-wrap:anywhere}a{text-decoration:none}}\n";
+}
+
+/* <header class="run">: when, by which atrest, from which files. */
+static void
+page_header(struct rpt_buf *b, const struct rpt_doc *docs, size_t n,
+    const struct rpt_opts *o)
+{
+	size_t i;
+
+	rb_raw(b, "<header class=\"run\">\n<p>Generated ");
+	rb_text(b, o != NULL && o->generated != NULL ? o->generated :
+	    "(time unknown)");
+	rb_raw(b, " by atrest ");
+	rb_text(b, o != NULL && o->version != NULL ? o->version : "?");
+	rb_raw(b, ". Self-contained: nothing on this page loads from the "
+	    "network.</p>\n<p>Inputs:</p>\n<ol class=\"inputs\">\n");
+	for (i = 0; i < n; i++) {
+		rb_rawf(b, "<li data-kind=\"%s\"><span class=\"path\">",
+		    docs[i].kind == RPT_VERIFY ? "verify" : "bench");
+		rb_text(b, docs[i].path);
+		rb_rawf(b, "</span> (%s)</li>\n", docs[i].kind == RPT_VERIFY ?
+		    "verify report" : "bench results");
+	}
+	rb_raw(b, "</ol>\n</header>\n");
+}
+
+/* <nav class="toc">: each verify report with its checks, then the
+ * bench part. */
+static void
+page_toc(struct rpt_buf *b, const struct rpt_doc *docs, size_t n,
+    size_t nruns)
+{
+	const cJSON *ck, *m;
+	const char *v;
+	char id[32], anchor[96];
+	size_t i, k, nv = 0;
+	int ec;
+
+	rb_raw(b, "<nav class=\"toc\" aria-label=\"contents\">\n"
+	    "<h2>Contents</h2>\n<ul>\n");
+	for (i = 0; i < n; i++) {
+		if (docs[i].kind != RPT_VERIFY)
+			continue;
+		snprintf(id, sizeof(id), "v%zu", ++nv);
+		rb_rawf(b, "<li><a href=\"#%s\">Verify: ", id);
+		rb_text(b, docs[i].path);
+		if (rpt_verdict_of(docs[i].json, &v, &ec))
+			rb_rawf(b, " &#8212; %s", v);
+		rb_rawf(b, "</a>\n<ul>\n<li><a href=\"#%s-proven\">What was "
+		    "proven</a></li>\n", id);
+		k = 0;
+		cJSON_ArrayForEach(ck, cJSON_GetObjectItemCaseSensitive(
+		    docs[i].json, "checks")) {
+			if (k == RPT_CHECKS_MAX)
+				break;
+			rpt_check_anchor(anchor, sizeof(anchor), id, ck, k++);
+			m = cJSON_GetObjectItemCaseSensitive(ck, "id");
+			rb_rawf(b, "<li><a href=\"#%s\">", anchor);
+			rb_text(b, cJSON_IsString(m) ? m->valuestring : "?");
+			m = cJSON_GetObjectItemCaseSensitive(ck, "status");
+			if (cJSON_IsString(m)) {
+				rb_raw(b, " &#8212; ");
+				rb_text(b, m->valuestring);
+			}
+			rb_raw(b, "</a></li>\n");
+		}
+		rb_raw(b, "</ul></li>\n");
+	}
+	if (nruns > 0)
+		rb_rawf(b, "<li><a href=\"#b\">Bench%s</a></li>\n",
+		    nruns > 1 ? " (comparison)" : "");
+	rb_raw(b, "</ul>\n</nav>\n");
+}
+
+/* With verify reports: their verdicts first, in one table. */
+static void
+page_verdicts(struct rpt_buf *b, const struct rpt_doc *docs, size_t n)
+{
+	const char *v;
+	size_t i, nv = 0;
+	int ec;
+
+	for (i = 0; i < n; i++)
+		nv += docs[i].kind == RPT_VERIFY;
+	if (nv == 0)
+		return;
+	rb_raw(b, "<section class=\"verdicts\" id=\"verdicts\">\n"
+	    "<h2>Verdicts</h2>\n<table class=\"verdicts\">\n<thead><tr>"
+	    "<th scope=\"col\">verify report</th>"
+	    "<th scope=\"col\">verdict</th>"
+	    "<th scope=\"col\">exit status</th></tr></thead>\n<tbody>\n");
+	nv = 0;
+	for (i = 0; i < n; i++) {
+		if (docs[i].kind != RPT_VERIFY)
+			continue;
+		rb_rawf(b, "<tr><td><a class=\"path\" href=\"#v%zu\">", ++nv);
+		rb_text(b, docs[i].path);
+		rb_raw(b, "</a></td>");
+		if (rpt_verdict_of(docs[i].json, &v, &ec))
+			rb_rawf(b, "<td class=\"v-%s\" data-verdict=\"%s\">%s"
+			    "</td><td>%d</td></tr>\n", v, v, v, ec);
+		else
+			rb_raw(b, "<td>not in report</td><td></td></tr>\n");
+	}
+	rb_raw(b, "</tbody>\n</table>\n</section>\n");
 }
 
 enum atr_err
@@ -50,6 +203,9 @@ rpt_render(const struct rpt_doc *docs, size_t n, const struct rpt_opts *o,
 	runs = calloc(n, sizeof(*runs));
 	if (runs == NULL)
 		return ATR_ERR_NOMEM;
+	for (i = 0; i < n; i++)
+		if (docs[i].kind == RPT_BENCH)
+			runs[nruns++] = &docs[i];
 	rb_init(&b);
 	rb_raw(&b, "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n"
 	    "<meta charset=\"utf-8\">\n"
@@ -58,6 +214,7 @@ rpt_render(const struct rpt_doc *docs, size_t n, const struct rpt_opts *o,
 	    /* Nothing may load: not a script, a style, a font, an image. */
 	    "<meta http-equiv=\"Content-Security-Policy\" content=\""
 	    "default-src 'none'; style-src 'unsafe-inline'; img-src data:\">\n"
+	    "<meta name=\"generator\" content=\"atrest report\">\n"
 	    "<title>");
 	rb_text(&b, o != NULL && o->title != NULL ? o->title :
 	    "atrest evidence report");
@@ -68,11 +225,12 @@ rpt_render(const struct rpt_doc *docs, size_t n, const struct rpt_opts *o,
 	rb_text(&b, o != NULL && o->title != NULL ? o->title :
 	    "atrest evidence report");
 	rb_raw(&b, "</h1>\n");
+	page_header(&b, docs, n, o);
+	page_verdicts(&b, docs, n);
+	page_toc(&b, docs, n, nruns);
 	for (i = 0; err == ATR_OK && i < n; i++) {
-		if (docs[i].kind == RPT_BENCH) {
-			runs[nruns++] = &docs[i];
+		if (docs[i].kind != RPT_VERIFY)
 			continue;
-		}
 		snprintf(id, sizeof(id), "v%zu", ++nv);
 		err = rpt_verify_section(&b, &docs[i], id);
 	}

@@ -25,6 +25,27 @@ enum atr_err rpt_verify_section(struct rpt_buf *b, const struct rpt_doc *d,
 enum atr_err rpt_bench_section(struct rpt_buf *b,
     const struct rpt_doc *const *runs, size_t n, const char *id);
 
+/* Findings shown per check at most (the JSON caps them already, at
+ * report.max_findings_per_check; a hostile report may not). */
+#define RPT_FINDINGS_MAX 1000U
+/* Checks shown per verify report at most (verify writes nine). */
+#define RPT_CHECKS_MAX 64U
+
+/* A verify report's verdict word (PASS, WARN, FAIL, INCOMPLETE,
+ * NOTHING-VERIFIED) and exit status from summary.status/exit_code;
+ * 0 when the status is missing or unknown. */
+int rpt_verdict_of(const cJSON *json, const char **verdict, int *exit_code);
+/* The anchor id of check ck (index idx) in the section id: "ID-check-X". */
+void rpt_check_anchor(char *out, size_t n, const char *id, const cJSON *ck,
+    size_t idx);
+
+/* The remedy for a verify finding code (verify_fixes.c, from
+ * docs/VERIFY.md), NULL when the code is unknown; the table's entries by
+ * index, for the test that checks every code has one. */
+const char *rpt_verify_fix(const char *code);
+size_t rpt_verify_fix_count(void);
+const char *rpt_verify_fix_code(size_t i);
+
 /* The page's stylesheet (light, dark by prefers-color-scheme, print);
  * each part adds its own rules: render.c the page, svg.c the charts. */
 const char *rpt_css_page(void);
