@@ -13,11 +13,43 @@
 #include "cli.h"
 #include "common.h"
 #include "fsutil.h"
+#include "quote.h"
 #include "report.h"
 
 /* A verify report of 100,000 objects with capped findings is a few MiB;
  * bench results well under one.  Anything larger is refused, not read. */
 #define REPORT_INPUT_MAX (256U * 1024U * 1024U)
+
+/* Every failure of this command is exit status 2 (unreadable or unknown
+ * input, or the page not written), whatever atr_exit_code() would say of
+ * the error (ATR_ERR_FORMAT is 1 there: an envelope that is not one). */
+static int
+fail(const char *path, enum atr_err err)
+{
+	char q[ATR_QUOTE_BUF], d[2048];
+
+	if (err == ATR_ERR_FORMAT) {
+		/* The detail names the file and the member; a file name is
+		 * escaped (core/quote.h), never printed raw. */
+		fprintf(stderr, "atrest: report: %s\n",
+		    atr_escape(atr_detail(), d, sizeof(d)));
+		return 2;
+	}
+	if (path != NULL)
+		(void)cli_error(atr_quote(path, q, sizeof(q)), err);
+	else
+		(void)cli_error("report", err);
+	return 2;
+}
+
+/* The page on stdout ("-o -"); a short write is an I/O error. */
+static enum atr_err
+write_stdout(const char *html, size_t len)
+{
+	if (fwrite(html, 1, len, stdout) != len || fflush(stdout) != 0)
+		return atr_fail(ATR_ERR_IO, "cannot write the page to stdout");
+	return ATR_OK;
+}
 
 static void
 usage(FILE *f)
@@ -32,7 +64,9 @@ usage(FILE *f)
 	    "  -o, --output FILE   the page (default report.html; '-' = stdout)\n"
 	    "  -t, --title TITLE   the page's title\n"
 	    "  -h, --help\n\n"
-	    "exit status: 0 written, 2 usage, unreadable or unknown input\n");
+	    "exit status: 0 written; 2 usage, an unreadable, malformed or unknown\n"
+	    "input (the message names the file and the member), or the page\n"
+	    "not written (nothing is left half-written)\n");
 }
 
 int
@@ -88,20 +122,28 @@ cmd_report(int argc, char **argv)
 		err = atr_read_small_file(path, REPORT_INPUT_MAX, 0, &texts[i],
 		    &tl);
 		if (err != ATR_OK) {
-			rc = cli_error_file(path, err);
+			rc = fail(path, err);
 			goto out;
 		}
 		j = cJSON_ParseWithLength((const char *)texts[i], tl);
 		if (j == NULL) {
-			rc = cli_usage_error("report", "%s: not valid JSON", path);
+			rc = fail(path, atr_fail(ATR_ERR_FORMAT, "%s: not valid "
+			    "JSON", path));
 			goto out;
 		}
 		docs[i].path = path;
 		docs[i].text = (const char *)texts[i];
 		docs[i].json = j;
 		err = rpt_classify(j, &docs[i].kind);
+		if (err == ATR_ERR_FORMAT) {
+			char why[512];
+
+			snprintf(why, sizeof(why), "%s", atr_detail());
+			rc = fail(path, atr_fail(err, "%s: %s", path, why));
+			goto out;
+		}
 		if (err != ATR_OK) {
-			rc = cli_error_file(path, err);
+			rc = fail(path, err);
 			goto out;
 		}
 	}
@@ -113,12 +155,15 @@ cmd_report(int argc, char **argv)
 	o.version = ATR_VERSION_STRING;
 	err = rpt_render(docs, n, &o, &html, &len);
 	if (err != ATR_OK) {
-		rc = cli_error("report", err);
+		rc = fail(NULL, err);
 		goto out;
 	}
-	err = atr_write_file(out, 0644, html, len);
+	if (strcmp(out, "-") == 0)
+		err = write_stdout(html, len);
+	else
+		err = atr_write_file(out, 0644, html, len);
 	if (err != ATR_OK) {
-		rc = cli_error_file(out, err);
+		rc = fail(strcmp(out, "-") == 0 ? NULL : out, err);
 		goto out;
 	}
 	rc = 0;
