@@ -42,15 +42,6 @@ fail(const char *path, enum atr_err err)
 	return 2;
 }
 
-/* The page on stdout ("-o -"); a short write is an I/O error. */
-static enum atr_err
-write_stdout(const char *html, size_t len)
-{
-	if (fwrite(html, 1, len, stdout) != len || fflush(stdout) != 0)
-		return atr_fail(ATR_ERR_IO, "cannot write the page to stdout");
-	return ATR_OK;
-}
-
 static void
 usage(FILE *f)
 {
@@ -158,10 +149,8 @@ cmd_report(int argc, char **argv)
 		rc = fail(NULL, err);
 		goto out;
 	}
-	if (strcmp(out, "-") == 0)
-		err = write_stdout(html, len);
-	else
-		err = atr_write_file(out, 0644, html, len);
+	/* "-" is stdout (atr_write_file). */
+	err = atr_write_file(out, 0644, html, len);
 	if (err != ATR_OK) {
 		rc = fail(strcmp(out, "-") == 0 ? NULL : out, err);
 		goto out;
