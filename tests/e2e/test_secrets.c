@@ -6,7 +6,8 @@
  * client secret, and a DEK recovered from one of the objects.  The
  * commands run on their normal and on their error paths (wrong PIN,
  * wrong secret, wrong key, tampered data).  Then every stdout, stderr,
- * report and result file, and every ciphertext, is scanned for each
+ * report and result file (the HTML page of `atrest report` too), and
+ * every ciphertext, is scanned for each
  * secret as raw bytes, lower and upper hex, base64 and base64url (the
  * whole secret and a 16-byte slice of it): there must be no hit.
  */
@@ -569,6 +570,19 @@ Test(secrets, no_secret_in_any_output, .timeout = 900)
 			snprintf(c, sizeof(c), "%s/bench.csv", rep);
 			rc = run("bench", b, NULL);
 			cr_assert_eq(rc, 0, "bench exit %d", rc);
+		}
+		/* The HTML page made from both reports: it shows what they
+		 * hold (keys, paths, findings), so it is scanned like them. */
+		if (command_exists("report") && command_exists("verify") &&
+		    command_exists("bench")) {
+			char pg[700], j[700], k[700];
+			const char *r[] = {bin(), "report", "-o", pg, j, k, NULL};
+
+			snprintf(pg, sizeof(pg), "%s/report.html", rep);
+			snprintf(j, sizeof(j), "%s/verify.json", rep);
+			snprintf(k, sizeof(k), "%s/bench.json", rep);
+			rc = run("report", r, NULL);
+			cr_assert_eq(rc, 0, "report exit %d", rc);
 		}
 	}
 
