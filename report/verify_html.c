@@ -446,15 +446,15 @@ proven_coverage(struct rpt_buf *b, const cJSON *json)
 	rb_raw(b, "<table class=\"coverage\">\n<caption>Keys the objects are "
 	    "wrapped under (coverage)</caption>\n<thead><tr>"
 	    "<th scope=\"col\">key id</th><th scope=\"col\">version</th>"
-	    "<th scope=\"col\">provider</th><th scope=\"col\">algorithms</th>"
-	    "<th scope=\"col\">hierarchies</th><th scope=\"col\">RSA bits</th>"
+	    "<th scope=\"col\">provider, algorithms, hierarchies</th>"
+	    "<th scope=\"col\">RSA bits</th>"
 	    "<th scope=\"col\">objects</th><th scope=\"col\">opened</th>"
-	    "<th scope=\"col\">wraps</th><th scope=\"col\">configured</th>"
-	    "<th scope=\"col\">primary</th><th scope=\"col\">current</th>"
+	    "<th scope=\"col\">wraps</th>"
+	    "<th scope=\"col\">configured, primary, current</th>"
 	    "</tr></thead>\n<tbody>\n");
 	cJSON_ArrayForEach(e, mem(json, "coverage")) {
 		if (i++ == 1000) {
-			rb_raw(b, "<tr><td colspan=\"12\">(the first 1000 "
+			rb_raw(b, "<tr><td colspan=\"8\">(the first 1000 "
 			    "shown)</td></tr>\n");
 			break;
 		}
@@ -464,9 +464,9 @@ proven_coverage(struct rpt_buf *b, const cJSON *json)
 		put_str(b, mem(e, "version"));
 		rb_raw(b, "</td><td>");
 		put_str(b, mem(e, "provider"));
-		rb_raw(b, "</td><td>");
+		rb_raw(b, "; ");
 		put_strs(b, mem(e, "algorithms"));
-		rb_raw(b, "</td><td>");
+		rb_raw(b, "; ");
 		put_strs(b, mem(e, "kinds"));
 		rb_raw(b, "</td><td>");
 		m = mem(e, "rsa_bits");
@@ -484,14 +484,14 @@ proven_coverage(struct rpt_buf *b, const cJSON *json)
 		put_int(b, mem(e, "wraps"));
 		rb_raw(b, "</td><td>");
 		put_bool(b, mem(e, "configured"));
-		rb_raw(b, "</td><td>");
+		rb_raw(b, ", ");
 		put_bool(b, mem(e, "primary"));
-		rb_raw(b, "</td><td>");
+		rb_raw(b, ", ");
 		put_bool(b, mem(e, "current"));
 		rb_raw(b, "</td></tr>\n");
 	}
 	if (i == 0)
-		rb_raw(b, "<tr><td colspan=\"12\">none in the report</td></tr>\n");
+		rb_raw(b, "<tr><td colspan=\"8\">none in the report</td></tr>\n");
 	rb_raw(b, "</tbody>\n</table>\n");
 
 	m = mem(json, "versions");
