@@ -204,7 +204,7 @@ rpt_render(const struct rpt_doc *docs, size_t n, const struct rpt_opts *o,
 	*len = 0;
 	if (n == 0)
 		return atr_fail(ATR_ERR_USAGE, "no input documents");
-	runs = calloc(n, sizeof(*runs));
+	runs = calloc(n, sizeof(const struct rpt_doc *));
 	if (runs == NULL)
 		return ATR_ERR_NOMEM;
 	for (i = 0; i < n; i++)

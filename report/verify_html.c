@@ -50,7 +50,7 @@ mem(const cJSON *j, const char *name)
 static int
 num_of(const cJSON *j, double *v)
 {
-	if (!cJSON_IsNumber(j) || !isfinite(j->valuedouble))
+	if (j == NULL || !cJSON_IsNumber(j) || !isfinite(j->valuedouble))
 		return 0;
 	*v = j->valuedouble;
 	return 1;
@@ -162,12 +162,12 @@ put_bytes(struct rpt_buf *b, const cJSON *j)
 {
 	static const char *const unit[] = {"KiB", "MiB", "GiB", "TiB"};
 	double v, u;
-	int i = -1;
+	int i = 0;
 
 	put_int(b, j);
 	if (!num_of(j, &v) || v < 1024)
 		return;
-	for (u = v; u >= 1024 && i < 3; i++)
+	for (u = v / 1024; u >= 1024 && i < 3; i++)
 		u /= 1024;
 	rb_rawf(b, " (%.1f %s)", u, unit[i]);
 }
@@ -207,7 +207,7 @@ rpt_verdict_of(const cJSON *json, const char **verdict, int *exit_code)
 	double v;
 	size_t i;
 
-	if (!cJSON_IsString(st))
+	if (st == NULL || !cJSON_IsString(st))
 		return 0;
 	for (i = 0; i < sizeof(verdicts) / sizeof(verdicts[0]); i++)
 		if (strcmp(st->valuestring, verdicts[i].status) == 0) {
