@@ -56,10 +56,10 @@ rpt_css_page(void)
 "table.findings{width:100%}td.fix{min-width:14rem}td.id{min-width:9rem}\n"
 ".verdict{font-size:1.1rem;padding:.5rem .8rem;border-left:.4rem solid;"
 "background:var(--head)}\n"
-".verdict[data-verdict=PASS],.verdict[data-verdict=WARN]{border-color:var(--pass)}"
+".verdict[data-verdict=PASS]{border-color:var(--pass)}"
 ".verdict[data-verdict=FAIL]{border-color:var(--fail)}"
-".verdict[data-verdict=INCOMPLETE],.verdict[data-verdict=NOTHING-VERIFIED]"
-"{border-color:var(--warn)}\n"
+".verdict[data-verdict=WARN],.verdict[data-verdict=INCOMPLETE],"
+".verdict[data-verdict=NOTHING-VERIFIED]{border-color:var(--warn)}\n"
 ".st-pass,td.v-PASS{color:var(--pass)}.st-warn,.sev-warning,td.v-WARN"
 "{color:var(--warn)}.st-fail,.sev-error,td.v-FAIL{color:var(--fail)}"
 ".st-skip{color:var(--skip)}.status,td[class^=v-]{font-weight:700}\n"
@@ -78,11 +78,17 @@ rpt_css_page(void)
 "@media print{:root{--fg:#000;--bg:#fff;--mut:#333;--line:#999;"
 "--head:#eee;--pass:#1a7f37;--warn:#7a5200;--fail:#b00020}"
 "body{font-size:9.5pt}main{max-width:none;padding:0}"
-"nav.toc{display:none}section.check{content-visibility:visible}table{page-break-inside:auto;width:100%}"
+"nav.toc{display:none}section.check{content-visibility:visible}"
+"table{page-break-inside:auto;width:100%}"
 "tr,figure{break-inside:avoid}thead{display:table-header-group}"
-"h2,h3{break-after:avoid}section.verify{break-before:page}"
-"section.verify:first-of-type{break-before:auto}"
-"a{text-decoration:none}}\n";
+"h2,h3{break-after:avoid}section.verify~section.verify,section.bench"
+"{break-before:page}"
+"a{text-decoration:none}"
+	/* Closed <details> (the charts' data tables) print open: the
+	 * ::details-content pseudo-element (HTML, CSS Pseudo-Elements 4),
+	 * Chromium 131 and later; older browsers print them closed. */
+"details::details-content{content-visibility:visible;display:block;"
+"height:auto}}\n";
 }
 
 /* <header class="run">: when, by which atrest, from which files. */
