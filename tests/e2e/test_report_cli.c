@@ -4,7 +4,8 @@
  * page shows the nine checks passing; the same store with a tampered
  * object and an unencrypted file (named "<script>...") fails, and the
  * page shows the failing checks, the findings with their fix and the
- * file name as text; merged shard reports say so; bad inputs (not JSON,
+ * file name as text; merged shard reports say so; an empty store is
+ * NOTHING-VERIFIED with exit status 2; bad inputs (not JSON,
  * unknown schema, missing file, a verify report without its summary)
  * exit 2 and write nothing; "-o -" writes the page to stdout.
  *
@@ -333,6 +334,38 @@ Test(report_cli, merged_shard_reports_and_several_reports)
 	free(s2);
 	free(m);
 	free(full);
+	free(html);
+	env_free(&e);
+}
+
+/* An empty store: verify's "nothing verified" (exit 2) is the verdict
+ * shown, with its reason and exit status. */
+Test(report_cli, an_empty_store_is_nothing_verified)
+{
+	struct env e;
+	char *store, *json, *html, *h;
+
+	env_init(&e);
+	store = tu_path(e.dir, "empty");
+	cr_assert_eq(mkdir(store, 0700), 0);
+	json = tu_path(e.dir, "empty.json");
+	html = tu_path(e.dir, "empty.html");
+	{
+		const char *a[] = {"verify", "-q", "-k", e.cmk, "--json", json,
+		    store, NULL};
+
+		cr_assert_eq(run(&e, a), 2);
+	}
+	h = report(&e, html, json, NULL, 0);
+	cr_assert_not_null(strstr(h, "<section class=\"verify\" id=\"v1\" "
+	    "data-verdict=\"NOTHING-VERIFIED\">"));
+	cr_assert_not_null(strstr(h, "<strong>NOTHING-VERIFIED</strong>"));
+	cr_assert_not_null(strstr(h, "exit status 2"));
+	cr_assert_not_null(strstr(h, "Nothing verified: "));
+	cr_assert_not_null(strstr(h, "data-code=\"envelope.nothing-verified\""));
+	free(h);
+	free(store);
+	free(json);
 	free(html);
 	env_free(&e);
 }
