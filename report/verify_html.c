@@ -694,7 +694,7 @@ check_section(struct rpt_buf *b, const cJSON *ck, const char *id, size_t idx)
 	rb_text(b, mem(ck, "id")->valuestring);
 	rb_raw(b, ": ");
 	put_str(b, mem(ck, "title"));
-	rb_rawf(b, " &#8212; <span class=\"status st-%s\">%s</span></h3>\n",
+	rb_rawf(b, " - <span class=\"status st-%s\">%s</span></h3>\n",
 	    st->valuestring, strcmp(st->valuestring, "pass") == 0 ? "PASS" :
 	    strcmp(st->valuestring, "warn") == 0 ? "WARN" :
 	    strcmp(st->valuestring, "fail") == 0 ? "FAIL" : "SKIP");
