@@ -255,7 +255,7 @@ legend_row(struct rpt_buf *b, size_t row, size_t style, int limit,
 
 	rb_raw(b, "<g class=\"legend\">");
 	if (limit)
-		rb_rawf(b, "<line class=\"limit\" x1=\"%.1f\" x2=\"%.1f\" "
+		rb_rawf(b, "<line class=\"lim-key\" x1=\"%.1f\" x2=\"%.1f\" "
 		    "y1=\"%.1f\" y2=\"%.1f\"/>", ML, ML + 28, y - 4, y - 4);
 	else
 		rb_rawf(b, "<line class=\"ln s%zu\" stroke-dasharray=\"%s\" "
@@ -540,8 +540,8 @@ rpt_css_charts(void)
 	    "figure.chart .tick,figure.chart .label{fill:#222}\n"
 	    "figure.chart .label{font-weight:bold}\n"
 	    "figure.chart .ln{fill:none;stroke-width:2}\n"
-	    "figure.chart .limit{fill:none;stroke:#c00;stroke-width:2;"
-	    "stroke-dasharray:10 4}\n"
+	    "figure.chart .limit,figure.chart .lim-key{fill:none;"
+	    "stroke:#c00;stroke-width:2;stroke-dasharray:10 4}\n"
 	    "figure.chart .pt,figure.chart .mk{stroke-width:1.5}\n"
 	    "figure.chart .hollow{fill:#fff !important}\n"
 	    ".s0{stroke:#0072b2;fill:#0072b2}.s1{stroke:#e69f00;fill:#e69f00}"
@@ -560,7 +560,7 @@ rpt_css_charts(void)
 	    "figure.chart .frame{stroke:#bbb}\n"
 	    "figure.chart .tick,figure.chart .label{fill:#eee}\n"
 	    "figure.chart .hollow{fill:#111 !important}\n"
-	    "figure.chart .limit{stroke:#ff6b6b}\n"
+	    "figure.chart .limit,figure.chart .lim-key{stroke:#ff6b6b}\n"
 	    ".s6{stroke:#eee;fill:#eee}.p7{fill:#eee}\n"
 	    "figure.chart rect.bar{stroke:#111}\n"
 	    "table.compare tr[data-verdict=regressed] td.verdict{color:#ff6b6b}\n"
