@@ -203,7 +203,7 @@ run_load(struct run *r, const struct rpt_doc *d)
 	if (!cJSON_IsArray(r->cells))
 		return atr_fail(ATR_ERR_FORMAT, "%s: \"cells\" is not an "
 		    "array", d->path);
-	r->c = calloc(CELLS_MAX, sizeof(*r->c));
+	r->c = calloc(CELLS_MAX, sizeof(const cJSON *));
 	if (r->c == NULL)
 		return ATR_ERR_NOMEM;
 	r->tmin = 0;
@@ -908,8 +908,8 @@ rpt_bench_section(struct rpt_buf *b, const struct rpt_doc *const *runs,
 	enum atr_err err = ATR_OK;
 
 	memset(&r, 0, sizeof(r));
-	bench = calloc(n + 1, sizeof(*bench));
-	rev = calloc(n + 1, sizeof(*rev));
+	bench = calloc(n + 1, sizeof(const struct rpt_doc *));
+	rev = calloc(n + 1, sizeof(const struct rpt_doc *));
 	if (bench == NULL || rev == NULL) {
 		err = ATR_ERR_NOMEM;
 		goto out;

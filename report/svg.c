@@ -282,25 +282,25 @@ table_open(struct rpt_buf *b, const char *c1, const char *c2, const char *c3)
 	rb_raw(b, "</th></tr></thead>\n<tbody>\n");
 }
 
-void
-svg_plot(struct rpt_buf *b, const struct svg_plot *p, size_t *drawn)
+/* The data's range over the drawable values; counts the rest. */
+static void
+plot_range(const struct svg_plot *p, size_t ns, struct svg_axis *xa,
+    struct svg_axis *ya, size_t *bad, size_t *capped)
 {
-	struct svg_axis xa, ya;
 	double xlo = INFINITY, xhi = -INFINITY, ylo = INFINITY, yhi = -INFINITY;
-	double x, y, h;
-	size_t ns, i, j, n, bad = 0, pts = 0, capped = 0;
-	int first;
+	double x, y;
+	size_t i, j, n;
 
-	ns = p->ns > SVG_SERIES_MAX ? SVG_SERIES_MAX : p->ns;
+	*bad = *capped = 0;
 	for (i = 0; i < ns; i++) {
 		n = p->s[i].n > SVG_POINTS_MAX ? SVG_POINTS_MAX : p->s[i].n;
-		capped += p->s[i].n - n;
+		*capped += p->s[i].n - n;
 		for (j = 0; j < n; j++) {
 			x = p->s[i].x[j];
 			y = p->s[i].y[j];
 			if (!svg_plottable(x, p->xlog) ||
 			    !svg_plottable(y, p->ylog)) {
-				bad++;
+				(*bad)++;
 				continue;
 			}
 			xlo = fmin(xlo, x), xhi = fmax(xhi, x);
@@ -312,16 +312,21 @@ svg_plot(struct rpt_buf *b, const struct svg_plot *p, size_t *drawn)
 			ylo = fmin(ylo, p->hl[i].y), yhi = fmax(yhi, p->hl[i].y);
 	if (p->yzero && !p->ylog && ylo <= yhi)
 		ylo = fmin(ylo, 0), yhi = fmax(yhi, 0);
-	svg_axis_fit(&xa, xlo, xhi, p->xlog);
-	svg_axis_fit(&ya, ylo, yhi, p->ylog);
+	svg_axis_fit(xa, xlo, xhi, p->xlog);
+	svg_axis_fit(ya, ylo, yhi, p->ylog);
+}
 
-	h = H + LEG_ROW * (double)(ns + p->nhl) + 8;
-	svg_open(b, p->kind, p->id, p->title, p->desc, h);
-	axes(b, &xa, &ya, p->xlabel, p->ylabel);
+static void
+plot_hlines(struct rpt_buf *b, const struct svg_plot *p,
+    const struct svg_axis *ya)
+{
+	double y;
+	size_t i;
+
 	for (i = 0; i < p->nhl; i++) {
 		if (!svg_plottable(p->hl[i].y, p->ylog))
 			continue;
-		y = svg_axis_map(&ya, p->hl[i].y, H - MB, MT);
+		y = svg_axis_map(ya, p->hl[i].y, H - MB, MT);
 		rb_rawf(b, "<line class=\"limit\" data-y=\"");
 		data_num(b, p->hl[i].y);
 		rb_raw(b, "\" data-series=\"");
@@ -333,71 +338,71 @@ svg_plot(struct rpt_buf *b, const struct svg_plot *p, size_t *drawn)
 		coord(b, "y2", y);
 		rb_raw(b, "/>\n");
 	}
-	for (i = 0; i < ns; i++) {
-		const struct svg_series *s = &p->s[i];
+}
 
-		n = s->n > SVG_POINTS_MAX ? SVG_POINTS_MAX : s->n;
-		rb_raw(b, "<g class=\"series\" data-series=\"");
-		rb_attr(b, s->name);
-		rb_raw(b, "\">");
-		if (!p->scatter || s->limit) {
-			if (s->limit)
-				rb_raw(b, "<path class=\"limit\" d=\"");
-			else
-				rb_rawf(b, "<path class=\"ln s%zu\" "
-				    "stroke-dasharray=\"%s\" d=\"", st_colour(i),
-				    st_dash(i));
-			for (j = 0, first = 1; j < n; j++) {
-				if (!svg_plottable(s->x[j], p->xlog) ||
-				    !svg_plottable(s->y[j], p->ylog))
-					continue;
-				rb_rawf(b, "%s%.1f %.1f", first ? "M" : "L",
-				    svg_axis_map(&xa, s->x[j], ML, W - MR),
-				    svg_axis_map(&ya, s->y[j], H - MB, MT));
-				first = 0;
-			}
-			rb_raw(b, "\"/>");
-		}
-		for (j = 0; !s->limit && j < n; j++) {
+/* Series i: its line (or limit path), then its points; returns how
+ * many points were drawn. */
+static size_t
+plot_series(struct rpt_buf *b, const struct svg_plot *p, size_t i,
+    const struct svg_axis *xa, const struct svg_axis *ya)
+{
+	const struct svg_series *s = &p->s[i];
+	size_t j, n, pts = 0;
+	int first;
+
+	n = s->n > SVG_POINTS_MAX ? SVG_POINTS_MAX : s->n;
+	rb_raw(b, "<g class=\"series\" data-series=\"");
+	rb_attr(b, s->name);
+	rb_raw(b, "\">");
+	if (!p->scatter || s->limit) {
+		if (s->limit)
+			rb_raw(b, "<path class=\"limit\" d=\"");
+		else
+			rb_rawf(b, "<path class=\"ln s%zu\" "
+			    "stroke-dasharray=\"%s\" d=\"", st_colour(i),
+			    st_dash(i));
+		for (j = 0, first = 1; j < n; j++) {
 			if (!svg_plottable(s->x[j], p->xlog) ||
 			    !svg_plottable(s->y[j], p->ylog))
 				continue;
-			rb_rawf(b, "\n<circle class=\"pt s%zu%s\" r=\"3.5\"",
-			    st_colour(i), st_fill(i));
-			coord(b, "cx", svg_axis_map(&xa, s->x[j], ML, W - MR));
-			coord(b, "cy", svg_axis_map(&ya, s->y[j], H - MB, MT));
-			rb_raw(b, " data-x=\"");
-			data_num(b, s->x[j]);
-			rb_raw(b, "\" data-y=\"");
-			data_num(b, s->y[j]);
-			rb_raw(b, "\" data-series=\"");
-			rb_attr(b, s->name);
-			rb_raw(b, "\"><title>");
-			rb_text(b, s->name);
-			rb_raw(b, ": ");
-			rb_num(b, s->x[j], p->xprec);
-			rb_raw(b, ", ");
-			rb_num(b, s->y[j], p->yprec);
-			rb_raw(b, "</title></circle>");
-			pts++;
+			rb_rawf(b, "%s%.1f %.1f", first ? "M" : "L",
+			    svg_axis_map(xa, s->x[j], ML, W - MR),
+			    svg_axis_map(ya, s->y[j], H - MB, MT));
+			first = 0;
 		}
-		rb_raw(b, "</g>\n");
+		rb_raw(b, "\"/>");
 	}
-	for (i = 0; i < ns; i++)
-		legend_row(b, i, i, p->s[i].limit, p->s[i].name, H);
-	for (i = 0; i < p->nhl; i++)
-		legend_row(b, ns + i, 0, 1, p->hl[i].label, H);
-	rb_raw(b, "</svg>\n<figcaption><strong>");
-	rb_text(b, p->title);
-	rb_raw(b, ".</strong> ");
-	rb_text(b, p->desc);
-	if (bad > 0)
-		rb_rawf(b, " (%zu value(s) not finite or out of the axis' "
-		    "range: not drawn)", bad);
-	if (p->ns > ns || capped > 0)
-		rb_rawf(b, " (capped: %zu of %zu series, %zu point(s) left "
-		    "out)", ns, p->ns, capped);
-	rb_raw(b, "</figcaption>\n");
+	for (j = 0; !s->limit && j < n; j++) {
+		if (!svg_plottable(s->x[j], p->xlog) ||
+		    !svg_plottable(s->y[j], p->ylog))
+			continue;
+		rb_rawf(b, "\n<circle class=\"pt s%zu%s\" r=\"3.5\"",
+		    st_colour(i), st_fill(i));
+		coord(b, "cx", svg_axis_map(xa, s->x[j], ML, W - MR));
+		coord(b, "cy", svg_axis_map(ya, s->y[j], H - MB, MT));
+		rb_raw(b, " data-x=\"");
+		data_num(b, s->x[j]);
+		rb_raw(b, "\" data-y=\"");
+		data_num(b, s->y[j]);
+		rb_raw(b, "\" data-series=\"");
+		rb_attr(b, s->name);
+		rb_raw(b, "\"><title>");
+		rb_text(b, s->name);
+		rb_raw(b, ": ");
+		rb_num(b, s->x[j], p->xprec);
+		rb_raw(b, ", ");
+		rb_num(b, s->y[j], p->yprec);
+		rb_raw(b, "</title></circle>");
+		pts++;
+	}
+	rb_raw(b, "</g>\n");
+	return pts;
+}
+
+static void
+plot_table(struct rpt_buf *b, const struct svg_plot *p, size_t ns)
+{
+	size_t i, j, n;
 
 	table_open(b, "series", p->xlabel, p->ylabel);
 	for (i = 0; i < ns; i++) {
@@ -419,7 +424,40 @@ svg_plot(struct rpt_buf *b, const struct svg_plot *p, size_t *drawn)
 		rb_num(b, p->hl[i].y, p->yprec);
 		rb_raw(b, "</td></tr>\n");
 	}
-	rb_raw(b, "</tbody></table></details>\n</figure>\n");
+	rb_raw(b, "</tbody></table></details>\n");
+}
+
+void
+svg_plot(struct rpt_buf *b, const struct svg_plot *p, size_t *drawn)
+{
+	struct svg_axis xa, ya;
+	size_t ns, i, bad, capped, pts = 0;
+
+	ns = p->ns > SVG_SERIES_MAX ? SVG_SERIES_MAX : p->ns;
+	plot_range(p, ns, &xa, &ya, &bad, &capped);
+	svg_open(b, p->kind, p->id, p->title, p->desc,
+	    H + LEG_ROW * (double)(ns + p->nhl) + 8);
+	axes(b, &xa, &ya, p->xlabel, p->ylabel);
+	plot_hlines(b, p, &ya);
+	for (i = 0; i < ns; i++)
+		pts += plot_series(b, p, i, &xa, &ya);
+	for (i = 0; i < ns; i++)
+		legend_row(b, i, i, p->s[i].limit, p->s[i].name, H);
+	for (i = 0; i < p->nhl; i++)
+		legend_row(b, ns + i, 0, 1, p->hl[i].label, H);
+	rb_raw(b, "</svg>\n<figcaption><strong>");
+	rb_text(b, p->title);
+	rb_raw(b, ".</strong> ");
+	rb_text(b, p->desc);
+	if (bad > 0)
+		rb_rawf(b, " (%zu value(s) not finite or out of the axis' "
+		    "range: not drawn)", bad);
+	if (p->ns > ns || capped > 0)
+		rb_rawf(b, " (capped: %zu of %zu series, %zu point(s) left "
+		    "out)", ns, p->ns, capped);
+	rb_raw(b, "</figcaption>\n");
+	plot_table(b, p, ns);
+	rb_raw(b, "</figure>\n");
 	if (drawn != NULL)
 		*drawn = pts;
 }
