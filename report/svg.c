@@ -462,6 +462,36 @@ svg_plot(struct rpt_buf *b, const struct svg_plot *p, size_t *drawn)
 		*drawn = pts;
 }
 
+/* Hatching per stacked part (part 0 plain): the parts differ by pattern
+ * as well as by colour.  Paths in a 6 x 6 tile. */
+static const char *const hatch[SVG_PARTS_MAX] = {
+	NULL, "M0 6L6 0", "M0 3H6", "M0 0L6 6", "M3 0V6", "M2 2h1v1h-1z",
+	"M0 6L6 0M0 0L6 6", "M0 3H6M3 0V6",
+};
+
+static void
+hatch_defs(struct rpt_buf *b, const char *id, size_t np)
+{
+	size_t k;
+
+	rb_raw(b, "<defs>");
+	for (k = 1; k < np; k++)
+		rb_rawf(b, "<pattern id=\"%s-h%zu\" width=\"6\" height=\"6\" "
+		    "patternUnits=\"userSpaceOnUse\"><path class=\"hatch\" "
+		    "d=\"%s\"/></pattern>", id, k, hatch[k]);
+	rb_raw(b, "</defs>\n");
+}
+
+static void
+hatch_rect(struct rpt_buf *b, const char *id, size_t k, double x, double y,
+    double w, double h)
+{
+	if (k == 0 || k >= SVG_PARTS_MAX)
+		return;
+	rb_rawf(b, "<rect class=\"hatched\" fill=\"url(#%s-h%zu)\" x=\"%.1f\" "
+	    "y=\"%.1f\" width=\"%.1f\" height=\"%.1f\"/>", id, k, x, y, w, h);
+}
+
 static double
 part_value(const struct svg_stack *s, size_t c, size_t k)
 {
@@ -488,6 +518,7 @@ svg_stacked(struct rpt_buf *b, const struct svg_stack *s)
 	svg_axis_fit(&ya, 0, hi > 0 ? hi : 1, 0);
 	h = H - MB + 36 + LEG_ROW * (double)np;
 	svg_open(b, s->kind, s->id, s->title, s->desc, h);
+	hatch_defs(b, s->id, np);
 	axes(b, NULL, &ya, "", s->ylabel);
 	bw = nc > 0 ? (W - ML - MR) / (double)nc : 0;
 	for (c = 0; c < nc; c++) {
@@ -519,6 +550,8 @@ svg_stacked(struct rpt_buf *b, const struct svg_stack *s)
 			rb_raw(b, ": ");
 			rb_num(b, v, s->prec);
 			rb_raw(b, "</title></rect>");
+			hatch_rect(b, s->id, k, x + bw * 0.15, y1, bw * 0.7,
+			    y0 - y1);
 		}
 		/* The category's number under its bar (the names are in the
 		 * data table and in each bar's title: too long to fit). */
@@ -529,9 +562,11 @@ svg_stacked(struct rpt_buf *b, const struct svg_stack *s)
 	for (k = 0; k < np; k++) {
 		y0 = H - MB + 30 + (double)k * LEG_ROW;
 		rb_rawf(b, "<g class=\"legend\"><rect class=\"bar-key p%zu\" "
-		    "x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\"/>"
-		    "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\">", k, ML,
-		    y0, ML + 22, y0 + 11);
+		    "x=\"%.1f\" y=\"%.1f\" width=\"14\" height=\"12\"/>",
+		    k, ML, y0);
+		hatch_rect(b, s->id, k, ML, y0, 14, 12);
+		rb_rawf(b, "<text class=\"tick\" x=\"%.1f\" y=\"%.1f\">",
+		    ML + 22, y0 + 11);
 		rb_text(b, s->parts[k]);
 		rb_raw(b, "</text></g>\n");
 	}
@@ -590,6 +625,9 @@ rpt_css_charts(void)
 	    ".p3{fill:#cc79a7}.p4{fill:#56b4e9}.p5{fill:#d55e00}"
 	    ".p6{fill:#999}.p7{fill:#000}\n"
 	    "figure.chart rect.bar{stroke:#fff;stroke-width:.5}\n"
+	    "figure.chart .hatch{fill:none;stroke:#000;stroke-opacity:.55;"
+	    "stroke-width:1}\n"
+	    "figure.chart .hatched{pointer-events:none}\n"
 	    "table.compare tr[data-verdict=regressed] td.verdict{"
 	    "font-weight:bold;color:#b00}\n"
 	    "table.compare tr[data-verdict=improved] td.verdict{color:#060}\n"
