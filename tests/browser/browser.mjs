@@ -91,9 +91,12 @@ export async function inspect(browser, file, docs, { name, version } = {}) {
 		// The page must be complete without JavaScript (issue 14, item 1).
 		const nojs = await open(browser, file, { js: false });
 		try {
+			// Only what JavaScript made right is news here.
+			const withjs = new Set(p);
 			const q = await nojs.page.evaluate(domProblems, docs, version);
 			for (const x of q)
-				p.push(`without JavaScript: ${x}`);
+				if (!withjs.has(x))
+					p.push(`without JavaScript: ${x}`);
 			for (const r of nojs.requests)
 				p.push(`network (without JavaScript): the page requested ${r}`);
 		} finally {

@@ -48,6 +48,8 @@ export function domProblems(docs, version) {
 	const num = (v) => v !== null && v !== '' && Number.isFinite(Number(v));
 	const q = (root, sel) => root.querySelector(sel);
 	const qa = (root, sel) => Array.from(root.querySelectorAll(sel));
+	// A count as a pattern, with or without thousands separators.
+	const group = (n) => String(n).replace(/\B(?=(\d{3})+(?!\d))/g, '[,.\u202f\u00a0 ]?');
 
 	// The page.
 	const h1 = qa(document, 'h1');
@@ -103,7 +105,9 @@ export function domProblems(docs, version) {
 		else {
 			if (v.dataset.verdict !== want)
 				p.push(`${where}: p.verdict data-verdict="${v.dataset.verdict}", want ${want}`);
-			if (txt(q(v, 'strong')) !== want)
+			// NOTHING-VERIFIED may read "NOTHING VERIFIED".
+			const norm = (x) => x.replace(/[-\s]+/g, ' ');
+			if (norm(txt(q(v, 'strong'))) !== norm(want))
 				p.push(`${where}: the verdict as text is "${txt(q(v, 'strong'))}", want ${want}`);
 			const es = d.json.summary.exit_code;
 			if (!new RegExp(`exit status ${es}\\b`).test(txt(v)))
@@ -147,7 +151,7 @@ export function domProblems(docs, version) {
 			});
 			const total = (c.errors || 0) + (c.warnings || 0) + (c.infos || 0);
 			if (total > fs.length) {
-				const re = new RegExp(`showing ${fs.length} of ${total} findings`);
+				const re = new RegExp(`showing ${group(fs.length)} of ${group(total)} findings`);
 				if (!re.test(txt(el)))
 					p.push(`${cw}: no "showing ${fs.length} of ${total} findings"`);
 			}

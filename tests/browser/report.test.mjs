@@ -12,7 +12,8 @@ import { basename, dirname, join, resolve } from 'node:path';
 import { after, before, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 
-import { inspect, open } from './browser.mjs';
+import { ARTIFACTS, inspect, launch, open } from './browser.mjs';
+import { capped } from './synth.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(process.env.ATREST_ROOT || join(here, '../..'));
@@ -56,7 +57,6 @@ function noProblems(p) {
 before(async () => {
 	tmp = mkdtempSync(join(tmpdir(), 'atrest-browser-'));
 	version = run(['--version']).stdout.trim().replace(/^atrest\s+/, '');
-	const { launch } = await import('./browser.mjs');
 	browser = await launch();
 
 	// A store under an SMK (verify FAILs: recipients.smk-only) and one
@@ -69,6 +69,10 @@ before(async () => {
 	const v1 = run(['verify', '--key', 'file:smk.key', '--json', 'verify-smk.json', 'smk-store']);
 	const v2 = run(['verify', '--key', 'file:cmk.pem', '--json', 'verify-cmk.json', 'cmk-store']);
 	assert.ok(v1.status === 1 && v2.status !== 2, `verify: exit ${v1.status}, ${v2.status}: ${v1.stderr}${v2.stderr}`);
+	// An empty store: NOTHING-VERIFIED (exit 2), most checks skipped.
+	mkdirSync(join(tmp, 'empty-store'));
+	const v3 = run(['verify', '--key', 'file:smk.key', '--json', 'verify-empty.json', 'empty-store']);
+	assert.equal(v3.status, 2, `verify of an empty store: exit ${v3.status}: ${v3.stderr}`);
 	copyFileSync(join(ROOT, 'results/baseline.json'), join(tmp, 'baseline.json'));
 	copyFileSync(join(ROOT, 'results/baseline.json'), join(tmp, 'rerun.json'));
 });
@@ -88,7 +92,18 @@ test('the checks pass on the hand-written contract page', async () => {
 	noProblems(await inspect(browser, join(FIX, 'contract.html'), docs, { name: 'fixture-contract', version }));
 });
 
-// Each defect planted in a copy of the contract page, and what must catch it.
+test('the checks pass on the contract page as a comparison of two runs', async () => {
+	const bench = JSON.parse(readFileSync(join(FIX, 'bench-small.json'), 'utf8'));
+	const docs = [
+		{ kind: 'verify', name: 'verify-fail.json', json: JSON.parse(readFileSync(join(FIX, 'verify-fail.json'), 'utf8')) },
+		{ kind: 'bench', name: 'bench-small.json', json: bench },
+		{ kind: 'bench', name: 'bench-small.json', json: bench },
+	];
+	noProblems(await inspect(browser, join(FIX, 'contract.html'), docs, { version }));
+});
+
+// Each defect planted in a copy of the contract page (or in the documents
+// it is checked against), and what must catch it.
 const PLANTED = [
 	['a check with the wrong status', (h) => h.replace('data-check="policy" data-status="warn"', 'data-check="policy" data-status="pass"'), /check policy: data-status="pass", want warn/],
 	['a check missing', (h) => h.replace(/<section class="check" id="v1-check-tamper".*?<\/section>/s, ''), /check tamper: no section\.check/],
@@ -106,6 +121,15 @@ const PLANTED = [
 	['no dark mode', (h) => h.replace(/@media \(prefers-color-scheme: dark\).*\n/, ''), /style: the background is .* in both light and dark mode/],
 	['too wide to print', (h) => h.replace('</main>', '<pre>' + 'x'.repeat(400) + '</pre></main>'), /print: \d+ px wide at A4 width/],
 	['no CSP', (h) => h.replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, ''), /no Content-Security-Policy/],
+	// Defects that show only against other documents: the page stays.
+	['findings capped without saying so', (h) => h, /check recipients: no "showing 4 of 10 findings"/,
+		(d) => { d[0].json.checks[1].errors = 10; }],
+	['the verdict of another status', (h) => h, /data-verdict="FAIL", want WARN/,
+		(d) => { d[0].json.summary.status = 'warn'; }],
+	['several runs, no comparison', (h) => h.replace(/<table class="compare">.*?<\/table>/s, ''), /several runs but no table\.compare/,
+		(d) => { d.push({ ...d[1], name: 'bench-small.json' }); }],
+	['a comparison verdict by colour only', (h) => h.replace('<td>inconclusive</td></tr>', '<td></td></tr>'), /compare row's verdict "inconclusive" is not shown as text/,
+		(d) => { d.push({ ...d[1], name: 'bench-small.json' }); }],
 ];
 
 test('the checks catch planted defects', async (t) => {
@@ -114,22 +138,34 @@ test('the checks catch planted defects', async (t) => {
 		{ kind: 'verify', name: 'verify-fail.json', json: JSON.parse(readFileSync(join(FIX, 'verify-fail.json'), 'utf8')) },
 		{ kind: 'bench', name: 'bench-small.json', json: JSON.parse(readFileSync(join(FIX, 'bench-small.json'), 'utf8')) },
 	];
-	for (const [what, plant, want] of PLANTED) {
+	for (const [what, plant, want, plantDocs] of PLANTED) {
 		await t.test(what, async () => {
 			const bad = plant(good);
-			assert.notEqual(bad, good, `the defect "${what}" was not planted (the fixture changed?)`);
+			if (!plantDocs)
+				assert.notEqual(bad, good, `the defect "${what}" was not planted (the fixture changed?)`);
+			const d = structuredClone(docs);
+			if (plantDocs)
+				plantDocs(d);
 			const f = join(tmp, 'planted.html');
 			writeFileSync(f, bad);
-			const p = await inspect(browser, f, docs, { version });
+			const p = await inspect(browser, f, d, { version });
 			assert.match(p.join('\n'), want, `planted "${what}": got\n  ${p.join('\n  ')}`);
 		});
 	}
 });
 
-test('verify reports (FAIL and CMK) and a bench run', async () => {
-	const out = report(join(tmp, 'verify-bench.html'), ['verify-smk.json', 'verify-cmk.json', 'baseline.json']);
-	const docs = ['verify-smk.json', 'verify-cmk.json', 'baseline.json'].map((f) => doc(f));
+test('verify reports (FAIL, CMK, nothing verified) and a bench run', async () => {
+	const inputs = ['verify-smk.json', 'verify-cmk.json', 'verify-empty.json', 'baseline.json'];
+	const out = report(join(tmp, 'verify-bench.html'), inputs);
+	const docs = inputs.map((f) => doc(f));
 	noProblems(await inspect(browser, out, docs, { name: 'report-verify-bench', version }));
+});
+
+test('a capped report: 100,000 objects, 1,000 findings kept', async () => {
+	const v = capped(JSON.parse(readFileSync(join(tmp, 'verify-smk.json'), 'utf8')), 100000, 1000);
+	writeFileSync(join(tmp, 'verify-100k.json'), JSON.stringify(v));
+	const out = report(join(tmp, 'capped.html'), ['verify-100k.json']);
+	noProblems(await inspect(browser, out, [doc('verify-100k.json')], { version }));
 });
 
 test('two bench runs are compared', async () => {
@@ -159,15 +195,19 @@ test('a hostile file name and finding message show as text and run nothing', asy
 	assert.doesNotMatch(html, /<script>document\.title/i, 'a planted <script> is markup in the page');
 	assert.doesNotMatch(html, /<img src=x/i, 'a planted <img> is markup in the page');
 
-	// Once as served (with its CSP), once with the CSP bypassed, so the
-	// escaping alone is what stops the payloads.
-	for (const bypassCSP of [false, true]) {
+	// Once with the CSP bypassed, so the escaping alone is what stops the
+	// payloads, then as served (with its CSP).
+	for (const bypassCSP of [true, false]) {
 		const o = await open(browser, out, { bypassCSP });
 		try {
-			const s = await o.page.evaluate(() => ({
-				title: document.title, pwned: window.__pwned, text: document.body.innerText,
-				bold: document.querySelectorAll('b').length,
-			}));
+			// Closed <details> hide their text from innerText: open them.
+			const s = await o.page.evaluate(() => {
+				document.querySelectorAll('details').forEach((d) => { d.open = true; });
+				return {
+					title: document.title, pwned: window.__pwned, text: document.body.innerText,
+					bold: Array.from(document.querySelectorAll('b')).filter((b) => b.textContent === 'bold?').length,
+				};
+			});
 			const how = bypassCSP ? 'with the CSP bypassed' : 'with its CSP';
 			assert.notEqual(s.title, 'PWNED', `${how}: a planted script set the title`);
 			assert.equal(s.pwned, undefined, `${how}: a planted script or handler ran (__pwned=${s.pwned})`);
@@ -182,7 +222,8 @@ test('a hostile file name and finding message show as text and run nothing', asy
 		}
 	}
 	const o = await open(browser, out);
-	await o.page.screenshot({ path: join((await import('./browser.mjs')).ARTIFACTS, 'report-hostile.png'), fullPage: true });
+	mkdirSync(ARTIFACTS, { recursive: true });
+	await o.page.screenshot({ path: join(ARTIFACTS, 'report-hostile.png'), fullPage: true });
 	await o.page.close();
 });
 
