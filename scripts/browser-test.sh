@@ -5,6 +5,9 @@
 # it; make test calls that.
 #
 #   bash scripts/browser-test.sh [ATREST_BIN]      (default build/atrest)
+#   bash scripts/browser-test.sh --large [ATREST_BIN]
+#                 times opening large reports instead (tests/browser/
+#                 large-report.mjs: figures, nothing asserted)
 #
 # - Needs node >= 20, npm and Chromium (Debian's chromium package,
 #   /usr/bin/chromium, or $CHROMIUM; scripts/deps.sh installs it).  When
@@ -22,6 +25,11 @@ set -uo pipefail
 cd "$(dirname "$0")/.." || exit 2
 root=$(pwd)
 dir=tests/browser
+large=0
+if [ "${1:-}" = --large ]; then
+	large=1
+	shift
+fi
 atrest=${1:-${ATREST_BIN:-build/atrest}}
 chromium=${CHROMIUM:-/usr/bin/chromium}
 
@@ -61,6 +69,10 @@ pv=$(cd "$dir" && node -p 'require("puppeteer-core/package.json").version' 2>/de
 	exit 1
 }
 echo "browser: $("$chromium" --version 2>/dev/null | head -1), puppeteer-core $pv, node $(node --version)"
+
+if [ $large -eq 1 ]; then
+	CHROMIUM=$chromium exec node "$dir/large-report.mjs" "$atrest"
+fi
 
 artifacts=${ARTIFACT_DIR:-$(dirname "$atrest")/test-artifacts}
 mkdir -p "$artifacts" || exit 2

@@ -14,7 +14,9 @@
 //    store with 1,000 findings kept (made here, atrest-verify/1), so the
 //    figure for the real page is measured once the page is written.
 // For each: the file's size, the time to load (navigation to the load
-// event), to lay out and paint a full-page screenshot, and to print A4.
+// event; the first contentful paint as the page measured it, NaN when
+// headless Chromium had painted nothing yet), to lay out and paint a
+// full-page screenshot, and to print A4.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -79,11 +81,13 @@ function syntheticHtml(v, charts) {
 }
 
 async function time(browser, file) {
-	const r = { load: [], paint: [], print: [] };
+	const r = { load: [], fcp: [], paint: [], print: [] };
 	for (let i = 0; i < ROUNDS; i++) {
 		let t = performance.now();
 		const o = await open(browser, file);
 		r.load.push(performance.now() - t);
+		// First contentful paint, from the page's navigation start.
+		r.fcp.push(await o.page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? NaN));
 		if (o.requests.length > 0)
 			console.log(`  note: the page requested ${o.requests.length} URL(s)`);
 		t = performance.now();
@@ -103,7 +107,7 @@ async function time(browser, file) {
 	})();
 	const size = statSync(file).size;
 	console.log(`${file.replace(tmp + '/', '')}: ${(size / 1e6).toFixed(2)} MB, ${rows[0]} finding rows, ${rows[1]} data points, ${rows[2]} elements; ` +
-		`median of ${ROUNDS}: load ${med(r.load).toFixed(0)} ms, full-page screenshot ${med(r.paint).toFixed(0)} ms, A4 PDF ${med(r.print).toFixed(0)} ms`);
+		`median of ${ROUNDS}: load ${med(r.load).toFixed(0)} ms (first contentful paint ${med(r.fcp).toFixed(0)} ms), full-page screenshot ${med(r.paint).toFixed(0)} ms, A4 PDF ${med(r.print).toFixed(0)} ms`);
 }
 
 const tmp = mkdtempSync(join(tmpdir(), 'atrest-large-'));
