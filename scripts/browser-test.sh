@@ -35,14 +35,15 @@ chromium=${CHROMIUM:-/usr/bin/chromium}
 
 skip() {
 	if [ "${CI:-}" = true ]; then
-		echo "browser: FAILED: $* (CI must run the browser tests: make deps installs Chromium)" >&2
+		echo "browser: FAILED: $* (CI must run the browser tests; make deps installs Chromium)" >&2
 		exit 1
 	fi
 	echo "browser: SKIPPED: $*"
 	exit 0
 }
-command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 ||
+if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then
 	skip "node and npm are needed (found: node=$(command -v node || echo none), npm=$(command -v npm || echo none))"
+fi
 major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
 if [ "${major:-0}" -lt 20 ]; then
 	echo "browser: FAILED: Node.js $(node --version) is too old; the tests need Node.js 20 or later" >&2
