@@ -12,10 +12,36 @@ import { domProblems, staticProblems } from './contract.mjs';
 export const CHROMIUM = process.env.CHROMIUM || '/usr/bin/chromium';
 export const ARTIFACTS = resolve(process.env.ARTIFACT_DIR || 'build/test-artifacts');
 
-// A4 is 210 mm wide; Chromium prints with 0.4 in (~10 mm) margins, which
-// leaves 190 mm = 718 CSS px at 96 px per inch (CSS Values 4, "absolute
-// lengths": 1 in = 96 px = 25.4 mm).
+// A4 is 210 mm wide; the printable width is that less the page's
+// @page margins (CSS Paged Media 3), or less Chromium's default 0.4 in
+// (~10 mm) each side when the page sets none: 190 mm = 718 CSS px at
+// 96 px per inch (CSS Values 4, "absolute lengths": 1 in = 96 px).
 export const A4_CONTENT_PX = 718;
+
+// Runs in the page: the printable width of A4 in CSS px under the page's
+// own @page margins.
+function a4Width(fallback) {
+	let rule = null;
+	for (const sh of Array.from(document.styleSheets)) {
+		let rules = [];
+		try {
+			rules = Array.from(sh.cssRules);
+		} catch {
+			continue;  /* another origin's sheet (reported elsewhere) */
+		}
+		for (const r of rules)
+			if (r instanceof CSSPageRule && !rule)
+				rule = r;
+	}
+	if (!rule || !rule.style.marginLeft || !rule.style.marginRight)
+		return fallback;
+	const d = document.createElement('div');
+	d.style.cssText = `position:absolute;visibility:hidden;width:calc(210mm - ${rule.style.marginLeft} - ${rule.style.marginRight})`;
+	document.body.append(d);
+	const w = d.getBoundingClientRect().width;
+	d.remove();
+	return w > 0 ? Math.floor(w) : fallback;
+}
 
 export async function launch() {
 	return puppeteer.launch({
@@ -119,7 +145,8 @@ export async function inspect(browser, file, docs, { name, version } = {}) {
 		// Readable at A4 print width: print media, the printable width of
 		// A4, no horizontal overflow.
 		await o.page.emulateMediaType('print');
-		await o.page.setViewport({ width: A4_CONTENT_PX, height: 1000 });
+		const a4 = await o.page.evaluate(a4Width, A4_CONTENT_PX);
+		await o.page.setViewport({ width: a4, height: 1000 });
 		const w = await o.page.evaluate(() => ({
 			scroll: document.documentElement.scrollWidth,
 			client: document.documentElement.clientWidth,

@@ -200,9 +200,14 @@ test('a hostile file name and finding message show as text and run nothing', asy
 	for (const bypassCSP of [true, false]) {
 		const o = await open(browser, out, { bypassCSP });
 		try {
-			// Closed <details> hide their text from innerText: open them.
+			// Closed <details> and content-visibility: auto (sections
+			// off screen are not rendered) hide text from innerText: open
+			// and show everything first.
 			const s = await o.page.evaluate(() => {
 				document.querySelectorAll('details').forEach((d) => { d.open = true; });
+				const st = document.createElement('style');
+				st.textContent = '* { content-visibility: visible !important; }';
+				document.head.append(st);
 				return {
 					title: document.title, pwned: window.__pwned, text: document.body.innerText,
 					bold: Array.from(document.querySelectorAll('b')).filter((b) => b.textContent === 'bold?').length,
