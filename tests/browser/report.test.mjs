@@ -120,6 +120,9 @@ const PLANTED = [
 	['content only with JavaScript', (h) => h.replace('</main>', '<script>document.querySelector(\'section.check[data-check="rotation"]\').remove()</script></main>').replace('id="v1-check-rotation" data-check="rotation" data-status="pass"', 'id="v1-check-rotation" data-check="rotation" data-status="skip"'), /without JavaScript: .*check rotation: data-status="skip", want pass/],
 	['no dark mode', (h) => h.replace(/@media \(prefers-color-scheme: dark\).*\n/, ''), /style: the background is .* in both light and dark mode/],
 	['too wide to print', (h) => h.replace('</main>', '<pre>' + 'x'.repeat(400) + '</pre></main>'), /print: \d+ px wide at A4 width/],
+	// 500 px fits the default 718 px, not 210 - 2 x 60 mm = 90 mm = 340 px.
+	['too wide for its own @page margins', (h) => h.replace('</style>', '@page { size: A4; margin: 10mm 60mm; }</style>')
+		.replace('</main>', '<div style="width: 500px">x</div></main>'), /print: \d+ px wide at A4 width \(340 px\)/],
 	['no CSP', (h) => h.replace(/<meta http-equiv="Content-Security-Policy"[^>]*>/, ''), /no Content-Security-Policy/],
 	// Defects that show only against other documents: the page stays.
 	['findings capped without saying so', (h) => h, /check recipients: no "showing 4 of 10 findings"/,
