@@ -80,7 +80,7 @@ TLIB_OBJ := $(TLIB_SRC:%.c=$(B)/%.o)
 UNIT_BIN := $(UNIT_SRC:tests/unit/%.c=$(B)/tests/%)
 E2E_BIN := $(E2E_SRC:tests/e2e/%.c=$(B)/tests/e2e_%)
 
-.PHONY: all deps demo test check check-san check-valgrind check-tsan check-sdk tests fuzz perf-kv clean lint check-layers check-symbols
+.PHONY: all deps demo test check check-san check-valgrind check-tsan check-sdk check-browser tests fuzz perf-kv clean lint check-layers check-symbols
 
 all: $(B)/atrest
 
@@ -139,11 +139,12 @@ test: deps
 	@$(MAKE) --no-print-directory check
 	@$(MAKE) --no-print-directory check-symbols
 	@$(MAKE) --no-print-directory check-sdk
+	@$(MAKE) --no-print-directory check-browser
 	@$(MAKE) --no-print-directory check SAN=1
 	@$(MAKE) --no-print-directory check-valgrind
 	@$(MAKE) --no-print-directory check-tsan
 	@$(MAKE) --no-print-directory fuzz FUZZ_SECONDS=$(CI_FUZZ_SECONDS)
-	@echo "make test: the layering and symbol checks, lint, the suite, the Azure SDK suite, the ASan+UBSan run, the valgrind run, the TSan run and the fuzzers all passed"
+	@echo "make test: the layering and symbol checks, lint, the suite, the Azure SDK suite, the browser suite, the ASan+UBSan run, the valgrind run, the TSan run and the fuzzers all passed"
 	@cat build/.tests-summary
 
 check: tests
@@ -153,6 +154,12 @@ check: tests
 # Skips only when node/npm are missing; npm ci needs the npm registry.
 check-sdk: $(B)/atrest
 	@bash scripts/sdk-test.sh $(B)/atrest
+
+# atrest report pages in headless Chromium (tests/browser/); screenshots
+# kept in $(B)/test-artifacts.  npm ci needs the npm registry; skips when
+# node or Chromium is missing, except under CI.
+check-browser: $(B)/atrest
+	@bash scripts/browser-test.sh $(B)/atrest
 
 check-san:
 	@$(MAKE) --no-print-directory check SAN=1

@@ -12,6 +12,7 @@ pkgs=(
 	libxml2-utils
 	parallel
 	strace
+	chromium
 )
 
 missing=()
