@@ -443,8 +443,8 @@ rw_store(struct rw *r, const char *store)
 	/* Not followed: atr_walkat refuses a STORE that is a link. */
 	fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
-		err = atr_batch_new(fd, ATR_BATCH_FILES, 64, ATR_BATCH_BYTES,
-		    rw_done, r, &r->batch);
+		err = atr_batch_new(fd, ATR_OUTBATCH_FILES, 64,
+		    ATR_OUTBATCH_BYTES, rw_done, r, &r->batch);
 		close(fd);
 		if (err != ATR_OK)
 			return err;
