@@ -172,12 +172,14 @@ rw_object(struct rw *r, const struct atr_walk_ent *e,
 		return ATR_ERR_NOMEM;
 	}
 	memcpy(t->path, e->path, n);
+	/* Filled before the call: once queued, t is the batch's, and the
+	 * batch may flush (rw_done frees t) before the call returns.  The
+	 * walk's link count, for the message only. */
+	t->nlink = e->st != NULL ? (unsigned long)e->st->st_nlink : 1;
 	err = atr_rewrap_fileat_batch(e->dirfd, e->name, &r->spec, r->flags,
 	    r->batch, t, res);
 	if (err != ATR_OK || res->outcome != ATR_REWRAP_QUEUED)
 		free(t);
-	else
-		t->nlink = res->nlink;
 	return err;
 }
 
@@ -443,8 +445,8 @@ rw_store(struct rw *r, const char *store)
 	/* Not followed: atr_walkat refuses a STORE that is a link. */
 	fd = open(store, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd >= 0) {
-		err = atr_batch_new(fd, ATR_BATCH_FILES, 64, ATR_BATCH_BYTES,
-		    rw_done, r, &r->batch);
+		err = atr_batch_new(fd, ATR_OUTBATCH_FILES, 64,
+		    ATR_OUTBATCH_BYTES, rw_done, r, &r->batch);
 		close(fd);
 		if (err != ATR_OK)
 			return err;

@@ -189,8 +189,8 @@ cli_error_file(const char *path, enum atr_err err)
  *
  * Each worker (or the walker, with one job) ends its files through its
  * own batch (core/outbatch.h): the temporary files of up to
- * ATR_BATCH_FILES outputs wait for one syncfs(2), then are renamed, then
- * each directory is fsynced once; a file is counted done only then.
+ * ATR_OUTBATCH_FILES outputs wait for one syncfs(2), then are renamed,
+ * then each directory is fsynced once; a file is counted done only then.
  * SIGINT, SIGTERM and SIGHUP are held during a tree: when one arrives,
  * no new file is started, the files in flight finish, every batch's
  * temporary files are removed (what was renamed stays: complete and
@@ -598,8 +598,8 @@ tx_batches(struct tx *t, struct tx_worker_arg *w, unsigned n)
 	t->batch_dirs = tx_batch_dirs(n);
 	for (i = 0; i < n; i++) {
 		w[i].t = t;
-		err = atr_batch_new(t->odir[0], ATR_BATCH_FILES, t->batch_dirs,
-		    ATR_BATCH_BYTES, tx_done, t, &w[i].b);
+		err = atr_batch_new(t->odir[0], ATR_OUTBATCH_FILES, t->batch_dirs,
+		    ATR_OUTBATCH_BYTES, tx_done, t, &w[i].b);
 		if (err != ATR_OK)
 			return err;
 	}

@@ -398,7 +398,7 @@ atr_batch_add(struct atr_outbatch *b, int fd, int dirfd,
 	if (b->nent++ == 0)
 		clock_gettime(CLOCK_MONOTONIC, &b->first);
 	b->bytes += fs.st_size > 0 ? (uint64_t)fs.st_size : 0;
-	if (b->bytes >= b->max_bytes || ms_since(&b->first) >= ATR_BATCH_MS)
+	if (b->bytes >= b->max_bytes || ms_since(&b->first) >= ATR_OUTBATCH_MS)
 		(void)atr_batch_flush(b);
 	return ATR_OK;
 }

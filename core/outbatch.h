@@ -34,7 +34,7 @@
  *
  * Bounds: at most max_files temporary files, max_dirs directory
  * descriptors and about max_bytes of unsynced data are held, for at most
- * about ATR_BATCH_MS (checked as entries are added); reaching one
+ * about ATR_OUTBATCH_MS (checked as entries are added); reaching one
  * flushes the batch.  The age bound keeps a slow run (a key service per
  * object) showing progress, and limits what a crash makes it redo.
  *
@@ -67,9 +67,9 @@ typedef void (*atr_batch_done_fn)(void *tag, enum atr_err err, void *arg);
 
 /* Defaults for a tree (cli/common.c, rewrap): measured with
  * scripts/tree-cost.sh (docs/DURABILITY.md). */
-#define ATR_BATCH_FILES 1024U
-#define ATR_BATCH_BYTES (64ULL << 20)
-#define ATR_BATCH_MS 250L
+#define ATR_OUTBATCH_FILES 1024U
+#define ATR_OUTBATCH_BYTES (64ULL << 20)
+#define ATR_OUTBATCH_MS 250L
 
 /*
  * A new, empty batch in *out (NULL on failure).  rootfd (borrowed) is a

@@ -205,24 +205,107 @@ out:
  * batch before a failed one was taken and is finished before the workers
  * stop. */
 
-#define BATCH_BYTES (256U * 1024U)
 #define MAX_WORKERS 16U
 
+/* ---- batches (stream.h) ---- */
+
+size_t
+atr_batch_frames(size_t frame_size)
+{
+	return frame_size >= ATR_BATCH_BYTES ? 1 :
+	    ATR_BATCH_BYTES / frame_size;
+}
+
+enum atr_err
+atr_batches_init(struct atr_batches *b, int fd, uint64_t off, uint64_t len,
+    size_t unit, size_t frame_size, uint64_t nframes)
+{
+	memset(b, 0, sizeof(*b));
+	b->fd = fd;
+	b->off = off;
+	b->len = len;
+	b->unit = unit;
+	b->batch = atr_batch_frames(frame_size);
+	b->nframes = nframes;
+	b->nbatches = (nframes + b->batch - 1) / b->batch;
+	b->err_batch = UINT64_MAX;
+	if (pthread_mutex_init(&b->mu, NULL) != 0)
+		return atr_fail(ATR_ERR_NOMEM, "cannot set up threads");
+	return ATR_OK;
+}
+
+void
+atr_batches_destroy(struct atr_batches *b)
+{
+	pthread_mutex_destroy(&b->mu);
+}
+
+int
+atr_batches_take(struct atr_batches *b, uint64_t *k)
+{
+	int ok;
+
+	pthread_mutex_lock(&b->mu);
+	ok = !b->stop && b->next < b->nbatches;
+	if (ok)
+		*k = b->next++;
+	pthread_mutex_unlock(&b->mu);
+	return ok;
+}
+
+void
+atr_batches_fail(struct atr_batches *b, uint64_t k, enum atr_err err)
+{
+	pthread_mutex_lock(&b->mu);
+	if (k < b->err_batch) {
+		b->err_batch = k;
+		b->err = err;
+		snprintf(b->detail, sizeof(b->detail), "%s", atr_detail());
+	}
+	b->stop = 1;
+	pthread_mutex_unlock(&b->mu);
+	atr_detail_clear();
+}
+
+enum atr_err
+atr_batches_result(struct atr_batches *b)
+{
+	enum atr_err err = ATR_OK;
+
+	pthread_mutex_lock(&b->mu);
+	if (b->err_batch != UINT64_MAX) {
+		atr_detail_set("%s", b->detail);
+		err = b->err;
+	}
+	pthread_mutex_unlock(&b->mu);
+	return err;
+}
+
+enum atr_err
+atr_batches_read(const struct atr_batches *b, uint64_t k, uint8_t *buf,
+    uint64_t *first, size_t *len)
+{
+	uint64_t nfr;
+
+	*first = k * b->batch;
+	nfr = b->nframes - *first;
+	if (nfr > b->batch)
+		nfr = b->batch;
+	*len = (size_t)(b->len - *first * b->unit);
+	if (*len > nfr * b->unit)
+		*len = nfr * b->unit;
+	return atr_pread_full(b->fd, buf, *len, b->off + *first * b->unit);
+}
+
+/* ---- stream's use of them ---- */
+
 struct par {
-	pthread_mutex_t mu;
+	struct atr_batches B;
 	pthread_mutex_t wmu;     /* one writer at a time (see par_batch) */
-	uint64_t next;           /* next batch to take */
-	uint64_t nbatches, nframes;
-	uint64_t err_batch;      /* lowest failed batch */
-	enum atr_err err;
-	char detail[256];
-	int stop;
 	int sealing;             /* 1: encrypt, 0: decrypt */
-	int in_fd, out_fd;
-	off_t in_off, out_off;   /* where frame 0 starts in each */
-	uint64_t in_len;         /* body bytes to read */
-	size_t unit_in, unit_out;
-	size_t batch;            /* frames per batch */
+	int out_fd;
+	off_t out_off;           /* where frame 0 starts in the output */
+	size_t unit_out;
 	const struct atr_enc *e;
 	const struct atr_dec *d;
 };
@@ -257,26 +340,21 @@ pwrite_all(int fd, const uint8_t *buf, size_t len, off_t off)
 static enum atr_err
 par_batch(struct par *P, struct par_worker *w, uint64_t k)
 {
-	uint64_t first = k * P->batch, idx = first, nfr;
+	const struct atr_batches *B = &P->B;
+	uint64_t first, idx;
 	size_t len, off = 0, olen = 0, n;
 	enum atr_err err;
 	int final;
 
-	nfr = P->nframes - first;
-	if (nfr > P->batch)
-		nfr = P->batch;
-	len = (size_t)(P->in_len - first * P->unit_in);
-	if (len > nfr * P->unit_in)
-		len = nfr * P->unit_in;
-	err = atr_pread_full(P->in_fd, w->in, len,
-	    (uint64_t)P->in_off + first * P->unit_in);
+	err = atr_batches_read(B, k, w->in, &first, &len);
 	if (err != ATR_OK)
 		return err;
+	idx = first;
 	do {
 		n = len - off;
-		if (n > P->unit_in)
-			n = P->unit_in;
-		final = idx == P->nframes - 1;
+		if (n > B->unit)
+			n = B->unit;
+		final = idx == B->nframes - 1;
 		if (P->sealing) {
 			err = atr_framer_seal(&w->f, idx, final, w->in + off, n,
 			    w->out + olen);
@@ -310,24 +388,11 @@ par_main(void *arg)
 	enum atr_err err;
 	uint64_t k;
 
-	for (;;) {
-		pthread_mutex_lock(&P->mu);
-		k = P->stop ? P->nbatches : P->next++;
-		pthread_mutex_unlock(&P->mu);
-		if (k >= P->nbatches)
-			break;
+	while (atr_batches_take(&P->B, &k)) {
 		atr_detail_clear();
 		err = par_batch(P, w, k);
 		if (err != ATR_OK) {
-			pthread_mutex_lock(&P->mu);
-			if (k < P->err_batch) {
-				P->err_batch = k;
-				P->err = err;
-				snprintf(P->detail, sizeof(P->detail), "%s",
-				    atr_detail());
-			}
-			P->stop = 1;
-			pthread_mutex_unlock(&P->mu);
+			atr_batches_fail(&P->B, k, err);
 			break;
 		}
 	}
@@ -339,24 +404,21 @@ static enum atr_err
 par_run(struct par *P, unsigned threads, unsigned *used)
 {
 	struct par_worker w[MAX_WORKERS];
-	size_t inb = P->batch * P->unit_in, outb = P->batch * P->unit_out;
+	struct atr_batches *B = &P->B;
+	size_t inb = B->batch * B->unit, outb = B->batch * P->unit_out;
 	enum atr_err err = ATR_OK;
-	unsigned i, n;
+	unsigned i, n = 0;
 	uint8_t c;
 
-	P->nbatches = (P->nframes + P->batch - 1) / P->batch;
 	if (threads > MAX_WORKERS)
 		threads = MAX_WORKERS;
 	/* At least the calling thread, w[0], which par_main reads (the
 	 * callers come here with more than one batch of body). */
-	if (threads > P->nbatches)
-		threads = P->nbatches > 0 ? (unsigned)P->nbatches : 1;
+	if (threads > B->nbatches)
+		threads = B->nbatches > 0 ? (unsigned)B->nbatches : 1;
 	memset(w, 0, sizeof(w));
-	P->err_batch = UINT64_MAX;
-	if (pthread_mutex_init(&P->mu, NULL) != 0)
-		return atr_fail(ATR_ERR_NOMEM, "cannot set up threads");
 	if (pthread_mutex_init(&P->wmu, NULL) != 0) {
-		pthread_mutex_destroy(&P->mu);
+		atr_batches_destroy(B);
 		return atr_fail(ATR_ERR_NOMEM, "cannot set up threads");
 	}
 	for (n = 0; n < threads; n++) {
@@ -388,21 +450,19 @@ par_run(struct par *P, unsigned threads, unsigned *used)
 			pthread_join(w[i].th, NULL);
 			(*used)++;
 		}
-	if (P->err_batch != UINT64_MAX) {
-		atr_detail_set("%s", P->detail);
-		err = P->err;
+	err = atr_batches_result(B);
+	if (err != ATR_OK)
 		goto out;
-	}
 	/* The body length came from the size at the start: an input that
 	 * grew since would be cut short without a word. */
-	if (pread(P->in_fd, &c, 1, P->in_off + (off_t)P->in_len) != 0) {
+	if (pread(B->fd, &c, 1, (off_t)(B->off + B->len)) != 0) {
 		err = atr_fail(ATR_ERR_IO, "the input grew while it was read");
 		goto out;
 	}
-	if (lseek(P->in_fd, P->in_off + (off_t)P->in_len, SEEK_SET) < 0 ||
+	if (lseek(B->fd, (off_t)(B->off + B->len), SEEK_SET) < 0 ||
 	    lseek(P->out_fd, P->out_off + (off_t)(P->sealing ?
-	    P->in_len + P->nframes * ATR_GCM_TAGBYTES :
-	    P->in_len - P->nframes * ATR_GCM_TAGBYTES), SEEK_SET) < 0)
+	    B->len + B->nframes * ATR_GCM_TAGBYTES :
+	    B->len - B->nframes * ATR_GCM_TAGBYTES), SEEK_SET) < 0)
 		err = atr_fail(ATR_ERR_IO, "seek: %s", strerror(errno));
 out:
 	for (i = 0; i < n; i++) {
@@ -418,7 +478,7 @@ out:
 		}
 	}
 	pthread_mutex_destroy(&P->wmu);
-	pthread_mutex_destroy(&P->mu);
+	atr_batches_destroy(B);
 	return err;
 }
 
@@ -443,26 +503,20 @@ regular_at(int fd, uint64_t *size)
 	return at;
 }
 
-static size_t
-batch_frames(size_t frame_size)
-{
-	return frame_size >= BATCH_BYTES ? 1 : BATCH_BYTES / frame_size;
-}
-
-static void
+/* P for a body of in_len bytes at in_off, cut into nframes frames;
+ * par_run destroys it. */
+static enum atr_err
 par_init(struct par *P, int sealing, int in_fd, off_t in_off, int out_fd,
-    off_t out_off, uint64_t in_len, size_t frame_size)
+    off_t out_off, uint64_t in_len, size_t frame_size, uint64_t nframes)
 {
 	memset(P, 0, sizeof(*P));
 	P->sealing = sealing;
-	P->in_fd = in_fd;
-	P->in_off = in_off;
 	P->out_fd = out_fd;
 	P->out_off = out_off;
-	P->in_len = in_len;
-	P->unit_in = sealing ? frame_size : frame_size + ATR_GCM_TAGBYTES;
 	P->unit_out = sealing ? frame_size + ATR_GCM_TAGBYTES : frame_size;
-	P->batch = batch_frames(frame_size);
+	return atr_batches_init(&P->B, in_fd, (uint64_t)in_off, in_len,
+	    sealing ? frame_size : frame_size + ATR_GCM_TAGBYTES, frame_size,
+	    nframes);
 }
 
 unsigned
@@ -482,7 +536,7 @@ atr_encrypt_stream(struct atr_enc *e, int in_fd, int out_fd,
 {
 	struct par P;
 	const uint8_t *hdr;
-	uint64_t isz, osz, body;
+	uint64_t isz, osz, body, nframes;
 	off_t ioff, ooff;
 	enum atr_err err;
 	size_t hl, fs = atr_enc_frame_size(e);
@@ -499,20 +553,22 @@ atr_encrypt_stream(struct atr_enc *e, int in_fd, int out_fd,
 	ooff = ioff >= 0 ? regular_at(out_fd, &osz) : -1;
 	body = ioff >= 0 ? isz - (uint64_t)ioff : 0;
 	/* Parallel only when it pays: at least two batches. */
-	if (ooff < 0 || body <= (uint64_t)batch_frames(fs) * fs)
+	if (ooff < 0 || body <= (uint64_t)atr_batch_frames(fs) * fs)
 		return seq_encrypt(e, in_fd, out_fd, st);
-	par_init(&P, 1, in_fd, ioff, out_fd, ooff, body, fs);
-	P.e = e;
-	P.nframes = body / fs + (body % fs != 0);
-	if (P.nframes > ATR_MAX_FRAMES)
+	nframes = body / fs + (body % fs != 0);
+	if (nframes > ATR_MAX_FRAMES)
 		return atr_fail(ATR_ERR_LIMIT, "object exceeds %llu frames",
 		    (unsigned long long)ATR_MAX_FRAMES);
+	err = par_init(&P, 1, in_fd, ioff, out_fd, ooff, body, fs, nframes);
+	if (err != ATR_OK)
+		return err;
+	P.e = e;
 	err = par_run(&P, threads, &st->threads);
 	if (err != ATR_OK)
 		return err;
 	st->plain_bytes = body;
-	st->cipher_bytes += body + P.nframes * ATR_GCM_TAGBYTES;
-	st->frames = P.nframes;
+	st->cipher_bytes += body + nframes * ATR_GCM_TAGBYTES;
+	st->frames = nframes;
 	return ATR_OK;
 }
 
@@ -525,7 +581,7 @@ atr_decrypt_stream(int in_fd, int out_fd, struct atr_key *const *keys,
 	struct atr_dec *d = NULL;
 	struct src r = {in_fd, NULL, 0, 0};
 	struct par P;
-	uint64_t isz = 0, osz, body = 0;
+	uint64_t isz = 0, osz, body = 0, nframes;
 	off_t ioff = -1, ooff = -1;
 	enum atr_err err;
 
@@ -552,23 +608,25 @@ atr_decrypt_stream(int in_fd, int out_fd, struct atr_key *const *keys,
 	st->cipher_bytes = h->len;
 	if (ooff >= 0 && isz - (uint64_t)ioff > h->len)
 		body = isz - (uint64_t)ioff - h->len;
-	if (ooff < 0 || body <= (uint64_t)batch_frames(h->frame_size) *
+	if (ooff < 0 || body <= (uint64_t)atr_batch_frames(h->frame_size) *
 	    (h->frame_size + ATR_GCM_TAGBYTES)) {
 		err = seq_decrypt(d, h->frame_size, &r, out_fd, st);
 		goto out;
 	}
-	par_init(&P, 0, in_fd, ioff + (off_t)h->len, out_fd, ooff, body,
-	    h->frame_size);
-	P.d = d;
-	err = atr_body_frames(body, h->frame_size, &P.nframes);
+	err = atr_body_frames(body, h->frame_size, &nframes);
 	if (err != ATR_OK)
 		goto out;
+	err = par_init(&P, 0, in_fd, ioff + (off_t)h->len, out_fd, ooff, body,
+	    h->frame_size, nframes);
+	if (err != ATR_OK)
+		goto out;
+	P.d = d;
 	err = par_run(&P, threads, &st->threads);
 	if (err != ATR_OK)
 		goto out;
-	st->plain_bytes = body - P.nframes * ATR_GCM_TAGBYTES;
+	st->plain_bytes = body - nframes * ATR_GCM_TAGBYTES;
 	st->cipher_bytes += body;
-	st->frames = P.nframes;
+	st->frames = nframes;
 out:
 	atr_dec_free(d);
 	free(h);

@@ -28,6 +28,7 @@
 #ifndef ATR_STREAM_H
 #define ATR_STREAM_H
 
+#include <pthread.h>
 #include <stdint.h>
 
 #include "envelope.h"
@@ -70,6 +71,59 @@ enum atr_err atr_decrypt_stream(int in_fd, int out_fd,
     struct atr_key *const *keys, size_t nkeys,
     const struct atr_dec_opts *opts, unsigned threads,
     struct atr_stream_stats *st);
+
+/*
+ * Batches: the several-thread scheme above, for any reader of a body
+ * (core/stream.c, and verify's per-object check).  A body of nframes
+ * frames of `unit` bytes each as they are read (frame_size, plus the
+ * 16-byte tag for ciphertext), only the last one shorter, is cut into
+ * batches of whole frames of about ATR_BATCH_BYTES (one frame, if frames
+ * are larger).  Any number of threads take batches in order
+ * (atr_batches_take) and read each at its offset (atr_batches_read).
+ * A failure (atr_batches_fail) stops the taking, and the one kept is
+ * that of the lowest failed batch: since batches are taken in order,
+ * every batch before it was taken, and it is finished once its thread
+ * has returned, so what is reported does not depend on the threads'
+ * timing.  The struct is the caller's; the functions lock it, so any
+ * thread may call them between init and destroy.
+ */
+#define ATR_BATCH_BYTES (256U * 1024U)
+
+struct atr_batches {
+	pthread_mutex_t mu;
+	int fd;
+	uint64_t off;            /* where frame 0 starts in fd */
+	uint64_t len;            /* bytes of the body */
+	size_t unit;             /* bytes of a whole frame, as read */
+	size_t batch;            /* frames per batch */
+	uint64_t nframes, nbatches;
+	uint64_t next;           /* next batch to take */
+	uint64_t err_batch;      /* lowest failed batch; UINT64_MAX: none */
+	enum atr_err err;
+	char detail[256];        /* that failure's error detail */
+	int stop;
+};
+
+/* Frames of frame_size bytes in one batch. */
+size_t atr_batch_frames(size_t frame_size);
+/* Sets b up for the body [off, off + len) of fd; ATR_ERR_NOMEM when the
+ * lock cannot be made (then nothing to destroy). */
+enum atr_err atr_batches_init(struct atr_batches *b, int fd, uint64_t off,
+    uint64_t len, size_t unit, size_t frame_size, uint64_t nframes);
+void atr_batches_destroy(struct atr_batches *b);
+/* The next batch into *k: 1, or 0 when none is left or a batch failed. */
+int atr_batches_take(struct atr_batches *b, uint64_t *k);
+/* Batch k failed with err (the calling thread's error detail is kept
+ * with it, then cleared); no batch is taken after this. */
+void atr_batches_fail(struct atr_batches *b, uint64_t k, enum atr_err err);
+/* Once every thread is done: the lowest failed batch's error, with its
+ * detail set on the calling thread, or ATR_OK. */
+enum atr_err atr_batches_result(struct atr_batches *b);
+/* Reads batch k into buf (b->batch * b->unit bytes): its frames start
+ * at *first and take *len bytes; frame i of it is the next min(unit,
+ * rest) bytes. */
+enum atr_err atr_batches_read(const struct atr_batches *b, uint64_t k,
+    uint8_t *buf, uint64_t *first, size_t *len);
 
 /*
  * Reads and parses the header at the start of in_fd (reading up to

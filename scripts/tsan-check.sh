@@ -7,10 +7,11 @@
 # Criterion's runner cannot start under TSan (its shared arena), so this
 # drives the binary itself: one large object sealed and opened on three
 # threads (core/stream.c), a tampered one (exit 1, no race on the error
-# path), trees of files on four workers (cli/common.c) with a file key
-# and with a Key Vault key served by the loopback vault (per-thread curl
-# handles, the shared token cache), and the vault server itself under
-# TSan.  Any race report makes TSan exit 66 and this script fail.
+# path), the same object verified on four workers that share its frames
+# (verify/split.c), intact and tampered, trees of files on four workers
+# (cli/common.c) with a file key and with a Key Vault key served by the
+# loopback vault (per-thread curl handles, the shared token cache), and
+# the vault server itself under TSan.  Any race report makes TSan exit 66 and this script fail.
 set -euo pipefail
 bin=${1:-build-tsan/atrest}
 [ -x "$bin" ] || { echo "tsan-check: $bin is not executable" >&2; exit 2; }
@@ -46,6 +47,17 @@ cmp -s big big.out || { echo "tsan-check: round trip differs" >&2; exit 1; }
 printf '\001' | dd of=big.atr bs=1 seek=$((9 * 1024 * 1024)) conv=notrunc 2>/dev/null
 step "the same object tampered: exit 1 (one line from atrest below)"
 expect 1 "$bin" decrypt -q -j 3 -k file:smk.key -o big.bad big.atr
+
+step "verify: the 24 MiB object's frames on 4 workers (verify/split.c), then tampered"
+mkdir -p vstore
+"$bin" encrypt -q -k file:smk.key -f 4096 -o vstore/big.atr big
+echo '{"recipients": {"require_cmk": false}}' > smk-policy.json
+expect 0 "$bin" verify -q --jobs 4 -k file:smk.key -p smk-policy.json \
+    --json v.json vstore
+grep -q '"helped_batches": [1-9]' v.json ||
+    echo "tsan-check: (no worker helped this time; the split ran on one)"
+printf '\001' | dd of=vstore/big.atr bs=1 seek=$((20 * 1024 * 1024)) conv=notrunc 2>/dev/null
+expect 1 "$bin" verify -q --jobs 4 -k file:smk.key -p smk-policy.json vstore
 
 mkdir -p tree
 for d in 0 1 2 3; do

@@ -68,24 +68,6 @@ next_bytes(struct worker *w, int fd, size_t *spos, size_t slen, size_t len,
 	return 0;
 }
 
-static int
-ensure_bufs(struct worker *w, uint32_t fs)
-{
-	size_t rec = (size_t)fs + ATR_GCM_TAGBYTES;
-
-	if (w->rbcap < rec) {
-		free(w->rb);
-		w->rb = malloc(rec);
-		w->rbcap = w->rb ? rec : 0;
-	}
-	if (w->ptcap < fs) {
-		atr_secure_free(w->pt, w->ptcap);
-		w->pt = malloc(fs);
-		w->ptcap = w->pt ? fs : 0;
-	}
-	return w->rb != NULL && w->pt != NULL ? 0 : -1;
-}
-
 /* The manifest entry of j's path (marked as found), or -1. */
 static long
 manifest_entry(struct worker *w, const struct job *j)
@@ -135,7 +117,7 @@ body_layout(struct obj *o)
 		unverified(w, o->j, o->me, "its body is malformed");
 		return -1;
 	}
-	if (ensure_bufs(w, o->fs) != 0) {
+	if (eng_frame_bufs(w, o->fs) != 0) {
 		eng_incomplete(w, "out of memory");
 		return -1;
 	}
@@ -269,6 +251,24 @@ frame_failed(struct obj *o, uint64_t i, const uint8_t *fr, size_t len)
 	}
 }
 
+/*
+ * Whether the frames may be checked by several workers (split.c): more
+ * than one batch of them (core/stream.h) and other workers to help, the
+ * library's decryptor (whose framers open frames on other threads), and
+ * nothing that needs the bytes in order - no SHA-256 for the manifest,
+ * no canary to search the ciphertext for (the store-wide keys and
+ * shingles are searched in the end phase, not here).
+ */
+static int
+splittable(const struct obj *o)
+{
+	const struct engine *E = o->w->E;
+
+	return E->nw > 1 && E->dec == vfy_lib_decryptor() && !o->hashing &&
+	    (!o->scanning || vfy_pset_size(E->stat) == 0) &&
+	    o->body > (uint64_t)atr_batch_frames(o->fs) * o->rec;
+}
+
 /* Reads every frame once: scanned (per policy), statistics, decrypted,
  * hashed, sampled for shingles, mutated (tamper).  1 when every frame
  * authenticated. */
@@ -285,6 +285,13 @@ decrypt_frames(struct obj *o)
 	ns = eng_shingle_plan(o->plen, o->fs, o->nframes,
 	    E->p->shingles_per_object, plan);
 	w->stats[VS_T_OBJECTS]++;
+	if (splittable(o) && eng_split_frames(w, j, o->fd, o->h->len,
+	    o->body, o->nframes, o->fs, o->stepf, plan, ns, o->d)) {
+		/* Nothing to find in the scan (splittable): only counted. */
+		if (o->scanning)
+			vfy_scan_skip(o->sc, o->body);
+		return 1;
+	}
 	for (i = 0; i < o->nframes; i++) {
 		int final = i + 1 == o->nframes;
 		size_t len = final ? (size_t)(o->body - i * o->rec) : o->rec;

@@ -171,6 +171,7 @@ setup(struct engine *E)
 	if (E->r == NULL || E->stat == NULL || E->dyn == NULL)
 		return ATR_ERR_NOMEM;
 	eng_queue_init(&E->q);
+	pthread_cond_init(&E->split_done, NULL);
 	snprintf(E->current, sizeof(E->current), "%s", c->keys[0]->key_id);
 	err = fingerprint_key(E);
 	if (err == ATR_OK && E->p->min_version[0])
@@ -378,6 +379,9 @@ vfy_run(const struct vfy_config *c, struct vfy_report **out)
 		end_phase(E, &cand, &ncand);
 		eng_progress(E, 2, 1);
 		E->r->elapsed_ms = ((int64_t)atr_now_ns() - t0) / 1000000;
+		E->r->split_objects = atomic_load(&E->split_objects);
+		E->r->split_rechecked = atomic_load(&E->split_rechecked);
+		E->r->helped_batches = atomic_load(&E->helped_batches);
 		E->r->started = c->started ? c->started : (int64_t)time(NULL);
 		vfy_finalize(E->r);
 		*out = E->r;

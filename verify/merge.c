@@ -393,6 +393,13 @@ vfy_report_load(const char *path, struct vfy_report **out)
 	run = cJSON_GetObjectItemCaseSensitive(root, "run");
 	r->elapsed_ms = num_of(run, "elapsed_ms", 0);
 	r->jobs = (unsigned)num_of(run, "jobs", 0);
+	r->split_objects = (uint64_t)num_in(cJSON_GetObjectItemCaseSensitive(
+	    run, "split_objects"), 0, 9.2e18, 0);
+	r->split_rechecked = (uint64_t)num_in(
+	    cJSON_GetObjectItemCaseSensitive(run, "split_rechecked"), 0, 9.2e18,
+	    0);
+	r->helped_batches = (uint64_t)num_in(cJSON_GetObjectItemCaseSensitive(
+	    run, "helped_batches"), 0, 9.2e18, 0);
 	sum = cJSON_GetObjectItemCaseSensitive(root, "summary");
 	r->incomplete = bool_of(sum, "incomplete");
 	snprintf(r->incomplete_why, sizeof(r->incomplete_why), "%s",
@@ -552,6 +559,9 @@ merge_run(struct vfy_report *r, const struct vfy_report *a)
 		r->elapsed_ms = a->elapsed_ms;
 	if (a->jobs > r->jobs)
 		r->jobs = a->jobs;
+	r->split_objects += a->split_objects;
+	r->split_rechecked += a->split_rechecked;
+	r->helped_batches += a->helped_batches;
 	if (a->incomplete && !r->incomplete) {
 		r->incomplete = 1;
 		snprintf(r->incomplete_why, sizeof(r->incomplete_why),

@@ -422,8 +422,13 @@ vfy_write_json(const struct vfy_report *r, const char *path)
 	    "\"atrest\", \"version\": \"%s\"},\n", VFY_SCHEMA,
 	    ATR_VERSION_STRING);
 	vfy_out_fmt(o, "  \"run\": {\"started\": \"%s\", \"elapsed_ms\": %lld, "
-	    "\"jobs\": %u, \"merged_from\": %u},\n", when,
-	    (long long)r->elapsed_ms, r->jobs, r->merged_from);
+	    "\"jobs\": %u, \"merged_from\": %u, \"split_objects\": %llu, "
+	    "\"split_rechecked\": %llu, \"helped_batches\": %llu},\n",
+	    when,
+	    (long long)r->elapsed_ms, r->jobs, r->merged_from,
+	    (unsigned long long)r->split_objects,
+	    (unsigned long long)r->split_rechecked,
+	    (unsigned long long)r->helped_batches);
 	json_config(o, r);
 	json_summary(o, r);
 	vfy_out_str(o, "  \"checks\": [");

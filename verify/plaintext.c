@@ -138,15 +138,16 @@ eng_scan_rest(struct worker *w, int fd, struct vfy_scanner *sc,
 	return 0;
 }
 
-static int
-push_dyn(struct worker *w, int type, const uint8_t win[32])
+/* A free slot at the end of w->dyn, or NULL out of memory. */
+static struct vfy_winhash *
+dyn_slot(struct worker *w)
 {
 	if (w->ndyn == w->capdyn) {
 		size_t nc = w->capdyn ? w->capdyn * 2 : 256;
 		struct vfy_winhash *nv = malloc(nc * sizeof(*nv));
 
 		if (nv == NULL)
-			return -1;
+			return NULL;
 		if (w->ndyn)
 			memcpy(nv, w->dyn, w->ndyn * sizeof(*nv));
 		if (w->dyn != NULL)
@@ -154,8 +155,27 @@ push_dyn(struct worker *w, int type, const uint8_t win[32])
 		w->dyn = nv;
 		w->capdyn = nc;
 	}
-	vfy_pset_hash_window(w->E->dyn, type, win, &w->dyn[w->ndyn++]);
+	return &w->dyn[w->ndyn++];
+}
+
+static int
+push_dyn(struct worker *w, int type, const uint8_t win[32])
+{
+	struct vfy_winhash *s = dyn_slot(w);
+
+	if (s == NULL)
+		return -1;
+	vfy_pset_hash_window(w->E->dyn, type, win, s);
 	return 0;
+}
+
+void
+eng_push_winhash(struct worker *w, const struct vfy_winhash *h)
+{
+	struct vfy_winhash *s = dyn_slot(w);
+
+	if (s != NULL)
+		*s = *h;
 }
 
 /* The DEK (and intermediate key) the configured key unwrapped, into the

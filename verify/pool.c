@@ -41,26 +41,40 @@ eng_progress(struct engine *E, int phase, int force)
 	E->c->progress(E->c->progress_arg, &p);
 }
 
-/* A worker: takes jobs until the queue is closed and empty. */
+/*
+ * A worker: takes files until the queue is closed and empty and no
+ * other worker is checking one.  With the queue empty it helps with
+ * the frames of a large object another worker is checking (split.c);
+ * a file comes first, since one worker per file needs no hand-off.
+ */
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct engine *E = w->E;
 	struct queue *q = &E->q;
+	struct spart *help;
 	struct job j;
 
 	for (;;) {
+		help = NULL;
 		pthread_mutex_lock(&q->mu);
-		while (q->n == 0 && !q->done)
+		while (q->n == 0 && !(q->done && E->busy == 0) &&
+		    (help = eng_split_join(E, w)) == NULL)
 			pthread_cond_wait(&q->nonempty, &q->mu);
-		if (q->n == 0 && q->done) {
+		if (help != NULL) {
+			pthread_mutex_unlock(&q->mu);
+			eng_split_help(help);
+			continue;
+		}
+		if (q->n == 0) {
 			pthread_mutex_unlock(&q->mu);
 			break;
 		}
 		j = q->v[q->head];
 		q->head = (q->head + 1) % QUEUE_CAP;
 		q->n--;
+		E->busy++;
 		pthread_cond_signal(&q->nonfull);
 		pthread_mutex_unlock(&q->mu);
 		atr_detail_clear();
@@ -70,6 +84,11 @@ worker_main(void *arg)
 		atomic_fetch_add(&E->done, 1);
 		free(j.path);
 		free(j.rel);
+		pthread_mutex_lock(&q->mu);
+		/* The last file done: the idle workers may leave. */
+		if (--E->busy == 0 && q->done)
+			pthread_cond_broadcast(&q->nonempty);
+		pthread_mutex_unlock(&q->mu);
 	}
 	return NULL;
 }

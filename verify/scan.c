@@ -522,6 +522,16 @@ vfy_scan_feed(struct vfy_scanner *sc, const uint8_t *p, size_t n)
 }
 
 void
+vfy_scan_skip(struct vfy_scanner *sc, uint64_t n)
+{
+	/* What vfy_scan_feed does with n bytes when the set is empty. */
+	sc->scanned += n;
+	sc->tail_off += sc->tlen + n;
+	sc->tlen = 0;
+	sc->next_y = sc->tail_off;
+}
+
+void
 vfy_scan_end(struct vfy_scanner *sc)
 {
 	if (sc->tlen > 0 && sc->ps->nex + sc->ps->nkw > 0)

@@ -82,57 +82,78 @@ eng_tamper_header(struct worker *w, const struct job *j,
 	atr_memzero(buf, sizeof(buf));
 }
 
-static void
-mutate(struct worker *w, const struct job *j, struct atr_dec *d,
-    uint64_t index, int final, uint8_t *in, size_t len, const char *what,
-    uint64_t frame)
+void
+eng_tamper_accepted(struct worker *w, const struct job *j, uint64_t frame,
+    const char *what)
 {
+	w->stats[VS_T_ACCEPTED]++;
+	eng_add(w, VFY_ERROR, j->store, j->rel, -1, "tamper.accepted",
+	    "frame %llu: %s was accepted by the decryptor",
+	    (unsigned long long)frame, what);
+}
+
+/* A mutation through the worker's own open decryptor. */
+struct seq_try {
+	struct worker *w;
+	const struct job *j;
+	struct atr_dec *d;
+};
+
+static void
+seq_mutate(void *arg, uint64_t index, int final, const uint8_t *in,
+    size_t len, uint64_t frame, const char *what)
+{
+	struct seq_try *t = arg;
+	struct worker *w = t->w;
 	enum atr_err e;
 
 	w->stats[VS_T_MUTATIONS]++;
-	e = w->E->dec->dec_frame(d, index, final, in, len, w->pt);
+	e = w->E->dec->dec_frame(t->d, index, final, in, len, w->pt);
 	atr_detail_clear();
-	if (e == ATR_OK) {
-		w->stats[VS_T_ACCEPTED]++;
-		eng_add(w, VFY_ERROR, j->store, j->rel, -1, "tamper.accepted",
-		    "frame %llu: %s was accepted by the decryptor",
-		    (unsigned long long)frame, what);
-	} else {
+	if (e == ATR_OK)
+		eng_tamper_accepted(w, t->j, frame, what);
+	else
 		w->stats[VS_T_REJECTED]++;
-	}
 }
 
 void
 eng_tamper_frame(struct worker *w, const struct job *j, struct atr_dec *d,
     uint64_t i, uint64_t nframes, uint8_t *fr, size_t len)
 {
+	struct seq_try t = {w, j, d};
+
+	eng_tamper_frame_each(i, nframes, fr, len, seq_mutate, &t);
+}
+
+void
+eng_tamper_frame_each(uint64_t i, uint64_t nframes, uint8_t *fr, size_t len,
+    eng_mutate_fn mutate, void *arg)
+{
 	int final = i + 1 == nframes;
 
 	if (i == 0 && len > ATR_GCM_TAGBYTES) {
 		fr[0] ^= 0x01;
-		mutate(w, j, d, 0, final, fr, len, "a flipped ciphertext bit",
-		    0);
+		mutate(arg, 0, final, fr, len, 0, "a flipped ciphertext bit");
 		fr[0] ^= 0x01;
 	}
 	if (i == 1)
-		mutate(w, j, d, 0, 0, fr, len,
-		    "frame 1 moved to index 0 (reordering)", 1);
+		mutate(arg, 0, 0, fr, len, 1,
+		    "frame 1 moved to index 0 (reordering)");
 	if (nframes >= 2 && i == nframes - 2)
-		mutate(w, j, d, i, 1, fr, len,
-		    "truncation after this frame (opened as the final frame)",
-		    i);
+		mutate(arg, i, 1, fr, len, i,
+		    "truncation after this frame (opened as the final frame)");
 	if (!final)
 		return;
 	fr[len - 1] ^= 0x80;
-	mutate(w, j, d, i, 1, fr, len, "a flipped tag bit", i);
+	mutate(arg, i, 1, fr, len, i, "a flipped tag bit");
 	fr[len - 1] ^= 0x80;
 	if (i + 1 < ATR_MAX_FRAMES)
-		mutate(w, j, d, i + 1, 1, fr, len,
+		mutate(arg, i + 1, 1, fr, len, i,
 		    "the final frame moved one index on (a dropped or "
-		    "duplicated frame)", i);
+		    "duplicated frame)");
 	if (len > ATR_GCM_TAGBYTES)
-		mutate(w, j, d, i, 1, fr, len - 1,
-		    "the final frame cut by one byte", i);
-	mutate(w, j, d, i, 0, fr, len,
-	    "bytes appended (the final frame opened as a middle frame)", i);
+		mutate(arg, i, 1, fr, len - 1, i,
+		    "the final frame cut by one byte");
+	mutate(arg, i, 0, fr, len, i,
+	    "bytes appended (the final frame opened as a middle frame)");
 }

@@ -23,6 +23,7 @@
  *   tamper.c     flipped bits in a header copy, mutated frames
  *   negative.c   control and impostor keys per object; the revocation
  *                drill
+ *   split.c      the frames of one large object on several workers
  *   body.c       one file: open, classify, decrypt every frame, compare
  *                with the manifest
  *   pool.c       the queue, the walk that fills it, the worker threads,
@@ -92,6 +93,8 @@ struct cand {
 };
 
 struct engine;
+struct split;
+struct spart;
 
 struct worker {
 	struct engine *E;      /* borrowed: the run */
@@ -120,6 +123,8 @@ struct worker {
 	size_t ptcap;
 	uint8_t *chunk;        /* CHUNK: reads of the rest of a file, and of
 	                        * whole files in the end phase */
+	uint8_t *sbuf;         /* one batch of frames of a split object */
+	size_t sbufcap;
 	struct atr_header *h, *h2;
 	struct vfy_hist hist;
 	EVP_MD_CTX *md;
@@ -171,6 +176,13 @@ struct engine {
 	 * after the workers are joined. */
 	atomic_int halted;
 	char halt_why[256];
+	/* Objects whose frames idle workers may help check (split.c);
+	 * splits, busy and the refs of each split are under q.mu. */
+	struct split *splits;
+	unsigned busy;                  /* workers checking a file */
+	pthread_cond_t split_done;      /* a split's last helper left */
+	atomic_uint_fast64_t split_objects, split_rechecked;
+	atomic_uint_fast64_t helped_batches;
 };
 
 /* ---- worker.c ---------------------------------------------------------- */
@@ -244,6 +256,9 @@ struct splan {
  * plen bytes in frames of fs; returns how many were planned. */
 size_t eng_shingle_plan(uint64_t plen, uint32_t fs, uint64_t nframes,
     unsigned k, struct splan *out);
+/* A shingle or key window hashed elsewhere (split.c), for the end
+ * phase. */
+void eng_push_winhash(struct worker *w, const struct vfy_winhash *h);
 /* Takes the planned shingles of frame (plaintext pt), from *si on. */
 void eng_take_shingles(struct worker *w, const struct splan *plan, size_t n,
     size_t *si, uint64_t frame, const uint8_t *pt);
@@ -265,6 +280,17 @@ void eng_tamper_header(struct worker *w, const struct job *j,
 void eng_tamper_frame(struct worker *w, const struct job *j,
     struct atr_dec *d, uint64_t i, uint64_t nframes, uint8_t *fr,
     size_t len);
+/* One mutation: in (len bytes) opened at index, final or not; frame and
+ * what name it for a finding when it is accepted. */
+typedef void (*eng_mutate_fn)(void *arg, uint64_t index, int final,
+    const uint8_t *in, size_t len, uint64_t frame, const char *what);
+/* The mutations eng_tamper_frame makes, each through mutate (split.c
+ * opens them with a framer on another thread). */
+void eng_tamper_frame_each(uint64_t i, uint64_t nframes, uint8_t *fr,
+    size_t len, eng_mutate_fn mutate, void *arg);
+/* A mutation of frame `frame` was accepted: the finding and its count. */
+void eng_tamper_accepted(struct worker *w, const struct job *j,
+    uint64_t frame, const char *what);
 
 /* ---- negative.c -------------------------------------------------------- */
 
@@ -279,6 +305,35 @@ void eng_drill_object(struct worker *w, const struct job *j,
  * candidate (or a sample) and restores each version (cand is the
  * caller's). */
 void eng_revocation_drill(struct engine *E, struct cand *cand, size_t n);
+
+/* ---- split.c ----------------------------------------------------------- */
+
+/* Buffers for one record and one frame's plaintext of frames of fs
+ * bytes in w->rb and w->pt; -1 out of memory. */
+int eng_frame_bufs(struct worker *w, uint32_t fs);
+
+/*
+ * One object's frames checked by several workers (the owner w and the
+ * idle ones): every frame authenticated, the byte statistics, shingles
+ * and frame mutations as decrypt_frames in body.c makes them, each
+ * participant keeping its part until the owner adds them up.  fd holds
+ * the body (nframes frames of fs bytes plus tags) at hlen; d is the
+ * owner's open decryptor (each participant opens with a framer copied
+ * from it); plan and stepf as body.c has them.  1 when every frame
+ * authenticated and the parts went to w; 0 when a frame did not
+ * authenticate or a batch could not be read or set up: then nothing of
+ * the attempt went to w, and the caller checks the object frame by frame
+ * (so that what it reports is what one thread reports).
+ */
+int eng_split_frames(struct worker *w, const struct job *j, int fd,
+    uint64_t hlen, uint64_t body, uint64_t nframes, uint32_t fs,
+    uint64_t stepf, const struct splan *plan, size_t ns,
+    const struct atr_dec *d);
+/* pool.c, under E->q.mu: w joins a split that still has batches (NULL
+ * when none has); then, without q.mu, eng_split_help takes batches until
+ * none is left and leaves (the owner waits for it before it ends). */
+struct spart *eng_split_join(struct engine *E, struct worker *w);
+void eng_split_help(struct spart *p);
 
 /* ---- body.c ------------------------------------------------------------ */
 

@@ -285,6 +285,10 @@ struct vfy_report {
 	int64_t started;
 	int64_t elapsed_ms;
 	unsigned jobs;
+	/* objects whose frames were offered to several workers, those of
+	 * them checked again by one (a frame failed), and the batches of
+	 * frames helping workers took (verify/split.c) */
+	uint64_t split_objects, split_rechecked, helped_batches;
 	int keep_shard_data;    /* write shard_data (a --shard run) */
 	int is_merged;
 	unsigned merged_from;
@@ -396,6 +400,9 @@ void vfy_scan_begin(struct vfy_scanner *sc, const struct vfy_pset *ps,
     uint64_t off, vfy_hit_fn hit, void *arg);
 /* Feeds the next bytes of the stream (contiguous with what came before). */
 void vfy_scan_feed(struct vfy_scanner *sc, const uint8_t *p, size_t len);
+/* Counts n more bytes of the stream as scanned without their bytes: only
+ * for a scan of an empty set, where there is nothing to find. */
+void vfy_scan_skip(struct vfy_scanner *sc, uint64_t n);
 void vfy_scan_end(struct vfy_scanner *sc);
 
 /* Byte statistics: chi-square against uniform and Shannon entropy. */

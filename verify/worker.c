@@ -48,6 +48,7 @@ eng_worker_free(struct worker *w)
 	free(w->rb);
 	atr_secure_free(w->pt, w->ptcap);
 	free(w->chunk);
+	free(w->sbuf);
 	free(w->h);
 	free(w->h2);
 	atr_memzero(&w->hist, sizeof(w->hist));

@@ -164,7 +164,7 @@ Test(rewrap_crash, kill9_twenty_times_then_complete, .timeout = 600)
 	for (k = 0; k < KILLS; k++) {
 		const char *rw[] = {bin(), "rewrap", "-q", "--from", olduri,
 		    "--to", newpub, "--key", newuri, store, NULL};
-		/* Past ATR_BATCH_MS (core/outbatch.h), so that most kills
+		/* Past ATR_OUTBATCH_MS (core/outbatch.h), so that most kills
 		 * find some objects replaced and others not. */
 		unsigned ms = 5 + (unsigned)(rand() % 1200);
 		int done = 0;
