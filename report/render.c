@@ -17,11 +17,13 @@ rpt_classify(const cJSON *json, enum rpt_kind *kind)
 		    "no \"schema\" (neither a verify report nor bench results)");
 	if (strcmp(s->valuestring, "atrest-verify/1") == 0)
 		*kind = RPT_VERIFY;
-	else if (strcmp(s->valuestring, "atrest-bench/1") == 0)
-		*kind = RPT_BENCH;
+	else if (strcmp(s->valuestring, "atrest-bench/1") == 0 ||
+	    strcmp(s->valuestring, "atrest-bench-revocation/1") == 0)
+		*kind = RPT_BENCH;  /* bench_html.c tells the two apart */
 	else
-		return atr_fail(ATR_ERR_FORMAT, "unknown schema (neither "
-		    "atrest-verify/1 nor atrest-bench/1)");
+		return atr_fail(ATR_ERR_FORMAT, "unknown schema (not "
+		    "atrest-verify/1, atrest-bench/1 nor "
+		    "atrest-bench-revocation/1)");
 	return ATR_OK;
 }
 
@@ -80,7 +82,12 @@ rpt_css_page(void)
 "--head:#eee;--pass:#1a7f37;--warn:#7a5200;--fail:#b00020}"
 "body{font-size:9.5pt}main{max-width:none;padding:0}"
 "nav.toc{display:none}section.check{content-visibility:visible}"
-"table{page-break-inside:auto;width:100%}"
+"table{page-break-inside:auto;width:100%;font-size:8pt}"
+	/* A4 holds about 700 CSS px: no column may insist on its screen
+	 * width, any cell may break a long word, the 12-column comparison
+	 * gets the smallest type. */
+"th,td{padding:.1rem .2rem;overflow-wrap:anywhere}"
+"td.fix,td.id,td.code{min-width:0}table.compare{font-size:7pt}"
 "tr,figure{break-inside:avoid}thead{display:table-header-group}"
 "h2,h3{break-after:avoid}section.verify~section.verify,section.bench"
 "{break-before:page}"

@@ -477,3 +477,38 @@ Test(report_verify, the_revocation_drill_outcome)
 	free(h);
 	cJSON_Delete(j);
 }
+
+/* The three schemas a page takes, and nothing else (a revocation run
+ * is drawn by the bench part, which tells it from a results file). */
+Test(report, classify_by_schema)
+{
+	static const struct {
+		const char *json;
+		int ok;
+		enum rpt_kind kind;
+	} t[] = {
+		{"{\"schema\":\"atrest-verify/1\"}", 1, RPT_VERIFY},
+		{"{\"schema\":\"atrest-bench/1\"}", 1, RPT_BENCH},
+		{"{\"schema\":\"atrest-bench-revocation/1\"}", 1, RPT_BENCH},
+		{"{\"schema\":\"atrest-verify/2\"}", 0, RPT_VERIFY},
+		{"{\"schema\":7}", 0, RPT_VERIFY},
+		{"{}", 0, RPT_VERIFY},
+		{"[\"atrest-verify/1\"]", 0, RPT_VERIFY},
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		cJSON *j = cJSON_Parse(t[i].json);
+		enum rpt_kind k = RPT_VERIFY;
+		enum atr_err e;
+
+		cr_assert_not_null(j);
+		e = rpt_classify(j, &k);
+		cr_expect_eq(e == ATR_OK, t[i].ok, "%s", t[i].json);
+		if (t[i].ok)
+			cr_expect_eq(k, t[i].kind, "%s", t[i].json);
+		else
+			cr_expect_eq(e, ATR_ERR_FORMAT, "%s", t[i].json);
+		cJSON_Delete(j);
+	}
+}
