@@ -13,7 +13,7 @@
  *   times; and a keyed HMAC state is a plain struct, so HKDF-Expand
  *   keys the PRK once for all its blocks instead of once per block.
  *   Measured: HKDF of 96 bytes 1.23 us through EVP, see docs/BENCH.md
- *   ("What an object costs") for the direct path's figures.
+ *   ("Per-object cost") for the direct path's figures.
  * - the provider path (EVP_Q_mac, EVP_KDF "HKDF", EVP_Digest) is taken
  *   when the process runs with FIPS properties by default, so that a
  *   FIPS deployment hashes only inside its validated provider.  The
