@@ -69,6 +69,18 @@ put_int(struct rpt_buf *b, const cJSON *j)
 		rb_raw(b, NA);
 }
 
+/* "1 error", "3 errors": a count and its noun, singular for 1. */
+static void
+put_count(struct rpt_buf *b, const cJSON *j, const char *one,
+    const char *many)
+{
+	double v;
+
+	put_int(b, j);
+	rb_raw(b, " ");
+	rb_raw(b, num_of(j, &v) && v == 1 ? one : many);
+}
+
 static void
 put_str(struct rpt_buf *b, const cJSON *j)
 {
@@ -277,12 +289,12 @@ verdict_line(struct rpt_buf *b, const struct rpt_doc *d)
 		if (strcmp(v, verdicts[i].verdict) == 0)
 			rb_raw(b, verdicts[i].meaning);
 	rb_raw(b, "; ");
-	put_int(b, mem(sum, "errors"));
-	rb_raw(b, " errors, ");
-	put_int(b, mem(sum, "warnings"));
-	rb_raw(b, " warnings, ");
-	put_int(b, mem(sum, "infos"));
-	rb_rawf(b, " infos. <span class=\"exit\">exit status %d</span>", ec);
+	put_count(b, mem(sum, "errors"), "error", "errors");
+	rb_raw(b, ", ");
+	put_count(b, mem(sum, "warnings"), "warning", "warnings");
+	rb_raw(b, ", ");
+	put_count(b, mem(sum, "infos"), "info", "infos");
+	rb_rawf(b, ". <span class=\"exit\">exit status %d</span>", ec);
 	m = mem(sum, "incomplete_reason");
 	if (cJSON_IsString(m) && m->valuestring[0] != '\0') {
 		rb_raw(b, "<br>Incomplete: ");
@@ -705,21 +717,20 @@ check_section(struct rpt_buf *b, const cJSON *ck, const char *id, size_t idx)
 		rb_raw(b, "</p>\n");
 	}
 	rb_raw(b, "<p class=\"counts\">");
-	put_int(b, mem(ck, "errors"));
-	rb_raw(b, " errors, ");
-	put_int(b, mem(ck, "warnings"));
-	rb_raw(b, " warnings, ");
-	put_int(b, mem(ck, "infos"));
-	rb_raw(b, " infos");
+	put_count(b, mem(ck, "errors"), "error", "errors");
+	rb_raw(b, ", ");
+	put_count(b, mem(ck, "warnings"), "warning", "warnings");
+	rb_raw(b, ", ");
+	put_count(b, mem(ck, "infos"), "info", "infos");
 	m = mem(ck, "derived");
 	if (cJSON_IsObject(m)) {
 		rb_raw(b, " (store-wide: ");
-		put_int(b, mem(m, "errors"));
-		rb_raw(b, " errors, ");
-		put_int(b, mem(m, "warnings"));
-		rb_raw(b, " warnings, ");
-		put_int(b, mem(m, "infos"));
-		rb_raw(b, " infos)");
+		put_count(b, mem(m, "errors"), "error", "errors");
+		rb_raw(b, ", ");
+		put_count(b, mem(m, "warnings"), "warning", "warnings");
+		rb_raw(b, ", ");
+		put_count(b, mem(m, "infos"), "info", "infos");
+		rb_raw(b, ")");
 	}
 	rb_raw(b, "</p>\n");
 
