@@ -854,39 +854,21 @@ bench_revocation(struct bench_args *a)
  * through its clean-up, which leaves DIR as it was.  The signal is then
  * taken and the exit status is 128 + its number, as a shell reports.
  */
-static void
-io_sigset(sigset_t *s)
-{
-	sigemptyset(s);
-	sigaddset(s, SIGINT);
-	sigaddset(s, SIGTERM);
-	sigaddset(s, SIGHUP);
-}
-
 static int
 io_stop(void *arg)
 {
-	sigset_t pend;
-
 	(void)arg;
-	if (sigpending(&pend) != 0)
-		return 0;
-	return sigismember(&pend, SIGINT) == 1 ||
-	    sigismember(&pend, SIGTERM) == 1 || sigismember(&pend, SIGHUP) == 1;
+	return cli_stop_pending();
 }
 
 /* Takes a pending held signal (0: none) and restores the mask. */
 static int
 io_release(const sigset_t *old)
 {
-	const struct timespec zero = {0, 0};
-	sigset_t s;
-	int sig;
+	int sig = cli_stop_take();
 
-	io_sigset(&s);
-	sig = io_stop(NULL) ? sigtimedwait(&s, NULL, &zero) : 0;
 	pthread_sigmask(SIG_SETMASK, old, NULL);
-	return sig > 0 ? sig : 0;
+	return sig;
 }
 
 /* Runs the matrix (or only the limits) and reports it. */
@@ -907,7 +889,7 @@ bench_run(struct bench_args *a)
 	tab = (a->json && strcmp(a->json, "-") == 0) ||
 	    (a->csv && strcmp(a->csv, "-") == 0) ? stderr : stdout;
 	if (a->cfg.io_dir != NULL) {
-		io_sigset(&held);
+		cli_stop_sigset(&held);
 		pthread_sigmask(SIG_BLOCK, &held, &old);
 		a->cfg.stop = io_stop;
 	}

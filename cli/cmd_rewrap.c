@@ -95,25 +95,12 @@ worst(struct rw *r, int code)
 		r->rc = code;
 }
 
-/* The signals a rewrap holds: it checks them between objects. */
-static void
-rw_sigset(sigset_t *s)
-{
-	sigemptyset(s);
-	sigaddset(s, SIGINT);
-	sigaddset(s, SIGTERM);
-	sigaddset(s, SIGHUP);
-}
-
+/* A rewrap holds the stop signals (cli_stop_sigset) and checks them
+ * between objects. */
 static int
 rw_interrupted(struct rw *r)
 {
-	sigset_t pend;
-
-	if (!r->interrupted && sigpending(&pend) == 0 &&
-	    (sigismember(&pend, SIGINT) == 1 ||
-	    sigismember(&pend, SIGTERM) == 1 ||
-	    sigismember(&pend, SIGHUP) == 1))
+	if (!r->interrupted && cli_stop_pending())
 		r->interrupted = 1;
 	return r->interrupted;
 }
@@ -477,7 +464,7 @@ run(struct rw_args *a, int argc, char **argv)
 	build_spec(&r, a);
 	/* Held, so that a signal ends the run between objects, with the
 	 * batch's temporary files removed (docs/DURABILITY.md). */
-	rw_sigset(&hold);
+	cli_stop_sigset(&hold);
 	sigprocmask(SIG_BLOCK, &hold, &old);
 	for (i = a->first; i < argc; i++) {
 		enum atr_err err = rw_store(&r, argv[i]);

@@ -114,43 +114,28 @@ show_progress(void *arg, const struct vfy_progress *p)
 static sigset_t drill_old;
 static int drill_signal;
 
-static void
-drill_set(sigset_t *s)
-{
-	sigemptyset(s);
-	sigaddset(s, SIGINT);
-	sigaddset(s, SIGTERM);
-	sigaddset(s, SIGHUP);
-}
-
 static int
 drill_stop(void *arg)
 {
-	sigset_t pend;
-
 	(void)arg;
-	if (sigpending(&pend) != 0)
-		return 0;
-	return sigismember(&pend, SIGINT) == 1 ||
-	    sigismember(&pend, SIGTERM) == 1 || sigismember(&pend, SIGHUP) == 1;
+	return cli_stop_pending();
 }
 
 static void
 drill_guard(void *arg, int on)
 {
-	const struct timespec zero = {0, 0};
 	sigset_t block;
 	int sig;
 
 	(void)arg;
-	drill_set(&block);
 	if (on) {
+		cli_stop_sigset(&block);
 		sigprocmask(SIG_BLOCK, &block, &drill_old);
 		return;
 	}
-	while ((sig = sigtimedwait(&block, NULL, &zero)) > 0)
-		if (drill_signal == 0)
-			drill_signal = sig;
+	sig = cli_stop_take();
+	if (drill_signal == 0)
+		drill_signal = sig;
 	sigprocmask(SIG_SETMASK, &drill_old, NULL);
 }
 

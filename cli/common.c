@@ -249,9 +249,8 @@ tx_result(struct tx *t, int rc)
 		pthread_mutex_unlock(&t->mu);
 }
 
-/* The signals a tree run holds (see TX_QUEUE). */
-static void
-tx_sigset(sigset_t *s)
+void
+cli_stop_sigset(sigset_t *s)
 {
 	sigemptyset(s);
 	sigaddset(s, SIGINT);
@@ -259,19 +258,39 @@ tx_sigset(sigset_t *s)
 	sigaddset(s, SIGHUP);
 }
 
-/* 1 once one of them is pending (checked between files). */
-static int
-tx_interrupted(struct tx *t)
+int
+cli_stop_pending(void)
 {
 	sigset_t pend;
 
-	if (atomic_load(&t->interrupted))
-		return 1;
 	if (sigpending(&pend) != 0)
 		return 0;
-	if (sigismember(&pend, SIGINT) == 1 ||
-	    sigismember(&pend, SIGTERM) == 1 ||
-	    sigismember(&pend, SIGHUP) == 1) {
+	return sigismember(&pend, SIGINT) == 1 ||
+	    sigismember(&pend, SIGTERM) == 1 || sigismember(&pend, SIGHUP) == 1;
+}
+
+int
+cli_stop_take(void)
+{
+	const struct timespec zero = {0, 0};
+	sigset_t s;
+	int sig, first = 0;
+
+	cli_stop_sigset(&s);
+	while (cli_stop_pending() && (sig = sigtimedwait(&s, NULL, &zero)) > 0)
+		if (first == 0)
+			first = sig;
+	return first;
+}
+
+/* 1 once a stop signal is pending (checked between files); it stays
+ * pending until the run takes it. */
+static int
+tx_interrupted(struct tx *t)
+{
+	if (atomic_load(&t->interrupted))
+		return 1;
+	if (cli_stop_pending()) {
 		atomic_store(&t->interrupted, 1);
 		return 1;
 	}
@@ -821,7 +840,7 @@ cli_transform(const char *cmd, const char *in, const char *out, mode_t mode,
 	 * them in again for every file of a tree of small files. */
 	(void)mallopt(M_TRIM_THRESHOLD, 16 << 20);
 #endif
-	tx_sigset(&hold);
+	cli_stop_sigset(&hold);
 	pthread_sigmask(SIG_BLOCK, &hold, &old);
 	err = tx_tree(&t, ib, jobs);
 	if (tx_interrupted(&t)) {

@@ -9,6 +9,7 @@
 #ifndef ATR_CLI_COMMON_H
 #define ATR_CLI_COMMON_H
 
+#include <signal.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -92,6 +93,20 @@ int cli_parse_jobs(const char *cmd, const char *s, unsigned *out);
  * and arg are borrowed for the call; nok and nfail may be NULL.  Every
  * thread and descriptor is released before it returns.
  */
+/*
+ * The stop signals: SIGINT, SIGTERM and SIGHUP.  A long run that must
+ * end through its own clean-up (tree transforms, rewrap, bench --io, the
+ * verify revocation drill) blocks them, asks cli_stop_pending() between
+ * units of work, and at the end consumes the one that came with
+ * cli_stop_take(), exiting 128 + its number, as a shell reports.
+ */
+void cli_stop_sigset(sigset_t *s);
+/* 1 when one of them is pending (blocked and not yet taken). */
+int cli_stop_pending(void);
+/* Consumes every pending stop signal; returns the first one's number,
+ * 0 when none was pending. */
+int cli_stop_take(void);
+
 typedef enum atr_err (*cli_file_fn)(int in_fd, int out_fd, unsigned threads,
     void *arg);
 int cli_transform(const char *cmd, const char *in, const char *out,
